@@ -1,0 +1,33 @@
+"""alliance: session-by-session therapeutic alliance analysis.
+
+Growth models, the truth-and-bias model of rater congruence, (multilevel)
+response surface analysis and lagged outcomes for long data with one row per
+patient x session. See the book for a worked replication.
+"""
+
+from __future__ import annotations
+
+from alliance._errors import AllianceError, AllianceWarning, DataError, FitError
+from alliance.datasets import example_path, load_example, write_sessions
+from alliance.io import read_sessions, read_table
+from alliance.randomise import allocate
+from alliance.simulate import SimulationParams, describe_parameters, simulate
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AllianceError",
+    "AllianceWarning",
+    "DataError",
+    "FitError",
+    "SimulationParams",
+    "allocate",
+    "describe_parameters",
+    "example_path",
+    "load_example",
+    "read_sessions",
+    "read_table",
+    "simulate",
+    "write_sessions",
+    "__version__",
+]
