@@ -624,6 +624,33 @@ def _run(model: _Model, name: str, x0: np.ndarray, bounds) -> optimize.OptimizeR
     return res
 
 
+def _restart_off_boundary(model: _Model, res, name: str, bounds):
+    """Re-optimise from points moved off the boundary; keep the best valid fit.
+
+    A diagonal element of Lambda at 0 is a stationary point of the criterion in that
+    direction (the criterion is even in it), so a gradient method can stop at a saddle
+    on the boundary (e.g. Orthodont from the identity start). lme4 guards against the
+    same with ``restart_edge``.
+    """
+    lo0 = np.array([b[0] == 0.0 for b in bounds])
+    x = np.asarray(res.x, dtype=float)
+    at = lo0 & (x < BOUNDARY_TOL)
+    if not at.any():
+        return res
+    best = res
+    for v in (0.01, 0.1, 1.0):
+        x0 = x.copy()
+        x0[at] = v
+        try:
+            cand = _run(model, name, x0, bounds)
+        except (FloatingPointError, np.linalg.LinAlgError):
+            continue
+        ok, _ = _check(model, cand)
+        if ok and cand.fun < best.fun - 1e-10:
+            best = cand
+    return best
+
+
 def _check(model: _Model, res) -> tuple[bool, str]:
     """Sanity checks of an optimizer result: (valid, reason if not)."""
     if res is None:
@@ -901,6 +928,7 @@ def fit_lmm(
             "(zero residual variance, or an outcome fully explained by the grouping)"
         )
     best_dev, opt_name, res = min(valid, key=lambda r: r[0])
+    res = _restart_off_boundary(model, res, opt_name, bounds)
     if failures:
         fit_warnings.append(
             f"fit needed a fallback optimizer: {'; '.join(failures)}; reported fit from {opt_name}"
