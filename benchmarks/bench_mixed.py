@@ -28,7 +28,11 @@ def simulate(scale: int, seed: int = 2024) -> tuple[np.ndarray, pd.DataFrame, li
     u_t = rng.normal(0, 0.3, n_ther)
     u_p = rng.multivariate_normal([0, 0], [[0.5, -0.02], [-0.02, 0.02]], n_pat)
     y = (
-        4.5 + 0.08 * session + u_t[therapist] + u_p[patient, 0] + u_p[patient, 1] * session
+        4.5
+        + 0.08 * session
+        + u_t[therapist]
+        + u_p[patient, 0]
+        + u_p[patient, 1] * session
         + rng.normal(0, 0.4, patient.size)
     )
     X = pd.DataFrame({"Intercept": 1.0, "session": session})

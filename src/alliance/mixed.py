@@ -50,8 +50,9 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -62,7 +63,7 @@ from scipy.sparse.csgraph import connected_components
 
 from alliance._errors import AllianceWarning, DataError, FitError
 
-__all__ = ["RandomTerm", "MixedFit", "fit_lmm", "lrt"]
+__all__ = ["MixedFit", "RandomTerm", "fit_lmm", "lrt"]
 
 #: lme4's ``isSingular`` tolerance: a bounded element of theta below this is a boundary fit.
 BOUNDARY_TOL = 1e-4
@@ -208,8 +209,6 @@ class _Model:
         offs = np.cumsum([0] + [len(t.levels) for t in terms])
         nnodes = int(offs[-1])
         node_q = np.concatenate([np.full(len(t.levels), t.q) for t in terms])
-        node_term = np.concatenate([np.full(len(t.levels), k) for k, t in enumerate(terms)])
-        node_level = np.concatenate([np.arange(len(t.levels)) for t in terms])
         row_nodes = np.column_stack([offs[k] + t.codes for k, t in enumerate(terms)])
         if len(terms) > 1:
             a = np.repeat(row_nodes[:, 0], len(terms) - 1)
@@ -258,7 +257,6 @@ class _Model:
         self.node_info = (offs, comp, node_start, bucket_of_block, pos_in_bucket)
 
         # ---- per-bucket sufficient statistics
-        k = None
         self.buckets: list[_Bucket] = []
         row_block = comp[row_nodes[:, 0]]
         row_bucket = bucket_of_block[row_block]
@@ -274,7 +272,6 @@ class _Model:
         re_pos = np.column_stack(re_pos)
         re_val = np.column_stack(re_val)
         m = re_pos.shape[1]
-        k = None
         for kb, Q in enumerate(bucket_sizes):
             rows = np.flatnonzero(row_bucket == kb)
             nb = int(np.sum(bucket_of_block == kb))
@@ -368,9 +365,15 @@ class _Model:
         if self.reml:
             dev += logdetX
         if full:
-            return dict(
-                dev=dev, r2=r2, delta=delta, XVX=XVX, RX=RX, logdet=logdet, store=store
-            )
+            return {
+                "dev": dev,
+                "r2": r2,
+                "delta": delta,
+                "XVX": XVX,
+                "RX": RX,
+                "logdet": logdet,
+                "store": store,
+            }
         if not grad:
             return dev
         # ---- exact gradient (see module docstring; envelope theorem for beta)
@@ -467,9 +470,7 @@ class MixedFit:
         if isinstance(L, pd.DataFrame):
             Ld = L.copy()
         elif isinstance(L, Mapping):
-            Ld = pd.DataFrame.from_dict(
-                {str(k): dict(v) for k, v in L.items()}, orient="index"
-            )
+            Ld = pd.DataFrame.from_dict({str(k): dict(v) for k, v in L.items()}, orient="index")
         else:
             raise TypeError("L must be a dict {label: {term: weight}} or a DataFrame")
         unknown = [c for c in Ld.columns if c not in names]
@@ -519,9 +520,11 @@ class MixedFit:
             f"  n = {self.n_obs}; groups: "
             + ", ".join(f"{k} {v}" for k, v in self.n_groups.items())
             + f"; independent blocks: {self.n_blocks}",
-            f"  logLik = {self.loglik:.4f}  deviance{' (REML crit)' if self.method == 'REML' else ''}"
-            f" = {self.deviance:.4f}  AIC = {self.aic:.2f}  BIC = {self.bic:.2f}"
-            f"  (parameters: {self.n_params})",
+            (
+                f"  logLik = {self.loglik:.4f}  deviance{' (REML crit)' if self.method == 'REML' else ''}"
+                f" = {self.deviance:.4f}  AIC = {self.aic:.2f}  BIC = {self.bic:.2f}"
+                f"  (parameters: {self.n_params})"
+            ),
             "",
             f"Fixed effects (Wald z, {100 * self.conf_level:g}% CI):",
             self.fixed.to_string(float_format=lambda v: f"{v:.6g}"),
@@ -608,8 +611,12 @@ def _run(model: _Model, name: str, x0: np.ndarray, bounds) -> optimize.OptimizeR
             x0,
             method="Nelder-Mead",
             bounds=bounds,
-            options={"maxfev": 4000 * max(1, x0.size), "xatol": 1e-9, "fatol": 1e-11,
-                     "adaptive": x0.size > 4},
+            options={
+                "maxfev": 4000 * max(1, x0.size),
+                "xatol": 1e-9,
+                "fatol": 1e-11,
+                "adaptive": x0.size > 4,
+            },
         )
     elif name == "Powell":
         res = optimize.minimize(
@@ -712,10 +719,15 @@ def _prepare(y, X, random, source):
     for r in random:
         if not isinstance(r, RandomTerm):
             raise TypeError("random must be a list of RandomTerm")
-        g = pd.Series(np.asarray(r.groups, dtype=object) if not isinstance(r.groups, pd.Series)
-                      else r.groups.to_numpy(dtype=object))
+        g = pd.Series(
+            np.asarray(r.groups, dtype=object)
+            if not isinstance(r.groups, pd.Series)
+            else r.groups.to_numpy(dtype=object)
+        )
         if g.shape[0] != n:
-            raise ValueError(f"groups of random term '{r.name}' has {g.shape[0]} rows but y has {n}")
+            raise ValueError(
+                f"groups of random term '{r.name}' has {g.shape[0]} rows but y has {n}"
+            )
         miss = g.isna().to_numpy()
         if miss.any():
             raise DataError(
@@ -753,7 +765,7 @@ def _check_rank(X: np.ndarray, names: list[str], source: str) -> None:
     n, p = X.shape
     if n <= p:
         raise DataError(f"{source}: {n} rows cannot estimate {p} fixed effects [rule: n > p]")
-    Q, R, piv = sla.qr(X, mode="economic", pivoting=True)
+    _Q, R, piv = sla.qr(X, mode="economic", pivoting=True)
     d = np.abs(np.diag(R))
     tol = max(n, p) * np.finfo(float).eps * 100 * (d[0] if d.size else 0.0)
     tol = max(tol, 1e-7 * d[0]) if d.size else tol
@@ -927,15 +939,13 @@ def fit_lmm(
             f"sanity checks ({'; '.join(failures)}). This usually means a degenerate model "
             "(zero residual variance, or an outcome fully explained by the grouping)"
         )
-    best_dev, opt_name, res = min(valid, key=lambda r: r[0])
+    _best_dev, opt_name, res = min(valid, key=lambda r: r[0])
     res = _restart_off_boundary(model, res, opt_name, bounds)
     if failures:
         fit_warnings.append(
             f"fit needed a fallback optimizer: {'; '.join(failures)}; reported fit from {opt_name}"
         )
     theta = np.asarray(res.x, dtype=float).copy()
-    # snap tiny bounded values to the bound (as derivative-free optimizers stop near it)
-    lo = np.array([0.0 if b[0] == 0.0 else -np.inf for b in bounds])
     f = model.evaluate(theta, full=True)
     dfr = n - p if model.reml else n
     sigma2 = f["r2"] / dfr
@@ -945,12 +955,44 @@ def fit_lmm(
             f"{source}: degenerate fit: the residual variance is estimated as {sigma2:.3g}, "
             "i.e. the random effects reproduce the outcome exactly; the model is not identifiable"
         )
-    return _assemble(model, theta, f, sigma2, opt_name, fit_warnings, xnames, n, p, method,
-                     source, conf_level, lo, y_num, Xa, index, terms)
+    return _assemble(
+        model,
+        theta,
+        f,
+        sigma2,
+        opt_name,
+        fit_warnings,
+        xnames,
+        n,
+        p,
+        method,
+        source,
+        conf_level,
+        y_num,
+        Xa,
+        index,
+        terms,
+    )
 
 
-def _assemble(model, theta, f, sigma2, opt_name, fit_warnings, xnames, n, p, method, source,
-              conf_level, lo, y_num, Xa, index, terms) -> MixedFit:
+def _assemble(
+    model,
+    theta,
+    f,
+    sigma2,
+    opt_name,
+    fit_warnings,
+    xnames,
+    n,
+    p,
+    method,
+    source,
+    conf_level,
+    y_num,
+    Xa,
+    index,
+    terms,
+) -> MixedFit:
     beta = model.beta_ols + f["delta"]
     XVXinv = sla.cho_solve((f["RX"], True), np.eye(p))
     cov = sigma2 * XVXinv
@@ -969,29 +1011,49 @@ def _assemble(model, theta, f, sigma2, opt_name, fit_warnings, xnames, n, p, met
         G = sigma2 * lam @ lam.T
         sd = np.sqrt(np.clip(np.diag(G), 0, None))
         for j in range(t.q):
-            rows.append(dict(group=t.name, term1=t.zcols[j], term2=None, variance=G[j, j],
-                             sd=sd[j], corr=np.nan))
+            rows.append(
+                {
+                    "group": t.name,
+                    "term1": t.zcols[j],
+                    "term2": None,
+                    "variance": G[j, j],
+                    "sd": sd[j],
+                    "corr": np.nan,
+                }
+            )
         if t.structure == "unstructured":
             for j in range(t.q):
                 for k in range(j + 1, t.q):
                     corr = G[j, k] / (sd[j] * sd[k]) if sd[j] > 0 and sd[k] > 0 else np.nan
-                    rows.append(dict(group=t.name, term1=t.zcols[j], term2=t.zcols[k],
-                                     variance=G[j, k], sd=np.nan, corr=corr))
-        at_bound = [
-            t.zcols[r] for (r, c), v in zip(t.template, th) if r == c and v < BOUNDARY_TOL
-        ]
+                    rows.append(
+                        {
+                            "group": t.name,
+                            "term1": t.zcols[j],
+                            "term2": t.zcols[k],
+                            "variance": G[j, k],
+                            "sd": np.nan,
+                            "corr": corr,
+                        }
+                    )
+        at_bound = [t.zcols[r] for (r, c), v in zip(t.template, th) if r == c and v < BOUNDARY_TOL]
         if at_bound:
             boundary_terms.append((t.name, at_bound))
-    rows.append(dict(group="Residual", term1=None, term2=None, variance=sigma2,
-                     sd=math.sqrt(sigma2), corr=np.nan))
+    rows.append(
+        {
+            "group": "Residual",
+            "term1": None,
+            "term2": None,
+            "variance": sigma2,
+            "sd": math.sqrt(sigma2),
+            "corr": np.nan,
+        }
+    )
     vc = pd.DataFrame(rows, columns=["group", "term1", "term2", "variance", "sd", "corr"])
     vc["variance"] = vc["variance"].astype(float)
 
     boundary = bool(boundary_terms)
     if boundary:
-        desc = "; ".join(
-            f"'{g}': {', '.join(cols)}" for g, cols in boundary_terms
-        )
+        desc = "; ".join(f"'{g}': {', '.join(cols)}" for g, cols in boundary_terms)
         fit_warnings.append(
             "boundary (singular) fit: a random-effect variance is estimated as zero or a "
             f"correlation as +/-1 (relative Cholesky factor diagonal < {BOUNDARY_TOL:g} for {desc}); "
