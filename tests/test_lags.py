@@ -1,0 +1,122 @@
+"""Tests of :func:`alliance.lags.lag`, the package's one lag builder.
+
+Properties only (no external reference is needed: the rule is exact): never across
+patients, never across gaps, row-order invariance, counts reported, bad input refused.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import alliance
+from alliance._errors import DataError
+from alliance.lags import lag, lag_name
+
+
+def small() -> pd.DataFrame:
+    # patient a: sessions 1, 2, 4 (gap at 3); b: 1, 2, 3 with a missing value at 2; c: 2 only
+    return pd.DataFrame(
+        {
+            "patient": ["a", "a", "a", "b", "b", "b", "c"],
+            "session": [1, 2, 4, 1, 2, 3, 2],
+            "x": [1.0, 2.0, 4.0, 10.0, np.nan, 30.0, 7.0],
+            "y": [1, 2, 3, 4, 5, 6, 7],
+        }
+    )
+
+
+def test_basic_rule_and_counts():
+    out = lag(small(), ["x", "y"])
+    assert list(out.columns) == ["x_lag1", "y_lag1"]
+    np.testing.assert_array_equal(
+        out["x_lag1"].to_numpy(), [np.nan, 1.0, np.nan, np.nan, 10.0, np.nan, np.nan]
+    )
+    # integer columns with missing lags become float, values exact
+    np.testing.assert_array_equal(out["y_lag1"].to_numpy(), [np.nan, 1, np.nan, np.nan, 4, 5, np.nan])
+    rep = out.attrs["lag"]
+    assert rep["n_rows"] == 7
+    assert rep["n_no_previous"] == 4  # a1, a4 (gap), b1, c2 (first)
+    assert rep["n_first"] == 3
+    assert rep["n_gap"] == 1
+    assert rep["n_missing_value"] == {"x_lag1": 1, "y_lag1": 0}  # b3 <- b2 missing
+    assert rep["n_valid"] == {"x_lag1": 2, "y_lag1": 3}
+
+
+def test_never_across_patients():
+    # consecutive rows in file order belong to different patients: no value leaks
+    d = pd.DataFrame({"patient": ["a", "b"], "session": [1, 2], "x": [1.0, 2.0]})
+    assert lag(d, "x")["x_lag1"].isna().all()
+
+
+def test_lag_two():
+    d = small()
+    out = lag(d, "x", lag=2)
+    assert lag_name("x", 2) in out
+    np.testing.assert_array_equal(
+        out["x_lag2"].to_numpy(), [np.nan, np.nan, 2.0, np.nan, np.nan, 10.0, np.nan]
+    )
+
+
+def test_row_order_and_index_invariance():
+    d = small()
+    d.index = [f"r{i}" for i in range(len(d))]
+    perm = np.random.default_rng(3).permutation(len(d))
+    shuffled = d.iloc[perm]
+    a = lag(d, "x")
+    b = lag(shuffled, "x")
+    assert list(b.index) == list(shuffled.index)
+    pd.testing.assert_frame_equal(a.loc[b.index], b)
+
+
+def test_input_not_modified():
+    d = small()
+    before = d.copy()
+    lag(d, "x")
+    pd.testing.assert_frame_equal(d, before)
+
+
+def test_on_example_data_against_groupby_shift():
+    data = alliance.load_example()
+    out = lag(data, ["alliance_patient", "wellbeing"])
+    # reference: groupby shift on sorted data, kept only where the previous row is exactly 1 earlier
+    s = data.sort_values(["patient", "session"])
+    prev = s.groupby("patient")[["session", "alliance_patient", "wellbeing"]].shift(1)
+    ok = prev["session"] == s["session"] - 1
+    ref = prev["alliance_patient"].where(ok)
+    pd.testing.assert_series_equal(
+        out.loc[s.index, "alliance_patient_lag1"], ref, check_names=False
+    )
+    assert out.attrs["lag"]["n_first"] == data["patient"].nunique()
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
+def test_bad_lag(bad):
+    with pytest.raises(ValueError, match="positive integer"):
+        lag(small(), "x", lag=bad)
+
+
+def test_duplicates_refused():
+    d = pd.concat([small(), small().iloc[[1]]], ignore_index=True)
+    with pytest.raises(DataError, match="unique patient x session"):
+        lag(d, "x")
+
+
+def test_missing_column_and_time():
+    with pytest.raises(DataError, match="missing column"):
+        lag(small(), "nope")
+    d = small()
+    d.loc[2, "session"] = np.nan
+    with pytest.raises(DataError, match="data row 3"):
+        lag(d, "x")
+    d = small()
+    d["session"] = d["session"].astype(str) + "x"
+    with pytest.raises(DataError, match="numeric"):
+        lag(d, "x")
+
+
+def test_other_names():
+    d = small().rename(columns={"patient": "id", "session": "wave"})
+    out = lag(d, "x", group="id", time="wave")
+    assert out["x_lag1"].notna().sum() == 2
