@@ -47,6 +47,10 @@ def _rows(index: Iterable[int]) -> str:
     return f"data {noun} {rows}{more} (file line{'s' if len(idx) > 1 else ''} {lines})"
 
 
+def _hold(mask) -> str:
+    return "holds" if int(np.sum(mask)) == 1 else "hold"
+
+
 def _fail(source: str, rule: str, detail: str) -> DataError:
     return DataError(f"{source}: {detail} [rule: {rule}]")
 
@@ -133,8 +137,8 @@ def _numeric(raw: pd.DataFrame, col: str, name: str, label: str | None = None) -
             raise _fail(
                 name,
                 "numeric column",
-                f"column '{label}' must be numeric; {_rows(np.flatnonzero(bad))} hold "
-                f"{examples}",
+                f"column '{label}' must be numeric; {_rows(np.flatnonzero(bad))} "
+                f"{_hold(bad)} {examples}",
             )
         out = out.astype(float)
     inf = np.isinf(out.to_numpy())
@@ -261,7 +265,7 @@ def read_sessions(source, columns: Mapping[str, str] | None = None) -> pd.DataFr
             name,
             "session is a positive integer",
             f"column '{scol}' must hold whole numbers 1, 2, ...; {_rows(np.flatnonzero(nonint))} "
-            f"hold {', '.join(repr(v) for v in raw[scol][nonint].unique()[:3])}",
+            f"{_hold(nonint)} {', '.join(repr(v) for v in raw[scol][nonint].unique()[:3])}",
         )
     out["session"] = sess.astype("int64")
 

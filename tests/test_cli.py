@@ -1,0 +1,58 @@
+"""The command line: validate, simulate, and the JSON convention."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from alliance.cli import main
+
+BAD = Path(__file__).parent / "data" / "bad"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_validate_shipped_data_exits_zero(capsys):
+    assert main(["validate", str(ROOT / "data" / "sessions.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "valid" in out and "patients: 117" in out
+
+
+def test_validate_json(capsys):
+    assert main(["validate", str(ROOT / "data" / "sessions.csv"), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["therapists"] == 40
+
+
+@pytest.mark.parametrize("bad", sorted(p.name for p in BAD.glob("*.csv")))
+def test_validate_bad_file_prints_one_message_and_fails(bad, capsys):
+    assert main(["validate", str(BAD / bad)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and "[rule:" in lines[0] and bad in lines[0]
+
+
+def test_validate_with_column_mapping(tmp_path, capsys):
+    text = (Path(__file__).parent / "data" / "valid_small.csv").read_text()
+    path = tmp_path / "mine.csv"
+    path.write_text(text.replace("alliance_patient", "wai_client", 1))
+    assert main(["validate", str(path)]) == 1
+    capsys.readouterr()
+    assert main(["validate", str(path), "--column", "alliance_patient=wai_client"]) == 0
+
+
+def test_simulate_writes_a_valid_file(tmp_path, capsys):
+    out = tmp_path / "sim.csv"
+    assert main(["simulate", "--seed", "7", "--out", str(out)]) == 0
+    assert main(["validate", str(out)]) == 0
+
+
+def test_console_script_is_installed():
+    exe = Path(sys.executable).with_name("alliance")
+    proc = subprocess.run([str(exe), "validate", str(BAD / "out_of_range.csv")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and "out_of_range.csv" in proc.stderr
