@@ -33,16 +33,16 @@ from alliance._results import Result
 from alliance.schema import CONDITIONS, RATING_COLUMNS
 
 __all__ = [
-    "allocate",
-    "median_strata",
-    "balance",
     "BalanceResult",
+    "IccResult",
+    "PermutationResult",
+    "allocate",
+    "balance",
+    "design_effect",
     "icc",
     "icc_summary",
-    "IccResult",
-    "design_effect",
+    "median_strata",
     "permutation_test",
-    "PermutationResult",
     "plot_balance",
     "plot_permutation",
 ]
@@ -134,7 +134,7 @@ def allocate(
         members = [u for u in units if strata[u] == stratum]
         size = block_size or len(members)
         for b, start in enumerate(range(0, len(members), size)):
-            block = members[start:start + size]
+            block = members[start : start + size]
             labels = [arms[i % 2] for i in range(len(block))]
             if len(block) % 2:
                 labels[-1] = arms[int(gen.integers(2))]
@@ -192,7 +192,9 @@ def _require(data: pd.DataFrame, columns: Sequence[str], where: str) -> None:
         raise DataError(f"<DataFrame>: {where} needs a pandas DataFrame, got {type(data).__name__}")
     missing = [c for c in columns if c not in data.columns]
     if missing:
-        raise DataError(f"<DataFrame>: {where}: missing column(s) {missing} [rule: required columns]")
+        raise DataError(
+            f"<DataFrame>: {where}: missing column(s) {missing} [rule: required columns]"
+        )
     if len(data) == 0:
         raise DataError(f"<DataFrame>: {where}: no rows [rule: non-empty data]")
 
@@ -341,8 +343,10 @@ def balance(
     if covariates is None:
         spec = {c: lvl for c, lvl in BALANCE_DEFAULT.items() if c in data.columns}
         if not spec:
-            raise DataError("<DataFrame>: balance: none of the default covariates "
-                            f"{list(BALANCE_DEFAULT)} is in the data; pass covariates=")
+            raise DataError(
+                "<DataFrame>: balance: none of the default covariates "
+                f"{list(BALANCE_DEFAULT)} is in the data; pass covariates="
+            )
     elif isinstance(covariates, Mapping):
         spec = dict(covariates)
     else:
@@ -372,35 +376,56 @@ def balance(
             vals = first.groupby(patient, sort=False)[col].first()
             arm = first.groupby(patient, sort=False)[condition].first().reindex(vals.index)
         else:
-            raise ValueError(f"balance: level of {col!r} must be 'therapist', 'patient' or "
-                             f"'baseline', got {level!r}")
+            raise ValueError(
+                f"balance: level of {col!r} must be 'therapist', 'patient' or "
+                f"'baseline', got {level!r}"
+            )
         ok = vals.notna().to_numpy()
         x = pd.to_numeric(vals[ok], errors="coerce").to_numpy(dtype=float)
         a = arm[ok].to_numpy()
         if np.isnan(x).any():
-            raise DataError(f"<DataFrame>: balance: {col!r} is not numeric [rule: numeric covariate]")
+            raise DataError(
+                f"<DataFrame>: balance: {col!r} is not numeric [rule: numeric covariate]"
+            )
         xt, xc = x[a == arms[0]], x[a == arms[1]]
         if len(xt) == 0 or len(xc) == 0:
             raise DataError(f"<DataFrame>: balance: {col!r} has no values in one arm")
         binary = bool(np.isin(x, (0.0, 1.0)).all())
         d, st, sc = _std_diff(xt, xc, binary)
         used[col] = int(ok.sum())
-        rows.append({
-            "term": col, "level": level, "estimate": d, "se": np.nan, "statistic": np.nan,
-            "p": np.nan, "ci_low": np.nan, "ci_high": np.nan,
-            "n_training": len(xt), "mean_training": float(xt.mean()), "sd_training": st,
-            "n_control": len(xc), "mean_control": float(xc.mean()), "sd_control": sc,
-            "binary": binary,
-        })
+        rows.append(
+            {
+                "term": col,
+                "level": level,
+                "estimate": d,
+                "se": np.nan,
+                "statistic": np.nan,
+                "p": np.nan,
+                "ci_low": np.nan,
+                "ci_high": np.nan,
+                "n_training": len(xt),
+                "mean_training": float(xt.mean()),
+                "sd_training": st,
+                "n_control": len(xc),
+                "mean_control": float(xc.mean()),
+                "sd_control": sc,
+                "binary": binary,
+            }
+        )
     table = pd.DataFrame(rows)
     return BalanceResult(
         title="Balance of the arms (standardised differences, training - control)",
         tables={"balance": table},
-        n_obs=int(len(data)),
-        n_groups={"therapist": int(data[therapist].nunique()),
-                  "patient": int(data[patient].nunique())},
-        info={"rows_used": used, "arms": list(arms),
-              "sd": "sample SD (ddof=1); p(1-p) for 0/1 variables"},
+        n_obs=len(data),
+        n_groups={
+            "therapist": int(data[therapist].nunique()),
+            "patient": int(data[patient].nunique()),
+        },
+        info={
+            "rows_used": used,
+            "arms": list(arms),
+            "sd": "sample SD (ddof=1); p(1-p) for 0/1 variables",
+        },
     )
 
 
@@ -586,55 +611,102 @@ def icc(
     y = pd.to_numeric(d[measure], errors="coerce").to_numpy(dtype=float)
     X = pd.DataFrame({"Intercept": np.ones(len(d))}, index=d.index)
     fit = fit_lmm(
-        y, X,
-        [RandomTerm(therapist, d[therapist].to_numpy()),
-         RandomTerm(patient, d[patient].to_numpy())],
+        y,
+        X,
+        [
+            RandomTerm(therapist, d[therapist].to_numpy()),
+            RandomTerm(patient, d[patient].to_numpy()),
+        ],
         method=method,
     )
     vc = fit.variance_components
-    var = {g: float(vc.loc[vc["group"] == g, "variance"].iloc[0])
-           for g in (therapist, patient, "Residual")}
+    var = {
+        g: float(vc.loc[vc["group"] == g, "variance"].iloc[0])
+        for g in (therapist, patient, "Residual")
+    }
     total = sum(var.values())
     rho_t = var[therapist] / total
     rho_p = (var[therapist] + var[patient]) / total
     share_p = var[patient] / total
     nan = np.nan
     icc_table = pd.DataFrame(
-        [(t, e, nan, nan, nan, nan, nan) for t, e in
-         (("icc_therapist", rho_t), ("icc_patient", rho_p), ("share_patient", share_p))],
+        [
+            (t, e, nan, nan, nan, nan, nan)
+            for t, e in (
+                ("icc_therapist", rho_t),
+                ("icc_patient", rho_p),
+                ("share_patient", share_p),
+            )
+        ],
         columns=["term", "estimate", "se", "statistic", "p", "ci_low", "ci_high"],
     )
     caseload = d.groupby(therapist)[patient].nunique()
     m_bar = float(caseload.mean())
     cv = float(caseload.std(ddof=0) / m_bar)
     n_bar = float(d.groupby(patient).size().mean())
-    n_pat, n_rows = int(d[patient].nunique()), int(len(d))
+    n_pat, n_rows = int(d[patient].nunique()), len(d)
     de_p = design_effect(rho_t, m_bar)
     de_cv = design_effect(rho_t, m_bar, cv)
     de_s = 1.0 + (n_bar - 1.0) * rho_p + n_bar * (m_bar - 1.0) * rho_t
-    de_table = pd.DataFrame([
-        {"unit": "patients", "formula": "1 + (m - 1) icc_therapist", "icc": rho_t,
-         "cluster_size": m_bar, "cv": 0.0, "sessions_per_patient": nan,
-         "design_effect": de_p, "n": n_pat, "n_effective": n_pat / de_p},
-        {"unit": "patients_cv", "formula": "1 + ((1 + cv^2) m - 1) icc_therapist", "icc": rho_t,
-         "cluster_size": m_bar, "cv": cv, "sessions_per_patient": nan,
-         "design_effect": de_cv, "n": n_pat, "n_effective": n_pat / de_cv},
-        {"unit": "sessions", "formula": "1 + (n - 1) icc_patient + n (m - 1) icc_therapist",
-         "icc": rho_t, "cluster_size": m_bar, "cv": 0.0, "sessions_per_patient": n_bar,
-         "design_effect": de_s, "n": n_rows, "n_effective": n_rows / de_s},
-    ])
+    de_table = pd.DataFrame(
+        [
+            {
+                "unit": "patients",
+                "formula": "1 + (m - 1) icc_therapist",
+                "icc": rho_t,
+                "cluster_size": m_bar,
+                "cv": 0.0,
+                "sessions_per_patient": nan,
+                "design_effect": de_p,
+                "n": n_pat,
+                "n_effective": n_pat / de_p,
+            },
+            {
+                "unit": "patients_cv",
+                "formula": "1 + ((1 + cv^2) m - 1) icc_therapist",
+                "icc": rho_t,
+                "cluster_size": m_bar,
+                "cv": cv,
+                "sessions_per_patient": nan,
+                "design_effect": de_cv,
+                "n": n_pat,
+                "n_effective": n_pat / de_cv,
+            },
+            {
+                "unit": "sessions",
+                "formula": "1 + (n - 1) icc_patient + n (m - 1) icc_therapist",
+                "icc": rho_t,
+                "cluster_size": m_bar,
+                "cv": 0.0,
+                "sessions_per_patient": n_bar,
+                "design_effect": de_s,
+                "n": n_rows,
+                "n_effective": n_rows / de_s,
+            },
+        ]
+    )
     return IccResult(
         title=f"Intraclass correlations of {measure} (three-level random intercepts, {fit.method})",
-        tables={"icc": icc_table, "variance_components": vc.reset_index(drop=True),
-                "design_effect": de_table},
+        tables={
+            "icc": icc_table,
+            "variance_components": vc.reset_index(drop=True),
+            "design_effect": de_table,
+        },
         n_obs=n_rows,
         n_groups={therapist: int(d[therapist].nunique()), patient: n_pat},
         converged=bool(fit.converged),
         warnings=list(fit.warnings),
-        info={"measure": measure, "method": fit.method, "loglik": float(fit.loglik),
-              "boundary": bool(fit.boundary), "rows_dropped": int(len(data) - len(d)),
-              "var_therapist": var[therapist], "var_patient": var[patient],
-              "var_residual": var["Residual"], "intercept": float(fit.fixed["estimate"].iloc[0])},
+        info={
+            "measure": measure,
+            "method": fit.method,
+            "loglik": float(fit.loglik),
+            "boundary": bool(fit.boundary),
+            "rows_dropped": int(len(data) - len(d)),
+            "var_therapist": var[therapist],
+            "var_patient": var[patient],
+            "var_residual": var["Residual"],
+            "intercept": float(fit.fixed["estimate"].iloc[0]),
+        },
     )
 
 
@@ -663,21 +735,25 @@ def icc_summary(
     for m in measures:
         r = icc(data, m, **kwargs)
         de = r.tables["design_effect"].set_index("unit")
-        rows.append({
-            "measure": m,
-            "var_therapist": r.info["var_therapist"], "var_patient": r.info["var_patient"],
-            "var_residual": r.info["var_residual"],
-            "icc_therapist": r.icc_therapist, "icc_patient": r.icc_patient,
-            "patients_per_therapist": float(de.loc["patients", "cluster_size"]),
-            "cv": float(de.loc["patients_cv", "cv"]),
-            "design_effect": float(de.loc["patients", "design_effect"]),
-            "design_effect_cv": float(de.loc["patients_cv", "design_effect"]),
-            "n_patients": int(de.loc["patients", "n"]),
-            "n_effective": float(de.loc["patients_cv", "n_effective"]),
-            "design_effect_sessions": float(de.loc["sessions", "design_effect"]),
-            "n_rows": int(de.loc["sessions", "n"]),
-            "n_effective_sessions": float(de.loc["sessions", "n_effective"]),
-        })
+        rows.append(
+            {
+                "measure": m,
+                "var_therapist": r.info["var_therapist"],
+                "var_patient": r.info["var_patient"],
+                "var_residual": r.info["var_residual"],
+                "icc_therapist": r.icc_therapist,
+                "icc_patient": r.icc_patient,
+                "patients_per_therapist": float(de.loc["patients", "cluster_size"]),
+                "cv": float(de.loc["patients_cv", "cv"]),
+                "design_effect": float(de.loc["patients", "design_effect"]),
+                "design_effect_cv": float(de.loc["patients_cv", "design_effect"]),
+                "n_patients": int(de.loc["patients", "n"]),
+                "n_effective": float(de.loc["patients_cv", "n_effective"]),
+                "design_effect_sessions": float(de.loc["sessions", "design_effect"]),
+                "n_rows": int(de.loc["sessions", "n"]),
+                "n_effective_sessions": float(de.loc["sessions", "n_effective"]),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -821,8 +897,10 @@ def permutation_test(
     arm_of = _constant_within(data, condition, therapist, "permutation_test")
     bad = sorted(set(arm_of) - set(arms))
     if bad:
-        raise DataError(f"<DataFrame>: permutation_test: unknown arm label(s) {bad} "
-                        f"(expected {list(arms)}) [rule: condition in arms]")
+        raise DataError(
+            f"<DataFrame>: permutation_test: unknown arm label(s) {bad} "
+            f"(expected {list(arms)}) [rule: condition in arms]"
+        )
     units = list(arm_of.index)
     if strata is not None:
         strata = {u: strata[u] for u in units} if all(u in strata for u in units) else strata
@@ -871,21 +949,38 @@ def permutation_test(
             f"first: {first}"
         )
         warnings.warn(notes[-1], AllianceWarning, stacklevel=2)
-    test = pd.DataFrame([{
-        "term": name, "estimate": observed, "se": np.nan, "statistic": np.nan, "p": p,
-        "ci_low": np.nan, "ci_high": np.nan, "mc_se": mc_se, "n_permutations": B,
-        "n_extreme": extreme, "alternative": alternative,
-    }])
+    test = pd.DataFrame(
+        [
+            {
+                "term": name,
+                "estimate": observed,
+                "se": np.nan,
+                "statistic": np.nan,
+                "p": p,
+                "ci_low": np.nan,
+                "ci_high": np.nan,
+                "mc_se": mc_se,
+                "n_permutations": B,
+                "n_extreme": extreme,
+                "alternative": alternative,
+            }
+        ]
+    )
     return PermutationResult(
         title=f"Randomisation test of {name} (therapists re-randomised {B} times)",
         tables={"test": test, "distribution": pd.DataFrame({"statistic": dist})},
-        n_obs=int(len(data)),
+        n_obs=len(data),
         n_groups={therapist: len(units)},
         warnings=notes,
-        info={"n_permutations": B, "alternative": alternative, "block_size": block_size,
-              "stratified": strata is not None, "seed": seed,
-              "permutation_mean": float(dist.mean()), "permutation_sd": float(dist.std(ddof=1))
-              if B > 1 else float("nan")},
+        info={
+            "n_permutations": B,
+            "alternative": alternative,
+            "block_size": block_size,
+            "stratified": strata is not None,
+            "seed": seed,
+            "permutation_mean": float(dist.mean()),
+            "permutation_sd": float(dist.std(ddof=1)) if B > 1 else float("nan"),
+        },
     )
 
 
@@ -915,8 +1010,15 @@ def plot_balance(result: BalanceResult, threshold: float = 0.1, labels: Mapping 
     for lvl, mk in markers.items():
         sel = t["level"] == lvl
         if sel.any():
-            ax.scatter(t.loc[sel, "estimate"], np.flatnonzero(sel), marker=mk, s=45,
-                       color=ARM_COLORS["training"], label=f"{lvl}-level", zorder=3)
+            ax.scatter(
+                t.loc[sel, "estimate"],
+                np.flatnonzero(sel),
+                marker=mk,
+                s=45,
+                color=ARM_COLORS["training"],
+                label=f"{lvl}-level",
+                zorder=3,
+            )
     ax.set_yticks(range(len(t)))
     ax.set_yticklabels(names)
     ax.set_xlim(-lim, lim)
@@ -926,8 +1028,11 @@ def plot_balance(result: BalanceResult, threshold: float = 0.1, labels: Mapping 
     return fig
 
 
-def plot_permutation(result: PermutationResult, model_p: float | None = None,
-                     xlabel: str = "statistic under re-randomisation"):
+def plot_permutation(
+    result: PermutationResult,
+    model_p: float | None = None,
+    xlabel: str = "statistic under re-randomisation",
+):
     """Histogram of the permutation distribution with the observed statistic.
 
     The solid line marks the observed value, the dotted line its mirror image
@@ -940,8 +1045,12 @@ def plot_permutation(result: PermutationResult, model_p: float | None = None,
     dist, obs = result.distribution, result.observed
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
     ax.hist(dist, bins=min(40, max(10, len(dist) // 12)), color="0.65", edgecolor="white")
-    ax.axvline(obs, color=ARM_COLORS["training"], lw=2,
-               label=f"observed (permutation p = {result.p_value:.3f})")
+    ax.axvline(
+        obs,
+        color=ARM_COLORS["training"],
+        lw=2,
+        label=f"observed (permutation p = {result.p_value:.3f})",
+    )
     if result.info.get("alternative") == "two-sided":
         ax.axvline(-obs, color=ARM_COLORS["training"], lw=1.2, ls=":", label="mirror of observed")
     if model_p is not None:
