@@ -1,0 +1,154 @@
+"""Shared fixtures: a strict build of the whole book and a headless browser.
+
+``built_book`` builds the book once per test session into a temporary folder,
+exactly as ``make book`` does (every chapter executed, ``-W --keep-going``), and
+returns the HTML folder. ``book_url`` serves it on 127.0.0.1. ``browser`` is
+Debian's chromium driven by Playwright for Python (never a downloaded browser);
+``visit`` opens one page and records console errors, failed requests and any
+request to another host.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]
+
+
+def _run(cmd, **kw):
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, **kw)
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory) -> Path:
+    """Build the whole book strictly into a temporary folder; return its HTML folder."""
+    if not (ROOT / ".vendor" / ".installed").exists():
+        proc = _run(["make", "vendor"])
+        if proc.returncode:
+            pytest.fail(f"make vendor failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    out = tmp_path_factory.mktemp("book")
+    proc = _run([str(BIN / "jupyter-book"), "build", str(ROOT), "--path-output", str(out),
+                 "-W", "--keep-going"])
+    if proc.returncode:
+        pytest.fail(f"strict book build failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}")
+    html = out / "_build" / "html"
+    assert (html / "index.html").exists()
+    return html
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep test output clean
+        pass
+
+
+@pytest.fixture(scope="session")
+def book_url(built_book):
+    """Serve the built book on 127.0.0.1; yields the base URL (ending in '/')."""
+    handler = functools.partial(_QuietHandler, directory=str(built_book))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).exists() and hasattr(os, "geteuid") and os.geteuid() == 0:
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"],
+                       env=env, capture_output=True)
+        path = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).exists():
+        pytest.fail("Debian chromium is not installed and could not be installed with apt-get "
+                    "(run `make test`, which installs it)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A headless Debian chromium driven by Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    exe = _chromium()
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=exe, args=CHROMIUM_FLAGS, headless=True)
+        yield b
+        b.close()
+
+
+@dataclass
+class PageReport:
+    """What happened while a page loaded."""
+
+    page: object
+    console_errors: list = field(default_factory=list)
+    failed_requests: list = field(default_factory=list)
+    external_requests: list = field(default_factory=list)
+    bad_responses: list = field(default_factory=list)
+
+    def assert_clean(self):
+        problems = {k: v for k, v in {
+            "console errors": self.console_errors,
+            "failed requests": self.failed_requests,
+            "requests to other hosts": self.external_requests,
+            "HTTP errors": self.bad_responses,
+        }.items() if v}
+        assert not problems, f"{self.page.url}: {problems}"
+
+
+@pytest.fixture
+def visit(browser, book_url):
+    """Open a page of the built book: ``visit("chapters/01_design.html") -> PageReport``.
+
+    Requests to any host other than the local server are recorded and aborted,
+    so a page that needs the network fails its test instead of hanging.
+    """
+    contexts = []
+    host = urlparse(book_url).netloc
+
+    def _visit(relpath: str, wait_ms: int = 300) -> PageReport:
+        ctx = browser.new_context()
+        contexts.append(ctx)
+        page = ctx.new_page()
+        report = PageReport(page)
+
+        def route(r):
+            url = r.request.url
+            if urlparse(url).scheme in ("http", "https", "ws", "wss") and urlparse(url).netloc != host:
+                report.external_requests.append(url)
+                return r.abort()
+            return r.continue_()
+
+        ctx.route("**/*", route)
+        page.on("console", lambda m: report.console_errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: report.console_errors.append(str(e)))
+        page.on("requestfailed", lambda r: report.failed_requests.append(r.url)
+                if r.url not in report.external_requests else None)
+        page.on("response", lambda r: report.bad_responses.append(f"{r.status} {r.url}")
+                if r.status >= 400 else None)
+        page.goto(book_url + relpath, wait_until="load")
+        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(wait_ms)
+        return report
+
+    yield _visit
+    for ctx in contexts:
+        ctx.close()
