@@ -10,6 +10,7 @@ from __future__ import annotations
 from alliance._errors import AllianceError, AllianceWarning, DataError, FitError
 from alliance.datasets import example_path, load_example, write_sessions
 from alliance.io import read_sessions, read_table
+from alliance.mixed import fit_lmm, lrt
 from alliance.randomise import allocate
 from alliance.simulate import SimulationParams, describe_parameters, simulate
 
@@ -24,6 +25,8 @@ __all__ = [
     "allocate",
     "describe_parameters",
     "example_path",
+    "fit_lmm",
+    "lrt",
     "load_example",
     "read_sessions",
     "read_table",
