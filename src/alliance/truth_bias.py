@@ -42,15 +42,15 @@ from alliance.mixed import MixedFit, RandomTerm, fit_lmm
 from alliance.schema import CONDITIONS
 
 __all__ = [
-    "TruthBiasResult",
-    "fit_truth_bias",
-    "fit_truth_bias_cross",
-    "truth_bias_design",
-    "plot_dyads",
-    "plot_forces",
     "FORCES",
+    "TruthBiasResult",
     "cli_arguments",
     "cli_run",
+    "fit_truth_bias",
+    "fit_truth_bias_cross",
+    "plot_dyads",
+    "plot_forces",
+    "truth_bias_design",
 ]
 
 #: Force names of the repeated model, in table order, and the design column each rests on.
@@ -123,8 +123,8 @@ class TruthBiasResult(Result):
         lines += ["", "variance components:", format_table(self.tables["variance_components"])]
         groups = ", ".join(f"{k}: {v}" for k, v in self.n_groups.items())
         lines += ["", f"observations: {self.n_obs}; groups: {groups}",
-                  f"method: {self.info.get('method')}; logLik: {self.info.get('loglik', np.nan):.3f}; "
-                  f"converged: {self.converged}; boundary: {self.info.get('boundary')}"]
+                  (f"method: {self.info.get('method')}; logLik: {self.info.get('loglik', np.nan):.3f}; "
+                  f"converged: {self.converged}; boundary: {self.info.get('boundary')}")]
         for k, v in self.info.get("rows_dropped", {}).items():
             lines.append(f"rows dropped ({k}): {v}")
         for w in self.warnings:
@@ -285,7 +285,6 @@ def truth_bias_design(
     J = _as_number(data, judgment, source)
     T = _as_number(data, truth, source)
     info: dict = {"n_input": int(n_input)}
-    cols = {"judgment": J, "truth": T}
     if anchoring:
         lagged = lag(data, judgment, group=patient, time=time)
         B = lagged[lag_name(judgment)].to_numpy(dtype=float)
@@ -356,7 +355,7 @@ def truth_bias_design(
 
 def _explain_repeated(tab: pd.DataFrame, judgment: str, truth: str, bias_label,
                       time: str | None) -> dict:
-    judge, jrating = _words(judgment)
+    _judge, jrating = _words(judgment)
     who, trating = _words(truth)
     out = {}
     for r in tab.itertuples(index=False):
@@ -624,12 +623,13 @@ def fit_truth_bias_cross(
 
     Examples
     --------
-    >>> import pandas as pd
+    Session-1 ratings of the bundled data, patients grouped by therapist:
+
+    >>> import alliance
     >>> from alliance.truth_bias import fit_truth_bias_cross
-    >>> d = pd.DataFrame({"dyad": [1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6],
-    ...                   "judge": [3., 4, 2, 3, 4, 5, 3, 3, 2, 4, 5, 4],
-    ...                   "partner": [4., 3, 3, 2, 5, 4, 2, 4, 3, 2, 4, 5]})
-    >>> res = fit_truth_bias_cross(d, judgment="judge", truth="partner", group="dyad")
+    >>> first = alliance.load_example().query("session == 1")
+    >>> res = fit_truth_bias_cross(first, judgment="alliance_therapist",
+    ...                            truth="alliance_patient", group="therapist")
     >>> res.forces["term"].tolist()
     ['directional bias', 'truth force']
     """
@@ -687,7 +687,7 @@ def fit_truth_bias_cross(
     parts = " + ".join(["T"] + (["B"] if B is not None else []))
     info = {
         "model": f"J* ~ {moderator + ' * ' if moderator else ''}({parts}) + (1 | {group})",
-        "truth_mean": mt, "n_input": int(len(data)), "n_used": int(ok.sum()),
+        "truth_mean": mt, "n_input": len(data), "n_used": int(ok.sum()),
         "rows_dropped": {k: v for k, v in dropped.items() if v},
         "judgment": judgment, "truth": truth, "bias": bias, "moderator": moderator,
         "levels": levels, "method": fit.method, "loglik": fit.loglik, "aic": fit.aic,
