@@ -30,15 +30,15 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pandas as pd
+import pytest
 
-import alliance  # noqa: E402
-from alliance._errors import AllianceWarning, DataError  # noqa: E402
-from alliance.cli import main  # noqa: E402
-from alliance.simulate import SimulationParams, simulate  # noqa: E402
-from alliance.truth_bias import (  # noqa: E402
+import alliance
+from alliance._errors import AllianceWarning, DataError
+from alliance.cli import main
+from alliance.simulate import SimulationParams, simulate
+from alliance.truth_bias import (
     TruthBiasResult,
     fit_truth_bias,
     fit_truth_bias_cross,
@@ -335,7 +335,7 @@ def test_cli_cross_sectional_on_any_file(capsys):
                  "SelfPos_P", "--bias", "SelfPos_A", "--group", "CoupleID", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     ref = json.loads((REF / "truth_bias_acitelli.json").read_text())
-    truth = [r for r in out["forces"] if r["term"] == "truth force"][0]
+    truth = next(r for r in out["forces"] if r["term"] == "truth force")
     assert truth["estimate"] == pytest.approx(ref["fixed"]["Tr"], abs=1e-6)
 
 
@@ -492,7 +492,7 @@ def test_recovery_generative_model():
     """The book's generative model (lambda weights the latent fluctuation): temporal congruence
     recovers the implied observed slope, whose analytic value agrees with a 100x draw within
     0.01; coverage of the large-sample value is near 95%."""
-    out, limit = recovery_simulate(200)
+    out, _limit = recovery_simulate(200)
     print(out.to_string())
     tc = out[out["term"] == "temporal congruence"]
     assert np.allclose(tc["true"], tc["analytic"], atol=0.01)
