@@ -42,6 +42,7 @@ from alliance.truth_bias import (
     TruthBiasResult,
     fit_truth_bias,
     fit_truth_bias_cross,
+    implied_temporal_congruence,
     plot_dyads,
     plot_forces,
     truth_bias_design,
@@ -441,22 +442,6 @@ def recovery_exact(n_reps: int = 200) -> pd.DataFrame:
     return _recovery(lambda rep: simulate_tb(1000 + rep), truth, n_reps, bias="prior")
 
 
-def implied_tracking(p: SimulationParams) -> dict:
-    r"""Observed within-dyad slope implied by the generative model of :func:`alliance.simulate`.
-
-    Within a patient (session trend controlled), the patient rating varies by
-    :math:`\xi + \varepsilon^P + w_i (t - \bar t)` and the therapist rating by
-    :math:`\lambda_a \xi + \varepsilon^T`, so the regression slope is
-    :math:`\lambda_a \sigma^2_\xi / (\sigma^2_\xi + \sigma^2_P + \sigma^2_w \mathrm{Var}(t))`
-    (rounding to 1/12 and clipping at 5 are ignored; a 100x draw confirms the value).
-    """
-    t = np.arange(p.n_sessions, dtype=float)
-    k = p.sd_fluctuation**2 / (p.sd_fluctuation**2 + p.sd_error_patient**2
-                               + p.sd_growth_patient**2 * t.var())
-    return {"control": k * p.tracking_control, "training": k * p.tracking_training,
-            "training - control": k * (p.tracking_training - p.tracking_control)}
-
-
 def recovery_simulate(n_reps: int = 200) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Repeated draws of the book's generative model; targets: the implied observed slope
     (analytic) for temporal congruence, and the model's large-sample value (one 100x draw)
@@ -468,7 +453,7 @@ def recovery_simulate(n_reps: int = 200) -> tuple[pd.DataFrame, pd.DataFrame]:
         limit = fit_truth_bias(big).forces
     truth = {(r.term, r.level): r.estimate for r in limit.itertuples(index=False)}
     out = _recovery(lambda rep: simulate(p, seed=5000 + rep), truth, n_reps)
-    analytic = implied_tracking(p)
+    analytic = implied_temporal_congruence(p)
     out["analytic"] = [analytic[lv] if t == "temporal congruence" else np.nan
                        for t, lv in zip(out["term"], out["level"])]
     return out, limit

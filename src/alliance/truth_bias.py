@@ -48,6 +48,7 @@ __all__ = [
     "cli_run",
     "fit_truth_bias",
     "fit_truth_bias_cross",
+    "implied_temporal_congruence",
     "plot_dyads",
     "plot_forces",
     "truth_bias_design",
@@ -701,6 +702,51 @@ def fit_truth_bias_cross(
         n_obs=fit.n_obs, n_groups=dict(fit.n_groups), converged=fit.converged,
         warnings=list(fit.warnings), info=info, fit=fit, design=d, explanations=expl,
     )
+
+
+def implied_temporal_congruence(params=None) -> dict[str, float]:
+    r"""Temporal congruence the generative model of :func:`alliance.simulate` implies.
+
+    The simulator's tracking weight :math:`\lambda_a` multiplies the *latent*
+    session fluctuation :math:`\xi` of the patient's alliance, but the model
+    regresses the therapist's rating on the patient's *observed* rating. Within a
+    patient (session trend controlled) the observed truth varies by
+    :math:`\xi + \varepsilon^P + w_i (t - \bar t)` and the judgment by
+    :math:`\lambda_a \xi + \varepsilon^T`, so the observed within-dyad slope is
+
+    .. math::
+
+        \tau_{W,a} = \lambda_a\,
+            \frac{\sigma^2_\xi}{\sigma^2_\xi + \sigma^2_P + \sigma^2_w\,\mathrm{Var}(t)},
+
+    :math:`\lambda_a` attenuated by the reliability of the patient's session
+    deviations (``sd_fluctuation``, ``sd_error_patient``, ``sd_growth_patient``;
+    :math:`\mathrm{Var}(t)` over sessions ``0 .. n_sessions - 1``). Rounding to the
+    instrument's resolution and clipping at the scale's ends are ignored; the
+    tests check the value against a fit to a draw 100 times the trial's size.
+
+    Returns
+    -------
+    dict
+        ``control``, ``training``, ``training - control`` and ``reliability``
+        (the attenuation factor).
+
+    Examples
+    --------
+    >>> from alliance.truth_bias import implied_temporal_congruence
+    >>> round(implied_temporal_congruence()["training - control"], 3)
+    0.154
+    """
+    from alliance.simulate import SimulationParams
+
+    p = params or SimulationParams()
+    t = np.arange(p.n_sessions, dtype=float)
+    k = p.sd_fluctuation**2 / (p.sd_fluctuation**2 + p.sd_error_patient**2
+                               + p.sd_growth_patient**2 * t.var())
+    k = float(k)
+    return {"control": k * p.tracking_control, "training": k * p.tracking_training,
+            "training - control": k * (p.tracking_training - p.tracking_control),
+            "reliability": k}
 
 
 # --------------------------------------------------------------------------- figures
