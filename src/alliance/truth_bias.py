@@ -794,8 +794,8 @@ def plot_dyads(data: pd.DataFrame, n_per_arm: int = 3, *, judgment: str = "allia
             for col in (truth, judgment):
                 ax.plot(p["session"], p[col], marker="o", ms=3.5,
                         color=RATER_COLORS.get(col, "grey"), label=RATER_LABELS.get(col, col))
-            ax.text(0.03, 0.95, f"{pid} ({ARM_LABELS.get(arm, arm).split(' (')[0].lower()})",
-                    transform=ax.transAxes, va="top", fontsize=8,
+            ax.text(0.0, 1.02, f"{pid} ({ARM_LABELS.get(arm, arm).split(' (')[0].lower()})",
+                    transform=ax.transAxes, va="bottom", fontsize=8,
                     color=ARM_COLORS.get(arm, "black"))
             ax.set_ylim(lo - 0.1, hi + 0.1)
             if r == len(arms) - 1:
@@ -841,7 +841,7 @@ def plot_forces(result: TruthBiasResult, terms=None):
             ax.errorbar(xs, ys, xerr=[lo, hi], fmt="o", color=colors[k], capsize=3,
                         label=labels[k])
         ax.axvline(0, color="black", lw=0.8)
-        ax.legend(loc="best", fontsize=8)
+        ax.legend(loc="lower left", fontsize=8)
 
     cols = [ARM_COLORS.get(lv, palette[k % len(palette)]) for k, lv in enumerate(levels)]
     draw(axes[0][0], levels, cols, [ARM_LABELS.get(lv, lv) for lv in levels])
