@@ -264,7 +264,8 @@ def balance(
     patient: str = "patient",
     condition: str = "condition",
     session: str = "session",
-    arms: Sequence[str] = CONDITIONS,
+    treated: str = "training",
+    control: str = "control",
 ) -> BalanceResult:
     r"""Balance of the arms: standardised differences, each at its variable's level.
 
@@ -275,7 +276,7 @@ def balance(
         d = \frac{\bar x_T - \bar x_C}{\sqrt{(s_T^2 + s_C^2)/2}},
 
     with :math:`\bar x_T, s_T` the mean and SD in the training arm
-    (``arms[0]``) and :math:`\bar x_C, s_C` in the control arm, computed over
+    (``treated``) and :math:`\bar x_C, s_C` in the control arm (``control``), computed over
     **one row per unit of the variable's level**: per therapist for therapist
     variables (``therapist_experience``), per patient for patient variables
     (``patient_age``, ``patient_female``) and for baseline ratings (the
@@ -294,8 +295,8 @@ def balance(
         :data:`BALANCE_DEFAULT` present in ``data``.
     therapist, patient, condition, session : str
         Column names.
-    arms : sequence of str
-        ``(treated, control)`` labels; the difference is treated - control.
+    treated, control : str
+        Arm labels; the difference is treated - control.
 
     Returns
     -------
@@ -387,7 +388,7 @@ def balance(
             raise DataError(
                 f"<DataFrame>: balance: {col!r} is not numeric [rule: numeric covariate]"
             )
-        xt, xc = x[a == arms[0]], x[a == arms[1]]
+        xt, xc = x[a == treated], x[a == control]
         if len(xt) == 0 or len(xc) == 0:
             raise DataError(f"<DataFrame>: balance: {col!r} has no values in one arm")
         binary = bool(np.isin(x, (0.0, 1.0)).all())
@@ -423,7 +424,7 @@ def balance(
         },
         info={
             "rows_used": used,
-            "arms": list(arms),
+            "arms": [treated, control],
             "sd": "sample SD (ddof=1); p(1-p) for 0/1 variables",
         },
     )
