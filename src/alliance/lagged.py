@@ -25,12 +25,13 @@ two ways of entering the prior outcome, on data simulated with known effects.
 from __future__ import annotations
 
 import argparse
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from alliance._errors import DataError
+from alliance._errors import AllianceWarning, DataError
 from alliance._results import Result, format_table
 from alliance.lags import lag, lag_name
 from alliance.mixed import MixedFit, RandomTerm, fit_lmm
@@ -678,7 +679,11 @@ class NickellSimulation(Result):
         (mean over replications), ``bias``, ``mc_se`` (Monte-Carlo SE of the
         mean), ``relative_bias``, ``coverage`` (share of the nominal 95% Wald CIs
         that contain the truth), ``nickell_approx`` (for the person-centred prior
-        outcome only); ``estimates``: every replication's estimate and CI.
+        outcome only), ``boundary_share`` and ``fallback_share`` (share of the
+        replication fits that ended on the boundary -- a patient variance of zero --
+        or needed a fallback optimizer; these fits' :class:`AllianceWarning` s are
+        counted here instead of being emitted once per replication);
+        ``estimates``: every replication's estimate, CI and flags.
     """
 
     def value(self, specification: str, term: str, column: str = "estimate") -> float:
@@ -803,13 +808,24 @@ def nickell_simulation(
         d = _simulate_series(rng, n_series, n_sessions, rho, beta, feedback, level_corr)
         d.attrs["source"] = f"nickell_simulation(seed={seed}) replication {r + 1}"
         for spec in ("person", "grand"):
-            res = fit_lagged(d, outcome="outcome", predictors=("alliance",), moderator=None,
-                             therapist_effects="none", prior_centring=spec)
+            # boundary fits are an expected outcome of the experiment (the grand-mean-centred
+            # lagged outcome absorbs the patient level): counted per specification in the
+            # summary table instead of being emitted once per replication
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", AllianceWarning)
+                res = fit_lagged(d, outcome="outcome", predictors=("alliance",), moderator=None,
+                                 therapist_effects="none", prior_centring=spec)
+            for w in caught:
+                if not issubclass(w.category, AllianceWarning):
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            fit = res.fits["outcome"]
             e = res.effects.set_index("part")
             for term, part in (("prior", "prior"), ("alliance within", "within")):
                 rows.append({"rep": r + 1, "specification": spec, "term": term,
                              "truth": truth[term], "estimate": e.loc[part, "estimate"],
-                             "ci_low": e.loc[part, "ci_low"], "ci_high": e.loc[part, "ci_high"]})
+                             "ci_low": e.loc[part, "ci_low"], "ci_high": e.loc[part, "ci_high"],
+                             "boundary": bool(fit.boundary),
+                             "fallback": any("fallback" in w for w in fit.warnings)})
     est = pd.DataFrame(rows)
     approx = nickell_approximation(rho, n_sessions - 1)
     summ = []
@@ -822,6 +838,8 @@ def nickell_simulation(
             "relative_bias": (m - tr) / tr if tr != 0 else np.nan,
             "coverage": float(np.mean((g["ci_low"] <= tr) & (tr <= g["ci_high"]))),
             "nickell_approx": approx if (spec == "person" and term == "prior") else np.nan,
+            "boundary_share": float(g["boundary"].mean()),
+            "fallback_share": float(g["fallback"].mean()),
         })
     return NickellSimulation(
         title=f"Bias of the lagged-outcome model: {n_series} series x {n_sessions} sessions, "
