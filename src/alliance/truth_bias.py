@@ -363,8 +363,9 @@ def _explain_repeated(tab: pd.DataFrame, judgment: str, truth: str, bias_label,
         est, lv = r.estimate, r.level
         diff = " - " in lv
         if r.term == "directional bias":
-            text = (f"at an average {time or 'occasion'}, for a dyad whose truth is at the mean of the "
-                    f"truth, {jrating} is {abs(est):.3f} points {'above' if est >= 0 else 'below'} "
+            at_mean = "truth and bias are" if bias_label else "truth is"
+            text = (f"at an average {time or 'occasion'}, for a dyad whose {at_mean} at the mean of "
+                    f"the truth, {jrating} is {abs(est):.3f} points {'above' if est >= 0 else 'below'} "
                     f"{trating}" if not diff else
                     f"directional bias is {est:+.3f} points in '{lv.split(' - ')[0]}' relative to "
                     f"'{lv.split(' - ')[1]}'")
@@ -681,8 +682,11 @@ def fit_truth_bias_cross(
     jw, tw = f"'{judgment}'", f"'{truth}'"
     expl = {}
     for r in forces.itertuples(index=False):
-        what = {"directional bias": f"mean of {jw} minus the mean of {tw}, at the truth's mean",
-                "truth force": f"change in {jw} per point of {tw}, holding the bias constant",
+        what = {"directional bias": f"predicted {jw} minus the mean of {tw} when the truth"
+                                    + (" and the bias are" if B is not None else " is")
+                                    + " at the truth's mean",
+                "truth force": f"change in {jw} per point of {tw}"
+                               + (", holding the bias constant" if B is not None else ""),
                 "bias force": f"change in {jw} per point of '{bias}', holding the truth constant"}
         expl[(r.term, r.level)] = f"{what[r.term]}: {r.estimate:.3f} (p = {r.p:.3g})."
     parts = " + ".join(["T"] + (["B"] if B is not None else []))
