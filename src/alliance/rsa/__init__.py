@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from alliance.rsa.cli import cli_arguments, cli_run  # ``alliance fit rsa``
 from alliance.rsa.fit import MODELS, RSAResult, fit_rsa, regions_of_significance
 from alliance.rsa.surface import (
     COEF_NAMES,
@@ -21,6 +22,8 @@ __all__ = [
     "QUANTITIES",
     "SURFACE_L",
     "RSAResult",
+    "cli_arguments",
+    "cli_run",
     "congruence_checklist",
     "fit_rsa",
     "regions_of_significance",

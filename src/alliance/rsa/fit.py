@@ -417,6 +417,10 @@ def fit_rsa(
     mod_kind = None
     if moderator:
         m = d[moderator]
+        if not pd.api.types.is_numeric_dtype(m):
+            as_num = pd.to_numeric(m, errors="coerce")
+            if as_num.notna().sum() == m.notna().sum() and as_num.nunique() > 2:
+                m = as_num  # a numeric moderator read as text (e.g. by read_table)
         vals = pd.unique(m.dropna())
         if len(vals) == 2 or moderator_levels is not None:
             mod_kind = "binary"
