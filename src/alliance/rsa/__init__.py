@@ -30,3 +30,13 @@ __all__ = [
     "surface_parameters",
     "surface_quantities",
 ]
+
+from alliance.rsa.plots import (
+    InteractiveSurface,
+    explorer,
+    interactive_surface,
+    plot_contour,
+    plot_surface,
+)
+
+__all__ += ["InteractiveSurface", "explorer", "interactive_surface", "plot_contour", "plot_surface"]
