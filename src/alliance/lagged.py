@@ -44,6 +44,7 @@ __all__ = [
     "cli_arguments",
     "cli_run",
     "fit_lagged",
+    "implied_within_slopes",
     "lagged_design",
     "nickell_approximation",
     "nickell_simulation",
@@ -507,7 +508,7 @@ def fit_lagged(
         coefficient downwards in short series (by about :math:`(1+\phi)/(T-1)`
         for :math:`T` lagged pairs: Nickell 1981), so read it as a control, not
         as an estimate of persistence; in :func:`nickell_simulation` the lagged
-        alliance effects stay nearly unbiased. Grand-mean centring lets the
+        alliance effects keep only a small part of that bias. Grand-mean centring lets the
         lagged outcome soak up the stable patient level (its coefficient is
         biased upwards, the patient variance shrinks, often to zero) and biases
         the alliance effects when the outcome feeds back into the alliance.
@@ -650,6 +651,46 @@ def fit_lagged(
         converged=all(f.converged for f in fits.values()), warnings=warnings_, info=info,
         fits=fits, designs=designs,
     )
+
+
+def implied_within_slopes(params=None, data: pd.DataFrame | None = None) -> pd.DataFrame:
+    r"""The lagged within-patient slopes the book's generative model encodes, per arm.
+
+    In :func:`alliance.simulate`, well-being in the training arm contains the lagged
+    surface :math:`f(x, y) = b_1x + b_2y + b_3x^2 + b_4xy + b_5y^2` of the previous
+    session's therapist (:math:`x`) and patient (:math:`y`) ratings, centred at
+    :math:`c`; the control arm has none. A linear within-patient slope captures the
+    surface's local slope at the patient's own ratings: :math:`\partial f/\partial x
+    = b_1 + 2b_3\bar x_i + b_4\bar y_i` and :math:`\partial f/\partial y = b_2 +
+    b_4\bar x_i + 2b_5\bar y_i`, averaged here over the training-arm rows of
+    ``data`` (patient means of each rating minus :math:`c`; default the shipped
+    data). This is the first-order value the within effects of
+    :func:`fit_lagged` estimate (rating error attenuates them somewhat).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``predictor``, ``level`` (``control``, ``training``, ``training - control``),
+        ``implied``.
+    """
+    from alliance.datasets import load_example
+    from alliance.simulate import SimulationParams
+
+    p = params or SimulationParams()
+    data = load_example() if data is None else data
+    tr = data[data["condition"] == "training"]
+    pid = tr["patient"].astype(str).to_numpy()
+    xb, _ = split_within_between(tr["alliance_therapist"], pid)
+    yb, _ = split_within_between(tr["alliance_patient"], pid)
+    xb, yb = xb - p.surface_center, yb - p.surface_center
+    fx = float(np.nanmean(p.b1_therapist + 2 * p.b3_therapist_sq * xb + p.b4_product * yb))
+    fy = float(np.nanmean(p.b2_patient + p.b4_product * xb + 2 * p.b5_patient_sq * yb))
+    rows = []
+    for pred, v in (("alliance_therapist", fx), ("alliance_patient", fy)):
+        rows += [{"predictor": pred, "level": "control", "implied": 0.0},
+                 {"predictor": pred, "level": "training", "implied": v},
+                 {"predictor": pred, "level": "training - control", "implied": v}]
+    return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------- Nickell bias
