@@ -462,12 +462,13 @@ def recovery_simulate(n_reps: int = 200) -> tuple[pd.DataFrame, pd.DataFrame]:
 @pytest.mark.slow
 def test_recovery_known_forces():
     """Data from the model itself: every force and arm difference unbiased (|bias| < 3 Monte
-    Carlo SEs + 0.005) and Wald CIs covering near 95% (0.90-0.99 with 200 draws: the
-    binomial SE of a 95% coverage is 0.015)."""
-    out = recovery_exact(200)
+    Carlo SEs + 0.005) and Wald CIs covering near 95% (0.89-0.995 with 150 draws: the
+    binomial SE of a 95% coverage is 0.018). 150 draws keep the test near a minute; the
+    report's figures come from ``python tests/test_truth_bias.py 200``."""
+    out = recovery_exact(150)
     print(out.to_string())
     assert (out["bias"].abs() < 3 * out["mc_se_bias"] + 0.005).all()
-    assert out["coverage"].between(0.90, 0.99).all()
+    assert out["coverage"].between(0.89, 0.995).all()
     # model-based SEs match the sampling SD: with 200 draws the SD itself is uncertain by
     # about 5%, and REML SEs of between-therapist contrasts with 40 clusters run a little
     # high (observed ratios 0.91-1.16)
@@ -478,13 +479,14 @@ def test_recovery_known_forces():
 def test_recovery_generative_model():
     """The book's generative model (lambda weights the latent fluctuation): temporal congruence
     recovers the implied observed slope, whose analytic value agrees with a 100x draw within
-    0.01; coverage of the large-sample value is near 95%."""
-    out, _limit = recovery_simulate(200)
+    0.01; coverage of the large-sample value is near 95% (0.87-1.0 with 100 draws: binomial
+    SE 0.022, and the target itself is one 100x draw with SE about 0.004)."""
+    out, _limit = recovery_simulate(100)
     print(out.to_string())
     tc = out[out["term"] == "temporal congruence"]
     assert np.allclose(tc["true"], tc["analytic"], atol=0.01)
     assert (out["bias"].abs() < 3 * out["mc_se_bias"] + 0.01).all()
-    assert out["coverage"].between(0.88, 0.99).all()
+    assert out["coverage"].between(0.87, 1.0).all()
 
 
 if __name__ == "__main__":  # print the recovery tables (the figures quoted in reports)
