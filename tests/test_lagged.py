@@ -31,6 +31,7 @@ import pandas as pd
 import pytest
 
 import alliance
+import alliance.lagged
 from alliance._errors import AllianceWarning, DataError
 from alliance.cli import main
 from alliance.lagged import (
@@ -448,3 +449,19 @@ def test_boundary_fit_warns(example):
     with pytest.warns(AllianceWarning, match="boundary"):
         res = fit_lagged(example, prior_centring="grand")
     assert res.warnings and res.fits["wellbeing"].boundary
+
+
+def test_implied_within_slopes():
+    """Control arm zero; training arm = surface slopes at the patients' mean ratings. At the
+    surface centre the slopes are b1 and b2; the shipped data's means move them by the
+    quadratic terms, so both stay positive and the therapist's is the larger (its mean sits
+    further below the centre, where b3 < 0 steepens the surface)."""
+    imp = alliance.lagged.implied_within_slopes().set_index(["predictor", "level"])["implied"]
+    assert imp["alliance_therapist", "control"] == 0 and imp["alliance_patient", "control"] == 0
+    assert imp["alliance_therapist", "training"] > imp["alliance_patient", "training"] > 0
+    p = alliance.SimulationParams()
+    flat = pd.DataFrame({"patient": ["a", "a"], "condition": "training",
+                         "alliance_therapist": p.surface_center, "alliance_patient": p.surface_center})
+    at_c = alliance.lagged.implied_within_slopes(p, flat).set_index(["predictor", "level"])["implied"]
+    assert at_c["alliance_therapist", "training"] == pytest.approx(p.b1_therapist)
+    assert at_c["alliance_patient", "training"] == pytest.approx(p.b2_patient)
