@@ -860,6 +860,9 @@ def permutation_test(
 
     Notes
     -----
+    Do not reuse the seed that allocated the trial: ``allocate(units, seed=s)``
+    is then the first re-randomisation, which reproduces the observed
+    allocation (harmless for validity, but a wasted permutation).
     The statistic is symmetric about 0 under the null only approximately; the
     two-sided p value compares absolute values, which is the usual choice for
     a difference between arms. Tests (``tests/test_randomise.py``) check that
