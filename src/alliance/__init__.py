@@ -10,6 +10,7 @@ from __future__ import annotations
 from alliance._errors import AllianceError, AllianceWarning, DataError, FitError
 from alliance.datasets import example_path, load_example, write_sessions
 from alliance.io import read_sessions, read_table
+from alliance.lagged import LaggedResult, fit_lagged, nickell_simulation
 from alliance.mixed import fit_lmm, lrt
 from alliance.randomise import allocate
 from alliance.simulate import SimulationParams, describe_parameters, simulate
@@ -25,6 +26,9 @@ __all__ = [
     "allocate",
     "describe_parameters",
     "example_path",
+    "fit_lagged",
+    "LaggedResult",
+    "nickell_simulation",
     "fit_lmm",
     "lrt",
     "load_example",

@@ -48,6 +48,7 @@ fallbacks.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -60,6 +61,8 @@ from scipy import linalg as sla
 from scipy import optimize, stats
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+
+from threadpoolctl import threadpool_limits
 
 from alliance._errors import AllianceWarning, DataError, FitError
 
@@ -779,6 +782,24 @@ def _check_rank(X: np.ndarray, names: list[str], source: str) -> None:
         )
 
 
+def _single_threaded_blas(func):
+    """Run ``func`` with one BLAS thread.
+
+    Every evaluation of the criterion works on many small matrices; a threaded
+    BLAS spends more time starting threads than computing (measured: a fit of the
+    study-sized model took about 8 times longer with OpenBLAS threads on two
+    cores, see benchmarks/bench_mixed.py).
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with threadpool_limits(limits=1, user_api="blas"):
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+@_single_threaded_blas
 def fit_lmm(
     y,
     X,
