@@ -13,6 +13,7 @@ from alliance.io import read_sessions, read_table
 from alliance.lagged import LaggedResult, fit_lagged, nickell_simulation
 from alliance.mixed import fit_lmm, lrt
 from alliance.randomise import allocate
+from alliance.truth_bias import TruthBiasResult, fit_truth_bias, fit_truth_bias_cross
 from alliance.simulate import SimulationParams, describe_parameters, simulate
 
 __version__ = "0.1.0"
@@ -35,6 +36,9 @@ __all__ = [
     "read_sessions",
     "read_table",
     "simulate",
+    "fit_truth_bias",
+    "fit_truth_bias_cross",
+    "TruthBiasResult",
     "write_sessions",
     "__version__",
 ]

@@ -159,6 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FitError as exc:
         print(f"alliance: fit failed: {exc}", file=sys.stderr)
         return 3
+    except BrokenPipeError:  # output piped into e.g. `head`, which closed early
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":
