@@ -1113,7 +1113,7 @@ def _assemble(
     aic = dev + 2 * n_params
     bic = dev + n_params * math.log(n)
     for w in fit_warnings:
-        warnings.warn(f"{source}: {w}", AllianceWarning, stacklevel=3)
+        warnings.warn(f"{source}: {w}", AllianceWarning, stacklevel=4)
     fit_index = index if index is not None else pd.RangeIndex(n)
     return MixedFit(
         fixed=fixed,
