@@ -15,6 +15,7 @@ from alliance.mixed import fit_lmm, lrt
 from alliance.randomise import allocate
 from alliance.truth_bias import TruthBiasResult, fit_truth_bias, fit_truth_bias_cross
 from alliance.simulate import SimulationParams, describe_parameters, simulate
+from alliance.findings import evaluate as evaluate_findings
 
 __version__ = "0.1.0"
 
@@ -36,6 +37,7 @@ __all__ = [
     "read_sessions",
     "read_table",
     "simulate",
+    "evaluate_findings",
     "fit_truth_bias",
     "fit_truth_bias_cross",
     "TruthBiasResult",

@@ -1,0 +1,94 @@
+"""`alliance report` and the claim-by-claim findings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import alliance
+from alliance.cli import main
+from alliance.findings import CLAIMS, claim_map_markdown, evaluate
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.filterwarnings("ignore::alliance.AllianceWarning")
+
+
+@pytest.fixture(scope="module")
+def shipped_findings():
+    return evaluate(alliance.load_example())
+
+
+def test_findings_table_has_every_claim_and_evidence(shipped_findings):
+    f = shipped_findings.tables["findings"]
+    assert f["claim"].tolist() == [1, 2, 3, 4]
+    assert set(f["verdict"]) <= {"replicated", "not replicated"}
+    ev = shipped_findings.tables["evidence"]
+    for col in ("term", "estimate", "se", "statistic", "p", "ci_low", "ci_high", "level"):
+        assert col in ev.columns
+    assert (ev["ci_low"] < ev["estimate"]).all() and (ev["estimate"] < ev["ci_high"]).all()
+
+
+def test_findings_evidence_is_taken_from_the_fits(shipped_findings):
+    fits = shipped_findings.fits
+    ev = shipped_findings.tables["evidence"].set_index(["claim", "term", "level"])
+    g = fits["growth_therapist"].fixed.set_index("term").loc["time:training", "estimate"]
+    assert ev.loc[(1, "growth difference (therapist-rated)", "all"), "estimate"] == pytest.approx(g)
+    tc = fits["truth_bias"].force("temporal congruence", "training - control")
+    assert ev.loc[(2, "temporal congruence", "training - control"), "estimate"] == pytest.approx(tc)
+
+
+def test_verdicts_follow_the_rule():
+    # a data set in which nothing was built in: training has no effect at all
+    null = alliance.SimulationParams(
+        growth_therapist_training_effect=0.0, tracking_training=0.20,
+        b1_therapist=0.0, b2_patient=0.0, b3_therapist_sq=0.0, b4_product=0.0, b5_patient_sq=0.0)
+    res = evaluate(alliance.simulate(null, seed=3))
+    f = res.tables["findings"].set_index("claim")
+    ev = res.tables["evidence"].set_index(["claim", "term", "level"])
+    p1 = ev.loc[(1, "growth difference (therapist-rated)", "all"), "p"]
+    est1 = ev.loc[(1, "growth difference (therapist-rated)", "all"), "estimate"]
+    p1_pat = ev.loc[(1, "growth difference (patient-rated)", "all"), "p"]
+    expected = "replicated" if (est1 > 0 and p1 < 0.05 and p1_pat >= 0.05) else "not replicated"
+    assert f.loc[1, "verdict"] == expected
+    p4 = ev.loc[(4, "a1", "control"), "p"]
+    assert f.loc[4, "verdict"] == ("replicated" if p4 >= 0.05 else "not replicated")
+
+
+def test_readme_claim_map_is_generated_from_claims():
+    readme = (ROOT / "README.md").read_text()
+    assert claim_map_markdown() in readme
+    for c in CLAIMS:
+        assert (ROOT / f"{c.chapter}.md").exists()
+        assert f":name: {c.figure}" in (ROOT / f"{c.chapter}.md").read_text()
+
+
+def test_report_on_shipped_data(tmp_path):
+    assert main(["report", str(ROOT / "data" / "sessions.csv"), "--out", str(tmp_path)]) == 0
+    summary = (tmp_path / "summary.md").read_text()
+    assert "four findings" in summary and "| 2 | temporal congruence |" in summary
+    tables = {p.name for p in (tmp_path / "tables").glob("*.csv")}
+    assert {"findings.csv", "growth_therapist.csv", "truth_bias_forces.csv", "rsa_surface.csv",
+            "lagged_alliance_to_wellbeing.csv", "icc.csv", "descriptives.csv"} <= tables
+    figures = list((tmp_path / "figures").glob("*.png"))
+    assert len(figures) >= 8 and all(p.stat().st_size > 5000 for p in figures)
+    findings = pd.read_csv(tmp_path / "tables" / "findings.csv")
+    assert len(findings) == 4
+
+
+def test_report_on_a_second_simulated_data_set(tmp_path):
+    data = tmp_path / "sim.csv"
+    assert main(["simulate", "--seed", "7", "--out", str(data)]) == 0
+    out = tmp_path / "rep"
+    assert main(["report", str(data), "--out", str(out)]) == 0
+    assert (out / "summary.md").read_text().count("replicated") >= 4
+
+
+def test_report_fails_cleanly_on_invalid_file(tmp_path, capsys):
+    out = tmp_path / "rep"
+    bad = ROOT / "tests" / "data" / "bad" / "therapist_both_arms.csv"
+    assert main(["report", str(bad), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "therapist_both_arms.csv" in err and "[rule: each therapist is in one arm]" in err
+    assert not out.exists(), "nothing is written for an invalid file"
