@@ -28,6 +28,9 @@ def cli_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time", help="time column (with --lag)")
     parser.add_argument("--lag", type=int, help="take X and Y this many sessions earlier (same unit "
                                                 "of the innermost --group; never across gaps)")
+    parser.add_argument("--lag-within", metavar="C",
+                        help="unit lags stay within (default: the innermost --group); lets a "
+                             "single-level fit be lagged")
     parser.add_argument("--prior-outcome", action="store_true",
                         help="with --lag: control for the outcome --lag sessions earlier")
     parser.add_argument("--moderator", help="binary or numeric moderator column")
@@ -56,6 +59,7 @@ def cli_run(args) -> RSAResult:
     numeric = [args.outcome, args.x] + ([args.y] if args.y else []) + list(args.covariate)
     numeric += [args.time] if args.time else []
     required = list(args.group) + ([args.moderator] if args.moderator else [])
+    required += [args.lag_within] if args.lag_within else []
     data = read_table(args.file, numeric=numeric, required=required)
     return fit_rsa(
         data,
@@ -65,6 +69,7 @@ def cli_run(args) -> RSAResult:
         group=list(args.group) or None,
         time=args.time,
         lag=args.lag,
+        lag_within=args.lag_within,
         prior_outcome=args.prior_outcome,
         moderator=args.moderator,
         moderator_levels=args.moderator_levels,

@@ -211,6 +211,7 @@ def fit_rsa(
     group: str | Sequence[str] | None = None,
     time: str | None = None,
     lag: int | None = None,
+    lag_within: str | None = None,
     prior_outcome: bool = False,
     moderator: str | None = None,
     moderator_levels: Sequence | None = None,
@@ -256,6 +257,9 @@ def fit_rsa(
         Lagged surface: :math:`X, Y` (and, with ``prior_outcome``, the outcome) are
         taken ``lag`` sessions earlier from the *same* unit of the innermost
         ``group`` (built by :func:`alliance.lags.lag`: never across units or gaps).
+    lag_within : str, optional
+        Unit the lags stay within, if not the innermost ``group`` (needed for a
+        single-level lagged fit, e.g. ``lag_within="patient"`` without ``group``).
     prior_outcome : bool
         With ``lag``: add the outcome ``lag`` sessions earlier as a covariate.
     moderator : str, optional
@@ -370,12 +374,14 @@ def fit_rsa(
         raise ValueError("y is required (or y_as_group_mean=True)")
     if (lag is None) != (time is None):
         raise ValueError("time and lag go together (a lagged surface needs both)")
-    if lag is not None and not groups:
-        raise ValueError("a lagged surface needs group (lags stay within the innermost group)")
+    lag_unit = lag_within or (groups[-1] if groups else None)
+    if lag is not None and lag_unit is None:
+        raise ValueError("a lagged surface needs group or lag_within (the unit lags stay within)")
     if prior_outcome and lag is None:
         raise ValueError("prior_outcome needs lag")
 
     need = [outcome, x] + ([y] if y else []) + groups + covariates
+    need += [lag_unit] if (lag is not None and lag_unit) else []
     need += [time] if time else []
     need += [moderator] if moderator else []
     missing = [c for c in dict.fromkeys(need) if c not in data.columns]
@@ -398,11 +404,11 @@ def fit_rsa(
     dropped = {}
     lag_info = None
     if lag is not None:
-        tmp = pd.DataFrame({"_x": xs, "_y": ys, "_z": frame["z"], inner: d[inner], time: d[time]})
+        tmp = pd.DataFrame({"_x": xs, "_y": ys, "_z": frame["z"], "_unit": d[lag_unit], "_time": d[time]})
         tmp.attrs["source"] = source
         lagged = build_lag(tmp, ["_x", "_y"] + (["_z"] if prior_outcome else []),
-                           group=inner, time=time, lag=lag)
-        lag_info = dict(lagged.attrs["lag"])
+                           group="_unit", time="_time", lag=lag)
+        lag_info = dict(lagged.attrs["lag"], group=lag_unit, time=time)
         xs = lagged[f"_x_lag{lag}"].astype(float)
         ys = lagged[f"_y_lag{lag}"].astype(float)
         if prior_outcome:
@@ -643,7 +649,7 @@ def fit_rsa(
         "method": method if groups else "OLS", "se": se,
         "moderator": moderator, "moderator_kind": mod_kind,
         "groups": groups, "random": random if groups else None, "level2_means": level2_means,
-        "lag": lag, "time": time, "lag_report": lag_info, "optimizer_note": optimizer_note,
+        "lag": lag, "time": time, "lag_within": lag_unit if lag is not None else None, "lag_report": lag_info, "optimizer_note": optimizer_note,
         **info_fit,
         "_intercepts": intercept_at,
     }

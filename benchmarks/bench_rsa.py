@@ -1,0 +1,82 @@
+"""Time the response surface fits of chapter 5 and of the validation examples.
+
+Run: ``.venv/bin/python benchmarks/bench_rsa.py [--repeats 3] [--skip-slow]``. Prints one
+table: the fit, its rows and groups, best and median wall time over the repeats. The
+chapter-5 model is the lagged multilevel surface moderated by arm (therapist and patient
+random intercepts, ML); "10x" refits it on a simulated trial with ten times the therapists
+and patients (alliance.simulate with scaled design parameters).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import alliance
+from alliance.rsa import fit_rsa
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
+L2 = ["x.mean", "y.mean", "x2.mean", "xy.mean", "y2.mean"]
+
+
+def cases(skip_slow: bool):
+    ex = alliance.load_example()
+    ch5 = {"group": ["therapist", "patient"], "time": "session", "lag": 1,
+           "moderator": "condition", "covariates": ["session"]}
+    yield "chapter 5 (lagged, 2 random intercepts, by arm)", lambda: fit_rsa(
+        ex, "wellbeing", "alliance_therapist", "alliance_patient", **ch5)
+    slopes = dict(ch5, group=["patient", "therapist"], lag_within="patient")
+    yield "chapter 5, random slopes of the 5 terms (therapist)", lambda: fit_rsa(
+        ex, "wellbeing", "alliance_therapist", "alliance_patient", random="full", **slopes)
+    big = alliance.simulate(alliance.SimulationParams(n_therapists=400, n_patients=1170), seed=7)
+    yield "chapter 5 model, 10x trial", lambda: fit_rsa(
+        big, "wellbeing", "alliance_therapist", "alliance_patient", **ch5)
+    train = ex[ex["condition"] == "training"]
+    yield "single level, lagged, training arm (+ family)", lambda: fit_rsa(
+        train, "wellbeing", "alliance_therapist", "alliance_patient", time="session", lag=1,
+        lag_within="patient", covariates=["session"])
+    motcon = alliance.read_table(DATA / "rsa_motcon2.csv", numeric=["VA", "EM", "IM"])
+    yield "motcon2 single level HC0 (+ family)", lambda: fit_rsa(motcon, "VA", "EM", "IM", center="none")
+    l1l2 = alliance.read_table(DATA / "mlrsa_nestler_L1L2_example.csv", numeric=["IV", "selfesteem"],
+                               required=["state"])
+    yield "L1/L2 example, random intercept, REML", lambda: fit_rsa(
+        l1l2, "selfesteem", "IV", None, y_as_group_mean=True, group="state", method="REML")
+    nes = alliance.read_table(DATA / "mlrsa_nestler2019_example1.csv",
+                              numeric=["z", "x.c", "y.c", "g.s", *L2], required=["GroupID"])
+    yield "Nestler Ex. 1 moderated, 5 random slopes, ML", lambda: fit_rsa(
+        nes, "z", "x.c", "y.c", group="GroupID", random="full", center="none", covariates=L2,
+        moderator="g.s", at=[-1, 0, 1])
+    if not skip_slow:
+        yield "Nestler Ex. 1 average, 5 random slopes, ML", lambda: fit_rsa(
+            nes, "z", "x.c", "y.c", group="GroupID", random="full", center="none", covariates=L2)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--skip-slow", action="store_true")
+    args = ap.parse_args()
+    rows = []
+    for name, run in cases(args.skip_slow):
+        times = []
+        for _ in range(args.repeats):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                t0 = time.perf_counter()
+                res = run()
+                times.append(time.perf_counter() - t0)
+        rows.append({"fit": name, "rows": res.n_obs,
+                     "groups": ", ".join(f"{k} {v}" for k, v in res.n_groups.items()) or "-",
+                     "best_s": min(times), "median_s": float(np.median(times)),
+                     "note": res.info.get("optimizer_note") and "Powell retry" or ""})
+    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+
+if __name__ == "__main__":
+    main()
