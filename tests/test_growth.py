@@ -1,0 +1,392 @@
+"""Tests of alliance.growth: lme4 references, recovery, properties, CLI, figures.
+
+Reference values: tests/reference/growth_lme4.json, written by tests/r/growth_reference.R
+(lme4 1.1.31, lmer with bobyqa at rhoend 1e-10, cross-checked with Nelder-Mead and the better
+criterion kept) on the shipped synthetic data data/sessions.csv, for every chapter-3 model:
+rater (patient / therapist / both stacked) x therapist level (none / intercept /
+intercept+slope) x criterion (REML / ML).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import alliance
+from alliance import AllianceWarning, DataError
+from alliance._results import Result
+from alliance.growth import (
+    SINGLE_TERMS,
+    STACKED_TERMS,
+    GrowthResult,
+    fit_growth,
+    growth_frame,
+    plot_spaghetti,
+    plot_trajectories,
+    therapist_level_sensitivity,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+REF = json.loads((ROOT / "tests" / "reference" / "growth_lme4.json").read_text())
+MODELS = REF["models"]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return alliance.load_example()
+
+
+def _fit(data, rater, **kw):
+    """Fit, expecting the AllianceWarning that every boundary fit must emit."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AllianceWarning)
+        res = fit_growth(data, rater, **kw)
+    emitted = [w for w in caught if issubclass(w.category, AllianceWarning)]
+    # a boundary fit is both recorded and emitted; an interior fit does neither
+    assert bool(emitted) == res.fit.boundary == bool(res.warnings)
+    return res
+
+
+# --------------------------------------------------------------------------- lme4 references
+
+
+@pytest.mark.parametrize("key", sorted(MODELS))
+def test_matches_lme4(data, key):
+    ref = MODELS[key]
+    res = _fit(data, ref["rater"], method=ref["method"], therapist_effects=ref["therapist_effects"])
+    fx = res.fixed.set_index("term")
+    expected_terms = list(STACKED_TERMS if ref["rater"] == "both" else SINGLE_TERMS)
+    assert list(fx.index) == expected_terms
+    assert set(ref["fixed"]) == set(expected_terms)
+    # Observations and groups: same rows dropped (missing ratings) as the R script.
+    assert res.n_obs == ref["nobs"]
+    assert res.n_groups == {k: int(v) for k, v in ref["ngrps"].items()}
+    # Log-likelihood (REML or ML): both are the same profiled criterion optimised to
+    # ~1e-10; observed differences < 6e-10. The package must never be worse than lme4
+    # (lower likelihood) by more than 1e-6 and is allowed to be better.
+    assert res.fit.loglik == pytest.approx(ref["loglik"], abs=1e-6)
+    assert res.info["aic"] == pytest.approx(ref["aic"], abs=1e-5)
+    # Fixed effects on the 1-5 rating scale: observed max |diff| 3e-7 (stacked ML with a
+    # singular 4x4 therapist covariance); 1e-5 is far below any reported digit.
+    for term, value in ref["fixed"].items():
+        assert fx.loc[term, "estimate"] == pytest.approx(value, abs=1e-5), term
+    # SEs from the GLS covariance sigma^2 (X'V^-1X)^-1 (lme4's vcov): observed max relative
+    # diff 3e-6; 1e-4 relative allows for the flat (singular) optima.
+    for term, value in ref["se"].items():
+        assert fx.loc[term, "se"] == pytest.approx(value, rel=1e-4), term
+    # Variance components (variances and covariances): observed max |diff| 6e-7; on flat
+    # likelihoods these move more than fixed effects, hence abs 1e-5 (variances here are
+    # 1e-6 .. 0.2).
+    vc = res.variance_components
+    vr = ref["varcorr"]
+    for grp, v1, v2, vcov in zip(vr["grp"], vr["var1"], vr["var2"], vr["vcov"]):
+        if grp == "Residual":
+            ours = res.fit.sigma2
+        else:
+            sel = (vc["group"] == grp) & (vc["term1"] == v1)
+            sel &= vc["term2"].isna() if v2 is None else (vc["term2"] == v2)
+            assert sel.sum() == 1, (grp, v1, v2)
+            ours = float(vc.loc[sel, "variance"].iloc[0])
+        assert ours == pytest.approx(vcov, abs=1e-5), (grp, v1, v2)
+    # lme4's isSingular and the package's boundary flag agree
+    assert res.fit.boundary == ref["singular"]
+
+
+def test_reference_file_provenance():
+    assert REF["lme4_version"].startswith("1.1")
+    assert "growth_reference.R" in REF["source"]
+    assert len(MODELS) == 18
+
+
+# --------------------------------------------------------------------------- API
+
+
+def test_single_rater_result(data):
+    res = _fit(data, "therapist")
+    assert isinstance(res, GrowthResult)
+    assert isinstance(res, Result)
+    assert list(res.fixed.columns[:7]) == ["term", "estimate", "se", "statistic", "p", "ci_low",
+                                            "ci_high"]
+    n_missing = int(data["alliance_therapist"].isna().sum())
+    assert res.info["rows_dropped"] == n_missing
+    assert res.info["rows_used"] == res.n_obs == len(data) - n_missing
+    assert res.info["dropped_by_rater"] == {"therapist": n_missing}
+    assert "missing rating" in res.info["dropped_reason"]
+    assert res.info["method"] == "REML" and res.info["time"] == "session - 1"
+    assert res.fit.method == "REML"
+    d = res.to_dict()
+    assert {"fixed", "variance_components", "n_obs", "n_groups", "converged", "warnings",
+            "info"} <= set(d)
+    json.dumps(d)
+    assert "time:training" in res.summary()
+
+
+def test_stacked_rows(data):
+    res = _fit(data, "both")
+    n_expected = int(data["alliance_patient"].notna().sum() + data["alliance_therapist"].notna().sum())
+    assert res.n_obs == n_expected
+    assert res.info["rows_in"] == 2 * len(data)
+    assert list(res.fixed["term"]) == list(STACKED_TERMS)
+    pat = res.variance_components.query("group == 'patient' and term2.isna()", engine="python")
+    assert list(pat["term1"]) == ["patient_rater", "therapist_rater", "time:patient_rater",
+                                  "time:therapist_rater"]
+
+
+def test_trajectories_are_linear_combinations(data):
+    res = _fit(data, "therapist")
+    tr = res.trajectories()
+    assert list(tr["session"].unique()) == [1, 2, 3, 4, 5, 6]
+    b = res.fixed.set_index("term")["estimate"]
+    row = tr[(tr["condition"] == "training") & (tr["session"] == 6)].iloc[0]
+    assert row["estimate"] == pytest.approx(b["Intercept"] + b["training"] + 5 * (b["time"]
+                                            + b["time:training"]), abs=1e-12)
+    row = tr[(tr["condition"] == "control") & (tr["session"] == 1)].iloc[0]
+    fx = res.fixed.set_index("term")
+    assert row["estimate"] == pytest.approx(b["Intercept"])
+    assert row["se"] == pytest.approx(fx.loc["Intercept", "se"])
+    assert (tr["ci_low"] < tr["estimate"]).all() and (tr["estimate"] < tr["ci_high"]).all()
+    # stacked: the patient rows use only the patient-rater terms
+    st = _fit(data, "both").trajectories()
+    assert set(st["rater"]) == {"patient", "therapist"} and len(st) == 24
+
+
+def test_standardized_difference(data):
+    res = _fit(data, "therapist")
+    sd = res.standardized_difference().set_index("term")
+    b = res.fixed.set_index("term")["estimate"]
+    raw = b["training"] + 5 * b["time:training"]
+    assert sd.loc["d_last_session", "difference"] == pytest.approx(raw)
+    assert sd.loc["d_growth", "difference"] == pytest.approx(5 * b["time:training"])
+    # the SD: therapist intercept + patient intercept/slope at t = 5 + residual
+    v = res.variance_components
+    get = lambda g, a, c=None: float(v[(v.group == g) & (v.term1 == a) & (
+        v.term2.isna() if c is None else v.term2 == c)]["variance"].iloc[0])
+    var = (get("therapist", "Intercept") + get("patient", "Intercept") + 25 * get("patient", "time")
+           + 10 * get("patient", "Intercept", "time") + res.fit.sigma2)
+    assert sd.loc["d_last_session", "sd"] == pytest.approx(np.sqrt(var))
+    assert sd.loc["d_last_session", "estimate"] == pytest.approx(raw / np.sqrt(var))
+    # in the stacked model each rater gets its own SD and its own difference
+    st = _fit(data, "both").standardized_difference()
+    assert set(st["rater"]) == {"patient", "therapist"}
+    sb = _fit(data, "both").fixed.set_index("term")["estimate"]
+    th = st[(st.rater == "therapist") & (st.term == "d_growth")].iloc[0]
+    assert th["difference"] == pytest.approx(5 * (sb["time:training"]
+                                                  + sb["time:training:therapist_rater"]))
+
+
+def test_ml_and_conf_level(data):
+    reml = _fit(data, "patient")
+    ml = _fit(data, "patient", method="ml", conf_level=0.9)
+    assert ml.fit.method == "ML" and ml.info["method"] == "ML"
+    fx = ml.fixed.set_index("term")
+    width = fx["ci_high"] - fx["ci_low"]
+    assert np.allclose(width, 2 * 1.6448536 * fx["se"])
+    # ML shrinks variance components relative to REML
+    assert ml.fit.sigma2 < reml.fit.sigma2
+
+
+def test_sensitivity_table(data):
+    with pytest.warns(AllianceWarning):
+        tab = therapist_level_sensitivity(data, "therapist")
+    assert list(tab["level"]) == ["none", "intercept", "intercept+slope"]
+    ref = [MODELS[f"therapist|{lvl}|REML"]["fixed"]["time:training"] for lvl in tab["level"]]
+    assert np.allclose(tab["estimate"], ref, atol=1e-5)
+
+
+def test_row_order_and_relabelling(data):
+    base = _fit(data, "both").fixed.set_index("term")
+    rng = np.random.default_rng(7)
+    shuffled = data.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    ids_p = {p: f"X{rng.integers(1e9)}_{k}" for k, p in enumerate(data["patient"].unique())}
+    ids_t = {t: f"Q{k:03d}" for k, t in enumerate(reversed(data["therapist"].unique()))}
+    shuffled["patient"] = shuffled["patient"].map(ids_p)
+    shuffled["therapist"] = shuffled["therapist"].map(ids_t)
+    other = _fit(shuffled, "both").fixed.set_index("term")
+    # same model, same optimum: only optimizer tolerance differs
+    assert np.allclose(other["estimate"], base["estimate"], atol=1e-6)
+    assert np.allclose(other["se"], base["se"], rtol=1e-4)
+
+
+def test_shift_invariance(data):
+    # adding a constant to every rating moves only the intercept
+    shifted = data.copy()
+    shifted["alliance_patient"] = shifted["alliance_patient"] - 1.0
+    a = _fit(data, "patient").fixed.set_index("term")
+    b = _fit(shifted, "patient").fixed.set_index("term")
+    assert b.loc["Intercept", "estimate"] == pytest.approx(a.loc["Intercept", "estimate"] - 1.0)
+    assert np.allclose(a.loc["time":, "estimate"], b.loc["time":, "estimate"], atol=1e-7)
+
+
+def test_growth_frame_drops_missing(data):
+    frame, info = growth_frame(data, "both")
+    assert frame["y"].notna().all()
+    assert info["rows_dropped"] == int(data[["alliance_patient", "alliance_therapist"]].isna()
+                                       .sum().sum())
+    assert (frame["time"] == frame["session"] - 1).all()
+    assert set(frame["training"]) == {0.0, 1.0}
+
+
+def test_errors(data):
+    with pytest.raises(ValueError, match="rater"):
+        fit_growth(data, "supervisor")
+    with pytest.raises(ValueError, match="therapist_effects"):
+        fit_growth(data, "patient", therapist_effects="slope")
+    with pytest.raises(ValueError, match="method"):
+        fit_growth(data, "patient", method="OLS")
+    with pytest.raises(DataError, match="alliance_patient"):
+        fit_growth(data.drop(columns="alliance_patient"), "patient")
+    with pytest.raises(DataError, match="both arms"):
+        fit_growth(data[data["condition"] == "training"], "patient")
+    empty = data.copy()
+    empty["alliance_patient"] = np.nan
+    with pytest.raises(DataError, match="no non-missing"):
+        fit_growth(empty, "patient")
+
+
+# --------------------------------------------------------------------------- recovery
+
+
+@pytest.mark.slow
+def test_parameter_recovery_coverage():
+    """Estimates fall inside their 95% CIs at about the nominal rate over repeated draws.
+
+    Truth (SimulationParams): therapist-rated growth 0.02/session in control plus
+    ``growth_therapist_training_effect`` = 0.04 under training; patient-rated growth
+    ``growth_patient`` in both arms (time:training = 0); stacked three-way interaction =
+    0.04. ``mu_patient`` is lowered to 3.4 so that the instrument's ceiling (5) does not
+    bend patient trajectories (clipped ratings are not linear in time; with the default
+    3.9 the patient-rated ``time`` is biased down by ~10% and covered ~90%).
+    """
+    params = alliance.SimulationParams(mu_patient=3.4)
+    truth = {
+        ("therapist", "time:training"): params.growth_therapist_training_effect,
+        ("therapist", "time"): params.growth_therapist_control,
+        ("patient", "time:training"): 0.0,
+        ("patient", "time"): params.growth_patient,
+        ("both", "time:training:therapist_rater"): params.growth_therapist_training_effect,
+    }
+    n_draws = 60
+    hits = {k: [] for k in truth}
+    est = {k: [] for k in truth}
+    for s in range(n_draws):
+        d = alliance.simulate(params, seed=5000 + s)
+        for rater in ("therapist", "patient", "both"):
+            # therapist ratings have no patient-specific slopes in the generative model, so
+            # those fits sit on the boundary (slope variance 0) by design: warnings expected.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", AllianceWarning)
+                fx = fit_growth(d, rater).fixed.set_index("term")
+            for (r, term), value in truth.items():
+                if r == rater:
+                    hits[(r, term)].append(fx.loc[term, "ci_low"] <= value <= fx.loc[term, "ci_high"])
+                    est[(r, term)].append(fx.loc[term, "estimate"])
+    for key, value in truth.items():
+        cover = float(np.mean(hits[key]))
+        # 60 draws: binomial SD of coverage 0.028 at 0.95; 0.85 is 3.6 SD below nominal
+        # (Wald z with 40 clusters runs slightly liberal, as expected).
+        assert cover >= 0.85, (key, cover)
+        e = np.asarray(est[key])
+        # unbiased: mean within 3 Monte Carlo SEs of the truth
+        assert abs(e.mean() - value) < 3 * e.std(ddof=1) / np.sqrt(n_draws), (key, e.mean())
+    # pooled over the five quantities, coverage close to 0.95
+    pooled = float(np.mean([h for k in truth for h in hits[k]]))
+    assert 0.90 <= pooled <= 0.99, pooled
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _alliance_exe() -> list[str]:
+    exe = Path(sys.executable).with_name("alliance")
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("alliance")
+    return [found] if found else [sys.executable, "-m", "alliance.cli"]
+
+
+def test_cli_json():
+    proc = subprocess.run(
+        [*_alliance_exe(), "fit", "growth", str(ROOT / "data" / "sessions.csv"), "--json"],
+        capture_output=True, text=True, check=False, cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)  # exactly one JSON object
+    assert isinstance(out, dict)
+    assert [r["term"] for r in out["fixed"]] == list(SINGLE_TERMS)
+    for rec in out["fixed"]:
+        assert {"term", "estimate", "se", "statistic", "p", "ci_low", "ci_high"} <= set(rec)
+    assert {"n_obs", "n_groups", "converged", "warnings"} <= set(out)
+    ref = MODELS["therapist|intercept|REML"]
+    est = {r["term"]: r["estimate"] for r in out["fixed"]}
+    assert est["time:training"] == pytest.approx(ref["fixed"]["time:training"], abs=1e-5)
+    # the boundary fit is reported in the JSON and warned about on stderr
+    assert out["warnings"] and "boundary" in proc.stderr
+
+
+def test_cli_options_and_columns(tmp_path, data):
+    renamed = data.rename(columns={"alliance_patient": "wai_p"})
+    path = tmp_path / "mine.csv"
+    renamed.to_csv(path, index=False)
+    proc = subprocess.run(
+        [*_alliance_exe(), "fit", "growth", str(path), "--rater", "patient", "--method", "ml",
+         "--therapist-effects", "none", "--column", "alliance_patient=wai_p", "--json"],
+        capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    ref = MODELS["patient|none|ML"]
+    est = {r["term"]: r["estimate"] for r in out["fixed"]}
+    assert est["time:training"] == pytest.approx(ref["fixed"]["time:training"], abs=1e-5)
+    assert out["info"]["method"] == "ML"
+    # human-readable tables by default
+    proc = subprocess.run(
+        [*_alliance_exe(), "fit", "growth", str(ROOT / "data" / "sessions.csv"), "--rater", "both"],
+        capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 0 and "time:training:therapist_rater" in proc.stdout
+
+
+def test_cli_bad_data(tmp_path, data):
+    bad = data.copy()
+    bad.loc[0, "alliance_therapist"] = 9
+    path = tmp_path / "bad.csv"
+    bad.to_csv(path, index=False)
+    proc = subprocess.run([*_alliance_exe(), "fit", "growth", str(path)],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 1 and "invalid data" in proc.stderr
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def test_figures(data):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    for rater in ("patient", "both"):
+        res = _fit(data, rater)
+        fig = plot_trajectories(res)
+        assert len(fig.axes) == (2 if rater == "both" else 1)
+        assert all(ax.get_title() == "" for ax in fig.axes)
+        plt.close(fig)
+    fig = plot_spaghetti(data, "both")
+    assert len(fig.axes) == 4
+    plt.close(fig)
+    with pytest.raises(ValueError):
+        plot_spaghetti(data, "nobody")
+
+
+def test_frame_is_copy(data):
+    before = data.copy()
+    _fit(data, "both")
+    pd.testing.assert_frame_equal(data, before)
