@@ -113,8 +113,15 @@ def test_single_rater_result(data):
     res = _fit(data, "therapist")
     assert isinstance(res, GrowthResult)
     assert isinstance(res, Result)
-    assert list(res.fixed.columns[:7]) == ["term", "estimate", "se", "statistic", "p", "ci_low",
-                                            "ci_high"]
+    assert list(res.fixed.columns[:7]) == [
+        "term",
+        "estimate",
+        "se",
+        "statistic",
+        "p",
+        "ci_low",
+        "ci_high",
+    ]
     n_missing = int(data["alliance_therapist"].isna().sum())
     assert res.info["rows_dropped"] == n_missing
     assert res.info["rows_used"] == res.n_obs == len(data) - n_missing
@@ -123,21 +130,34 @@ def test_single_rater_result(data):
     assert res.info["method"] == "REML" and res.info["time"] == "session - 1"
     assert res.fit.method == "REML"
     d = res.to_dict()
-    assert {"fixed", "variance_components", "n_obs", "n_groups", "converged", "warnings",
-            "info"} <= set(d)
+    assert {
+        "fixed",
+        "variance_components",
+        "n_obs",
+        "n_groups",
+        "converged",
+        "warnings",
+        "info",
+    } <= set(d)
     json.dumps(d)
     assert "time:training" in res.summary()
 
 
 def test_stacked_rows(data):
     res = _fit(data, "both")
-    n_expected = int(data["alliance_patient"].notna().sum() + data["alliance_therapist"].notna().sum())
+    n_expected = int(
+        data["alliance_patient"].notna().sum() + data["alliance_therapist"].notna().sum()
+    )
     assert res.n_obs == n_expected
     assert res.info["rows_in"] == 2 * len(data)
     assert list(res.fixed["term"]) == list(STACKED_TERMS)
     pat = res.variance_components.query("group == 'patient' and term2.isna()", engine="python")
-    assert list(pat["term1"]) == ["patient_rater", "therapist_rater", "time:patient_rater",
-                                  "time:therapist_rater"]
+    assert list(pat["term1"]) == [
+        "patient_rater",
+        "therapist_rater",
+        "time:patient_rater",
+        "time:therapist_rater",
+    ]
 
 
 def test_trajectories_are_linear_combinations(data):
@@ -146,8 +166,9 @@ def test_trajectories_are_linear_combinations(data):
     assert list(tr["session"].unique()) == [1, 2, 3, 4, 5, 6]
     b = res.fixed.set_index("term")["estimate"]
     row = tr[(tr["condition"] == "training") & (tr["session"] == 6)].iloc[0]
-    assert row["estimate"] == pytest.approx(b["Intercept"] + b["training"] + 5 * (b["time"]
-                                            + b["time:training"]), abs=1e-12)
+    assert row["estimate"] == pytest.approx(
+        b["Intercept"] + b["training"] + 5 * (b["time"] + b["time:training"]), abs=1e-12
+    )
     row = tr[(tr["condition"] == "control") & (tr["session"] == 1)].iloc[0]
     fx = res.fixed.set_index("term")
     assert row["estimate"] == pytest.approx(b["Intercept"])
@@ -167,10 +188,18 @@ def test_standardized_difference(data):
     assert sd.loc["d_growth", "difference"] == pytest.approx(5 * b["time:training"])
     # the SD: therapist intercept + patient intercept/slope at t = 5 + residual
     v = res.variance_components
-    get = lambda g, a, c=None: float(v[(v.group == g) & (v.term1 == a) & (
-        v.term2.isna() if c is None else v.term2 == c)]["variance"].iloc[0])
-    var = (get("therapist", "Intercept") + get("patient", "Intercept") + 25 * get("patient", "time")
-           + 10 * get("patient", "Intercept", "time") + res.fit.sigma2)
+    get = lambda g, a, c=None: float(
+        v[(v.group == g) & (v.term1 == a) & (v.term2.isna() if c is None else v.term2 == c)][
+            "variance"
+        ].iloc[0]
+    )
+    var = (
+        get("therapist", "Intercept")
+        + get("patient", "Intercept")
+        + 25 * get("patient", "time")
+        + 10 * get("patient", "Intercept", "time")
+        + res.fit.sigma2
+    )
     assert sd.loc["d_last_session", "sd"] == pytest.approx(np.sqrt(var))
     assert sd.loc["d_last_session", "estimate"] == pytest.approx(raw / np.sqrt(var))
     # in the stacked model each rater gets its own SD and its own difference
@@ -178,8 +207,9 @@ def test_standardized_difference(data):
     assert set(st["rater"]) == {"patient", "therapist"}
     sb = _fit(data, "both").fixed.set_index("term")["estimate"]
     th = st[(st.rater == "therapist") & (st.term == "d_growth")].iloc[0]
-    assert th["difference"] == pytest.approx(5 * (sb["time:training"]
-                                                  + sb["time:training:therapist_rater"]))
+    assert th["difference"] == pytest.approx(
+        5 * (sb["time:training"] + sb["time:training:therapist_rater"])
+    )
 
 
 def test_ml_and_conf_level(data):
@@ -228,8 +258,9 @@ def test_shift_invariance(data):
 def test_growth_frame_drops_missing(data):
     frame, info = growth_frame(data, "both")
     assert frame["y"].notna().all()
-    assert info["rows_dropped"] == int(data[["alliance_patient", "alliance_therapist"]].isna()
-                                       .sum().sum())
+    assert info["rows_dropped"] == int(
+        data[["alliance_patient", "alliance_therapist"]].isna().sum().sum()
+    )
     assert (frame["time"] == frame["session"] - 1).all()
     assert set(frame["training"]) == {0.0, 1.0}
 
@@ -286,7 +317,9 @@ def test_parameter_recovery_coverage():
                 fx = fit_growth(d, rater).fixed.set_index("term")
             for (r, term), value in truth.items():
                 if r == rater:
-                    hits[(r, term)].append(fx.loc[term, "ci_low"] <= value <= fx.loc[term, "ci_high"])
+                    hits[(r, term)].append(
+                        fx.loc[term, "ci_low"] <= value <= fx.loc[term, "ci_high"]
+                    )
                     est[(r, term)].append(fx.loc[term, "estimate"])
     for key, value in truth.items():
         cover = float(np.mean(hits[key]))
@@ -315,7 +348,10 @@ def _alliance_exe() -> list[str]:
 def test_cli_json():
     proc = subprocess.run(
         [*_alliance_exe(), "fit", "growth", str(ROOT / "data" / "sessions.csv"), "--json"],
-        capture_output=True, text=True, check=False, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
     )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)  # exactly one JSON object
@@ -336,9 +372,24 @@ def test_cli_options_and_columns(tmp_path, data):
     path = tmp_path / "mine.csv"
     renamed.to_csv(path, index=False)
     proc = subprocess.run(
-        [*_alliance_exe(), "fit", "growth", str(path), "--rater", "patient", "--method", "ml",
-         "--therapist-effects", "none", "--column", "alliance_patient=wai_p", "--json"],
-        capture_output=True, text=True, check=False,
+        [
+            *_alliance_exe(),
+            "fit",
+            "growth",
+            str(path),
+            "--rater",
+            "patient",
+            "--method",
+            "ml",
+            "--therapist-effects",
+            "none",
+            "--column",
+            "alliance_patient=wai_p",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
@@ -349,7 +400,9 @@ def test_cli_options_and_columns(tmp_path, data):
     # human-readable tables by default
     proc = subprocess.run(
         [*_alliance_exe(), "fit", "growth", str(ROOT / "data" / "sessions.csv"), "--rater", "both"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 0 and "time:training:therapist_rater" in proc.stdout
 
@@ -359,8 +412,9 @@ def test_cli_bad_data(tmp_path, data):
     bad.loc[0, "alliance_therapist"] = 9
     path = tmp_path / "bad.csv"
     bad.to_csv(path, index=False)
-    proc = subprocess.run([*_alliance_exe(), "fit", "growth", str(path)],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [*_alliance_exe(), "fit", "growth", str(path)], capture_output=True, text=True, check=False
+    )
     assert proc.returncode == 1 and "invalid data" in proc.stderr
 
 

@@ -266,12 +266,14 @@ class GrowthResult(Result):
         """Fixed-effect weights of the model-implied mean for one rater, arm and time."""
         w = {"Intercept": 1.0, "training": training, "time": time, "time:training": time * training}
         if self.rater == "both" and rater == "therapist":
-            w.update({
-                "therapist_rater": 1.0,
-                "training:therapist_rater": training,
-                "time:therapist_rater": time,
-                "time:training:therapist_rater": time * training,
-            })
+            w.update(
+                {
+                    "therapist_rater": 1.0,
+                    "training:therapist_rater": training,
+                    "time:therapist_rater": time,
+                    "time:training:therapist_rater": time * training,
+                }
+            )
         return w
 
     def sessions(self) -> list[int]:
@@ -513,7 +515,8 @@ def fit_growth(
     )
     info = {
         "rater": rater,
-        "outcome": "alliance_patient + alliance_therapist (stacked)" if rater == "both"
+        "outcome": "alliance_patient + alliance_therapist (stacked)"
+        if rater == "both"
         else RATERS[rater],
         "method": method,
         "therapist_effects": therapist_effects,
@@ -565,8 +568,16 @@ def therapist_level_sensitivity(
     for te in THERAPIST_EFFECTS:
         res = fit_growth(data, rater, method=method, therapist_effects=te, conf_level=conf_level)
         row = res.fixed.set_index("term").loc[term].to_dict()
-        rows.append({"level": te, "term": term, **row, "loglik": res.fit.loglik,
-                     "aic": res.fit.aic, "boundary": res.fit.boundary})
+        rows.append(
+            {
+                "level": te,
+                "term": term,
+                **row,
+                "loglik": res.fit.loglik,
+                "aic": res.fit.aic,
+                "boundary": res.fit.boundary,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -577,13 +588,25 @@ def cli_arguments(parser) -> None:
     """Options of ``alliance fit growth`` (FILE and --json are added by the CLI)."""
     from alliance.cli import add_column_option
 
-    parser.add_argument("--rater", choices=("patient", "therapist", "both"), default="therapist",
-                        help="which alliance rating to model (both: stacked model); "
-                             "default therapist")
-    parser.add_argument("--method", type=str.lower, choices=("reml", "ml"), default="reml",
-                        help="REML (default) or ML")
-    parser.add_argument("--therapist-effects", choices=THERAPIST_EFFECTS, default="intercept",
-                        help="random effects at the therapist level (default intercept)")
+    parser.add_argument(
+        "--rater",
+        choices=("patient", "therapist", "both"),
+        default="therapist",
+        help="which alliance rating to model (both: stacked model); default therapist",
+    )
+    parser.add_argument(
+        "--method",
+        type=str.lower,
+        choices=("reml", "ml"),
+        default="reml",
+        help="REML (default) or ML",
+    )
+    parser.add_argument(
+        "--therapist-effects",
+        choices=THERAPIST_EFFECTS,
+        default="intercept",
+        help="random effects at the therapist level (default intercept)",
+    )
     add_column_option(parser)
 
 
@@ -593,8 +616,9 @@ def cli_run(args) -> GrowthResult:
     from alliance.io import read_sessions
 
     data = read_sessions(args.file, columns=parse_columns(args.column))
-    return fit_growth(data, args.rater, method=args.method.upper(),
-                      therapist_effects=args.therapist_effects)
+    return fit_growth(
+        data, args.rater, method=args.method.upper(), therapist_effects=args.therapist_effects
+    )
 
 
 # --------------------------------------------------------------------------- figures
@@ -612,14 +636,16 @@ def plot_trajectories(result: GrowthResult, observed: bool = True):
 
     traj = result.trajectories()
     raters = result._raters()
-    fig, axes = plt.subplots(1, len(raters), figsize=(4.2 * len(raters), 3.6), squeeze=False,
-                             sharey=True)
+    fig, axes = plt.subplots(
+        1, len(raters), figsize=(4.2 * len(raters), 3.6), squeeze=False, sharey=True
+    )
     for ax, r in zip(axes[0], raters):
         for cond in ("control", "training"):
             tr = traj[(traj["rater"] == r) & (traj["condition"] == cond)]
             color = ARM_COLORS[cond]
-            ax.fill_between(tr["session"], tr["ci_low"], tr["ci_high"], color=color, alpha=0.2,
-                            lw=0)
+            ax.fill_between(
+                tr["session"], tr["ci_low"], tr["ci_high"], color=color, alpha=0.2, lw=0
+            )
             ax.plot(tr["session"], tr["estimate"], color=color, lw=2, label=ARM_LABELS[cond])
             if observed:
                 f = result.frame
@@ -647,16 +673,24 @@ def plot_spaghetti(data: pd.DataFrame, rater: str = "therapist"):
         raise ValueError(f"rater must be 'patient', 'therapist' or 'both'; got {rater!r}")
     raters = ["patient", "therapist"] if rater == "both" else [rater]
     frame, _ = growth_frame(data, rater)
-    fig, axes = plt.subplots(len(raters), 2, figsize=(8, 3.2 * len(raters)), squeeze=False,
-                             sharex=True, sharey=True)
+    fig, axes = plt.subplots(
+        len(raters), 2, figsize=(8, 3.2 * len(raters)), squeeze=False, sharex=True, sharey=True
+    )
     for i, r in enumerate(raters):
         for k, cond in enumerate(("control", "training")):
             ax = axes[i][k]
             d = frame[(frame["rater"] == r) & (frame["condition"] == cond)]
             for _, p in d.groupby("patient"):
                 p = p.sort_values("session")
-                ax.plot(p["session"], p["y"], color=ARM_COLORS[cond], alpha=0.3, lw=0.8,
-                        marker="o", ms=2)
+                ax.plot(
+                    p["session"],
+                    p["y"],
+                    color=ARM_COLORS[cond],
+                    alpha=0.3,
+                    lw=0.8,
+                    marker="o",
+                    ms=2,
+                )
             m = d.groupby("session")["y"].mean()
             ax.plot(m.index, m.to_numpy(), color="black", lw=2)
             ax.set_xlabel("session")
