@@ -327,11 +327,11 @@ def interactive_surface(result, levels=None, *, steps: int = 10, grid: int = 30,
     z0, loc0, loic0 = traces(frames[0][1], frames[0][2])
     allz = np.concatenate([traces(b, b0)[0].ravel() for _, b, b0 in frames])
     fig = go.Figure([
-        go.Surface(x=g, y=g, z=z0, colorscale="Viridis", cmin=float(allz.min()), cmax=float(allz.max()),
+        go.Surface(x=g.tolist(), y=g.tolist(), z=z0.tolist(), colorscale="Viridis", cmin=float(allz.min()), cmax=float(allz.max()),
                    colorbar={"title": {"text": zl}}, name="surface", opacity=0.92),
-        go.Scatter3d(x=g, y=g, z=loc0, mode="lines", line={"color": "black", "width": 6},
+        go.Scatter3d(x=g.tolist(), y=g.tolist(), z=loc0.tolist(), mode="lines", line={"color": "black", "width": 6},
                      name="line of congruence (X = Y)"),
-        go.Scatter3d(x=lx, y=ly, z=loic0, mode="lines", line={"color": "black", "width": 5, "dash": "dash"},
+        go.Scatter3d(x=lx.tolist(), y=ly.tolist(), z=loic0.tolist(), mode="lines", line={"color": "black", "width": 5, "dash": "dash"},
                      name="line of incongruence"),
     ])
     slider_steps = []
