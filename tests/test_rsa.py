@@ -434,3 +434,36 @@ def test_cli_bad_column_exit_code(capsys):
                      "--y", "iPow"])
     assert code == 1
     assert "nope" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def test_figures_and_kernel_free_view():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    from alliance.rsa import explorer, interactive_surface, plot_contour, plot_surface
+
+    d = _sim_single(n=300)
+    res = fit_rsa(d, "z", "x", "y", moderator="g")
+    for fn in (plot_surface, plot_contour):
+        fig = fn(res)
+        assert isinstance(fig, Figure) and len(fig.axes) >= 2
+        assert all(ax.get_title() == "" for ax in fig.axes)  # captions carry titles
+        plt.close(fig)
+    view = interactive_surface(res, steps=4)
+    assert view.steps[0] == "0" and view.steps[-1] == "1" and len(view.steps) == 5
+    html = view._repr_html_()
+    import re
+
+    # plotly.js is embedded (no <script src=...> from any host); the browser test checks the
+    # built page makes no request to another host
+    assert not re.search(r"<script[^>]*\ssrc=", html)
+    assert len(html) > 1_000_000
+    assert f'data-rsa-interactive="{view.div_id}"' in html and "sliders" in html
+    widget = explorer(res.coef("1"))
+    assert len(widget.children) == 1
