@@ -696,6 +696,6 @@ def plot_spaghetti(data: pd.DataFrame, rater: str = "therapist"):
             ax.set_xlabel("session")
             if k == 0:
                 ax.set_ylabel(f"{_RATER_LABEL[r]} alliance")
-            ax.text(0.02, 0.97, ARM_LABELS[cond], transform=ax.transAxes, va="top", fontsize=9)
+            ax.text(0.0, 1.02, ARM_LABELS[cond], transform=ax.transAxes, va="bottom", fontsize=9)
     fig.tight_layout()
     return fig
