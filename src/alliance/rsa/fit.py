@@ -100,7 +100,7 @@ class RSAResult(Result):
 
     def intercept(self, level=None) -> float:
         """Predicted outcome at X = Y = centre for a level, covariates at their means."""
-        return float(self.info["_intercepts"][self._label(level)])
+        return float(self.info["surface_intercepts"][self._label(level)])
 
     def _label(self, level):
         if level is None:
@@ -651,7 +651,7 @@ def fit_rsa(
         "groups": groups, "random": random if groups else None, "level2_means": level2_means,
         "lag": lag, "time": time, "lag_within": lag_unit if lag is not None else None, "lag_report": lag_info, "optimizer_note": optimizer_note,
         **info_fit,
-        "_intercepts": intercept_at,
+        "surface_intercepts": intercept_at,
     }
     res = RSAResult(
         title=f"Response surface analysis of {outcome} on {x} (X) and {info['y']} (Y)"
