@@ -444,3 +444,14 @@ def test_frame_is_copy(data):
     before = data.copy()
     _fit(data, "both")
     pd.testing.assert_frame_equal(data, before)
+
+
+def test_patient_without_ratings_warns(data):
+    d = data.copy()
+    first = d["patient"].iloc[0]
+    d.loc[d["patient"] == first, "alliance_patient"] = np.nan
+    with pytest.warns(AllianceWarning, match="no patient rating"):
+        res = fit_growth(d, "patient")
+    assert res.info["patients_without_ratings"] == 1
+    assert res.n_groups["patient"] == data["patient"].nunique() - 1
+    assert any("no patient rating" in w for w in res.warnings)

@@ -46,12 +46,13 @@ represented *exactly* as nested random effects with full covariance matrices.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from alliance._errors import DataError
+from alliance._errors import AllianceWarning, DataError
 from alliance._results import Result
 from alliance.mixed import MixedFit, RandomTerm, fit_lmm
 
@@ -91,6 +92,10 @@ _RATER_LABEL = {"patient": "patient-rated", "therapist": "therapist-rated"}
 # --------------------------------------------------------------------------- data
 
 
+def _raters_of(rater: str) -> list[str]:
+    return ["patient", "therapist"] if rater == "both" else [rater]
+
+
 def _check_args(rater: str, therapist_effects: str, method: str) -> str:
     if rater not in ("patient", "therapist", "both"):
         raise ValueError(f"rater must be 'patient', 'therapist' or 'both'; got {rater!r}")
@@ -128,7 +133,7 @@ def growth_frame(data: pd.DataFrame, rater: str = "therapist") -> tuple[pd.DataF
         no rating at all.
     """
     missing = [c for c in ("therapist", "patient", "condition", "session") if c not in data.columns]
-    raters = ["patient", "therapist"] if rater == "both" else [rater]
+    raters = _raters_of(rater)
     missing += [RATERS[r] for r in raters if RATERS[r] not in data.columns]
     source = data.attrs.get("source", "<DataFrame>")
     if missing:
@@ -513,6 +518,14 @@ def fit_growth(
         f"Growth of {what} by arm ({method}; therapist level: {therapist_effects}; "
         f"time = session - 1)"
     )
+    notes = list(fit.warnings)
+    if dropped["patients_without_ratings"]:
+        msg = (
+            f"{dropped['patients_without_ratings']} patient(s) have no {'/'.join(_raters_of(rater))} "
+            "rating at any session and are not in the model"
+        )
+        notes.append(msg)
+        warnings.warn(f"{source}: {msg}", AllianceWarning, stacklevel=2)
     info = {
         "rater": rater,
         "outcome": "alliance_patient + alliance_therapist (stacked)"
@@ -536,7 +549,7 @@ def fit_growth(
         n_obs=fit.n_obs,
         n_groups=dict(fit.n_groups),
         converged=bool(fit.converged),
-        warnings=list(fit.warnings),
+        warnings=notes,
         info=info,
         fit=fit,
         rater=rater,
