@@ -12,7 +12,17 @@ from alliance.datasets import example_path, load_example, write_sessions
 from alliance.io import read_sessions, read_table
 from alliance.lagged import LaggedResult, fit_lagged, nickell_simulation
 from alliance.mixed import fit_lmm, lrt
-from alliance.randomise import allocate
+from alliance.lags import lag
+from alliance.randomise import (
+    allocate,
+    balance,
+    design_effect,
+    icc,
+    icc_summary,
+    median_strata,
+    permutation_test,
+)
+from alliance.rsa import congruence_checklist, fit_rsa, surface_parameters
 from alliance.truth_bias import TruthBiasResult, fit_truth_bias, fit_truth_bias_cross
 from alliance.simulate import SimulationParams, describe_parameters, simulate
 from alliance.findings import evaluate as evaluate_findings
@@ -26,6 +36,16 @@ __all__ = [
     "FitError",
     "SimulationParams",
     "allocate",
+    "balance",
+    "congruence_checklist",
+    "design_effect",
+    "fit_rsa",
+    "icc",
+    "icc_summary",
+    "lag",
+    "median_strata",
+    "permutation_test",
+    "surface_parameters",
     "describe_parameters",
     "example_path",
     "fit_lagged",

@@ -635,7 +635,7 @@ def _run(model: _Model, name: str, x0: np.ndarray, bounds) -> optimize.OptimizeR
 
 
 def _restart_off_boundary(model: _Model, res, name: str, bounds):
-    """Re-optimise from points moved off the boundary; keep the best valid fit.
+    """Re-optimise from points moved off the boundary; return the best valid fit and its optimizer.
 
     A diagonal element of Lambda at 0 is a stationary point of the criterion in that
     direction (the criterion is even in it), so a gradient method can stop at a saddle
@@ -646,8 +646,8 @@ def _restart_off_boundary(model: _Model, res, name: str, bounds):
     x = np.asarray(res.x, dtype=float)
     at = lo0 & (x < BOUNDARY_TOL)
     if not at.any():
-        return res
-    best = res
+        return res, name
+    best, best_name = res, name
     for v in (0.01, 0.1, 1.0):
         x0 = x.copy()
         x0[at] = v
@@ -657,8 +657,26 @@ def _restart_off_boundary(model: _Model, res, name: str, bounds):
             continue
         ok, _ = _check(model, cand)
         if ok and cand.fun < best.fun - 1e-10:
-            best = cand
-    return best
+            best, best_name = cand, name
+    bx = np.asarray(best.x, dtype=float)
+    if (lo0 & (bx < BOUNDARY_TOL)).any() and name != "Powell":
+        # Still on the boundary: a gradient method can stay in the basin of a boundary
+        # local optimum (seen on Nestler et al.'s Example 1 with five random slopes,
+        # where lme4's derivative-free bobyqa finds a better interior optimum). Confirm
+        # with the derivative-free Powell from the identity and from the off-boundary point.
+        x_off = bx.copy()
+        x_off[lo0 & (bx < BOUNDARY_TOL)] = 0.1
+        for x0 in (_theta0(model.terms), x_off):
+            try:
+                powell = _run(model, "Powell", x0, bounds)
+                polished = _run(model, name, np.asarray(powell.x, dtype=float), bounds)
+            except (FloatingPointError, np.linalg.LinAlgError):
+                continue
+            for cand, cname in ((polished, f"Powell then {name}"), (powell, "Powell")):
+                ok, _ = _check(model, cand)
+                if ok and cand.fun < best.fun - 1e-8:
+                    best, best_name = cand, cname
+    return best, best_name
 
 
 def _check(model: _Model, res) -> tuple[bool, str]:
@@ -961,7 +979,7 @@ def fit_lmm(
             "(zero residual variance, or an outcome fully explained by the grouping)"
         )
     _best_dev, opt_name, res = min(valid, key=lambda r: r[0])
-    res = _restart_off_boundary(model, res, opt_name, bounds)
+    res, opt_name = _restart_off_boundary(model, res, opt_name, bounds)
     if failures:
         fit_warnings.append(
             f"fit needed a fallback optimizer: {'; '.join(failures)}; reported fit from {opt_name}"

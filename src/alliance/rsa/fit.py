@@ -505,7 +505,6 @@ def fit_rsa(
     # ---- fit
     fit = None
     vc = None
-    optimizer_note = None
     if not groups:
         beta, cov, loglik, rss = _ols(z, X.to_numpy(), se)
         k = p + 1
@@ -525,20 +524,6 @@ def fit_rsa(
             else:
                 terms.append(RandomTerm(g, gl))
         fit, caught = _lmm(z, X, terms, method, source, conf_level)
-        if fit.boundary:
-            # A boundary optimum of many random slopes can be a local one (seen with
-            # L-BFGS-B on Nestler et al.'s Example 1); try a derivative-free start too and
-            # keep the higher likelihood. Reported in info["optimizer_note"].
-            try:
-                alt, alt_caught = _lmm(z, X, terms, method, source, conf_level, ("Powell",))
-            except FitError:
-                alt = None
-            if alt is not None and alt.loglik > fit.loglik + 1e-6:
-                optimizer_note = (
-                    f"the first optimizer stopped at a boundary optimum (logLik {fit.loglik:.4f}); "
-                    f"Powell reached logLik {alt.loglik:.4f}, which is reported"
-                )
-                fit, caught = alt, alt_caught
         for cw in caught:
             if issubclass(cw.category, AllianceWarning):
                 w.append(str(cw.message))
@@ -649,7 +634,7 @@ def fit_rsa(
         "method": method if groups else "OLS", "se": se,
         "moderator": moderator, "moderator_kind": mod_kind,
         "groups": groups, "random": random if groups else None, "level2_means": level2_means,
-        "lag": lag, "time": time, "lag_within": lag_unit if lag is not None else None, "lag_report": lag_info, "optimizer_note": optimizer_note,
+        "lag": lag, "time": time, "lag_within": lag_unit if lag is not None else None, "lag_report": lag_info,
         **info_fit,
         "surface_intercepts": intercept_at,
     }
