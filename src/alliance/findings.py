@@ -223,8 +223,17 @@ def claim_map_markdown() -> str:
     return "\n".join(lines)
 
 
-def replication_rates(n_draws: int = 20, *, params=None, seed: int = 1, alpha: float = 0.05
-                      ) -> pd.DataFrame:
+def _one_draw(seed: int, params, alpha: float):
+    from alliance.simulate import simulate
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AllianceWarning)
+        res = evaluate(simulate(params, seed=int(seed)), alpha=alpha)
+    return (res.tables["findings"]["verdict"] == "replicated").to_numpy()
+
+
+def replication_rates(n_draws: int = 20, *, params=None, seed: int = 1, alpha: float = 0.05,
+                      n_jobs: int = 1) -> pd.DataFrame:
     """How often each finding comes out ``replicated`` across fresh synthetic trials.
 
     Draws ``n_draws`` trials from :func:`alliance.simulate` (seeds from a
@@ -233,19 +242,23 @@ def replication_rates(n_draws: int = 20, *, params=None, seed: int = 1, alpha: f
     Carlo standard error. For claims 1-3 this is the power of the design to
     detect the effects the generative model builds in; for claim 4 it is the
     share of trials in which the control arm's association is non-significant.
+    ``n_jobs > 1`` runs draws in that many processes (results are identical:
+    each draw has its own seed). Boundary warnings of the individual fits are
+    not shown.
     """
     import numpy as np
 
-    from alliance.simulate import simulate
-
     rng = np.random.default_rng(seed)
-    seeds = rng.integers(0, 2**31 - 1, n_draws)
-    verdicts = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", AllianceWarning)
-        for s in seeds:
-            res = evaluate(simulate(params, seed=int(s)), alpha=alpha)
-            verdicts.append((res.tables["findings"]["verdict"] == "replicated").to_numpy())
+    seeds = [int(s) for s in rng.integers(0, 2**31 - 1, n_draws)]
+    if n_jobs > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+        with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx) as pool:
+            verdicts = list(pool.map(_one_draw, seeds, [params] * n_draws, [alpha] * n_draws))
+    else:
+        verdicts = [_one_draw(s, params, alpha) for s in seeds]
     v = np.array(verdicts, dtype=float)
     share = v.mean(axis=0)
     return pd.DataFrame({

@@ -590,7 +590,8 @@ def _theta0(terms: list[_Term]) -> np.ndarray:
     return np.concatenate([[1.0 if r == c else 0.0 for r, c in t.template] for t in terms])
 
 
-def _run(model: _Model, name: str, x0: np.ndarray, bounds) -> optimize.OptimizeResult:
+def _run(model: _Model, name: str, x0: np.ndarray, bounds, *, coarse: bool = False
+         ) -> optimize.OptimizeResult:
     lo = np.array([b[0] if b[0] is not None else -np.inf for b in bounds])
     if name == "L-BFGS-B":
         res = optimize.minimize(
@@ -627,7 +628,8 @@ def _run(model: _Model, name: str, x0: np.ndarray, bounds) -> optimize.OptimizeR
             x0,
             method="Powell",
             bounds=bounds,
-            options={"maxfev": 4000 * max(1, x0.size), "xtol": 1e-9, "ftol": 1e-12},
+            options=({"maxfev": 60 * max(1, x0.size), "xtol": 1e-2, "ftol": 1e-4} if coarse
+                     else {"maxfev": 4000 * max(1, x0.size), "xtol": 1e-9, "ftol": 1e-12}),
         )
     else:
         raise ValueError(f"unknown optimizer {name!r}; choose from {OPTIMIZERS}")
@@ -668,14 +670,19 @@ def _restart_off_boundary(model: _Model, res, name: str, bounds):
         x_off[lo0 & (bx < BOUNDARY_TOL)] = 0.1
         for x0 in (_theta0(model.terms), x_off):
             try:
-                powell = _run(model, "Powell", x0, bounds)
-                polished = _run(model, name, np.asarray(powell.x, dtype=float), bounds)
+                # a coarse derivative-free search finds the basin; the gradient method
+                # then converges tightly inside it
+                coarse = _run(model, "Powell", x0, bounds, coarse=True)
+                if coarse.fun >= best.fun - 1e-8:
+                    continue  # no better basin from this start
+                cand, cname = _run(model, name, np.asarray(coarse.x, dtype=float), bounds), name
+                if not _check(model, cand)[0]:
+                    cand = _run(model, "Powell", np.asarray(coarse.x, dtype=float), bounds)
+                    cname = "Powell"
             except (FloatingPointError, np.linalg.LinAlgError):
                 continue
-            for cand, cname in ((polished, f"Powell then {name}"), (powell, "Powell")):
-                ok, _ = _check(model, cand)
-                if ok and cand.fun < best.fun - 1e-8:
-                    best, best_name = cand, cname
+            if _check(model, cand)[0] and cand.fun < best.fun - 1e-8:
+                best, best_name = cand, f"{cname} (after a Powell search off the boundary)"
     return best, best_name
 
 
