@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["Result", "ESTIMATE_COLUMNS", "records", "format_table"]
+__all__ = ["Result", "ESTIMATE_COLUMNS", "records", "format_table", "wald_table"]
 
 #: Columns every estimate table carries (``level`` is added where a moderator
 #: splits the estimates).
@@ -126,3 +126,27 @@ class Result:
         if self.warnings:
             html.append("<ul>" + "".join(f"<li>{w}</li>" for w in self.warnings) + "</ul>")
         return "\n".join(html)
+
+
+def wald_table(est, cov, names, conf_level: float = 0.95) -> pd.DataFrame:
+    """Tidy Wald z table from estimates and their covariance matrix.
+
+    Columns ``term``, ``estimate``, ``se`` (square root of the diagonal of
+    ``cov``; NaN where a variance is negative), ``statistic`` (z), ``p``
+    (two-sided, standard normal), ``ci_low``, ``ci_high`` (Wald, level
+    ``conf_level``). The one place the package turns estimates into tests.
+    """
+    from scipy import stats
+
+    est = np.asarray(est, dtype=float)
+    cov = np.atleast_2d(np.asarray(cov, dtype=float))
+    var = np.diag(cov).copy()
+    se = np.sqrt(np.where(var >= 0, var, np.nan))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = est / se
+    p = 2.0 * stats.norm.sf(np.abs(z))
+    crit = stats.norm.ppf(0.5 + conf_level / 2.0)
+    return pd.DataFrame({
+        "term": list(names), "estimate": est, "se": se, "statistic": z, "p": p,
+        "ci_low": est - crit * se, "ci_high": est + crit * se,
+    })

@@ -31,11 +31,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from alliance._checks import moderator_levels, numeric_column, require_columns, source_of
 from alliance._errors import AllianceWarning, DataError
 from alliance._results import Result, format_table
 from alliance.lags import lag, lag_name
 from alliance.mixed import MixedFit, RandomTerm, fit_lmm
-from alliance.schema import CONDITIONS
 
 __all__ = [
     "DIRECTIONS",
@@ -143,48 +143,12 @@ class LaggedResult(Result):
 # --------------------------------------------------------------------------- helpers
 
 
-def _source(data) -> str:
-    return data.attrs.get("source", "<DataFrame>") if hasattr(data, "attrs") else "<DataFrame>"
 
 
-def _require(data: pd.DataFrame, cols, source: str) -> None:
-    missing = [c for c in cols if c is not None and c not in data.columns]
-    if missing:
-        raise DataError(
-            f"{source}: missing column(s) {missing} needed by the lagged-outcome model; the data "
-            f"have {list(data.columns)} [rule: required columns present]"
-        )
 
 
-def _as_number(data: pd.DataFrame, col: str, source: str) -> np.ndarray:
-    s = data[col]
-    if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
-        parsed = pd.to_numeric(s, errors="coerce")
-        bad = s.notna() & parsed.isna()
-        if bad.any() or pd.api.types.is_bool_dtype(s):
-            rows = np.flatnonzero(bad.to_numpy())[:8] + 1
-            raise DataError(f"{source}: column '{col}' must be numeric (data rows {list(rows)}) "
-                            "[rule: numeric column]")
-        s = parsed
-    out = s.to_numpy(dtype=float)
-    if np.isinf(out).any():
-        rows = np.flatnonzero(np.isinf(out))[:8] + 1
-        raise DataError(f"{source}: column '{col}' is infinite in data rows {list(rows)} "
-                        "[rule: finite values]")
-    return out
 
 
-def _levels(values: pd.Series, moderator: str, source: str) -> list[str]:
-    present = [str(v) for v in pd.unique(values.astype(str))]
-    levels = [c for c in CONDITIONS if c in present] if set(present) <= set(CONDITIONS) \
-        else sorted(present)
-    if len(levels) < 2:
-        raise DataError(
-            f"{source}: the moderator '{moderator}' has a single level {levels} among the analysed "
-            "rows; an effect cannot differ between levels. Fit with moderator=None "
-            "[rule: moderator has at least two levels]"
-        )
-    return levels
 
 
 def split_within_between(values, patient) -> tuple[np.ndarray, np.ndarray]:
@@ -259,7 +223,7 @@ def lagged_design(
         Missing or non-numeric columns, duplicated patient x session rows (from the
         lag builder), no analysable rows.
     """
-    source = _source(data)
+    source = source_of(data)
     if not isinstance(data, pd.DataFrame):
         raise TypeError("data must be a pandas DataFrame (read files with alliance.read_sessions)")
     predictors = [predictors] if isinstance(predictors, str) else list(predictors)
@@ -270,13 +234,13 @@ def lagged_design(
                          "the prior outcome (control_prior=True)")
     if prior_centring not in PRIOR_CENTRINGS:
         raise ValueError(f"prior_centring must be one of {PRIOR_CENTRINGS}; got {prior_centring!r}")
-    _require(data, [outcome, *predictors, patient, therapist, moderator, time], source)
+    require_columns(data, [outcome, *predictors, patient, therapist, moderator, time], source, "lagged-outcome model")
     cols = [*predictors, outcome]
-    values = {c: _as_number(data, c, source) for c in cols}
+    values = {c: numeric_column(data, c, source) for c in cols}
     # THE lag builder; lagging the time column too tells which rows have a previous row
     lagged = lag(data, [*cols, time], group=patient, time=time)
     lag_report = dict(lagged.attrs["lag"])
-    t = _as_number(data, time, source)
+    t = numeric_column(data, time, source)
     pid = data[patient].astype(str).to_numpy()
     has_prev = lagged[lag_name(time)].notna().to_numpy()
     first_t = pd.Series(t).groupby(pid).transform("min").to_numpy()
@@ -413,7 +377,7 @@ def _fit_one(data, *, outcome, predictors, control_prior, prior_centring, modera
     xcols["session_c"] = d["session_c"].to_numpy()
     levels = None
     if moderator is not None:
-        levels = _levels(d["moderator"], moderator, source)
+        levels = moderator_levels(d["moderator"], moderator, source, what="an effect")
         for lv in levels[1:]:
             ind = (d["moderator"] == lv).to_numpy(dtype=float)
             xcols[f"{moderator}[{lv}]"] = ind

@@ -65,6 +65,7 @@ from scipy.sparse.csgraph import connected_components
 from threadpoolctl import threadpool_limits
 
 from alliance._errors import AllianceWarning, DataError, FitError
+from alliance._results import wald_table
 
 __all__ = ["MixedFit", "RandomTerm", "fit_lmm", "lrt"]
 
@@ -406,23 +407,7 @@ class _Model:
 
 
 def _wald_table(est, cov, names, conf_level) -> pd.DataFrame:
-    est = np.asarray(est, dtype=float)
-    se = np.sqrt(np.clip(np.diag(np.asarray(cov, dtype=float)), 0, None))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = est / se
-    p = 2.0 * stats.norm.sf(np.abs(z))
-    crit = stats.norm.ppf(0.5 + conf_level / 2.0)
-    return pd.DataFrame(
-        {
-            "estimate": est,
-            "se": se,
-            "statistic": z,
-            "p": p,
-            "ci_low": est - crit * se,
-            "ci_high": est + crit * se,
-        },
-        index=pd.Index(list(names), name="term"),
-    )
+    return wald_table(est, cov, names, conf_level).set_index("term")
 
 
 def _jsonable(v):

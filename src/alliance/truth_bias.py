@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from alliance._checks import moderator_levels, numeric_column, require_columns, source_of
 from alliance._errors import DataError
 from alliance._results import Result, format_table
 from alliance.lags import lag, lag_name
@@ -136,50 +137,12 @@ class TruthBiasResult(Result):
 # --------------------------------------------------------------------------- helpers
 
 
-def _source(data) -> str:
-    return data.attrs.get("source", "<DataFrame>") if hasattr(data, "attrs") else "<DataFrame>"
 
 
-def _require(data: pd.DataFrame, cols, source: str) -> None:
-    missing = [c for c in cols if c is not None and c not in data.columns]
-    if missing:
-        raise DataError(
-            f"{source}: missing column(s) {missing} needed by the truth-and-bias model; the data "
-            f"have {list(data.columns)} [rule: required columns present]"
-        )
 
 
-def _as_number(data: pd.DataFrame, col: str, source: str) -> np.ndarray:
-    s = data[col]
-    if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
-        parsed = pd.to_numeric(s, errors="coerce")
-        bad = s.notna() & parsed.isna()
-        if bad.any() or pd.api.types.is_bool_dtype(s):
-            rows = np.flatnonzero(bad.to_numpy())[:8] + 1
-            raise DataError(f"{source}: column '{col}' must be numeric (data rows {list(rows)}) "
-                            "[rule: numeric column]")
-        s = parsed
-    out = s.to_numpy(dtype=float)
-    if np.isinf(out).any():
-        rows = np.flatnonzero(np.isinf(out))[:8] + 1
-        raise DataError(f"{source}: column '{col}' is infinite in data rows {list(rows)} "
-                        "[rule: finite values]")
-    return out
 
 
-def _levels(values: pd.Series, moderator: str, source: str) -> list[str]:
-    present = [str(v) for v in pd.unique(values.astype(str))]
-    if set(present) <= set(CONDITIONS):
-        levels = [c for c in CONDITIONS if c in present]
-    else:
-        levels = sorted(present)
-    if len(levels) < 2:
-        raise DataError(
-            f"{source}: the moderator '{moderator}' has a single level {levels} among the analysed "
-            "rows; a force cannot differ between levels. Fit with moderator=None "
-            "[rule: moderator has at least two levels]"
-        )
-    return levels
 
 
 def _indicator_name(moderator: str, level: str) -> str:
@@ -272,7 +235,7 @@ def truth_bias_design(
     moderator and time present), so the within part has mean zero within every
     patient and is orthogonal to the between part in the analysed sample.
     """
-    source = _source(data)
+    source = source_of(data)
     if not isinstance(data, pd.DataFrame):
         raise TypeError("data must be a pandas DataFrame (read files with alliance.read_sessions)")
     anchoring = bias == "anchoring"
@@ -280,11 +243,12 @@ def truth_bias_design(
         raise ValueError("bias='anchoring' needs a time column (the previous session)")
     if judgment == truth:
         raise ValueError("judgment and truth must be different columns")
-    _require(data, [judgment, truth, patient, therapist, moderator, time,
-                    None if (bias is None or anchoring) else bias], source)
+    require_columns(data, [judgment, truth, patient, therapist, moderator, time,
+                           None if (bias is None or anchoring) else bias], source,
+                    "truth-and-bias model")
     n_input = len(data)
-    J = _as_number(data, judgment, source)
-    T = _as_number(data, truth, source)
+    J = numeric_column(data, judgment, source)
+    T = numeric_column(data, truth, source)
     info: dict = {"n_input": int(n_input)}
     if anchoring:
         lagged = lag(data, judgment, group=patient, time=time)
@@ -292,7 +256,7 @@ def truth_bias_design(
         info["lag"] = dict(lagged.attrs["lag"])
         bias_label = f"{judgment} in the previous session (anchoring)"
     elif bias is not None:
-        B = _as_number(data, bias, source)
+        B = numeric_column(data, bias, source)
         bias_label = bias
     else:
         B = None
@@ -307,7 +271,7 @@ def truth_bias_design(
         dropped[why] = int(np.sum(ok & ~np.isfinite(B)))
         ok &= np.isfinite(B)
     if time is not None:
-        tt = _as_number(data, time, source)
+        tt = numeric_column(data, time, source)
         dropped[f"{time} missing"] = int(np.sum(ok & ~np.isfinite(tt)))
         ok &= np.isfinite(tt)
     for idcol in [patient, therapist, moderator]:
@@ -526,7 +490,7 @@ def fit_truth_bias(
         X[b] = d[b].to_numpy()
     levels = None
     if moderator is not None:
-        levels = _levels(d["moderator"], moderator, source)
+        levels = moderator_levels(d["moderator"], moderator, source, what="a force")
         ind = pd.DataFrame({_indicator_name(moderator, lv): (d["moderator"] == lv).astype(float)
                             for lv in levels[1:]}, index=d.index)
         X = _interact(X, base, ind)
@@ -635,15 +599,15 @@ def fit_truth_bias_cross(
     >>> res.forces["term"].tolist()
     ['directional bias', 'truth force']
     """
-    source = _source(data)
+    source = source_of(data)
     if not isinstance(data, pd.DataFrame):
         raise TypeError("data must be a pandas DataFrame (read files with alliance.read_table)")
     if judgment == truth:
         raise ValueError("judgment and truth must be different columns")
-    _require(data, [judgment, truth, bias, group, moderator], source)
-    J = _as_number(data, judgment, source)
-    T = _as_number(data, truth, source)
-    B = _as_number(data, bias, source) if bias is not None else None
+    require_columns(data, [judgment, truth, bias, group, moderator], source, "truth-and-bias model")
+    J = numeric_column(data, judgment, source)
+    T = numeric_column(data, truth, source)
+    B = numeric_column(data, bias, source) if bias is not None else None
     ok = np.isfinite(J) & np.isfinite(T)
     dropped = {f"{judgment} missing": int(np.sum(~np.isfinite(J))),
                f"{truth} missing": int(np.sum(np.isfinite(J) & ~np.isfinite(T)))}
@@ -672,7 +636,7 @@ def fit_truth_bias_cross(
     levels = None
     if moderator is not None:
         d["moderator"] = data.loc[ok, moderator].astype(str).to_numpy()
-        levels = _levels(d["moderator"], moderator, source)
+        levels = moderator_levels(d["moderator"], moderator, source, what="a force")
         ind = pd.DataFrame({_indicator_name(moderator, lv): (d["moderator"] == lv).astype(float)
                             for lv in levels[1:]}, index=d.index)
         X = _interact(X, base, ind)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from alliance._checks import source_of
 from alliance._errors import AllianceWarning, DataError, FitError
 from alliance._results import Result
 from alliance.lags import lag as build_lag
@@ -118,9 +119,6 @@ class RSAResult(Result):
 
 # --------------------------------------------------------------------------- helpers
 
-
-def _source(data) -> str:
-    return data.attrs.get("source", "<DataFrame>") if hasattr(data, "attrs") else "<DataFrame>"
 
 
 def _numeric_col(d: pd.DataFrame, col: str, source: str) -> pd.Series:
@@ -342,7 +340,7 @@ def fit_rsa(
     >>> res.info["rows_used"] < len(data)
     True
     """
-    source = _source(data)
+    source = source_of(data)
     method = str(method).upper()
     if method not in ("ML", "REML"):
         raise ValueError(f"method must be 'ML' or 'REML'; got {method!r}")

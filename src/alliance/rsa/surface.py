@@ -33,7 +33,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from alliance._results import wald_table as _wald
 
 __all__ = [
     "COEF_NAMES",
@@ -134,27 +135,10 @@ def _jacobian(b: np.ndarray) -> np.ndarray:
 
 
 def wald_table(est, cov, names, conf_level: float = 0.95) -> pd.DataFrame:
-    """Tidy Wald z table (term, estimate, se, statistic, z, p, ci_low, ci_high)."""
-    est = np.asarray(est, dtype=float)
-    cov = np.atleast_2d(np.asarray(cov, dtype=float))
-    var = np.diag(cov).copy()
-    se = np.sqrt(np.where(var >= 0, var, np.nan))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = est / se
-    p = 2.0 * stats.norm.sf(np.abs(z))
-    crit = stats.norm.ppf(0.5 + conf_level / 2.0)
-    return pd.DataFrame(
-        {
-            "term": list(names),
-            "estimate": est,
-            "se": se,
-            "statistic": z,
-            "z": z,
-            "p": p,
-            "ci_low": est - crit * se,
-            "ci_high": est + crit * se,
-        }
-    )
+    """:func:`alliance._results.wald_table` with a ``z`` column (the RSA package's name)."""
+    tab = _wald(est, cov, names, conf_level)
+    tab.insert(tab.columns.get_loc("statistic") + 1, "z", tab["statistic"])
+    return tab
 
 
 def _as_b_and_v(coef, cov, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
