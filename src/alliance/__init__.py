@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from alliance._errors import AllianceError, AllianceWarning, DataError, FitError
 from alliance.datasets import example_path, load_example, write_sessions
+from alliance.growth import GrowthResult, fit_growth
 from alliance.io import read_sessions, read_table
 from alliance.lagged import LaggedResult, fit_lagged, nickell_simulation
 from alliance.mixed import fit_lmm, lrt
@@ -48,6 +49,8 @@ __all__ = [
     "surface_parameters",
     "describe_parameters",
     "example_path",
+    "fit_growth",
+    "GrowthResult",
     "fit_lagged",
     "LaggedResult",
     "nickell_simulation",
