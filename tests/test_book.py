@@ -90,3 +90,13 @@ def test_mathjax_is_served_locally_and_typesets(visit):
 def test_status_page_lists_execution_times_and_versions(built_book):
     text = (built_book / "status.html").read_text()
     assert "01_design" in text and "statsmodels" in text and "alliance" in text
+
+
+def test_widget_manager_and_mathjax_are_vendored(built_book):
+    # The widget manager (for pages that embed ipywidgets state) and MathJax are served by
+    # the book itself, from the npm registry packages pinned in vendor/package-lock.json.
+    static = built_book / "_static"
+    assert (static / "widgets" / "embed-amd.js").stat().st_size > 100_000
+    assert (static / "widgets" / "require.js").exists()
+    assert (static / "mathjax" / "tex-chtml.js").exists()
+    assert (static / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").is_dir()
