@@ -87,9 +87,9 @@ class SimulationParams:
     sd_patient_therapist_view: float = _p(0.30, "SD of the therapist's patient-specific view (v^T_i)", "assumption")
     level_accuracy: float = _p(0.30, "weight of the patient's true alliance level in the therapist's rating (beta_L)", "assumption: patient-therapist agreement on alliance level is modest (r about .3; Tryon et al. 2007)")
     growth_therapist_control: float = _p(0.02, "therapist-rated alliance growth per session, control arm (gamma_T)", "assumption")
-    growth_therapist_training_effect: float = _p(0.04, "extra therapist-rated growth per session under training (delta_T)", "assumption encoding finding 1 (faster therapist-rated growth under training; about 0.35 SD by session 6; power about 85% in simulation)")
+    growth_therapist_training_effect: float = _p(0.04, "extra therapist-rated growth per session under training (delta_T)", "assumption encoding finding 1 (faster therapist-rated growth under training; chosen so a trial of this size detects it most of the time: chapter 7 estimates how often)")
     tracking_control: float = _p(0.20, "weight of the patient's session fluctuation in the therapist's rating, control (lambda_0)", "assumption")
-    tracking_training: float = _p(0.40, "same under training (lambda_1)", "assumption encoding finding 2 (greater temporal congruence under training; power about 75% in simulation)")
+    tracking_training: float = _p(0.40, "same under training (lambda_1)", "assumption encoding finding 2 (greater temporal congruence under training; chapter 7 estimates how often a trial of this size detects it)")
     sd_error_therapist: float = _p(0.20, "SD of therapist-rating error (epsilon^T)", "assumption")
     # --- well-being (ORS total, 0-40) ---------------------------------------
     mu_wellbeing: float = _p(21.0, "mean well-being at session 1", "assumption: clinical samples start below the ORS cut-off of 25 (Miller et al. 2003)")
