@@ -58,6 +58,24 @@ def _title(level):
     return ARM_LABELS.get(level, level if level != "all" else "")
 
 
+
+def _grid(result, levels, grid: int):
+    """Levels to draw, the observed range, the square grid over it and the centres."""
+    levels = _levels(result, levels)
+    lo, hi = _range(result)
+    g = np.linspace(lo, hi, grid)
+    Xg, Yg = np.meshgrid(g, g)
+    return levels, lo, hi, g, Xg, Yg, result.info["center_x"], result.info["center_y"]
+
+
+def _points(result, level):
+    """The analysed rows of one level of a binary moderator (all rows otherwise)."""
+    f = result.frame
+    if "mod" in f and result.info.get("moderator_kind") == "binary":
+        return f[f["mod"] == list(result.levels).index(level)]
+    return f
+
+
 def plot_surface(result, levels=None, *, grid: int = 40, xlabel=None, ylabel=None, zlabel=None,
                  points: bool = True, elev: float = 22, azim: float = -130):
     """3D response surface over the observed range, with LOC, LOIC and the data projected.
@@ -84,17 +102,12 @@ def plot_surface(result, levels=None, *, grid: int = 40, xlabel=None, ylabel=Non
     import matplotlib.pyplot as plt
 
     use_style()
-    levels = _levels(result, levels)
-    lo, hi = _range(result)
-    g = np.linspace(lo, hi, grid)
-    Xg, Yg = np.meshgrid(g, g)
-    cx, cy = result.info["center_x"], result.info["center_y"]
+    levels, lo, hi, g, Xg, Yg, cx, cy = _grid(result, levels, grid)
     xl, yl, zl = _labels(result, xlabel, ylabel, zlabel)
     Z = {lv: _poly(result.coef(lv).to_numpy(), result.intercept(lv), Xg, Yg, cx, cy) for lv in levels}
     zmin = min(float(z.min()) for z in Z.values())
     zmax = max(float(z.max()) for z in Z.values())
     fig = plt.figure(figsize=(5.2 * len(levels), 4.8))
-    f = result.frame
     for k, lv in enumerate(levels):
         ax = fig.add_subplot(1, len(levels), k + 1, projection="3d")
         ax.plot_surface(Xg, Yg, Z[lv], cmap="viridis", vmin=zmin, vmax=zmax, alpha=0.85,
@@ -108,10 +121,7 @@ def plot_surface(result, levels=None, *, grid: int = 40, xlabel=None, ylabel=Non
         ax.plot(xs[keep], ys[keep], _poly(b, b0, xs[keep], ys[keep], cx, cy), color=_LOC, lw=2, ls="--",
                 label="line of incongruence")
         if points:
-            sel = f
-            if "mod" in f and result.info.get("moderator_kind") == "binary":
-                pos = list(result.levels).index(lv)
-                sel = f[f["mod"] == pos]
+            sel = _points(result, lv)
             ax.scatter(sel["x_raw"], sel["y_raw"], np.full(len(sel), zmin), s=4, color="k", alpha=0.25,
                        depthshade=False)
         ax.set_zlim(zmin, zmax)
@@ -136,17 +146,12 @@ def plot_contour(result, levels=None, *, grid: int = 80, xlabel=None, ylabel=Non
     import matplotlib.pyplot as plt
 
     use_style()
-    levels = _levels(result, levels)
-    lo, hi = _range(result)
-    g = np.linspace(lo, hi, grid)
-    Xg, Yg = np.meshgrid(g, g)
-    cx, cy = result.info["center_x"], result.info["center_y"]
+    levels, lo, hi, g, Xg, Yg, cx, cy = _grid(result, levels, grid)
     xl, yl, zl = _labels(result, xlabel, ylabel, zlabel)
     Z = {lv: _poly(result.coef(lv).to_numpy(), result.intercept(lv), Xg, Yg, cx, cy) for lv in levels}
     vmin = min(float(z.min()) for z in Z.values())
     vmax = max(float(z.max()) for z in Z.values())
     fig, axes = plt.subplots(1, len(levels), figsize=(4.6 * len(levels) + 0.8, 4.3), squeeze=False)
-    f = result.frame
     cs = None
     for k, lv in enumerate(levels):
         ax = axes[0, k]
@@ -165,9 +170,7 @@ def plot_contour(result, levels=None, *, grid: int = 80, xlabel=None, ylabel=Non
         if np.isfinite(q["X0"]) and lo <= q["X0"] + cx <= hi and lo <= q["Y0"] + cy <= hi:
             ax.plot(q["X0"] + cx, q["Y0"] + cy, "kx", ms=8, mew=2, label="stationary point")
         if points:
-            sel = f
-            if "mod" in f and result.info.get("moderator_kind") == "binary":
-                sel = f[f["mod"] == list(result.levels).index(lv)]
+            sel = _points(result, lv)
             ax.scatter(sel["x_raw"], sel["y_raw"], s=5, color="white", edgecolor="k", lw=0.3, alpha=0.6)
         ax.set_xlim(lo, hi)
         ax.set_ylim(lo, hi)
@@ -293,11 +296,7 @@ def interactive_surface(result, levels=None, *, steps: int = 10, grid: int = 30,
     """
     import plotly.graph_objects as go
 
-    levels = _levels(result, levels)
-    lo, hi = _range(result)
-    g = np.linspace(lo, hi, grid)
-    Xg, Yg = np.meshgrid(g, g)
-    cx, cy = result.info["center_x"], result.info["center_y"]
+    levels, lo, hi, g, Xg, Yg, cx, cy = _grid(result, levels, grid)
     xl, yl, zl = _labels(result, xlabel, ylabel, zlabel)
     c = (cx + cy) / 2
     s = np.linspace(-(hi - lo) / 2, (hi - lo) / 2, grid)
