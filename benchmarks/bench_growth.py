@@ -59,7 +59,7 @@ def main() -> None:
                         t0 = time.perf_counter()
                         res = fit_growth(data, rater, therapist_effects=te)
                         times.append(time.perf_counter() - t0)
-                tt = res.fixed.set_index("term")
+                tt = res.estimates.set_index("term")
                 key = "time:training:therapist_rater" if rater == "both" else "time:training"
                 rows.append(
                     {

@@ -19,7 +19,7 @@ import pandas as pd
 
 import alliance
 from alliance.lagged import fit_lagged, nickell_simulation
-from alliance.simulate import SimulationParams, simulate
+from alliance.synthetic import SimulationParams, simulate
 
 
 def _data(scale: int) -> pd.DataFrame:

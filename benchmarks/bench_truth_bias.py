@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 import alliance
-from alliance._errors import AllianceWarning
-from alliance.simulate import SimulationParams, simulate
+from alliance.errors import AllianceWarning
+from alliance.synthetic import SimulationParams, simulate
 from alliance.truth_bias import fit_truth_bias, fit_truth_bias_cross
 
 ACITELLI = Path(__file__).resolve().parents[1] / "tests" / "data" / "tb_acitelli_pairwise.csv"

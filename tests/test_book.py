@@ -37,6 +37,28 @@ def test_build_executes_every_chapter(built_book):
         assert "cell_output" in html.read_text(), f"{md.name}: no executed output"
 
 
+def test_every_glued_value_is_unchanged(built_book):
+    """Every number the prose prints equals the frozen one (a refactoring changes none).
+
+    A deliberate change (a new default, a corrected model) re-freezes
+    ``tests/reference/book_glue.json`` with ``tests/glue_values.py`` in the same commit.
+    """
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("glue_values", ROOT / "tests" / "glue_values.py")
+    glue_values = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(glue_values)
+    frozen = json.loads((ROOT / "tests" / "reference" / "book_glue.json").read_text())["pages"]
+    built = glue_values.collect(built_book)
+    assert set(built) == set(frozen), "chapters added or removed: re-freeze book_glue.json"
+    for page, values in frozen.items():
+        assert len(built[page]) == len(values), f"{page}: {len(built[page])} glued values, frozen {len(values)}"
+        changed = [(i, old, new) for i, (old, new) in enumerate(zip(values, built[page]))
+                   if old is not None and old != new]
+        assert not changed, f"{page}: glued values changed (position, frozen, built): {changed}"
+
+
 def _pages(built_book):
     return sorted(p.relative_to(built_book).as_posix() for p in built_book.rglob("*.html")
                   if not p.relative_to(built_book).as_posix().startswith(("_static", "_sources")))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import alliance
 from alliance.cli import main
 
 BAD = Path(__file__).parent / "data" / "bad"
@@ -16,13 +17,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_validate_shipped_data_exits_zero(capsys):
-    assert main(["validate", str(ROOT / "data" / "sessions.csv")]) == 0
+    assert main(["validate", str(alliance.example_path())]) == 0
     out = capsys.readouterr().out
     assert "valid" in out and "patients: 117" in out
 
 
 def test_validate_json(capsys):
-    assert main(["validate", str(ROOT / "data" / "sessions.csv"), "--json"]) == 0
+    assert main(["validate", str(alliance.example_path()), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["therapists"] == 40
 

@@ -22,15 +22,14 @@ import pytest
 
 import alliance
 from alliance import AllianceWarning, DataError
-from alliance._results import Result
+from alliance.results import Result
+from alliance.plots.growth import plot_spaghetti, plot_trajectories
 from alliance.growth import (
     SINGLE_TERMS,
     STACKED_TERMS,
     GrowthResult,
     fit_growth,
     growth_frame,
-    plot_spaghetti,
-    plot_trajectories,
     therapist_level_sensitivity,
 )
 
@@ -62,7 +61,7 @@ def _fit(data, rater, **kw):
 def test_matches_lme4(data, key):
     ref = MODELS[key]
     res = _fit(data, ref["rater"], method=ref["method"], therapist_effects=ref["therapist_effects"])
-    fx = res.fixed.set_index("term")
+    fx = res.estimates.set_index("term")
     expected_terms = list(STACKED_TERMS if ref["rater"] == "both" else SINGLE_TERMS)
     assert list(fx.index) == expected_terms
     assert set(ref["fixed"]) == set(expected_terms)
@@ -85,7 +84,7 @@ def test_matches_lme4(data, key):
     # Variance components (variances and covariances): observed max |diff| 6e-7; on flat
     # likelihoods these move more than fixed effects, hence abs 1e-5 (variances here are
     # 1e-6 .. 0.2).
-    vc = res.variance_components
+    vc = res.tables["variance_components"]
     vr = ref["varcorr"]
     for grp, v1, v2, vcov in zip(vr["grp"], vr["var1"], vr["var2"], vr["vcov"]):
         if grp == "Residual":
@@ -113,7 +112,7 @@ def test_single_rater_result(data):
     res = _fit(data, "therapist")
     assert isinstance(res, GrowthResult)
     assert isinstance(res, Result)
-    assert list(res.fixed.columns[:7]) == [
+    assert list(res.estimates.columns[:7]) == [
         "term",
         "estimate",
         "se",
@@ -123,10 +122,9 @@ def test_single_rater_result(data):
         "ci_high",
     ]
     n_missing = int(data["alliance_therapist"].isna().sum())
-    assert res.info["rows_dropped"] == n_missing
+    assert res.info["rows_dropped"] == {"missing:alliance_therapist": n_missing}
     assert res.info["rows_used"] == res.n_obs == len(data) - n_missing
-    assert res.info["dropped_by_rater"] == {"therapist": n_missing}
-    assert "missing rating" in res.info["dropped_reason"]
+    assert "missing" in res.info["describe"]["missing:alliance_therapist"]
     assert res.info["method"] == "REML" and res.info["time"] == "session - 1"
     assert res.fit.method == "REML"
     d = res.to_dict()
@@ -149,9 +147,9 @@ def test_stacked_rows(data):
         data["alliance_patient"].notna().sum() + data["alliance_therapist"].notna().sum()
     )
     assert res.n_obs == n_expected
-    assert res.info["rows_in"] == 2 * len(data)
-    assert list(res.fixed["term"]) == list(STACKED_TERMS)
-    pat = res.variance_components.query("group == 'patient' and term2.isna()", engine="python")
+    assert res.info["rows_input"] == 2 * len(data)
+    assert list(res.estimates["term"]) == list(STACKED_TERMS)
+    pat = res.tables["variance_components"].query("group == 'patient' and term2.isna()", engine="python")
     assert list(pat["term1"]) == [
         "patient_rater",
         "therapist_rater",
@@ -164,13 +162,13 @@ def test_trajectories_are_linear_combinations(data):
     res = _fit(data, "therapist")
     tr = res.trajectories()
     assert list(tr["session"].unique()) == [1, 2, 3, 4, 5, 6]
-    b = res.fixed.set_index("term")["estimate"]
+    b = res.estimates.set_index("term")["estimate"]
     row = tr[(tr["condition"] == "training") & (tr["session"] == 6)].iloc[0]
     assert row["estimate"] == pytest.approx(
         b["Intercept"] + b["training"] + 5 * (b["time"] + b["time:training"]), abs=1e-12
     )
     row = tr[(tr["condition"] == "control") & (tr["session"] == 1)].iloc[0]
-    fx = res.fixed.set_index("term")
+    fx = res.estimates.set_index("term")
     assert row["estimate"] == pytest.approx(b["Intercept"])
     assert row["se"] == pytest.approx(fx.loc["Intercept", "se"])
     assert (tr["ci_low"] < tr["estimate"]).all() and (tr["estimate"] < tr["ci_high"]).all()
@@ -182,12 +180,12 @@ def test_trajectories_are_linear_combinations(data):
 def test_standardized_difference(data):
     res = _fit(data, "therapist")
     sd = res.standardized_difference().set_index("term")
-    b = res.fixed.set_index("term")["estimate"]
+    b = res.estimates.set_index("term")["estimate"]
     raw = b["training"] + 5 * b["time:training"]
     assert sd.loc["d_last_session", "difference"] == pytest.approx(raw)
     assert sd.loc["d_growth", "difference"] == pytest.approx(5 * b["time:training"])
     # the SD: therapist intercept + patient intercept/slope at t = 5 + residual
-    v = res.variance_components
+    v = res.tables["variance_components"]
     get = lambda g, a, c=None: float(
         v[(v.group == g) & (v.term1 == a) & (v.term2.isna() if c is None else v.term2 == c)][
             "variance"
@@ -205,7 +203,7 @@ def test_standardized_difference(data):
     # in the stacked model each rater gets its own SD and its own difference
     st = _fit(data, "both").standardized_difference()
     assert set(st["rater"]) == {"patient", "therapist"}
-    sb = _fit(data, "both").fixed.set_index("term")["estimate"]
+    sb = _fit(data, "both").estimates.set_index("term")["estimate"]
     th = st[(st.rater == "therapist") & (st.term == "d_growth")].iloc[0]
     assert th["difference"] == pytest.approx(
         5 * (sb["time:training"] + sb["time:training:therapist_rater"])
@@ -216,7 +214,7 @@ def test_ml_and_conf_level(data):
     reml = _fit(data, "patient")
     ml = _fit(data, "patient", method="ml", conf_level=0.9)
     assert ml.fit.method == "ML" and ml.info["method"] == "ML"
-    fx = ml.fixed.set_index("term")
+    fx = ml.estimates.set_index("term")
     width = fx["ci_high"] - fx["ci_low"]
     assert np.allclose(width, 2 * 1.6448536 * fx["se"])
     # ML shrinks variance components relative to REML
@@ -232,14 +230,14 @@ def test_sensitivity_table(data):
 
 
 def test_row_order_and_relabelling(data):
-    base = _fit(data, "both").fixed.set_index("term")
+    base = _fit(data, "both").estimates.set_index("term")
     rng = np.random.default_rng(7)
     shuffled = data.sample(frac=1.0, random_state=3).reset_index(drop=True)
     ids_p = {p: f"X{rng.integers(1e9)}_{k}" for k, p in enumerate(data["patient"].unique())}
     ids_t = {t: f"Q{k:03d}" for k, t in enumerate(reversed(data["therapist"].unique()))}
     shuffled["patient"] = shuffled["patient"].map(ids_p)
     shuffled["therapist"] = shuffled["therapist"].map(ids_t)
-    other = _fit(shuffled, "both").fixed.set_index("term")
+    other = _fit(shuffled, "both").estimates.set_index("term")
     # same model, same optimum: only optimizer tolerance differs
     assert np.allclose(other["estimate"], base["estimate"], atol=1e-6)
     assert np.allclose(other["se"], base["se"], rtol=1e-4)
@@ -249,8 +247,8 @@ def test_shift_invariance(data):
     # adding a constant to every rating moves only the intercept
     shifted = data.copy()
     shifted["alliance_patient"] = shifted["alliance_patient"] - 1.0
-    a = _fit(data, "patient").fixed.set_index("term")
-    b = _fit(shifted, "patient").fixed.set_index("term")
+    a = _fit(data, "patient").estimates.set_index("term")
+    b = _fit(shifted, "patient").estimates.set_index("term")
     assert b.loc["Intercept", "estimate"] == pytest.approx(a.loc["Intercept", "estimate"] - 1.0)
     assert np.allclose(a.loc["time":, "estimate"], b.loc["time":, "estimate"], atol=1e-7)
 
@@ -258,7 +256,7 @@ def test_shift_invariance(data):
 def test_growth_frame_drops_missing(data):
     frame, info = growth_frame(data, "both")
     assert frame["y"].notna().all()
-    assert info["rows_dropped"] == int(
+    assert sum(info["rows_dropped"].values()) == int(
         data[["alliance_patient", "alliance_therapist"]].isna().sum().sum()
     )
     assert (frame["time"] == frame["session"] - 1).all()
@@ -314,7 +312,7 @@ def test_parameter_recovery_coverage():
             # those fits sit on the boundary (slope variance 0) by design: warnings expected.
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", AllianceWarning)
-                fx = fit_growth(d, rater).fixed.set_index("term")
+                fx = fit_growth(d, rater).estimates.set_index("term")
             for (r, term), value in truth.items():
                 if r == rater:
                     hits[(r, term)].append(
@@ -347,7 +345,7 @@ def _alliance_exe() -> list[str]:
 
 def test_cli_json():
     proc = subprocess.run(
-        [*_alliance_exe(), "fit", "growth", str(ROOT / "data" / "sessions.csv"), "--json"],
+        [*_alliance_exe(), "fit", "growth", str(alliance.example_path()), "--json"],
         capture_output=True,
         text=True,
         check=False,
@@ -399,7 +397,7 @@ def test_cli_options_and_columns(tmp_path, data):
     assert out["info"]["method"] == "ML"
     # human-readable tables by default
     proc = subprocess.run(
-        [*_alliance_exe(), "fit", "growth", str(ROOT / "data" / "sessions.csv"), "--rater", "both"],
+        [*_alliance_exe(), "fit", "growth", str(alliance.example_path()), "--rater", "both"],
         capture_output=True,
         text=True,
         check=False,

@@ -15,7 +15,7 @@ import pytest
 
 import alliance
 from alliance import DataError, read_sessions, read_table
-from alliance.schema import CANONICAL_COLUMNS
+from alliance.data.schema import CANONICAL_COLUMNS
 
 DATA = Path(__file__).parent / "data"
 BAD = DATA / "bad"

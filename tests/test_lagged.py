@@ -32,17 +32,17 @@ import pytest
 
 import alliance
 import alliance.lagged
-from alliance._errors import AllianceWarning, DataError
+import alliance.synthetic.truths
+from alliance.errors import AllianceWarning, DataError
 from alliance.cli import main
+from alliance.data.lags import split_within_between
+from alliance.plots.lagged import plot_effects, plot_nickell
 from alliance.lagged import (
     LaggedResult,
     fit_lagged,
     lagged_design,
     nickell_approximation,
     nickell_simulation,
-    plot_effects,
-    plot_nickell,
-    split_within_between,
 )
 
 HERE = Path(__file__).parent
@@ -133,14 +133,14 @@ def test_matches_lme4(example, name):
     for rname, ss in ref["design_sums"].items():
         assert float(np.sum(d[_py_name(rname, prior)] ** 2)) == pytest.approx(ss, rel=1e-9)
     names = [_py_name(n, prior) for n in ref["vcov_names"]]
-    assert sorted(names) == sorted(fit.fixed.index)
+    assert sorted(names) == sorted(fit.estimates.set_index("term").index)
     est = np.array([ref["fixed"][n] for n in ref["vcov_names"]])
-    np.testing.assert_allclose(fit.fixed.loc[names, "estimate"], est, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(fit.estimates.set_index("term").loc[names, "estimate"], est, rtol=0, atol=1e-5)
     V = np.array(ref["vcov"], dtype=float).reshape(len(names), len(names))
     np.testing.assert_allclose(fit.cov_fixed.loc[names, names].to_numpy(), V, rtol=1e-4,
                                atol=1e-12)
     assert np.sqrt(fit.sigma2) == pytest.approx(ref["sigma"], rel=1e-5)
-    e = res.effects
+    e = res.estimates
     for r in ref["effects"]:
         if r["term"] == "prior":
             row = e[e["part"] == "prior"]
@@ -179,13 +179,14 @@ def test_design_rows_and_reasons():
     # b2 has no outcome; b3 <- b2 lacks the prior well-being; b4 <- b3; first sessions dropped.
     assert list(d.index) == [1, 3, 8]
     assert info["rows_dropped"] == {
-        "wellbeing missing": 1,
-        "first session of the patient: no previous session": 3,
-        "previous session absent (missed session in between): a lag never bridges a gap": 1,
-        "alliance_patient missing in the previous session": 1,
-        "wellbeing missing in the previous session": 1,
+        "missing:wellbeing": 1,
+        "first_session": 3,
+        "previous_session_absent": 1,
+        "missing_previous:alliance_patient": 1,
+        "missing_previous:wellbeing": 1,
     }
-    assert info["n_used"] + sum(info["rows_dropped"].values()) == len(raw)
+    assert "never bridges a gap" in info["describe"]["previous_session_absent"]
+    assert info["rows_used"] + sum(info["rows_dropped"].values()) == len(raw)
     # lagged values are the same patient's session s - 1
     np.testing.assert_array_equal(d["alliance_therapist_lag1"], [3.0, 3.0, 3.0])
     np.testing.assert_array_equal(d["wellbeing_lag1"], [20.0, 25.0, 14.0])
@@ -239,7 +240,7 @@ def test_every_row_accounted_for(forward, reverse, example):
 
 
 def _est(res: LaggedResult) -> np.ndarray:
-    return res.effects[["estimate", "se"]].to_numpy()
+    return res.estimates[["estimate", "se"]].to_numpy()
 
 
 def test_row_order_invariance(example, forward, reverse):
@@ -257,25 +258,26 @@ def test_relabelling_ids_invariance(example, forward):
 
 
 def test_shifting_a_predictor_changes_only_the_intercept(example, forward):
-    shifted = example.copy()
-    shifted["alliance_patient"] = shifted["alliance_patient"] + 0.5
-    np.testing.assert_allclose(_est(fit_lagged(shifted)), _est(forward), rtol=1e-6, atol=1e-8)
+    # a shifted copy of the patient rating as an extra column (the instrument's range stays intact)
+    shifted = example.assign(shifted_patient=example["alliance_patient"] + 0.5)
+    res = fit_lagged(shifted, predictors=("alliance_therapist", "shifted_patient"))
+    np.testing.assert_allclose(_est(res), _est(forward), rtol=1e-6, atol=1e-8)
 
 
 def test_result_shape(forward, reverse):
-    e = forward.effects
+    e = forward.estimates
     for c in ("term", "estimate", "se", "statistic", "p", "ci_low", "ci_high", "level"):
         assert c in e
     assert set(e["level"]) == {"control", "training", "training - control", "all"}
     # difference = training - control, from the stored estimates
     for pred in ("alliance_therapist", "alliance_patient"):
         for part in ("within", "between"):
-            diff = forward.effect(pred, part, "training") - forward.effect(pred, part, "control")
-            assert forward.effect(pred, part, "training - control") == pytest.approx(diff)
+            diff = forward.value(predictor=pred, part=part, level="training") - forward.value(predictor=pred, part=part, level="control")
+            assert forward.value(predictor=pred, part=part, level="training - control") == pytest.approx(diff)
     assert set(reverse.fits) == {"alliance_therapist", "alliance_patient"}
     with pytest.raises(KeyError):
-        reverse.effect("wellbeing", "within", "training")  # two models: outcome needed
-    assert reverse.effect("wellbeing", "within", "training", outcome="alliance_patient") == \
+        reverse.value(predictor="wellbeing", part="within", level="training")  # two models: outcome needed
+    assert reverse.value(predictor="wellbeing", part="within", level="training", outcome="alliance_patient") == \
         pytest.approx(reverse.fits["alliance_patient"].contrast(
             {"x": {"wellbeing_lag1_within": 1, "wellbeing_lag1_within:condition[training]": 1}}
         )["estimate"].iloc[0])
@@ -286,7 +288,7 @@ def test_result_shape(forward, reverse):
 
 def test_unmoderated_and_no_therapist(example):
     res = fit_lagged(example, moderator=None, therapist_effects="none")
-    assert set(res.effects["level"]) == {"all"}
+    assert set(res.estimates["level"]) == {"all"}
     assert list(res.n_groups) == ["patient"]
 
 
@@ -318,7 +320,9 @@ def _simulate_known(seed: int, n_ther: int = 120, per: int = 8, n_ses: int = 6):
     """Lagged model with known within effects per arm (no feedback, AR(0) outcome residual).
 
     wellbeing_s = 20 + u_i + v_j + (0.5 + 2.0 a) * dT_{s-1} + (1.0 - 0.5 a) * dP_{s-1} + e,
-    with dT, dP the raters' session deviations from their patient's level.
+    with dT, dP the raters' session deviations from their patient's level. The normal ratings
+    are not bounded like the instruments, so they are extra columns (``rating_therapist``,
+    ``rating_patient``, ``outcome``) beside empty canonical ones.
     """
     rng = np.random.default_rng(seed)
     n = n_ther * per
@@ -337,7 +341,8 @@ def _simulate_known(seed: int, n_ther: int = 120, per: int = 8, n_ses: int = 6):
         "patient": np.repeat([f"P{i}" for i in range(n)], n_ses),
         "condition": np.repeat(np.where(arm == 1, "training", "control"), n_ses),
         "session": np.tile(np.arange(1, n_ses + 1), n),
-        "alliance_therapist": xT.ravel(), "alliance_patient": xP.ravel(), "wellbeing": y.ravel(),
+        "alliance_patient": np.nan, "alliance_therapist": np.nan, "wellbeing": np.nan,
+        "rating_therapist": xT.ravel(), "rating_patient": xP.ravel(), "outcome": y.ravel(),
     })
 
 
@@ -350,21 +355,21 @@ def test_parameter_recovery_within_effects():
     test_nickell_simulation for the case with feedback).
     """
     data = _simulate_known(2024)
-    res = fit_lagged(data)
-    truth = {("alliance_therapist", "control"): 0.5, ("alliance_therapist", "training"): 2.5,
-             ("alliance_therapist", "training - control"): 2.0,
-             ("alliance_patient", "control"): 1.0, ("alliance_patient", "training"): 0.5,
-             ("alliance_patient", "training - control"): -0.5}
+    res = fit_lagged(data, outcome="outcome", predictors=("rating_therapist", "rating_patient"))
+    truth = {("rating_therapist", "control"): 0.5, ("rating_therapist", "training"): 2.5,
+             ("rating_therapist", "training - control"): 2.0,
+             ("rating_patient", "control"): 1.0, ("rating_patient", "training"): 0.5,
+             ("rating_patient", "training - control"): -0.5}
     for (pred, level), tv in truth.items():
-        est = res.effect(pred, "within", level)
-        se = res.effect(pred, "within", level, column="se")
+        est = res.value(predictor=pred, part="within", level=level)
+        se = res.value(predictor=pred, part="within", level=level, column="se")
         assert abs(est - tv) < 3.5 * se, (pred, level, est, tv, se)
         assert se < 0.4
     # between-patient parts are null in this model
-    for pred in ("alliance_therapist", "alliance_patient"):
+    for pred in ("rating_therapist", "rating_patient"):
         for level in ("control", "training"):
-            est = res.effect(pred, "between", level)
-            assert abs(est) < 3.5 * res.effect(pred, "between", level, column="se")
+            est = res.value(predictor=pred, part="between", level=level)
+            assert abs(est) < 3.5 * res.value(predictor=pred, part="between", level=level, column="se")
 
 
 def test_nickell_approximation():
@@ -385,11 +390,11 @@ def test_nickell_simulation():
     sim = nickell_simulation(n_series=117, n_sessions=6, rho=0.4, beta=0.3, reps=12, seed=7)
     s = sim.tables["summary"]
     assert set(s["specification"]) == {"person", "grand"}
-    assert -0.45 < sim.value("person", "prior", "bias") < -0.18
-    assert sim.value("grand", "prior", "bias") > 0.1
-    assert abs(sim.value("person", "alliance within", "bias")) < 0.08
-    assert sim.value("grand", "alliance within", "bias") < -0.06
-    assert sim.value("person", "prior", "nickell_approx") == pytest.approx(-0.35)
+    assert -0.45 < sim.value("prior", specification="person", column="bias") < -0.18
+    assert sim.value("prior", specification="grand", column="bias") > 0.1
+    assert abs(sim.value("alliance within", specification="person", column="bias")) < 0.08
+    assert sim.value("alliance within", specification="grand", column="bias") < -0.06
+    assert sim.value("prior", specification="person", column="nickell_approx") == pytest.approx(-0.35)
     assert len(sim.tables["estimates"]) == 12 * 4
     # reproducible from the seed
     again = nickell_simulation(n_series=117, n_sessions=6, rho=0.4, beta=0.3, reps=2, seed=7)
@@ -410,13 +415,13 @@ def _cli(args):
 
 
 def test_cli_json(forward):
-    code, out = _cli(["fit", "lagged", str(ROOT / "data" / "sessions.csv"), "--json"])
+    code, out = _cli(["fit", "lagged", str(alliance.example_path()), "--json"])
     assert code == 0
     obj = json.loads(out)
     assert obj["n_obs"] == forward.n_obs
     est = pd.DataFrame(obj["effects"])
-    np.testing.assert_allclose(est["estimate"], forward.effects["estimate"])
-    code, out = _cli(["fit", "lagged", str(ROOT / "data" / "sessions.csv"),
+    np.testing.assert_allclose(est["estimate"], forward.estimates["estimate"])
+    code, out = _cli(["fit", "lagged", str(alliance.example_path()),
                       "--direction", "outcome->alliance", "--no-prior"])
     assert code == 0 and "alliance_patient[t] ~" in out
 
@@ -456,12 +461,12 @@ def test_implied_within_slopes():
     surface centre the slopes are b1 and b2; the shipped data's means move them by the
     quadratic terms, so both stay positive and the therapist's is the larger (its mean sits
     further below the centre, where b3 < 0 steepens the surface)."""
-    imp = alliance.lagged.implied_within_slopes().set_index(["predictor", "level"])["implied"]
+    imp = alliance.synthetic.truths.implied_within_slopes().set_index(["predictor", "level"])["implied"]
     assert imp["alliance_therapist", "control"] == 0 and imp["alliance_patient", "control"] == 0
     assert imp["alliance_therapist", "training"] > imp["alliance_patient", "training"] > 0
     p = alliance.SimulationParams()
     flat = pd.DataFrame({"patient": ["a", "a"], "condition": "training",
                          "alliance_therapist": p.surface_center, "alliance_patient": p.surface_center})
-    at_c = alliance.lagged.implied_within_slopes(p, flat).set_index(["predictor", "level"])["implied"]
+    at_c = alliance.synthetic.truths.implied_within_slopes(p, flat).set_index(["predictor", "level"])["implied"]
     assert at_c["alliance_therapist", "training"] == pytest.approx(p.b1_therapist)
     assert at_c["alliance_patient", "training"] == pytest.approx(p.b2_patient)

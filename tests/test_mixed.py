@@ -20,7 +20,9 @@ import pandas as pd
 import pytest
 
 from alliance import mixed
-from alliance._errors import AllianceWarning, DataError, FitError
+from alliance.mixed import fit as mixed_fit
+from alliance.mixed.model import Model, prepare
+from alliance.errors import AllianceWarning, DataError, FitError
 from alliance.mixed import MixedFit, RandomTerm, fit_lmm, lrt
 
 HERE = Path(__file__).parent
@@ -134,7 +136,7 @@ def simulate_growth(
 
 def test_sleepstudy_published_bates_2015():
     fit = fitted("sleepstudy")
-    fx = fit.fixed
+    fx = fit.estimates.set_index("term")
     assert fx.loc["Intercept", "estimate"] == pytest.approx(251.405, abs=5e-4)
     assert fx.loc["Intercept", "se"] == pytest.approx(6.825, abs=5e-4)
     assert fx.loc["Days", "estimate"] == pytest.approx(10.467, abs=5e-4)
@@ -154,8 +156,8 @@ def test_sleepstudy_published_bates_2015():
 
 def test_orthodont_published_pinheiro_bates_2000():
     fit = fitted("orthodont")
-    assert fit.fixed.loc["Intercept", "estimate"] == pytest.approx(16.761, abs=5e-4)
-    assert fit.fixed.loc["age", "estimate"] == pytest.approx(0.660, abs=5e-4)
+    assert fit.estimates.set_index("term").loc["Intercept", "estimate"] == pytest.approx(16.761, abs=5e-4)
+    assert fit.estimates.set_index("term").loc["age", "estimate"] == pytest.approx(0.660, abs=5e-4)
     assert vc(fit, "Subject", "Intercept")["sd"] == pytest.approx(2.327, abs=5e-4)
     assert vc(fit, "Subject", "age")["sd"] == pytest.approx(0.226, abs=5e-4)
     assert vc(fit, "Subject", "Intercept", "age")["corr"] == pytest.approx(-0.609, abs=5e-4)
@@ -166,7 +168,7 @@ def test_orthodont_published_pinheiro_bates_2000():
 
 def test_dietox_published_lme4_constants():
     fit = fitted("dietox")
-    fx = fit.fixed
+    fx = fit.estimates.set_index("term")
     assert fx.loc["Intercept", "estimate"] == pytest.approx(15.7387, abs=5e-5)
     assert fx.loc["Intercept", "se"] == pytest.approx(0.5501, abs=5e-5)
     assert fx.loc["Time", "estimate"] == pytest.approx(6.9390, abs=5e-5)
@@ -202,10 +204,10 @@ def test_matches_lme4(path):
     # fixed effects and the full GLS covariance
     names = ["Intercept" if n == "(Intercept)" else n for n in ref["vcov_names"]]
     est = np.array([ref["fixed"][n] for n in ref["vcov_names"]])
-    np.testing.assert_allclose(fit.fixed.loc[names, "estimate"], est, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(fit.estimates.set_index("term").loc[names, "estimate"], est, rtol=1e-7, atol=1e-9)
     V = np.array(ref["vcov"], dtype=float).reshape(len(names), len(names))  # 1x1 is unboxed
     np.testing.assert_allclose(fit.cov_fixed.loc[names, names].to_numpy(), V, rtol=1e-4)
-    np.testing.assert_allclose(fit.fixed.loc[names, "se"], np.sqrt(np.diag(V)), rtol=5e-5)
+    np.testing.assert_allclose(fit.estimates.set_index("term").loc[names, "se"], np.sqrt(np.diag(V)), rtol=5e-5)
     # residual and random-effect (co)variances
     assert np.sqrt(fit.sigma2) == pytest.approx(ref["sigma"], rel=1e-6)
     v = ref["varcorr"]
@@ -243,8 +245,8 @@ def test_nested_blocks_are_clusters():
 
 def test_table_shapes_and_wald_columns():
     fit = fitted("sleepstudy")
-    assert list(fit.fixed.columns) == ["estimate", "se", "statistic", "p", "ci_low", "ci_high"]
-    row = fit.fixed.loc["Days"]
+    assert list(fit.estimates.set_index("term").columns) == ["estimate", "se", "statistic", "p", "ci_low", "ci_high"]
+    row = fit.estimates.set_index("term").loc["Days"]
     assert row["statistic"] == pytest.approx(row["estimate"] / row["se"])
     assert row["ci_low"] == pytest.approx(row["estimate"] - 1.959963984540054 * row["se"])
     assert list(fit.variance_components.columns) == [
@@ -263,13 +265,13 @@ def test_table_shapes_and_wald_columns():
 def test_contrast_and_cov_of():
     fit = fitted("sleepstudy")
     L = {"day 5": {"Intercept": 1.0, "Days": 5.0}, "slope": {"Days": 1.0}}
-    con = fit.contrast(L)
-    b = fit.fixed["estimate"]
+    con = fit.contrast(L).set_index("term")
+    b = fit.estimates.set_index("term")["estimate"]
     V = fit.cov_fixed.to_numpy()
     assert con.loc["day 5", "estimate"] == pytest.approx(b["Intercept"] + 5 * b["Days"])
     lv = np.array([1.0, 5.0])
     assert con.loc["day 5", "se"] == pytest.approx(np.sqrt(lv @ V @ lv))
-    assert con.loc["slope", "se"] == pytest.approx(fit.fixed.loc["Days", "se"])
+    assert con.loc["slope", "se"] == pytest.approx(fit.estimates.set_index("term").loc["Days", "se"])
     Ldf = pd.DataFrame(
         [[1.0, 5.0], [0.0, 1.0]], index=["day 5", "slope"], columns=["Intercept", "Days"]
     )
@@ -328,9 +330,9 @@ def test_summary_and_to_dict_are_complete_and_json_ready():
 def test_gradient_matches_finite_differences():
     for model in ("nested", "orthodont"):
         y, X, random = build(model)
-        yv, Xa, _, terms, _ = mixed._prepare(y, X, random, "t")
+        yv, Xa, _, terms, _ = prepare(y, X, random, "t")
         for reml in (True, False):
-            mod = mixed._Model(yv, Xa, terms, reml)
+            mod = Model(yv, Xa, terms, reml)
             th = np.linspace(0.3, 0.9, mod.ntheta)
             _, g = mod.evaluate(th, grad=True)
             h = 1e-6
@@ -364,7 +366,7 @@ def test_lrt_ml_and_refusals():
 
 
 def test_fallback_optimizer_is_used_and_warned(monkeypatch):
-    real_run = mixed._run
+    real_run = mixed_fit.run
 
     def broken(model, name, x0, bounds):
         res = real_run(model, name, x0, bounds)
@@ -373,7 +375,7 @@ def test_fallback_optimizer_is_used_and_warned(monkeypatch):
             res.message = "simulated failure"
         return res
 
-    monkeypatch.setattr(mixed, "_run", broken)
+    monkeypatch.setattr(mixed_fit, "run", broken)
     y, X, random = build("sleepstudy")
     with pytest.warns(AllianceWarning, match="fallback"):
         fit = fit_lmm(y, X, random)
@@ -381,7 +383,7 @@ def test_fallback_optimizer_is_used_and_warned(monkeypatch):
     assert any("simulated failure" in w for w in fit.warnings)
     ref = fitted("sleepstudy")
     assert fit.loglik == pytest.approx(ref.loglik, abs=1e-5)
-    np.testing.assert_allclose(fit.fixed["estimate"], ref.fixed["estimate"], rtol=1e-5)
+    np.testing.assert_allclose(fit.estimates.set_index("term")["estimate"], ref.estimates.set_index("term")["estimate"], rtol=1e-5)
 
 
 def test_every_optimizer_reaches_the_same_optimum():
@@ -416,7 +418,7 @@ def test_invariant_to_row_order_and_group_labels():
         ],
     )
     assert fit.loglik == pytest.approx(ref.loglik, abs=1e-8)
-    np.testing.assert_allclose(fit.fixed.to_numpy(), ref.fixed.to_numpy(), rtol=1e-6)
+    np.testing.assert_allclose(fit.estimates.set_index("term").to_numpy(), ref.estimates.set_index("term").to_numpy(), rtol=1e-6)
     np.testing.assert_allclose(
         fit.variance_components["variance"], ref.variance_components["variance"], rtol=1e-5
     )
@@ -442,7 +444,7 @@ def test_slope_ci_coverage_parameter_recovery():
         rng = np.random.default_rng(10_000 + seed)
         y, X, subject = simulate_growth(rng, beta=(5.0, true), corr=0.3)
         fit = fit_lmm(y, X, [RandomTerm("subject", subject, X)])
-        row = fit.fixed.loc["time"]
+        row = fit.estimates.set_index("term").loc["time"]
         covered += row["ci_low"] <= true <= row["ci_high"]
         est.append(row["estimate"])
     assert 180 <= covered <= 200
@@ -559,5 +561,5 @@ def test_statsmodels_cross_check_fixed_effects():
         res = sm.mixedlm("Reaction ~ Days", d, groups=d["Subject"], re_formula="~Days").fit(
             reml=True
         )
-    ours = fitted("sleepstudy").fixed["estimate"].to_numpy()
+    ours = fitted("sleepstudy").estimates.set_index("term")["estimate"].to_numpy()
     np.testing.assert_allclose(ours, res.fe_params.to_numpy(), rtol=1e-4)

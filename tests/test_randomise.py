@@ -18,6 +18,7 @@ import pytest
 
 import alliance
 from alliance import AllianceWarning, DataError
+from alliance.plots.randomise import plot_balance, plot_permutation
 from alliance.randomise import (
     allocate,
     balance,
@@ -26,10 +27,8 @@ from alliance.randomise import (
     icc_summary,
     median_strata,
     permutation_test,
-    plot_balance,
-    plot_permutation,
 )
-from alliance.simulate import EXAMPLE_SEED
+from alliance.synthetic import EXAMPLE_SEED
 
 ROOT = Path(__file__).resolve().parents[1]
 REF = json.loads((ROOT / "tests" / "reference" / "randomise_icc.json").read_text())
@@ -131,7 +130,7 @@ def _smd(xt, xc, binary=False):
 
 
 def test_balance_at_the_right_level(data):
-    bal = balance(data).table.set_index("term")
+    bal = balance(data).estimates.set_index("term")
     ther = data.groupby("therapist").agg(
         x=("therapist_experience", "first"), arm=("condition", "first")
     )
@@ -171,13 +170,13 @@ def test_balance_at_the_right_level(data):
 
 
 def test_balance_infers_levels_and_refuses_bad_data(data):
-    bal = balance(data, covariates=["therapist_experience", "patient_age", "wellbeing"]).table
+    bal = balance(data, covariates=["therapist_experience", "patient_age", "wellbeing"]).estimates
     assert bal["level"].tolist() == ["therapist", "patient", "baseline"]
     bad = data.copy()
     bad.loc[bad.index[0], "condition"] = (
         "control" if bad.loc[bad.index[0], "condition"] == "training" else "training"
     )
-    with pytest.raises(DataError, match="condition constant within therapist"):
+    with pytest.raises(DataError, match="each therapist is in one arm"):
         balance(bad)
     with pytest.raises(DataError, match="missing column"):
         balance(data, covariates=["nope"])
@@ -186,14 +185,14 @@ def test_balance_infers_levels_and_refuses_bad_data(data):
 
 
 def test_balance_invariant_to_row_order_and_labels(data):
-    a = balance(data).table
+    a = balance(data).estimates
     shuffled = data.sample(frac=1.0, random_state=1)
     rename = {
         t: f"X{i}"
         for i, t in enumerate(np.random.default_rng(2).permutation(data["therapist"].unique()))
     }
     shuffled = shuffled.assign(therapist=shuffled["therapist"].map(rename))
-    b = balance(shuffled).table
+    b = balance(shuffled).estimates
     pd.testing.assert_frame_equal(a, b, rtol=1e-12)
 
 
@@ -233,7 +232,7 @@ def test_design_effect_is_variance_ratio_by_simulation():
 
 
 def test_reference_data_unchanged():
-    md5 = hashlib.md5((ROOT / REF["data"]).read_bytes()).hexdigest()
+    md5 = hashlib.md5(alliance.example_path().read_bytes()).hexdigest()
     assert md5 == REF["data_md5"], (
         "data/sessions.csv changed since tests/reference/randomise_icc.json was frozen; "
         "re-run `Rscript tests/r/randomise_reference.R`"
@@ -317,7 +316,11 @@ def _three_level(rng, J=150, m=3, n=6, var_t=0.2, var_p=0.5, var_e=0.3):
         {
             "therapist": ther.astype(str),
             "patient": pat.astype(str),
+            "condition": np.where(ther % 2 == 0, "control", "training"),
             "session": np.tile(np.arange(1, n + 1), J * m),
+            "alliance_patient": np.nan,
+            "alliance_therapist": np.nan,
+            "wellbeing": np.nan,
             "y": 3.0 + y,
         }
     )
@@ -416,9 +419,12 @@ def test_permutation_p_uniform_under_the_null():
         y = rng.normal(0, 1, 12)[t_of] + rng.normal(0, 1, len(t_of))
         arm = allocate(ther, rng=rng)["condition"].to_numpy()
         d = pd.DataFrame(
-            {"therapist": np.asarray(ther)[t_of], "condition": arm[t_of], "alliance_therapist": y}
+            {"therapist": np.asarray(ther)[t_of], "patient": [f"P{k}" for k in range(len(t_of))],
+             "condition": arm[t_of], "session": 1, "alliance_patient": np.nan,
+             "alliance_therapist": np.nan, "wellbeing": np.nan, "y": y}
         )
-        pvals.append(permutation_test(d, _arm_difference, n_permutations=39, rng=rng).p_value)
+        pvals.append(permutation_test(d, lambda e: _arm_difference(e, "y"), n_permutations=39,
+                                      rng=rng).p_value)
     pvals = np.array(pvals)
     # P(p <= a) = a for a on the grid; binomial SD with 100 draws <= 0.05: allow 3 SD
     for a in (0.1, 0.25, 0.5, 0.75):
@@ -441,7 +447,7 @@ def test_permutation_refuses_bad_input(data):
     bad.loc[bad.index[0], "condition"] = (
         "control" if bad.loc[bad.index[0], "condition"] == "training" else "training"
     )
-    with pytest.raises(DataError, match="condition constant within therapist"):
+    with pytest.raises(DataError, match="each therapist is in one arm"):
         permutation_test(bad, _arm_difference, n_permutations=5, seed=1)
     with pytest.raises(ValueError, match="alternative"):
         permutation_test(data, _arm_difference, n_permutations=5, seed=1, alternative="both")
@@ -453,7 +459,7 @@ def test_permutation_of_the_growth_estimate(data):
     growth = pytest.importorskip("alliance.growth")
 
     def stat(d):
-        return growth.fit_growth(d, rater="therapist").estimate("time:training")
+        return growth.fit_growth(d, rater="therapist").value("time:training")
 
     with warnings.catch_warnings():
         # the shipped data's patient slope variance is on the boundary (chapter 3)
@@ -461,7 +467,7 @@ def test_permutation_of_the_growth_estimate(data):
         res = permutation_test(data, stat, n_permutations=5, seed=1)
     ref = growth.fit_growth
     assert res.observed == pytest.approx(
-        _quiet(lambda: ref(data, rater="therapist").estimate("time:training"))
+        _quiet(lambda: ref(data, rater="therapist").value("time:training"))
     )
     assert len(res.distribution) == 5
 

@@ -33,9 +33,9 @@ def test_findings_table_has_every_claim_and_evidence(shipped_findings):
 def test_findings_evidence_is_taken_from_the_fits(shipped_findings):
     fits = shipped_findings.fits
     ev = shipped_findings.tables["evidence"].set_index(["claim", "term", "level"])
-    g = fits["growth_therapist"].fixed.set_index("term").loc["time:training", "estimate"]
+    g = fits["growth_therapist"].estimates.set_index("term").loc["time:training", "estimate"]
     assert ev.loc[(1, "growth difference (therapist-rated)", "all"), "estimate"] == pytest.approx(g)
-    tc = fits["truth_bias"].force("temporal congruence", "training - control")
+    tc = fits["truth_bias"].value("temporal congruence", "training - control")
     assert ev.loc[(2, "temporal congruence", "training - control"), "estimate"] == pytest.approx(tc)
 
 
@@ -65,7 +65,7 @@ def test_readme_claim_map_is_generated_from_claims():
 
 
 def test_report_on_shipped_data(tmp_path):
-    assert main(["report", str(ROOT / "data" / "sessions.csv"), "--out", str(tmp_path)]) == 0
+    assert main(["report", str(alliance.example_path()), "--out", str(tmp_path)]) == 0
     summary = (tmp_path / "summary.md").read_text()
     assert "four findings" in summary and "| 2 | temporal congruence |" in summary
     tables = {p.name for p in (tmp_path / "tables").glob("*.csv")}

@@ -23,7 +23,7 @@ import pytest
 
 import alliance
 from alliance import cli
-from alliance._errors import AllianceWarning, DataError
+from alliance.errors import AllianceWarning, DataError
 from alliance.rsa import (
     QUANTITIES,
     congruence_checklist,
@@ -298,7 +298,7 @@ def _sim_single(n=400, seed=1, b=(0.5, 0.3, -0.4, 0.6, -0.2)):
 def test_recovery_single_level():
     b = (0.5, 0.3, -0.4, 0.6, -0.2)
     res = fit_rsa(_sim_single(n=5000, b=b), "z", "x", "y", center=3.5)
-    est = res.coef().to_numpy()
+    est = res.b().to_numpy()
     se = res.tables["coefficients"].set_index("term").loc[["x", "y", "x2", "xy", "y2"], "se"]
     assert np.all(np.abs(est - b) < 4 * se.to_numpy())
 
@@ -407,7 +407,7 @@ def test_cli_json_on_reference_file(capsys):
     out = json.loads(capsys.readouterr().out)
     rec = {r["term"]: r for r in out["surface"]}
     assert set(A) <= set(rec)
-    for key in ("estimate", "se", "z", "p", "ci_low", "ci_high"):
+    for key in ("estimate", "se", "statistic", "p", "ci_low", "ci_high"):
         assert key in rec["a1"]
     rs = pd.DataFrame(ref("motcon")["surface_hc0"]).set_index("term")
     assert rec["a4"]["se"] == pytest.approx(rs.loc["a4", "se"], rel=1e-9)
@@ -446,7 +446,7 @@ def test_figures_and_kernel_free_view():
     import matplotlib.pyplot as plt
     from matplotlib.figure import Figure
 
-    from alliance.rsa import explorer, interactive_surface, plot_contour, plot_surface
+    from alliance.plots.rsa import explorer, interactive_surface, plot_contour, plot_surface
 
     d = _sim_single(n=300)
     res = fit_rsa(d, "z", "x", "y", moderator="g")
@@ -465,5 +465,5 @@ def test_figures_and_kernel_free_view():
     assert not re.search(r"<script[^>]*\ssrc=", html)
     assert len(html) > 1_000_000
     assert f'data-rsa-interactive="{view.div_id}"' in html and "sliders" in html
-    widget = explorer(res.coef("1"))
+    widget = explorer(res.b("1"))
     assert len(widget.children) == 1

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 import alliance
-from alliance import make_data
-from alliance.datasets import example_path, sha256, write_sessions
-from alliance.simulate import EXAMPLE_SEED, SimulationParams, describe_parameters, simulate
+from alliance.synthetic import make_data
+from alliance.data.example import example_path, sha256, write_sessions
+from alliance.synthetic import EXAMPLE_SEED, SimulationParams, describe_parameters, simulate
 
 
 def test_design_matches_the_trial():
@@ -55,9 +55,10 @@ def test_no_global_random_state_used():
 
 def test_regenerating_reproduces_the_shipped_files_byte_for_byte(tmp_path):
     made = make_data.build(tmp_path)
-    shipped = example_path().parent
-    for path in made.values():
-        assert path.read_bytes() == (shipped / path.name).read_bytes(), path.name
+    shipped = {"data": example_path().parent, "checksum": example_path().parent,
+               "readme": make_data.README_DIR}
+    for kind, path in made.items():
+        assert path.read_bytes() == (shipped[kind] / path.name).read_bytes(), path.name
 
 
 def test_load_example_verifies_checksum(tmp_path, monkeypatch):
@@ -70,7 +71,7 @@ def test_load_example_verifies_checksum(tmp_path, monkeypatch):
     (bad_dir / "sessions.csv").write_text(text)
     (bad_dir / "sessions.csv.sha256").write_text(
         example_path().with_name("sessions.csv.sha256").read_text())
-    monkeypatch.setattr(alliance.datasets, "DATA_DIR", bad_dir)
+    monkeypatch.setattr(alliance.data.example, "DATA_DIR", bad_dir)
     with pytest.raises(alliance.DataError, match="does not match"):
         alliance.load_example()
 
@@ -85,7 +86,7 @@ def test_every_parameter_documents_value_and_source():
     assert len(table) == len(dataclasses.fields(SimulationParams))
     assert table["meaning"].str.len().gt(3).all()
     assert table["source"].str.match(r"^(published|assumption)").all()
-    readme = (example_path().parent / "README.md").read_text()
+    readme = (make_data.README_DIR / "README.md").read_text()
     for name in table["parameter"]:
         assert f"`{name}`" in readme
     assert str(EXAMPLE_SEED) in readme and sha256(example_path()) in readme

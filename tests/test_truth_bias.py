@@ -35,16 +35,15 @@ import pandas as pd
 import pytest
 
 import alliance
-from alliance._errors import AllianceWarning, DataError
+from alliance.errors import AllianceWarning, DataError
 from alliance.cli import main
-from alliance.simulate import SimulationParams, simulate
+from alliance.synthetic import SimulationParams, simulate
+from alliance.plots.truth_bias import plot_dyads, plot_forces
+from alliance.synthetic.truths import implied_temporal_congruence
 from alliance.truth_bias import (
     TruthBiasResult,
     fit_truth_bias,
     fit_truth_bias_cross,
-    implied_temporal_congruence,
-    plot_dyads,
-    plot_forces,
     truth_bias_design,
 )
 
@@ -125,7 +124,7 @@ def test_matches_lme4(path):
     assert fit.deviance == pytest.approx(ref["deviance_or_remlcrit"], abs=2e-6)
     names = [_name(n) for n in ref["vcov_names"]]
     est = np.array([ref["fixed"][n] for n in ref["vcov_names"]])
-    np.testing.assert_allclose(fit.fixed.loc[names, "estimate"], est, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(fit.estimates.set_index("term").loc[names, "estimate"], est, rtol=0, atol=1e-6)
     V = np.array(ref["vcov"], dtype=float).reshape(len(names), len(names))
     np.testing.assert_allclose(fit.cov_fixed.loc[names, names].to_numpy(), V, rtol=1e-4,
                                atol=1e-12)
@@ -133,9 +132,9 @@ def test_matches_lme4(path):
     # forces per level and the level differences: L beta and sqrt(L V L') computed in R
     for f in ref["forces"]:
         term = _R_FORCES.get(f["term"], f["term"])
-        assert res.force(term, f["level"]) == pytest.approx(f["estimate"], abs=1e-6)
-        assert res.force(term, f["level"], "se") == pytest.approx(f["se"], rel=1e-4)
-    assert len(res.forces) == len(ref["forces"])
+        assert res.value(term, f["level"]) == pytest.approx(f["estimate"], abs=1e-6)
+        assert res.value(term, f["level"], column="se") == pytest.approx(f["se"], rel=1e-4)
+    assert len(res.estimates) == len(ref["forces"])
     vcs = fit.variance_components
     for grp, v1, v2, var in zip(*(ref["varcorr"][k] for k in ("grp", "var1", "var2", "vcov"))):
         if grp == "Residual":
@@ -156,9 +155,9 @@ def test_acitelli_published_direction():
     data = pd.read_csv(ACITELLI)
     res = fit_truth_bias_cross(data, judgment="OtherPos_A", truth="SelfPos_P", bias="SelfPos_A",
                                group="CoupleID")
-    assert res.force("truth force", "all") == pytest.approx(0.27, abs=0.01)
-    assert res.force("bias force", "all") == pytest.approx(0.27, abs=0.01)
-    assert 0 < res.force("directional bias", "all") < 0.1
+    assert res.value("truth force", "all") == pytest.approx(0.27, abs=0.01)
+    assert res.value("bias force", "all") == pytest.approx(0.27, abs=0.01)
+    assert 0 < res.value("directional bias", "all") < 0.1
 
 
 # --------------------------------------------------------------------------- design
@@ -173,6 +172,7 @@ def _toy() -> pd.DataFrame:
         "session": [1, 2, 4, 5, 6, 1, 2, 3, 4],
         "alliance_patient": [4.0, 4.5, 3.5, 4.0, np.nan, 3.0, 3.5, 4.0, 4.5],
         "alliance_therapist": [3.0, 3.5, 3.0, 3.5, 4.0, 2.5, 3.0, 3.0, 3.5],
+        "wellbeing": np.nan,
     })
 
 
@@ -182,7 +182,7 @@ def test_design_centring_and_split():
     used = raw.dropna(subset=["alliance_patient", "alliance_therapist"])
     mt = used["alliance_patient"].mean()
     assert info["truth_mean"] == pytest.approx(mt)
-    assert info["n_used"] == 8 and info["rows_dropped"] == {"alliance_patient missing": 1}
+    assert info["rows_used"] == 8 and info["rows_dropped"] == {"missing:alliance_patient": 1}
     np.testing.assert_allclose(d["judgment_c"], used["alliance_therapist"] - mt)
     np.testing.assert_allclose(d["truth_within"] + d["truth_between"], used["alliance_patient"] - mt)
     np.testing.assert_allclose(d.groupby("patient")["truth_within"].mean(), 0, atol=1e-12)
@@ -211,8 +211,8 @@ def test_bias_column_and_errors(example):
         fit_truth_bias(example, therapist_effects="slope")
     with pytest.raises(ValueError, match="different"):
         fit_truth_bias(example, judgment="alliance_patient", truth="alliance_patient")
-    with pytest.raises(ValueError, match="time"):
-        fit_truth_bias(example, bias="anchoring", time=None)
+    with pytest.raises(ValueError, match="session"):
+        fit_truth_bias(example, bias="anchoring", control_session=False)
     bad = example.copy()
     bad["alliance_patient"] = bad.groupby("patient")["alliance_patient"].transform("mean")
     with pytest.raises(DataError, match="truth_within"):  # no within-patient variation
@@ -228,7 +228,7 @@ def test_bias_column_and_errors(example):
 
 
 def test_forces_table_shape_and_combinations(chapter_fit):
-    f = chapter_fit.forces
+    f = chapter_fit.estimates
     for col in ("term", "level", "estimate", "se", "statistic", "p", "ci_low", "ci_high"):
         assert col in f.columns
     assert list(dict.fromkeys(f["term"])) == ["directional bias", "temporal congruence",
@@ -236,10 +236,10 @@ def test_forces_table_shape_and_combinations(chapter_fit):
     assert set(f["level"]) == {"control", "training", "training - control"}
     # the training force is the sum of the control force and the difference
     for term in dict.fromkeys(f["term"]):
-        assert chapter_fit.force(term, "training") == pytest.approx(
-            chapter_fit.force(term, "control") + chapter_fit.force(term, "training - control"))
-    fx = chapter_fit.fit.fixed
-    assert chapter_fit.force("temporal congruence", "control") == fx.loc["truth_within", "estimate"]
+        assert chapter_fit.value(term, "training") == pytest.approx(
+            chapter_fit.value(term, "control") + chapter_fit.value(term, "training - control"))
+    fx = chapter_fit.fit.estimates.set_index("term")
+    assert chapter_fit.value("temporal congruence", "control") == fx.loc["truth_within", "estimate"]
     z = f["estimate"] / f["se"]
     np.testing.assert_allclose(f["statistic"], z)
 
@@ -257,7 +257,7 @@ def test_summary_explains_every_force_and_json(chapter_fit):
 
 def test_options_no_moderator_no_slope_ml(example):
     res = fit_truth_bias(example, moderator=None, truth_slope=False, method="ML")
-    assert set(res.forces["level"]) == {"all"}
+    assert set(res.estimates["level"]) == {"all"}
     assert res.fit.method == "ML"
     vc = res.fit.variance_components
     assert "truth_within" not in set(vc["term1"].dropna())
@@ -267,8 +267,8 @@ def test_bias_force_from_a_column(example):
     d = example.copy()
     d["prior"] = 3.5 + np.random.default_rng(8).normal(0, 0.4, len(d))  # unrelated to J
     res = fit_truth_bias(d, bias="prior")
-    assert "bias force" in set(res.forces["term"])
-    assert abs(res.force("bias force", "control", "statistic")) < 3
+    assert "bias force" in set(res.estimates["term"])
+    assert abs(res.value("bias force", "control", column="statistic")) < 3
     assert res.info["bias_label"] == "prior"
 
 
@@ -284,17 +284,18 @@ def test_invariant_to_row_order_and_relabelling(example, chapter_fit):
     shuffled["therapist"] = shuffled["therapist"].map(tmap)
     res = fit_truth_bias(shuffled)
     cols = ["estimate", "se", "p"]
-    np.testing.assert_allclose(res.forces[cols], chapter_fit.forces[cols], rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(res.estimates[cols], chapter_fit.estimates[cols], rtol=1e-5, atol=1e-8)
     # the design keeps the input's index (row alignment)
     assert set(res.design.index) == set(chapter_fit.design.index)
 
 
 def test_shifting_both_ratings_changes_nothing(example, chapter_fit):
     """Judgment and truth are centred on the truth mean: a common shift cancels."""
-    d = example.copy()
-    d[["alliance_patient", "alliance_therapist"]] += 0.5
-    res = fit_truth_bias(d)
-    np.testing.assert_allclose(res.forces[["estimate", "se"]], chapter_fit.forces[["estimate", "se"]],
+    # shifted copies of the two ratings as extra columns (the instruments' ranges stay intact)
+    d = example.assign(judge=example["alliance_therapist"] + 0.5,
+                       truth=example["alliance_patient"] + 0.5)
+    res = fit_truth_bias(d, judgment="judge", truth="truth")
+    np.testing.assert_allclose(res.estimates[["estimate", "se"]], chapter_fit.estimates[["estimate", "se"]],
                                rtol=1e-5, atol=1e-8)
     assert res.info["truth_mean"] == pytest.approx(chapter_fit.info["truth_mean"] + 0.5)
 
@@ -304,10 +305,10 @@ def test_swapping_arm_labels_swaps_forces(example, chapter_fit):
     d["condition"] = d["condition"].map({"training": "control", "control": "training"})
     res = fit_truth_bias(d)
     for term in ("directional bias", "temporal congruence", "level accuracy"):
-        assert res.force(term, "control") == pytest.approx(chapter_fit.force(term, "training"),
+        assert res.value(term, "control") == pytest.approx(chapter_fit.value(term, "training"),
                                                            abs=1e-6)
-        assert res.force(term, "training - control") == pytest.approx(
-            -chapter_fit.force(term, "training - control"), abs=1e-6)
+        assert res.value(term, "training - control") == pytest.approx(
+            -chapter_fit.value(term, "training - control"), abs=1e-6)
 
 
 def test_therapist_level_and_perspectives(example):
@@ -417,7 +418,7 @@ def _recovery(draw, truth: dict, n_reps: int, **kw) -> pd.DataFrame:
             warnings.simplefilter("ignore", AllianceWarning)
             res = fit_truth_bias(draw(rep), **kw)
         n_boundary += res.fit.boundary
-        for row in res.forces.itertuples(index=False):
+        for row in res.estimates.itertuples(index=False):
             key = (row.term, row.level)
             if key in truth:
                 rows.append({"term": row.term, "level": row.level, "true": truth[key],
@@ -450,7 +451,7 @@ def recovery_simulate(n_reps: int = 200) -> tuple[pd.DataFrame, pd.DataFrame]:
     big = simulate(SimulationParams(n_therapists=4000, n_patients=11700), seed=99)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AllianceWarning)
-        limit = fit_truth_bias(big).forces
+        limit = fit_truth_bias(big).estimates
     truth = {(r.term, r.level): r.estimate for r in limit.itertuples(index=False)}
     out = _recovery(lambda rep: simulate(p, seed=5000 + rep), truth, n_reps)
     analytic = implied_temporal_congruence(p)

@@ -18,16 +18,24 @@ patient, ML as in Nestler et al. (2019).
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import warnings
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
-from alliance._errors import AllianceWarning
-from alliance._results import Result
+from alliance.data.validate import read_sessions
+from alliance.errors import AllianceWarning
+from alliance.growth import fit_growth
+from alliance.results import Result
+from alliance.rsa import fit_rsa
+from alliance.synthetic.simulate import simulate
+from alliance.truth_bias import fit_truth_bias
 
-__all__ = ["CLAIMS", "Claim", "FindingsResult", "evaluate", "claim_map_markdown", "replication_rates", "plot_evidence",
-           "fit_paper_models"]
+__all__ = ["CLAIMS", "Claim", "FindingsResult", "claim_map_markdown", "evaluate",
+           "fit_paper_models", "replication_rates"]
 
 
 @dataclass(frozen=True)
@@ -80,16 +88,14 @@ class FindingsResult(Result):
     fits: dict = field(default_factory=dict, repr=False)
 
 
-def fit_paper_models(data: pd.DataFrame, conf_level: float = 0.95) -> tuple[dict, list[str]]:
+def fit_paper_models(data, conf_level: float = 0.95, *, columns=None) -> tuple[dict, list[str]]:
     """Fit the book's specification of every model behind the four findings.
 
-    Returns the fitted results by name and the warnings they raised (each also
-    re-emitted as :class:`alliance.AllianceWarning`).
+    ``data`` is a file or a DataFrame, validated by :func:`alliance.read_sessions`
+    (``columns`` maps your column names). Returns the fitted results by name and
+    the warnings they raised (each also re-emitted as :class:`alliance.AllianceWarning`).
     """
-    from alliance.growth import fit_growth
-    from alliance.rsa import fit_rsa
-    from alliance.truth_bias import fit_truth_bias
-
+    data = read_sessions(data, columns)
     fits = {}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", AllianceWarning)
@@ -122,13 +128,14 @@ def _row(table: pd.DataFrame, claim: int, term: str, level: str | None = None,
             **{k: float(r[k]) for k in ("estimate", "se", "statistic", "p", "ci_low", "ci_high")}}
 
 
-def evaluate(data: pd.DataFrame, *, alpha: float = 0.05, conf_level: float = 0.95) -> FindingsResult:
+def evaluate(data, *, alpha: float = 0.05, conf_level: float = 0.95,
+             columns=None) -> FindingsResult:
     """Test each of the paper's four findings on ``data``.
 
     Parameters
     ----------
-    data : pandas.DataFrame
-        Validated session data (:func:`alliance.read_sessions`).
+    data : pandas.DataFrame or path
+        Session data: a file or a DataFrame, validated by :func:`alliance.read_sessions`.
     alpha : float
         Significance level of the verdicts.
     conf_level : float
@@ -151,16 +158,17 @@ def evaluate(data: pd.DataFrame, *, alpha: float = 0.05, conf_level: float = 0.9
     >>> res.tables["findings"]["verdict"].tolist()  # doctest: +SKIP
     ['replicated', 'replicated', 'replicated', 'replicated']
     """
+    data = read_sessions(data, columns)
     fits, messages = fit_paper_models(data, conf_level)
     ev = []
-    g_t = fits["growth_therapist"].fixed
-    g_p = fits["growth_patient"].fixed
-    g_b = fits["growth_both"].fixed
+    g_t = fits["growth_therapist"].estimates
+    g_p = fits["growth_patient"].estimates
+    g_b = fits["growth_both"].estimates
     ev.append(_row(g_t, 1, "time:training", label="growth difference (therapist-rated)"))
     ev.append(_row(g_p, 1, "time:training", label="growth difference (patient-rated)"))
     ev.append(_row(g_b, 1, "time:training:therapist_rater",
                    label="rater difference in the growth difference (stacked model)"))
-    forces = fits["truth_bias"].forces
+    forces = fits["truth_bias"].estimates
     for lv in ("control", "training", "training - control"):
         ev.append(_row(forces, 2, "temporal congruence", lv))
     surface = fits["rsa"].tables["surface"]
@@ -224,8 +232,6 @@ def claim_map_markdown() -> str:
 
 
 def _one_draw(seed: int, params, alpha: float):
-    from alliance.simulate import simulate
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AllianceWarning)
         res = evaluate(simulate(params, seed=int(seed)), alpha=alpha)
@@ -246,14 +252,9 @@ def replication_rates(n_draws: int = 20, *, params=None, seed: int = 1, alpha: f
     each draw has its own seed). Boundary warnings of the individual fits are
     not shown.
     """
-    import numpy as np
-
     rng = np.random.default_rng(seed)
     seeds = [int(s) for s in rng.integers(0, 2**31 - 1, n_draws)]
     if n_jobs > 1:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
         ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
         with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx) as pool:
             verdicts = list(pool.map(_one_draw, seeds, [params] * n_draws, [alpha] * n_draws))
@@ -269,30 +270,3 @@ def replication_rates(n_draws: int = 20, *, params=None, seed: int = 1, alpha: f
     })
 
 
-def plot_evidence(result: FindingsResult):
-    """Forest plot of the estimates behind each verdict, one panel per claim.
-
-    Each panel has its own scale (the quantities are on different scales: rating
-    points per session, regression weights, well-being points per alliance
-    point); the dashed line marks zero.
-    """
-    import matplotlib.pyplot as plt
-
-    ev = result.tables["evidence"]
-    claims = sorted(ev["claim"].unique())
-    fig, axes = plt.subplots(len(claims), 1, figsize=(7.5, 1.1 + 0.55 * len(ev)),
-                             gridspec_kw={"height_ratios": [(ev["claim"] == c).sum() for c in claims]})
-    for ax, c in zip(axes, claims):
-        d = ev[ev["claim"] == c].iloc[::-1]
-        labels = [t if lv == "all" else f"{t} [{lv}]" for t, lv in zip(d["term"], d["level"])]
-        y = range(len(d))
-        ax.errorbar(d["estimate"], y, xerr=[d["estimate"] - d["ci_low"], d["ci_high"] - d["estimate"]],
-                    fmt="o", color="#0072B2", capsize=3)
-        ax.axvline(0, color="grey", ls="--", lw=1)
-        ax.set_yticks(list(y))
-        ax.set_yticklabels(labels, fontsize=8)
-        ax.set_ylabel(f"finding {c}", rotation=0, ha="right", va="center", fontsize=9)
-        ax.grid(axis="y", visible=False)
-    axes[-1].set_xlabel("estimate with 95% CI (scale differs by panel)")
-    fig.tight_layout()
-    return fig

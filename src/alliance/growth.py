@@ -52,9 +52,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from alliance._errors import AllianceWarning, DataError
-from alliance._results import Result
+from alliance.data.cells import fail
+from alliance.data.validate import read_sessions
+from alliance.errors import AllianceWarning
 from alliance.mixed import MixedFit, RandomTerm, fit_lmm
+from alliance.results import Result, RowLog
 
 __all__ = [
     "RATERS",
@@ -64,8 +66,6 @@ __all__ = [
     "GrowthResult",
     "fit_growth",
     "growth_frame",
-    "plot_spaghetti",
-    "plot_trajectories",
     "therapist_level_sensitivity",
 ]
 
@@ -86,7 +86,7 @@ STACKED_TERMS = (
     "time:training",
     "time:training:therapist_rater",
 )
-_RATER_LABEL = {"patient": "patient-rated", "therapist": "therapist-rated"}
+RATER_LABEL = {"patient": "patient-rated", "therapist": "therapist-rated"}
 
 
 # --------------------------------------------------------------------------- data
@@ -109,13 +109,14 @@ def _check_args(rater: str, therapist_effects: str, method: str) -> str:
     return method
 
 
-def growth_frame(data: pd.DataFrame, rater: str = "therapist") -> tuple[pd.DataFrame, dict]:
+def growth_frame(data, rater: str = "therapist", *, columns=None) -> tuple[pd.DataFrame, dict]:
     """The rows a growth model uses, with its covariates, and what was dropped.
 
     Parameters
     ----------
-    data : pandas.DataFrame
-        Canonical long session data (as returned by :func:`alliance.read_sessions`).
+    data : pandas.DataFrame or path
+        Long session data (validated by :func:`alliance.read_sessions`, with
+        ``columns`` mapping your column names onto the canonical ones).
     rater : {"patient", "therapist", "both"}
         Which rating is the outcome; ``"both"`` stacks the two ratings (one row
         per patient x session x rater).
@@ -126,57 +127,39 @@ def growth_frame(data: pd.DataFrame, rater: str = "therapist") -> tuple[pd.DataF
         Columns ``therapist``, ``patient``, ``condition``, ``session``, ``rater``,
         ``y`` (the rating), ``time`` (``session - 1``), ``training`` (1 for the
         training arm) and ``therapist_rater`` (1 for the therapist's rating).
-    dropped : dict
-        ``rows_in`` (input rows; for ``"both"`` ratings = 2 x rows),
-        ``rows_used``, ``rows_dropped`` and ``dropped_by_rater`` (missing
-        ratings, the only reason a row is dropped), and the patients left with
-        no rating at all.
+    info : dict
+        ``rows_input`` (input rows; for ``"both"`` 2 x rows, one per rating),
+        ``rows_used``, ``rows_dropped`` (``"missing:<rating column>"`` -> count:
+        a missing rating is the only reason a row is dropped), ``describe`` and
+        ``patients_without_ratings``.
     """
-    missing = [c for c in ("therapist", "patient", "condition", "session") if c not in data.columns]
+    data = read_sessions(data, columns)
     raters = _raters_of(rater)
-    missing += [RATERS[r] for r in raters if RATERS[r] not in data.columns]
-    source = data.attrs.get("source", "<DataFrame>")
-    if missing:
-        raise DataError(
-            f"{source}: growth model needs column(s) {missing} [rule: canonical columns]; "
-            "read your file with alliance.read_sessions(path, columns={...})"
-        )
-    bad = ~data["condition"].isin(["training", "control"])
-    if bad.any():
-        raise DataError(
-            f"{source}: condition must be 'training' or 'control'; "
-            f"{int(bad.sum())} row(s) are not [rule: known arms]"
-        )
     parts = []
-    dropped_by = {}
-    rows_in = 0
+    keep_all = []
     for r in raters:
-        col = RATERS[r]
-        y = pd.to_numeric(data[col], errors="coerce")
-        keep = y.notna().to_numpy()
-        rows_in += len(data)
-        dropped_by[r] = int((~keep).sum())
+        keep = data[RATERS[r]].notna().to_numpy()
+        keep_all.append(keep)
         d = data.loc[keep, ["therapist", "patient", "condition", "session"]].copy()
         d["rater"] = r
-        d["y"] = y[keep].to_numpy(dtype=float)
+        d["y"] = data.loc[keep, RATERS[r]].to_numpy(dtype=float)
         parts.append(d)
     frame = pd.concat(parts, ignore_index=True)
     frame["time"] = frame["session"].astype(float) - 1.0
     frame["training"] = (frame["condition"] == "training").astype(float)
     frame["therapist_rater"] = (frame["rater"] == "therapist").astype(float)
     if frame.empty:
-        raise DataError(f"{source}: no non-missing {'/'.join(raters)} ratings to model")
+        raise fail(data.attrs.get("source", "<DataFrame>"), "ratings to model",
+                   f"no non-missing {'/'.join(RATERS[r] for r in raters)} rating to model")
+    log = RowLog(len(data) * len(raters))
+    missing = np.concatenate([~k for k in keep_all])
+    owner = np.repeat(np.arange(len(raters)), len(data))
+    for k, r in enumerate(raters):
+        log.drop(missing & (owner == k), f"missing:{RATERS[r]}",
+                 f"{RATERS[r]} missing (the likelihood uses every available rating; valid if "
+                 "missingness is at random)")
     lost = sorted(set(data["patient"]) - set(frame["patient"]))
-    info = {
-        "rows_in": int(rows_in),
-        "rows_used": len(frame),
-        "rows_dropped": int(rows_in - len(frame)),
-        "dropped_by_rater": dropped_by,
-        "dropped_reason": "missing rating (rows with a NaN outcome are left out; the likelihood "
-        "uses every available rating, valid if missingness is at random)",
-        "patients_without_ratings": len(lost),
-    }
-    return frame, info
+    return frame, {**log.info(), "patients_without_ratings": len(lost)}
 
 
 def _design(frame: pd.DataFrame, rater: str, therapist_effects: str):
@@ -248,21 +231,6 @@ class GrowthResult(Result):
     method: str = "REML"
     frame: pd.DataFrame | None = field(default=None, repr=False)
 
-    # ---- stored tables
-    @property
-    def fixed(self) -> pd.DataFrame:
-        """Tidy fixed effects: term, estimate, se, statistic (Wald z), p, ci_low, ci_high."""
-        return self.tables["fixed"]
-
-    @property
-    def variance_components(self) -> pd.DataFrame:
-        """group, term1, term2, variance (covariance if term2), sd, corr; last row Residual."""
-        return self.tables["variance_components"]
-
-    def estimate(self, term: str) -> float:
-        """The estimate of one fixed-effect term."""
-        return float(self.fixed.set_index("term").loc[term, "estimate"])
-
     # ---- derived quantities
     def _raters(self) -> list[str]:
         return ["patient", "therapist"] if self.rater == "both" else [self.rater]
@@ -306,15 +274,14 @@ class GrowthResult(Result):
                     label = f"{r}:{cond}:{s}"
                     rows[label] = self._weights(r, a, s - 1.0)
                     keys.append((r, cond, s))
-        tab = self.fit.contrast(rows).reset_index()
-        tab = tab.rename(columns={"contrast": "term"})
+        tab = self.fit.contrast(rows)
         tab.insert(0, "session", [k[2] for k in keys])
         tab.insert(0, "condition", [k[1] for k in keys])
         tab.insert(0, "rater", [k[0] for k in keys])
         return tab
 
     def _G(self, group: str) -> tuple[list[str], np.ndarray] | None:
-        vc = self.variance_components
+        vc = self.tables["variance_components"]
         v = vc[vc["group"] == group]
         if v.empty:
             return None
@@ -382,7 +349,6 @@ class GrowthResult(Result):
             growth = {k: v for k, v in diff.items() if k.startswith("time")}
             tab = self.fit.contrast({"d_last_session": diff, "d_growth": growth})
             sd = self.marginal_sd(r, last)
-            tab = tab.reset_index().rename(columns={"contrast": "term"})
             tab["difference"] = tab["estimate"]
             for c in ("estimate", "se", "ci_low", "ci_high"):
                 tab[c] = tab[c] / sd
@@ -397,9 +363,10 @@ class GrowthResult(Result):
 
 
 def fit_growth(
-    data: pd.DataFrame,
+    data,
     rater: str = "therapist",
     *,
+    columns=None,
     method: str = "REML",
     therapist_effects: str = "intercept",
     conf_level: float = 0.95,
@@ -423,11 +390,14 @@ def fit_growth(
 
     Parameters
     ----------
-    data : pandas.DataFrame
-        Canonical long session data (:func:`alliance.read_sessions`,
-        :func:`alliance.load_example`).
+    data : pandas.DataFrame or path
+        Long session data: a file or a DataFrame, validated by
+        :func:`alliance.read_sessions` (e.g. :func:`alliance.load_example`).
     rater : {"therapist", "patient", "both"}
         Outcome: one rater's alliance, or both stacked in one model.
+    columns : mapping, optional
+        ``{canonical: yours}`` for columns named differently from the canonical
+        schema (as :func:`alliance.read_sessions`).
     method : {"REML", "ML"}
         REML (default, less biased variance components) or ML (to compare
         fixed-effect structures by likelihood ratio).
@@ -440,8 +410,9 @@ def fit_growth(
     Returns
     -------
     GrowthResult
-        ``fixed`` (tidy: term, estimate, se, statistic = Wald z, p, ci_low,
-        ci_high), ``variance_components``, ``fit`` (the :class:`MixedFit`),
+        ``estimates`` (``tables["fixed"]``: term, estimate, se, statistic = Wald z,
+        p, ci_low, ci_high), ``tables["variance_components"]``, ``fit`` (the
+        :class:`MixedFit`),
         ``trajectories()``, ``standardized_difference()``, ``marginal_sd()``;
         ``info`` holds the method, log-likelihood, AIC, BIC, the rows used and
         the rows dropped (and why); ``warnings`` the fit's warnings (e.g. a
@@ -450,8 +421,8 @@ def fit_growth(
     Raises
     ------
     DataError
-        Missing canonical columns, unknown arms, no ratings, or a design that
-        cannot identify the model (e.g. one arm only).
+        Any rule of the data model (:func:`alliance.read_sessions`), no ratings,
+        or a design that cannot identify the model (e.g. one arm only).
     FitError
         A degenerate fit (see :func:`alliance.mixed.fit_lmm`).
 
@@ -489,22 +460,21 @@ def fit_growth(
     >>> from alliance.growth import fit_growth
     >>> data = alliance.load_example()
     >>> res = fit_growth(data, "patient")
-    >>> list(res.fixed["term"])
+    >>> list(res.estimates["term"])
     ['Intercept', 'training', 'time', 'time:training']
     >>> res.n_groups
     {'patient': 117, 'therapist': 40}
     """
     method = _check_args(rater, therapist_effects, method)
-    source = data.attrs.get("source", "<DataFrame>")
+    data = read_sessions(data, columns)
+    source = data.attrs["source"]
     frame, dropped = growth_frame(data, rater)
     arms = set(frame["condition"])
     if arms != {"training", "control"}:
-        raise DataError(
-            f"{source}: the growth model compares arms but the rated rows hold only {sorted(arms)} "
-            "[rule: both arms present]"
-        )
+        raise fail(source, "both arms present",
+                   f"the growth model compares arms but the rated rows hold only {sorted(arms)}")
     X, random = _design(frame, rater, therapist_effects)
-    what = "both raters stacked" if rater == "both" else f"{_RATER_LABEL[rater]} alliance"
+    what = "both raters stacked" if rater == "both" else f"{RATER_LABEL[rater]} alliance"
     fit = fit_lmm(
         frame["y"].to_numpy(),
         X,
@@ -513,7 +483,7 @@ def fit_growth(
         source=f"{source} (growth, {what})",
         conf_level=conf_level,
     )
-    fixed = fit.fixed.reset_index()
+    fixed = fit.estimates.copy()
     title = (
         f"Growth of {what} by arm ({method}; therapist level: {therapist_effects}; "
         f"time = session - 1)"
@@ -560,10 +530,11 @@ def fit_growth(
 
 
 def therapist_level_sensitivity(
-    data: pd.DataFrame,
+    data,
     rater: str = "therapist",
     term: str = "time:training",
     *,
+    columns=None,
     method: str = "REML",
     conf_level: float = 0.95,
 ) -> pd.DataFrame:
@@ -577,10 +548,11 @@ def therapist_level_sensitivity(
         ``boundary``. Boundary fits warn (:class:`AllianceWarning`) as in
         :func:`fit_growth`.
     """
+    data = read_sessions(data, columns)
     rows = []
     for te in THERAPIST_EFFECTS:
         res = fit_growth(data, rater, method=method, therapist_effects=te, conf_level=conf_level)
-        row = res.fixed.set_index("term").loc[term].to_dict()
+        row = res.rows(term=term).iloc[0].drop("term").to_dict()
         rows.append(
             {
                 "level": te,
@@ -597,118 +569,6 @@ def therapist_level_sensitivity(
 # --------------------------------------------------------------------------- CLI
 
 
-def cli_arguments(parser) -> None:
-    """Options of ``alliance fit growth`` (FILE and --json are added by the CLI)."""
-    from alliance.cli import add_column_option
-
-    parser.add_argument(
-        "--rater",
-        choices=("patient", "therapist", "both"),
-        default="therapist",
-        help="which alliance rating to model (both: stacked model); default therapist",
-    )
-    parser.add_argument(
-        "--method",
-        type=str.lower,
-        choices=("reml", "ml"),
-        default="reml",
-        help="REML (default) or ML",
-    )
-    parser.add_argument(
-        "--therapist-effects",
-        choices=THERAPIST_EFFECTS,
-        default="intercept",
-        help="random effects at the therapist level (default intercept)",
-    )
-    add_column_option(parser)
-
-
-def cli_run(args) -> GrowthResult:
-    """Read FILE with the column mapping and fit the growth model."""
-    from alliance.cli import parse_columns
-    from alliance.io import read_sessions
-
-    data = read_sessions(args.file, columns=parse_columns(args.column))
-    return fit_growth(
-        data, args.rater, method=args.method.upper(), therapist_effects=args.therapist_effects
-    )
-
-
 # --------------------------------------------------------------------------- figures
 
 
-def plot_trajectories(result: GrowthResult, observed: bool = True):
-    """Model-implied mean trajectories by arm with confidence bands, one panel per rater.
-
-    Bands are the pointwise Wald CIs of :meth:`GrowthResult.trajectories`; dots
-    are the observed means of the rows used. Returns the matplotlib Figure.
-    """
-    import matplotlib.pyplot as plt
-
-    from alliance.plotting import ARM_COLORS, ARM_LABELS
-
-    traj = result.trajectories()
-    raters = result._raters()
-    fig, axes = plt.subplots(
-        1, len(raters), figsize=(4.2 * len(raters), 3.6), squeeze=False, sharey=True
-    )
-    for ax, r in zip(axes[0], raters):
-        for cond in ("control", "training"):
-            tr = traj[(traj["rater"] == r) & (traj["condition"] == cond)]
-            color = ARM_COLORS[cond]
-            ax.fill_between(
-                tr["session"], tr["ci_low"], tr["ci_high"], color=color, alpha=0.2, lw=0
-            )
-            ax.plot(tr["session"], tr["estimate"], color=color, lw=2, label=ARM_LABELS[cond])
-            if observed:
-                f = result.frame
-                m = f[(f["rater"] == r) & (f["condition"] == cond)].groupby("session")["y"].mean()
-                ax.plot(m.index, m.to_numpy(), "o", color=color, ms=4, alpha=0.8)
-        ax.set_xlabel("session")
-        ax.set_ylabel(f"{_RATER_LABEL[r]} alliance")
-        ax.set_xticks(result.sessions())
-    axes[0][0].legend(loc="upper left")
-    fig.tight_layout()
-    return fig
-
-
-def plot_spaghetti(data: pd.DataFrame, rater: str = "therapist"):
-    """Every patient's observed ratings over sessions, one panel per arm (and rater).
-
-    ``rater`` is ``"patient"``, ``"therapist"`` or ``"both"`` (two rows of panels).
-    Returns the matplotlib Figure.
-    """
-    import matplotlib.pyplot as plt
-
-    from alliance.plotting import ARM_COLORS, ARM_LABELS
-
-    if rater not in ("patient", "therapist", "both"):
-        raise ValueError(f"rater must be 'patient', 'therapist' or 'both'; got {rater!r}")
-    raters = ["patient", "therapist"] if rater == "both" else [rater]
-    frame, _ = growth_frame(data, rater)
-    fig, axes = plt.subplots(
-        len(raters), 2, figsize=(8, 3.2 * len(raters)), squeeze=False, sharex=True, sharey=True
-    )
-    for i, r in enumerate(raters):
-        for k, cond in enumerate(("control", "training")):
-            ax = axes[i][k]
-            d = frame[(frame["rater"] == r) & (frame["condition"] == cond)]
-            for _, p in d.groupby("patient"):
-                p = p.sort_values("session")
-                ax.plot(
-                    p["session"],
-                    p["y"],
-                    color=ARM_COLORS[cond],
-                    alpha=0.3,
-                    lw=0.8,
-                    marker="o",
-                    ms=2,
-                )
-            m = d.groupby("session")["y"].mean()
-            ax.plot(m.index, m.to_numpy(), color="black", lw=2)
-            ax.set_xlabel("session")
-            if k == 0:
-                ax.set_ylabel(f"{_RATER_LABEL[r]} alliance")
-            ax.text(0.0, 1.02, ARM_LABELS[cond], transform=ax.transAxes, va="bottom", fontsize=9)
-    fig.tight_layout()
-    return fig

@@ -24,33 +24,28 @@ two ways of entering the prior outcome, on data simulated with known effects.
 
 from __future__ import annotations
 
-import argparse
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from alliance._checks import moderator_levels, numeric_column, require_columns, source_of
-from alliance._errors import AllianceWarning, DataError
-from alliance._results import Result, format_table
-from alliance.lags import lag, lag_name
+from alliance.data.cells import fail, source_of
+from alliance.data.lags import lag, lag_name, split_within_between
+from alliance.data.validate import moderator_levels, numeric_column, read_sessions, require_columns
+from alliance.errors import AllianceWarning
 from alliance.mixed import MixedFit, RandomTerm, fit_lmm
+from alliance.moderation import add_moderator, moderated_contrasts
+from alliance.results import Result, RowLog, format_table
 
 __all__ = [
     "DIRECTIONS",
     "LaggedResult",
     "NickellSimulation",
-    "cli_arguments",
-    "cli_run",
     "fit_lagged",
-    "implied_within_slopes",
     "lagged_design",
     "nickell_approximation",
     "nickell_simulation",
-    "plot_effects",
-    "plot_nickell",
-    "split_within_between",
 ]
 
 #: The two directions :func:`fit_lagged` fits.
@@ -92,30 +87,6 @@ class LaggedResult(Result):
     fits: dict = field(default_factory=dict, repr=False)
     designs: dict = field(default_factory=dict, repr=False)
 
-    @property
-    def effects(self) -> pd.DataFrame:
-        """The effects table (see the class docstring)."""
-        return self.tables["effects"]
-
-    def effect(self, predictor: str, part: str = "within", level: str = "all", *,
-               outcome: str | None = None, column: str = "estimate") -> float:
-        """One number of the effects table, e.g. ``effect("alliance_patient", "within", "training")``.
-
-        ``outcome`` is needed only when the result holds several models (the
-        reverse direction with two raters).
-        """
-        e = self.tables["effects"]
-        sel = (e["predictor"] == predictor) & (e["part"] == part) & (e["level"] == level)
-        if outcome is not None:
-            sel &= e["outcome"] == outcome
-        row = e[sel]
-        if len(row) != 1:
-            avail = sorted(set(zip(e["outcome"], e["predictor"], e["part"], e["level"])))
-            what = "no" if row.empty else "several"
-            raise KeyError(f"{what} effect ({predictor!r}, {part!r}, {level!r}, outcome={outcome!r}); "
-                           f"available (outcome, predictor, part, level): {avail}")
-        return float(row[column].iloc[0])
-
     def summary(self) -> str:
         """Effects per model, the rows used and dropped, variance components and fit facts."""
         lines = [self.title, "=" * len(self.title)]
@@ -140,45 +111,18 @@ class LaggedResult(Result):
         return "\n".join(lines)
 
 
-# --------------------------------------------------------------------------- helpers
-
-
-
-
-
-
-
-
-
-
-def split_within_between(values, patient) -> tuple[np.ndarray, np.ndarray]:
-    """Each patient's own mean of ``values`` (NaN ignored) and the deviation from it.
-
-    ``values`` are one rating per row, ``patient`` the patient of each row. The
-    patient mean is the mean of *all* that patient's non-missing values among the
-    rows given (every available session, whatever else is missing in the row).
-    Returns ``(patient_mean, values - patient_mean)`` row by row; a patient
-    without any value gets NaN.
-    """
-    v = pd.Series(np.asarray(values, dtype=float))
-    pm = v.groupby(np.asarray(patient)).transform("mean").to_numpy()
-    return pm, v.to_numpy() - pm
-
-
 # --------------------------------------------------------------------------- design
 
 
 def lagged_design(
-    data: pd.DataFrame,
+    data,
     *,
     outcome: str = "wellbeing",
     predictors=("alliance_therapist", "alliance_patient"),
     control_prior: bool = True,
     prior_centring: str = "person",
     moderator: str | None = "condition",
-    patient: str = "patient",
-    therapist: str | None = "therapist",
-    time: str = "session",
+    columns=None,
 ) -> tuple[pd.DataFrame, dict]:
     r"""The analysed rows of one lagged model, with its constructed variables.
 
@@ -202,20 +146,21 @@ def lagged_design(
 
     Parameters are those of :func:`fit_lagged`, for one model: ``outcome`` is the
     model's outcome at session :math:`s`, ``predictors`` the columns lagged and
-    split (``therapist=None`` skips the therapist column).
+    split.
 
     Returns
     -------
     design : pandas.DataFrame
         One row per analysed row (input order and index kept): ``patient``,
-        ``therapist`` and ``moderator`` (as str, where given), ``session``,
+        ``therapist``, ``moderator`` (as str, where given), ``session``,
         ``y`` (the outcome), the lagged raw values ``{x}_lag1``, and the
         variables above.
     info : dict
-        ``n_input``, ``n_used``, ``rows_dropped`` (reason -> count, in the order
-        the rules are applied; each row is counted under its first failing rule),
+        ``rows_input``, ``rows_used``, ``rows_dropped`` (identifier -> count, in
+        the order the rules are applied; each row is counted under its first
+        failing rule), ``describe`` (identifier -> reason in words),
         ``grand_means``, ``time_mean``, ``prior_term`` and the lag counts of
-        :func:`alliance.lags.lag` (``lag``).
+        :func:`alliance.data.lags.lag` (``lag``).
 
     Raises
     ------
@@ -223,9 +168,6 @@ def lagged_design(
         Missing or non-numeric columns, duplicated patient x session rows (from the
         lag builder), no analysable rows.
     """
-    source = source_of(data)
-    if not isinstance(data, pd.DataFrame):
-        raise TypeError("data must be a pandas DataFrame (read files with alliance.read_sessions)")
     predictors = [predictors] if isinstance(predictors, str) else list(predictors)
     if not predictors:
         raise ValueError("predictors must name at least one column")
@@ -234,54 +176,41 @@ def lagged_design(
                          "the prior outcome (control_prior=True)")
     if prior_centring not in PRIOR_CENTRINGS:
         raise ValueError(f"prior_centring must be one of {PRIOR_CENTRINGS}; got {prior_centring!r}")
-    require_columns(data, [outcome, *predictors, patient, therapist, moderator, time], source, "lagged-outcome model")
+    data = read_sessions(data, columns)
+    source = source_of(data)
+    require_columns(data, [outcome, *predictors, moderator], "lagged-outcome model")
     cols = [*predictors, outcome]
-    values = {c: numeric_column(data, c, source) for c in cols}
-    # THE lag builder; lagging the time column too tells which rows have a previous row
-    lagged = lag(data, [*cols, time], group=patient, time=time)
+    values = {c: numeric_column(data, c) for c in cols}
+    # THE lag builder; lagging the session column too tells which rows have a previous row
+    lagged = lag(data, [*cols, "session"], group="patient", time="session")
     lag_report = dict(lagged.attrs["lag"])
-    t = numeric_column(data, time, source)
-    pid = data[patient].astype(str).to_numpy()
-    has_prev = lagged[lag_name(time)].notna().to_numpy()
+    t = data["session"].to_numpy(dtype=float)
+    pid = data["patient"].to_numpy()
+    has_prev = lagged[lag_name("session")].notna().to_numpy()
     first_t = pd.Series(t).groupby(pid).transform("min").to_numpy()
     is_first = ~has_prev & (t - 1 < first_t)
     lagv = {c: lagged[lag_name(c)].to_numpy(dtype=float) for c in cols}
 
-    ok = np.ones(len(data), dtype=bool)
-    dropped: dict[str, int] = {}
-
-    def drop(bad: np.ndarray, why: str) -> None:
-        nonlocal ok
-        dropped[why] = int(np.sum(ok & bad))
-        ok &= ~bad
-
-    drop(~np.isfinite(values[outcome]), f"{outcome} missing")
-    drop(is_first, "first session of the patient: no previous session")
-    drop(~has_prev & ~is_first,
-         "previous session absent (missed session in between): a lag never bridges a gap")
+    log = RowLog(len(data))
+    log.drop(np.isnan(values[outcome]), f"missing:{outcome}", f"{outcome} missing")
+    log.drop(is_first, "first_session", "first session of the patient: no previous session")
+    log.drop(~has_prev & ~is_first, "previous_session_absent",
+             "previous session absent (missed session in between): a lag never bridges a gap")
     for c in predictors:
-        drop(~np.isfinite(lagv[c]), f"{c} missing in the previous session")
+        log.drop(np.isnan(lagv[c]), f"missing_previous:{c}", f"{c} missing in the previous session")
     if control_prior:
-        drop(~np.isfinite(lagv[outcome]), f"{outcome} missing in the previous session")
-    for idcol in [therapist, moderator]:
-        if idcol is not None:
-            drop(data[idcol].isna().to_numpy(), f"{idcol} missing")
-    n_used = int(ok.sum())
-    if n_used == 0:
-        raise DataError(f"{source}: no row has {outcome} and the previous session's "
-                        f"{', '.join(predictors)} of the same patient [rule: rows to analyse]")
-    if therapist is not None:
-        sub = data.loc[ok, [patient, therapist]].astype(str)
-        n_ther = sub.groupby(patient)[therapist].nunique()
-        if (n_ther > 1).any():
-            p0 = n_ther[n_ther > 1].index[0]
-            rows = np.flatnonzero(pid == p0)[:8] + 1
-            raise DataError(f"{source}: patient {p0!r} appears under several therapists "
-                            f"(data rows {list(rows)}) [rule: each patient has one therapist]")
+        log.drop(np.isnan(lagv[outcome]), f"missing_previous:{outcome}",
+                 f"{outcome} missing in the previous session")
+    if moderator is not None:
+        log.drop(data[moderator].isna().to_numpy(), f"missing:{moderator}", f"{moderator} missing")
+    ok = log.keep
+    if not ok.any():
+        raise fail(source, "rows to analyse",
+                   f"no row has {outcome} and the previous session's {', '.join(predictors)} of "
+                   "the same patient")
 
     cols_out: dict[str, np.ndarray] = {"patient": pid[ok]}
-    if therapist is not None:
-        cols_out["therapist"] = data.loc[ok, therapist].astype(str).to_numpy()
+    cols_out["therapist"] = data.loc[ok, "therapist"].to_numpy()
     if moderator is not None:
         cols_out["moderator"] = data.loc[ok, moderator].astype(str).to_numpy()
     cols_out["session"] = t[ok]
@@ -309,12 +238,9 @@ def lagged_design(
     tm = float(np.mean(t[ok]))
     cols_out["session_c"] = t[ok] - tm
     d = pd.DataFrame(cols_out, index=data.index[ok])
-    d.attrs["source"] = source
-    info = {
-        "n_input": len(data), "n_used": n_used,
-        "rows_dropped": {k: v for k, v in dropped.items() if v},
-        "grand_means": grand, "time_mean": tm, "prior_term": prior_term, "lag": lag_report,
-    }
+    d.attrs["source"] = source.name
+    info = {**log.info(), "grand_means": grand, "time_mean": tm, "prior_term": prior_term,
+            "lag": lag_report}
     return d, info
 
 
@@ -323,38 +249,27 @@ def lagged_design(
 
 def _effects_table(fit: MixedFit, d: pd.DataFrame, outcome: str, predictors, prior_term,
                    moderator, levels) -> pd.DataFrame:
-    names = list(fit.fixed.index)
-    L: dict[str, dict[str, float]] = {}
-    meta = []
+    parts = {}
     for c in predictors:
         for part in PARTS:
             col = f"{c}_lag1_within" if part == "within" else f"{c}_between"
-            term = f"{c} (t-1) {part}"
-            if moderator is None:
-                L[f"{term}|all"] = {col: 1.0}
-                meta.append((term, "all", c, part, col, col))
-                continue
-            ref = levels[0]
-            L[f"{term}|{ref}"] = {col: 1.0}
-            meta.append((term, ref, c, part, col, col))
-            for lv in levels[1:]:
-                inter = f"{col}:{moderator}[{lv}]"
-                L[f"{term}|{lv}"] = {col: 1.0, inter: 1.0}
-                meta.append((term, lv, c, part, col, f"{col} + {inter}"))
-            for lv in levels[1:]:
-                inter = f"{col}:{moderator}[{lv}]"
-                L[f"{term}|{lv} - {ref}"] = {inter: 1.0}
-                meta.append((term, f"{lv} - {ref}", c, part, col, inter))
-    if prior_term is not None and prior_term in names:
-        L["prior|all"] = {prior_term: 1.0}
-        meta.append((f"{outcome} (t-1) prior", "all", outcome, "prior", prior_term, prior_term))
+            parts[f"{c} (t-1) {part}"] = (c, part, col)
+    if prior_term is not None:
+        parts[f"{outcome} (t-1) prior"] = (outcome, "prior", prior_term)
+    moderated = {k: v[2] for k, v in parts.items() if v[1] != "prior"}
+    L, meta = moderated_contrasts(moderated, moderator, levels, fit.coef.index)
+    if prior_term is not None and prior_term in fit.coef.index:
+        extra, extra_meta = moderated_contrasts({f"{outcome} (t-1) prior": prior_term}, None, None,
+                                                fit.coef.index)
+        L.update(extra)
+        meta += extra_meta
     con = fit.contrast(L)
     sd_y = float(np.std(d["y"], ddof=1))
-    scale = np.array([float(np.std(d[m[4]], ddof=1)) / sd_y for m in meta])
+    scale = np.array([float(np.std(d[parts[m[0]][2]], ddof=1)) / sd_y for m in meta])
     out = {"term": [m[0] for m in meta], "level": [m[1] for m in meta]}
-    out.update({c: con[c].to_numpy() for c in con.columns})
-    out.update(outcome=outcome, predictor=[m[2] for m in meta], part=[m[3] for m in meta],
-               combination=[m[5] for m in meta],
+    out.update({c: con[c].to_numpy() for c in con.columns if c != "term"})
+    out.update(outcome=outcome, predictor=[parts[m[0]][0] for m in meta],
+               part=[parts[m[0]][1] for m in meta], combination=[m[2] for m in meta],
                std_estimate=con["estimate"].to_numpy() * scale,
                std_ci_low=con["ci_low"].to_numpy() * scale,
                std_ci_high=con["ci_high"].to_numpy() * scale)
@@ -362,11 +277,11 @@ def _effects_table(fit: MixedFit, d: pd.DataFrame, outcome: str, predictors, pri
 
 
 def _fit_one(data, *, outcome, predictors, control_prior, prior_centring, moderator,
-             therapist_effects, method, conf_level, patient, therapist, time):
-    use_ther = therapist if therapist_effects == "intercept" else None
+             therapist_effects, method, conf_level):
+    use_ther = therapist_effects == "intercept"
     d, info = lagged_design(data, outcome=outcome, predictors=predictors,
                             control_prior=control_prior, prior_centring=prior_centring,
-                            moderator=moderator, patient=patient, therapist=use_ther, time=time)
+                            moderator=moderator)
     source = d.attrs["source"]
     moderated = [m for c in predictors for m in (f"{c}_lag1_within", f"{c}_between")] + ["session_c"]
     xcols: dict[str, np.ndarray] = {"Intercept": np.ones(len(d))}
@@ -375,18 +290,14 @@ def _fit_one(data, *, outcome, predictors, control_prior, prior_centring, modera
     if info["prior_term"] is not None:
         xcols[info["prior_term"]] = d[info["prior_term"]].to_numpy()
     xcols["session_c"] = d["session_c"].to_numpy()
+    X = pd.DataFrame(xcols, index=d.index)
     levels = None
     if moderator is not None:
         levels = moderator_levels(d["moderator"], moderator, source, what="an effect")
-        for lv in levels[1:]:
-            ind = (d["moderator"] == lv).to_numpy(dtype=float)
-            xcols[f"{moderator}[{lv}]"] = ind
-            for col in moderated:
-                xcols[f"{col}:{moderator}[{lv}]"] = xcols[col] * ind
-    X = pd.DataFrame(xcols, index=d.index)
-    random = [RandomTerm(patient, d["patient"].to_numpy())]
-    if use_ther is not None:
-        random.append(RandomTerm(therapist, d["therapist"].to_numpy()))
+        X = add_moderator(X, moderated, d["moderator"], moderator, levels)
+    random = [RandomTerm("patient", d["patient"].to_numpy())]
+    if use_ther:
+        random.append(RandomTerm("therapist", d["therapist"].to_numpy()))
     fit = fit_lmm(d["y"].to_numpy(), X, random, method=method, source=source,
                   conf_level=conf_level)
     effects = _effects_table(fit, d, outcome, predictors, info["prior_term"], moderator, levels)
@@ -394,13 +305,13 @@ def _fit_one(data, *, outcome, predictors, control_prior, prior_centring, modera
     mod = f"{moderator} * " if moderator else ""
     prior = (f" + {outcome}[t-1] ({'grand' if prior_centring == 'grand' else 'person'}-mean "
              "centred)") if control_prior else ""
-    rnd = f"(1 | {patient})" + (f" + (1 | {therapist})" if use_ther else "")
+    rnd = "(1 | patient)" + (" + (1 | therapist)" if use_ther else "")
     formula = f"{outcome}[t] ~ {mod}({parts} + session){prior} + {rnd}"
     return fit, d, info, effects, levels, formula
 
 
 def fit_lagged(
-    data: pd.DataFrame,
+    data,
     *,
     outcome: str = "wellbeing",
     predictors=("alliance_therapist", "alliance_patient"),
@@ -411,9 +322,7 @@ def fit_lagged(
     therapist_effects: str = "intercept",
     method: str = "REML",
     conf_level: float = 0.95,
-    patient: str = "patient",
-    therapist: str = "therapist",
-    time: str = "session",
+    columns=None,
 ) -> LaggedResult:
     r"""Lagged-outcome model: outcome at session :math:`s` on alliance at :math:`s-1`, or the reverse.
 
@@ -438,7 +347,7 @@ def fit_lagged(
     :math:`x^B_{r,i} = \bar x_{r,i} - \bar{\bar x}_r` the **between-patient**
     part (``{x}_between``, grand-mean centred), :math:`y^*_{i,s-1}` the prior
     outcome (person-mean centred by default, or grand-mean centred),
-    :math:`s` = ``time``, :math:`u_i \sim N(0, \tau^2_u)` a random intercept per
+    :math:`s` = ``session``, :math:`u_i \sim N(0, \tau^2_u)` a random intercept per
     ``patient`` and :math:`v_j \sim N(0, \tau^2_v)` per ``therapist``,
     :math:`e_{is} \sim N(0, \sigma^2)`. The within effect of rater :math:`r` is
     :math:`\omega_r` in the reference arm (control) and
@@ -452,11 +361,11 @@ def fit_lagged(
 
     Parameters
     ----------
-    data : pandas.DataFrame
-        Long session data, one row per patient x session (e.g. from
-        :func:`alliance.read_sessions`). Not modified.
+    data : pandas.DataFrame or path
+        Long session data, one row per patient x session: a file or a DataFrame,
+        validated by :func:`alliance.read_sessions`. Not modified.
     outcome : str
-        The outcome column (default ``"wellbeing"``).
+        The outcome column (default ``"wellbeing"``; any numeric column of the data).
     predictors : sequence of str
         The alliance columns (default both raters). In the forward direction they
         enter one model jointly; in the reverse direction each is the outcome of
@@ -486,8 +395,9 @@ def fit_lagged(
         Criterion of :func:`alliance.mixed.fit_lmm`.
     conf_level : float
         Level of the Wald confidence intervals.
-    patient, therapist, time : str
-        Id and session columns.
+    columns : mapping, optional
+        ``{canonical: yours}`` for columns named differently from the canonical
+        schema (as :func:`alliance.read_sessions`).
 
     Returns
     -------
@@ -547,7 +457,7 @@ def fit_lagged(
     >>> import alliance
     >>> from alliance.lagged import fit_lagged
     >>> res = fit_lagged(alliance.load_example())
-    >>> res.effects[["term", "level"]].head(3).to_numpy().tolist()
+    >>> res.estimates[["term", "level"]].head(3).to_numpy().tolist()
     [['alliance_therapist (t-1) within', 'control'], ['alliance_therapist (t-1) within', 'training'], ['alliance_therapist (t-1) within', 'training - control']]
     >>> res.tables["rows"]["reason"].iloc[0]
     'rows used'
@@ -557,6 +467,7 @@ def fit_lagged(
     if therapist_effects not in ("intercept", "none"):
         raise ValueError(f"therapist_effects must be 'intercept' or 'none'; got {therapist_effects!r}")
     predictors = [predictors] if isinstance(predictors, str) else list(predictors)
+    data = read_sessions(data, columns)
     if direction == "alliance->outcome":
         specs = [(outcome, predictors)]
     else:
@@ -569,14 +480,15 @@ def fit_lagged(
         fit, d, dinfo, eff, levels, formula = _fit_one(
             data, outcome=out, predictors=preds, control_prior=control_prior,
             prior_centring=prior_centring, moderator=moderator,
-            therapist_effects=therapist_effects, method=method, conf_level=conf_level,
-            patient=patient, therapist=therapist, time=time)
+            therapist_effects=therapist_effects, method=method, conf_level=conf_level)
         fits[out], designs[out] = fit, d
         effects.append(eff)
-        fixed.append(fit.fixed.reset_index().assign(outcome=out))
+        fixed.append(fit.estimates.assign(outcome=out))
         vcs.append(fit.variance_components.assign(outcome=out))
-        rows.append({"outcome": out, "reason": "rows used", "n": dinfo["n_used"]})
-        rows += [{"outcome": out, "reason": k, "n": v} for k, v in dinfo["rows_dropped"].items()]
+        rows.append({"outcome": out, "rule": "used", "reason": "rows used",
+                     "n": dinfo["rows_used"]})
+        rows += [{"outcome": out, "rule": k, "reason": dinfo["describe"][k], "n": v}
+                 for k, v in dinfo["rows_dropped"].items()]
         warnings_ += [f"{out} model: {w}" for w in fit.warnings]
         used_index = used_index.union(d.index)
         models.append({
@@ -586,16 +498,17 @@ def fit_lagged(
             "converged": fit.converged, "optimizer": fit.optimizer,
             "grand_means": dinfo["grand_means"], "time_mean": dinfo["time_mean"],
             "prior_term": dinfo["prior_term"], "rows_dropped": dinfo["rows_dropped"],
+            "describe": dinfo["describe"],
             "lag": dinfo["lag"],
         })
     all_used = pd.concat(list(designs.values()))
-    n_groups = {patient: int(all_used["patient"].nunique())}
+    n_groups = {"patient": int(all_used["patient"].nunique())}
     if therapist_effects == "intercept":
-        n_groups[therapist] = int(all_used["therapist"].nunique())
+        n_groups["therapist"] = int(all_used["therapist"].nunique())
     info.update(
         direction=direction, outcome=outcome, predictors=predictors, control_prior=control_prior,
         prior_centring=prior_centring if control_prior else None, moderator=moderator,
-        therapist_effects=therapist_effects, method=method, n_input=len(data),
+        therapist_effects=therapist_effects, method=method, rows_input=len(data),
         person_mean_rule=("each patient's mean of a lagged rating is the mean of all that patient's "
                           "non-missing values of the rating in the data (every available session, "
                           "including the last, which never serves as a lag); the between part is "
@@ -615,46 +528,6 @@ def fit_lagged(
         converged=all(f.converged for f in fits.values()), warnings=warnings_, info=info,
         fits=fits, designs=designs,
     )
-
-
-def implied_within_slopes(params=None, data: pd.DataFrame | None = None) -> pd.DataFrame:
-    r"""The lagged within-patient slopes the book's generative model encodes, per arm.
-
-    In :func:`alliance.simulate`, well-being in the training arm contains the lagged
-    surface :math:`f(x, y) = b_1x + b_2y + b_3x^2 + b_4xy + b_5y^2` of the previous
-    session's therapist (:math:`x`) and patient (:math:`y`) ratings, centred at
-    :math:`c`; the control arm has none. A linear within-patient slope captures the
-    surface's local slope at the patient's own ratings: :math:`\partial f/\partial x
-    = b_1 + 2b_3\bar x_i + b_4\bar y_i` and :math:`\partial f/\partial y = b_2 +
-    b_4\bar x_i + 2b_5\bar y_i`, averaged here over the training-arm rows of
-    ``data`` (patient means of each rating minus :math:`c`; default the shipped
-    data). This is the first-order value the within effects of
-    :func:`fit_lagged` estimate (rating error attenuates them somewhat).
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``predictor``, ``level`` (``control``, ``training``, ``training - control``),
-        ``implied``.
-    """
-    from alliance.datasets import load_example
-    from alliance.simulate import SimulationParams
-
-    p = params or SimulationParams()
-    data = load_example() if data is None else data
-    tr = data[data["condition"] == "training"]
-    pid = tr["patient"].astype(str).to_numpy()
-    xb, _ = split_within_between(tr["alliance_therapist"], pid)
-    yb, _ = split_within_between(tr["alliance_patient"], pid)
-    xb, yb = xb - p.surface_center, yb - p.surface_center
-    fx = float(np.nanmean(p.b1_therapist + 2 * p.b3_therapist_sq * xb + p.b4_product * yb))
-    fy = float(np.nanmean(p.b2_patient + p.b4_product * xb + 2 * p.b5_patient_sq * yb))
-    rows = []
-    for pred, v in (("alliance_therapist", fx), ("alliance_patient", fy)):
-        rows += [{"predictor": pred, "level": "control", "implied": 0.0},
-                 {"predictor": pred, "level": "training", "implied": v},
-                 {"predictor": pred, "level": "training - control", "implied": v}]
-    return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------- Nickell bias
@@ -691,14 +564,6 @@ class NickellSimulation(Result):
         ``estimates``: every replication's estimate, CI and flags.
     """
 
-    def value(self, specification: str, term: str, column: str = "estimate") -> float:
-        """One number of the summary table, e.g. ``value("person", "prior", "bias")``."""
-        s = self.tables["summary"]
-        row = s[(s["specification"] == specification) & (s["term"] == term)]
-        if row.empty:
-            raise KeyError(f"no row ({specification!r}, {term!r})")
-        return float(row[column].iloc[0])
-
 
 def _simulate_series(rng, n_series, n_sessions, rho, beta, feedback, level_corr, burn_in=30):
     total = burn_in + n_sessions
@@ -711,9 +576,17 @@ def _simulate_series(rng, n_series, n_sessions, rho, beta, feedback, level_corr,
         y[:, t] = mu + rho * y[:, t - 1] + beta * x[:, t - 1] + rng.normal(0.0, 1.0, n_series)
         x[:, t] = alpha + feedback * y[:, t] + rng.normal(0.0, 1.0, n_series)
     y, x = y[:, burn_in:], x[:, burn_in:]
+    ids = np.repeat([f"S{i:04d}" for i in range(n_series)], n_sessions)
+    # the canonical schema with the study's own variables as extra columns: every series is
+    # its own "therapist" in one arm, and the instrument-scaled ratings are absent
     return pd.DataFrame({
-        "patient": np.repeat([f"S{i:04d}" for i in range(n_series)], n_sessions),
+        "therapist": ids,
+        "patient": ids,
+        "condition": "control",
         "session": np.tile(np.arange(1, n_sessions + 1), n_series),
+        "alliance_patient": np.nan,
+        "alliance_therapist": np.nan,
+        "wellbeing": np.nan,
         "alliance": x.ravel(),
         "outcome": y.ravel(),
     })
@@ -796,7 +669,7 @@ def nickell_simulation(
     --------
     >>> from alliance.lagged import nickell_simulation
     >>> sim = nickell_simulation(n_series=60, reps=2, seed=1)
-    >>> sim.value("person", "prior", "bias") < 0
+    >>> sim.value("prior", specification="person", column="bias") < 0
     True
     """
     if n_sessions < 3:
@@ -824,7 +697,7 @@ def nickell_simulation(
                 if not issubclass(w.category, AllianceWarning):
                     warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
             fit = res.fits["outcome"]
-            e = res.effects.set_index("part")
+            e = res.estimates.set_index("part")
             for term, part in (("prior", "prior"), ("alliance within", "within")):
                 rows.append({"rep": r + 1, "specification": spec, "term": term,
                              "truth": truth[term], "estimate": e.loc[part, "estimate"],
@@ -860,116 +733,6 @@ def nickell_simulation(
 # --------------------------------------------------------------------------- figures
 
 
-def plot_effects(*results: LaggedResult, standardized: bool = True, parts=PARTS):
-    """Forest plot of the within and between effects per arm, one panel per model.
-
-    Pass the forward and the reverse result to set both directions side by side;
-    with ``standardized=True`` (default) estimates are in outcome SDs per SD of
-    the predictor part, so panels share one axis. Returns the Figure.
-    """
-    import matplotlib.pyplot as plt
-
-    from alliance.plotting import ARM_COLORS, ARM_LABELS
-
-    panels = []
-    for res in results:
-        e = res.tables["effects"]
-        for out in dict.fromkeys(e["outcome"]):
-            panels.append(e[(e["outcome"] == out) & e["part"].isin(parts)])
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels) + 0.8, 3.4),
-                             sharex=standardized, squeeze=False)
-    cols = ("std_estimate", "std_ci_low", "std_ci_high") if standardized else \
-        ("estimate", "ci_low", "ci_high")
-    for ax, tab in zip(axes[0], panels):
-        terms = list(dict.fromkeys(tab["term"]))
-        levels = [lv for lv in dict.fromkeys(tab["level"]) if " - " not in lv]
-        y0 = np.arange(len(terms))[::-1]
-        off = np.linspace(-0.15, 0.15, len(levels)) if len(levels) > 1 else [0.0]
-        for k, lv in enumerate(levels):
-            sub = tab[tab["level"] == lv].set_index("term").loc[terms]
-            est, lo, hi = (sub[c].to_numpy() for c in cols)
-            ax.errorbar(est, y0 + off[k], xerr=[est - lo, hi - est], fmt="o", capsize=3,
-                        color=ARM_COLORS.get(lv, "#333333"), label=ARM_LABELS.get(lv, lv))
-        ax.axvline(0, color="black", lw=0.8)
-        ax.set_yticks(y0)
-        ax.set_yticklabels([t.replace(" (t-1) ", "\n(t-1) ") for t in terms], fontsize=8)
-        ax.set_xlabel(f"effect on {tab['outcome'].iloc[0]}[t]" +
-                      (" (SD per SD)" if standardized else ""))
-    axes[0][0].legend(loc="best", fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
-def plot_nickell(sim: NickellSimulation):
-    """Replication estimates of the prior-outcome and lagged alliance effects, by specification.
-
-    One panel per term: the estimates of every replication (points) and their mean
-    (bar) for the person- and grand-mean-centred prior outcome; the dashed line is
-    the truth, the dotted one the truth plus Nickell's approximate bias. Returns
-    the Figure.
-    """
-    import matplotlib.pyplot as plt
-
-    est = sim.tables["estimates"]
-    terms = list(dict.fromkeys(est["term"]))
-    specs = ["person", "grand"]
-    labels = {"person": "person-mean\ncentred", "grand": "grand-mean\ncentred"}
-    colors = {"person": "#D55E00", "grand": "#0072B2"}
-    fig, axes = plt.subplots(1, len(terms), figsize=(7.5, 3.6), squeeze=False)
-    rng = np.random.default_rng(0)  # horizontal jitter of the points only
-    for ax, term in zip(axes[0], terms):
-        for k, spec in enumerate(specs):
-            v = est[(est["term"] == term) & (est["specification"] == spec)]["estimate"].to_numpy()
-            ax.scatter(k + rng.uniform(-0.18, 0.18, v.size), v, s=9, alpha=0.45,
-                       color=colors[spec])
-            ax.hlines(v.mean(), k - 0.28, k + 0.28, color="black", lw=2)
-        truth = float(est.loc[est["term"] == term, "truth"].iloc[0])
-        ax.axhline(truth, color="black", ls="--", lw=1, label="truth")
-        if term == "prior":
-            ax.axhline(truth + sim.info["nickell_approx"], color="#D55E00", ls=":", lw=1.2,
-                       label="truth + Nickell approx.")
-        ax.set_xticks(range(len(specs)))
-        ax.set_xticklabels([labels[s] for s in specs])
-        ax.set_xlim(-0.6, len(specs) - 0.4)
-        ax.set_ylabel("prior-outcome coefficient" if term == "prior"
-                      else "lagged alliance (within) effect")
-        ax.legend(loc="best", fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
 # --------------------------------------------------------------------------- CLI
 
 
-def cli_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``alliance fit lagged FILE``."""
-    from alliance.cli import add_column_option
-
-    add_column_option(parser)
-    parser.add_argument("--direction", choices=list(DIRECTIONS), default=DIRECTIONS[0],
-                        help="alliance at t-1 predicting well-being at t (default) or well-being "
-                             "at t-1 predicting each rater's alliance at t")
-    parser.add_argument("--no-prior", action="store_true",
-                        help="do not control the prior (t-1) value of the model's outcome")
-    parser.add_argument("--prior-centring", choices=list(PRIOR_CENTRINGS), default="person",
-                        help="prior outcome centred on the patient's own mean (default; its own "
-                             "coefficient is Nickell-biased in short series) or on the grand mean")
-    parser.add_argument("--therapist-effects", choices=["intercept", "none"], default="intercept",
-                        help="random intercept per therapist (default) or none")
-    parser.add_argument("--no-moderator", action="store_true",
-                        help="one set of effects instead of effects per arm")
-    parser.add_argument("--method", choices=["REML", "ML"], default="REML")
-    parser.add_argument("--conf-level", type=float, default=0.95)
-
-
-def cli_run(args) -> LaggedResult:
-    """Run the fit requested on the command line (see :func:`cli_arguments`)."""
-    from alliance.cli import parse_columns
-    from alliance.io import read_sessions
-
-    data = read_sessions(args.file, columns=parse_columns(args.column))
-    return fit_lagged(data, direction=args.direction, control_prior=not args.no_prior,
-                      prior_centring=args.prior_centring,
-                      moderator=None if args.no_moderator else "condition",
-                      therapist_effects=args.therapist_effects, method=args.method,
-                      conf_level=args.conf_level)

@@ -28,9 +28,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from alliance._errors import AllianceWarning, DataError
-from alliance._results import Result
-from alliance.schema import CONDITIONS, RATING_COLUMNS
+from alliance.allocation import allocate, make_rng
+from alliance.data.cells import fail, parse_numeric, rows_text, source_of
+from alliance.data.schema import CONDITIONS, RATING_COLUMNS
+from alliance.data.validate import read_sessions, require_columns
+from alliance.errors import AllianceWarning, DataError
+from alliance.mixed import RandomTerm, fit_lmm
+from alliance.results import Result
 
 __all__ = [
     "BalanceResult",
@@ -43,8 +47,6 @@ __all__ = [
     "icc_summary",
     "median_strata",
     "permutation_test",
-    "plot_balance",
-    "plot_permutation",
 ]
 
 #: Default variables compared by :func:`balance`: ``{column: level}``.
@@ -60,110 +62,20 @@ BALANCE_DEFAULT = {
 }
 
 
-def _rng(seed=None, rng: np.random.Generator | None = None) -> np.random.Generator:
-    if rng is not None and seed is not None:
-        raise ValueError("give either seed or rng, not both")
-    return rng if rng is not None else np.random.default_rng(seed)
-
-
 # --------------------------------------------------------------------------- allocation
 
 
-def allocate(
-    units: Sequence,
-    *,
-    seed: int | None = None,
-    rng: np.random.Generator | None = None,
-    block_size: int | None = None,
-    strata: Mapping | None = None,
-    arms: Sequence[str] = CONDITIONS,
-) -> pd.DataFrame:
-    """Allocate clusters (therapists) 1:1 to the arms.
-
-    Parameters
-    ----------
-    units : sequence
-        Cluster ids in the order they enter the trial (blocks follow this order).
-    seed, rng : int or numpy.random.Generator, optional
-        Source of randomness (give one; a fixed seed reproduces the list).
-    block_size : int, optional
-        Permuted blocks of this even size within each stratum. Without it, each
-        stratum is split as evenly as possible by one random permutation
-        (an odd stratum gives its extra unit to a randomly chosen arm).
-    strata : mapping, optional
-        ``{unit: stratum}``; allocation is balanced within each stratum.
-    arms : sequence of str
-        The two arm labels.
-
-    Returns
-    -------
-    pandas.DataFrame
-        The allocation list: ``unit``, ``stratum``, ``block``, ``condition``,
-        one row per unit in input order.
-
-    Notes
-    -----
-    Within a stratum, units are cut into consecutive blocks of ``block_size``
-    (the last block may be shorter); each block receives equally many labels of
-    each arm (one extra, drawn at random, if the block is odd) in a random
-    order. Every block, and hence every stratum and the whole list, is exactly
-    1:1 when its size is even. The shipped synthetic trial was allocated by
-    ``allocate(therapists, seed=EXAMPLE_SEED)`` (one stratum, no blocks).
-
-    Examples
-    --------
-    >>> from alliance.randomise import allocate
-    >>> alloc = allocate([f"T{i:02d}" for i in range(1, 9)], seed=1, block_size=4)
-    >>> alloc["condition"].value_counts().to_dict()
-    {'control': 4, 'training': 4}
-    """
-    units = list(units)
-    if len(set(units)) != len(units):
-        raise ValueError("allocate: unit ids must be unique")
-    if len(arms) != 2:
-        raise ValueError("allocate: exactly two arms")
-    if block_size is not None and (block_size < 2 or block_size % 2):
-        raise ValueError("allocate: block_size must be a positive even number")
-    gen = _rng(seed, rng)
-    strata = dict(strata) if strata is not None else {u: "all" for u in units}
-    missing = [u for u in units if u not in strata]
-    if missing:
-        raise ValueError(f"allocate: no stratum for unit(s) {missing[:5]}")
-    records: dict = {}
-    for stratum in dict.fromkeys(strata[u] for u in units):
-        members = [u for u in units if strata[u] == stratum]
-        size = block_size or len(members)
-        for b, start in enumerate(range(0, len(members), size)):
-            block = members[start : start + size]
-            labels = [arms[i % 2] for i in range(len(block))]
-            if len(block) % 2:
-                labels[-1] = arms[int(gen.integers(2))]
-            labels = list(gen.permutation(labels))
-            for u, lab in zip(block, labels):
-                records[u] = (stratum, b + 1, str(lab))
-    return pd.DataFrame(
-        [(u, *records[u]) for u in units],
-        columns=["unit", "stratum", "block", "condition"],
-    )
-
-
-def median_strata(
-    data: pd.DataFrame,
-    column: str = "therapist_experience",
-    *,
-    therapist: str = "therapist",
-) -> dict:
+def median_strata(data, column: str = "therapist_experience", *, columns=None) -> dict:
     """Strata for :func:`allocate`: therapists above vs at-or-below the median of a variable.
 
     Parameters
     ----------
-    data : pandas.DataFrame
-        Long session data (or one row per therapist).
+    data : pandas.DataFrame or path
+        Long session data (validated by :func:`alliance.read_sessions`; ``columns``
+        maps your column names).
     column : str
         A therapist-level variable (constant within therapist), e.g.
         ``therapist_experience`` (years).
-    therapist : str
-        Therapist id column.
 
     Returns
     -------
@@ -179,7 +91,10 @@ def median_strata(
     >>> sorted(pd.Series(s).value_counts().to_dict().items())
     [('above median', 20), ('at or below median', 20)]
     """
-    per = _therapist_values(data, column, therapist)
+    data = read_sessions(data, columns)
+    require_columns(data, [column], "stratification")
+    per = _constant_within(data, column, "therapist").dropna()
+    per = pd.Series(parse_numeric(per, column, source_of(data)), index=per.index)
     med = float(per.median())
     return {t: ("above median" if v > med else "at or below median") for t, v in per.items()}
 
@@ -187,36 +102,18 @@ def median_strata(
 # --------------------------------------------------------------------------- checks
 
 
-def _require(data: pd.DataFrame, columns: Sequence[str], where: str) -> None:
-    if not isinstance(data, pd.DataFrame):
-        raise DataError(f"<DataFrame>: {where} needs a pandas DataFrame, got {type(data).__name__}")
-    missing = [c for c in columns if c not in data.columns]
-    if missing:
-        raise DataError(
-            f"<DataFrame>: {where}: missing column(s) {missing} [rule: required columns]"
-        )
-    if len(data) == 0:
-        raise DataError(f"<DataFrame>: {where}: no rows [rule: non-empty data]")
-
-
-def _constant_within(data: pd.DataFrame, column: str, by: str, where: str) -> pd.Series:
+def _constant_within(data: pd.DataFrame, column: str, by: str) -> pd.Series:
     """One value of ``column`` per level of ``by`` (in order of first appearance); DataError if it varies."""
     g = data.groupby(by, sort=False)[column]
     n = g.nunique(dropna=False)
     bad = n[n > 1]
     if len(bad):
         lvl = bad.index[0]
-        rows = np.flatnonzero((data[by] == lvl).to_numpy())[:8] + 1
-        raise DataError(
-            f"<DataFrame>: {where}: {column!r} varies within {by} {lvl!r} (rows "
-            f"{', '.join(map(str, rows))}) [rule: {column} constant within {by}]"
-        )
+        src = source_of(data)
+        raise fail(src, f"{column} constant within {by}",
+                   f"column '{column}' varies within {by} {lvl!r} in "
+                   f"{rows_text(np.flatnonzero((data[by] == lvl).to_numpy()), src)}")
     return g.first()
-
-
-def _therapist_values(data: pd.DataFrame, column: str, therapist: str) -> pd.Series:
-    _require(data, [therapist, column], "median_strata")
-    return _constant_within(data, column, therapist, "median_strata").dropna()
 
 
 # --------------------------------------------------------------------------- balance
@@ -234,13 +131,9 @@ class BalanceResult(Result):
     """
 
     @property
-    def table(self) -> pd.DataFrame:
-        return self.tables["balance"]
-
-    @property
     def max_abs(self) -> float:
         """Largest absolute standardised difference."""
-        return float(self.table["estimate"].abs().max())
+        return float(self.estimates["estimate"].abs().max())
 
 
 def _std_diff(xt: np.ndarray, xc: np.ndarray, binary: bool) -> tuple[float, float, float]:
@@ -257,15 +150,10 @@ def _std_diff(xt: np.ndarray, xc: np.ndarray, binary: bool) -> tuple[float, floa
 
 
 def balance(
-    data: pd.DataFrame,
+    data,
     covariates: Mapping[str, str] | Sequence[str] | None = None,
     *,
-    therapist: str = "therapist",
-    patient: str = "patient",
-    condition: str = "condition",
-    session: str = "session",
-    treated: str = "training",
-    control: str = "control",
+    columns=None,
 ) -> BalanceResult:
     r"""Balance of the arms: standardised differences, each at its variable's level.
 
@@ -276,7 +164,7 @@ def balance(
         d = \frac{\bar x_T - \bar x_C}{\sqrt{(s_T^2 + s_C^2)/2}},
 
     with :math:`\bar x_T, s_T` the mean and SD in the training arm
-    (``treated``) and :math:`\bar x_C, s_C` in the control arm (``control``), computed over
+    and :math:`\bar x_C, s_C` in the control arm, computed over
     **one row per unit of the variable's level**: per therapist for therapist
     variables (``therapist_experience``), per patient for patient variables
     (``patient_age``, ``patient_female``) and for baseline ratings (the
@@ -285,18 +173,17 @@ def balance(
 
     Parameters
     ----------
-    data : pandas.DataFrame
-        Long session data in the canonical schema.
+    data : pandas.DataFrame or path
+        Long session data, validated by :func:`alliance.read_sessions`.
     covariates : mapping or sequence, optional
         ``{column: level}`` with level ``"therapist"``, ``"patient"`` or
         ``"baseline"``, or a list of columns (the level is then inferred:
         constant within therapist -> therapist, constant within patient ->
         patient, otherwise the session-1 value). Default: the columns of
         :data:`BALANCE_DEFAULT` present in ``data``.
-    therapist, patient, condition, session : str
-        Column names.
-    treated, control : str
-        Arm labels; the difference is treated - control.
+    columns : mapping, optional
+        ``{canonical: yours}`` for columns named differently from the canonical
+        schema (as :func:`alliance.read_sessions`).
 
     Returns
     -------
@@ -334,27 +221,27 @@ def balance(
     >>> import alliance
     >>> from alliance.randomise import balance
     >>> bal = balance(alliance.load_example())
-    >>> bal.table[["term", "level", "n_training", "n_control"]].head(3)
+    >>> bal.estimates[["term", "level", "n_training", "n_control"]].head(3)
                        term      level  n_training  n_control
     0  therapist_experience  therapist          20         20
     1           patient_age    patient          ...        ...
     2        patient_female    patient          ...        ...
     """
-    _require(data, [therapist, patient, condition], "balance")
+    data = read_sessions(data, columns)
+    src = source_of(data)
+    therapist, patient, condition, session = "therapist", "patient", "condition", "session"
+    treated, control = "training", "control"
     if covariates is None:
         spec = {c: lvl for c, lvl in BALANCE_DEFAULT.items() if c in data.columns}
         if not spec:
-            raise DataError(
-                "<DataFrame>: balance: none of the default covariates "
-                f"{list(BALANCE_DEFAULT)} is in the data; pass covariates="
-            )
+            raise fail(src, "covariates present",
+                       f"none of the default covariates {list(BALANCE_DEFAULT)} is in the data; "
+                       "pass covariates=")
     elif isinstance(covariates, Mapping):
         spec = dict(covariates)
     else:
         spec = {c: None for c in covariates}
-    _require(data, list(spec), "balance")
-    _constant_within(data, condition, therapist, "balance")
-    _constant_within(data, therapist, patient, "balance")
+    require_columns(data, list(spec), "balance table")
     arm_of_ther = data.groupby(therapist, sort=False)[condition].first()
     rows, used = [], {}
     for col, level in spec.items():
@@ -366,13 +253,12 @@ def balance(
             else:
                 level = "baseline"
         if level == "therapist":
-            vals = _constant_within(data, col, therapist, "balance")
+            vals = _constant_within(data, col, therapist)
             arm = arm_of_ther.reindex(vals.index)
         elif level == "patient":
-            vals = _constant_within(data, col, patient, "balance")
+            vals = _constant_within(data, col, patient)
             arm = data.groupby(patient, sort=False)[condition].first().reindex(vals.index)
         elif level == "baseline":
-            _require(data, [session], "balance")
             first = data[data[session] == data[session].min()]
             vals = first.groupby(patient, sort=False)[col].first()
             arm = first.groupby(patient, sort=False)[condition].first().reindex(vals.index)
@@ -382,15 +268,11 @@ def balance(
                 f"'baseline', got {level!r}"
             )
         ok = vals.notna().to_numpy()
-        x = pd.to_numeric(vals[ok], errors="coerce").to_numpy(dtype=float)
+        x = parse_numeric(vals[ok], col, src)
         a = arm[ok].to_numpy()
-        if np.isnan(x).any():
-            raise DataError(
-                f"<DataFrame>: balance: {col!r} is not numeric [rule: numeric covariate]"
-            )
         xt, xc = x[a == treated], x[a == control]
         if len(xt) == 0 or len(xc) == 0:
-            raise DataError(f"<DataFrame>: balance: {col!r} has no values in one arm")
+            raise fail(src, "both arms present", f"column '{col}' has no values in one arm")
         binary = bool(np.isin(x, (0.0, 1.0)).all())
         d, st, sc = _std_diff(xt, xc, binary)
         used[col] = int(ok.sum())
@@ -503,14 +385,7 @@ class IccResult(Result):
         return float(self.tables["design_effect"].set_index("unit").loc[unit, "n_effective"])
 
 
-def icc(
-    data: pd.DataFrame,
-    measure: str,
-    *,
-    therapist: str = "therapist",
-    patient: str = "patient",
-    method: str = "REML",
-) -> IccResult:
+def icc(data, measure: str, *, method: str = "REML", columns=None) -> IccResult:
     r"""Intraclass correlations at therapist and patient level, design effect, effective n.
 
     Three-level random-intercept ("empty") model of the rating :math:`y_{sij}`
@@ -551,15 +426,16 @@ def icc(
 
     Parameters
     ----------
-    data : pandas.DataFrame
-        Long session data in the canonical schema.
+    data : pandas.DataFrame or path
+        Long session data, validated by :func:`alliance.read_sessions`.
     measure : str
         Rating column (``alliance_patient``, ``alliance_therapist``,
         ``wellbeing`` or any numeric column varying within patient).
-    therapist, patient : str
-        Column names of the cluster ids.
     method : {"REML", "ML"}
         Criterion of the mixed model.
+    columns : mapping, optional
+        ``{canonical: yours}`` for columns named differently from the canonical
+        schema (as :func:`alliance.read_sessions`).
 
     Returns
     -------
@@ -602,14 +478,16 @@ def icc(
     >>> res.tables["design_effect"]["unit"].tolist()
     ['patients', 'patients_cv', 'sessions']
     """
-    from alliance.mixed import RandomTerm, fit_lmm
 
-    _require(data, [therapist, patient, measure], "icc")
-    _constant_within(data, therapist, patient, "icc")
-    d = data[data[measure].notna()]
+    data = read_sessions(data, columns)
+    therapist, patient = "therapist", "patient"
+    require_columns(data, [measure], "intraclass correlation")
+    values = parse_numeric(data[measure], measure, source_of(data))
+    keep = ~np.isnan(values)
+    d = data[keep]
     if d.empty:
-        raise DataError(f"<DataFrame>: icc: no non-missing values of {measure!r}")
-    y = pd.to_numeric(d[measure], errors="coerce").to_numpy(dtype=float)
+        raise fail(source_of(data), "values to analyse", f"column '{measure}' has no value")
+    y = values[keep]
     X = pd.DataFrame({"Intercept": np.ones(len(d))}, index=d.index)
     fit = fit_lmm(
         y,
@@ -619,6 +497,7 @@ def icc(
             RandomTerm(patient, d[patient].to_numpy()),
         ],
         method=method,
+        source=data.attrs["source"],
     )
     vc = fit.variance_components
     var = {
@@ -706,7 +585,7 @@ def icc(
             "var_therapist": var[therapist],
             "var_patient": var[patient],
             "var_residual": var["Residual"],
-            "intercept": float(fit.fixed["estimate"].iloc[0]),
+            "intercept": float(fit.coef.iloc[0]),
         },
     )
 
@@ -732,6 +611,7 @@ def icc_summary(
     >>> icc_summary(alliance.load_example())["measure"].tolist()
     ['alliance_patient', 'alliance_therapist', 'wellbeing']
     """
+    data = read_sessions(data, kwargs.pop("columns", None))
     rows = []
     for m in measures:
         r = icc(data, m, **kwargs)
@@ -800,9 +680,7 @@ def permutation_test(
     block_size: int | None = None,
     strata: Mapping | None = None,
     alternative: str = "two-sided",
-    therapist: str = "therapist",
-    condition: str = "condition",
-    arms: Sequence[str] = CONDITIONS,
+    columns=None,
     name: str = "statistic",
 ) -> PermutationResult:
     r"""Randomisation inference: re-randomise therapists, recompute a statistic.
@@ -831,8 +709,8 @@ def permutation_test(
 
     Parameters
     ----------
-    data : pandas.DataFrame
-        Long data; ``condition`` must be constant within ``therapist``.
+    data : pandas.DataFrame or path
+        Long session data, validated by :func:`alliance.read_sessions`.
     statistic : callable
         ``statistic(data) -> float``, e.g. the ``time:training`` estimate of a
         growth model. It receives a relabelled copy of ``data``.
@@ -844,10 +722,9 @@ def permutation_test(
     block_size, strata : optional
         Passed to :func:`allocate`; use the trial's own procedure.
     alternative : {"two-sided", "greater", "less"}
-    therapist, condition : str
-        Column names.
-    arms : sequence of str
-        Arm labels passed to :func:`allocate`.
+    columns : mapping, optional
+        ``{canonical: yours}`` for columns named differently from the canonical
+        schema (as :func:`alliance.read_sessions`).
     name : str
         Label of the statistic in the result table.
 
@@ -892,23 +769,18 @@ def permutation_test(
     >>> len(res.distribution), 0.01 <= res.p_value <= 1
     (99, True)
     """
-    _require(data, [therapist, condition], "permutation_test")
+    data = read_sessions(data, columns)
+    therapist, condition, arms = "therapist", "condition", CONDITIONS
     if alternative not in ("two-sided", "greater", "less"):
         raise ValueError("permutation_test: alternative must be 'two-sided', 'greater' or 'less'")
     if int(n_permutations) < 1:
         raise ValueError("permutation_test: n_permutations must be >= 1")
     B = int(n_permutations)
-    arm_of = _constant_within(data, condition, therapist, "permutation_test")
-    bad = sorted(set(arm_of) - set(arms))
-    if bad:
-        raise DataError(
-            f"<DataFrame>: permutation_test: unknown arm label(s) {bad} "
-            f"(expected {list(arms)}) [rule: condition in arms]"
-        )
+    arm_of = data.groupby(therapist, sort=False)[condition].first()
     units = list(arm_of.index)
     if strata is not None:
         strata = {u: strata[u] for u in units} if all(u in strata for u in units) else strata
-    gen = _rng(seed, rng)
+    gen = make_rng(seed, rng)
     codes = pd.Index(units).get_indexer(data[therapist])
 
     caught: list[str] = []
@@ -991,76 +863,3 @@ def permutation_test(
 # --------------------------------------------------------------------------- figures
 
 
-def plot_balance(result: BalanceResult, threshold: float = 0.1, labels: Mapping | None = None):
-    """Dot plot of the standardised differences of :func:`balance`.
-
-    Dashed lines mark ``±threshold``; marker shape shows the level
-    (therapist, patient, baseline). Returns a matplotlib Figure.
-    """
-    import matplotlib.pyplot as plt
-
-    from alliance.plotting import ARM_COLORS
-
-    t = result.table.iloc[::-1].reset_index(drop=True)
-    labels = dict(labels or {})
-    names = [labels.get(r.term, f"{r.term} ({r.level})") for r in t.itertuples()]
-    markers = {"therapist": "s", "patient": "o", "baseline": "D"}
-    fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(t) + 1.2))
-    lim = max(threshold * 1.5, float(t["estimate"].abs().max()) * 1.15)
-    ax.axvspan(-threshold, threshold, color="0.9", zorder=0)
-    ax.axvline(0, color="0.3", lw=0.8)
-    for s in (-threshold, threshold):
-        ax.axvline(s, color="0.5", lw=0.8, ls="--")
-    for lvl, mk in markers.items():
-        sel = t["level"] == lvl
-        if sel.any():
-            ax.scatter(
-                t.loc[sel, "estimate"],
-                np.flatnonzero(sel),
-                marker=mk,
-                s=45,
-                color=ARM_COLORS["training"],
-                label=f"{lvl}-level",
-                zorder=3,
-            )
-    ax.set_yticks(range(len(t)))
-    ax.set_yticklabels(names)
-    ax.set_xlim(-lim, lim)
-    ax.set_xlabel("standardised difference (training - control)")
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def plot_permutation(
-    result: PermutationResult,
-    model_p: float | None = None,
-    xlabel: str = "statistic under re-randomisation",
-):
-    """Histogram of the permutation distribution with the observed statistic.
-
-    The solid line marks the observed value, the dotted line its mirror image
-    (the two-sided region). Returns a matplotlib Figure.
-    """
-    import matplotlib.pyplot as plt
-
-    from alliance.plotting import ARM_COLORS
-
-    dist, obs = result.distribution, result.observed
-    fig, ax = plt.subplots(figsize=(6.5, 3.6))
-    ax.hist(dist, bins=min(40, max(10, len(dist) // 12)), color="0.65", edgecolor="white")
-    ax.axvline(
-        obs,
-        color=ARM_COLORS["training"],
-        lw=2,
-        label=f"observed (permutation p = {result.p_value:.3f})",
-    )
-    if result.info.get("alternative") == "two-sided":
-        ax.axvline(-obs, color=ARM_COLORS["training"], lw=1.2, ls=":", label="mirror of observed")
-    if model_p is not None:
-        ax.plot([], [], " ", label=f"model-based p = {model_p:.3g}")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("permutations")
-    ax.legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
-    return fig

@@ -20,35 +20,40 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+import matplotlib
+import matplotlib.pyplot as plt
 import pandas as pd
 
-from alliance._errors import AllianceWarning, FitError
+from alliance import lagged, randomise
+from alliance.data import summary as design
+from alliance.data.validate import read_sessions
+from alliance.errors import AllianceWarning, FitError
+from alliance.findings import evaluate
+from alliance.plots import design as design_plots
+from alliance.plots import growth as growth_plots
+from alliance.plots import lagged as lagged_plots
+from alliance.plots import rsa as rsa_plots
+from alliance.plots import truth_bias as tb_plots
+from alliance.plots.style import use_style
 
-__all__ = ["run_report", "cli_run"]
+__all__ = ["run_report"]
 
 
 def _save_fig(fig, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
     fig.savefig(path, dpi=130)
     plt.close(fig)
 
 
-def run_report(data: pd.DataFrame, out: Path, source: str = "<DataFrame>") -> dict:
-    """Run every analysis on validated ``data`` and write tables, figures and summary.
+def run_report(data, out: Path, *, columns=None) -> dict:
+    """Run every analysis on ``data`` (a file or a DataFrame) and write tables, figures and summary.
 
     Returns a dict with the written ``tables`` and ``figures`` (paths), the
     analyses that ``failed`` (name -> message), the ``warnings`` raised, and the
     ``findings`` table.
     """
-    import matplotlib
-
+    data = read_sessions(data, columns)
+    source = data.attrs["source"]
     matplotlib.use("Agg")
-    from alliance import design, growth, lagged, randomise, truth_bias
-    from alliance.findings import evaluate
-    from alliance.plotting import use_style
-    from alliance.rsa import plots as rsa_plots
-
     use_style()
     out = Path(out)
     (out / "tables").mkdir(parents=True, exist_ok=True)
@@ -80,12 +85,12 @@ def run_report(data: pd.DataFrame, out: Path, source: str = "<DataFrame>") -> di
             table("caseloads", design.caseloads(data))
             table("descriptives", design.descriptives(data))
             table("missingness", design.missingness(data))
-            figure("trajectories", design.plot_trajectories(data))
-            figure("missingness", design.plot_missingness(data))
+            figure("trajectories", design_plots.plot_trajectories(data))
+            figure("missingness", design_plots.plot_missingness(data))
 
         def randomisation_step():
             bal = randomise.balance(data)
-            table("balance", bal.tables[next(iter(bal.tables))])
+            table("balance", bal.estimates)
             table("icc", randomise.icc_summary(data))
 
         def findings_step():
@@ -95,13 +100,13 @@ def run_report(data: pd.DataFrame, out: Path, source: str = "<DataFrame>") -> di
             table("findings_evidence", findings.tables["evidence"])
             fits = findings.fits
             for rater in ("therapist", "patient", "both"):
-                table(f"growth_{rater}", fits[f"growth_{rater}"].fixed)
+                table(f"growth_{rater}", fits[f"growth_{rater}"].estimates)
             table("growth_trajectories", fits["growth_both"].trajectories())
-            figure("growth_trajectories", growth.plot_trajectories(fits["growth_both"]))
+            figure("growth_trajectories", growth_plots.plot_trajectories(fits["growth_both"]))
             tb = fits["truth_bias"]
-            table("truth_bias_forces", tb.forces.drop(columns=["combination"], errors="ignore"))
-            figure("truth_bias_forces", truth_bias.plot_forces(tb))
-            figure("truth_bias_dyads", truth_bias.plot_dyads(data))
+            table("truth_bias_forces", tb.estimates.drop(columns=["combination"], errors="ignore"))
+            figure("truth_bias_forces", tb_plots.plot_forces(tb))
+            figure("truth_bias_dyads", tb_plots.plot_dyads(data))
             surf = fits["rsa"]
             table("rsa_surface", surf.tables["surface"])
             table("rsa_checklist", surf.tables["checklist"])
@@ -113,7 +118,7 @@ def run_report(data: pd.DataFrame, out: Path, source: str = "<DataFrame>") -> di
             rev = lagged.fit_lagged(data, direction="outcome->alliance")
             table("lagged_alliance_to_wellbeing", fwd.tables["effects"])
             table("lagged_wellbeing_to_alliance", rev.tables["effects"])
-            figure("lagged_effects", lagged.plot_effects(fwd, rev))
+            figure("lagged_effects", lagged_plots.plot_effects(fwd, rev))
 
         for name, fn in (("design", design_step), ("randomisation", randomisation_step),
                          ("growth, truth and bias, response surfaces", findings_step),
@@ -128,9 +133,7 @@ def run_report(data: pd.DataFrame, out: Path, source: str = "<DataFrame>") -> di
 
 
 def _summary(data, source, written, findings) -> str:
-    from alliance.design import validation_summary
-
-    info = validation_summary(data)
+    info = design.validation_summary(data)
     lines = [
         f"# Alliance analysis report: {Path(source).name}",
         "",
@@ -167,17 +170,3 @@ def _summary(data, source, written, findings) -> str:
     if written["warnings"]:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in written["warnings"]]
     return "\n".join(lines) + "\n"
-
-
-def cli_run(args) -> int:
-    """``alliance report FILE --out DIR [--column canonical=yours ...]``."""
-    from alliance.cli import parse_columns
-    from alliance.io import read_sessions
-
-    data = read_sessions(args.file, columns=parse_columns(args.column))
-    written = run_report(data, Path(args.out), source=str(args.file))
-    print(f"wrote {len(written['tables'])} tables, {len(written['figures'])} figures and "
-          f"{written['summary']}")
-    for name, msg in written["failed"].items():
-        print(f"failed: {name}: {msg}")
-    return 3 if written["failed"] else 0

@@ -24,7 +24,7 @@ suppressPackageStartupMessages({
   library(jsonlite)
 })
 
-d <- read.csv(file.path("data", "sessions.csv"), stringsAsFactors = FALSE)
+d <- read.csv(file.path("src", "alliance", "data", "files", "sessions.csv"), stringsAsFactors = FALSE)
 d$time <- d$session - 1
 d$training <- as.numeric(d$condition == "training")
 

@@ -31,7 +31,7 @@ dir.create(out_dir, showWarnings = FALSE)
 ctrl <- lmerControl(optimizer = "bobyqa",
                     optCtrl = list(rhobeg = 0.2, rhoend = 1e-10, maxfun = 1e5))
 
-raw <- read.csv(file.path("data", "sessions.csv"), stringsAsFactors = FALSE)
+raw <- read.csv(file.path("src", "alliance", "data", "files", "sessions.csv"), stringsAsFactors = FALSE)
 key <- paste(raw$patient, raw$session, sep = "\r")
 prev_row <- match(paste(raw$patient, raw$session - 1, sep = "\r"), key)  # NA: no such row
 lagged <- function(col) raw[[col]][prev_row]

@@ -17,7 +17,7 @@ suppressPackageStartupMessages({
   library(jsonlite)
 })
 
-data_file <- file.path("data", "sessions.csv")
+data_file <- file.path("src", "alliance", "data", "files", "sessions.csv")
 out_dir <- file.path("tests", "reference")
 dir.create(out_dir, showWarnings = FALSE)
 dat <- read.csv(data_file, stringsAsFactors = FALSE)

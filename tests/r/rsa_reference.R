@@ -163,7 +163,7 @@ write_json(mlout(m3, list(
 )), file.path(out_dir, "rsa_L1L2.json"), digits = NA, auto_unbox = TRUE, pretty = TRUE)
 
 # ------------------------------------------------------------------ chapter 5 on the shipped synthetic data
-s <- read.csv(file.path("data", "sessions.csv"))
+s <- read.csv(file.path("src", "alliance", "data", "files", "sessions.csv"))
 key <- paste(s$patient, s$session)
 prev <- match(paste(s$patient, s$session - 1), key)   # same patient, exactly one session earlier
 s$x_raw <- s$alliance_therapist[prev]

@@ -112,7 +112,7 @@ freeze(fit, "acitelli_gender", "tb_acitelli_pairwise.csv", "J ~ wife * (Tr + B) 
        c("Husband", "Wife"))
 
 # ------------------------------------------------------------------ chapter 4 (repeated)
-sess_all <- read.csv(file.path("data", "sessions.csv"), stringsAsFactors = FALSE)
+sess_all <- read.csv(file.path("src", "alliance", "data", "files", "sessions.csv"), stringsAsFactors = FALSE)
 key <- paste(sess_all$patient, sess_all$session)
 
 build <- function(d, judge, truth, anchoring) {

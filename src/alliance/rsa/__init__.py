@@ -1,11 +1,12 @@
-"""Response surface analysis (single level, multilevel, lagged, moderated) and its figures.
+"""Response surface analysis: single level, multilevel, lagged, moderated.
 
-``alliance fit rsa``: response surface analysis of an outcome on two commensurable predictors.
+:func:`fit_rsa` fits the surface; :mod:`alliance.rsa.surface` holds the surface
+algebra (a1-a5, stationary point, principal axes, the congruence checklist).
+Figures are in :mod:`alliance.plots.rsa`, the command in :mod:`alliance.cli.rsa`.
 """
 
 from __future__ import annotations
 
-from alliance.rsa.cli import cli_arguments, cli_run  # ``alliance fit rsa``
 from alliance.rsa.fit import MODELS, RSAResult, fit_rsa, regions_of_significance
 from alliance.rsa.surface import (
     COEF_NAMES,
@@ -22,21 +23,9 @@ __all__ = [
     "QUANTITIES",
     "SURFACE_L",
     "RSAResult",
-    "cli_arguments",
-    "cli_run",
     "congruence_checklist",
     "fit_rsa",
     "regions_of_significance",
     "surface_parameters",
     "surface_quantities",
 ]
-
-from alliance.rsa.plots import (
-    InteractiveSurface,
-    explorer,
-    interactive_surface,
-    plot_contour,
-    plot_surface,
-)
-
-__all__ += ["InteractiveSurface", "explorer", "interactive_surface", "plot_contour", "plot_surface"]

@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from alliance._results import wald_table as _wald
+from alliance.results import wald_table
 
 __all__ = [
     "COEF_NAMES",
@@ -42,7 +42,6 @@ __all__ = [
     "congruence_checklist",
     "surface_parameters",
     "surface_quantities",
-    "wald_table",
 ]
 
 #: Names of b1..b5 in the package's coefficient tables.
@@ -134,13 +133,6 @@ def _jacobian(b: np.ndarray) -> np.ndarray:
     return J
 
 
-def wald_table(est, cov, names, conf_level: float = 0.95) -> pd.DataFrame:
-    """:func:`alliance._results.wald_table` with a ``z`` column (the RSA package's name)."""
-    tab = _wald(est, cov, names, conf_level)
-    tab.insert(tab.columns.get_loc("statistic") + 1, "z", tab["statistic"])
-    return tab
-
-
 def _as_b_and_v(coef, cov, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     names = list(names)
     if isinstance(coef, pd.DataFrame) and "estimate" in coef:
@@ -196,7 +188,7 @@ def surface_parameters(
     -------
     pandas.DataFrame
         One row per quantity of :data:`QUANTITIES` with ``estimate``, ``se``,
-        ``statistic`` (= ``z``, against 0), ``p``, ``ci_low``, ``ci_high`` and
+        ``statistic`` (Wald z, against 0), ``p``, ``ci_low``, ``ci_high`` and
         ``meaning``.
 
     Notes

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from alliance.schema import CONDITIONS, RATING_COLUMNS
+from alliance.data.schema import CONDITIONS, RATING_COLUMNS
 
 __all__ = [
     "validation_summary",
@@ -20,17 +20,7 @@ __all__ = [
     "missingness",
     "attendance",
     "long_ratings",
-    "RATER_LABELS",
-    "plot_trajectories",
-    "plot_missingness",
 ]
-
-#: Display names of the rating columns.
-RATER_LABELS = {
-    "alliance_patient": "patient-rated alliance",
-    "alliance_therapist": "therapist-rated alliance",
-    "wellbeing": "well-being",
-}
 
 
 def validation_summary(data: pd.DataFrame) -> dict:
@@ -140,57 +130,3 @@ def missingness(data: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def plot_trajectories(data: pd.DataFrame, measures=RATING_COLUMNS):
-    """Mean trajectories by arm (±1 SE) with thin per-patient lines, one panel per measure.
-
-    Returns the matplotlib Figure.
-    """
-    import matplotlib.pyplot as plt
-
-    from alliance.plotting import ARM_COLORS, ARM_LABELS
-
-    measures = list(measures)
-    fig, axes = plt.subplots(1, len(measures), figsize=(3.4 * len(measures), 3.6), squeeze=False)
-    for ax, col in zip(axes[0], measures):
-        for arm, d in data.groupby("condition"):
-            color = ARM_COLORS.get(arm, "grey")
-            for _, p in d.groupby("patient"):
-                ax.plot(p["session"], p[col], color=color, alpha=0.08, lw=0.7)
-            m = d.groupby("session")[col].agg(["mean", "sem"])
-            ax.errorbar(m.index, m["mean"], yerr=m["sem"], color=color, lw=2, capsize=2,
-                        label=ARM_LABELS.get(arm, arm))
-        ax.set_xlabel("session")
-        ax.set_ylabel(RATER_LABELS.get(col, col))
-        ax.set_xticks(sorted(data["session"].unique()))
-    axes[0][0].legend(loc="lower right")
-    fig.tight_layout()
-    return fig
-
-
-def plot_missingness(data: pd.DataFrame):
-    """Attendance by session and arm (left) and the share of missing ratings (right)."""
-    import matplotlib.pyplot as plt
-
-    from alliance.plotting import ARM_COLORS, ARM_LABELS
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
-    att = attendance(data)
-    for arm in [c for c in att.columns if c != "session"]:
-        ax1.plot(att["session"], att[arm], marker="o", color=ARM_COLORS.get(arm),
-                 label=ARM_LABELS.get(arm, arm))
-    ax1.set_xlabel("session")
-    ax1.set_ylabel("patients attending")
-    ax1.set_ylim(bottom=0)
-    ax1.legend(loc="lower left")
-    miss = missingness(data)
-    width = 0.38
-    for k, arm in enumerate(sorted(miss["condition"].unique())):
-        m = miss[miss["condition"] == arm]
-        x = np.arange(len(m)) + (k - 0.5) * width
-        ax2.bar(x, 100 * m["missing_share"], width, color=ARM_COLORS.get(arm),
-                label=ARM_LABELS.get(arm, arm))
-    ax2.set_xticks(np.arange(len(RATING_COLUMNS)))
-    ax2.set_xticklabels([RATER_LABELS[c].replace(" ", "\n", 1) for c in RATING_COLUMNS])
-    ax2.set_ylabel("% of attended sessions missing")
-    fig.tight_layout()
-    return fig

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import argparse
 
-from alliance.io import read_table
+from alliance.cli.common import add_input_options
+from alliance.data.validate import read_table
 from alliance.rsa.fit import RSAResult, fit_rsa
 
-__all__ = ["cli_arguments", "cli_run"]
+__all__ = ["add_arguments", "run"]
 
 
-def cli_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``alliance fit rsa`` (FILE and --json are added by :mod:`alliance.cli`)."""
     parser.description = (
         "Response surface analysis of an outcome on two commensurable predictors X and Y: "
         "single level (OLS) or multilevel (--group), optionally lagged (--time/--lag) and "
         "moderated (--moderator). Works on any long CSV with its own column names."
     )
+    add_input_options(parser, columns=False)
     parser.add_argument("--outcome", required=True, help="outcome column (z)")
     parser.add_argument("--x", required=True, help="first predictor column (X)")
     parser.add_argument("--y", help="second predictor column (Y), same scale as X")
@@ -54,13 +56,14 @@ def cli_arguments(parser: argparse.ArgumentParser) -> None:
                         help="multilevel criterion (default ml)")
 
 
-def cli_run(args) -> RSAResult:
+def run(args) -> RSAResult:
     """Read FILE with :func:`alliance.read_table` (its own column names) and fit."""
     numeric = [args.outcome, args.x] + ([args.y] if args.y else []) + list(args.covariate)
     numeric += [args.time] if args.time else []
     required = list(args.group) + ([args.moderator] if args.moderator else [])
     required += [args.lag_within] if args.lag_within else []
-    data = read_table(args.file, numeric=numeric, required=required)
+    data = read_table(args.file, numeric=numeric, required=required, sep=args.sep,
+                      decimal=args.decimal)
     return fit_rsa(
         data,
         args.outcome,

@@ -16,10 +16,12 @@ import html as _html
 import itertools
 import json
 import uuid
+from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 
-from alliance.plotting import ARM_COLORS, use_style
+from alliance.plots.style import ARM_COLORS, ARM_LABELS, use_style
 from alliance.rsa.surface import surface_quantities
 
 __all__ = ["InteractiveSurface", "explorer", "interactive_surface", "plot_contour", "plot_surface"]
@@ -53,8 +55,6 @@ def _labels(result, xlabel, ylabel, zlabel):
 
 
 def _title(level):
-    from alliance.plotting import ARM_LABELS
-
     return ARM_LABELS.get(level, level if level != "all" else "")
 
 
@@ -99,12 +99,10 @@ def plot_surface(result, levels=None, *, grid: int = 40, xlabel=None, ylabel=Non
         Surface = predicted outcome with covariates at their means. Solid line: line of
         congruence (X = Y); dashed: line of incongruence through the centre.
     """
-    import matplotlib.pyplot as plt
-
     use_style()
     levels, lo, hi, g, Xg, Yg, cx, cy = _grid(result, levels, grid)
     xl, yl, zl = _labels(result, xlabel, ylabel, zlabel)
-    Z = {lv: _poly(result.coef(lv).to_numpy(), result.intercept(lv), Xg, Yg, cx, cy) for lv in levels}
+    Z = {lv: _poly(result.b(lv).to_numpy(), result.intercept(lv), Xg, Yg, cx, cy) for lv in levels}
     zmin = min(float(z.min()) for z in Z.values())
     zmax = max(float(z.max()) for z in Z.values())
     fig = plt.figure(figsize=(5.2 * len(levels), 4.8))
@@ -112,7 +110,7 @@ def plot_surface(result, levels=None, *, grid: int = 40, xlabel=None, ylabel=Non
         ax = fig.add_subplot(1, len(levels), k + 1, projection="3d")
         ax.plot_surface(Xg, Yg, Z[lv], cmap="viridis", vmin=zmin, vmax=zmax, alpha=0.85,
                         linewidth=0, antialiased=True)
-        b, b0 = result.coef(lv).to_numpy(), result.intercept(lv)
+        b, b0 = result.b(lv).to_numpy(), result.intercept(lv)
         ax.plot(g, g, _poly(b, b0, g, g, cx, cy), color=_LOC, lw=2, label="line of congruence")
         c = (cx + cy) / 2
         s = np.linspace(-(hi - lo) / 2, (hi - lo) / 2, grid)
@@ -143,12 +141,10 @@ def plot_contour(result, levels=None, *, grid: int = 80, xlabel=None, ylabel=Non
     principal axis; dotted black: second principal axis; cross: stationary point (if it
     lies in the observed range). One panel per moderator level.
     """
-    import matplotlib.pyplot as plt
-
     use_style()
     levels, lo, hi, g, Xg, Yg, cx, cy = _grid(result, levels, grid)
     xl, yl, zl = _labels(result, xlabel, ylabel, zlabel)
-    Z = {lv: _poly(result.coef(lv).to_numpy(), result.intercept(lv), Xg, Yg, cx, cy) for lv in levels}
+    Z = {lv: _poly(result.b(lv).to_numpy(), result.intercept(lv), Xg, Yg, cx, cy) for lv in levels}
     vmin = min(float(z.min()) for z in Z.values())
     vmax = max(float(z.max()) for z in Z.values())
     fig, axes = plt.subplots(1, len(levels), figsize=(4.6 * len(levels) + 0.8, 4.3), squeeze=False)
@@ -162,7 +158,7 @@ def plot_contour(result, levels=None, *, grid: int = 80, xlabel=None, ylabel=Non
         c = (cx + cy) / 2
         ax.plot([lo, hi], [2 * c - lo, 2 * c - hi], color="0.85", lw=1.5, ls="--",
                 label="line of incongruence")
-        q = surface_quantities(result.coef(lv).to_numpy())
+        q = surface_quantities(result.b(lv).to_numpy())
         for p0, p1, ls, lab in ((q["p10"], q["p11"], "-", "first principal axis"),
                                 (q["p20"], q["p21"], ":", "second principal axis")):
             if np.isfinite(p0) and np.isfinite(p1):
@@ -198,7 +194,7 @@ def explorer(b=(0.0, 0.0, 0.0, 0.0, 0.0), *, x_range=(1.0, 5.0), center=3.0, lim
     Parameters
     ----------
     b : sequence of 5 float
-        Starting coefficients (e.g. ``result.coef("training")``).
+        Starting coefficients (e.g. ``result.b("training")``).
     x_range : (float, float)
         Range of both predictors drawn.
     center : float
@@ -211,8 +207,6 @@ def explorer(b=(0.0, 0.0, 0.0, 0.0, 0.0), *, x_range=(1.0, 5.0), center=3.0, lim
     ipywidgets.VBox
     """
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-
     names = ["b1 (X)", "b2 (Y)", "b3 (X²)", "b4 (XY)", "b5 (Y²)"]
     sliders = [widgets.FloatSlider(value=float(v), min=-limit, max=limit, step=0.05, description=n,
                                    continuous_update=False) for v, n in zip(b, names)]
@@ -259,8 +253,6 @@ class InteractiveSurface:
 
     def save(self, path) -> None:
         """Write a standalone HTML page (works offline)."""
-        from pathlib import Path
-
         Path(path).write_text(f"<!DOCTYPE html><html><head><meta charset='utf-8'></head><body>{self.html}"
                               "</body></html>", encoding="utf-8")
 
@@ -304,7 +296,7 @@ def interactive_surface(result, levels=None, *, steps: int = 10, grid: int = 30,
     lx, ly = (c + s)[keep], (c - s)[keep]
 
     frames = []  # (label, b, b0)
-    coefs = [(lv, result.coef(lv).to_numpy(), result.intercept(lv)) for lv in levels]
+    coefs = [(lv, result.b(lv).to_numpy(), result.intercept(lv)) for lv in levels]
     if len(coefs) == 1:
         frames.append((str(levels[0]), coefs[0][1], coefs[0][2]))
     for (l0, b0v, i0), (l1, b1v, i1) in itertools.pairwise(coefs):

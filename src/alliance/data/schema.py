@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 __all__ = [
+    "COLUMN_LABELS",
     "CONDITIONS",
     "ID_COLUMNS",
     "INSTRUMENTS",
@@ -85,3 +86,11 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
 #: only letters, digits, underscores and dots. Names are never put into
 #: formula text, but a strict rule keeps tables, the CLI and R exports sane.
 SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+
+
+#: Display names of the rating columns (figure axes, tables).
+COLUMN_LABELS = {
+    "alliance_patient": "patient-rated alliance",
+    "alliance_therapist": "therapist-rated alliance",
+    "wellbeing": "well-being",
+}

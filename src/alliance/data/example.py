@@ -1,28 +1,27 @@
 """The shipped synthetic data set: writing, checksum and loading.
 
-The frozen draw lives in the repository's ``data/`` folder as
-``sessions.csv`` with its SHA-256 checksum in ``sessions.csv.sha256``.
-:func:`load_example` verifies the checksum before returning the data, so a
-changed file is noticed instead of analysed.
+The frozen draw is package data: ``alliance/data/files/sessions.csv`` with its
+SHA-256 checksum in ``sessions.csv.sha256``, installed with the package (a
+wheel works outside the repository). Its codebook and provenance are the
+repository's ``data/README.md``. :func:`load_example` verifies the checksum
+before returning the data, so a changed file is noticed instead of analysed.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from alliance._errors import DataError
-from alliance.io import read_sessions
+from alliance.data.validate import read_sessions
+from alliance.errors import DataError
 
 __all__ = ["example_path", "load_example", "write_sessions", "sha256", "DATA_DIR"]
 
-#: The repository's data folder (the package is installed editable from the
-#: repository; set ``ALLIANCE_DATA_DIR`` to point elsewhere).
-DATA_DIR = Path(os.environ.get("ALLIANCE_DATA_DIR", Path(__file__).resolve().parents[2] / "data"))
+#: Folder of the shipped data inside the installed package.
+DATA_DIR = Path(__file__).resolve().parent / "files"
 EXAMPLE_FILE = "sessions.csv"
 
 _FORMATS = {
@@ -91,7 +90,7 @@ def load_example() -> pd.DataFrame:
     if actual != expected:
         raise DataError(
             f"{path}: SHA-256 {actual} does not match {sumfile.name} ({expected}); the shipped "
-            "data were changed. Restore them with `git checkout data/` or regenerate with "
-            "`python -m alliance.make_data`"
+            "data were changed. Reinstall the package, or regenerate the file with "
+            "`python -m alliance.synthetic.make_data`"
         )
     return read_sessions(path)

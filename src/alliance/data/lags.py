@@ -23,9 +23,9 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from alliance._errors import DataError
+from alliance.data.cells import fail, parse_numeric, rows_text, source_of
 
-__all__ = ["lag", "lag_name"]
+__all__ = ["lag", "lag_name", "split_within_between"]
 
 _MAX_LISTED = 8
 
@@ -33,14 +33,6 @@ _MAX_LISTED = 8
 def lag_name(column: str, lag: int = 1) -> str:
     """Name of the lagged copy of ``column``: ``f"{column}_lag{lag}"``."""
     return f"{column}_lag{int(lag)}"
-
-
-def _rows(idx: Iterable[int]) -> str:
-    idx = sorted(int(i) for i in idx)
-    shown = idx[:_MAX_LISTED]
-    more = f" and {len(idx) - len(shown)} more" if len(idx) > len(shown) else ""
-    noun = "row" if len(idx) == 1 else "rows"
-    return f"data {noun} {', '.join(str(i + 1) for i in shown)}{more}"
 
 
 def lag(
@@ -99,7 +91,7 @@ def lag(
     Examples
     --------
     >>> import pandas as pd
-    >>> from alliance.lags import lag
+    >>> from alliance.data.lags import lag
     >>> d = pd.DataFrame({"patient": ["a", "a", "a", "b", "b"],
     ...                   "session": [1, 2, 4, 1, 2],
     ...                   "wellbeing": [10.0, 12.0, 15.0, 20.0, 21.0]})
@@ -115,31 +107,26 @@ def lag(
     cols = [columns] if isinstance(columns, str) else list(columns)
     if not cols:
         raise ValueError("columns must name at least one column")
-    source = data.attrs.get("source", "<DataFrame>") if hasattr(data, "attrs") else "<DataFrame>"
+    source = source_of(data)
     missing = [c for c in [group, time, *cols] if c not in data.columns]
     if missing:
-        raise DataError(
-            f"{source}: missing column(s) {missing} needed to build lags; the data have "
-            f"{list(data.columns)} [rule: required columns present]"
-        )
+        raise fail(source, "required columns present",
+                   f"missing column(s) {missing} needed to build lags; the data have "
+                   f"{list(data.columns)}")
     g = data[group].reset_index(drop=True)
     bad = np.flatnonzero(g.isna().to_numpy())
     if bad.size:
-        raise DataError(f"{source}: column '{group}' is empty in {_rows(bad)} [rule: identifiers present]")
-    try:
-        t = pd.to_numeric(data[time].reset_index(drop=True), errors="raise").astype(float)
-    except (TypeError, ValueError):
-        raise DataError(f"{source}: column '{time}' must be numeric to build lags [rule: numeric time]") from None
+        raise fail(source, "identifiers present", f"column '{group}' is empty in {rows_text(bad, source)}")
+    t = pd.Series(parse_numeric(data[time], time, source))
     bad = np.flatnonzero(~np.isfinite(t.to_numpy()))
     if bad.size:
-        raise DataError(f"{source}: column '{time}' is missing in {_rows(bad)} [rule: time present]")
+        raise fail(source, "time present", f"column '{time}' is missing in {rows_text(bad, source)}")
     keys = pd.DataFrame({"_g": g, "_t": t})
     dup = keys.duplicated(keep=False).to_numpy()
     if dup.any():
-        raise DataError(
-            f"{source}: {_rows(np.flatnonzero(dup))} repeat a {group} x {time} combination; "
-            f"a lag needs one row per {group} and {time} [rule: unique {group} x {time}]"
-        )
+        raise fail(source, f"unique {group} x {time}",
+                   f"{rows_text(np.flatnonzero(dup), source)} repeat a {group} x {time} "
+                   f"combination; a lag needs one row per {group} and {time}")
     right = keys.copy()
     right["_pos"] = np.arange(len(keys))
     left = pd.DataFrame({"_g": g, "_t": t - lag})
@@ -176,3 +163,17 @@ def lag(
         "n_valid": n_valid,
     }
     return out
+
+
+def split_within_between(values, patient) -> tuple[np.ndarray, np.ndarray]:
+    """Each patient's own mean of ``values`` (NaN ignored) and the deviation from it.
+
+    ``values`` are one rating per row, ``patient`` the patient of each row. The
+    patient mean is the mean of *all* that patient's non-missing values among the
+    rows given (every available session, whatever else is missing in the row).
+    Returns ``(patient_mean, values - patient_mean)`` row by row; a patient
+    without any value gets NaN.
+    """
+    v = pd.Series(np.asarray(values, dtype=float))
+    pm = v.groupby(np.asarray(patient)).transform("mean").to_numpy()
+    return pm, v.to_numpy() - pm

@@ -15,8 +15,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
-__all__ = ["Result", "ESTIMATE_COLUMNS", "records", "format_table", "wald_table"]
+__all__ = [
+    "ESTIMATE_COLUMNS",
+    "Result",
+    "RowLog",
+    "format_table",
+    "records",
+    "wald_table",
+]
 
 #: Columns every estimate table carries (``level`` is added where a moderator
 #: splits the estimates).
@@ -85,6 +93,46 @@ class Result:
     warnings: list[str] = field(default_factory=list)
     info: dict = field(default_factory=dict)
 
+    @property
+    def estimates(self) -> pd.DataFrame:
+        """The main table (the first of :attr:`tables`): what the analysis estimates."""
+        return next(iter(self.tables.values()))
+
+    def rows(self, table: str | None = None, **keys) -> pd.DataFrame:
+        """Rows of a table (default: :attr:`estimates`) whose columns equal ``keys``.
+
+        ``res.rows(level="training")`` or ``res.rows("fixed", term="time")``.
+        """
+        t = self.estimates if table is None else self.tables[table]
+        sel = np.ones(len(t), dtype=bool)
+        for col, want in keys.items():
+            if col not in t.columns:
+                raise KeyError(f"the table has no column {col!r}; it has {list(t.columns)}")
+            sel &= (t[col] == want).to_numpy()
+        return t[sel]
+
+    def value(self, term: str | None = None, level: str | None = None, *,
+              column: str = "estimate", table: str | None = None, **keys) -> float:
+        """One number of a table: the row with this ``term`` (and ``level``, and ``keys``).
+
+        The one accessor every analysis shares, e.g. ``res.value("time:training")``,
+        ``res.value("temporal congruence", "training - control", column="p")``,
+        ``res.value(predictor="alliance_patient", part="within", level="training")``.
+        Raises ``KeyError`` listing what the table holds when no single row matches.
+        """
+        if term is not None:
+            keys["term"] = term
+        if level is not None:
+            keys["level"] = level
+        found = self.rows(table, **keys)
+        if len(found) != 1:
+            t = self.estimates if table is None else self.tables[table]
+            idcols = [c for c in t.columns if t[c].dtype == object]
+            avail = sorted({tuple(map(str, r)) for r in t[idcols].itertuples(index=False)})
+            what = "no" if found.empty else "several"
+            raise KeyError(f"{what} row with {keys}; rows by {idcols}: {avail}")
+        return float(found[column].iloc[0])
+
     def to_dict(self) -> dict:
         """JSON-ready dict: every table as records, plus the fit facts."""
         out = {name: records(t) for name, t in self.tables.items()}
@@ -136,8 +184,6 @@ def wald_table(est, cov, names, conf_level: float = 0.95) -> pd.DataFrame:
     (two-sided, standard normal), ``ci_low``, ``ci_high`` (Wald, level
     ``conf_level``). The one place the package turns estimates into tests.
     """
-    from scipy import stats
-
     est = np.asarray(est, dtype=float)
     cov = np.atleast_2d(np.asarray(cov, dtype=float))
     var = np.diag(cov).copy()
@@ -150,3 +196,41 @@ def wald_table(est, cov, names, conf_level: float = 0.95) -> pd.DataFrame:
         "term": list(names), "estimate": est, "se": se, "statistic": z, "p": p,
         "ci_low": est - crit * se, "ci_high": est + crit * se,
     })
+
+
+class RowLog:
+    """Which rows an analysis used, and why each other row was left out.
+
+    Every analysis reports its rows the same way: ``info["rows_input"]``,
+    ``info["rows_used"]``, ``info["rows_dropped"]`` (a stable identifier such as
+    ``"missing:wellbeing"`` or ``"no_previous_session"`` -> count, in the order
+    the rules were applied; each row counted under its first failing rule) and
+    ``info["describe"]`` (identifier -> the reason in words).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> log = RowLog(4)
+    >>> log.drop(np.array([True, False, False, False]), "missing:y", "y missing")
+    >>> log.info()["rows_dropped"], int(log.keep.sum())
+    ({'missing:y': 1}, 3)
+    """
+
+    def __init__(self, n: int):
+        self.keep = np.ones(int(n), dtype=bool)
+        self.dropped: dict[str, int] = {}
+        self.describe: dict[str, str] = {}
+
+    def drop(self, bad, key: str, text: str) -> None:
+        """Leave out the rows where ``bad`` is True (and not already left out)."""
+        bad = np.asarray(bad, dtype=bool)
+        self.dropped[key] = self.dropped.get(key, 0) + int(np.sum(self.keep & bad))
+        self.describe[key] = text
+        self.keep &= ~bad
+
+    def info(self) -> dict:
+        """``rows_input``, ``rows_used``, ``rows_dropped`` (non-zero counts) and ``describe``."""
+        dropped = {k: v for k, v in self.dropped.items() if v}
+        return {"rows_input": int(self.keep.size), "rows_used": int(self.keep.sum()),
+                "rows_dropped": dropped,
+                "describe": {k: self.describe[k] for k in dropped}}
