@@ -9,6 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("*.md"))
+APPENDICES = sorted((ROOT / "appendices").glob("*.md"))
 JUPYTEXT_HEADER = re.compile(r"^---\njupytext:\n.*?\nkernelspec:\n.*?\n---\n", re.S)
 
 pytestmark = pytest.mark.slow
@@ -28,6 +29,9 @@ def test_every_chapter_is_in_the_toc():
     toc = (ROOT / "_toc.yml").read_text()
     for md in CHAPTERS:
         assert f"chapters/{md.stem}" in toc, f"{md.name} is not in _toc.yml"
+    for md in APPENDICES:
+        assert f"appendices/{md.stem}" in toc, f"{md.name} is not in _toc.yml"
+        assert JUPYTEXT_HEADER.match(md.read_text()), f"{md.name}: jupytext header missing"
 
 
 def test_build_executes_every_chapter(built_book):

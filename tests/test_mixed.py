@@ -87,6 +87,10 @@ def build(model: str):
             X,
             [RandomTerm("cluster", d["cluster"]), RandomTerm("subject", d["subject"], X)],
         )
+    if model == "penicillin":  # fully crossed: every sample on every plate
+        d = pd.read_csv(DATA / "mixed_penicillin.csv")
+        X = pd.DataFrame({"Intercept": np.ones(len(d))})
+        return d["diameter"], X, [RandomTerm("plate", d["plate"]), RandomTerm("sample", d["sample"])]
     raise KeyError(model)
 
 

@@ -407,11 +407,13 @@ def simulate_tb(seed: int, n_therapists: int = 40, n_patients: int = 120, n_sess
     return pd.DataFrame({
         "therapist": [f"T{j:02d}" for j in ther[pat]], "patient": [f"P{i:03d}" for i in pat],
         "condition": np.where(a == 1, "training", "control"), "session": ses.astype(int),
-        "alliance_patient": T, "alliance_therapist": J, "prior": B,
+        # normal ratings are not bounded like the instruments: extra columns beside empty ones
+        "alliance_patient": np.nan, "alliance_therapist": np.nan, "wellbeing": np.nan,
+        "truth_rating": T, "judge_rating": J, "prior": B,
     })
 
 
-def _recovery(draw, truth: dict, n_reps: int, **kw) -> pd.DataFrame:
+def _recovery(draw, expected: dict, n_reps: int, **kw) -> pd.DataFrame:
     rows, n_boundary = [], 0
     for rep in range(n_reps):
         with warnings.catch_warnings():
@@ -420,10 +422,10 @@ def _recovery(draw, truth: dict, n_reps: int, **kw) -> pd.DataFrame:
         n_boundary += res.fit.boundary
         for row in res.estimates.itertuples(index=False):
             key = (row.term, row.level)
-            if key in truth:
-                rows.append({"term": row.term, "level": row.level, "true": truth[key],
+            if key in expected:
+                rows.append({"term": row.term, "level": row.level, "true": expected[key],
                              "estimate": row.estimate, "se": row.se,
-                             "covered": row.ci_low <= truth[key] <= row.ci_high})
+                             "covered": row.ci_low <= expected[key] <= row.ci_high})
     d = pd.DataFrame(rows)
     out = d.groupby(["term", "level"], sort=False).agg(
         true=("true", "first"), mean_estimate=("estimate", "mean"), sd=("estimate", "std"),
@@ -440,7 +442,8 @@ def recovery_exact(n_reps: int = 200) -> pd.DataFrame:
         truth[(term, "control")] = c
         truth[(term, "training")] = t
         truth[(term, "training - control")] = t - c
-    return _recovery(lambda rep: simulate_tb(1000 + rep), truth, n_reps, bias="prior")
+    return _recovery(lambda rep: simulate_tb(1000 + rep), truth, n_reps, bias="prior",
+                     judgment="judge_rating", truth="truth_rating")
 
 
 def recovery_simulate(n_reps: int = 200) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -133,7 +133,8 @@ def rows_text(positions: Iterable[int], source: Source | None = None) -> str:
         lines = ", ".join(str(int(source.lines[i])) for i in shown)
         text += f" (file line{'s' if len(shown) > 1 else ''} {lines})"
     elif source is not None and source.index is not None:
-        labels = ", ".join(shorten(source.index[i], 20) for i in shown)
+        labels = ", ".join(str(v) if isinstance(v, numbers.Number) else shorten(v, 20)
+                           for v in (source.index[i] for i in shown))
         text += f" (index {labels})"
     elif source is None or source.name.startswith("<"):
         pass

@@ -301,7 +301,13 @@ def fit_lmm(
                 f"({len(t.levels)} levels x {t.q}) for {n} observations; the variance "
                 "components and the residual variance are not identifiable [rule: n > random effects]"
             )
-    model = Model(y_num, Xa, terms, reml=(method == "REML"))
+    # The criterion is evaluated on the orthonormal Q of X = QR: the fixed-effect
+    # algebra (X'V^-1 X by Woodbury subtractions) then loses no precision to badly scaled
+    # or nearly collinear columns (covariates near 100 next to centred ones made the
+    # optimizer stop at a false optimum). ML is invariant to X -> Q; REML changes by the
+    # constant 2 log|det R|, added back; beta and its covariance are mapped back below.
+    Qx, Rx = np.linalg.qr(Xa)
+    model = Model(y_num, Qx, terms, reml=(method == "REML"), x_R=Rx)
     if model.yty <= 1e-20 * max(model.tss, 1e-300) or model.yty == 0.0:
         raise FitError(
             f"{source}: the outcome is an exact linear function of the fixed effects "
@@ -389,8 +395,9 @@ def _assemble(
     index,
     terms,
 ) -> MixedFit:
-    beta = model.beta_ols + f["delta"]
-    XVXinv = sla.cho_solve((f["RX"], True), np.eye(p))
+    Rinv = sla.solve_triangular(model.x_R, np.eye(p))
+    beta = Rinv @ (model.beta_ols + f["delta"])
+    XVXinv = Rinv @ sla.cho_solve((f["RX"], True), np.eye(p)) @ Rinv.T
     cov = sigma2 * XVXinv
     cov = (cov + cov.T) / 2
     fixed = wald_table(beta, cov, xnames, conf_level)

@@ -135,7 +135,13 @@ class _Bucket:
 class Model:
     """Sufficient statistics and the profiled criterion (with exact gradient)."""
 
-    def __init__(self, y: np.ndarray, X: np.ndarray, terms: list[Term], reml: bool):
+    def __init__(self, y: np.ndarray, X: np.ndarray, terms: list[Term], reml: bool,
+                 x_R: np.ndarray | None = None):
+        """``X`` should be well conditioned: the caller passes the Q of the design's
+        ``X = QR`` and ``x_R`` = R. The REML criterion gets 2 log|det R| added, so that it
+        equals the criterion of the original design; ML does not depend on R."""
+        self.x_R = np.eye(X.shape[1]) if x_R is None else np.asarray(x_R, dtype=float)
+        self.x_logdet = 2.0 * float(np.sum(np.log(np.abs(np.diag(self.x_R)))))
         n, p = X.shape
         self.n, self.p, self.reml = n, p, reml
         self.terms = terms
@@ -308,7 +314,7 @@ class Model:
         dev = logdet + dfr * (1.0 + math.log(2.0 * math.pi * r2 / dfr))
         logdetX = 2.0 * float(np.sum(np.log(np.diag(RX))))
         if self.reml:
-            dev += logdetX
+            dev += logdetX + self.x_logdet
         if full:
             return {
                 "dev": dev,

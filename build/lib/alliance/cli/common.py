@@ -1,0 +1,52 @@
+"""What every command shares: the input options and how they become a data set."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from alliance.data.schema import CANONICAL_COLUMNS
+
+__all__ = ["UsageError", "add_input_options", "add_column_option", "parse_columns"]
+
+
+class UsageError(Exception):
+    """A command-line option that cannot be used as given (exit code 2, one line)."""
+
+
+def parse_columns(items: Sequence[str] | None) -> dict[str, str]:
+    """Turn ``["canonical=theirs", ...]`` into ``{canonical: theirs}``."""
+    mapping: dict[str, str] = {}
+    for item in items or []:
+        canon, sep, theirs = item.partition("=")
+        if not sep or not canon or not theirs:
+            raise UsageError(f"--column expects canonical=yours, got {item!r}")
+        if canon not in CANONICAL_COLUMNS:
+            raise UsageError(
+                f"--column {item!r}: {canon!r} is not a canonical column "
+                f"({', '.join(CANONICAL_COLUMNS)})"
+            )
+        if canon in mapping:
+            raise UsageError(f"--column maps {canon!r} twice")
+        mapping[canon] = theirs
+    return mapping
+
+
+def add_column_option(parser: argparse.ArgumentParser) -> None:
+    """The ``--column canonical=yours`` option of commands reading session data."""
+    parser.add_argument(
+        "--column", action="append", metavar="CANONICAL=YOURS", default=[],
+        help="map one of your column names onto a canonical one (repeatable), "
+             "e.g. --column alliance_patient=wai_p",
+    )
+
+
+def add_input_options(parser: argparse.ArgumentParser, columns: bool = True) -> None:
+    """FILE's format options (``--sep``, ``--decimal``) and, for session data, ``--column``."""
+    if columns:
+        add_column_option(parser)
+    parser.add_argument("--sep", choices=[",", ";", "tab"],
+                        help="delimiter of FILE (default: detected from its header line)")
+    parser.add_argument("--decimal", choices=[".", ","],
+                        help="decimal mark of FILE (default: '.' for comma-separated files, "
+                             "detected for semicolon- and tab-separated ones)")

@@ -1,0 +1,298 @@
+"""Cells: the one place a value of a data set becomes a number, an id or a session.
+
+Every door into the package -- a file read by :func:`alliance.read_sessions`,
+a DataFrame passed to any analysis, a column the command line names -- parses
+its cells here, so the same bad cell gives the same :class:`~alliance.DataError`
+wherever it comes in. The message always has one shape::
+
+    <source>: column '<column>' <what is wrong>; <rows> hold(s) <examples> [rule: <rule>]
+
+``<source>`` is the file (or ``<DataFrame>``, or the name in ``df.attrs["source"]``),
+``<rows>`` are 1-based data rows with their file lines when the data came from a
+file. Nothing is coerced: a cell that is not a number where a number is needed
+is an error naming the cell, never a missing value.
+"""
+
+from __future__ import annotations
+
+import numbers
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from alliance.errors import DataError
+
+__all__ = [
+    "LineMap",
+    "MISSING_TOKENS",
+    "MAX_SESSION",
+    "Source",
+    "fail",
+    "parse_identifier",
+    "parse_numeric",
+    "parse_session",
+    "rows_text",
+    "shorten",
+    "source_of",
+]
+
+#: Texts read as a missing value (besides an empty field).
+MISSING_TOKENS = ("", "NA", "NaN", "nan", "N/A", "na", ".")
+#: The largest session number accepted (a guard against overflow and unit mix-ups).
+MAX_SESSION = 100_000
+_MAX_LISTED = 8
+_MAX_SHOWN_CHARS = 40
+_NUMBER = {
+    ".": re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$"),
+    ",": re.compile(r"^[+-]?(?:\d+(?:,\d*)?|,\d+)(?:[eE][+-]?\d+)?$"),
+}
+_INFINITE = re.compile(r"^[+-]?(?:inf|infinity)$", re.I)
+
+
+class LineMap:
+    """The file line on which each data row of a file starts, kept in ``df.attrs``.
+
+    Immutable and shared: pandas copies ``attrs`` on every operation and compares
+    them when concatenating, so this holds the array without ever copying it, and
+    two maps are equal only if they are the same object.
+    """
+
+    __slots__ = ("lines",)
+
+    def __init__(self, lines):
+        self.lines = np.asarray(lines, dtype=np.int64)
+        self.lines.flags.writeable = False
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __copy__(self):
+        return self
+
+    def __repr__(self) -> str:
+        return f"LineMap({len(self)} rows)"
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a data set came from, for messages.
+
+    Attributes
+    ----------
+    name : str
+        The file path, ``df.attrs["source"]`` or ``"<DataFrame>"``.
+    lines : numpy.ndarray or None
+        File line (1-based, header = line 1) on which each data row starts; set
+        for files, so that rows can be named as a spreadsheet and an editor show
+        them (a quoted field may span lines).
+    index : pandas.Index or None
+        The DataFrame's index labels, shown when they are not the default
+        0, 1, 2, ... positions.
+    """
+
+    name: str
+    lines: np.ndarray | None = None
+    index: pd.Index | None = None
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def source_of(data) -> Source:
+    """The :class:`Source` of a DataFrame (``attrs["source"]``, else ``<DataFrame>``)."""
+    attrs = getattr(data, "attrs", {}) or {}
+    name = str(attrs.get("source", "<DataFrame>"))
+    lines = attrs.get("source_lines")
+    index = getattr(data, "index", None)
+    default = isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
+    if not isinstance(lines, LineMap) or not (default and len(lines) == len(data)):
+        lines = None  # rows were reordered, added or removed since the file was read
+    return Source(name, None if lines is None else lines.lines, None if default else index)
+
+
+def shorten(value, limit: int = _MAX_SHOWN_CHARS) -> str:
+    """``repr`` of a cell, cut to ``limit`` characters (a 5 MB id is not echoed whole)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 5] + "...'" + f" ({len(str(value))} characters)"
+
+
+def rows_text(positions: Iterable[int], source: Source | None = None) -> str:
+    """Describe 0-based row positions as 1-based data rows (and file lines or index labels)."""
+    idx = sorted(int(i) for i in positions)
+    shown = idx[:_MAX_LISTED]
+    more = f" and {len(idx) - len(shown)} more" if len(idx) > len(shown) else ""
+    noun = "row" if len(idx) == 1 else "rows"
+    text = f"data {noun} {', '.join(str(i + 1) for i in shown)}{more}"
+    if source is not None and source.lines is not None:
+        lines = ", ".join(str(int(source.lines[i])) for i in shown)
+        text += f" (file line{'s' if len(shown) > 1 else ''} {lines})"
+    elif source is not None and source.index is not None:
+        labels = ", ".join(str(v) if isinstance(v, numbers.Number) else shorten(v, 20)
+                           for v in (source.index[i] for i in shown))
+        text += f" (index {labels})"
+    elif source is None or source.name.startswith("<"):
+        pass
+    else:  # a file read by pandas directly: header is line 1
+        text += f" (file line{'s' if len(shown) > 1 else ''} {', '.join(str(i + 2) for i in shown)})"
+    return text
+
+
+def fail(source, rule: str, detail: str) -> DataError:
+    """The package's one message shape: ``<source>: <detail> [rule: <rule>]``."""
+    return DataError(f"{source}: {detail} [rule: {rule}]")
+
+
+def _hold(n: int) -> str:
+    return "holds" if n == 1 else "hold"
+
+
+def _examples(values: pd.Series, mask: np.ndarray) -> str:
+    vals = pd.Series(values.to_numpy()[mask])
+    seen = []
+    for v in vals:
+        key = (type(v), str(v))
+        if key not in [(type(s), str(s)) for s in seen]:
+            seen.append(v)
+        if len(seen) == 3:
+            break
+    return ", ".join(shorten(v) for v in seen)
+
+
+def _bad(source: Source, column: str, mask: np.ndarray, values: pd.Series, rule: str,
+         what: str) -> DataError:
+    pos = np.flatnonzero(mask)
+    return fail(source, rule, f"column '{column}' {what}; {rows_text(pos, source)} "
+                              f"{_hold(len(pos))} {_examples(values, mask)}")
+
+
+def parse_numeric(values, column: str, source: Source, *, decimal: str = ".") -> np.ndarray:
+    """One column as floats (missing cells as NaN); anything else that is not a real number is an error.
+
+    Accepted: numbers (int or float dtypes, Python and NumPy numbers), and text
+    that is a number written with ``decimal`` as the decimal mark (``"4.5"``,
+    ``"-1e3"``; ``"4,5"`` only with ``decimal=","``). Missing: NaN, None, and the
+    texts of :data:`MISSING_TOKENS`. Refused with a :class:`DataError` naming the
+    rows: booleans, infinities, complex numbers, dates, and any other text
+    (``"abc"``, ``"4,5"`` with a decimal point, ``"1.234,5"``).
+    """
+    s = values if isinstance(values, pd.Series) else pd.Series(values)
+    s = s.reset_index(drop=True)
+    dtype = s.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return _raise_all(s, column, source, "holds booleans (True/False), not numbers")
+    if pd.api.types.is_complex_dtype(dtype):
+        return _raise_all(s, column, source, "holds complex numbers, not real numbers",
+                          rule="real numbers")
+    if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
+        return _raise_all(s, column, source, "holds dates or durations, not numbers")
+    if pd.api.types.is_numeric_dtype(dtype):
+        out = s.to_numpy(dtype=float, na_value=np.nan)
+        return _finite(out, s, column, source)
+    # object, string or categorical: cell by cell, text parsed strictly
+    obj = s.astype(object).to_numpy()
+    out = np.full(len(obj), np.nan)
+    kind = np.zeros(len(obj), dtype=np.int8)  # 0 missing, 1 number, 2 text, 3 bad type
+    for i, v in enumerate(obj):
+        if isinstance(v, str):
+            kind[i] = 2
+        elif v is None or v is pd.NA or v is pd.NaT:
+            kind[i] = 0
+        elif isinstance(v, (bool, np.bool_)):
+            kind[i] = 3
+        elif isinstance(v, numbers.Real):
+            f = float(v)
+            kind[i] = 0 if np.isnan(f) else 1
+            out[i] = f
+        else:
+            kind[i] = 3
+    if (kind == 3).any():
+        bad = kind == 3
+        what = "holds values that are not numbers (booleans, dates or other objects)"
+        raise _bad(source, column, bad, s, "numeric column", what)
+    text = kind == 2
+    if text.any():
+        t = pd.Series(obj[text]).astype(str).str.strip()
+        missing = t.isin(MISSING_TOKENS).to_numpy()
+        ok = t.str.fullmatch(_NUMBER[decimal].pattern).to_numpy() & ~missing
+        if not (ok | missing).all():
+            bad = np.zeros(len(obj), dtype=bool)
+            bad[np.flatnonzero(text)[~(ok | missing)]] = True
+            cells = t[~(ok | missing)]
+            if cells.str.fullmatch(_INFINITE.pattern, case=False).all():
+                raise _bad(source, column, bad, s, "finite values", "must hold finite numbers")
+            hint = ""
+            other = "," if decimal == "." else "."
+            if cells.str.fullmatch(_NUMBER[other].pattern).any():
+                hint = (f" (a number written with '{other}' as the decimal mark: this data set is "
+                        f"read with '{decimal}'; pass decimal='{other}' (CLI: --decimal "
+                        f"'{other}') if that is what the file uses)")
+            raise _bad(source, column, bad, s, "numeric column", "must be numeric" + hint)
+        nums = t[ok]
+        if decimal == ",":
+            nums = nums.str.replace(",", ".", regex=False)
+        vals = np.full(len(t), np.nan)
+        vals[ok] = nums.astype(float).to_numpy()
+        out[text] = vals
+    return _finite(out, s, column, source)
+
+
+def _finite(out: np.ndarray, s: pd.Series, column: str, source: Source) -> np.ndarray:
+    inf = np.isinf(out)
+    if inf.any():
+        raise _bad(source, column, inf, s, "finite values", "must hold finite numbers")
+    return out
+
+
+def _raise_all(s, column, source, what, rule="numeric column"):
+    mask = s.notna().to_numpy()
+    if not mask.any():
+        mask = np.ones(len(s), dtype=bool)
+    raise _bad(source, column, mask, s, rule, what)
+
+
+def parse_identifier(values, column: str, source: Source) -> pd.Series:
+    """An id column as text; an empty or blank id is an error naming the rows."""
+    s = values if isinstance(values, pd.Series) else pd.Series(values)
+    s = s.reset_index(drop=True)
+    missing = s.isna().to_numpy()
+    if missing.any():
+        raise fail(source, "identifiers present",
+                   f"column '{column}' is empty in {rows_text(np.flatnonzero(missing), source)}")
+    if pd.api.types.is_bool_dtype(s.dtype) or s.map(lambda v: isinstance(v, (bool, np.bool_))).any():
+        bad = s.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy()
+        raise _bad(source, column, bad, s, "identifiers are text or whole numbers",
+                   "holds booleans, not ids")
+    if pd.api.types.is_float_dtype(s.dtype):
+        frac = (s != np.round(s)).to_numpy()
+        if frac.any():
+            raise _bad(source, column, frac, s, "identifiers are text or whole numbers",
+                       "holds fractional numbers, not ids")
+        s = s.astype("int64")
+    out = s.astype(str).str.strip()
+    blank = (out == "").to_numpy()
+    if blank.any():
+        raise fail(source, "identifiers present",
+                   f"column '{column}' is blank in {rows_text(np.flatnonzero(blank), source)}")
+    return out
+
+
+def parse_session(values, column: str, source: Source, *, decimal: str = ".") -> np.ndarray:
+    """Session numbers as int64: present, whole, from 1 to :data:`MAX_SESSION`."""
+    s = values if isinstance(values, pd.Series) else pd.Series(values)
+    s = s.reset_index(drop=True)
+    t = parse_numeric(s, column, source, decimal=decimal)
+    miss = np.isnan(t)
+    if miss.any():
+        raise fail(source, "session present",
+                   f"column '{column}' is empty in {rows_text(np.flatnonzero(miss), source)}")
+    bad = (t != np.round(t)) | (t < 1) | (t > MAX_SESSION)
+    if bad.any():
+        raise _bad(source, column, bad, s, "session is a positive integer",
+                   f"must hold whole numbers 1, 2, ... (at most {MAX_SESSION:,})")
+    return t.astype("int64")

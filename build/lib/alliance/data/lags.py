@@ -1,0 +1,179 @@
+r"""Lagged predictors from long session data: THE lag builder of the package.
+
+Every lagged analysis (the lagged response surface, the truth-and-bias model
+with a prior rating, lagged outcomes) takes its lagged columns from
+:func:`lag`. A lagged value of row :math:`(i, s)` -- patient :math:`i`,
+session :math:`s` -- is the value of the *same* patient's row at session
+:math:`s - k` (``lag = k``):
+
+.. math::
+
+    x^{(k)}_{is} = \begin{cases} x_{i,s-k} & \text{if patient } i \text{ has a row at session } s-k\\
+    \text{NaN} & \text{otherwise (first sessions, a missed session in between, dropout)}\end{cases}
+
+A lag is never taken across patients, and never across a gap: if session 3 of
+a patient is absent, session 4 gets NaN (not session 2's value), because the
+previous *attended* session is then two sessions back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from alliance.data.cells import fail, parse_numeric, rows_text, source_of
+
+__all__ = ["lag", "lag_name", "split_within_between"]
+
+_MAX_LISTED = 8
+
+
+def lag_name(column: str, lag: int = 1) -> str:
+    """Name of the lagged copy of ``column``: ``f"{column}_lag{lag}"``."""
+    return f"{column}_lag{int(lag)}"
+
+
+def lag(
+    data: pd.DataFrame,
+    columns: str | Iterable[str],
+    *,
+    group: str = "patient",
+    time: str = "session",
+    lag: int = 1,
+) -> pd.DataFrame:
+    r"""Lagged copies of ``columns``: the value ``lag`` sessions earlier, same ``group``.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Long data, one row per ``group`` x ``time`` (any row order; not modified).
+    columns : str or iterable of str
+        Columns to lag (any dtype).
+    group : str
+        Column identifying the unit the lag stays within (default ``"patient"``).
+    time : str
+        Numeric time column (default ``"session"``). The lagged row must be at
+        time *exactly* ``time - lag``; rows are matched by value, so gaps are
+        never bridged.
+    lag : int
+        Positive number of sessions to look back.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same index and row order as ``data``, one column per lagged column named
+        :func:`lag_name` (``"<column>_lag<lag>"``). A row gets NaN where the same
+        ``group`` has no row exactly ``lag`` time units earlier (or where the
+        earlier value itself is missing). ``out.attrs["lag"]`` reports the counts:
+        ``n_rows``; ``n_no_previous`` (rows without an earlier row of the same
+        group ``lag`` units back); ``n_first`` (of those, rows less than ``lag``
+        units after the group's first time: nothing that far back); ``n_gap`` (the
+        others: a missed session in between); ``n_missing_value`` (per column: earlier row present, value
+        missing); ``n_valid`` (per column: non-missing lagged values).
+
+    Raises
+    ------
+    DataError
+        A missing column, missing ``group`` or ``time`` values, a non-numeric
+        ``time``, or two rows of one group at the same time (the message names
+        the rows).
+    ValueError
+        ``lag`` not a positive integer.
+
+    Notes
+    -----
+    Implemented as a left join of each row's key ``(group, time - lag)`` on the
+    rows' keys ``(group, time)``; rows are never reordered, so the result lines up
+    with ``data`` whatever its order.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from alliance.data.lags import lag
+    >>> d = pd.DataFrame({"patient": ["a", "a", "a", "b", "b"],
+    ...                   "session": [1, 2, 4, 1, 2],
+    ...                   "wellbeing": [10.0, 12.0, 15.0, 20.0, 21.0]})
+    >>> out = lag(d, "wellbeing")
+    >>> out["wellbeing_lag1"].tolist()
+    [nan, 10.0, nan, nan, 20.0]
+    >>> out.attrs["lag"]["n_gap"], out.attrs["lag"]["n_first"]
+    (1, 2)
+    """
+    if isinstance(lag, (bool, np.bool_)) or not isinstance(lag, (int, np.integer)) or lag < 1:
+        raise ValueError(f"lag must be a positive integer; got {lag!r}")
+    lag = int(lag)
+    cols = [columns] if isinstance(columns, str) else list(columns)
+    if not cols:
+        raise ValueError("columns must name at least one column")
+    source = source_of(data)
+    missing = [c for c in [group, time, *cols] if c not in data.columns]
+    if missing:
+        raise fail(source, "required columns present",
+                   f"missing column(s) {missing} needed to build lags; the data have "
+                   f"{list(data.columns)}")
+    g = data[group].reset_index(drop=True)
+    bad = np.flatnonzero(g.isna().to_numpy())
+    if bad.size:
+        raise fail(source, "identifiers present", f"column '{group}' is empty in {rows_text(bad, source)}")
+    t = pd.Series(parse_numeric(data[time], time, source))
+    bad = np.flatnonzero(~np.isfinite(t.to_numpy()))
+    if bad.size:
+        raise fail(source, "time present", f"column '{time}' is missing in {rows_text(bad, source)}")
+    keys = pd.DataFrame({"_g": g, "_t": t})
+    dup = keys.duplicated(keep=False).to_numpy()
+    if dup.any():
+        raise fail(source, f"unique {group} x {time}",
+                   f"{rows_text(np.flatnonzero(dup), source)} repeat a {group} x {time} "
+                   f"combination; a lag needs one row per {group} and {time}")
+    right = keys.copy()
+    right["_pos"] = np.arange(len(keys))
+    left = pd.DataFrame({"_g": g, "_t": t - lag})
+    matched = left.merge(right, on=["_g", "_t"], how="left", sort=False)["_pos"].to_numpy()
+    has_prev = ~np.isnan(matched)
+    pos = np.where(has_prev, matched, 0).astype(np.intp)
+
+    out = pd.DataFrame(index=data.index)
+    n_missing_value = {}
+    n_valid = {}
+    for c in cols:
+        vals = data[c].reset_index(drop=True)
+        lagged = vals.iloc[pos].reset_index(drop=True)
+        lagged = lagged.where(pd.Series(has_prev))
+        if not has_prev.all() and pd.api.types.is_integer_dtype(vals.dtype):
+            lagged = lagged.astype(float)
+        name = lag_name(c, lag)
+        out[name] = lagged.to_numpy()
+        isna = pd.isna(out[name]).to_numpy()
+        n_missing_value[name] = int(np.sum(isna & has_prev))
+        n_valid[name] = int(np.sum(~isna))
+    first_time = t.groupby(g).transform("min").to_numpy()
+    no_prev = ~has_prev
+    is_first = no_prev & (t.to_numpy() - lag < first_time)
+    out.attrs["lag"] = {
+        "lag": lag,
+        "group": group,
+        "time": time,
+        "n_rows": len(data),
+        "n_no_previous": int(no_prev.sum()),
+        "n_first": int(is_first.sum()),
+        "n_gap": int((no_prev & ~is_first).sum()),
+        "n_missing_value": n_missing_value,
+        "n_valid": n_valid,
+    }
+    return out
+
+
+def split_within_between(values, patient) -> tuple[np.ndarray, np.ndarray]:
+    """Each patient's own mean of ``values`` (NaN ignored) and the deviation from it.
+
+    ``values`` are one rating per row, ``patient`` the patient of each row. The
+    patient mean is the mean of *all* that patient's non-missing values among the
+    rows given (every available session, whatever else is missing in the row).
+    Returns ``(patient_mean, values - patient_mean)`` row by row; a patient
+    without any value gets NaN.
+    """
+    v = pd.Series(np.asarray(values, dtype=float))
+    pm = v.groupby(np.asarray(patient)).transform("mean").to_numpy()
+    return pm, v.to_numpy() - pm

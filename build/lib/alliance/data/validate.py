@@ -1,0 +1,309 @@
+"""The one validation path: every data set enters the package through here.
+
+:func:`read_sessions` (session data in the canonical schema) and
+:func:`read_table` (any long table, for the analyses that take their own column
+names) accept a file path or a DataFrame and apply the same checks to both, so
+that a file given to ``alliance fit growth`` and a DataFrame given to
+:func:`alliance.growth.fit_growth` fail on the same cell with the same message.
+Every public analysis calls one of them at its door; nothing behind the door
+parses a value again.
+
+Nothing is coerced silently, no row is dropped, and the input (file or
+DataFrame) is never modified.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from alliance.data.cells import (
+    LineMap,
+    Source,
+    fail,
+    parse_identifier,
+    parse_numeric,
+    parse_session,
+    rows_text,
+    shorten,
+    source_of,
+)
+from alliance.data.read import check_names, read_text
+from alliance.data.schema import CANONICAL_COLUMNS, CONDITIONS, INSTRUMENTS, RATING_COLUMNS
+from alliance.errors import DataError
+
+__all__ = [
+    "moderator_levels",
+    "numeric_column",
+    "read_sessions",
+    "read_table",
+    "require_columns",
+]
+
+
+def _input(data, sep, decimal) -> tuple[pd.DataFrame, Source, str]:
+    """A file's text cells or a copy of a DataFrame (positional index), with its Source and decimal mark."""
+    if isinstance(data, pd.DataFrame):
+        src = source_of(data)
+        if data.shape[0] == 0:
+            raise fail(src, "empty file", "the data frame has no rows")
+        raw = data.copy(deep=True)
+        raw.columns = [str(c) for c in raw.columns]
+        check_names(raw.columns, src)
+        raw = raw.reset_index(drop=True)
+        return raw, src, decimal or "."
+    if isinstance(data, (str, os.PathLike)):
+        cells, src, fmt = read_text(data, sep=sep, decimal=decimal)
+        return cells, src, fmt["decimal"]
+    raise TypeError(f"data must be a file path or a pandas DataFrame; got {type(data).__name__}")
+
+
+def _finish(out: pd.DataFrame, src: Source, index=None) -> pd.DataFrame:
+    if index is not None and index.is_unique:
+        out.index = index  # a DataFrame's own row labels are kept, so results line up with it
+    out.attrs["source"] = src.name
+    if src.lines is not None:
+        out.attrs["source_lines"] = LineMap(src.lines)
+    return out
+
+
+def _resolve_columns(columns: Mapping[str, str] | None, available, src) -> dict[str, str]:
+    mapping = {c: c for c in CANONICAL_COLUMNS}
+    if columns:
+        unknown = [k for k in columns if k not in CANONICAL_COLUMNS]
+        if unknown:
+            raise ValueError(
+                f"columns= maps unknown canonical name(s) {unknown}; canonical names are "
+                f"{list(CANONICAL_COLUMNS)}"
+            )
+        mapping.update(columns)
+    theirs = list(mapping.values())
+    doubled = sorted({t for t in theirs if theirs.count(t) > 1})
+    if doubled:
+        raise ValueError(f"columns= maps several canonical columns onto {doubled}")
+    for canon, their in mapping.items():
+        if their != canon and canon in available:
+            raise fail(
+                src, "no overwritten columns",
+                f"column '{canon}' exists in the file but columns= maps '{their}' onto it; "
+                "rename one of them in a copy of the file",
+            )
+    missing = [f"'{t}'" + (f" (for '{c}')" if t != c else "") for c, t in mapping.items()
+               if t not in available]
+    if missing:
+        raise fail(
+            src, "required columns present",
+            f"missing column(s) {', '.join(missing)}; the file has {list(available)}. "
+            "Map your own names with columns={'canonical': 'yours'} "
+            "(CLI: --column canonical=yours)",
+        )
+    return mapping
+
+
+def _carry(values: pd.Series, decimal: str) -> pd.Series | np.ndarray:
+    """An extra column: numbers if every present cell is one, else kept as it is."""
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        return values.to_numpy()
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return values.to_numpy()
+    try:
+        parsed = parse_numeric(values, "", Source("<probe>"), decimal=decimal)
+    except DataError:
+        return values
+    if values.notna().any() and np.isfinite(parsed).sum() == values.notna().sum():
+        return parsed
+    return values
+
+
+def read_sessions(source, columns: Mapping[str, str] | None = None, *, sep: str | None = None,
+                  decimal: str | None = None) -> pd.DataFrame:
+    """Read and validate long session data (one row per patient x session).
+
+    Parameters
+    ----------
+    source : str, path or pandas.DataFrame
+        A UTF-8 delimited file or a DataFrame (copied, never modified).
+    columns : mapping, optional
+        ``{canonical_name: your_name}`` for columns whose names differ from the
+        canonical ones (:data:`alliance.data.schema.CANONICAL_COLUMNS`). The same
+        mapping every analysis takes as ``columns=`` and the CLI as ``--column``.
+    sep : {",", ";", "tab"}, optional
+        Delimiter of a file; default: detected from its header line.
+    decimal : {".", ","}, optional
+        Decimal mark; default: a point for comma-separated files and DataFrames,
+        detected from the cells of semicolon- or tab-separated files.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Canonical columns first (``therapist``, ``patient``, ``condition``,
+        ``session``, ``alliance_patient``, ``alliance_therapist``,
+        ``wellbeing``), then any other columns (numeric ones as numbers). Ids are
+        strings, ``session`` is an integer, ratings are floats with missing
+        ratings as NaN. Rows keep the input's order. ``df.attrs["source"]`` names
+        the input.
+
+    Raises
+    ------
+    alliance.DataError
+        When any rule of the data model is broken: an unreadable, empty or
+        undecodable file, a row with the wrong number of fields, an unsafe or
+        repeated column name, a missing column, a rating that is not a finite
+        number (``"4,5"`` in a comma-separated file, ``"abc"``, ``"inf"``, a
+        boolean), a score outside the instrument's range, a session that is not a
+        whole number from 1 to 100,000, a missing id, an unknown condition, a
+        duplicate patient x session, a patient under two therapists, a therapist
+        in both arms. The message names the source, the rows (1-based data rows
+        and file lines), the column and the rule.
+
+    Examples
+    --------
+    >>> import alliance
+    >>> df = alliance.read_sessions(alliance.example_path())
+    >>> list(df.columns[:7])  # doctest: +NORMALIZE_WHITESPACE
+    ['therapist', 'patient', 'condition', 'session', 'alliance_patient',
+     'alliance_therapist', 'wellbeing']
+    """
+    raw, src, dec = _input(source, sep, decimal)
+    mapping = _resolve_columns(columns, list(raw.columns), src)
+    out = pd.DataFrame(index=raw.index)
+
+    for canon in ("therapist", "patient"):
+        out[canon] = parse_identifier(raw[mapping[canon]], mapping[canon], src)
+
+    ccol = mapping["condition"]
+    cond = parse_identifier(raw[ccol], ccol, src)
+    bad = ~cond.isin(CONDITIONS)
+    if bad.any():
+        seen = ", ".join(shorten(v) for v in cond[bad].unique()[:3])
+        raise fail(
+            src, "condition is 'training' or 'control'",
+            f"column '{ccol}' holds {seen} in {rows_text(np.flatnonzero(bad), src)}; "
+            f"allowed values are {list(CONDITIONS)} (recode them in a copy of the file)",
+        )
+    out["condition"] = cond
+    out["session"] = parse_session(raw[mapping["session"]], mapping["session"], src, decimal=dec)
+
+    for canon in RATING_COLUMNS:
+        col = mapping[canon]
+        values = parse_numeric(raw[col], col, src, decimal=dec)
+        inst = INSTRUMENTS[canon]
+        bad = ~np.isnan(values) & ((values < inst.low) | (values > inst.high))
+        if bad.any():
+            raise fail(
+                src, f"{canon} within {inst.low:g}-{inst.high:g}",
+                f"column '{col}' is outside the {inst.name} range {inst.low:g}-{inst.high:g} in "
+                f"{rows_text(np.flatnonzero(bad), src)} (values "
+                f"{', '.join(f'{v:g}' for v in pd.unique(values[bad])[:3])})",
+            )
+        out[canon] = values
+
+    dup = out.duplicated(["patient", "session"], keep=False).to_numpy()
+    if dup.any():
+        first = out[dup].iloc[0]
+        raise fail(
+            src, "one row per patient x session",
+            f"patient {shorten(first['patient'])} session {int(first['session'])} (and possibly "
+            f"others) appears more than once: {rows_text(np.flatnonzero(dup), src)}",
+        )
+    n_ther = out.groupby("patient")["therapist"].nunique()
+    if (n_ther > 1).any():
+        pid = n_ther[n_ther > 1].index[0]
+        rows = np.flatnonzero((out["patient"] == pid).to_numpy())
+        ther = sorted(out.loc[out["patient"] == pid, "therapist"].unique())
+        raise fail(
+            src, "each patient has one therapist",
+            f"patient {shorten(pid)} appears under therapists {ther} in {rows_text(rows, src)}; "
+            "patient ids must be unique across therapists",
+        )
+    n_arm = out.groupby("therapist")["condition"].nunique()
+    if (n_arm > 1).any():
+        tid = n_arm[n_arm > 1].index[0]
+        rows = np.flatnonzero((out["therapist"] == tid).to_numpy())
+        raise fail(
+            src, "each therapist is in one arm",
+            f"therapist {shorten(tid)} appears in both 'training' and 'control' in "
+            f"{rows_text(rows, src)}; therapists are the unit of randomisation",
+        )
+
+    used = set(mapping.values())
+    for col in raw.columns:
+        if col not in used:
+            out[col] = _carry(raw[col], dec)
+    return _finish(out, src, source.index if isinstance(source, pd.DataFrame) else None)
+
+
+def read_table(source, numeric: Iterable[str] = (), required: Iterable[str] = (), *,
+               sep: str | None = None, decimal: str | None = None) -> pd.DataFrame:
+    """Read any long data set with the rules of :func:`read_sessions` that apply to it.
+
+    Parameters
+    ----------
+    source : str, path or pandas.DataFrame
+        Delimited file or DataFrame (copied, never modified).
+    numeric : iterable of str
+        Columns that must hold numbers (missing values allowed, as NaN); parsed
+        exactly as :func:`read_sessions` parses ratings.
+    required : iterable of str
+        Further columns that must exist and have no empty cell (ids, groups).
+    sep, decimal : optional
+        As in :func:`read_sessions`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``numeric`` columns as floats, ``required`` ones as text ids, other
+        columns as read (numbers where every present cell is one).
+    """
+    raw, src, dec = _input(source, sep, decimal)
+    numeric = list(dict.fromkeys(numeric))
+    required = [c for c in dict.fromkeys(required) if c not in numeric]
+    missing = [c for c in numeric + required if c not in raw.columns]
+    if missing:
+        raise fail(src, "required columns present",
+                   f"missing column(s) {missing}; the data have {list(raw.columns)}")
+    out = pd.DataFrame(index=raw.index)
+    for col in raw.columns:
+        if col in numeric:
+            out[col] = parse_numeric(raw[col], col, src, decimal=dec)
+        elif col in required:
+            out[col] = parse_identifier(raw[col], col, src)
+        else:
+            out[col] = _carry(raw[col], dec)
+    return _finish(out, src, source.index if isinstance(source, pd.DataFrame) else None)
+
+
+# --------------------------------------------------------------------------- helpers for analyses
+
+
+def require_columns(data: pd.DataFrame, cols: Iterable, model: str) -> None:
+    """Raise :class:`DataError` naming every column of ``cols`` that ``data`` lacks."""
+    missing = [c for c in cols if c is not None and c not in data.columns]
+    if missing:
+        raise fail(source_of(data), "required columns present",
+                   f"missing column(s) {missing} needed by the {model}; the data have "
+                   f"{list(data.columns)}")
+
+
+def numeric_column(data: pd.DataFrame, col: str) -> np.ndarray:
+    """A column of validated data as floats, parsed by the one cell parser."""
+    return parse_numeric(data[col], col, source_of(data))
+
+
+def moderator_levels(values: pd.Series, moderator: str, source, what: str = "an effect") -> list[str]:
+    """Levels of a categorical moderator, reference first (``control`` for the arms)."""
+    present = [str(v) for v in pd.unique(values.astype(str))]
+    if set(present) <= set(CONDITIONS):
+        levels = [c for c in CONDITIONS if c in present]
+    else:
+        levels = sorted(present)
+    if len(levels) < 2:
+        raise fail(
+            source, "moderator has at least two levels",
+            f"the moderator '{moderator}' has a single level {levels} among the analysed rows; "
+            f"{what} cannot differ between levels. Fit with moderator=None",
+        )
+    return levels

@@ -1,0 +1,450 @@
+r"""The mixed model's inputs and its profiled criterion (lme4's deviance and REML criterion).
+
+:class:`RandomTerm` is how a caller describes a random-effect term;
+:func:`prepare` checks the inputs of :func:`alliance.mixed.fit_lmm` and turns them
+into arrays; :class:`Model` holds the per-block sufficient statistics and
+evaluates the profiled criterion and its exact gradient (see
+:mod:`alliance.mixed` for the algebra).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import linalg as sla
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from alliance.data.cells import Source, fail, parse_numeric, rows_text
+from alliance.errors import DataError
+
+__all__ = ["BOUNDARY_TOL", "Model", "RandomTerm", "Term", "check_rank", "prepare"]
+
+
+#: lme4's ``isSingular`` tolerance: a bounded element of theta below this is a boundary fit.
+BOUNDARY_TOL = 1e-4
+
+
+
+
+_MAX_BUCKETS = 12
+
+
+@dataclass
+class RandomTerm:
+    """One random-effect term: coefficients ``Z`` varying over the levels of ``groups``.
+
+    Parameters
+    ----------
+    name : str
+        Name of the grouping factor (e.g. ``"patient"``), used in output tables.
+    groups : array-like, shape (n,)
+        Group label of every row (any hashable labels; NaN/None not allowed).
+    Z : pandas.DataFrame or array-like, shape (n, q), optional
+        Random-effect covariates; column names label the coefficients. ``None``
+        means a random intercept only (one column ``"Intercept"`` of ones).
+    structure : {"unstructured", "diagonal"}
+        Covariance of the :math:`q` coefficients within a level: a free
+        positive semi-definite matrix, or independent coefficients.
+    """
+
+    name: str
+    groups: Any
+    Z: Any = None
+    structure: str = "unstructured"
+
+
+def _as_frame(obj: Any, n: int, what: str, default_prefix: str) -> pd.DataFrame:
+    if isinstance(obj, pd.Series):
+        obj = obj.to_frame()
+    if isinstance(obj, pd.DataFrame):
+        df = obj
+    else:
+        arr = np.asarray(obj)
+        if arr.ndim == 1:
+            arr = arr[:, None]
+        if arr.ndim != 2:
+            raise ValueError(f"{what} must be 2-D (n rows x columns); got shape {arr.shape}")
+        df = pd.DataFrame(arr, columns=[f"{default_prefix}{j}" for j in range(arr.shape[1])])
+    if df.shape[0] != n:
+        raise ValueError(f"{what} has {df.shape[0]} rows but y has {n}")
+    if df.shape[1] == 0:
+        raise ValueError(f"{what} has no columns")
+    names = [str(c) for c in df.columns]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{what} has duplicated column names: {names}")
+    return df
+
+
+def _numeric(df: pd.DataFrame, what: str, source: Source) -> np.ndarray:
+    """Columns of a design as floats: every cell a finite number (the package's one parser)."""
+    out = np.empty(df.shape, dtype=float)
+    for j, col in enumerate(df.columns):
+        try:
+            out[:, j] = parse_numeric(df.iloc[:, j], str(col), source)
+        except DataError as exc:  # say which design the column belongs to
+            raise DataError(str(exc).replace(f"{source}: ", f"{source}: {what} ", 1)) from None
+        bad = np.isnan(out[:, j])
+        if bad.any():
+            raise fail(source, "finite values",
+                       f"{what} column '{col}' is missing in {rows_text(np.flatnonzero(bad), source)}; "
+                       "drop or impute those rows before fitting")
+    return out
+
+
+def _theta_template(q: int, structure: str) -> list[tuple[int, int]]:
+    """(row, col) of the free elements of Lambda_k, column-major lower triangle (lme4 order)."""
+    if structure == "unstructured":
+        return [(r, c) for c in range(q) for r in range(c, q)]
+    if structure == "diagonal":
+        return [(r, r) for r in range(q)]
+    raise ValueError(f"structure must be 'unstructured' or 'diagonal'; got {structure!r}")
+
+
+@dataclass
+class Term:
+    name: str
+    zcols: list[str]
+    structure: str
+    Z: np.ndarray  # (n, q)
+    codes: np.ndarray  # (n,) int
+    levels: pd.Index
+    template: list[tuple[int, int]]
+    theta_slice: slice
+
+    @property
+    def q(self) -> int:
+        return self.Z.shape[1]
+
+
+class _Bucket:
+    """Blocks padded to a common size Q, processed together."""
+
+    def __init__(self, nb: int, Q: int, k: int):
+        self.nb, self.Q = nb, Q
+        self.S = np.zeros((nb, Q, k))  # [ZtZ | ZtX | Zty]
+        self.lam_flat: np.ndarray = np.empty(0, dtype=np.intp)
+        self.lam_theta: np.ndarray = np.empty(0, dtype=np.intp)
+
+
+class Model:
+    """Sufficient statistics and the profiled criterion (with exact gradient)."""
+
+    def __init__(self, y: np.ndarray, X: np.ndarray, terms: list[Term], reml: bool,
+                 x_R: np.ndarray | None = None):
+        """``X`` should be well conditioned: the caller passes the Q of the design's
+        ``X = QR`` and ``x_R`` = R. The REML criterion gets 2 log|det R| added, so that it
+        equals the criterion of the original design; ML does not depend on R."""
+        self.x_R = np.eye(X.shape[1]) if x_R is None else np.asarray(x_R, dtype=float)
+        self.x_logdet = 2.0 * float(np.sum(np.log(np.abs(np.diag(self.x_R)))))
+        n, p = X.shape
+        self.n, self.p, self.reml = n, p, reml
+        self.terms = terms
+        self.ntheta = terms[-1].theta_slice.stop
+        # OLS shift: the criterion is invariant to y -> y - X g, and the shifted y is
+        # far better conditioned for the Woodbury subtractions below.
+        self.beta_ols, *_ = np.linalg.lstsq(X, y, rcond=None)
+        yt = y - X @ self.beta_ols
+        self.yt = yt
+        self.XtX = X.T @ X
+        self.Xty = X.T @ yt
+        self.yty = float(yt @ yt)
+        self.tss = float(np.sum((y - y.mean()) ** 2))
+
+        # ---- graph of levels -> blocks
+        offs = np.cumsum([0] + [len(t.levels) for t in terms])
+        nnodes = int(offs[-1])
+        node_q = np.concatenate([np.full(len(t.levels), t.q) for t in terms])
+        row_nodes = np.column_stack([offs[k] + t.codes for k, t in enumerate(terms)])
+        if len(terms) > 1:
+            a = np.repeat(row_nodes[:, 0], len(terms) - 1)
+            b = row_nodes[:, 1:].ravel()
+            g = coo_matrix((np.ones(a.size), (a, b)), shape=(nnodes, nnodes)).tocsr()
+            _, comp = connected_components(g, directed=False)
+        else:
+            comp = np.arange(nnodes)
+        # relabel components 0..B-1 and size them
+        _, comp = np.unique(comp, return_inverse=True)
+        B = int(comp.max()) + 1
+        Qb = np.bincount(comp, weights=node_q, minlength=B).astype(int)
+        self.n_blocks = B
+        self.block_sizes = Qb
+
+        # ---- buckets of similar size (padding), blocks reordered by bucket
+        sizes, counts = np.unique(Qb, return_counts=True)
+        groups = [[int(s)] for s in sizes]
+        cnts = [int(c) for c in counts]
+        while len(groups) > _MAX_BUCKETS:  # merge the adjacent pair that adds least work
+            costs = [
+                cnts[i] * (groups[i + 1][-1] ** 3 - groups[i][-1] ** 3)
+                for i in range(len(groups) - 1)
+            ]
+            i = int(np.argmin(costs))
+            groups[i : i + 2] = [groups[i] + groups[i + 1]]
+            cnts[i : i + 2] = [cnts[i] + cnts[i + 1]]
+        pad_of_size = {s: g[-1] for g in groups for s in g}
+        Qpad = np.array([pad_of_size[int(s)] for s in Qb])
+        bucket_sizes = sorted({g[-1] for g in groups})
+        bucket_of_block = np.searchsorted(bucket_sizes, Qpad)
+        order = np.lexsort((np.arange(B), bucket_of_block))
+        pos_in_bucket = np.empty(B, dtype=int)
+        for kb in range(len(bucket_sizes)):
+            members = order[bucket_of_block[order] == kb]
+            pos_in_bucket[members] = np.arange(members.size)
+
+        # ---- local position of each node inside its block
+        node_order = np.lexsort((np.arange(nnodes), comp))
+        qs = node_q[node_order]
+        csum = np.cumsum(qs) - qs
+        first = np.searchsorted(comp[node_order], comp[node_order])  # start index of its block
+        start_sorted = csum - csum[first]
+        node_start = np.empty(nnodes, dtype=int)
+        node_start[node_order] = start_sorted
+        self.node_info = (offs, comp, node_start, bucket_of_block, pos_in_bucket)
+
+        # ---- per-bucket sufficient statistics
+        self.buckets: list[_Bucket] = []
+        row_block = comp[row_nodes[:, 0]]
+        row_bucket = bucket_of_block[row_block]
+        row_pos = pos_in_bucket[row_block]
+        # random-effect columns of every row: (block-local position, value)
+        re_pos = []
+        re_val = []
+        for kt, t in enumerate(terms):
+            st = node_start[row_nodes[:, kt]]
+            for j in range(t.q):
+                re_pos.append(st + j)
+                re_val.append(t.Z[:, j])
+        re_pos = np.column_stack(re_pos)
+        re_val = np.column_stack(re_val)
+        m = re_pos.shape[1]
+        for kb, Q in enumerate(bucket_sizes):
+            rows = np.flatnonzero(row_bucket == kb)
+            nb = int(np.sum(bucket_of_block == kb))
+            bk = _Bucket(nb, Q, Q + p + 1)
+            rb = row_pos[rows]
+            P = re_pos[rows]
+            Vv = re_val[rows]
+            size = nb * Q
+            # ZtZ
+            ZtZ = np.zeros(nb * Q * Q)
+            for a_ in range(m):
+                for b_ in range(m):
+                    idx = (rb * Q + P[:, a_]) * Q + P[:, b_]
+                    ZtZ += np.bincount(idx, weights=Vv[:, a_] * Vv[:, b_], minlength=nb * Q * Q)
+            bk.S[:, :, :Q] = ZtZ.reshape(nb, Q, Q)
+            Xr = X[rows]
+            for a_ in range(m):
+                idx = rb * Q + P[:, a_]
+                for c in range(p):
+                    bk.S[:, :, Q + c] += np.bincount(
+                        idx, weights=Vv[:, a_] * Xr[:, c], minlength=size
+                    ).reshape(nb, Q)
+                bk.S[:, :, Q + p] += np.bincount(
+                    idx, weights=Vv[:, a_] * yt[rows], minlength=size
+                ).reshape(nb, Q)
+            self.buckets.append(bk)
+        # ---- Lambda scatter indices per bucket
+        for kt, t in enumerate(terms):
+            nodes = offs[kt] + np.arange(len(t.levels))
+            for e, (r, c) in enumerate(t.template):
+                blk = comp[nodes]
+                for kb, bk in enumerate(self.buckets):
+                    sel = bucket_of_block[blk] == kb
+                    if not sel.any():
+                        continue
+                    Q = bk.Q
+                    st = node_start[nodes[sel]]
+                    flat = (pos_in_bucket[blk[sel]] * Q + st + r) * Q + st + c
+                    bk.lam_flat = np.concatenate([bk.lam_flat, flat])
+                    bk.lam_theta = np.concatenate(
+                        [bk.lam_theta, np.full(flat.size, t.theta_slice.start + e)]
+                    )
+        self.row_nodes = row_nodes
+        self.nevals = 0
+
+    # ------------------------------------------------------------------ criterion
+    def _lambda(self, bk: _Bucket, theta: np.ndarray) -> np.ndarray:
+        lam = np.zeros(bk.nb * bk.Q * bk.Q)
+        lam[bk.lam_flat] = theta[bk.lam_theta]
+        return lam.reshape(bk.nb, bk.Q, bk.Q)
+
+    def evaluate(self, theta: np.ndarray, grad: bool = False, full: bool = False):
+        """Profiled deviance (ML) or REML criterion at theta; optionally its gradient."""
+        self.nevals += 1
+        theta = np.asarray(theta, dtype=float)
+        p, n = self.p, self.n
+        logdet = 0.0
+        XVX = self.XtX.copy()
+        XVy = self.Xty.copy()
+        yVy = self.yty
+        store = []
+        for bk in self.buckets:
+            Q = bk.Q
+            lam = self._lambda(bk, theta)
+            LtS = np.swapaxes(lam, 1, 2) @ bk.S
+            Mm = LtS[:, :, :Q] @ lam
+            Mm[:, np.arange(Q), np.arange(Q)] += 1.0
+            try:
+                L = np.linalg.cholesky(Mm)
+            except np.linalg.LinAlgError:
+                return (np.inf, np.full(theta.size, np.nan)) if grad else np.inf
+            K = np.linalg.solve(L, LtS)
+            logdet += 2.0 * np.sum(np.log(np.diagonal(L, axis1=1, axis2=2)))
+            KX = K[:, :, Q : Q + p]
+            Ky = K[:, :, Q + p]
+            XVX -= np.einsum("bqi,bqj->ij", KX, KX)
+            XVy -= np.einsum("bqi,bq->i", KX, Ky)
+            yVy -= float(np.sum(Ky * Ky))
+            store.append((lam, L, K, LtS))
+        try:
+            RX = np.linalg.cholesky(XVX)
+        except np.linalg.LinAlgError:
+            return (np.inf, np.full(theta.size, np.nan)) if grad else np.inf
+        delta = sla.cho_solve((RX, True), XVy)
+        r2 = yVy - float(delta @ XVy)
+        if not np.isfinite(r2) or r2 <= 1e-13 * max(self.yty, 1e-300) or r2 <= 0:
+            return (np.inf, np.full(theta.size, np.nan)) if grad else np.inf
+        dfr = n - p if self.reml else n
+        dev = logdet + dfr * (1.0 + math.log(2.0 * math.pi * r2 / dfr))
+        logdetX = 2.0 * float(np.sum(np.log(np.diag(RX))))
+        if self.reml:
+            dev += logdetX + self.x_logdet
+        if full:
+            return {
+                "dev": dev,
+                "r2": r2,
+                "delta": delta,
+                "XVX": XVX,
+                "RX": RX,
+                "logdet": logdet,
+                "store": store,
+            }
+        if not grad:
+            return dev
+        # ---- exact gradient (see module docstring; envelope theorem for beta)
+        g = np.zeros(theta.size)
+        Sinv = sla.cho_solve((RX, True), np.eye(p)) if self.reml else None
+        for bk, (lam, L, K, LtS) in zip(self.buckets, store):
+            Q = bk.Q
+            KZ = K[:, :, :Q]
+            Gm = bk.S - np.swapaxes(KZ, 1, 2) @ K  # [Zt V0^-1 Z | Zt V0^-1 X | Zt V0^-1 y]
+            W = Gm[:, :, :Q]
+            C = Gm[:, :, Q : Q + p]
+            a = Gm[:, :, Q + p] - C @ delta
+            T = W @ lam  # d log|V0|
+            Lta = np.einsum("bqr,bq->br", lam, a)
+            R = a[:, :, None] * Lta[:, None, :]  # d r^2 (times -2)
+            vals = 2.0 * T.reshape(-1)[bk.lam_flat] - 2.0 * dfr / r2 * R.reshape(-1)[bk.lam_flat]
+            if self.reml:
+                CS = C @ Sinv
+                CtL = np.swapaxes(C, 1, 2) @ lam
+                U = CS @ CtL
+                vals = vals - 2.0 * U.reshape(-1)[bk.lam_flat]
+            g += np.bincount(bk.lam_theta, weights=vals, minlength=theta.size)
+        return dev, g
+
+
+def prepare(y, X, random, source: str):
+    """Check and convert the inputs of :func:`~alliance.mixed.fit_lmm` (see its docstring)."""
+    if isinstance(y, pd.DataFrame):
+        if y.shape[1] != 1:
+            raise ValueError("y must be 1-D")
+        y = y.iloc[:, 0]
+    index = None
+    if isinstance(X, pd.DataFrame):
+        index = X.index
+    elif isinstance(y, pd.Series):
+        index = y.index
+    default = isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
+    src = Source(str(source), None, None if (index is None or default) else index)
+    y_arr = np.asarray(y)
+    if y_arr.ndim != 1:
+        raise ValueError(f"y must be 1-D; got shape {y_arr.shape}")
+    n = y_arr.shape[0]
+    if n == 0:
+        raise fail(src, "non-empty data", "no rows to fit")
+    y_num = parse_numeric(pd.Series(y_arr), "outcome", src)
+    bad = np.isnan(y_num)
+    if bad.any():
+        raise fail(src, "finite values",
+                   f"the outcome is missing in {rows_text(np.flatnonzero(bad), src)}; drop or "
+                   "impute those rows before fitting")
+    Xdf = _as_frame(X, n, "X", "x")
+    Xa = _numeric(Xdf, "X", src)
+    xnames = [str(c) for c in Xdf.columns]
+    if isinstance(random, RandomTerm):
+        random = [random]
+    random = list(random)
+    if not random:
+        raise ValueError("at least one RandomTerm is needed (use OLS for a model without one)")
+    names = [r.name for r in random]
+    if len(set(names)) != len(names):
+        raise ValueError(f"random-term names must be unique; got {names}")
+    terms: list[Term] = []
+    start = 0
+    for r in random:
+        if not isinstance(r, RandomTerm):
+            raise TypeError("random must be a list of RandomTerm")
+        g = pd.Series(
+            np.asarray(r.groups, dtype=object)
+            if not isinstance(r.groups, pd.Series)
+            else r.groups.to_numpy(dtype=object)
+        )
+        if g.shape[0] != n:
+            raise ValueError(
+                f"groups of random term '{r.name}' has {g.shape[0]} rows but y has {n}"
+            )
+        miss = g.isna().to_numpy()
+        if miss.any():
+            raise fail(src, "identifiers present",
+                       f"grouping factor '{r.name}' is missing in "
+                       f"{rows_text(np.flatnonzero(miss), src)}")
+        try:
+            codes, levels = pd.factorize(g, sort=True)
+        except TypeError:
+            codes, levels = pd.factorize(g.astype(str), sort=True)
+        Zdf = (
+            pd.DataFrame({"Intercept": np.ones(n)})
+            if r.Z is None
+            else _as_frame(r.Z, n, f"Z of random term '{r.name}'", "z")
+        )
+        Za = _numeric(Zdf, f"random-effect ('{r.name}')", src)
+        tmpl = _theta_template(Za.shape[1], r.structure)
+        terms.append(
+            Term(
+                name=str(r.name),
+                zcols=[str(c) for c in Zdf.columns],
+                structure=r.structure,
+                Z=Za,
+                codes=np.asarray(codes, dtype=np.intp),
+                levels=pd.Index(levels),
+                template=tmpl,
+                theta_slice=slice(start, start + len(tmpl)),
+            )
+        )
+        start += len(tmpl)
+    return y_num, Xa, xnames, terms, index
+
+
+def check_rank(X: np.ndarray, names: list[str], source: str) -> None:
+    n, p = X.shape
+    if n <= p:
+        raise DataError(f"{source}: {n} rows cannot estimate {p} fixed effects [rule: n > p]")
+    _Q, R, piv = sla.qr(X, mode="economic", pivoting=True)
+    d = np.abs(np.diag(R))
+    tol = max(n, p) * np.finfo(float).eps * 100 * (d[0] if d.size else 0.0)
+    tol = max(tol, 1e-7 * d[0]) if d.size else tol
+    rank = int(np.sum(d > tol))
+    if rank < p:
+        aliased = [names[i] for i in sorted(piv[rank:])]
+        raise DataError(
+            f"{source}: the fixed-effect design is rank deficient (rank {rank} < {p} columns); "
+            f"column(s) {aliased} are linear combinations of the others "
+            "[rule: identifiable fixed effects]; drop or recode them"
+        )

@@ -1,0 +1,106 @@
+"""Moderated effects: the one convention for "an effect per arm, and the arm difference".
+
+A categorical moderator (the trial's arm, or any other grouping) enters a
+design as one indicator per non-reference level, ``{moderator}[{level}]``, and
+every moderated column ``col`` gets its product with each indicator,
+``col:{moderator}[{level}]``. :func:`add_moderator` builds those columns and
+:func:`moderated_contrasts` the weights that turn the fitted coefficients into
+the effect in every level and each level's difference from the reference. Every
+analysis with a moderator (truth and bias, lagged outcomes) uses both, so the
+tables they print have one shape.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["add_moderator", "indicator_name", "moderated_contrasts"]
+
+
+def indicator_name(moderator: str, level: str) -> str:
+    """Design column of a moderator level's indicator: ``"condition[training]"``."""
+    return f"{moderator}[{level}]"
+
+
+def add_moderator(X: pd.DataFrame, base, values, moderator: str, levels) -> pd.DataFrame:
+    """``X`` with each non-reference level's indicator and its products with the ``base`` columns.
+
+    Parameters
+    ----------
+    X : pandas.DataFrame
+        The unmoderated design.
+    base : sequence of str
+        Columns of ``X`` whose effect differs by level.
+    values : array-like
+        The moderator's level in each row.
+    moderator : str
+        Its name (used in the new columns' names).
+    levels : sequence of str
+        Levels, reference first.
+    """
+    values = np.asarray(values).astype(str)
+    out = X.copy()
+    for lv in levels[1:]:
+        ind = (values == str(lv)).astype(float)
+        name = indicator_name(moderator, lv)
+        out[name] = ind
+        for b in base:
+            out[f"{b}:{name}"] = X[b].to_numpy() * ind
+    return out
+
+
+def moderated_contrasts(terms: dict[str, str], moderator: str | None, levels,
+                        available) -> tuple[dict[str, dict[str, float]], list[tuple[str, str, str]]]:
+    """Weights of every effect per moderator level and each level's difference from the reference.
+
+    The one builder of the "effect by arm, and the arm difference" tables
+    (truth-and-bias forces, lagged effects). With design columns named
+    ``col`` (the effect in the reference level), ``{moderator}[{level}]`` (a
+    level's indicator) and ``col:{moderator}[{level}]`` (its interaction), the
+    effect in a level is ``col + col:{moderator}[{level}]`` and the difference
+    from the reference is the interaction alone (for ``Intercept`` the indicator).
+
+    Parameters
+    ----------
+    terms : dict
+        ``{label: design column}`` of the effects (in table order).
+    moderator : str or None
+        Moderator name; ``None`` gives each effect once, at level ``"all"``.
+    levels : sequence of str
+        Moderator levels, reference first.
+    available : iterable of str
+        The fitted design's column names; effects whose column is absent are skipped.
+
+    Returns
+    -------
+    L : dict
+        ``{key: {column: weight}}`` for :meth:`alliance.mixed.MixedFit.contrast`.
+    meta : list of (label, level, combination)
+        One per key, in order: the effect's label, the level (``"all"``, a level,
+        or ``"<level> - <reference>"``) and the columns summed, as text.
+    """
+    names = set(available)
+    L: dict[str, dict[str, float]] = {}
+    meta: list[tuple[str, str, str]] = []
+    for label, col in terms.items():
+        if col not in names:
+            continue
+        if moderator is None:
+            L[f"{label}|all"] = {col: 1.0}
+            meta.append((label, "all", col))
+            continue
+        ref = levels[0]
+        inter = {lv: (f"{col}:{moderator}[{lv}]" if col != "Intercept" else f"{moderator}[{lv}]")
+                 for lv in levels[1:]}
+        L[f"{label}|{ref}"] = {col: 1.0}
+        meta.append((label, ref, col))
+        for lv in levels[1:]:
+            L[f"{label}|{lv}"] = {col: 1.0, inter[lv]: 1.0}
+            meta.append((label, lv, f"{col} + {inter[lv]}"))
+        for lv in levels[1:]:
+            L[f"{label}|{lv} - {ref}"] = {inter[lv]: 1.0}
+            meta.append((label, f"{lv} - {ref}", inter[lv]))
+    return L, meta
+
+

@@ -1,0 +1,65 @@
+"""Figures of the sample: trajectories by arm and missingness (chapter 1)."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from alliance.data.schema import COLUMN_LABELS, RATING_COLUMNS
+from alliance.data.summary import attendance, missingness
+from alliance.plots.style import ARM_COLORS, ARM_LABELS
+
+__all__ = ["plot_trajectories", "plot_missingness"]
+
+
+def plot_trajectories(data: pd.DataFrame, measures=RATING_COLUMNS):
+    """Mean trajectories by arm (±1 SE) with thin per-patient lines, one panel per measure.
+
+    Returns the matplotlib Figure.
+    """
+
+
+    measures = list(measures)
+    fig, axes = plt.subplots(1, len(measures), figsize=(3.4 * len(measures), 3.6), squeeze=False)
+    for ax, col in zip(axes[0], measures):
+        for arm, d in data.groupby("condition"):
+            color = ARM_COLORS.get(arm, "grey")
+            for _, p in d.groupby("patient"):
+                ax.plot(p["session"], p[col], color=color, alpha=0.08, lw=0.7)
+            m = d.groupby("session")[col].agg(["mean", "sem"])
+            ax.errorbar(m.index, m["mean"], yerr=m["sem"], color=color, lw=2, capsize=2,
+                        label=ARM_LABELS.get(arm, arm))
+        ax.set_xlabel("session")
+        ax.set_ylabel(COLUMN_LABELS.get(col, col))
+        ax.set_xticks(sorted(data["session"].unique()))
+    axes[0][0].legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_missingness(data: pd.DataFrame):
+    """Attendance by session and arm (left) and the share of missing ratings (right)."""
+
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
+    att = attendance(data)
+    for arm in [c for c in att.columns if c != "session"]:
+        ax1.plot(att["session"], att[arm], marker="o", color=ARM_COLORS.get(arm),
+                 label=ARM_LABELS.get(arm, arm))
+    ax1.set_xlabel("session")
+    ax1.set_ylabel("patients attending")
+    ax1.set_ylim(bottom=0)
+    ax1.legend(loc="lower left")
+    miss = missingness(data)
+    width = 0.38
+    for k, arm in enumerate(sorted(miss["condition"].unique())):
+        m = miss[miss["condition"] == arm]
+        x = np.arange(len(m)) + (k - 0.5) * width
+        ax2.bar(x, 100 * m["missing_share"], width, color=ARM_COLORS.get(arm),
+                label=ARM_LABELS.get(arm, arm))
+    ax2.set_xticks(np.arange(len(RATING_COLUMNS)))
+    ax2.set_xticklabels([COLUMN_LABELS[c].replace(" ", "\n", 1) for c in RATING_COLUMNS])
+    ax2.set_ylabel("% of attended sessions missing")
+    fig.tight_layout()
+    return fig

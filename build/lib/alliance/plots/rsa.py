@@ -1,0 +1,368 @@
+"""Figures of response surface analysis: 3D surface, contour, a live explorer and a kernel-free view.
+
+* :func:`plot_surface` and :func:`plot_contour` return matplotlib Figures (one panel per
+  level of a moderator), reused by ``alliance report``.
+* :func:`explorer` is an ipywidgets app (five coefficient sliders) for readers who run the
+  book with a kernel.
+* :func:`interactive_surface` is a self-contained Plotly view for the web page: a rotatable
+  surface and a slider that moves between the fitted surfaces of the moderator's levels,
+  precomputed in Python, so it works without a kernel and without a network (plotly.js is
+  embedded in the page, never fetched from a CDN).
+"""
+
+from __future__ import annotations
+
+import html as _html
+import itertools
+import json
+import uuid
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from alliance.plots.style import ARM_COLORS, ARM_LABELS, use_style
+from alliance.rsa.surface import surface_quantities
+
+__all__ = ["InteractiveSurface", "explorer", "interactive_surface", "plot_contour", "plot_surface"]
+
+_LOC = "#444444"
+
+
+def _levels(result, levels):
+    if levels is None:
+        levels = list(result.levels)
+    elif isinstance(levels, str):
+        levels = [levels]
+    return list(levels)
+
+
+def _range(result, pad: float = 0.0):
+    f = result.frame
+    lo = float(min(f["x_raw"].min(), f["y_raw"].min()))
+    hi = float(max(f["x_raw"].max(), f["y_raw"].max()))
+    return lo - pad, hi + pad
+
+
+def _poly(b, b0, X, Y, cx, cy):
+    x = X - cx
+    y = Y - cy
+    return b0 + b[0] * x + b[1] * y + b[2] * x * x + b[3] * x * y + b[4] * y * y
+
+
+def _labels(result, xlabel, ylabel, zlabel):
+    return (xlabel or result.info["x"], ylabel or result.info["y"], zlabel or result.info["outcome"])
+
+
+def _title(level):
+    return ARM_LABELS.get(level, level if level != "all" else "")
+
+
+
+def _grid(result, levels, grid: int):
+    """Levels to draw, the observed range, the square grid over it and the centres."""
+    levels = _levels(result, levels)
+    lo, hi = _range(result)
+    g = np.linspace(lo, hi, grid)
+    Xg, Yg = np.meshgrid(g, g)
+    return levels, lo, hi, g, Xg, Yg, result.info["center_x"], result.info["center_y"]
+
+
+def _points(result, level):
+    """The analysed rows of one level of a binary moderator (all rows otherwise)."""
+    f = result.frame
+    if "mod" in f and result.info.get("moderator_kind") == "binary":
+        return f[f["mod"] == list(result.levels).index(level)]
+    return f
+
+
+def plot_surface(result, levels=None, *, grid: int = 40, xlabel=None, ylabel=None, zlabel=None,
+                 points: bool = True, elev: float = 22, azim: float = -130):
+    """3D response surface over the observed range, with LOC, LOIC and the data projected.
+
+    Parameters
+    ----------
+    result : RSAResult
+        A fit from :func:`alliance.rsa.fit_rsa`.
+    levels : str or list, optional
+        Moderator levels to draw (default: every level; one panel each).
+    grid : int
+        Grid points per axis.
+    xlabel, ylabel, zlabel : str, optional
+        Axis labels (default: the column names).
+    points : bool
+        Project the observed (X, Y) pairs onto the floor of the box.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Surface = predicted outcome with covariates at their means. Solid line: line of
+        congruence (X = Y); dashed: line of incongruence through the centre.
+    """
+    use_style()
+    levels, lo, hi, g, Xg, Yg, cx, cy = _grid(result, levels, grid)
+    xl, yl, zl = _labels(result, xlabel, ylabel, zlabel)
+    Z = {lv: _poly(result.b(lv).to_numpy(), result.intercept(lv), Xg, Yg, cx, cy) for lv in levels}
+    zmin = min(float(z.min()) for z in Z.values())
+    zmax = max(float(z.max()) for z in Z.values())
+    fig = plt.figure(figsize=(5.2 * len(levels), 4.8))
+    for k, lv in enumerate(levels):
+        ax = fig.add_subplot(1, len(levels), k + 1, projection="3d")
+        ax.plot_surface(Xg, Yg, Z[lv], cmap="viridis", vmin=zmin, vmax=zmax, alpha=0.85,
+                        linewidth=0, antialiased=True)
+        b, b0 = result.b(lv).to_numpy(), result.intercept(lv)
+        ax.plot(g, g, _poly(b, b0, g, g, cx, cy), color=_LOC, lw=2, label="line of congruence")
+        c = (cx + cy) / 2
+        s = np.linspace(-(hi - lo) / 2, (hi - lo) / 2, grid)
+        xs, ys = c + s, c - s
+        keep = (xs >= lo) & (xs <= hi) & (ys >= lo) & (ys <= hi)
+        ax.plot(xs[keep], ys[keep], _poly(b, b0, xs[keep], ys[keep], cx, cy), color=_LOC, lw=2, ls="--",
+                label="line of incongruence")
+        if points:
+            sel = _points(result, lv)
+            ax.scatter(sel["x_raw"], sel["y_raw"], np.full(len(sel), zmin), s=4, color="k", alpha=0.25,
+                       depthshade=False)
+        ax.set_zlim(zmin, zmax)
+        ax.set_xlabel(xl)
+        ax.set_ylabel(yl)
+        ax.set_zlabel(zl)
+        ax.view_init(elev=elev, azim=azim)
+        if len(levels) > 1:
+            ax.text2D(0.5, 0.97, _title(lv), transform=ax.transAxes, ha="center", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_contour(result, levels=None, *, grid: int = 80, xlabel=None, ylabel=None, zlabel=None,
+                 points: bool = True):
+    """Contour plot of the surface with LOC, LOIC, principal axes and stationary point.
+
+    Solid grey: line of congruence; dashed grey: line of incongruence; solid black: first
+    principal axis; dotted black: second principal axis; cross: stationary point (if it
+    lies in the observed range). One panel per moderator level.
+    """
+    use_style()
+    levels, lo, hi, g, Xg, Yg, cx, cy = _grid(result, levels, grid)
+    xl, yl, zl = _labels(result, xlabel, ylabel, zlabel)
+    Z = {lv: _poly(result.b(lv).to_numpy(), result.intercept(lv), Xg, Yg, cx, cy) for lv in levels}
+    vmin = min(float(z.min()) for z in Z.values())
+    vmax = max(float(z.max()) for z in Z.values())
+    fig, axes = plt.subplots(1, len(levels), figsize=(4.6 * len(levels) + 0.8, 4.3), squeeze=False)
+    cs = None
+    for k, lv in enumerate(levels):
+        ax = axes[0, k]
+        ax.grid(False)
+        cs = ax.contourf(Xg, Yg, Z[lv], levels=14, cmap="viridis", vmin=vmin, vmax=vmax)
+        ax.contour(Xg, Yg, Z[lv], levels=14, colors="white", linewidths=0.4, alpha=0.6)
+        ax.plot([lo, hi], [lo, hi], color="0.85", lw=1.8, label="line of congruence")
+        c = (cx + cy) / 2
+        ax.plot([lo, hi], [2 * c - lo, 2 * c - hi], color="0.85", lw=1.5, ls="--",
+                label="line of incongruence")
+        q = surface_quantities(result.b(lv).to_numpy())
+        for p0, p1, ls, lab in ((q["p10"], q["p11"], "-", "first principal axis"),
+                                (q["p20"], q["p21"], ":", "second principal axis")):
+            if np.isfinite(p0) and np.isfinite(p1):
+                ax.plot(g, cy + p0 + p1 * (g - cx), color="k", lw=1.4, ls=ls, label=lab)
+        if np.isfinite(q["X0"]) and lo <= q["X0"] + cx <= hi and lo <= q["Y0"] + cy <= hi:
+            ax.plot(q["X0"] + cx, q["Y0"] + cy, "kx", ms=8, mew=2, label="stationary point")
+        if points:
+            sel = _points(result, lv)
+            ax.scatter(sel["x_raw"], sel["y_raw"], s=5, color="white", edgecolor="k", lw=0.3, alpha=0.6)
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.set_aspect("equal")
+        ax.set_xlabel(xl)
+        ax.set_ylabel(yl if k == 0 else "")
+        if len(levels) > 1:
+            ax.text(0.5, 1.02, _title(lv), transform=ax.transAxes, ha="center", va="bottom",
+                    color=ARM_COLORS.get(lv, "k"), fontsize=10)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(5, len(labels)), fontsize=8,
+               bbox_to_anchor=(0.5, -0.02))
+    fig.subplots_adjust(bottom=0.2, right=0.86, wspace=0.25)
+    cax = fig.add_axes([0.89, 0.25, 0.015, 0.62])
+    fig.colorbar(cs, cax=cax, label=zl)
+    return fig
+
+
+def explorer(b=(0.0, 0.0, 0.0, 0.0, 0.0), *, x_range=(1.0, 5.0), center=3.0, limit=3.0):
+    """Live ipywidgets explorer: move b1..b5 and watch the surface and a1-a5 change.
+
+    Needs a running kernel (a notebook or JupyterLab); the web page uses
+    :func:`interactive_surface` instead.
+
+    Parameters
+    ----------
+    b : sequence of 5 float
+        Starting coefficients (e.g. ``result.b("training")``).
+    x_range : (float, float)
+        Range of both predictors drawn.
+    center : float
+        Value the predictors are centred on.
+    limit : float
+        Slider range is +/- ``limit``.
+
+    Returns
+    -------
+    ipywidgets.VBox
+    """
+    import ipywidgets as widgets
+    names = ["b1 (X)", "b2 (Y)", "b3 (X²)", "b4 (XY)", "b5 (Y²)"]
+    sliders = [widgets.FloatSlider(value=float(v), min=-limit, max=limit, step=0.05, description=n,
+                                   continuous_update=False) for v, n in zip(b, names)]
+    out = widgets.Output()
+    g = np.linspace(*x_range, 40)
+    Xg, Yg = np.meshgrid(g, g)
+
+    def draw(*_):
+        bb = np.array([s.value for s in sliders])
+        q = surface_quantities(bb)
+        with out:
+            out.clear_output(wait=True)
+            use_style()
+            fig = plt.figure(figsize=(9, 4))
+            ax = fig.add_subplot(1, 2, 1, projection="3d")
+            ax.plot_surface(Xg, Yg, _poly(bb, 0.0, Xg, Yg, center, center), cmap="viridis", alpha=0.85)
+            ax.plot(g, g, _poly(bb, 0.0, g, g, center, center), color=_LOC, lw=2)
+            ax.set_xlabel("X")
+            ax.set_ylabel("Y")
+            ax2 = fig.add_subplot(1, 2, 2)
+            ax2.contourf(Xg, Yg, _poly(bb, 0.0, Xg, Yg, center, center), levels=14, cmap="viridis")
+            ax2.plot(x_range, x_range, color="0.85")
+            ax2.set_aspect("equal")
+            ax2.text(0.02, 0.02, "  ".join(f"{k}={q[k]:.2f}" for k in ("a1", "a2", "a3", "a4", "a5")),
+                     transform=ax2.transAxes, fontsize=8, color="white")
+            plt.show()
+
+    for s in sliders:
+        s.observe(draw, names="value")
+    draw()
+    return widgets.VBox([widgets.HBox([widgets.VBox(sliders), out])])
+
+
+class InteractiveSurface:
+    """HTML of a kernel-free Plotly view; displays itself in notebooks and in the book."""
+
+    def __init__(self, html: str, div_id: str, steps: list[str]):
+        self.html = html
+        self.div_id = div_id
+        self.steps = steps
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def save(self, path) -> None:
+        """Write a standalone HTML page (works offline)."""
+        Path(path).write_text(f"<!DOCTYPE html><html><head><meta charset='utf-8'></head><body>{self.html}"
+                              "</body></html>", encoding="utf-8")
+
+
+def interactive_surface(result, levels=None, *, steps: int = 10, grid: int = 30, xlabel=None,
+                        ylabel=None, zlabel=None, include_plotlyjs: bool = True,
+                        div_id: str | None = None) -> InteractiveSurface:
+    """Kernel-free interactive surface: rotate it, and slide between the levels' fitted surfaces.
+
+    The slider moves the coefficients linearly from one level's surface to the next
+    (for a binary moderator: from the reference arm at 0 to the focal arm at 1); every
+    step is precomputed here, so the page needs no kernel. The five surface parameters of
+    the step are shown under the plot.
+
+    Parameters
+    ----------
+    result : RSAResult
+    levels : list, optional
+        Levels to move between (default: every level of the fit).
+    steps : int
+        Slider steps between consecutive levels.
+    include_plotlyjs : bool
+        Embed plotly.js (the page then works offline). With False the page must load
+        plotly.js itself.
+    div_id : str, optional
+        id of the plot's ``<div>`` (default: random). The browser test finds the plot by
+        the ``data-rsa-interactive`` attribute of the wrapper.
+
+    Returns
+    -------
+    InteractiveSurface
+        Displays as HTML in notebooks and in the built book.
+    """
+    import plotly.graph_objects as go
+
+    levels, lo, hi, g, Xg, Yg, cx, cy = _grid(result, levels, grid)
+    xl, yl, zl = _labels(result, xlabel, ylabel, zlabel)
+    c = (cx + cy) / 2
+    s = np.linspace(-(hi - lo) / 2, (hi - lo) / 2, grid)
+    keep = (c + s >= lo) & (c + s <= hi) & (c - s >= lo) & (c - s <= hi)
+    lx, ly = (c + s)[keep], (c - s)[keep]
+
+    frames = []  # (label, b, b0)
+    coefs = [(lv, result.b(lv).to_numpy(), result.intercept(lv)) for lv in levels]
+    if len(coefs) == 1:
+        frames.append((str(levels[0]), coefs[0][1], coefs[0][2]))
+    for (l0, b0v, i0), (l1, b1v, i1) in itertools.pairwise(coefs):
+        for t in np.linspace(0, 1, steps + 1):
+            if frames and t == 0:
+                continue
+            lab = l0 if t == 0 else (l1 if t == 1 else f"{t:.1f}")
+            frames.append((lab, b0v + t * (b1v - b0v), i0 + t * (i1 - i0)))
+
+    def traces(b, b0):
+        return (np.round(_poly(b, b0, Xg, Yg, cx, cy), 4),
+                np.round(_poly(b, b0, g, g, cx, cy), 4),
+                np.round(_poly(b, b0, lx, ly, cx, cy), 4))
+
+    def note(b):
+        q = surface_quantities(b)
+        return "   ".join(f"{k} = {q[k]:.2f}" for k in ("a1", "a2", "a3", "a4", "a5"))
+
+    z0, loc0, loic0 = traces(frames[0][1], frames[0][2])
+    allz = np.concatenate([traces(b, b0)[0].ravel() for _, b, b0 in frames])
+    fig = go.Figure([
+        go.Surface(x=g.tolist(), y=g.tolist(), z=z0.tolist(), colorscale="Viridis", cmin=float(allz.min()), cmax=float(allz.max()),
+                   colorbar={"title": {"text": zl}}, name="surface", opacity=0.92),
+        go.Scatter3d(x=g.tolist(), y=g.tolist(), z=loc0.tolist(), mode="lines", line={"color": "black", "width": 6},
+                     name="line of congruence (X = Y)"),
+        go.Scatter3d(x=lx.tolist(), y=ly.tolist(), z=loic0.tolist(), mode="lines", line={"color": "black", "width": 5, "dash": "dash"},
+                     name="line of incongruence"),
+    ])
+    slider_steps = []
+    for lab, b, b0 in frames:
+        z, loc, loic = traces(b, b0)
+        slider_steps.append({
+            "label": lab,
+            "method": "update",
+            "args": [{"z": [z.tolist(), loc.tolist(), loic.tolist()]},
+                     {"annotations": [{"text": note(b), "showarrow": False, "x": 0.5, "y": -0.02,
+                                       "xref": "paper", "yref": "paper", "font": {"size": 12}}]}],
+        })
+    layout = {
+        "scene": {"xaxis": {"title": {"text": xl}}, "yaxis": {"title": {"text": yl}},
+                  "zaxis": {"title": {"text": zl}, "range": [float(allz.min()), float(allz.max())]},
+                  "camera": {"eye": {"x": -1.6, "y": -1.4, "z": 0.9}}},
+        "margin": {"l": 0, "r": 0, "t": 10, "b": 60},
+        "height": 560,
+        "legend": {"x": 0.0, "y": 1.0},
+        "annotations": [{"text": note(frames[0][1]), "showarrow": False, "x": 0.5, "y": -0.02,
+                         "xref": "paper", "yref": "paper", "font": {"size": 12}}],
+    }
+    if len(frames) > 1:
+        lv_text = " → ".join(str(lv) for lv in levels)
+        layout["sliders"] = [{"active": 0, "steps": slider_steps, "pad": {"t": 30},
+                              "currentvalue": {"prefix": f"surface ({lv_text}): "}}]
+    fig.update_layout(**layout)
+    div_id = div_id or f"rsa-{uuid.uuid4().hex[:8]}"
+    body = fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id,
+                       config={"displaylogo": False, "responsive": True})
+    js = ""
+    if include_plotlyjs:
+        from plotly.offline import get_plotlyjs
+
+        # Hide an AMD loader (require.js, used by the widget manager) while plotly.js
+        # registers itself, so that window.Plotly is defined either way.
+        js = ("<script type=\"text/javascript\">window.PlotlyConfig = {MathJaxConfig: 'local'};"
+              "window.__rsaDefine = window.define; window.define = undefined;</script>"
+              f"<script type=\"text/javascript\">{get_plotlyjs()}</script>"
+              "<script type=\"text/javascript\">window.define = window.__rsaDefine;</script>")
+    meta = _html.escape(json.dumps([lab for lab, _, _ in frames]))
+    html = f'<div class="rsa-interactive" data-rsa-interactive="{div_id}" data-steps="{meta}">{js}{body}</div>'
+    return InteractiveSurface(html, div_id, [lab for lab, _, _ in frames])

@@ -1,0 +1,236 @@
+"""The small results object every analysis returns, and its JSON form.
+
+Every analysis function returns a subclass of :class:`Result`. Its tables are
+tidy DataFrames whose estimate tables have at least the columns of
+:data:`ESTIMATE_COLUMNS`; ``n_obs``, ``n_groups``, ``converged`` and
+``warnings`` describe the fit. ``to_dict()`` gives the JSON object that every
+``alliance fit ... --json`` command prints.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+__all__ = [
+    "ESTIMATE_COLUMNS",
+    "Result",
+    "RowLog",
+    "format_table",
+    "records",
+    "wald_table",
+]
+
+#: Columns every estimate table carries (``level`` is added where a moderator
+#: splits the estimates).
+ESTIMATE_COLUMNS = ("term", "estimate", "se", "statistic", "p", "ci_low", "ci_high")
+
+
+def _jsonable(x):
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (np.floating, float)):
+        x = float(x)
+        return None if math.isnan(x) or math.isinf(x) else x
+    if isinstance(x, (np.bool_,)):
+        return bool(x)
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if x is pd.NA or x is None:
+        return None
+    return x
+
+
+def records(table: pd.DataFrame) -> list[dict]:
+    """A table as a list of JSON-ready records (NaN becomes null)."""
+    return [_jsonable(r) for r in table.to_dict(orient="records")]
+
+
+def format_table(table: pd.DataFrame, digits: int = 3) -> str:
+    """Plain-text rendering of a table for terminals and ``summary()``."""
+    shown = table.copy()
+    for c in shown.columns:
+        if pd.api.types.is_float_dtype(shown[c]):
+            if c == "p":
+                shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else ("<.001" if v < 0.001 else f"{v:.3f}"))
+            else:
+                shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else f"{v:.{digits}f}")
+    return shown.to_string(index=False)
+
+
+@dataclass
+class Result:
+    """Base class of analysis results.
+
+    Attributes
+    ----------
+    tables : dict of str to DataFrame
+        Named tidy tables (the first is the main one).
+    n_obs : int
+        Rows used by the fit.
+    n_groups : dict
+        Number of groups per grouping factor.
+    converged : bool
+        Whether every fit behind the result converged to a valid optimum.
+    warnings : list of str
+        Problems worth knowing (boundary estimates, fallbacks, dropped rows).
+    info : dict
+        Further facts (method, log-likelihood, AIC, rows dropped and why, ...).
+    """
+
+    title: str = ""
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    n_obs: int = 0
+    n_groups: dict = field(default_factory=dict)
+    converged: bool = True
+    warnings: list[str] = field(default_factory=list)
+    info: dict = field(default_factory=dict)
+
+    @property
+    def estimates(self) -> pd.DataFrame:
+        """The main table (the first of :attr:`tables`): what the analysis estimates."""
+        return next(iter(self.tables.values()))
+
+    def rows(self, table: str | None = None, **keys) -> pd.DataFrame:
+        """Rows of a table (default: :attr:`estimates`) whose columns equal ``keys``.
+
+        ``res.rows(level="training")`` or ``res.rows("fixed", term="time")``.
+        """
+        t = self.estimates if table is None else self.tables[table]
+        sel = np.ones(len(t), dtype=bool)
+        for col, want in keys.items():
+            if col not in t.columns:
+                raise KeyError(f"the table has no column {col!r}; it has {list(t.columns)}")
+            sel &= (t[col] == want).to_numpy()
+        return t[sel]
+
+    def value(self, term: str | None = None, level: str | None = None, *,
+              column: str = "estimate", table: str | None = None, **keys) -> float:
+        """One number of a table: the row with this ``term`` (and ``level``, and ``keys``).
+
+        The one accessor every analysis shares, e.g. ``res.value("time:training")``,
+        ``res.value("temporal congruence", "training - control", column="p")``,
+        ``res.value(predictor="alliance_patient", part="within", level="training")``.
+        Raises ``KeyError`` listing what the table holds when no single row matches.
+        """
+        if term is not None:
+            keys["term"] = term
+        if level is not None:
+            keys["level"] = level
+        found = self.rows(table, **keys)
+        if len(found) != 1:
+            t = self.estimates if table is None else self.tables[table]
+            idcols = [c for c in t.columns if t[c].dtype == object]
+            avail = sorted({tuple(map(str, r)) for r in t[idcols].itertuples(index=False)})
+            what = "no" if found.empty else "several"
+            raise KeyError(f"{what} row with {keys}; rows by {idcols}: {avail}")
+        return float(found[column].iloc[0])
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict: every table as records, plus the fit facts."""
+        out = {name: records(t) for name, t in self.tables.items()}
+        out.update(
+            n_obs=int(self.n_obs),
+            n_groups=_jsonable(dict(self.n_groups)),
+            converged=bool(self.converged),
+            warnings=list(self.warnings),
+            info=_jsonable(dict(self.info)),
+        )
+        return out
+
+    def to_json(self, **kwargs) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+    def summary(self) -> str:
+        """Human-readable report: every table, then fit facts and warnings."""
+        parts = [self.title, "=" * len(self.title)] if self.title else []
+        for name, table in self.tables.items():
+            parts += ["", f"{name}:", format_table(table)]
+        groups = ", ".join(f"{k}: {v}" for k, v in self.n_groups.items())
+        parts += ["", f"observations: {self.n_obs}" + (f"; groups: {groups}" if groups else ""),
+                  f"converged: {self.converged}"]
+        for k, v in self.info.items():
+            if isinstance(v, (int, float, str, np.floating, np.integer)):
+                parts.append(f"{k}: {v:.3f}" if isinstance(v, (float, np.floating)) else f"{k}: {v}")
+        for w in self.warnings:
+            parts.append(f"warning: {w}")
+        return "\n".join(parts)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:  # pragma: no cover - notebook display
+        html = [f"<h4>{self.title}</h4>"] if self.title else []
+        for name, table in self.tables.items():
+            html.append(f"<p><b>{name}</b></p>")
+            html.append(table.to_html(index=False, float_format=lambda v: f"{v:.3f}"))
+        if self.warnings:
+            html.append("<ul>" + "".join(f"<li>{w}</li>" for w in self.warnings) + "</ul>")
+        return "\n".join(html)
+
+
+def wald_table(est, cov, names, conf_level: float = 0.95) -> pd.DataFrame:
+    """Tidy Wald z table from estimates and their covariance matrix.
+
+    Columns ``term``, ``estimate``, ``se`` (square root of the diagonal of
+    ``cov``; NaN where a variance is negative), ``statistic`` (z), ``p``
+    (two-sided, standard normal), ``ci_low``, ``ci_high`` (Wald, level
+    ``conf_level``). The one place the package turns estimates into tests.
+    """
+    est = np.asarray(est, dtype=float)
+    cov = np.atleast_2d(np.asarray(cov, dtype=float))
+    var = np.diag(cov).copy()
+    se = np.sqrt(np.where(var >= 0, var, np.nan))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = est / se
+    p = 2.0 * stats.norm.sf(np.abs(z))
+    crit = stats.norm.ppf(0.5 + conf_level / 2.0)
+    return pd.DataFrame({
+        "term": list(names), "estimate": est, "se": se, "statistic": z, "p": p,
+        "ci_low": est - crit * se, "ci_high": est + crit * se,
+    })
+
+
+class RowLog:
+    """Which rows an analysis used, and why each other row was left out.
+
+    Every analysis reports its rows the same way: ``info["rows_input"]``,
+    ``info["rows_used"]``, ``info["rows_dropped"]`` (a stable identifier such as
+    ``"missing:wellbeing"`` or ``"no_previous_session"`` -> count, in the order
+    the rules were applied; each row counted under its first failing rule) and
+    ``info["describe"]`` (identifier -> the reason in words).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> log = RowLog(4)
+    >>> log.drop(np.array([True, False, False, False]), "missing:y", "y missing")
+    >>> log.info()["rows_dropped"], int(log.keep.sum())
+    ({'missing:y': 1}, 3)
+    """
+
+    def __init__(self, n: int):
+        self.keep = np.ones(int(n), dtype=bool)
+        self.dropped: dict[str, int] = {}
+        self.describe: dict[str, str] = {}
+
+    def drop(self, bad, key: str, text: str) -> None:
+        """Leave out the rows where ``bad`` is True (and not already left out)."""
+        bad = np.asarray(bad, dtype=bool)
+        self.dropped[key] = self.dropped.get(key, 0) + int(np.sum(self.keep & bad))
+        self.describe[key] = text
+        self.keep &= ~bad
+
+    def info(self) -> dict:
+        """``rows_input``, ``rows_used``, ``rows_dropped`` (non-zero counts) and ``describe``."""
+        dropped = {k: v for k, v in self.dropped.items() if v}
+        return {"rows_input": int(self.keep.size), "rows_used": int(self.keep.sum()),
+                "rows_dropped": dropped,
+                "describe": {k: self.describe[k] for k in dropped}}

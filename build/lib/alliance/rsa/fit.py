@@ -1,0 +1,368 @@
+"""Fitting response surface models: single level (statsmodels OLS), multilevel (``fit_lmm``), lagged, moderated.
+
+:func:`fit_rsa` is the one entry point. It checks the options
+(:class:`~alliance.rsa.spec.RSASpec`), builds the analysis rows and the design
+(:mod:`alliance.rsa.spec`), fits them, and turns the coefficients into surfaces:
+one per moderator level (pick-a-point), their difference, the congruence
+checklist, regions of significance for a numeric moderator, and, for an
+unmoderated single-level surface, the constrained model family
+(:mod:`alliance.rsa.family`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from alliance.errors import AllianceWarning
+from alliance.mixed import RandomTerm, fit_lmm
+from alliance.results import Result, wald_table
+from alliance.rsa.family import MODELS, fit_family
+from alliance.rsa.ols import ols
+from alliance.rsa.regions import regions_of_significance, regions_table
+from alliance.rsa.spec import RSASpec, analysis_frame, design_matrix
+from alliance.rsa.surface import COEF_NAMES, QUANTITIES, _surface_cov, congruence_checklist
+
+__all__ = ["MODELS", "RSAResult", "fit_rsa", "regions_of_significance"]
+
+
+@dataclass
+class RSAResult(Result):
+    """Result of :func:`fit_rsa`.
+
+    Tables (tidy DataFrames): ``surface`` (a1-a5, stationary point, principal
+    axes, eigenvalues, shifts; with ``level`` when a moderator is given: one block
+    per level and, for a binary moderator, ``difference``), ``coefficients`` (every
+    fixed effect), ``checklist`` (Humberg et al. 2019, per level), ``models``
+    (single level without moderator: the constrained family with AICc weights and
+    likelihood-ratio tests), ``model_tests``, ``variance_components`` (multilevel),
+    ``regions`` (continuous moderator).
+    """
+
+    beta: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
+    cov: pd.DataFrame = field(default_factory=pd.DataFrame)
+    levels: dict = field(default_factory=dict)  # level label -> M (5 x p) mapping beta -> b
+    frame: pd.DataFrame = field(default_factory=pd.DataFrame)  # analysis rows (centred x, y, z)
+    fit: object = None  # the MixedFit (multilevel) or None
+
+    def b(self, level=None) -> pd.Series:
+        """The polynomial coefficients b1..b5 of one level (the only level without a moderator)."""
+        M = self._M(level)
+        return pd.Series(M @ self.beta.to_numpy(), index=list(COEF_NAMES))
+
+    def _M(self, level):
+        if level is None:
+            if len(self.levels) != 1:
+                raise ValueError(f"choose a level: {list(self.levels)}")
+            level = next(iter(self.levels))
+        if level not in self.levels:
+            raise KeyError(f"no level {level!r}; levels are {list(self.levels)}")
+        return self.levels[level]
+
+    def intercept(self, level=None) -> float:
+        """Predicted outcome at X = Y = centre for a level, covariates at their means."""
+        label = next(iter(self.levels)) if level is None else level
+        return float(self.info["surface_intercepts"][label])
+
+    def predict_surface(self, X, Y, level=None) -> np.ndarray:
+        """Outcome predicted by the surface of a level at raw predictor values X, Y."""
+        cx, cy = self.info["center_x"], self.info["center_y"]
+        b = self.b(level).to_numpy()
+        x = np.asarray(X, float) - cx
+        y = np.asarray(Y, float) - cy
+        return self.intercept(level) + b[0] * x + b[1] * y + b[2] * x * x + b[3] * x * y + b[4] * y * y
+
+
+def fit_rsa(
+    data,
+    outcome: str,
+    x: str,
+    y: str | None = None,
+    *,
+    group: str | Sequence[str] | None = None,
+    time: str | None = None,
+    lag: int | None = None,
+    lag_within: str | None = None,
+    prior_outcome: bool = False,
+    moderator: str | None = None,
+    moderator_levels: Sequence | None = None,
+    at: Sequence[float] | None = None,
+    covariates: Iterable[str] = (),
+    center="pooled",
+    se: str | None = None,
+    random: str = "intercept",
+    level2_means: bool = False,
+    y_as_group_mean: bool = False,
+    method: str = "ML",
+    conf_level: float = 0.95,
+) -> RSAResult:
+    r"""Response surface analysis of ``outcome`` on two commensurable predictors.
+
+    Model (row :math:`i` in group :math:`j`; :math:`X, Y` the predictors centred on a
+    common value :math:`c`, ``x - c`` and ``y - c``):
+
+    .. math::
+
+        z_{ij} = b_0 + b_1 X_{ij} + b_2 Y_{ij} + b_3 X_{ij}^2 + b_4 X_{ij}Y_{ij}
+                 + b_5 Y_{ij}^2 + \gamma^\top w_{ij} + u_{0j}
+                 + \textstyle\sum_k u_{kj} T_{k,ij} + \varepsilon_{ij}
+
+    with ``outcome`` = :math:`z`, covariates :math:`w`, a random intercept
+    :math:`u_{0j}` per ``group`` (multilevel) and, with ``random="full"``, random
+    slopes :math:`u_{kj}` of the five polynomial terms :math:`T_k`. Without
+    ``group`` the model is fitted by OLS. Surface parameters follow from
+    :math:`b_1..b_5` (:func:`alliance.rsa.surface_parameters`).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame or path
+        Long data with any column names (a file or a DataFrame, validated by
+        :func:`alliance.read_table`; not modified).
+    outcome, x, y : str
+        Outcome :math:`z` and the two commensurable predictors (:math:`X` first: in
+        the book the therapist's rating, :math:`Y` the patient's).
+    group : str or list of str, optional
+        Grouping column(s) for random intercepts, outermost first (e.g.
+        ``["therapist", "patient"]``). Random slopes (``random="full"``) and
+        ``level2_means`` refer to the last (innermost) one. ``None``: single level.
+    time, lag : str, int, optional
+        Lagged surface: :math:`X, Y` (and, with ``prior_outcome``, the outcome) are
+        taken ``lag`` sessions earlier from the *same* unit of the innermost
+        ``group`` (built by :func:`alliance.data.lags.lag`: never across units or gaps).
+    lag_within : str, optional
+        Unit the lags stay within, if not the innermost ``group`` (needed for a
+        single-level lagged fit, e.g. ``lag_within="patient"`` without ``group``).
+    prior_outcome : bool
+        With ``lag``: add the outcome ``lag`` sessions earlier as a covariate.
+    moderator : str, optional
+        A binary moderator (two distinct values; ``moderator_levels`` fixes the
+        reference and focal level, default sorted order) gives one surface per level
+        (pick-a-point) and their difference; a numeric moderator with more values
+        interacts linearly (the five terms x :math:`g`), surfaces are picked at ``at``
+        (default mean - SD, mean, mean + SD over rows) and regions of significance of
+        a1-a5 are reported.
+    covariates : iterable of str
+        Numeric control variables (entered linearly).
+    center : {"pooled", "none", "variablewise"} or float
+        Common centre :math:`c`: the pooled mean of ``x`` and ``y`` over the rows
+        used (default), none (0), a number (e.g. the scale midpoint), or each
+        predictor its own mean (discouraged: it shifts the line of congruence; warns).
+    se : {"hc0", "classical", "ml", "hc1", "hc3"}, optional
+        Single level only (statsmodels OLS): the HC0 sandwich (default; the RSA
+        package's lavaan ``MLR`` default), classical OLS, ML (classical x
+        sqrt((n - p)/n), lavaan's ``ML``), or the HC1/HC3 small-sample corrections. Multilevel fits always use the GLS covariance
+        :math:`\hat\sigma^2(X^\top \hat V_0^{-1}X)^{-1}` of :func:`alliance.mixed.fit_lmm`.
+    random : {"intercept", "full"}
+        Random intercept only, or also random slopes of the five polynomial terms
+        (unstructured covariance) for the innermost group.
+    level2_means : bool
+        Add the innermost group's means of the five terms as fixed level-2
+        predictors (Nestler et al. 2019): the surface then describes within-group
+        associations.
+    y_as_group_mean : bool
+        Build :math:`Y` as the innermost group's mean of ``x`` (an individual value and
+        its group's average: the L1/L2 design of Humberg & Nestler); ``y`` must be None.
+    method : {"ML", "REML"}
+        Multilevel criterion (ML by default, as Nestler et al.).
+    conf_level : float
+        Level of the Wald z confidence intervals.
+
+    Returns
+    -------
+    RSAResult
+        See :class:`RSAResult`. ``info`` records the centre, the rows used and
+        dropped (``rows_dropped`` by identifier, ``describe`` in words), the method,
+        log-likelihood and AIC.
+
+    Raises
+    ------
+    DataError
+        Missing or non-numeric columns, a moderator with more than two non-numeric
+        levels, too few complete rows.
+    FitError
+        A degenerate fit (from :func:`alliance.mixed.fit_lmm`, or zero residual variance).
+
+    Notes
+    -----
+    Validated (``tests/test_rsa.py``) against R run by ``tests/r/rsa_reference.R``:
+    ``lm`` + ``sandwich::vcovHC(type = "HC0")`` on the RSA package's ``motcon`` and
+    ``motcon2`` data (estimates, classical and HC0 covariances, the constrained family's
+    log-likelihoods); lme4 for Nestler et al.'s Example 1 (ML, five random slopes,
+    pick-a-point at g.s = -1, 0, 1), the L1/L2 example (random intercept, REML) and the
+    chapter-5 model on the shipped synthetic data. p values and CIs are Wald z throughout
+    (as the RSA package and the multilevel RSA code). AICc uses k = coefficients + 1
+    (residual variance); absolute log-likelihoods differ from lavaan's by a constant
+    (lavaan also models the predictors), so AICc differences, weights and LR tests agree.
+
+    References
+    ----------
+    Nestler, S., Humberg, S., & Schönbrodt, F. D. (2019). Response surface analysis with
+    multilevel data. *Psychological Methods, 24*(3), 291-308.
+    Humberg, S., Nestler, S., & Back, M. D. (2019). Response surface analysis in personality
+    and social psychology. *Social Psychological and Personality Science, 10*(3), 409-419.
+    Schönbrodt, F. D., & Humberg, S. (2023). RSA: An R package for response surface analysis.
+
+    Examples
+    --------
+    >>> import alliance
+    >>> from alliance.rsa import fit_rsa
+    >>> data = alliance.load_example()
+    >>> res = fit_rsa(data, "wellbeing", "alliance_therapist", "alliance_patient",
+    ...               time="session", lag=1, group="patient", moderator="condition",
+    ...               covariates=["session"])
+    >>> res.rows(level="training")["term"].head(5).tolist()
+    ['a1', 'a2', 'a3', 'a4', 'a5']
+    >>> res.info["rows_used"] < len(data)
+    True
+    """
+    spec = RSASpec(outcome, x, y, group=group, time=time, lag=lag, lag_within=lag_within,
+                   prior_outcome=prior_outcome, moderator=moderator,
+                   moderator_levels=moderator_levels, at=at, covariates=tuple(covariates),
+                   center=center, se=se, random=random, level2_means=level2_means,
+                   y_as_group_mean=y_as_group_mean, method=method, conf_level=conf_level)
+    f, frame_info = analysis_frame(data, spec)
+    source = f.attrs["source"]
+    kind, mod_levels = frame_info["moderator_kind"], frame_info["moderator_levels"]
+    X, mod_term = design_matrix(f, spec, kind, mod_levels)
+    z = f["z"].to_numpy()
+    names = list(X.columns)
+    notes = list(frame_info["warnings"])
+    fit, vc, n_groups = None, None, {}
+    if not spec.groups:
+        o = ols(z, X.to_numpy(), spec.se, source)
+        beta, cov = o.beta, o.cov
+        info_fit = {"estimator": f"OLS (statsmodels), {spec.se} standard errors, Wald z",
+                    "loglik": o.loglik, "aic": -2 * o.loglik + 2 * o.k, "rss": o.rss}
+        converged = True
+    else:
+        fit, caught = _lmm(z, X, _random_terms(f, X, spec), spec, source)
+        notes += [str(c.message) for c in caught if issubclass(c.category, AllianceWarning)]
+        for c in caught:
+            if not issubclass(c.category, AllianceWarning):  # pragma: no cover - others untouched
+                warnings.warn_explicit(c.message, c.category, c.filename, c.lineno)
+        beta = fit.coef.to_numpy()
+        cov = fit.cov_fixed.loc[names, names].to_numpy()
+        info_fit = {"estimator": f"linear mixed model by {spec.method} (alliance.mixed.fit_lmm), "
+                                 "GLS covariance, Wald z",
+                    "loglik": fit.loglik, "aic": fit.aic, "boundary": bool(fit.boundary)}
+        converged = bool(fit.converged)
+        n_groups = dict(fit.n_groups)
+        vc = fit.variance_components.copy()
+    notes = list(dict.fromkeys(notes))
+    beta_s = pd.Series(beta, index=names)
+    levels, intercepts, base, inter = _levels(beta_s, X, kind, mod_term, mod_levels, f, spec)
+    surfaces = _surfaces(beta, cov, levels, kind, spec.conf_level)
+    tables = {"surface": surfaces["surface"],
+              "coefficients": wald_table(beta, cov, names, spec.conf_level),
+              "checklist": surfaces["checklist"]}
+    if kind == "continuous":
+        tables["regions"] = regions_table(beta, cov, base, inter, f["mod"].to_numpy(),
+                                          spec.conf_level)
+    if vc is not None:
+        tables["variance_components"] = vc
+    if not spec.groups and kind is None:
+        tables["models"], tables["model_tests"] = fit_family(z, X, source)
+    for msg in notes:  # fit_lmm's own warnings were caught above: emit every one once, here
+        warnings.warn(msg, AllianceWarning, stacklevel=2)
+    rows = {k: frame_info[k] for k in ("rows_input", "rows_used", "rows_dropped", "describe")}
+    info = {
+        "outcome": outcome, "x": x, "y": y if y else f"mean of {x} within {spec.inner}",
+        "center": spec.center if isinstance(spec.center, str) else "value",
+        "center_x": frame_info["center_x"], "center_y": frame_info["center_y"], **rows,
+        "method": spec.method if spec.groups else "OLS", "se": spec.se,
+        "moderator": moderator, "moderator_kind": kind, "groups": spec.groups,
+        "random": spec.random if spec.groups else None, "level2_means": level2_means,
+        "lag": lag, "time": time, "lag_within": spec.lag_unit if lag is not None else None,
+        "lag_report": frame_info["lag_report"], **info_fit, "surface_intercepts": intercepts,
+    }
+    return RSAResult(
+        title=f"Response surface analysis of {outcome} on {x} (X) and {info['y']} (Y)"
+        + (f", lag {lag}" if lag else "") + (f", moderated by {moderator}" if moderator else ""),
+        tables=tables, n_obs=len(f), n_groups=n_groups, converged=converged, warnings=notes,
+        info=info, beta=beta_s, cov=pd.DataFrame(cov, index=names, columns=names),
+        levels=levels, frame=f, fit=fit,
+    )
+
+
+def _random_terms(f: pd.DataFrame, X: pd.DataFrame, spec: RSASpec) -> list[RandomTerm]:
+    """A random intercept per group; with ``random="full"`` the five slopes for the innermost."""
+    terms = []
+    for g in spec.groups:
+        labels = f[f"group:{g}"].to_numpy()
+        if g == spec.inner and spec.random == "full":
+            terms.append(RandomTerm(g, labels, X[["Intercept", *COEF_NAMES]]))
+        else:
+            terms.append(RandomTerm(g, labels))
+    return terms
+
+
+def _lmm(z, X, terms, spec: RSASpec, source: str):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AllianceWarning)
+        fit = fit_lmm(z, X, terms, method=spec.method, source=source, conf_level=spec.conf_level)
+    return fit, list(caught)
+
+
+def _levels(beta_s: pd.Series, X: pd.DataFrame, kind, mod_term, mod_levels, f, spec: RSASpec):
+    """Per level: the matrix M with b = M beta, and the surface intercept (covariates at their means)."""
+    names = list(X.columns)
+    p = len(names)
+    idx = {nm: i for i, nm in enumerate(names)}
+    base = np.zeros((5, p))
+    for r, t in enumerate(COEF_NAMES):
+        base[r, idx[t]] = 1.0
+    inter = None
+    if kind:
+        inter = np.zeros((5, p))
+        for r, t in enumerate(COEF_NAMES):
+            inter[r, idx[f"{t}:{mod_term}"]] = 1.0
+    cov_means = {nm: float(X[nm].mean()) for nm in names
+                 if nm not in ("Intercept", *COEF_NAMES) and nm != mod_term and ":" not in nm}
+    b0 = float(beta_s["Intercept"] + sum(beta_s[k] * v for k, v in cov_means.items()))
+    levels: dict[str, np.ndarray] = {}
+    intercepts: dict[str, float] = {}
+    if kind is None:
+        levels["all"], intercepts["all"] = base, b0
+    elif kind == "binary":
+        levels[mod_levels[0]], intercepts[mod_levels[0]] = base, b0
+        levels[mod_levels[1]] = base + inter
+        intercepts[mod_levels[1]] = b0 + float(beta_s[mod_term])
+    else:
+        gv = f["mod"].to_numpy()
+        at = spec.at if spec.at is not None else [gv.mean() - gv.std(ddof=1), gv.mean(),
+                                                 gv.mean() + gv.std(ddof=1)]
+        for a in at:
+            lab = f"{spec.moderator}={float(a):g}"
+            levels[lab] = base + float(a) * inter
+            intercepts[lab] = b0 + float(a) * float(beta_s[mod_term])
+    return levels, intercepts, base, inter
+
+
+def _surfaces(beta, cov, levels: dict, kind, conf_level) -> dict[str, pd.DataFrame]:
+    """The surface table (per level, and the difference of a binary moderator) and the checklist."""
+    blocks, checks = [], []
+    for lab, M in levels.items():
+        est, J = _surface_cov(beta, cov, M)
+        tab = wald_table(est, J @ cov @ J.T, QUANTITIES, conf_level)
+        ch = congruence_checklist(tab)
+        verdict = ch.attrs["verdict"]
+        if kind:
+            tab.insert(0, "level", lab)
+            ch.insert(0, "level", lab)
+        ch["verdict"] = verdict
+        blocks.append(tab)
+        checks.append(ch)
+    if kind == "binary":
+        (l0, M0), (l1, M1) = levels.items()
+        e0, J0 = _surface_cov(beta, cov, M0)
+        e1, J1 = _surface_cov(beta, cov, M1)
+        Jd = J1 - J0
+        tab = wald_table(e1 - e0, Jd @ cov @ Jd.T, QUANTITIES, conf_level)
+        tab.insert(0, "level", "difference")
+        blocks.append(tab)
+    return {"surface": pd.concat(blocks, ignore_index=True),
+            "checklist": pd.concat(checks, ignore_index=True)}

@@ -1,0 +1,274 @@
+"""What a response surface model is asked for, and the rows and design it is fitted on.
+
+:class:`RSASpec` holds the options of :func:`alliance.rsa.fit_rsa` and checks
+that they fit together (a lag needs a time column, random slopes need a group,
+...). :func:`analysis_frame` takes the data through the package's validation
+door (:func:`alliance.read_table`), builds the lagged predictors with the one lag
+builder, types the moderator, drops incomplete rows (counted by reason) and
+centres the predictors; :func:`design_matrix` builds the fixed-effect design
+with explicit column names (no user column name ever reaches a formula).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from alliance.data.cells import fail, source_of
+from alliance.data.lags import lag as build_lag
+from alliance.data.validate import read_table
+from alliance.results import RowLog
+from alliance.rsa.surface import COEF_NAMES
+
+__all__ = ["CENTRES", "RSASpec", "analysis_frame", "design_matrix"]
+
+#: Named centring rules (a number is also accepted: the common centre itself).
+CENTRES = ("pooled", "none", "variablewise")
+#: Fewest complete rows a surface is fitted on.
+MIN_ROWS = 10
+
+
+def _parse_center(center):
+    if center is None:
+        return "none"
+    if isinstance(center, str):
+        c = center.strip().lower()
+        if c in CENTRES:
+            return c
+        try:
+            return float(c)
+        except ValueError:
+            raise ValueError(
+                f"center must be 'pooled', 'none', 'variablewise' or a number; got {center!r}"
+            ) from None
+    value = float(center)
+    if not np.isfinite(value):
+        raise ValueError(f"center must be a finite number; got {center!r}")
+    return value
+
+
+@dataclass
+class RSASpec:
+    """The options of :func:`alliance.rsa.fit_rsa`, checked on construction (see its docstring)."""
+
+    outcome: str
+    x: str
+    y: str | None = None
+    group: str | Sequence[str] | None = None
+    time: str | None = None
+    lag: int | None = None
+    lag_within: str | None = None
+    prior_outcome: bool = False
+    moderator: str | None = None
+    moderator_levels: Sequence | None = None
+    at: Sequence[float] | None = None
+    covariates: Sequence[str] = ()
+    center: object = "pooled"
+    se: str | None = None
+    random: str = "intercept"
+    level2_means: bool = False
+    y_as_group_mean: bool = False
+    method: str = "ML"
+    conf_level: float = 0.95
+    groups: list = field(init=False)
+
+    def __post_init__(self):
+        self.method = str(self.method).upper()
+        if self.method not in ("ML", "REML"):
+            raise ValueError(f"method must be 'ML' or 'REML'; got {self.method!r}")
+        if self.random not in ("intercept", "full"):
+            raise ValueError(f"random must be 'intercept' or 'full'; got {self.random!r}")
+        if not 0 < self.conf_level < 1:
+            raise ValueError(f"conf_level must be between 0 and 1; got {self.conf_level!r}")
+        g = self.group
+        self.groups = [] if g is None else ([g] if isinstance(g, str) else list(g))
+        self.covariates = list(self.covariates)
+        self.center = _parse_center(self.center)
+        se = None if self.se is None else str(self.se).lower()
+        if self.groups:
+            if se not in (None, "gls", "model"):
+                raise ValueError(
+                    f"se={se!r} applies to single-level fits; multilevel fits use the GLS covariance"
+                )
+            se = "gls"
+        else:
+            se = se or "hc0"
+            if se not in ("hc0", "hc1", "hc3", "classical", "ml"):
+                raise ValueError(f"se must be 'hc0', 'hc1', 'hc3', 'classical' or 'ml'; got {se!r}")
+            if self.level2_means or self.random == "full":
+                raise ValueError("level2_means and random='full' need a group")
+        self.se = se
+        if self.y_as_group_mean:
+            if self.y is not None:
+                raise ValueError("y_as_group_mean builds Y from x; pass y=None")
+            if not self.groups:
+                raise ValueError("y_as_group_mean needs a group")
+        elif self.y is None:
+            raise ValueError("y is required (or y_as_group_mean=True)")
+        if (self.lag is None) != (self.time is None):
+            raise ValueError("time and lag go together (a lagged surface needs both)")
+        if self.lag is not None and self.lag_unit is None:
+            raise ValueError("a lagged surface needs group or lag_within (the unit lags stay within)")
+        if self.prior_outcome and self.lag is None:
+            raise ValueError("prior_outcome needs lag")
+        if self.at is not None:
+            at = [float(a) for a in self.at]
+            if not all(np.isfinite(at)) or not at:
+                raise ValueError(f"at must be finite moderator values; got {self.at!r}")
+            self.at = at
+
+    @property
+    def inner(self) -> str | None:
+        """The innermost grouping column (random slopes, level-2 means, default lag unit)."""
+        return self.groups[-1] if self.groups else None
+
+    @property
+    def lag_unit(self) -> str | None:
+        """The unit lags stay within."""
+        return self.lag_within or self.inner
+
+    def numeric_columns(self) -> list[str]:
+        """Columns that must hold numbers."""
+        cols = [self.outcome, self.x] + ([self.y] if self.y else []) + self.covariates
+        return list(dict.fromkeys(cols + ([self.time] if self.time else [])))
+
+    def id_columns(self) -> list[str]:
+        """Columns that must be present (ids; missing ids drop the row)."""
+        cols = self.groups + ([self.lag_unit] if self.lag is not None else [])
+        return list(dict.fromkeys(cols + ([self.moderator] if self.moderator else [])))
+
+
+def _moderator(m: pd.Series, spec: RSASpec, source) -> tuple[str | None, np.ndarray | None, list]:
+    """The moderator's kind, its coded values (NaN where missing) and its level labels."""
+    vals = pd.unique(m.dropna())
+    if len(vals) == 2 or spec.moderator_levels is not None:
+        lv = list(spec.moderator_levels) if spec.moderator_levels is not None else sorted(vals, key=str)
+        if len(lv) != 2 or not {str(v) for v in vals} <= {str(v) for v in lv}:
+            raise fail(source, "binary moderator",
+                       f"moderator '{spec.moderator}' has values {sorted(map(str, vals))}; "
+                       f"moderator_levels {lv} must list exactly its two values")
+        coded = np.where(m.isna(), np.nan, (m.astype(str) == str(lv[1])).astype(float))
+        return "binary", coded, [str(v) for v in lv]
+    if len(vals) < 2:
+        raise fail(source, "moderator varies", f"moderator '{spec.moderator}' takes a single value")
+    if not pd.api.types.is_numeric_dtype(m):
+        raise fail(source, "binary or numeric moderator",
+                   f"moderator '{spec.moderator}' has {len(vals)} non-numeric levels; use a "
+                   "binary or a numeric moderator")
+    return "continuous", m.to_numpy(dtype=float), []
+
+
+def analysis_frame(data, spec: RSASpec) -> tuple[pd.DataFrame, dict]:
+    """The rows a surface is fitted on, with the centred polynomial terms.
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        ``z`` (outcome), ``x_raw``, ``y_raw`` (the predictors as used: lagged if
+        asked), ``cov:<c>``, ``group:<g>``, ``mod`` (coded moderator),
+        ``prior_outcome``, and the centred terms ``x``, ``y``, ``x2``, ``xy``, ``y2``.
+    info : dict
+        ``center_x``, ``center_y``, ``moderator_kind``, ``moderator_levels``,
+        ``lag_report`` and the rows (``rows_input``, ``rows_used``,
+        ``rows_dropped`` by identifier, ``describe``); ``warnings`` (a list).
+    """
+    d = read_table(data, numeric=spec.numeric_columns(), required=[])
+    source = source_of(d)
+    missing = [c for c in spec.id_columns() if c not in d.columns]
+    if missing:
+        raise fail(source, "required columns present",
+                   f"missing column(s) {missing}; the data have {list(d.columns)}")
+    frame = pd.DataFrame(index=d.index)
+    frame["z"] = d[spec.outcome].to_numpy()
+    xs = d[spec.x]
+    ys = xs.groupby(d[spec.inner]).transform("mean") if spec.y_as_group_mean else d[spec.y]
+    log = RowLog(len(d))
+    lag_info = None
+    if spec.lag is not None:
+        tmp = pd.DataFrame({"_x": xs, "_y": ys, "_z": frame["z"], "_unit": d[spec.lag_unit],
+                            "_time": d[spec.time]})
+        tmp.attrs["source"] = source.name
+        lagged = build_lag(tmp, ["_x", "_y", "_time"] + (["_z"] if spec.prior_outcome else []),
+                           group="_unit", time="_time", lag=spec.lag)
+        lag_info = dict(lagged.attrs["lag"], group=spec.lag_unit, time=spec.time)
+        lag_info["n_missing_value"] = {k: v for k, v in lag_info["n_missing_value"].items()
+                                       if not k.startswith("_time")}
+        lag_info["n_valid"] = {k: v for k, v in lag_info["n_valid"].items()
+                               if not k.startswith("_time")}
+        xs = lagged[f"_x_lag{spec.lag}"].astype(float)
+        ys = lagged[f"_y_lag{spec.lag}"].astype(float)
+        if spec.prior_outcome:
+            frame["prior_outcome"] = lagged[f"_z_lag{spec.lag}"].astype(float)
+        log.drop(lagged[f"_time_lag{spec.lag}"].isna().to_numpy(), "no_previous_session",
+                 "no previous session of the same unit (first session or a gap)")
+    frame["x_raw"] = np.asarray(xs, dtype=float)
+    frame["y_raw"] = np.asarray(ys, dtype=float)
+    for c in spec.covariates:
+        frame[f"cov:{c}"] = d[c].to_numpy()
+    for g in spec.groups:
+        frame[f"group:{g}"] = d[g].astype(str).where(d[g].notna())
+    kind, levels = None, []
+    if spec.moderator:
+        kind, coded, levels = _moderator(d[spec.moderator], spec, source)
+        frame["mod"] = coded
+    log.drop(~frame.notna().all(axis=1).to_numpy(), "missing_values",
+             "a value of the outcome, a predictor, a covariate, a group or the moderator missing")
+    f = frame[log.keep].reset_index(drop=True)
+    n = len(f)
+    if n < MIN_ROWS:
+        raise fail(source, "enough rows", f"only {n} complete rows for the response surface model")
+    notes = []
+    if spec.center == "pooled":
+        cx = cy = float(np.mean(np.concatenate([f["x_raw"], f["y_raw"]])))
+    elif spec.center == "none":
+        cx = cy = 0.0
+    elif spec.center == "variablewise":
+        cx, cy = float(f["x_raw"].mean()), float(f["y_raw"].mean())
+        notes.append(
+            "predictors centred variable-wise (each on its own mean): the line of congruence X = Y "
+            "of the centred scores is no longer the line where the raw ratings agree"
+        )
+    else:
+        cx = cy = float(spec.center)
+    f["x"] = f["x_raw"] - cx
+    f["y"] = f["y_raw"] - cy
+    f["x2"] = f["x"] ** 2
+    f["xy"] = f["x"] * f["y"]
+    f["y2"] = f["y"] ** 2
+    f.attrs["source"] = source.name
+    info = {"center_x": cx, "center_y": cy, "moderator_kind": kind, "moderator_levels": levels,
+            "lag_report": lag_info, "warnings": notes, **log.info()}
+    return f, info
+
+
+def design_matrix(f: pd.DataFrame, spec: RSASpec, kind: str | None, levels) -> tuple[pd.DataFrame, str | None]:
+    """Fixed-effect design: intercept, the five terms, moderator and its products, covariates.
+
+    Returns the design and the moderator's column name (``None`` without a moderator).
+    """
+    n = len(f)
+    X = pd.DataFrame({"Intercept": np.ones(n)})
+    for t in COEF_NAMES:
+        X[t] = f[t].to_numpy()
+    mod_term = None
+    if kind == "binary":
+        mod_term = f"{spec.moderator}={levels[1]}"
+    elif kind == "continuous":
+        mod_term = spec.moderator
+    if kind:
+        X[mod_term] = f["mod"].to_numpy()
+        for t in COEF_NAMES:
+            X[f"{t}:{mod_term}"] = (f[t] * f["mod"]).to_numpy()
+    for c in spec.covariates:
+        name = c if c not in X.columns else f"cov:{c}"
+        X[name] = f[f"cov:{c}"].to_numpy()
+    if spec.prior_outcome:
+        X[f"{spec.outcome}_lag{spec.lag}"] = f["prior_outcome"].to_numpy()
+    if spec.level2_means:
+        gcol = f[f"group:{spec.inner}"]
+        for t in COEF_NAMES:
+            X[f"mean_{t}"] = f[t].groupby(gcol).transform("mean").to_numpy()
+    return X, mod_term

@@ -1,0 +1,314 @@
+r"""Surface algebra of response surface analysis: a pure function of (b, V).
+
+The second-order polynomial in two commensurable predictors
+
+.. math::
+
+    z = b_0 + b_1 X + b_2 Y + b_3 X^2 + b_4 XY + b_5 Y^2
+
+(:math:`X`, :math:`Y` centred on a common value) is described by
+
+* the slopes and curvatures along the line of congruence (LOC, :math:`Y = X`):
+  :math:`a_1 = b_1 + b_2`, :math:`a_2 = b_3 + b_4 + b_5`;
+* along the line of incongruence (LOIC, :math:`Y = -X`): :math:`a_3 = b_1 - b_2`,
+  :math:`a_4 = b_3 - b_4 + b_5`;
+* :math:`a_5 = b_3 - b_5` (asymmetry of the curvature about the LOC);
+* the stationary point :math:`(X_0, Y_0)`, where both partial derivatives vanish;
+* the principal axes :math:`Y = p_{10} + p_{11}X` (first) and :math:`Y = p_{20} + p_{21}X`
+  (second) through the stationary point, along the eigenvectors of the quadratic form
+  :math:`\begin{pmatrix} b_3 & b_4/2 \\ b_4/2 & b_5\end{pmatrix}` with eigenvalues
+  :math:`\lambda_1 \ge \lambda_2`;
+* lateral shifts: where the surface's cut along the LOIC has its extremum
+  (``loic_shift`` :math:`= -a_3 / (2 a_4)`, the :math:`X` coordinate of the point
+  :math:`(X, -X)`), and where the first principal axis crosses the LOIC
+  (``pa1_shift`` :math:`= -p_{10} / (1 + p_{11})`).
+
+Linear quantities get :math:`\mathrm{Var}(a) = L V L^\top`; the others delta-method
+standard errors :math:`J V J^\top` with the Jacobian :math:`J` by central differences.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from alliance.results import wald_table
+
+__all__ = [
+    "COEF_NAMES",
+    "SURFACE_L",
+    "congruence_checklist",
+    "surface_parameters",
+    "surface_quantities",
+]
+
+#: Names of b1..b5 in the package's coefficient tables.
+COEF_NAMES = ("x", "y", "x2", "xy", "y2")
+
+#: The matrix L with a = L b (rows a1..a5, columns b1..b5); Nestler et al. (2019).
+SURFACE_L = pd.DataFrame(
+    [[1, 1, 0, 0, 0], [0, 0, 1, 1, 1], [1, -1, 0, 0, 0], [0, 0, 1, -1, 1], [0, 0, 1, 0, -1]],
+    index=["a1", "a2", "a3", "a4", "a5"],
+    columns=list(COEF_NAMES),
+    dtype=float,
+)
+
+#: Quantities of :func:`surface_quantities`, in table order.
+QUANTITIES = (
+    "a1", "a2", "a3", "a4", "a5", "X0", "Y0", "p10", "p11", "p20", "p21",
+    "lambda1", "lambda2", "loic_shift", "pa1_shift",
+)
+
+#: One-line meaning of every quantity (used by ``describe`` and the book).
+MEANING = {
+    "a1": "slope along the line of congruence (b1 + b2)",
+    "a2": "curvature along the line of congruence (b3 + b4 + b5)",
+    "a3": "slope along the line of incongruence (b1 - b2)",
+    "a4": "curvature along the line of incongruence (b3 - b4 + b5)",
+    "a5": "asymmetry of the curvature about the LOC (b3 - b5)",
+    "X0": "stationary point, X coordinate",
+    "Y0": "stationary point, Y coordinate",
+    "p10": "intercept of the first principal axis",
+    "p11": "slope of the first principal axis",
+    "p20": "intercept of the second principal axis",
+    "p21": "slope of the second principal axis",
+    "lambda1": "larger eigenvalue (curvature along the first principal axis)",
+    "lambda2": "smaller eigenvalue (curvature along the second principal axis)",
+    "loic_shift": "X at the extremum of the surface along the LOIC (-a3 / (2 a4))",
+    "pa1_shift": "X where the first principal axis crosses the LOIC (-p10 / (1 + p11))",
+}
+
+
+def surface_quantities(b: Sequence[float]) -> dict[str, float]:
+    """Every surface quantity (see :data:`QUANTITIES`) from ``b = (b1, ..., b5)``.
+
+    Undefined quantities (a flat quadratic form, ``b4 = 0`` for the axis slopes,
+    ``a4 = 0``) are NaN.
+    """
+    b1, b2, b3, b4, b5 = (float(v) for v in b)
+    out = {
+        "a1": b1 + b2,
+        "a2": b3 + b4 + b5,
+        "a3": b1 - b2,
+        "a4": b3 - b4 + b5,
+        "a5": b3 - b5,
+    }
+    det = 4.0 * b3 * b5 - b4 * b4
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x0 = (b2 * b4 - 2.0 * b1 * b5) / det if det != 0 else np.nan
+        y0 = (b1 * b4 - 2.0 * b2 * b3) / det if det != 0 else np.nan
+        root = np.sqrt((b3 - b5) ** 2 + b4 * b4)
+        p11 = (b5 - b3 + root) / b4 if b4 != 0 else np.nan
+        p21 = (b5 - b3 - root) / b4 if b4 != 0 else np.nan
+        out.update(
+            X0=x0,
+            Y0=y0,
+            p10=y0 - p11 * x0,
+            p11=p11,
+            p20=y0 - p21 * x0,
+            p21=p21,
+            lambda1=(b3 + b5 + root) / 2.0,
+            lambda2=(b3 + b5 - root) / 2.0,
+            loic_shift=-out["a3"] / (2.0 * out["a4"]) if out["a4"] != 0 else np.nan,
+        )
+        p10 = out["p10"]
+        out["pa1_shift"] = -p10 / (1.0 + p11) if np.isfinite(p11) and p11 != -1 else np.nan
+    return {k: float(out[k]) for k in QUANTITIES}
+
+
+def _jacobian(b: np.ndarray) -> np.ndarray:
+    """Jacobian (quantities x 5) of :func:`surface_quantities` by central differences."""
+    J = np.empty((len(QUANTITIES), 5))
+    for j in range(5):
+        h = 1e-6 * max(1.0, abs(b[j]))
+        up, dn = b.copy(), b.copy()
+        up[j] += h
+        dn[j] -= h
+        fu = np.array(list(surface_quantities(up).values()))
+        fd = np.array(list(surface_quantities(dn).values()))
+        J[:, j] = (fu - fd) / (2.0 * h)
+    J[:5] = SURFACE_L.to_numpy()  # exact for the linear ones
+    return J
+
+
+def _as_b_and_v(coef, cov, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    names = list(names)
+    if isinstance(coef, pd.DataFrame) and "estimate" in coef:
+        coef = coef["estimate"]
+    if isinstance(coef, (pd.Series, Mapping)):
+        s = pd.Series(coef, dtype=float)
+        missing = [n for n in names if n not in s.index]
+        if missing:
+            raise ValueError(f"coef lacks the term(s) {missing}; it has {list(s.index)}")
+        b = s[names].to_numpy(dtype=float)
+        if isinstance(cov, pd.DataFrame):
+            V = cov.loc[names, names].to_numpy(dtype=float)
+        else:
+            V = np.asarray(cov, dtype=float)
+            if V.shape == (len(s), len(s)):
+                pos = [list(s.index).index(n) for n in names]
+                V = V[np.ix_(pos, pos)]
+    else:
+        b = np.asarray(coef, dtype=float).ravel()
+        V = cov.to_numpy(dtype=float) if isinstance(cov, pd.DataFrame) else np.asarray(cov, float)
+        if b.size != 5:
+            raise ValueError(f"coef must hold b1..b5 (5 values); got {b.size}")
+    if V.shape != (5, 5):
+        raise ValueError(f"cov must be the 5 x 5 covariance of b1..b5; got shape {V.shape}")
+    if not np.allclose(V, V.T, rtol=1e-8, atol=1e-12 * max(1.0, np.abs(V).max())):
+        raise ValueError("cov must be symmetric")
+    return b, V
+
+
+def surface_parameters(
+    coef,
+    cov,
+    *,
+    names: Sequence[str] = COEF_NAMES,
+    conf_level: float = 0.95,
+) -> pd.DataFrame:
+    r"""Surface parameters with standard errors, Wald z, p and CIs from (b, V).
+
+    Parameters
+    ----------
+    coef : array-like of 5, pandas.Series or mapping
+        :math:`b_1..b_5` (coefficients of :math:`X, Y, X^2, XY, Y^2`), or a
+        longer labelled vector from which ``names`` are taken.
+    cov : array-like or DataFrame
+        Their covariance :math:`V` (5 x 5, or the full covariance of a labelled
+        ``coef`` from which the ``names`` block is taken).
+    names : sequence of 5 str
+        Labels of :math:`b_1..b_5` in a labelled ``coef``.
+    conf_level : float
+        Level of the Wald confidence intervals.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per quantity of :data:`QUANTITIES` with ``estimate``, ``se``,
+        ``statistic`` (Wald z, against 0), ``p``, ``ci_low``, ``ci_high`` and
+        ``meaning``.
+
+    Notes
+    -----
+    :math:`a = Lb` with :math:`\mathrm{Var}(a) = LVL^\top` (:data:`SURFACE_L`); the
+    stationary point, principal axes, eigenvalues and shifts are nonlinear in
+    :math:`b` and get delta-method variances :math:`JVJ^\top`, the Jacobian by
+    central differences (relative step 1e-6). Wald tests of the nonlinear
+    quantities are approximations that can be poor when the quadratic form is
+    nearly flat (the stationary point and axes are then barely identified).
+    Validated against the Shanock et al. (2010) algebra and against
+    :math:`LVL^\top` computed in R (``tests/r/rsa_reference.R``).
+
+    References
+    ----------
+    Edwards, J. R. (2002). Alternatives to difference scores. In F. Drasgow &
+    N. Schmitt (Eds.), *Measuring and analyzing behavior in organizations*.
+    Shanock, L. R., Baran, B. E., Gentry, W. A., Pattison, S. C., & Heggestad, E. D.
+    (2010). Polynomial regression with response surface analysis. *Journal of Business
+    and Psychology, 25*, 543-554.
+    Nestler, S., Humberg, S., & Schönbrodt, F. D. (2019). Response surface analysis
+    with multilevel data. *Psychological Methods, 24*(3), 291-308.
+
+    Examples
+    --------
+    Shanock et al. (2010), Table 2:
+
+    >>> import numpy as np
+    >>> from alliance.rsa import surface_parameters
+    >>> t = surface_parameters([-0.23, 0.77, -0.07, 0.27, -0.10], np.eye(5) * 0.01)
+    >>> t.set_index("term").loc[["a1", "a2", "a3", "a4"], "estimate"].round(2).tolist()
+    [0.54, 0.1, -1.0, -0.44]
+    """
+    b, V = _as_b_and_v(coef, cov, names)
+    est = np.array(list(surface_quantities(b).values()))
+    J = _jacobian(b)
+    C = J @ V @ J.T
+    tab = wald_table(est, C, QUANTITIES, conf_level)
+    tab["meaning"] = [MEANING[q] for q in QUANTITIES]
+    return tab
+
+
+def _surface_cov(beta: np.ndarray, V: np.ndarray, M: np.ndarray):
+    """Quantities of b = M beta and their covariance (full beta, V)."""
+    b = M @ beta
+    est = np.array(list(surface_quantities(b).values()))
+    J = _jacobian(b) @ M
+    return est, J
+
+
+def congruence_checklist(surface: pd.DataFrame) -> pd.DataFrame:
+    r"""The congruence checklist of Humberg, Nestler & Back (2019), evaluated.
+
+    A (broad) congruence effect -- the outcome is highest where :math:`X = Y`,
+    whatever their level -- needs *all* of
+
+    1. :math:`a_4 < 0`: the surface is curved downward across the LOIC (CI below 0);
+    2. :math:`p_{10} = 0` and 3. :math:`p_{11} = 1`: the ridge (first principal
+       axis) lies on the LOC (CIs include 0 and 1);
+    4. :math:`a_3 = 0`: the ridge is not shifted off the LOC (CI includes 0).
+
+    A *strict* congruence effect, in which the level of agreement does not matter,
+    also needs 5. :math:`a_1 = 0` and 6. :math:`a_2 = 0`.
+
+    Parameters
+    ----------
+    surface : pandas.DataFrame
+        A table from :func:`surface_parameters` (one level).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``condition``, ``requirement``, ``estimate``, ``ci_low``, ``ci_high``, ``met``,
+        ``strict_only`` and ``why``. ``met`` for conditions 2-6 means *not rejected*
+        (an interval containing the value), which is evidence of agreement only when
+        the interval is narrow; condition 1 must hold significantly.
+        ``attrs["verdict"]`` summarises the result in one sentence.
+    """
+    s = surface.set_index("term")
+
+    def row(cond, term, null, strict, why):
+        lo, hi = float(s.loc[term, "ci_low"]), float(s.loc[term, "ci_high"])
+        est = float(s.loc[term, "estimate"])
+        met = bool(hi < 0) if null is None else bool(np.isfinite(lo) and lo <= null <= hi)
+        return {
+            "condition": cond,
+            "requirement": f"{term} < 0 (CI below 0)" if null is None else f"{term} = {null:g} (CI includes {null:g})",
+            "term": term,
+            "estimate": est,
+            "ci_low": lo,
+            "ci_high": hi,
+            "met": met,
+            "strict_only": strict,
+            "why": why,
+        }
+
+    rows = [
+        row(1, "a4", None, False, "the outcome must fall off on both sides of the line of congruence"),
+        row(2, "p10", 0.0, False, "the ridge (first principal axis) must pass through the origin"),
+        row(3, "p11", 1.0, False, "the ridge must run parallel to the line of congruence"),
+        row(4, "a3", 0.0, False, "the ridge must not be shifted towards X > Y or Y > X"),
+        row(5, "a1", 0.0, True, "strict congruence: the level of agreement does not matter (no slope)"),
+        row(6, "a2", 0.0, True, "strict congruence: no curvature along the line of congruence"),
+    ]
+    out = pd.DataFrame(rows)
+    broad = bool(out.loc[~out["strict_only"], "met"].all())
+    strict = broad and bool(out["met"].all())
+    if not out.loc[0, "met"]:
+        verdict = ("No congruence effect: a4 is not significantly negative, so the surface does not "
+                   "fall off away from agreement (conditions 2-4 are then uninformative).")
+    elif not broad:
+        failed = ", ".join(str(c) for c in out.loc[~out["met"] & ~out["strict_only"], "condition"])
+        verdict = (f"No congruence effect: a4 < 0, but condition(s) {failed} fail, so the best "
+                   "outcomes are not on the line of congruence.")
+    elif strict:
+        verdict = "Strict congruence effect: all six conditions hold."
+    else:
+        verdict = ("Broad congruence effect (conditions 1-4 hold); the level of agreement also "
+                   "matters (a1 or a2 differs from 0), so it is not a strict congruence effect.")
+    out.attrs["verdict"] = verdict
+    out.attrs["broad"] = broad
+    out.attrs["strict"] = strict
+    return out

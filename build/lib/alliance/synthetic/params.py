@@ -1,0 +1,113 @@
+"""Parameters of the book's generative model: every value with its meaning and its source.
+
+:class:`SimulationParams` is the single place the synthetic trial's numbers are
+set. Each field carries its meaning and where its value comes from (the
+paper's abstract, the literature, or an assumption with its reason);
+:func:`describe_parameters` lists them, and ``data/README.md`` is generated from
+them. The model itself is :func:`alliance.synthetic.simulate`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import pandas as pd
+
+__all__ = ["EXAMPLE_SEED", "SimulationParams", "describe_parameters"]
+
+
+#: Seed of the shipped data set: the paper's online-first date (2022-11-10),
+#: fixed before any analysis was run on the draw.
+EXAMPLE_SEED = 20221110
+
+
+def _p(value, doc: str, source: str):
+    return field(default=value, metadata={"doc": doc, "source": source})
+
+
+@dataclass(frozen=True)
+class SimulationParams:
+    """Parameters of the synthetic trial; each field documents its value and source.
+
+    ``describe_parameters()`` lists them as a table (the codebook in
+    ``data/README.md`` is generated from it).
+    """
+
+    # --- design -------------------------------------------------------------
+    n_therapists: int = _p(40, "therapists, randomised 1:1", "published: Tasca et al. (2023) abstract")
+    n_patients: int = _p(117, "patients in all", "published: Tasca et al. (2023) abstract")
+    n_sessions: int = _p(6, "consecutive early sessions rated", "published: Tasca et al. (2023) abstract")
+    min_caseload: int = _p(1, "fewest patients per therapist", "assumption: every randomised therapist treated at least one patient")
+    max_caseload: int = _p(6, "most patients per therapist", "assumption: community practice caseloads in a recruitment window")
+    caseload_shape: float = _p(1.5, "Gamma shape of therapists' recruitment propensity (lower = more uneven caseloads)", "assumption: uneven caseloads as in practice research networks")
+    # --- latent alliance and patient ratings (WAI-SR item mean, 1-5) --------
+    mu_patient: float = _p(3.90, "mean patient-rated alliance at session 1", "assumption: typical of WAI-SR patient means early in therapy (Hatcher & Gillaspy 2006 report means near 4 on the 1-5 item scale)")
+    sd_therapist_alliance: float = _p(0.15, "SD of therapists' effect on their patients' alliance (u_j)", "assumption: therapist effects of a few per cent of alliance variance (Baldwin, Wampold & Imel 2007)")
+    sd_patient_alliance: float = _p(0.45, "SD of patients' alliance level (v_i)", "assumption: between-patient SD of WAI-SR means about 0.5")
+    growth_patient: float = _p(0.04, "patient-rated alliance growth per session, both arms (gamma_P)", "assumption: slow early growth; finding 1 says training did not change it")
+    sd_growth_patient: float = _p(0.04, "SD of patients' growth rates (w_i)", "assumption")
+    sd_fluctuation: float = _p(0.30, "SD of session-to-session fluctuation of the latent alliance (xi; ruptures and repairs)", "assumption: within-patient SD of session alliance about 0.3")
+    sd_error_patient: float = _p(0.15, "SD of patient-rating error (epsilon^P)", "assumption: reliability of the within-patient deviations about 0.8")
+    # --- therapist ratings -------------------------------------------------
+    mu_therapist: float = _p(3.55, "mean therapist-rated alliance at session 1", "assumption: therapists rate the alliance lower than patients (Tryon, Blackwell & Hammel 2007), giving negative directional bias")
+    sd_therapist_leniency: float = _p(0.25, "SD of therapists' rating leniency (u^T_j)", "assumption")
+    sd_patient_therapist_view: float = _p(0.30, "SD of the therapist's patient-specific view (v^T_i)", "assumption")
+    level_accuracy: float = _p(0.30, "weight of the patient's true alliance level in the therapist's rating (beta_L)", "assumption: patient-therapist agreement on alliance level is modest (r about .3; Tryon et al. 2007)")
+    growth_therapist_control: float = _p(0.02, "therapist-rated alliance growth per session, control arm (gamma_T)", "assumption")
+    growth_therapist_training_effect: float = _p(0.04, "extra therapist-rated growth per session under training (delta_T)", "assumption encoding finding 1 (faster therapist-rated growth under training; chosen so a trial of this size detects it most of the time: chapter 7 estimates how often)")
+    tracking_control: float = _p(0.20, "weight of the patient's session fluctuation in the therapist's rating, control (lambda_0)", "assumption")
+    tracking_training: float = _p(0.40, "same under training (lambda_1)", "assumption encoding finding 2 (greater temporal congruence under training; chapter 7 estimates how often a trial of this size detects it)")
+    sd_error_therapist: float = _p(0.20, "SD of therapist-rating error (epsilon^T)", "assumption")
+    # --- well-being (ORS total, 0-40) ---------------------------------------
+    mu_wellbeing: float = _p(21.0, "mean well-being at session 1", "assumption: clinical samples start below the ORS cut-off of 25 (Miller et al. 2003)")
+    sd_therapist_wellbeing: float = _p(1.5, "SD of therapist effects on well-being (u^W_j)", "assumption: small therapist effects on outcome")
+    sd_patient_wellbeing: float = _p(5.5, "SD of patients' well-being level (v^W_i)", "assumption")
+    growth_wellbeing: float = _p(0.6, "well-being gain per session (gamma_W)", "assumption: early improvement of a few ORS points")
+    sd_wellbeing_residual: float = _p(3.0, "SD of session well-being innovations (nu)", "assumption")
+    ar_wellbeing: float = _p(0.4, "autocorrelation of session well-being residuals (rho)", "assumption")
+    surface_center: float = _p(3.75, "centre c of the lagged surface (between the raters' means)", "assumption")
+    b1_therapist: float = _p(1.5, "lagged surface, training arm: linear term of therapist-rated alliance (b1)", "assumption encoding finding 3")
+    b2_patient: float = _p(1.5, "linear term of patient-rated alliance (b2)", "assumption encoding finding 3 (a1 = b1 + b2 = 3 ORS points per alliance point, about 0.2 SD of well-being per SD of alliance)")
+    b3_therapist_sq: float = _p(-0.6, "squared therapist term (b3)", "assumption encoding finding 3 (a4 = b3 - b4 + b5 < 0)")
+    b4_product: float = _p(1.2, "product term (b4)", "assumption: with b3 = b5 = -b4/2 the surface is -0.6 (x - y)^2 off the line of congruence")
+    b5_patient_sq: float = _p(-0.6, "squared patient term (b5)", "assumption")
+    # --- missingness --------------------------------------------------------
+    dropout_hazard: float = _p(0.04, "probability of leaving after each of sessions 1-5", "assumption: about one in six patients gone by session 6, typical early attrition")
+    p_missing_patient: float = _p(0.04, "probability a patient alliance rating is missing", "assumption: MCAR missed forms")
+    p_missing_therapist: float = _p(0.06, "probability a therapist alliance rating is missing", "assumption: MCAR missed forms")
+    p_missing_wellbeing: float = _p(0.03, "probability a well-being rating is missing", "assumption: MCAR missed forms")
+    # --- covariates (no effect on any outcome) ------------------------------
+    experience_median: float = _p(10.0, "median therapist experience in years (log-normal)", "assumption; carried as a balance covariate, no effect")
+    age_mean: float = _p(38.0, "mean patient age in years", "assumption; balance covariate, no effect")
+    p_female: float = _p(0.70, "share of women among patients", "assumption: typical of outpatient psychotherapy; balance covariate, no effect")
+
+    def __post_init__(self):
+        if self.n_therapists * self.max_caseload < self.n_patients:
+            raise ValueError("n_patients exceeds n_therapists * max_caseload")
+        if self.n_therapists * self.min_caseload > self.n_patients:
+            raise ValueError("n_patients below n_therapists * min_caseload")
+        if self.n_sessions < 2:
+            raise ValueError("n_sessions must be at least 2")
+
+    def truth(self) -> dict[str, float]:
+        """The surface parameters a1-a5 of the training arm and the other encoded effects."""
+        b1, b2, b3, b4, b5 = (self.b1_therapist, self.b2_patient, self.b3_therapist_sq,
+                              self.b4_product, self.b5_patient_sq)
+        return {
+            "a1": b1 + b2, "a2": b3 + b4 + b5, "a3": b1 - b2, "a4": b3 - b4 + b5, "a5": b3 - b5,
+            "growth_difference_therapist": self.growth_therapist_training_effect,
+            "growth_difference_patient": 0.0,
+            "tracking_difference": self.tracking_training - self.tracking_control,
+        }
+
+
+def describe_parameters(params: SimulationParams | None = None) -> pd.DataFrame:
+    """Every parameter of the generative model with its value, meaning and source."""
+    params = params or SimulationParams()
+    return pd.DataFrame(
+        [
+            {"parameter": f.name, "value": getattr(params, f.name),
+             "meaning": f.metadata["doc"], "source": f.metadata["source"]}
+            for f in fields(params)
+        ]
+    )

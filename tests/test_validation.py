@@ -1,0 +1,215 @@
+"""One validation path: the same bad cell gives the same error at every door.
+
+A value that is not a number where a rating is needed (``"4,5"`` in a
+comma-separated file, ``"abc"``, ``"inf"``, a boolean) is put into one cell of
+the shipped data, which is then given to every public entry point both as a
+file and as a DataFrame. Each must raise one :class:`alliance.DataError` whose
+message names the source, the row, the column and the rule -- never drop the
+cell as missing or coerce it. The file-level rules (delimiter, decimal mark,
+header names, row width) are tested below.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import alliance
+from alliance import DataError
+from alliance.cli import main
+from alliance.findings import evaluate
+from alliance.growth import fit_growth
+from alliance.lagged import fit_lagged
+from alliance.randomise import balance, icc
+from alliance.report import run_report
+from alliance.rsa import fit_rsa
+from alliance.truth_bias import fit_truth_bias
+
+ROW = 4  # 0-based position of the bad cell: data row 5, file line 6
+COLUMN = "alliance_therapist"
+
+#: (label, cell as written in a DataFrame, cell as written in a file, rule named)
+BAD_CELLS = [
+    ("decimal comma", "4,5", "4,5", "numeric column"),
+    ("text", "abc", "abc", "numeric column"),
+    ("infinity", "inf", "inf", "finite values"),
+    ("boolean", True, "True", "numeric column"),
+]
+
+
+def _run_report(data):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return run_report(data, Path(tmp) / "out")
+
+
+#: Every public entry point that takes session data, called on ``data``.
+ENTRY_POINTS = {
+    "read_sessions": lambda d: alliance.read_sessions(d),
+    "fit_growth": lambda d: fit_growth(d, "therapist"),
+    "fit_truth_bias": lambda d: fit_truth_bias(d),
+    "fit_lagged": lambda d: fit_lagged(d),
+    "fit_rsa": lambda d: fit_rsa(d, "wellbeing", "alliance_therapist", "alliance_patient",
+                                 group="patient", time="session", lag=1),
+    "icc": lambda d: icc(d, "alliance_therapist"),
+    "balance": lambda d: balance(d),
+    "evaluate_findings": lambda d: evaluate(d),
+    "report": _run_report,
+}
+
+
+@pytest.fixture(scope="module")
+def example() -> pd.DataFrame:
+    return alliance.load_example()
+
+
+def _bad_frame(example, cell) -> pd.DataFrame:
+    bad = example.copy()
+    bad[COLUMN] = bad[COLUMN].astype(object)
+    bad.loc[bad.index[ROW], COLUMN] = cell
+    return bad
+
+
+def _bad_file(example, text, tmp_path) -> Path:
+    frame = example.copy()
+    frame[COLUMN] = frame[COLUMN].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
+    frame.loc[frame.index[ROW], COLUMN] = text
+    path = tmp_path / "bad.csv"
+    frame.to_csv(path, index=False)  # "4,5" is quoted by the writer
+    return path
+
+
+def _check(message: str, source: str, rule: str, file: bool) -> None:
+    assert message.startswith(source), message
+    assert f"column '{COLUMN}'" in message, message
+    assert f"data row {ROW + 1}" in message, message
+    if file:
+        assert f"file line {ROW + 2}" in message, message
+    assert f"[rule: {rule}]" in message, message
+
+
+@pytest.mark.parametrize("entry", list(ENTRY_POINTS))
+@pytest.mark.parametrize(("label", "cell", "text", "rule"), BAD_CELLS, ids=[c[0] for c in BAD_CELLS])
+def test_bad_cell_in_a_dataframe(example, entry, label, cell, text, rule):
+    with pytest.raises(DataError) as err:
+        ENTRY_POINTS[entry](_bad_frame(example, cell))
+    _check(str(err.value), example.attrs["source"], rule, file=False)
+
+
+@pytest.mark.parametrize("entry", list(ENTRY_POINTS))
+@pytest.mark.parametrize(("label", "cell", "text", "rule"), BAD_CELLS, ids=[c[0] for c in BAD_CELLS])
+def test_bad_cell_in_a_file(example, tmp_path, entry, label, cell, text, rule):
+    path = _bad_file(example, text, tmp_path)
+    with pytest.raises(DataError) as err:
+        ENTRY_POINTS[entry](str(path))
+    _check(str(err.value), str(path), rule, file=True)
+
+
+@pytest.mark.parametrize("command", [
+    ["validate"], ["fit", "growth"], ["fit", "truth-bias"], ["fit", "lagged"],
+    ["fit", "rsa", "--outcome", "wellbeing", "--x", "alliance_therapist", "--y", "alliance_patient"],
+])
+def test_bad_cell_on_the_command_line(example, tmp_path, capsys, command):
+    path = _bad_file(example, "4,5", tmp_path)
+    argv = command[:1] + command[1:2] + [str(path)] + command[2:] if command[0] == "fit" else \
+        command + [str(path)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("alliance: invalid data: ")
+    _check(err.removeprefix("alliance: invalid data: "), str(path), "numeric column", file=True)
+
+
+def test_a_dataframe_row_is_named_by_its_index_label(example):
+    bad = _bad_frame(example, "abc").sort_values(["therapist", "session"])
+    with pytest.raises(DataError, match=r"column 'alliance_therapist'.*data row \d+ \(index 4\)"):
+        fit_growth(bad, "therapist")
+
+
+def test_the_hint_names_the_decimal_option(example):
+    with pytest.raises(DataError, match="decimal=','"):
+        alliance.read_sessions(_bad_frame(example, "4,5"))
+
+
+# --------------------------------------------------------------------------- file-level rules
+
+
+def _write(tmp_path, text, name="x.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+SMALL = [
+    ("T1", "P1", "control", "1", "4.5", "3.25", "20.5"),
+    ("T1", "P1", "control", "2", "4.75", "", "22"),
+    ("T2", "P2", "training", "1", "3.5", "4", "18.25"),
+]
+HEADER = ["therapist", "patient", "condition", "session", "alliance_patient",
+          "alliance_therapist", "wellbeing"]
+
+
+def _table(sep: str, decimal: str = ".") -> str:
+    rows = [[c.replace(".", decimal) for c in r] for r in SMALL]
+    return "\n".join(sep.join(r) for r in [HEADER, *rows]) + "\n"
+
+
+@pytest.mark.parametrize(("sep", "decimal"), [(",", "."), (";", ","), (";", "."), ("\t", ","),
+                                              ("\t", ".")])
+def test_delimiters_and_decimal_marks_are_detected(tmp_path, sep, decimal):
+    df = alliance.read_sessions(_write(tmp_path, _table(sep, decimal)))
+    assert df["alliance_patient"].tolist() == [4.5, 4.75, 3.5]
+    assert df["wellbeing"].tolist() == [20.5, 22.0, 18.25]
+    assert np.isnan(df["alliance_therapist"].iloc[1])
+
+
+def test_delimiter_and_decimal_can_be_given(tmp_path):
+    path = _write(tmp_path, _table(";", ","))
+    df = alliance.read_sessions(path, sep=";", decimal=",")
+    assert df["alliance_therapist"].iloc[0] == 3.25
+    with pytest.raises(DataError, match=r"column 'alliance_patient' must be numeric.*decimal=','"):
+        alliance.read_sessions(path, sep=";", decimal=".")
+    assert main(["validate", str(path), "--sep", ";", "--decimal", ","]) == 0
+
+
+def test_a_file_mixing_decimal_marks_is_refused(tmp_path):
+    text = _table(";", ",").replace("18,25", "18.25")
+    with pytest.raises(DataError, match=r"both decimal points.*decimal commas.*one decimal mark"):
+        alliance.read_sessions(_write(tmp_path, text))
+
+
+def test_duplicate_names_are_read_from_the_header(tmp_path):
+    text = _table(",").replace("wellbeing\n", "wellbeing,score,score.1\n", 1)
+    text = "\n".join(line + (",1,2" if i else "") for i, line in
+                     enumerate(text.strip().split("\n"))) + "\n"
+    df = alliance.read_sessions(_write(tmp_path, text))
+    assert {"score", "score.1"} <= set(df.columns)  # two legitimate names
+    twice = text.replace("score,score.1", "score,score", 1)
+    with pytest.raises(DataError, match=r"repeated in the header: \['score'\].*unique column names"):
+        alliance.read_sessions(_write(tmp_path, twice, "twice.csv"))
+
+
+@pytest.mark.parametrize("cut", ["short", "long"])
+def test_a_row_with_the_wrong_number_of_fields_is_refused(tmp_path, cut):
+    lines = _table(",").strip().split("\n")
+    lines[2] = lines[2].rsplit(",", 1)[0] if cut == "short" else lines[2] + ",9"
+    with pytest.raises(DataError, match=r"file line 3 has \d+ fields.*as many fields as the header"):
+        alliance.read_sessions(_write(tmp_path, "\n".join(lines) + "\n"))
+
+
+def test_file_lines_count_quoted_newlines(tmp_path):
+    text = _table(",").replace("T2,P2", '"T2\nsecond line",P2').replace("3.5,4,", "3.5,abc,")
+    with pytest.raises(DataError, match=r"data row 3 \(file line 4\)"):
+        alliance.read_sessions(_write(tmp_path, text))
+
+
+def test_numeric_values_in_a_dataframe_are_not_coerced():
+    d = alliance.load_example()
+    ok = d.assign(alliance_patient=d["alliance_patient"].astype("Float64"))  # nullable dtype
+    assert alliance.read_sessions(ok)["alliance_patient"].isna().sum() == d["alliance_patient"].isna().sum()
+    for bad in (d["alliance_patient"] + 0j, pd.to_datetime("2024-01-01") + pd.to_timedelta(d["session"], "D")):
+        with pytest.raises(DataError, match="column 'alliance_patient'"):
+            alliance.read_sessions(d.assign(alliance_patient=bad))

@@ -1,0 +1,67 @@
+"""The package works outside the checkout: built as a wheel, installed in a fresh environment.
+
+The wheel is built from the repository, installed into a new virtual
+environment in a temporary folder (its dependencies pinned by
+``requirements.lock``), and used from a working directory that is not the
+repository: ``alliance validate`` on the shipped data, ``load_example()`` with
+its checksum, and one fit. Nothing may reach back into the checkout.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.slow
+
+
+def _run(cmd, cwd):
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    proc = subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("wheel")
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w",
+          tmp / "dist", ROOT], cwd=tmp)
+    wheel = next((tmp / "dist").glob("alliance-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "alliance/data/files/sessions.csv" in names, names
+    assert "alliance/data/files/sessions.csv.sha256" in names
+    venv = tmp / "venv"
+    _run([sys.executable, "-m", "venv", venv], cwd=tmp)
+    py = venv / "bin" / "python"
+    _run([py, "-m", "pip", "install", "--quiet", "-c", ROOT / "requirements.lock", wheel], cwd=tmp)
+    work = tmp / "elsewhere"
+    work.mkdir()
+    return py, venv / "bin" / "alliance", work
+
+
+def test_the_installed_package_is_not_the_checkout(installed):
+    py, _, work = installed
+    out = _run([py, "-c", "import alliance; print(alliance.__file__)"], cwd=work).stdout
+    assert str(ROOT) not in out and "site-packages" in out
+
+
+def test_validate_load_example_and_a_fit_from_the_wheel(installed):
+    py, exe, work = installed
+    path = _run([py, "-c", "import alliance; print(alliance.example_path())"], cwd=work).stdout.strip()
+    assert "site-packages" in path
+    out = _run([exe, "validate", path], cwd=work).stdout
+    assert "valid" in out and "patients: 117" in out
+    code = ("import alliance\n"
+            "d = alliance.load_example()\n"
+            "res = alliance.fit_growth(d, 'patient')\n"
+            "print(len(d), round(res.value('time'), 6))\n")
+    rows, slope = _run([py, "-c", code], cwd=work).stdout.split()
+    assert int(rows) == 636 and float(slope) != 0.0
