@@ -68,8 +68,10 @@ engine reach (``benchmarks/bench_statsmodels.py``; the book's appendix on the
 engine shows the measured table).
 """
 
-from alliance.mixed.fit import MixedFit, fit_lmm, lrt
+from alliance.mixed.fit import DDF_LABEL, MixedFit, fit_lmm, lrt
+from alliance.mixed.inference import DDF_METHODS, normalise_ddf
 from alliance.mixed.model import BOUNDARY_TOL, RandomTerm
-from alliance.mixed.optimize import OPTIMIZERS
+from alliance.mixed.optimize import OPTIMIZERS, RESTARTS
 
-__all__ = ["BOUNDARY_TOL", "OPTIMIZERS", "MixedFit", "RandomTerm", "fit_lmm", "lrt"]
+__all__ = ["BOUNDARY_TOL", "DDF_LABEL", "DDF_METHODS", "OPTIMIZERS", "RESTARTS", "MixedFit",
+           "RandomTerm", "fit_lmm", "lrt", "normalise_ddf"]
