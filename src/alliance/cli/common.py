@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 from alliance.data.schema import CANONICAL_COLUMNS
 
-__all__ = ["UsageError", "add_input_options", "add_column_option", "parse_columns"]
+__all__ = ["UsageError", "add_column_option", "add_df_option", "add_input_options",
+           "parse_columns"]
 
 
 class UsageError(Exception):
@@ -50,3 +51,12 @@ def add_input_options(parser: argparse.ArgumentParser, columns: bool = True) -> 
     parser.add_argument("--decimal", choices=[".", ","],
                         help="decimal mark of FILE (default: '.' for comma-separated files, "
                              "detected for semicolon- and tab-separated ones)")
+
+
+def add_df_option(parser: argparse.ArgumentParser) -> None:
+    """The ``--df`` option of every ``fit`` command: how fixed effects and contrasts are tested."""
+    parser.add_argument(
+        "--df", choices=["satterthwaite", "kenward-roger", "z"], default="satterthwaite",
+        help="tests of fixed effects and contrasts: t with Satterthwaite degrees of freedom "
+             "(default, as lmerTest), t with Kenward-Roger degrees of freedom and adjusted SEs "
+             "(REML fits only, as pbkrtest), or Wald z")

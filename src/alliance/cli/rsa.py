@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from alliance.cli.common import add_input_options
+from alliance.cli.common import add_df_option, add_input_options
 from alliance.data.validate import read_table
 from alliance.rsa.fit import RSAResult, fit_rsa
 
@@ -54,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="add the group means of the five terms at level 2 (Nestler et al. 2019)")
     parser.add_argument("--method", choices=["ml", "reml", "ML", "REML"], default="ml",
                         help="multilevel criterion (default ml)")
+    add_df_option(parser)
 
 
 def run(args) -> RSAResult:
@@ -84,4 +85,5 @@ def run(args) -> RSAResult:
         level2_means=args.level2_means,
         y_as_group_mean=args.y_as_group_mean,
         method=args.method.upper(),
+        df=args.df if args.group else None,
     )

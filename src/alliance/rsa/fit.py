@@ -19,15 +19,21 @@ import numpy as np
 import pandas as pd
 
 from alliance.errors import AllianceWarning
-from alliance.mixed import RandomTerm, fit_lmm
+from alliance.mixed import DDF_LABEL, RandomTerm, fit_lmm
 from alliance.results import Result, wald_table
 from alliance.rsa.family import MODELS, fit_family
 from alliance.rsa.ols import ols
 from alliance.rsa.regions import regions_of_significance, regions_table
 from alliance.rsa.spec import RSASpec, analysis_frame, design_matrix
-from alliance.rsa.surface import COEF_NAMES, QUANTITIES, _surface_cov, congruence_checklist
+from alliance.rsa.surface import (
+    COEF_NAMES,
+    QUANTITIES,
+    SURFACE_L,
+    _surface_cov,
+    congruence_checklist,
+)
 
-__all__ = ["MODELS", "RSAResult", "fit_rsa", "regions_of_significance"]
+__all__ = ["MODELS", "RSAResult", "fit_rsa", "level2_variances", "regions_of_significance"]
 
 
 @dataclass
@@ -99,6 +105,8 @@ def fit_rsa(
     y_as_group_mean: bool = False,
     method: str = "ML",
     conf_level: float = 0.95,
+    df: str | None = None,
+    outer_random: str = "intercept",
 ) -> RSAResult:
     r"""Response surface analysis of ``outcome`` on two commensurable predictors.
 
@@ -169,14 +177,30 @@ def fit_rsa(
     method : {"ML", "REML"}
         Multilevel criterion (ML by default, as Nestler et al.).
     conf_level : float
-        Level of the Wald z confidence intervals.
+        Level of the confidence intervals.
+    df : {"satterthwaite", "kenward-roger", "z"}, optional
+        Multilevel fits: tests of the coefficients and of a1-a5 (linear in b1-b5) are
+        t tests with Satterthwaite (the default) or Kenward-Roger (REML only; SEs of
+        every quantity from its adjusted covariance) degrees of freedom, or Wald z;
+        regions of significance use the same degrees of freedom. The stationary
+        point, principal axes, eigenvalues and shifts are nonlinear in b and keep
+        delta-method z tests. Single-level (OLS) fits always use z, as the RSA package.
+    outer_random : {"intercept", "full", "diagonal"}
+        Multilevel fits with two or more groups: random effects of the *outermost*
+        group (e.g. therapists, the unit of randomisation): an intercept (default),
+        or also the slopes of the five polynomial terms, correlated ("full") or
+        independent ("diagonal"). Arm differences in the surface are then tested
+        against how much the surface varies between those units.
 
     Returns
     -------
     RSAResult
         See :class:`RSAResult`. ``info`` records the centre, the rows used and
         dropped (``rows_dropped`` by identifier, ``describe`` in words), the method,
-        log-likelihood and AIC.
+        the tests (``df``), log-likelihood and AIC. With ``random="full"`` the table
+        ``level2_variances`` holds the variances of a1-a5 between the innermost
+        groups (:math:`\ell_k^\top G\ell_k` with :math:`G` the covariance of the random
+        slopes of b1-b5; Nestler et al. 2019) with delta-method SEs where defined.
 
     Raises
     ------
@@ -193,8 +217,12 @@ def fit_rsa(
     ``motcon2`` data (estimates, classical and HC0 covariances, the constrained family's
     log-likelihoods); lme4 for Nestler et al.'s Example 1 (ML, five random slopes,
     pick-a-point at g.s = -1, 0, 1), the L1/L2 example (random intercept, REML) and the
-    chapter-5 model on the shipped synthetic data. p values and CIs are Wald z throughout
-    (as the RSA package and the multilevel RSA code). AICc uses k = coefficients + 1
+    chapter-5 model on the shipped synthetic data; the degrees of freedom of a1-a5 against
+    lmerTest (``tests/r/ddf_reference.R``) and the level-2 variances of a1-a5 against
+    lme4's VarCorr with delta-method SEs (``tests/r/rsa_level2_reference.R``). Multilevel
+    tests of linear quantities are Satterthwaite t by default; single-level ones and the
+    nonlinear quantities are Wald z (as the RSA package and the multilevel RSA code, which
+    use z throughout). AICc uses k = coefficients + 1
     (residual variance); absolute log-likelihoods differ from lavaan's by a constant
     (lavaan also models the predictors), so AICc differences, weights and LR tests agree.
 
@@ -231,7 +259,11 @@ def fit_rsa(
     z = f["z"].to_numpy()
     names = list(X.columns)
     notes = list(frame_info["warnings"])
-    fit, vc, n_groups = None, None, {}
+    if outer_random not in ("intercept", "full", "diagonal"):
+        raise ValueError(f"outer_random must be 'intercept', 'full' or 'diagonal'; got {outer_random!r}")
+    if outer_random != "intercept" and len(spec.groups) < 2:
+        raise ValueError("outer_random applies to the outermost of two or more groups")
+    fit, vc, n_groups, df_of = None, None, {}, None
     if not spec.groups:
         o = ols(z, X.to_numpy(), spec.se, source)
         beta, cov = o.beta, o.cov
@@ -239,31 +271,40 @@ def fit_rsa(
                     "loglik": o.loglik, "aic": -2 * o.loglik + 2 * o.k, "rss": o.rss}
         converged = True
     else:
-        fit, caught = _lmm(z, X, _random_terms(f, X, spec), spec, source)
+        ddf = "satterthwaite" if df is None else df
+        fit, caught = _lmm(z, X, _random_terms(f, X, spec, outer_random), spec, source, ddf)
         notes += [str(c.message) for c in caught if issubclass(c.category, AllianceWarning)]
         for c in caught:
             if not issubclass(c.category, AllianceWarning):  # pragma: no cover - others untouched
                 warnings.warn_explicit(c.message, c.category, c.filename, c.lineno)
         beta = fit.coef.to_numpy()
-        cov = fit.cov_fixed.loc[names, names].to_numpy()
+        cov = fit.vcov().loc[names, names].to_numpy()
+        if fit.ddf != "z":
+            def df_of(Lrows, _fit=fit):
+                return _fit.df_of(pd.DataFrame(np.atleast_2d(Lrows), columns=names)).to_numpy()
         info_fit = {"estimator": f"linear mixed model by {spec.method} (alliance.mixed.fit_lmm), "
-                                 "GLS covariance, Wald z",
-                    "loglik": fit.loglik, "aic": fit.aic, "boundary": bool(fit.boundary)}
+                                 f"GLS covariance, {DDF_LABEL[fit.ddf]} for linear quantities",
+                    "loglik": fit.loglik, "aic": fit.aic, "boundary": bool(fit.boundary),
+                    "df": fit.ddf}
         converged = bool(fit.converged)
         n_groups = dict(fit.n_groups)
         vc = fit.variance_components.copy()
     notes = list(dict.fromkeys(notes))
     beta_s = pd.Series(beta, index=names)
     levels, intercepts, base, inter = _levels(beta_s, X, kind, mod_term, mod_levels, f, spec)
-    surfaces = _surfaces(beta, cov, levels, kind, spec.conf_level)
+    surfaces = _surfaces(beta, cov, levels, kind, spec.conf_level, df_of)
     tables = {"surface": surfaces["surface"],
-              "coefficients": wald_table(beta, cov, names, spec.conf_level),
+              "coefficients": wald_table(beta, cov, names, spec.conf_level,
+                                         df=None if df_of is None else df_of(np.eye(len(names)))),
               "checklist": surfaces["checklist"]}
     if kind == "continuous":
-        tables["regions"] = regions_table(beta, cov, base, inter, f["mod"].to_numpy(),
-                                          spec.conf_level)
+        tables["regions"] = regions_table(
+            beta, cov, base, inter, f["mod"].to_numpy(), spec.conf_level,
+            None if df_of is None else (lambda l: float(df_of(l)[0])))
     if vc is not None:
         tables["variance_components"] = vc
+    if fit is not None and spec.random == "full":
+        tables["level2_variances"] = level2_variances(fit, spec.inner)
     if not spec.groups and kind is None:
         tables["models"], tables["model_tests"] = fit_family(z, X, source)
     for msg in notes:  # fit_lmm's own warnings were caught above: emit every one once, here
@@ -288,22 +329,43 @@ def fit_rsa(
     )
 
 
-def _random_terms(f: pd.DataFrame, X: pd.DataFrame, spec: RSASpec) -> list[RandomTerm]:
-    """A random intercept per group; with ``random="full"`` the five slopes for the innermost."""
+def _random_terms(f: pd.DataFrame, X: pd.DataFrame, spec: RSASpec,
+                  outer_random: str = "intercept") -> list[RandomTerm]:
+    """A random intercept per group; with ``random="full"`` the five slopes for the innermost;
+    with ``outer_random`` "full"/"diagonal" the five slopes for the outermost."""
     terms = []
-    for g in spec.groups:
+    for k, g in enumerate(spec.groups):
         labels = f[f"group:{g}"].to_numpy()
         if g == spec.inner and spec.random == "full":
             terms.append(RandomTerm(g, labels, X[["Intercept", *COEF_NAMES]]))
+        elif k == 0 and outer_random != "intercept":
+            terms.append(RandomTerm(g, labels, X[["Intercept", *COEF_NAMES]],
+                                    "unstructured" if outer_random == "full" else "diagonal"))
         else:
             terms.append(RandomTerm(g, labels))
     return terms
 
 
-def _lmm(z, X, terms, spec: RSASpec, source: str):
+def level2_variances(fit, group: str) -> pd.DataFrame:
+    r"""Variances of the surface parameters a1-a5 between the levels of ``group``.
+
+    With random slopes :math:`u = (u_1..u_5)` of b1-b5 per group and covariance
+    :math:`G`, group :math:`j`'s surface has :math:`a_{kj} = a_k + \ell_k^	op u_j`,
+    so :math:`\mathrm{Var}(a_{kj}) = \ell_k^	op G\ell_k` (:data:`SURFACE_L` rows;
+    Nestler, Humberg & Schönbrodt 2019). SEs by the delta method
+    (:meth:`alliance.mixed.MixedFit.random_combination`), NaN where the deviance
+    Hessian is singular (a boundary fit).
+    """
+    L = {a: {c: float(w) for c, w in zip(COEF_NAMES, SURFACE_L.loc[a]) if w != 0}
+         for a in SURFACE_L.index}
+    return fit.random_combination(group, L)
+
+
+def _lmm(z, X, terms, spec: RSASpec, source: str, ddf: str = "satterthwaite"):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", AllianceWarning)
-        fit = fit_lmm(z, X, terms, method=spec.method, source=source, conf_level=spec.conf_level)
+        fit = fit_lmm(z, X, terms, method=spec.method, source=source, conf_level=spec.conf_level,
+                      ddf=ddf)
     return fit, list(caught)
 
 
@@ -342,12 +404,26 @@ def _levels(beta_s: pd.Series, X: pd.DataFrame, kind, mod_term, mod_levels, f, s
     return levels, intercepts, base, inter
 
 
-def _surfaces(beta, cov, levels: dict, kind, conf_level) -> dict[str, pd.DataFrame]:
-    """The surface table (per level, and the difference of a binary moderator) and the checklist."""
+def _linear_df(df_of, L5: np.ndarray) -> np.ndarray | None:
+    """Degrees of freedom of a1-a5 (rows of ``L5`` on beta); inf for the nonlinear quantities."""
+    if df_of is None:
+        return None
+    out = np.full(len(QUANTITIES), np.inf)
+    out[:5] = df_of(L5)
+    return out
+
+
+def _surfaces(beta, cov, levels: dict, kind, conf_level, df_of=None) -> dict[str, pd.DataFrame]:
+    """The surface table (per level, and the difference of a binary moderator) and the checklist.
+
+    a1-a5 are linear in the coefficients and get the fit's degrees of freedom
+    (``df_of``); the other quantities keep delta-method z (df = inf).
+    """
     blocks, checks = [], []
+    SL = SURFACE_L.to_numpy()
     for lab, M in levels.items():
         est, J = _surface_cov(beta, cov, M)
-        tab = wald_table(est, J @ cov @ J.T, QUANTITIES, conf_level)
+        tab = wald_table(est, J @ cov @ J.T, QUANTITIES, conf_level, df=_linear_df(df_of, SL @ M))
         ch = congruence_checklist(tab)
         verdict = ch.attrs["verdict"]
         if kind:
@@ -361,7 +437,8 @@ def _surfaces(beta, cov, levels: dict, kind, conf_level) -> dict[str, pd.DataFra
         e0, J0 = _surface_cov(beta, cov, M0)
         e1, J1 = _surface_cov(beta, cov, M1)
         Jd = J1 - J0
-        tab = wald_table(e1 - e0, Jd @ cov @ Jd.T, QUANTITIES, conf_level)
+        tab = wald_table(e1 - e0, Jd @ cov @ Jd.T, QUANTITIES, conf_level,
+                         df=_linear_df(df_of, SL @ (M1 - M0)))
         tab.insert(0, "level", "difference")
         blocks.append(tab)
     return {"surface": pd.concat(blocks, ignore_index=True),
