@@ -89,6 +89,12 @@ def build(model: str):
             X,
             [RandomTerm("cluster", d["cluster"]), RandomTerm("subject", d["subject"], X)],
         )
+    if model == "nestler_example1":  # five random slopes, uncentred level-2 covariates
+        d = pd.read_csv(DATA / "mlrsa_nestler2019_example1.csv")
+        base = ["x.c", "y.c", "x2.c", "xy.c", "y2.c"]
+        l2 = ["x.mean", "y.mean", "x2.mean", "xy.mean", "y2.mean"]
+        X = pd.concat([pd.DataFrame({"Intercept": np.ones(len(d))}), d[base + l2]], axis=1)
+        return d["z"], X, [RandomTerm("GroupID", d["GroupID"], X[["Intercept", *base]])]
     if model == "penicillin":  # fully crossed: every sample on every plate
         d = pd.read_csv(DATA / "mixed_penicillin.csv")
         X = pd.DataFrame({"Intercept": np.ones(len(d))})

@@ -36,10 +36,10 @@ contrast_table <- function(fit, contrasts, ddf) {
     stopifnot(all(names(w) %in% names(b)))
     L <- setNames(rep(0, length(b)), names(b)); L[names(w)] <- w
     ct <- contest(fit, L, joint = FALSE, ddf = ddf)
-    data.frame(name = nm, estimate = ct$Estimate, se = ct$`Std. Error`, df = ct$df,
-               t = ct$`t value`, p = ct$`Pr(>|t|)`)
+    list(name = nm, weights = as.list(w), estimate = ct$Estimate, se = ct$`Std. Error`,
+         df = ct$df, t = ct$`t value`, p = ct$`Pr(>|t|)`)
   })
-  do.call(rbind, rows)
+  rows
 }
 
 freeze <- function(name, formula, data, REML, contrasts = NULL, data_name = "data/sessions.csv") {

@@ -109,7 +109,9 @@ class Curvature:
 
 
 def _steps(x: np.ndarray) -> np.ndarray:
-    return 1e-5 * np.maximum(1.0, np.abs(x))
+    """Central-difference steps: relative to each parameter, at least 1e-7 near zero (the
+    df of a model and of its rescaled copy then agree to ~1e-7)."""
+    return 1e-5 * np.maximum(np.abs(x), 1e-2)
 
 
 def curvature(model: Model, x: np.ndarray, Rinv: np.ndarray) -> Curvature:
