@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 import alliance
 from alliance import AllianceWarning, DataError
-from alliance.results import Result
+from alliance.results import ESTIMATE_COLUMNS, Result
 from alliance.plots.growth import plot_spaghetti, plot_trajectories
 from alliance.growth import (
     SINGLE_TERMS,
@@ -60,7 +61,9 @@ def _fit(data, rater, **kw):
 @pytest.mark.parametrize("key", sorted(MODELS))
 def test_matches_lme4(data, key):
     ref = MODELS[key]
-    res = _fit(data, ref["rater"], method=ref["method"], therapist_effects=ref["therapist_effects"])
+    # lme4 has one residual variance: the stacked model as lme4 fits it (residual="shared")
+    res = _fit(data, ref["rater"], method=ref["method"], therapist_effects=ref["therapist_effects"],
+               residual="shared")
     fx = res.estimates.set_index("term")
     expected_terms = list(STACKED_TERMS if ref["rater"] == "both" else SINGLE_TERMS)
     assert list(fx.index) == expected_terms
@@ -112,15 +115,8 @@ def test_single_rater_result(data):
     res = _fit(data, "therapist")
     assert isinstance(res, GrowthResult)
     assert isinstance(res, Result)
-    assert list(res.estimates.columns[:7]) == [
-        "term",
-        "estimate",
-        "se",
-        "statistic",
-        "p",
-        "ci_low",
-        "ci_high",
-    ]
+    assert list(res.estimates.columns[:8]) == list(ESTIMATE_COLUMNS)
+    assert res.fit.ddf == res.info["df"] == "satterthwaite" and "Satterthwaite" in res.title
     n_missing = int(data["alliance_therapist"].isna().sum())
     assert res.info["rows_dropped"] == {"missing:alliance_therapist": n_missing}
     assert res.info["rows_used"] == res.n_obs == len(data) - n_missing
@@ -216,7 +212,9 @@ def test_ml_and_conf_level(data):
     assert ml.fit.method == "ML" and ml.info["method"] == "ML"
     fx = ml.estimates.set_index("term")
     width = fx["ci_high"] - fx["ci_low"]
-    assert np.allclose(width, 2 * 1.6448536 * fx["se"])
+    assert np.allclose(width, 2 * stats.t.ppf(0.95, fx["df"]) * fx["se"])
+    z = _fit(data, "patient", method="ml", conf_level=0.9, df="z").estimates.set_index("term")
+    assert np.allclose(z["ci_high"] - z["ci_low"], 2 * 1.6448536 * z["se"])
     # ML shrinks variance components relative to REML
     assert ml.fit.sigma2 < reml.fit.sigma2
 
@@ -278,6 +276,45 @@ def test_errors(data):
     empty["alliance_patient"] = np.nan
     with pytest.raises(DataError, match="no non-missing"):
         fit_growth(empty, "patient")
+
+
+def test_stacked_residual_variance_per_rater(data):
+    """The stacked model's default gives each rater a residual variance (nlme's varIdent,
+    validated in tests/test_mixed_ddf.py); the shared variance is lme4's model."""
+    rater = _fit(data, "both")
+    shared = _fit(data, "both", residual="shared")
+    assert rater.residual == "rater" and shared.residual == "shared"
+    assert rater.info["residual"] == "rater" and "residual variance per rater" in rater.title
+    vc = rater.tables["variance_components"]
+    res_rows = vc[vc["group"] == "Residual"]
+    assert list(res_rows["term1"]) == ["patient", "therapist"]
+    sd = rater.info["residual_sd"]
+    assert sd["patient"] == pytest.approx(np.sqrt(rater.fit.sigma2))
+    assert sd["therapist"] < sd["patient"]
+    assert rater.fit.n_params == shared.fit.n_params + 1
+    assert rater.fit.loglik > shared.fit.loglik + 20
+    # the model-implied SD of a rating uses that rater's own residual variance
+    assert rater.marginal_sd("therapist") < shared.marginal_sd("therapist")
+    # single-rater models have one residual variance whatever residual says
+    assert _fit(data, "patient", residual="rater").fit.residual_variances is None
+    with pytest.raises(ValueError, match="residual"):
+        fit_growth(data, "both", residual="per-session")
+
+
+def test_df_options(data):
+    s = _fit(data, "patient")
+    k = _fit(data, "patient", df="kenward-roger")
+    z = _fit(data, "patient", df="z")
+    fs, fk, fz = (r.estimates.set_index("term").loc["time:training"] for r in (s, k, z))
+    assert np.isinf(fz["df"]) and fz["p"] < fs["p"]
+    assert 40 < fs["df"] < 200 and 40 < fk["df"] < 200  # lmerTest 100.9, pbkrtest 101.4
+    assert fk["se"] >= fs["se"] and fs["se"] == pytest.approx(fz["se"])
+    # every derived table follows the chosen test
+    tr = k.trajectories()
+    assert np.isfinite(tr["df"]).all() and (tr["df"] > 1).all()
+    assert np.isinf(z.standardized_difference()["df"]).all()
+    with pytest.raises(ValueError, match="REML"):
+        fit_growth(data, "patient", method="ML", df="kenward-roger")
 
 
 # --------------------------------------------------------------------------- recovery
