@@ -367,11 +367,11 @@ class Model:
                 return None
             K = np.linalg.solve(L, LtS)
             logdet += 2.0 * np.sum(np.log(np.diagonal(L, axis1=1, axis2=2)))
-            KX = K[:, :, Q : Q + p]
-            Ky = K[:, :, Q + p]
-            XVX -= np.einsum("bqi,bqj->ij", KX, KX)
-            XVy -= np.einsum("bqi,bq->i", KX, Ky)
-            yVy -= float(np.sum(Ky * Ky))
+            Kf = K[:, :, Q:].reshape(-1, p + 1)  # [K_X | K_y], blocks stacked
+            KtK = Kf.T @ Kf
+            XVX -= KtK[:p, :p]
+            XVy -= KtK[:p, p]
+            yVy -= float(KtK[p, p])
             store.append((lam, L, K, LtS, S))
         try:
             RX = np.linalg.cholesky(XVX)
@@ -449,16 +449,17 @@ class Model:
             P = np.linalg.solve(L, np.swapaxes(lam, 1, 2))  # L^-1 Lambda'
             if self.reml:
                 Vx = lam @ B[:, :, Q : Q + p]  # Lambda M^-1 Lambda' Z'W X
+                Vx2 = Vx.reshape(-1, p)
             for k in range(L_):
                 Sk = bk.S_lv[k]
                 A = Sk[:, :, :Q]
                 d_logM[k] += float(np.sum((P @ A) * P))
                 zy = Sk[:, :, Q + p] - Sk[:, :, Q : Q + p] @ delta
-                d_r2[k] += float(-2.0 * np.sum(v * zy) + np.einsum("bi,bij,bj->", v, A, v))
+                Av = (A @ v[:, :, None])[:, :, 0]
+                d_r2[k] += float(-2.0 * np.sum(v * zy) + np.sum(v * Av))
                 if self.reml:
-                    ZX = Sk[:, :, Q : Q + p]
-                    cross = np.einsum("bqi,bqj->ij", ZX, Vx)
-                    FtF = -cross - cross.T + np.einsum("bqi,bqr,brj->ij", Vx, A, Vx)
+                    cross = Sk[:, :, Q : Q + p].reshape(-1, p).T @ Vx2
+                    FtF = -cross - cross.T + Vx2.T @ (A @ Vx).reshape(-1, p)
                     d_X[k] += float(np.sum(Sinv * FtF))
         chain = -2.0 * w  # d w / d rho
         ga = chain * (d_logM + (d_X if self.reml else 0.0)) + 2.0 * self.level_n
