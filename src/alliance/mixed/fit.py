@@ -722,7 +722,7 @@ def _assemble(model, x, f, sigma2, opt_name, fit_warnings, xnames, n, p, method,
     offs, comp, node_start, bucket_of_block, pos_in_bucket = model.node_info
     delta = f["delta"]
     bvecs = []
-    for bk, (lam, L, K, LtS, _S) in zip(model.buckets, f["store"]):
+    for bk, (lam, L, K, LtS, _S, Linv) in zip(model.buckets, f["store"]):
         Q = bk.Q
         rhs = LtS[:, :, Q + p] - LtS[:, :, Q : Q + p] @ delta
         w = np.linalg.solve(L, rhs[:, :, None])

@@ -365,14 +365,17 @@ class Model:
                 L = np.linalg.cholesky(Mm)
             except np.linalg.LinAlgError:
                 return None
-            K = np.linalg.solve(L, LtS)
+            # one batched inverse of the (well-conditioned) Cholesky factor serves every
+            # triangular solve of this evaluation (K here, and the gradients' products)
+            Linv = np.linalg.inv(L)
+            K = Linv @ LtS
             logdet += 2.0 * np.sum(np.log(np.diagonal(L, axis1=1, axis2=2)))
             Kf = K[:, :, Q:].reshape(-1, p + 1)  # [K_X | K_y], blocks stacked
             KtK = Kf.T @ Kf
             XVX -= KtK[:p, :p]
             XVy -= KtK[:p, p]
             yVy -= float(KtK[p, p])
-            store.append((lam, L, K, LtS, S))
+            store.append((lam, L, K, LtS, S, Linv))
         try:
             RX = np.linalg.cholesky(XVX)
         except np.linalg.LinAlgError:
@@ -392,7 +395,7 @@ class Model:
         g_a = np.zeros(self.ntheta)
         g_r2 = np.zeros(self.ntheta)
         Sinv = sla.cho_solve((RX, True), np.eye(p)) if self.reml else None
-        for bk, (lam, L, K, LtS, S) in zip(self.buckets, store):
+        for bk, (lam, L, K, LtS, S, _Linv) in zip(self.buckets, store):
             Q = bk.Q
             KZ = K[:, :, :Q]
             Gm = S - np.swapaxes(KZ, 1, 2) @ K  # [Zt V0^-1 Z | Zt V0^-1 X | Zt V0^-1 y]
@@ -441,12 +444,12 @@ class Model:
             for k in range(L_)
         ])
         d_X = np.array([float(np.sum(Sinv * self.XtX_lv[k])) for k in range(L_)]) if self.reml else None
-        for bk, (lam, L, K, LtS, S) in zip(self.buckets, store):
+        for bk, (lam, L, K, LtS, S, Linv) in zip(self.buckets, store):
             Q = bk.Q
-            B = np.linalg.solve(np.swapaxes(L, 1, 2), K)  # M^-1 Lambda' S
+            B = np.swapaxes(Linv, 1, 2) @ K  # M^-1 Lambda' S
             u = B[:, :, Q + p] - B[:, :, Q : Q + p] @ delta
             v = np.einsum("bij,bj->bi", lam, u)  # Lambda u
-            P = np.linalg.solve(L, np.swapaxes(lam, 1, 2))  # L^-1 Lambda'
+            P = Linv @ np.swapaxes(lam, 1, 2)  # L^-1 Lambda'
             if self.reml:
                 Vx = lam @ B[:, :, Q : Q + p]  # Lambda M^-1 Lambda' Z'W X
                 Vx2 = Vx.reshape(-1, p)
