@@ -71,7 +71,9 @@ def test_percentile_interval_and_p(data):
     lo, hi = np.quantile(v, [0.025, 0.975])
     assert row["ci_low"] == pytest.approx(lo) and row["ci_high"] == pytest.approx(hi)
     k = min(np.sum(v <= 0), np.sum(v >= 0))
-    assert row["p"] == pytest.approx(min(1.0, 2 * (1 + k) / 200))
+    assert row["p"] == pytest.approx(min(1.0, max(2 * k, 1) / 199))
+    # the p value and the percentile interval agree on significance
+    assert (row["p"] < 0.05) == (not row["ci_low"] <= 0 <= row["ci_high"])
     assert row["se"] == pytest.approx(np.std(v, ddof=1))
     assert row["estimate"] == pytest.approx(_arm_mean_difference(data)["difference"])
     assert row["n_boot"] == 199 and row["n_failed"] == 0

@@ -369,6 +369,78 @@ def test_parameter_recovery_coverage():
     assert 0.90 <= pooled <= 0.99, pooled
 
 
+def _binomial_bounds(n: int, rate: float = 0.05, level: float = 0.999) -> tuple[float, float]:
+    """Central ``level`` range of the rejection share of ``n`` independent tests at ``rate``."""
+    lo = stats.binom.ppf((1 - level) / 2, n, rate) / n
+    hi = stats.binom.ppf(1 - (1 - level) / 2, n, rate) / n
+    return lo, hi
+
+
+def _null_growth_draw(draw, rng, rater, session_effect=False):
+    params = alliance.SimulationParams(mu_patient=3.4, growth_therapist_training_effect=0.0)
+    d = alliance.simulate(params, seed=int(rng.integers(2**31 - 1)))
+    term = "time:training:therapist_rater" if rater == "both" else "time:training"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AllianceWarning)
+        res = fit_growth(d, rater, session_effect=session_effect)
+    out = {"estimate": res.value(term)}
+    for m in ("satterthwaite", "kenward-roger", "z"):
+        row = res.fit.contrast({"t": {term: 1.0}}, ddf=m).iloc[0]
+        out[f"p_{m}"], out[f"se_{m}"] = float(row["p"]), float(row["se"])
+    return out
+
+
+@pytest.mark.slow
+def test_type_one_error_of_the_df_corrected_growth_tests():
+    """Patient-rated growth difference, null true (training does not change patient-rated
+    growth in the generative model): over 800 simulated trials the Satterthwaite and
+    Kenward-Roger t tests reject at a rate inside the central 99.9% binomial range of 5%
+    (2.6% to 7.8%). Draws run through the package's runner (seeded per draw)."""
+    from alliance.studies import run_draws
+
+    n = 800
+    res = run_draws(_null_growth_draw, n, seed=4242, kwargs={"rater": "patient"}, jobs=2)
+    assert (res["error"] == "").all()
+    lo, hi = _binomial_bounds(n)
+    for m in ("satterthwaite", "kenward-roger"):
+        rate = float(np.mean(res[f"p_{m}"] < 0.05))
+        assert lo <= rate <= hi, (m, rate, lo, hi)
+    # the df-corrected tests are never more liberal than z on the same fits
+    assert (res["p_satterthwaite"] >= res["p_z"] - 1e-12).all()
+
+
+@pytest.mark.slow
+def test_type_one_error_and_se_of_the_three_way_test():
+    """The rater x condition x session interaction of the stacked model, null true (no extra
+    therapist-rated growth under training), with rater-specific residual variances and the
+    session effect: the model SE matches the spread of the estimates over 150 trials (within
+    15%, about 2.6 Monte Carlo SEs of an SD from 150 draws; with one shared residual variance
+    and no session effect it is about 19% too large, a conservative test) and the
+    Satterthwaite test rejects inside the central 99.9% binomial range of 5%."""
+    from alliance.studies import run_draws
+
+    n = 150
+    res = run_draws(_null_growth_draw, n, seed=777,
+                    kwargs={"rater": "both", "session_effect": True}, jobs=2)
+    assert (res["error"] == "").all()
+    ratio = res["se_satterthwaite"].mean() / res["estimate"].std(ddof=1)
+    assert 0.85 < ratio < 1.15, ratio
+    assert abs(res["estimate"].mean()) < 3 * res["estimate"].std(ddof=1) / np.sqrt(n)
+    lo, hi = _binomial_bounds(n)
+    rate = float(np.mean(res["p_satterthwaite"] < 0.05))
+    assert lo <= rate <= hi, (rate, lo, hi)
+
+
+def test_session_effect_option(data):
+    res = _fit(data, "both", session_effect=True)
+    vc = res.tables["variance_components"]
+    assert (vc["group"] == "session").sum() == 1 and res.info["session_effect"]
+    assert res.n_groups["session"] == res.frame.groupby(["patient", "session"]).ngroups
+    assert res.marginal_sd("therapist") > 0
+    with pytest.raises(ValueError, match="session_effect"):
+        fit_growth(data, "patient", session_effect=True)
+
+
 # --------------------------------------------------------------------------- CLI
 
 

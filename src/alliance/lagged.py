@@ -46,6 +46,7 @@ __all__ = [
     "lagged_design",
     "nickell_approximation",
     "nickell_simulation",
+    "therapist_level_sensitivity",
 ]
 
 #: The two directions :func:`fit_lagged` fits.
@@ -57,6 +58,7 @@ PARTS = ("within", "between")
 #: Random effects per therapist: an intercept (default), none, or an intercept and the
 #: within-patient slopes of the lagged predictors (correlated).
 THERAPIST_EFFECTS = ("intercept", "none", "intercept+slopes")
+THERAPIST_EFFECTS_ORDER = ("none", "intercept", "intercept+slopes")
 
 
 # --------------------------------------------------------------------------- results
@@ -548,6 +550,36 @@ def fit_lagged(
         converged=all(f.converged for f in fits.values()), warnings=warnings_, info=info,
         fits=fits, designs=designs,
     )
+
+
+def therapist_level_sensitivity(data, predictor: str = "alliance_therapist",
+                                level: str = "training - control", *, columns=None,
+                                df: str = "satterthwaite", **kwargs) -> pd.DataFrame:
+    """The within-patient lagged effect of one rater under each therapist-level structure.
+
+    ``none``, ``intercept`` (the default model) and ``intercept+slopes`` (therapists'
+    own within-patient slopes): with the slopes, the arm difference in a within effect
+    is tested against how much it varies between therapists, the unit of
+    randomisation. ``kwargs`` go to :func:`fit_lagged` (forward direction).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``structure``, ``term``, ``level``, ``estimate``, ``se``, ``statistic``, ``df``,
+        ``p``, ``ci_low``, ``ci_high``, ``loglik``, ``aic``, ``boundary``, ``converged``.
+    """
+    data = read_sessions(data, columns)
+    rows = []
+    for te in THERAPIST_EFFECTS_ORDER:
+        res = fit_lagged(data, therapist_effects=te, df=df, **kwargs)
+        r = res.rows(predictor=predictor, part="within", level=level).iloc[0]
+        fit = next(iter(res.fits.values()))
+        rows.append({"structure": te, **{c: r[c] for c in ("term", "level", "estimate", "se",
+                                                           "statistic", "df", "p", "ci_low",
+                                                           "ci_high")},
+                     "loglik": fit.loglik, "aic": fit.aic, "boundary": fit.boundary,
+                     "converged": fit.converged})
+    return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------- Nickell bias

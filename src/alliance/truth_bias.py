@@ -57,9 +57,11 @@ from alliance.results import Result, RowLog, format_table
 
 __all__ = [
     "FORCES",
+    "THERAPIST_EFFECTS",
     "TruthBiasResult",
     "fit_truth_bias",
     "fit_truth_bias_cross",
+    "therapist_level_sensitivity",
     "truth_bias_design",
 ]
 
@@ -509,6 +511,34 @@ def fit_truth_bias(
         explanations=_explain_repeated(forces, judgment, truth, info["bias_label"],
                                        "session" if control_session else None),
     )
+
+
+def therapist_level_sensitivity(data, term: str = "temporal congruence",
+                                level: str = "training - control", *, columns=None,
+                                method: str = "REML", df: str = "satterthwaite",
+                                **kwargs) -> pd.DataFrame:
+    """One force under each therapist-level structure (none / intercept / intercept+slope).
+
+    With a therapist tracking slope the arm difference in temporal congruence is tested
+    against how much tracking varies between therapists, the unit of randomisation;
+    without it, against patients and sessions only. ``kwargs`` go to
+    :func:`fit_truth_bias`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``structure`` (the ``therapist_effects`` value), ``term``, ``level``,
+        ``estimate``, ``se``, ``statistic``, ``df``, ``p``, ``ci_low``, ``ci_high``,
+        ``loglik``, ``aic``, ``boundary``, ``converged``.
+    """
+    data = read_sessions(data, columns)
+    rows = []
+    for te in ("none", "intercept", "intercept+slope"):
+        res = fit_truth_bias(data, therapist_effects=te, method=method, df=df, **kwargs)
+        row = res.rows(term=term, level=level).iloc[0].drop("combination").to_dict()
+        rows.append({"structure": te, **row, "loglik": res.fit.loglik, "aic": res.fit.aic,
+                     "boundary": res.fit.boundary, "converged": res.fit.converged})
+    return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------- cross-sectional

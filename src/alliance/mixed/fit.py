@@ -192,6 +192,23 @@ class MixedFit(Result):
         return wald_table(est, self.cov_of(Ld, ddf).to_numpy(), list(Ld.index), self.conf_level,
                           df=df)
 
+    def compare_tests(self, L, methods=("z", "satterthwaite", "kenward-roger")) -> pd.DataFrame:
+        """The linear combinations ``L β`` under several tests, one row per (combination, method).
+
+        Columns ``term``, ``method`` (``DDF_LABEL``: "Wald z", "Satterthwaite t",
+        "Kenward-Roger t"), ``estimate``, ``se``, ``statistic``, ``df``, ``p``, ``ci_low``,
+        ``ci_high``. Kenward-Roger is left out of an ML fit (it is defined for REML).
+        """
+        out = []
+        for m in methods:
+            m = normalise_ddf(m)
+            if m == "kenward-roger" and self.method != "REML":
+                continue
+            tab = self.contrast(L, ddf=m)
+            tab.insert(1, "method", DDF_LABEL[m])
+            out.append(tab)
+        return pd.concat(out, ignore_index=True)
+
     # ---- random effects
     def random_cov(self, group: str) -> pd.DataFrame:
         """Estimated covariance matrix :math:`G_k` of a grouping factor's random effects."""

@@ -16,9 +16,10 @@ estimate :math:`\hat\theta`:
 * **percentile interval**: the :math:`\alpha/2` and :math:`1-\alpha/2` quantiles of
   :math:`\hat\theta^*` (Efron & Tibshirani 1993, ch. 13);
 * **p value** of :math:`\theta = 0`: twice the smaller tail share,
-  :math:`p = \min\{1,\ 2\,\min[(1 + \#\{\hat\theta^*_b \le 0\}),
-  (1 + \#\{\hat\theta^*_b \ge 0\})] / (B + 1)\}`, the smallest level at which the
-  percentile interval excludes 0 (with the usual +1 so that p is never 0);
+  :math:`p = \min\{1,\ \max[2\,\min(\#\{\hat\theta^*_b \le 0\},
+  \#\{\hat\theta^*_b \ge 0\}),\ 1] / B\}`, about the smallest level at which the
+  equal-tailed percentile interval excludes 0 (so the two agree), and never below
+  :math:`1/B`, the resolution of :math:`B` draws;
 * the bootstrap SE (SD of :math:`\hat\theta^*`) and bias
   (:math:`\overline{\hat\theta^*} - \hat\theta`).
 
@@ -161,7 +162,7 @@ def cluster_bootstrap(data, statistic: Callable, n_boot: int = 999, *, seed: int
         B = v.size
         if B:
             lo, hi = np.quantile(v, [alpha / 2, 1 - alpha / 2])
-            p = min(1.0, 2.0 * min(1 + np.sum(v <= 0), 1 + np.sum(v >= 0)) / (B + 1))
+            p = min(1.0, max(2.0 * min(np.sum(v <= 0), np.sum(v >= 0)), 1.0) / B)
             mean, se = float(v.mean()), float(v.std(ddof=1)) if B > 1 else np.nan
         else:
             lo = hi = p = mean = se = np.nan
@@ -181,7 +182,7 @@ def cluster_bootstrap(data, statistic: Callable, n_boot: int = 999, *, seed: int
         warnings=notes,
         info={"n_boot": n_boot, "seed": seed, "cluster": cluster, "strata": strata,
               "conf_level": conf_level, "interval": "percentile",
-              "p": "2 x the smaller share of draws on either side of 0, (1 + count) / (B + 1)"},
+              "p": "2 x the smaller share of draws on either side of 0 (at least 1 / B)"},
         draws=draws,
     )
 
