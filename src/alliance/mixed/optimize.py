@@ -286,9 +286,11 @@ def minimise(model: Model, x0: np.ndarray, bounds, optimizers=OPTIMIZERS):
 
 
 def restart_search(model: Model, best, bounds, always: bool = False):
-    """Restarts from other starting points; returns a better result or None.
+    """Restarts from other starting points and methods; returns a better result or None.
 
-    Each restart is a gradient run to a loose tolerance (a screen); only a start
+    Each restart is a gradient run to a loose tolerance (a screen): bounded L-BFGS-B from
+    the optimum with its zero diagonal elements moved off the bound, and unbounded
+    L-BFGS-B from a scaled identity; only a start
     that reaches a criterion lower than the current one by more than 1e-6 is
     continued to full precision. Run when the optimum is on the boundary (or always,
     on request): a boundary optimum can be a local one when an interior optimum is
@@ -300,12 +302,15 @@ def restart_search(model: Model, best, bounds, always: bool = False):
         return None, 0
     found = None
     n = 0
-    for start in _starts(model, x, at_bound):
+    # two starts and two methods: the projected (bounded) method from the optimum moved off
+    # the boundary, the unbounded one from a scaled identity
+    for start, bnds in zip(_starts(model, x, at_bound), (bounds, None)):
         n += 1
         try:
             cand = optimize.minimize(
                 lambda th: model.evaluate(th, grad=True), start, jac=True, method="L-BFGS-B",
-                bounds=bounds, options={"maxiter": 200, "ftol": 1e-8, "gtol": 1e-4, "maxcor": 20})
+                bounds=bnds, options={"maxiter": 200, "ftol": 1e-8, "gtol": 1e-4, "maxcor": 20})
+            cand.x = canonical(model, cand.x)
         except (FloatingPointError, np.linalg.LinAlgError):
             continue
         if not np.isfinite(cand.fun) or cand.fun >= best.fun - 1e-6:
