@@ -514,6 +514,29 @@ def test_cli_options_and_columns(tmp_path, data):
     assert proc.returncode == 0 and "time:training:therapist_rater" in proc.stdout
 
 
+def test_cli_df_and_residual(capsys):
+    from alliance.cli import main
+
+    with pytest.warns(AllianceWarning, match="boundary"):
+        code = main(["fit", "growth", str(alliance.example_path()), "--rater", "both", "--df",
+                     "kenward-roger", "--residual", "shared", "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["info"]["df"] == "kenward-roger" and out["info"]["residual"] == "shared"
+    assert all(r["df"] > 1 for r in out["fixed"])
+    ref = MODELS["both|intercept|REML"]  # lme4's stacked model
+    est = {r["term"]: r["estimate"] for r in out["fixed"]}
+    assert est["time:training:therapist_rater"] == pytest.approx(
+        ref["fixed"]["time:training:therapist_rater"], abs=1e-5)
+    with pytest.warns(AllianceWarning, match="boundary"):
+        code = main(["fit", "growth", str(alliance.example_path()), "--df", "z", "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert all(r["df"] is None for r in out["fixed"])
+    assert main(["fit", "growth", str(alliance.example_path()), "--method", "ml", "--df",
+                 "kenward-roger"]) == 2
+
+
 def test_cli_bad_data(tmp_path, data):
     bad = data.copy()
     bad.loc[0, "alliance_therapist"] = 9

@@ -69,8 +69,8 @@ def test_surface_df_are_lmertest_satterthwaite(chapter5):
 
 def test_df_z_and_kenward_roger_options():
     data = alliance.load_example()
-    kw = dict(group=["therapist", "patient"], time="session", lag=1, moderator="condition",
-              covariates=["session"])
+    kw = {"group": ["therapist", "patient"], "time": "session", "lag": 1,
+          "moderator": "condition", "covariates": ["session"]}
     z = fit_rsa(data, "wellbeing", "alliance_therapist", "alliance_patient", df="z", **kw)
     assert np.isinf(z.tables["surface"]["df"]).all()
     with pytest.raises(ValueError, match="REML"):
@@ -151,3 +151,22 @@ def test_outer_random_slopes(chapter5):
     with pytest.raises(ValueError, match="outer_random"):
         fit_rsa(data, "wellbeing", "alliance_therapist", "alliance_patient",
                 group=["therapist", "patient"], time="session", lag=1, outer_random="some")
+
+
+def test_cli_df(capsys):
+    from alliance.cli import main
+
+    args = ["fit", "rsa", str(alliance.example_path()), "--outcome", "wellbeing", "--x",
+            "alliance_therapist", "--y", "alliance_patient", "--group", "therapist", "--group",
+            "patient", "--time", "session", "--lag", "1", "--moderator", "condition",
+            "--covariate", "session", "--json"]
+    assert main(args + ["--df", "z"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert all(r["df"] is None for r in out["surface"])
+    assert main(args + ["--df", "kenward-roger", "--method", "reml"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    a1 = [r for r in out["surface"] if r["term"] == "a1"]
+    assert all(r["df"] > 1 for r in a1) and out["info"]["df"] == "kenward-roger"
+    # Kenward-Roger on an ML fit is a usage error (exit 2), not a traceback
+    assert main(args + ["--df", "kenward-roger"]) == 2
+    assert "REML" in capsys.readouterr().err

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from alliance.data.schema import CANONICAL_COLUMNS
 
 __all__ = ["UsageError", "add_column_option", "add_df_option", "add_input_options",
-           "parse_columns"]
+           "check_df_method", "parse_columns"]
 
 
 class UsageError(Exception):
@@ -60,3 +60,9 @@ def add_df_option(parser: argparse.ArgumentParser) -> None:
         help="tests of fixed effects and contrasts: t with Satterthwaite degrees of freedom "
              "(default, as lmerTest), t with Kenward-Roger degrees of freedom and adjusted SEs "
              "(REML fits only, as pbkrtest), or Wald z")
+
+
+def check_df_method(df: str, method: str) -> None:
+    """Kenward-Roger needs a REML fit (as pbkrtest and lmerTest): a usage error otherwise."""
+    if df == "kenward-roger" and str(method).upper() != "REML":
+        raise UsageError("--df kenward-roger needs a REML fit (--method reml)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alliance.cli.common import add_df_option, add_input_options, parse_columns
+from alliance.cli.common import add_df_option, add_input_options, check_df_method, parse_columns
 from alliance.data.validate import read_sessions
 from alliance.growth import RESIDUALS, THERAPIST_EFFECTS, GrowthResult, fit_growth
 
@@ -44,6 +44,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> GrowthResult:
     """Read FILE with the column mapping and fit the growth model."""
+    check_df_method(args.df, args.method)
     data = read_sessions(args.file, parse_columns(args.column), sep=args.sep, decimal=args.decimal)
     return fit_growth(
         data, args.rater, method=args.method.upper(), therapist_effects=args.therapist_effects,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from alliance.cli.common import add_df_option, add_input_options, parse_columns
+from alliance.cli.common import add_df_option, add_input_options, check_df_method, parse_columns
 from alliance.data.validate import read_sessions
 from alliance.lagged import (
     DIRECTIONS,
@@ -40,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> LaggedResult:
     """Run the fit requested on the command line (see :func:`add_arguments`)."""
+    check_df_method(args.df, args.method)
     data = read_sessions(args.file, parse_columns(args.column), sep=args.sep, decimal=args.decimal)
     return fit_lagged(data, direction=args.direction, control_prior=not args.no_prior,
                       prior_centring=args.prior_centring,

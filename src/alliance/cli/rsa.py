@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from alliance.cli.common import add_df_option, add_input_options
+from alliance.cli.common import add_df_option, add_input_options, check_df_method
 from alliance.data.validate import read_table
 from alliance.rsa.fit import RSAResult, fit_rsa
 
@@ -59,6 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> RSAResult:
     """Read FILE with :func:`alliance.read_table` (its own column names) and fit."""
+    check_df_method(args.df, args.method)
     numeric = [args.outcome, args.x] + ([args.y] if args.y else []) + list(args.covariate)
     numeric += [args.time] if args.time else []
     required = list(args.group) + ([args.moderator] if args.moderator else [])

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from alliance.cli.common import UsageError, add_df_option, add_input_options, parse_columns
+from alliance.cli.common import (
+    UsageError,
+    add_df_option,
+    add_input_options,
+    check_df_method,
+    parse_columns,
+)
 from alliance.data.validate import read_sessions, read_table
 from alliance.truth_bias import (
     THERAPIST_EFFECTS,
@@ -52,6 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> TruthBiasResult:
     """Run the fit requested on the command line (see :func:`add_arguments`)."""
+    check_df_method(args.df, args.method)
     generic = any(getattr(args, k, None) for k in ("judgment", "truth", "group"))
     if args.residual_by and not generic:
         raise UsageError("--residual-by applies to the cross-sectional form (--judgment/--truth/--group)")

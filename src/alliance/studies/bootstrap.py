@@ -50,7 +50,7 @@ from alliance.errors import AllianceWarning
 from alliance.results import Result
 from alliance.studies.runner import run_draws
 
-__all__ = ["BootstrapResult", "HEADLINE", "cluster_bootstrap", "headline_estimates",
+__all__ = ["HEADLINE", "BootstrapResult", "cluster_bootstrap", "headline_estimates",
            "headline_inference", "resample_clusters"]
 
 
