@@ -41,7 +41,7 @@ from scipy import stats
 from alliance.results import wald_table
 from alliance.rsa.surface import covariate_columns
 
-__all__ = ["CUBIC_TERMS", "ca_range", "cl_range", "cubic_parameters"]
+__all__ = ["CUBIC_TERMS", "ca_range", "ca_range_of", "cl_range", "cl_range_of", "cubic_parameters"]
 
 #: Polynomial columns b1..b9 of a cubic design.
 CUBIC_TERMS = ("x", "y", "x2", "xy", "y2", "x3", "x2y", "xy2", "y3")
@@ -61,12 +61,11 @@ def cubic_parameters(beta, cov, names, conf_level: float = 0.95) -> pd.DataFrame
     return wald_table(L @ b, L @ V @ L.T, CUBIC_QUANTITIES, conf_level)
 
 
-def _prediction_parts(result):
+def _prediction_parts(beta: pd.Series, cov: pd.DataFrame, X: pd.DataFrame):
     """Coefficients (b0 at covariate means, b1..b9) and their covariance, as RSA's predictRSA."""
-    names = list(result.beta.index)
+    names = list(beta.index)
     if not all(t in names for t in CUBIC_TERMS):
         raise ValueError("range checks need a cubic model (fit_rsa(..., cubic=True, model='CA'))")
-    X = result.frame
     w = np.zeros((10, len(names)))
     w[0, names.index("Intercept")] = 1.0
     for c in covariate_columns(names, None):
@@ -74,8 +73,8 @@ def _prediction_parts(result):
         w[0, names.index(c)] = float(X[col].mean()) if col else 0.0
     for i, t in enumerate(CUBIC_TERMS):
         w[i + 1, names.index(t)] = 1.0
-    b = w @ result.beta.to_numpy()
-    V = w @ result.cov.to_numpy() @ w.T
+    b = w @ beta.to_numpy()
+    V = w @ cov.to_numpy() @ w.T
     return b, V
 
 
@@ -98,9 +97,22 @@ def ca_range(result, alpha: float = 0.05) -> dict:
     model = result.info.get("model")
     if model not in ("CA", "RRCA"):
         raise ValueError(f"ca_range needs the CA or RRCA model; this result is {model!r}")
-    b, V = _prediction_parts(result)
+    return _ca(result.beta, result.cov, result.frame, model, alpha)
+
+
+def ca_range_of(fit, frame: pd.DataFrame, alpha: float = 0.05) -> dict:
+    """:func:`ca_range` for a model of a fitted family (:class:`~alliance.rsa.models.ModelFit`)."""
+    return _ca(fit.beta, fit.cov, frame, fit.name, alpha)
+
+
+def cl_range_of(fit, frame: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """:func:`cl_range` for a model of a fitted family (:class:`~alliance.rsa.models.ModelFit`)."""
+    return _cl(fit.beta, fit.cov, frame, alpha)
+
+
+def _ca(beta, cov, f, model, alpha):
+    b, V = _prediction_parts(beta, cov, f)
     c1, c2 = b[3], b[6]
-    f = result.frame
     x, y = f["x"].to_numpy(), f["y"].to_numpy()
     n = len(x)
     zpred = _r(x, y) @ b
@@ -140,7 +152,11 @@ def cl_range(result, alpha: float = 0.05) -> pd.DataFrame:
     model = result.info.get("model")
     if model not in ("CL", "RRCL"):
         raise ValueError(f"cl_range needs the CL or RRCL model; this result is {model!r}")
-    b, V = _prediction_parts(result)
+    return _cl(result.beta, result.cov, result.frame, alpha)
+
+
+def _cl(beta, cov, f, alpha):
+    b, V = _prediction_parts(beta, cov, f)
     c1, c3 = b[3], b[6]
     v11, v13, v33 = V[3, 3], V[3, 6], V[6, 6]
     z = stats.norm.ppf(1 - alpha / 2)
@@ -160,7 +176,6 @@ def cl_range(result, alpha: float = 0.05) -> pd.DataFrame:
         stat = (4 * c1 + 8 * k * c3) / math.sqrt(16 * v11 + 64 * v13 * k + 64 * v33 * k * k)
         return "negative" if stat <= -z else ("positive" if stat >= z else "non-significant")
 
-    f = result.frame
     k = 0.5 * (f["x"].to_numpy() + f["y"].to_numpy())
     rows = []
     for lo, hi in zip(bounds[:-1], bounds[1:]):
