@@ -276,3 +276,80 @@ def test_ca_and_cl_range_match_rsa(name):
         wr = pd.DataFrame(want["regions"])
         assert got["region"].tolist() == [names[v] for v in wr["region"]]
         assert got["n"].tolist() == wr["data_points"].tolist()
+
+
+# --------------------------------------------------------------------------- multilevel, moderated
+
+
+CH5 = {"group": ["therapist", "patient"], "time": "session", "lag": 1, "moderator": "condition",
+       "covariates": ["session"]}
+ML_MODELS = ["null", "onlyx", "additive", "IA", "SQD", "SSQD", "RR", "SRR", "full"]
+
+
+@pytest.fixture(scope="module")
+def chapter5_family():
+    return fit_rsa(alliance.load_example(), "wellbeing", "alliance_therapist", "alliance_patient",
+                   family=ML_MODELS, **CH5)
+
+
+def test_multilevel_moderated_family_matches_lme4(chapter5_family):
+    # lme4 (tests/r/rsa_family_multilevel_reference.R) on the chapter-5 design with each model's
+    # constraints imposed on both arms' surfaces. One optimiser each side on 2 variance ratios:
+    # log-likelihoods to 1e-6, surface parameters to 1e-5 (as the chapter-5 reference in test_rsa).
+    r = json.loads((REF / "rsa_family_chapter5.json").read_text())
+    res = chapter5_family
+    fam = res.tables["models"].set_index("model")
+    est = res.tables["model_estimates"]
+    for m in ML_MODELS:
+        rm = r["models"][m]
+        assert fam.loc[m, "loglik"] == pytest.approx(rm["loglik"], abs=1e-6), m
+        # k counts fixed effects + residual variance; lme4's df also counts the 2 random variances
+        assert fam.loc[m, "k"] + 2 == rm["npar"], m
+        if m == "null":
+            continue
+        for level in ("control", "training"):
+            want = pd.DataFrame(rm[level]).set_index("term")
+            got = est[(est["model"] == m) & (est["level"] == level)].set_index("term")
+            np.testing.assert_allclose(got.loc[want.index, "estimate"], want["estimate"], rtol=1e-5,
+                                       atol=1e-6, err_msg=f"{m} {level}")
+            np.testing.assert_allclose(got.loc[want.index, "se"], want["se"], rtol=1e-4, atol=1e-7,
+                                       err_msg=f"{m} {level}")
+    tests = res.tables["model_tests"].set_index(["smaller", "larger"])
+    rr_full = tests.loc[("SRR", "full")]
+    assert rr_full["chi2"] == pytest.approx(2 * (r["models"]["full"]["loglik"] - r["models"]["SRR"]["loglik"]),
+                                            abs=1e-5)
+
+
+def test_multilevel_family_needs_ml():
+    with pytest.raises(ValueError, match="method='ML'"):
+        fit_rsa(alliance.load_example(), "wellbeing", "alliance_therapist", "alliance_patient",
+                family="default", method="REML", **{k: v for k, v in CH5.items() if k != "moderator"})
+
+
+def test_rotated_models_refused_for_moderated_surfaces():
+    with pytest.raises(ValueError, match="non-linear"):
+        fit_rsa(alliance.load_example(), "wellbeing", "alliance_therapist", "alliance_patient",
+                family=["SRRR"], **CH5)
+
+
+def test_constrained_model_in_main_tables_multilevel(chapter5_family):
+    r = json.loads((REF / "rsa_family_chapter5.json").read_text())["models"]["RR"]
+    res = fit_rsa(alliance.load_example(), "wellbeing", "alliance_therapist", "alliance_patient",
+                  model="RR", **CH5)
+    s = res.tables["surface"]
+    for level in ("control", "training"):
+        got = s[s["level"] == level].set_index("term")
+        want = pd.DataFrame(r[level]).set_index("term")
+        np.testing.assert_allclose(got.loc[want.index, "estimate"], want["estimate"], rtol=1e-5, atol=1e-6)
+    assert res.info["loglik"] == pytest.approx(r["loglik"], abs=1e-6)
+    # the checklist still reads the full second-order surface
+    full = chapter5_family.tables["checklist"]
+    np.testing.assert_allclose(res.tables["checklist"]["estimate"], full["estimate"], rtol=1e-6, atol=1e-9)
+
+
+def test_family_on_a_single_level_fit_is_invariant_to_row_order():
+    data, z, x, y, kw = load("motcon2")
+    a = fit_rsa(data, z, x, y, **kw).tables["models"]
+    b = fit_rsa(data.sample(frac=1.0, random_state=4), z, x, y, **kw).tables["models"]
+    np.testing.assert_allclose(a["loglik"], b["loglik"], rtol=1e-9)
+    np.testing.assert_allclose(a["weight"], b["weight"], atol=1e-9)

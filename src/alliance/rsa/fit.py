@@ -332,7 +332,8 @@ def fit_rsa(
         tables.update(family_tables(family, levels=levels, moderated=kind is not None,
                                     conf_level=spec.conf_level,
                                     b0_weights=intercept_weights(X, levels, mod_term)))
-    tables["verdict"] = verdict_table(tables["checklist"], fam, f, spec.conf_level)
+    tables["verdict"], tables["verdict_conditions"] = verdict_table(tables["checklist"], fam, f,
+                                                                    spec.conf_level)
     for msg in notes:  # fit_lmm's own warnings were caught above: emit every one once, here
         warnings.warn(msg, AllianceWarning, stacklevel=2)
     rows = {k: frame_info[k] for k in ("rows_input", "rows_used", "rows_dropped", "describe")}

@@ -139,18 +139,20 @@ DEFAULT_MODELS = ("null", "onlyx", "onlyy", "onlyx2", "onlyy2", "additive", "IA"
 CUBIC_MODELS = ("cubic", "CA", "CL", "RRCA", "RRCL")
 
 
-def model_names(models) -> list[str]:
-    """Resolve ``"default"``, ``"cubic"`` (default + cubic family), ``"all"`` or a list of names."""
+def model_names(models, moderated: bool = False) -> list[str]:
+    """Resolve ``"default"``, ``"cubic"`` (default + cubic family), ``"all"`` or a list of names.
+
+    For a moderated surface the named sets leave out SRRR and SRSQD (their non-linear
+    constraints are not available there); naming them explicitly is an error later.
+    """
     if models is None or models is False:
         return []
     if isinstance(models, str):
         key = models.strip()
-        if key == "default":
-            return list(DEFAULT_MODELS)
-        if key == "cubic":
-            return list(DEFAULT_MODELS + CUBIC_MODELS)
-        if key == "all":
-            return list(MODELS)
+        sets = {"default": DEFAULT_MODELS, "cubic": DEFAULT_MODELS + CUBIC_MODELS,
+                "all": tuple(MODELS)}
+        if key in sets:
+            return [m for m in sets[key] if not (moderated and MODELS[m].rotated)]
         models = [m.strip() for m in key.split(",")]
     names = list(dict.fromkeys(models))
     unknown = [m for m in names if m not in MODELS]

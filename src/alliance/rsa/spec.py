@@ -127,7 +127,7 @@ class RSASpec:
             # single level without a moderator: RSA's family, as the RSA package fits it
             self.family = ("cubic" if self.cubic else "default") if not (self.groups or
                                                                           self.moderator) else None
-        self.family = model_names(self.family)
+        self.family = model_names(self.family, moderated=self.moderator is not None)
         if any(MODELS[m].order == 3 for m in self.family):
             self.cubic = True
         if self.model is None:

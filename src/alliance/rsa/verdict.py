@@ -250,14 +250,22 @@ def congruence_verdict(checklist: pd.DataFrame, *, family: dict | None = None,
 
 
 def verdict_table(checklist: pd.DataFrame, family: dict, frame: pd.DataFrame,
-                  conf_level: float = 0.95) -> pd.DataFrame:
-    """One verdict per level of a fit: ``level``, ``outcome``, ``variant``, ``verdict`` (the text)."""
+                  conf_level: float = 0.95) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The verdict of every level of a fit, and the conditions behind it.
+
+    Returns ``verdict`` (``level``, ``outcome``, ``variant``, ``verdict``: the text) and
+    ``conditions`` (``level``, ``step``, ``model``, ``condition``, ``requirement``,
+    ``estimate``, ``ci_low``, ``ci_high``, ``met``).
+    """
     alpha = 1 - conf_level
     levels = checklist["level"].unique().tolist() if "level" in checklist else ["all"]
-    rows = []
+    rows, conds = [], []
     for lv in levels:
         ck = checklist[checklist["level"] == lv] if "level" in checklist else checklist
         v = congruence_verdict(ck, family=family if lv == "all" else None, frame=frame, level=lv,
                                alpha=alpha)
         rows.append({"level": lv, "outcome": v.outcome, "variant": v.variant, "verdict": v.text})
-    return pd.DataFrame(rows)
+        conds.append(v.conditions.assign(level=lv))
+    cond = pd.concat(conds, ignore_index=True)
+    cond = cond[["level"] + [c for c in cond.columns if c != "level"]]
+    return pd.DataFrame(rows), cond
