@@ -353,3 +353,46 @@ def test_family_on_a_single_level_fit_is_invariant_to_row_order():
     b = fit_rsa(data.sample(frac=1.0, random_state=4), z, x, y, **kw).tables["models"]
     np.testing.assert_allclose(a["loglik"], b["loglik"], rtol=1e-9)
     np.testing.assert_allclose(a["weight"], b["weight"], atol=1e-9)
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def test_cli_compare_model_and_intercept(capsys):
+    from alliance import cli
+
+    code = cli.main(["fit", "rsa", str(DATA / "rsa_motcon.csv"), "--outcome", "postVA", "--x", "ePow",
+                     "--y", "iPow", "--center", "none", "--compare", "--cubic", "--model", "RR", "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    fam = {r["model"]: r for r in out["models"]}
+    want = pd.DataFrame(ref("motcon")["aictab_all"]).set_index("Modnames")
+    for m in want.index:
+        assert fam[m]["weight"] == pytest.approx(want.loc[m, "AICcWt"], abs=1e-4), m
+    surf = {r["term"]: r for r in out["surface"]}
+    rr = params(ref("motcon")["models"]["RR"])
+    assert surf["b0"]["estimate"] == pytest.approx(rr.loc["b0", "est"], rel=RTOL)
+    assert surf["b0"]["se"] == pytest.approx(rr.loc["b0", "se"], rel=RTOL)
+    assert out["info"]["model"] == "RR"
+
+
+def test_cli_usage_errors(capsys):
+    from alliance import cli
+
+    base = ["fit", "rsa", str(alliance.example_path()), "--outcome", "wellbeing", "--x",
+            "alliance_therapist", "--y", "alliance_patient", "--moderator", "condition"]
+    assert cli.main(base + ["--cubic"]) == 2
+    assert "moderator" in capsys.readouterr().err
+    assert cli.main(base + ["--model", "nope"]) == 2
+    assert "unknown model" in capsys.readouterr().err
+    assert cli.main(base + ["--group", "therapist", "--outliers", "bj1980"]) == 2
+
+
+def test_errors_of_the_new_options():
+    data, z, x, y, kw = load("motcon")
+    with pytest.raises(ValueError, match="unknown model"):
+        fit_rsa(data, z, x, y, family=["full", "XX"])
+    with pytest.raises(ValueError, match="outliers"):
+        fit_rsa(data, z, x, y, outliers="cook")
+    with pytest.raises(ValueError, match="CA or RRCA"):
+        ca_range(fit_rsa(data, z, x, y, family=None))
