@@ -169,7 +169,7 @@ def plot_contour(result, levels=None, *, grid: int = 80, xlabel=None, ylabel=Non
 
     Solid grey: line of congruence; dashed grey: line of incongruence; solid black: first
     principal axis; dotted black: second principal axis; cross: stationary point (if it
-    lies in the observed range) with its 95% CI as error bars (Wald, from the surface
+    lies in the observed range) with its 95% CI as red error bars (Wald, from the surface
     table; percentile intervals when a :func:`alliance.rsa.bootstrap_rsa` result is given
     as ``boot``); white dots: the observed pairs, white line: their convex hull (read the
     surface only inside it). One panel per moderator level. Cubic surfaces are drawn
@@ -205,7 +205,7 @@ def plot_contour(result, levels=None, *, grid: int = 80, xlabel=None, ylabel=Non
                 (xl0, xh0), (yl0, yh0) = ci
                 ax.errorbar([x0], [y0], xerr=[[max(0.0, x0 - xl0 - cx)], [max(0.0, xh0 + cx - x0)]],
                             yerr=[[max(0.0, y0 - yl0 - cy)], [max(0.0, yh0 + cy - y0)]], fmt="none",
-                            ecolor="k",
+                            ecolor="#c0392b",
                             elinewidth=1.2, capsize=3, label="stationary point, 95% CI")
             ax.plot(x0, y0, "kx", ms=8, mew=2, label="stationary point")
         if points:

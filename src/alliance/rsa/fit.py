@@ -41,12 +41,15 @@ class RSAResult(Result):
     """Result of :func:`fit_rsa`.
 
     Tables (tidy DataFrames): ``surface`` (a1-a5, stationary point, principal
-    axes, eigenvalues, shifts; with ``level`` when a moderator is given: one block
-    per level and, for a binary moderator, ``difference``), ``coefficients`` (every
-    fixed effect), ``checklist`` (Humberg et al. 2019, per level), ``models``
-    (single level without moderator: the constrained family with AICc weights and
-    likelihood-ratio tests), ``model_tests``, ``variance_components`` (multilevel),
-    ``regions`` (continuous moderator).
+    axes, eigenvalues, shifts, the intercept b0 with its SE; u1-v3 for a cubic model;
+    with ``level`` when a moderator is given: one block per level and, for a binary
+    moderator, ``difference``), ``coefficients`` (every fixed effect of the chosen
+    model), ``checklist`` (Humberg et al. 2019, per level, on the full second-order
+    surface), ``verdict`` and ``verdict_conditions`` (:mod:`alliance.rsa.verdict`),
+    ``models`` (the model family: AICc weights, LR tests against the unconstrained
+    model), ``model_tests`` (nested pairs), ``model_estimates`` (every model's
+    coefficients and surface parameters with SEs and CIs), ``variance_components``
+    (multilevel), ``regions`` (continuous moderator).
     """
 
     beta: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
