@@ -389,7 +389,7 @@ def test_cli_usage_errors(capsys):
 
 
 def test_errors_of_the_new_options():
-    data, z, x, y, kw = load("motcon")
+    data, z, x, y, _ = load("motcon")
     with pytest.raises(ValueError, match="unknown model"):
         fit_rsa(data, z, x, y, family=["full", "XX"])
     with pytest.raises(ValueError, match="outliers"):

@@ -14,7 +14,13 @@ import pytest
 
 import alliance
 from alliance import cli
-from alliance.rsa import OUTCOMES, congruence_checklist, congruence_verdict, fit_rsa, surface_parameters
+from alliance.rsa import (
+    OUTCOMES,
+    congruence_checklist,
+    congruence_verdict,
+    fit_rsa,
+    surface_parameters,
+)
 
 
 def simulate(surface, n=2000, seed=3, noise=0.3):

@@ -27,7 +27,6 @@ from alliance.rsa.surface import (
 from alliance.rsa.verdict import OUTCOMES, Verdict, congruence_verdict
 
 __all__ = [
-    "BootstrapResult",
     "COEF_NAMES",
     "CUBIC_MODELS",
     "DEFAULT_MODELS",
@@ -35,6 +34,7 @@ __all__ = [
     "OUTCOMES",
     "QUANTITIES",
     "SURFACE_L",
+    "BootstrapResult",
     "RSAResult",
     "Verdict",
     "bootstrap_rsa",

@@ -198,7 +198,7 @@ def bootstrap_rsa(result, n_boot: int = 1000, *, seed: int, jobs: int = 1,
         else:
             p = lo = hi = se = np.nan
         rows.append({"level": level, "term": term, "estimate": est, "se": se, "statistic": np.nan,
-                     "p": min(1.0, p), "ci_low": lo, "ci_high": hi, "n_draws": int(len(v))})
+                     "p": min(1.0, p), "ci_low": lo, "ci_high": hi, "n_draws": len(v)})
     table = pd.DataFrame(rows)
     if kind is None:
         table = table.drop(columns="level")

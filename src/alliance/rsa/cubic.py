@@ -32,6 +32,7 @@ curvature), and are validated against them in ``tests/test_rsa_family.py``.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -178,7 +179,7 @@ def _cl(beta, cov, f, alpha):
 
     k = 0.5 * (f["x"].to_numpy() + f["y"].to_numpy())
     rows = []
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
+    for lo, hi in itertools.pairwise(bounds):
         if not roots:
             test = 0.0
         elif np.isinf(lo):

@@ -27,11 +27,18 @@ from alliance.rsa.fitters import lmm_fitter, ols_fitter
 from alliance.rsa.models import MODELS, constrained_fits
 from alliance.rsa.ols import ols
 from alliance.rsa.outliers import drop_outliers
-from alliance.rsa.surface import add_intercepts, covariate_columns, intercept_weights
-from alliance.rsa.verdict import verdict_table
 from alliance.rsa.regions import regions_of_significance, regions_table
 from alliance.rsa.spec import RSASpec, analysis_frame, design_matrix
-from alliance.rsa.surface import COEF_NAMES, QUANTITIES, _surface_cov, congruence_checklist
+from alliance.rsa.surface import (
+    COEF_NAMES,
+    QUANTITIES,
+    _surface_cov,
+    add_intercepts,
+    congruence_checklist,
+    covariate_columns,
+    intercept_weights,
+)
+from alliance.rsa.verdict import verdict_table
 
 __all__ = ["MODELS", "RSAResult", "fit_rsa", "regions_of_significance"]
 

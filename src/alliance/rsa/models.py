@@ -51,8 +51,8 @@ from scipy import optimize
 from alliance.errors import DataError, FitError
 
 __all__ = [
-    "CUBIC_NAMES",
     "CUBIC_MODELS",
+    "CUBIC_NAMES",
     "DEFAULT_MODELS",
     "MODELS",
     "POLY_NAMES",

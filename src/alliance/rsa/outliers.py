@@ -12,13 +12,11 @@ Validated against R's ``influence.measures`` and RSA's ``out.rm = TRUE`` in
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
+import statsmodels.api as sm
 from scipy import stats
 from statsmodels.stats.outliers_influence import OLSInfluence
-import statsmodels.api as sm
-
 
 __all__ = ["bollen_jackman", "drop_outliers"]
 

@@ -38,10 +38,10 @@ from alliance.results import wald_table
 
 __all__ = [
     "COEF_NAMES",
-    "add_intercepts",
-    "covariate_columns",
     "SURFACE_L",
+    "add_intercepts",
     "congruence_checklist",
+    "covariate_columns",
     "surface_parameters",
     "surface_quantities",
 ]
