@@ -15,7 +15,7 @@ import statsmodels.api as sm
 
 from alliance.errors import DataError, FitError
 
-__all__ = ["OLSFit", "SE_TYPES", "ols"]
+__all__ = ["SE_TYPES", "OLSFit", "ols"]
 
 #: Covariance types of a single-level fit -> statsmodels ``cov_type``.
 SE_TYPES = {"hc0": "HC0", "hc1": "HC1", "hc3": "HC3", "classical": "nonrobust", "ml": "nonrobust"}

@@ -39,7 +39,9 @@ from alliance.results import wald_table
 __all__ = [
     "COEF_NAMES",
     "SURFACE_L",
+    "add_intercepts",
     "congruence_checklist",
+    "covariate_columns",
     "surface_parameters",
     "surface_quantities",
 ]
@@ -312,3 +314,52 @@ def congruence_checklist(surface: pd.DataFrame) -> pd.DataFrame:
     out.attrs["broad"] = broad
     out.attrs["strict"] = strict
     return out
+
+
+def covariate_columns(names: Sequence[str], mod_term: str | None) -> list[str]:
+    """Design columns that are neither the intercept, a polynomial term, the moderator nor a product."""
+    poly = set(COEF_NAMES) | {"x3", "x2y", "xy2", "y3"}
+    return [n for n in names if n != "Intercept" and n not in poly and n != mod_term and ":" not in n]
+
+
+def intercept_weights(X: pd.DataFrame, levels: Mapping, mod_term: str | None) -> dict:
+    """Per level, the weights l with b0 = l beta (covariates at their means, the level's moderator value)."""
+    names = list(X.columns)
+    idx = {n: i for i, n in enumerate(names)}
+    out = {}
+    for lab, M in levels.items():
+        w = np.zeros(len(names))
+        w[idx["Intercept"]] = 1.0
+        for c in covariate_columns(names, mod_term):
+            w[idx[c]] = float(X[c].mean())
+        if mod_term:
+            w[idx[mod_term]] = float(M[0, idx[f"x:{mod_term}"]])
+        out[lab] = w
+    return out
+
+
+def add_intercepts(surface: pd.DataFrame, beta, cov, X: pd.DataFrame, levels: Mapping,
+                   mod_term: str | None, conf_level: float = 0.95) -> pd.DataFrame:
+    r"""The surface table with each level's intercept :math:`b_0` (and its SE) appended.
+
+    :math:`b_0` is the predicted outcome at :math:`X = Y = c` (the centre), covariates
+    at their means: the intercept plus :math:`\bar w^\top\gamma`, plus the moderator's
+    main effect at the level's value. It is linear in the coefficients, so its
+    variance is :math:`l V l^\top`.
+    """
+    beta = np.asarray(beta, float)
+    cov = np.asarray(cov, float)
+    blocks = []
+    has_level = "level" in surface.columns
+    for lab, w in intercept_weights(X, levels, mod_term).items():
+        t = wald_table([w @ beta], [[w @ cov @ w]], ["b0"], conf_level)
+        if has_level:
+            t.insert(0, "level", lab)
+        blocks.append(t)
+    if not has_level:
+        return pd.concat([surface, *blocks], ignore_index=True)
+    parts = []
+    for lab in surface["level"].unique():
+        parts.append(surface[surface["level"] == lab])
+        parts += [b for b in blocks if b["level"].iloc[0] == lab]
+    return pd.concat(parts, ignore_index=True)
