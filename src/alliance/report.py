@@ -297,6 +297,7 @@ def _summary(data, origin: dict, written: dict) -> str:
         f"{info['patients']} patients; therapists per arm {info['therapists_per_arm']}; "
         f"patients per arm {info['patients_per_arm']}; sessions {info['sessions']}.",
         "",
+        *[f"Note on the data: {n}\n" for n in info["notes"]],
         f"Produced by `alliance report` (alliance {__version__}) with the functions the book's "
         "chapters call (specifications as in chapters 1-6). If these data are synthetic (e.g. "
         "from `alliance simulate`), every number below is synthetic.",

@@ -90,7 +90,10 @@ def _validate(args) -> int:
     else:
         print(f"{args.file}: valid")
         for key, value in summary.items():
-            print(f"  {key}: {value}")
+            if key != "notes":
+                print(f"  {key}: {value}")
+        for note in summary["notes"]:
+            print(f"  note: {note}")
     return 0
 
 
