@@ -39,6 +39,7 @@ import signal
 import sys
 import threading
 import traceback
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -53,7 +54,7 @@ from alliance.cli.common import (
 from alliance.data.example import write_sessions
 from alliance.data.summary import validation_summary
 from alliance.data.validate import read_sessions
-from alliance.errors import DataError, FitError
+from alliance.errors import AllianceWarning, DataError, FitError
 from alliance.outputs import OutputError, atomic_file
 from alliance.synthetic.simulate import simulate
 
@@ -184,6 +185,17 @@ def _raised_by_package(exc: BaseException) -> bool:
     return Path(last.tb_frame.f_code.co_filename).resolve().is_relative_to(here)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Warnings of the package as one line on stderr (``alliance: warning: ...``)."""
+    if issubclass(category, AllianceWarning):
+        print(f"alliance: warning: {' '.join(str(message).split())}", file=sys.stderr)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
+_default_showwarning = warnings.showwarning
+
+
 def _fail(text: str, code: int) -> int:
     print(" ".join(text.split()), file=sys.stderr)
     return code
@@ -202,7 +214,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = parser.parse_args(argv)
         except SystemExit as exc:  # argparse: --help (0) or a usage error (2), already printed
             return exc.code if isinstance(exc.code, int) else 2
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return args.func(args)
     except UsageError as exc:
         return _fail(f"alliance: error: {exc}", 2)
     except DataError as exc:
