@@ -162,6 +162,13 @@ def atomic_dir(target, *, force: bool = False, option: str = "output") -> Iterat
     try:
         yield tmp
         _move_into_place(tmp, path, force=force, option=option, kind="folder")
+    except OutputError:
+        _remove(tmp)
+        raise
+    except OSError as exc:  # disk full, permission lost, ...: name the target, not the temporary
+        _remove(tmp)
+        raise OutputError(f"{label}: cannot write the output ({_describe(exc)}); nothing was "
+                          "written") from exc
     except BaseException:
         _remove(tmp)
         raise
@@ -187,6 +194,13 @@ def atomic_file(target, *, force: bool = False, option: str = "output") -> Itera
     try:
         yield tmp
         _move_into_place(tmp, path, force=force, option=option, kind="file")
+    except OutputError:
+        _remove(tmp)
+        raise
+    except OSError as exc:
+        _remove(tmp)
+        raise OutputError(f"{label}: cannot write the output ({_describe(exc)}); nothing was "
+                          "written") from exc
     except BaseException:
         _remove(tmp)
         raise

@@ -275,7 +275,8 @@ def _status_record(origin: dict, written: dict) -> dict:
         "analyses": {name: {"description": ANALYSES[name],
                             "status": written["status"].get(name, "not run"),
                             "reason": written["failed"].get(name),
-                            "warnings": written["warnings"].get(name, [])}
+                            "warnings": written["warnings"].get(name, []),
+                            "seconds": round(written["seconds"].get(name, 0.0), 3)}
                      for name in ANALYSES},
         "tables": [p.name for p in written["tables"]],
         "figures": [p.name for p in written["figures"]],

@@ -172,6 +172,16 @@ def read_text(path_like, *, sep: str | None = None, decimal: str | None = None
         raise fail(name, "well-formed CSV", f"cannot parse the header line: {exc}") from None
     header = [h.strip() for h in header]
     width = len(header)
+    others = [d for d in (",", ";", "\t") if d != delim and d in header_line]
+    if width == 1 and others:
+        shown = {"\t": "tab"}.get(others[0], others[0])
+        raise fail(
+            name, "one delimiter per file",
+            f"the header is one single column {shorten(header[0], 30)} that holds "
+            f"{shown!r}: the file seems to be delimited by {shown!r}, not "
+            f"{({chr(9): 'tab'}).get(delim, delim)!r}; pass sep={shown!r} (CLI: --sep {shown!r}) "
+            "or leave the delimiter to be detected",
+        )
     records: list[list[str]] = []
     starts: list[int] = []
     line_before = reader.line_num
