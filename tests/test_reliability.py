@@ -411,6 +411,17 @@ def test_an_output_that_cannot_be_used_is_refused_before_any_work(tmp_path, caps
     assert snapshot(tmp_path) == before
 
 
+def test_an_output_folder_without_write_permission_is_refused(tmp_path, capsys, monkeypatch):
+    import alliance.outputs as outputs
+
+    monkeypatch.setattr(outputs.os, "access", lambda path, mode: False)
+    code, msg = one_line(capsys, "report", EXAMPLE, "--out", tmp_path / "rep")
+    assert code == 2
+    assert msg == f"alliance: error: --out {tmp_path / 'rep'}: cannot write in '{tmp_path}' " \
+                  "(permission denied)"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_os_error_while_writing_leaves_nothing_behind(tmp_path, capsys, monkeypatch):
     def disk_full(data, path):
         Path(path).write_text("half")
