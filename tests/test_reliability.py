@@ -435,10 +435,14 @@ def test_an_os_error_while_writing_leaves_nothing_behind(tmp_path, capsys, monke
                    "device); nothing was written")
     assert list(tmp_path.iterdir()) == []
     out = tmp_path / "rep"
-    monkeypatch.setattr("alliance.report._run_all", lambda data, tmp: disk_full(None, tmp / "t"))
+
+    def full_disk(self, path, *args, **kwargs):  # the disk fills up while the tables are written
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", full_disk)
     code, msg = one_line(capsys, "report", EXAMPLE, "--out", out)
     assert code == 2
-    assert msg.startswith(f"alliance: error: output {out}: cannot write the output (No space")
+    assert msg.startswith(f"alliance: error: --out {out}: cannot write the output (No space")
     assert not out.exists() and leftovers(tmp_path) == []
 
 

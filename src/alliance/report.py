@@ -82,7 +82,7 @@ def _input_checksum(source, data: pd.DataFrame) -> dict:
 
 
 def run_report(data, out, *, columns=None, force: bool = False, sep: str | None = None,
-               decimal: str | None = None) -> dict:
+               decimal: str | None = None, option: str = "output") -> dict:
     """Run every analysis on ``data`` and write tables, figures and a summary into ``out``.
 
     Parameters
@@ -95,6 +95,8 @@ def run_report(data, out, *, columns=None, force: bool = False, sep: str | None 
         The folder to write. It must not exist, or be empty, unless ``force``.
     force : bool
         Replace a non-empty ``out`` whole (never mixed with the new files).
+    option : str
+        How messages about ``out`` name it (the command line passes ``"--out"``).
 
     Returns
     -------
@@ -131,14 +133,14 @@ def run_report(data, out, *, columns=None, force: bool = False, sep: str | None 
     >>> res["failed"], res["status"]["findings"]  # doctest: +SKIP
     ({}, 'ok')
     """
-    target = check_target(out, kind="folder", force=force)
+    target = check_target(out, kind="folder", force=force, option=option)
     is_path = isinstance(data, (str, os.PathLike))
     valid = read_sessions(data, columns, sep=sep, decimal=decimal) if is_path else \
         read_sessions(data, columns)
     origin = _input_checksum(data, valid)
     matplotlib.use("Agg")
     use_style()
-    with atomic_dir(target, force=force) as tmp:
+    with atomic_dir(target, force=force, option=option) as tmp:
         written = _run_all(valid, tmp)
         final = {k: [target / p.relative_to(tmp) for p in written[k]] for k in ("tables", "figures")}
         written.update(final, input=origin, out=target, summary=target / "summary.md")
@@ -250,6 +252,8 @@ def _run_step(name: str, fn: Callable[[], None], written: dict, owner: str | Non
         warnings.simplefilter("always", AllianceWarning)
         try:
             fn()
+        except OSError:  # the output cannot be written (disk full, ...): stop, leave nothing
+            raise
         except AllianceError as exc:
             written["status"][key] = "failed"
             written["failed"][key] = _one_line(exc)

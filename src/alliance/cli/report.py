@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 
 from alliance.cli.common import parse_columns
-from alliance.outputs import check_target
 from alliance.report import run_report
 
 __all__ = ["run"]
@@ -18,9 +17,8 @@ def run(args) -> int:
     folder is still written whole, its summary lists them), 0 with
     ``--best-effort``.
     """
-    check_target(args.out, kind="folder", force=args.force, option="--out")  # before any work
     written = run_report(args.file, args.out, columns=parse_columns(args.column), force=args.force,
-                         sep=args.sep, decimal=args.decimal)
+                         sep=args.sep, decimal=args.decimal, option="--out")
     print(f"wrote {len(written['tables'])} tables, {len(written['figures'])} figures and "
           f"{written['summary']}")
     for name, msg in written["failed"].items():
