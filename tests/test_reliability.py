@@ -411,8 +411,24 @@ def test_an_output_that_cannot_be_used_is_refused_before_any_work(tmp_path, caps
     assert snapshot(tmp_path) == before
 
 
+def test_force_never_deletes_the_input_or_the_current_folder(tmp_path, capsys, monkeypatch):
+    data = write_sessions(alliance.load_example(), tmp_path / "trial.csv")
+    (tmp_path / "notes.txt").write_text("mine")
+    before = snapshot(tmp_path)
+    code, msg = one_line(capsys, "report", data, "--out", tmp_path, "--force")
+    assert code == 2
+    assert msg == (f"alliance: error: --out {tmp_path}: holds the current folder, which replacing "
+                   "the folder would delete; give a new folder") or \
+        msg == (f"alliance: error: --out {tmp_path}: holds '{data}', which replacing the folder "
+                "would delete; give a new folder")
+    monkeypatch.chdir(tmp_path)
+    code, msg = one_line(capsys, "report", "trial.csv", "--out", ".", "--force")
+    assert code == 2 and "holds the current folder" in msg
+    assert snapshot(tmp_path) == before
+
+
 def test_an_output_folder_without_write_permission_is_refused(tmp_path, capsys, monkeypatch):
-    import alliance.outputs as outputs
+    from alliance import outputs
 
     monkeypatch.setattr(outputs.os, "access", lambda path, mode: False)
     code, msg = one_line(capsys, "report", EXAMPLE, "--out", tmp_path / "rep")
@@ -451,25 +467,22 @@ def test_atomic_helpers_leave_the_target_alone_on_any_exception(tmp_path):
     target.mkdir()
     (target / "old.txt").write_text("old")
     for exc in (RuntimeError("boom"), KeyboardInterrupt()):
-        with pytest.raises(type(exc)):
-            with atomic_dir(target, force=True) as tmp:
-                (tmp / "new.txt").write_text("new")
-                raise exc
+        with pytest.raises(type(exc)), atomic_dir(target, force=True) as tmp:
+            (tmp / "new.txt").write_text("new")
+            raise exc
         assert snapshot(target) == {"old.txt": b"old"}
         assert leftovers(tmp_path) == []
     with atomic_dir(target, force=True) as tmp:
         (tmp / "new.txt").write_text("new")
     assert snapshot(target) == {"new.txt": b"new"}  # replaced whole, never mixed
-    with pytest.raises(OutputError, match="the file exists"):
-        with atomic_file(target / "new.txt"):
-            pass
+    with pytest.raises(OutputError, match="the file exists"), atomic_file(target / "new.txt"):
+        pass
     f = tmp_path / "f.csv"
     with atomic_file(f) as tmp:
         tmp.write_text("a")
-    with pytest.raises(KeyboardInterrupt):
-        with atomic_file(f, force=True) as tmp:
-            tmp.write_text("b")
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), atomic_file(f, force=True) as tmp:
+        tmp.write_text("b")
+        raise KeyboardInterrupt
     assert f.read_text() == "a" and leftovers(tmp_path) == []
 
 
@@ -518,7 +531,7 @@ def test_an_interrupted_report_leaves_the_previous_folder_untouched(tmp_path, ca
     out.mkdir()
     (out / "summary.md").write_text("the previous, complete report")
     before = snapshot(out)
-    import alliance.report as report
+    from alliance import report
 
     def interrupted(data):
         raise KeyboardInterrupt
@@ -551,7 +564,7 @@ def test_a_signal_during_a_report_leaves_nothing_half_written(tmp_path, sig, cod
                             text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     _wait_for_partial(tmp_path, proc)
     proc.send_signal(sig)
-    stdout, stderr = proc.communicate(timeout=120)
+    _stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == code, stderr
     assert stderr.strip().splitlines() == [f"alliance: {word}; no output was left half-written"]
     assert not out.exists() and leftovers(tmp_path) == []
@@ -605,7 +618,7 @@ def test_report_with_heavy_missingness_runs_every_analysis(tmp_path, capsys):
 def test_report_on_data_most_analyses_cannot_use(tmp_path, capsys, case):
     d = alliance.load_example()
     d = d[d["session"] == 1] if case.startswith("one") else d.assign(alliance_patient=np.nan)
-    code, out, status, err = _report(capsys, d, tmp_path)
+    code, out, status, _err = _report(capsys, d, tmp_path)
     assert code == 3
     assert status["analyses"]["design"]["status"] == "ok"
     assert (out / "summary.md").exists() and (out / "tables" / "sample_structure.csv").exists()
@@ -614,13 +627,13 @@ def test_report_on_data_most_analyses_cannot_use(tmp_path, capsys, case):
 
 
 def test_an_internal_error_in_one_analysis_does_not_stop_the_others(tmp_path, capsys, monkeypatch):
-    import alliance.report as report
+    from alliance import report
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("division by zero")
 
     monkeypatch.setattr(report.randomise, "balance", broken)
-    code, out, status, err = _report(capsys, alliance.load_example(), tmp_path)
+    code, _out, status, _err = _report(capsys, alliance.load_example(), tmp_path)
     assert code == 3
     reason = status["analyses"]["randomisation"]["reason"]
     assert reason.startswith("internal error (ZeroDivisionError: division by zero)")

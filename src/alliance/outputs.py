@@ -76,14 +76,18 @@ def _describe(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def check_target(target, *, kind: str, force: bool = False, option: str = "output") -> Path:
+def check_target(target, *, kind: str, force: bool = False, option: str = "output",
+                 keep=()) -> Path:
     """Check that ``target`` may be written as a ``kind`` ("folder" or "file"); return it as a Path.
 
     Refused with :class:`OutputError` (message ``<option> <path>: <why>``): an
-    empty path; an existing target of the other kind; an existing non-empty
-    folder or an existing file unless ``force``; a parent path that exists but
-    is not a folder. A missing parent folder is fine (it is created when the
-    output is written). Nothing is created or changed here.
+    empty path; a symbolic link; an existing target of the other kind; an
+    existing non-empty folder or an existing file unless ``force``; with
+    ``force``, a folder that holds the current working folder or any path of
+    ``keep`` (e.g. the input file: replacing the folder would delete it); a
+    parent path that exists but is not a folder, or one that cannot be written
+    in. A missing parent folder is fine (it is created when the output is
+    written). Nothing is created or changed here.
     """
     if kind not in ("folder", "file"):
         raise ValueError(f"kind must be 'folder' or 'file'; got {kind!r}")
@@ -107,11 +111,20 @@ def check_target(target, *, kind: str, force: bool = False, option: str = "outpu
             if not empty and not force:
                 raise OutputError(f"{label}: is a folder that is not empty; {hint} to "
                                   "replace it whole, or give a new folder")
+            here = path.resolve()
+            for inside in (Path.cwd(), *(Path(k) for k in keep)):
+                if inside.resolve().is_relative_to(here):
+                    what = "the current folder" if inside == Path.cwd() else f"'{inside}'"
+                    raise OutputError(f"{label}: holds {what}, which replacing the folder would "
+                                      "delete; give a new folder")
         else:
             if path.is_dir():
                 raise OutputError(f"{label}: is a folder; give the name of a file")
             if not force:
                 raise OutputError(f"{label}: the file exists; {hint} to replace it")
+            for k in keep:
+                if Path(k).resolve() == path.resolve():
+                    raise OutputError(f"{label}: is the input file; give another name")
     parent = path.absolute().parent
     for p in (parent, *parent.parents):
         if p.exists():
@@ -141,7 +154,7 @@ def _remove(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_dir(target, *, force: bool = False, option: str = "output") -> Iterator[Path]:
+def atomic_dir(target, *, force: bool = False, option: str = "output", keep=()) -> Iterator[Path]:
     """Write a folder atomically: yield a temporary folder beside ``target``, move it into place.
 
     The body writes everything into the yielded folder. When the body finishes
@@ -152,7 +165,7 @@ def atomic_dir(target, *, force: bool = False, option: str = "output") -> Iterat
     exactly as it was. The target is checked by :func:`check_target` before the
     body runs.
     """
-    path = check_target(target, kind="folder", force=force, option=option)
+    path = check_target(target, kind="folder", force=force, option=option, keep=keep)
     label = f"{option} {os.fspath(target)}"
     parent = _make_parent(path, label)
     try:
@@ -161,7 +174,7 @@ def atomic_dir(target, *, force: bool = False, option: str = "output") -> Iterat
         raise OutputError(f"{label}: cannot create a folder in '{parent}' ({_describe(exc)})") from None
     try:
         yield tmp
-        _move_into_place(tmp, path, force=force, option=option, kind="folder")
+        _move_into_place(tmp, path, force=force, option=option, kind="folder", keep=keep)
     except OutputError:
         _remove(tmp)
         raise
@@ -175,14 +188,14 @@ def atomic_dir(target, *, force: bool = False, option: str = "output") -> Iterat
 
 
 @contextlib.contextmanager
-def atomic_file(target, *, force: bool = False, option: str = "output") -> Iterator[Path]:
+def atomic_file(target, *, force: bool = False, option: str = "output", keep=()) -> Iterator[Path]:
     """Write a file atomically: yield a temporary path beside ``target``, then :func:`os.replace` it.
 
     Same contract as :func:`atomic_dir` for one file: an existing file is refused
     unless ``force`` (then replaced in one step); on any exception the temporary
     file is removed and ``target`` is untouched.
     """
-    path = check_target(target, kind="file", force=force, option=option)
+    path = check_target(target, kind="file", force=force, option=option, keep=keep)
     label = f"{option} {os.fspath(target)}"
     parent = _make_parent(path, label)
     try:
@@ -193,7 +206,7 @@ def atomic_file(target, *, force: bool = False, option: str = "output") -> Itera
     tmp = Path(name)
     try:
         yield tmp
-        _move_into_place(tmp, path, force=force, option=option, kind="file")
+        _move_into_place(tmp, path, force=force, option=option, kind="file", keep=keep)
     except OutputError:
         _remove(tmp)
         raise
@@ -206,9 +219,10 @@ def atomic_file(target, *, force: bool = False, option: str = "output") -> Itera
         raise
 
 
-def _move_into_place(tmp: Path, path: Path, *, force: bool, option: str, kind: str) -> None:
+def _move_into_place(tmp: Path, path: Path, *, force: bool, option: str, kind: str,
+                     keep=()) -> None:
     # Re-check: the target may have been created while the output was being computed.
-    check_target(path, kind=kind, force=force, option=option)
+    check_target(path, kind=kind, force=force, option=option, keep=keep)
     label = f"{option} {path}"
     folder = kind == "folder"
     old = None

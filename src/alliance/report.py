@@ -133,14 +133,15 @@ def run_report(data, out, *, columns=None, force: bool = False, sep: str | None 
     >>> res["failed"], res["status"]["findings"]  # doctest: +SKIP
     ({}, 'ok')
     """
-    target = check_target(out, kind="folder", force=force, option=option)
     is_path = isinstance(data, (str, os.PathLike))
+    keep = [data] if is_path else []  # --force must never delete the input
+    target = check_target(out, kind="folder", force=force, option=option, keep=keep)
     valid = read_sessions(data, columns, sep=sep, decimal=decimal) if is_path else \
         read_sessions(data, columns)
     origin = _input_checksum(data, valid)
     matplotlib.use("Agg")
     use_style()
-    with atomic_dir(target, force=force, option=option) as tmp:
+    with atomic_dir(target, force=force, option=option, keep=keep) as tmp:
         written = _run_all(valid, tmp)
         final = {k: [target / p.relative_to(tmp) for p in written[k]] for k in ("tables", "figures")}
         written.update(final, input=origin, out=target, summary=target / "summary.md")
@@ -257,7 +258,7 @@ def _run_step(name: str, fn: Callable[[], None], written: dict, owner: str | Non
         except AllianceError as exc:
             written["status"][key] = "failed"
             written["failed"][key] = _one_line(exc)
-        except Exception as exc:  # a bug: recorded, reported, and the report goes on
+        except Exception as exc:  # noqa: BLE001 - a bug: recorded, reported, the report goes on
             written["status"][key] = "failed"
             written["failed"][key] = _one_line(
                 f"internal error ({type(exc).__name__}: {exc}); please report it")
@@ -303,14 +304,14 @@ def _summary(data, origin: dict, written: dict) -> str:
         f"patients per arm {info['patients_per_arm']}; sessions {info['sessions']}.",
         "",
         *[f"Note on the data: {n}\n" for n in info["notes"]],
-        f"Produced by `alliance report` (alliance {__version__}) with the functions the book's "
-        "chapters call (specifications as in chapters 1-6). If these data are synthetic (e.g. "
-        "from `alliance simulate`), every number below is synthetic.",
+        (f"Produced by `alliance report` (alliance {__version__}) with the functions the book's "
+         "chapters call (specifications as in chapters 1-6). If these data are synthetic (e.g. "
+         "from `alliance simulate`), every number below is synthetic."),
         "",
     ]
     if written["failed"]:
-        lines += [f"**Incomplete: {len(written['failed'])} of {len(ANALYSES)} analyses could not "
-                  "run** (listed below with the reason); everything else was written.", ""]
+        lines += [(f"**Incomplete: {len(written['failed'])} of {len(ANALYSES)} analyses could "
+                   "not run** (listed below with the reason); everything else was written."), ""]
     lines += ["## The paper's four findings on these data", ""]
     if findings is not None:
         ev = findings.tables["evidence"]
