@@ -311,7 +311,7 @@ def test_rank_deficient_design_and_too_many_random_effects_are_fit_errors(tmp_pa
 
 
 def test_a_meaningless_stationary_point_is_flagged(capsys):
-    with pytest.warns(alliance.AllianceWarning, match="stationary point lies outside the data"):
+    with pytest.warns(alliance.AllianceWarning, match="stationary point lies far outside the data"):
         res = alliance.fit_rsa(DATA / "rsa_motcon.csv", "postVA", "ePow", "iPow", center="none")
     assert res.info["stationary_point_flags"]
     assert any("stationary point" in w for w in res.warnings)
@@ -320,11 +320,29 @@ def test_a_meaningless_stationary_point_is_flagged(capsys):
         code, out, first = run(capsys, "fit", "rsa", DATA / "rsa_motcon.csv", "--outcome",
                                "postVA", "--x", "ePow", "--y", "iPow", "--center", "none")
     assert code == 0
-    assert first.startswith("alliance: warning: the stationary point lies outside the data")
+    assert first.startswith("alliance: warning: the stationary point lies far outside the data")
     assert "warning: the stationary point" in out  # the printed result carries it too
     # the book's surfaces (shipped data) have identified stationary points: no flag
     fits, _ = alliance.findings.fit_paper_models(EXAMPLE)
     assert fits["rsa"].info["stationary_point_flags"] == []
+
+
+@pytest.mark.parametrize(("x0", "se", "flagged"), [
+    (0.5, 100.0, False),   # inside the data: a huge SE alone is not the flag
+    (-1.5, 2.5, False),    # just beyond the data (range -1 to 1, width 2), SE about the width
+    (-3.5, 2.5, True),     # beyond by more than the width, SE wider than the data
+    (-3.5, 0.5, False),    # far, but precisely located (a real extremum off the data)
+    (np.inf, np.nan, True),
+])
+def test_stationary_point_flag_rule(x0, se, flagged):
+    from alliance.rsa.surface import stationary_point_flags
+
+    surface = pd.DataFrame({"term": ["X0", "Y0"], "estimate": [x0, 0.0], "se": [se, 0.1]})
+    x = y = np.linspace(-1, 1, 11)
+    msgs = stationary_point_flags(surface, x, y)
+    assert bool(msgs) is flagged
+    if flagged:
+        assert msgs[0].startswith("the stationary point lies far outside the data") and "X0 = " in msgs[0]
 
 
 # =========================================================================== usage errors

@@ -37,7 +37,7 @@ from alliance.rsa import (
 # outside the data with huge SEs, which fit_rsa now flags with an AllianceWarning;
 # tests/test_reliability.py tests the flag itself.
 pytestmark = pytest.mark.filterwarnings(
-    "ignore:.*stationary point lies outside the data:alliance.errors.AllianceWarning")
+    "ignore:.*stationary point lies far outside the data:alliance.errors.AllianceWarning")
 
 HERE = Path(__file__).parent
 DATA = HERE / "data"

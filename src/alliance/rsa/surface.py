@@ -373,10 +373,12 @@ def stationary_point_flags(surface: pd.DataFrame, x, y) -> list[str]:
     surface can lie far from every observation with a standard error larger
     than the whole range of the data; its z and p (and the principal axes
     through it) are then meaningless. A level is flagged when, for :math:`X_0`
-    or :math:`Y_0`, the estimate lies outside the observed range of that
-    predictor (in the surface's centred units, ``x`` and ``y``) **and** its SE
-    exceeds that range's width. Arm differences (level ``difference``) are not
-    points and are not checked.
+    or :math:`Y_0`, the estimate lies *far* outside the observed range of that
+    predictor -- beyond it by more than the range's width :math:`w` (in the
+    surface's centred units, ``x`` and ``y``) -- **and** its SE exceeds
+    :math:`w`: an interval of a few SEs then covers several times the data. A
+    point just beyond the data with an SE of the data's size is not flagged.
+    Arm differences (level ``difference``) are not points and are not checked.
 
     Parameters
     ----------
@@ -408,13 +410,14 @@ def stationary_point_flags(surface: pd.DataFrame, x, y) -> list[str]:
             if np.isnan(est):  # no stationary point at all (a flat or linear form): shown as NaN
                 continue
             width = hi - lo
-            if not np.isfinite(est) or (not (lo <= est <= hi) and (not np.isfinite(se) or se > width)):
+            far = not (lo - width <= est <= hi + width)
+            if not np.isfinite(est) or (far and (not np.isfinite(se) or se > width)):
                 bad.append(f"{term} = {est:.3g} (SE {se:.3g}; data {lo:.3g} to {hi:.3g})")
         if bad:
             where = "" if level == "all" else f"level '{level}': "
             out.append(
-                f"{where}the stationary point lies outside the data with a standard error wider "
-                f"than the data's range ({'; '.join(bad)}, centred units): the surface is nearly "
+                f"{where}the stationary point lies far outside the data with a standard error "
+                f"wider than the data's range ({'; '.join(bad)}, centred units): the surface is nearly "
                 "flat or a saddle there, so the stationary point, the principal axes through it "
                 "and their z and p are not meaningful; interpret a1-a5 instead")
     return out
