@@ -333,6 +333,7 @@ def test_a_meaningless_stationary_point_is_flagged(capsys):
     (-3.5, 2.5, True),     # beyond by more than the width, SE wider than the data
     (-3.5, 0.5, False),    # far, but precisely located (a real extremum off the data)
     (np.inf, np.nan, True),
+    (np.nan, np.nan, False),  # no stationary point at all (a flat form): NaN already says so
 ])
 def test_stationary_point_flag_rule(x0, se, flagged):
     from alliance.rsa.surface import stationary_point_flags

@@ -218,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             warnings.showwarning = _show_warning
             return args.func(args)
     except UsageError as exc:
-        return _fail(f"alliance: error: {exc}", 2)
+        return _fail(f"alliance: error: {option_message(parser, str(exc))}", 2)
     except DataError as exc:
         return _fail(f"alliance: invalid data: {exc}", 1)
     except FitError as exc:

@@ -369,10 +369,11 @@ def add_intercepts(surface: pd.DataFrame, beta, cov, X: pd.DataFrame, levels: Ma
 def stationary_point_flags(surface: pd.DataFrame, x, y) -> list[str]:
     """Levels whose stationary point is far outside the data and barely identified, in words.
 
-    The stationary point :math:`(X_0, Y_0)` of a nearly flat or saddle-shaped
-    surface can lie far from every observation with a standard error larger
-    than the whole range of the data; its z and p (and the principal axes
-    through it) are then meaningless. A level is flagged when, for :math:`X_0`
+    The stationary point :math:`(X_0, Y_0)` of a nearly flat surface, or of a
+    ridge, can lie far from every observation with a standard error larger than
+    the whole range of the data; its z and p are then meaningless (the
+    principal axes are judged by their own SEs: a ridge's axis can be well
+    determined when no point on it is). A level is flagged when, for :math:`X_0`
     or :math:`Y_0`, the estimate lies *far* outside the observed range of that
     predictor -- beyond it by more than the range's width :math:`w` (in the
     surface's centred units, ``x`` and ``y``) -- **and** its SE exceeds
@@ -418,6 +419,6 @@ def stationary_point_flags(surface: pd.DataFrame, x, y) -> list[str]:
             out.append(
                 f"{where}the stationary point lies far outside the data with a standard error "
                 f"wider than the data's range ({'; '.join(bad)}, centred units): the surface is nearly "
-                "flat or a saddle there, so the stationary point, the principal axes through it "
-                "and their z and p are not meaningful; interpret a1-a5 instead")
+                "flat or a ridge there, so X0 and Y0 and their z and p are not meaningful (read "
+                "a1-a5, and the principal axes by their own SEs)")
     return out
