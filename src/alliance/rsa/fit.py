@@ -37,6 +37,7 @@ from alliance.rsa.surface import (
     congruence_checklist,
     covariate_columns,
     intercept_weights,
+    stationary_point_flags,
 )
 from alliance.rsa.verdict import verdict_table
 
@@ -322,6 +323,8 @@ def fit_rsa(
     beta_s = pd.Series(beta, index=names)
     levels, intercepts, base, inter = _levels(beta_s, X, kind, mod_term, mod_levels, f, spec)
     surfaces = _surfaces(beta, cov, levels, kind, spec.conf_level)
+    unidentified = stationary_point_flags(surfaces["surface"], f["x"], f["y"])  # issue 15
+    notes = list(dict.fromkeys(notes + unidentified))
     surface = add_intercepts(surfaces["surface"], beta, cov, X, levels, mod_term, spec.conf_level)
     if spec.cubic and MODELS[spec.model].order == 3:
         surface = pd.concat([surface, cubic_parameters(beta, cov, names, spec.conf_level)],
@@ -358,6 +361,7 @@ def fit_rsa(
         "lag_report": frame_info["lag_report"], **info_fit, "surface_intercepts": intercepts,
         "model": spec.model, "cubic": spec.cubic, "family": list(spec.family),
         "outliers": spec.outliers, "outlier_rows": frame_info.get("outlier_rows", []),
+        "stationary_point_flags": unidentified,
     }
     return RSAResult(
         title=f"Response surface analysis of {outcome} on {x} (X) and {info['y']} (Y)"

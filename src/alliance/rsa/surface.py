@@ -42,6 +42,7 @@ __all__ = [
     "add_intercepts",
     "congruence_checklist",
     "covariate_columns",
+    "stationary_point_flags",
     "surface_parameters",
     "surface_quantities",
 ]
@@ -363,3 +364,61 @@ def add_intercepts(surface: pd.DataFrame, beta, cov, X: pd.DataFrame, levels: Ma
         parts.append(surface[surface["level"] == lab])
         parts += [b for b in blocks if b["level"].iloc[0] == lab]
     return pd.concat(parts, ignore_index=True)
+
+
+def stationary_point_flags(surface: pd.DataFrame, x, y) -> list[str]:
+    """Levels whose stationary point is far outside the data and barely identified, in words.
+
+    The stationary point :math:`(X_0, Y_0)` of a nearly flat surface, or of a
+    ridge, can lie far from every observation with a standard error larger than
+    the whole range of the data; its z and p are then meaningless (the
+    principal axes are judged by their own SEs: a ridge's axis can be well
+    determined when no point on it is). A level is flagged when, for :math:`X_0`
+    or :math:`Y_0`, the estimate lies *far* outside the observed range of that
+    predictor -- beyond it by more than the range's width :math:`w` (in the
+    surface's centred units, ``x`` and ``y``) -- **and** its SE exceeds
+    :math:`w`: an interval of a few SEs then covers several times the data. A
+    point just beyond the data with an SE of the data's size is not flagged.
+    Arm differences (level ``difference``) are not points and are not checked.
+
+    Parameters
+    ----------
+    surface : pandas.DataFrame
+        A surface table (from :func:`surface_parameters` or ``fit_rsa``), with or
+        without a ``level`` column.
+    x, y : array-like
+        The centred predictors of the rows analysed.
+
+    Returns
+    -------
+    list of str
+        One message per flagged level (empty when none is).
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    ranges = {"X0": (np.nanmin(x), np.nanmax(x)), "Y0": (np.nanmin(y), np.nanmax(y))}
+    tab = surface if "level" in surface else surface.assign(level="all")
+    out = []
+    for level, block in tab.groupby("level", sort=False):
+        if level == "difference":
+            continue
+        rows = block.set_index("term")
+        bad = []
+        for term, (lo, hi) in ranges.items():
+            if term not in rows.index:
+                continue
+            est, se = float(rows.loc[term, "estimate"]), float(rows.loc[term, "se"])
+            if np.isnan(est):  # no stationary point at all (a flat or linear form): shown as NaN
+                continue
+            width = hi - lo
+            far = not (lo - width <= est <= hi + width)
+            if not np.isfinite(est) or (far and (not np.isfinite(se) or se > width)):
+                bad.append(f"{term} = {est:.3g} (SE {se:.3g}; data {lo:.3g} to {hi:.3g})")
+        if bad:
+            where = "" if level == "all" else f"level '{level}': "
+            out.append(
+                f"{where}the stationary point lies far outside the data with a standard error "
+                f"wider than the data's range ({'; '.join(bad)}, centred units): the surface is nearly "
+                "flat or a ridge there, so X0 and Y0 and their z and p are not meaningful (read "
+                "a1-a5, and the principal axes by their own SEs)")
+    return out
