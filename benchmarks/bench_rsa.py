@@ -4,7 +4,8 @@ Run: ``.venv/bin/python benchmarks/bench_rsa.py [--repeats 3] [--skip-slow]``. P
 table: the fit, its rows and groups, best and median wall time over the repeats. The
 chapter-5 model is the lagged multilevel surface moderated by arm (therapist and patient
 random intercepts, ML); "10x" refits it on a simulated trial with ten times the therapists
-and patients (alliance.simulate with scaled design parameters).
+and patients (alliance.simulate with scaled design parameters). The model family (RSA's 14
+second-order models, with the cubic ones 19) and the therapist-level bootstrap are timed too.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 import alliance
-from alliance.rsa import fit_rsa
+from alliance.rsa import bootstrap_rsa, fit_rsa
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
@@ -42,7 +43,18 @@ def cases(skip_slow: bool):
         train, "wellbeing", "alliance_therapist", "alliance_patient", time="session", lag=1,
         lag_within="patient", covariates=["session"])
     motcon = alliance.read_table(DATA / "rsa_motcon2.csv", numeric=["VA", "EM", "IM"])
-    yield "motcon2 single level HC0 (+ family)", lambda: fit_rsa(motcon, "VA", "EM", "IM", center="none")
+    yield "motcon2 single level HC0 (+ family of 14)", lambda: fit_rsa(motcon, "VA", "EM", "IM", center="none")
+    yield "motcon2 single level, no family", lambda: fit_rsa(motcon, "VA", "EM", "IM", center="none",
+                                                             family=None)
+    yield "motcon2 second-order + cubic family (19 models)", lambda: fit_rsa(
+        motcon, "VA", "EM", "IM", center="none", family="cubic")
+    yield "chapter 5 + multilevel family (12 linear models, both arms)", lambda: fit_rsa(
+        ex, "wellbeing", "alliance_therapist", "alliance_patient", family="default", **ch5)
+    ch5_fit = fit_rsa(ex, "wellbeing", "alliance_therapist", "alliance_patient", **ch5)
+    yield "chapter 5 cluster bootstrap, 100 draws, 1 process", lambda: bootstrap_rsa(
+        ch5_fit, 100, seed=1)
+    yield "chapter 5 cluster bootstrap, 100 draws, 2 processes", lambda: bootstrap_rsa(
+        ch5_fit, 100, seed=1, jobs=2)
     l1l2 = alliance.read_table(DATA / "mlrsa_nestler_L1L2_example.csv", numeric=["IV", "selfesteem"],
                                required=["state"])
     yield "L1/L2 example, random intercept, REML", lambda: fit_rsa(

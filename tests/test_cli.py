@@ -57,3 +57,41 @@ def test_console_script_is_installed():
     proc = subprocess.run([str(exe), "validate", str(BAD / "out_of_range.csv")],
                           capture_output=True, text=True)
     assert proc.returncode == 1 and "out_of_range.csv" in proc.stderr
+
+
+def test_help_and_usage_errors_return_their_codes(capsys):
+    assert main(["--help"]) == 0
+    assert "validate" in capsys.readouterr().out
+    assert main(["frobnicate"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("alliance: error: argument command: invalid choice")
+
+
+def test_exit_codes_table_matches_the_docstring():
+    from alliance import cli
+
+    assert set(cli.EXIT_CODES) == {0, 1, 2, 3, 70, 130, 143}
+    for code in cli.EXIT_CODES:
+        assert f" {code} " in " ".join(cli.__doc__.split()).replace("(", " ").replace(";", " ")
+
+
+def test_package_warnings_are_one_line(capsys):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", alliance.AllianceWarning)
+        assert main(["fit", "growth", str(alliance.example_path())]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and all(line.startswith("alliance: warning: ") for line in err)
+    assert any("boundary (singular) fit" in line for line in err)
+
+
+def test_simulate_writes_atomically_and_refuses_to_overwrite(tmp_path, capsys):
+    out = tmp_path / "sub" / "sim.csv"  # a missing parent folder is created
+    assert main(["simulate", "--seed", "3", "--out", str(out)]) == 0
+    first = out.read_bytes()
+    assert main(["simulate", "--seed", "4", "--out", str(out)]) == 2
+    assert out.read_bytes() == first
+    assert main(["simulate", "--seed", "3", "--out", str(out), "--force"]) == 0
+    assert out.read_bytes() == first  # same seed, same bytes
+    assert [p.name for p in out.parent.iterdir()] == ["sim.csv"]

@@ -92,3 +92,33 @@ def test_report_fails_cleanly_on_invalid_file(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "therapist_both_arms.csv" in err and "[rule: each therapist is in one arm]" in err
     assert not out.exists(), "nothing is written for an invalid file"
+
+
+def test_findings_with_a_missing_fit_are_not_evaluated(shipped_findings):
+    fits = {k: v for k, v in shipped_findings.fits.items() if k != "truth_bias"}
+    res = evaluate(alliance.load_example(), fits=fits)
+    f = res.tables["findings"].set_index("claim")
+    assert f.loc[2, "verdict"] == "not evaluated" and "truth_bias" in f.loc[2, "reason"]
+    full = shipped_findings.tables["findings"].set_index("claim")
+    for claim in (1, 3, 4):  # the others are exactly those of the full evaluation
+        assert f.loc[claim, "verdict"] == full.loc[claim, "verdict"]
+    assert 2 not in set(res.tables["evidence"]["claim"])
+    none = evaluate(alliance.load_example(), fits={})
+    assert set(none.tables["findings"]["verdict"]) == {"not evaluated"}
+    assert none.tables["evidence"].empty
+
+
+def test_report_summary_lists_every_analysis_and_the_input(tmp_path):
+    from alliance.report import ANALYSES, run_report
+
+    res = run_report(alliance.load_example(), tmp_path / "rep")
+    assert res["failed"] == {} and set(res["status"]) == set(ANALYSES)
+    summary = (tmp_path / "rep" / "summary.md").read_text()
+    assert "a DataFrame; SHA-256 of its rows" in summary
+    for name in ANALYSES:
+        assert f"| {name} |" in summary
+    assert all(p.exists() for p in res["tables"] + res["figures"])
+    again = run_report(alliance.load_example(), tmp_path / "rep2")
+    assert again["input"]["sha256"] == res["input"]["sha256"]  # the same rows, the same digest
+    with pytest.raises(alliance.outputs.OutputError, match="not empty; pass force=True"):
+        run_report(alliance.load_example(), tmp_path / "rep")

@@ -26,6 +26,10 @@ from alliance.errors import AllianceWarning
 from alliance.rsa import fit_rsa
 from alliance.rsa.regions import regions_of_significance
 
+# the stationary-point flag (issue 15) is tested in tests/test_rsa.py; here it is expected noise
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:.*stationary point lies far outside the data:alliance.errors.AllianceWarning")
+
 HERE = Path(__file__).parent
 DATA = HERE / "data"
 REF = HERE / "reference"

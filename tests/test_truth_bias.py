@@ -35,7 +35,7 @@ import pandas as pd
 import pytest
 
 import alliance
-from alliance.errors import AllianceWarning, DataError
+from alliance.errors import AllianceWarning, DataError, FitError
 from alliance.cli import main
 from alliance.synthetic import SimulationParams, simulate
 from alliance.plots.truth_bias import plot_dyads, plot_forces
@@ -215,7 +215,8 @@ def test_bias_column_and_errors(example):
         fit_truth_bias(example, bias="anchoring", control_session=False)
     bad = example.copy()
     bad["alliance_patient"] = bad.groupby("patient")["alliance_patient"].transform("mean")
-    with pytest.raises(DataError, match="truth_within"):  # no within-patient variation
+    # no within-patient variation: a rank-deficient design is a degenerate fit (issue 15)
+    with pytest.raises(FitError, match="truth_within"):
         fit_truth_bias(bad)
     bad = example.copy()
     bad["alliance_patient"] = bad["alliance_patient"].astype(object)

@@ -10,6 +10,7 @@ its checksum, and one fit. Nothing may reach back into the checkout.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -32,8 +33,14 @@ def _run(cmd, cwd):
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("wheel")
+    # build from a copy of what a source distribution holds, so the checkout gets no build/ folder
+    src = tmp / "src-copy"
+    for name in ("pyproject.toml", "README.md"):
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, src / name)
+    shutil.copytree(ROOT / "src", src / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w",
-          tmp / "dist", ROOT], cwd=tmp)
+          tmp / "dist", src], cwd=tmp)
     wheel = next((tmp / "dist").glob("alliance-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "alliance/data/files/sessions.csv" in names, names

@@ -8,8 +8,9 @@ The package is layered; each layer imports only the ones below it:
 
 ====================  ==============================================================
 ``errors``,           exceptions and warnings; the one result shape and row log;
-``results``,          moderated effects (an effect per arm and the arm difference)
-``moderation``
+``results``,          moderated effects (an effect per arm and the arm difference);
+``moderation``,       outputs written whole or not at all
+``outputs``
 ``data``              the data model, the one validation path (files and DataFrames),
                       lags, data summaries, the shipped example data
 ``allocation``        cluster randomisation as code

@@ -34,8 +34,8 @@ from alliance.rsa import fit_rsa
 from alliance.synthetic.simulate import simulate
 from alliance.truth_bias import fit_truth_bias
 
-__all__ = ["CLAIMS", "Claim", "FindingsResult", "claim_map_markdown", "evaluate",
-           "fit_paper_models", "replication_rates"]
+__all__ = ["CLAIMS", "CLAIM_MODELS", "Claim", "FindingsResult", "PAPER_MODELS",
+           "claim_map_markdown", "evaluate", "fit_paper_models", "replication_rates"]
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,32 @@ class FindingsResult(Result):
     fits: dict = field(default_factory=dict, repr=False)
 
 
+def _rsa_lagged(data, conf_level):
+    return fit_rsa(
+        data, "wellbeing", x="alliance_therapist", y="alliance_patient",
+        group=["therapist", "patient"], time="session", lag=1, moderator="condition",
+        moderator_levels=["control", "training"], covariates=["session"], method="ML",
+        conf_level=conf_level,
+    )
+
+
+#: The book's specification of every model behind the four findings: name ->
+#: ``fn(validated_data, conf_level) -> Result``. :func:`fit_paper_models` fits them
+#: all; ``alliance report`` fits them one by one, so that one that cannot be fitted
+#: does not stop the others.
+PAPER_MODELS = {
+    "growth_therapist": lambda data, cl: fit_growth(data, "therapist", conf_level=cl),
+    "growth_patient": lambda data, cl: fit_growth(data, "patient", conf_level=cl),
+    "growth_both": lambda data, cl: fit_growth(data, "both", conf_level=cl),
+    "truth_bias": lambda data, cl: fit_truth_bias(data, conf_level=cl),
+    "rsa": _rsa_lagged,
+}
+
+#: The fits each claim's verdict and evidence rest on.
+CLAIM_MODELS = {1: ("growth_therapist", "growth_patient", "growth_both"), 2: ("truth_bias",),
+                3: ("rsa",), 4: ("rsa",)}
+
+
 def fit_paper_models(data, conf_level: float = 0.95, *, columns=None) -> tuple[dict, list[str]]:
     """Fit the book's specification of every model behind the four findings.
 
@@ -99,16 +125,8 @@ def fit_paper_models(data, conf_level: float = 0.95, *, columns=None) -> tuple[d
     fits = {}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", AllianceWarning)
-        fits["growth_therapist"] = fit_growth(data, "therapist", conf_level=conf_level)
-        fits["growth_patient"] = fit_growth(data, "patient", conf_level=conf_level)
-        fits["growth_both"] = fit_growth(data, "both", conf_level=conf_level)
-        fits["truth_bias"] = fit_truth_bias(data, conf_level=conf_level)
-        fits["rsa"] = fit_rsa(
-            data, "wellbeing", x="alliance_therapist", y="alliance_patient",
-            group=["therapist", "patient"], time="session", lag=1, moderator="condition",
-            moderator_levels=["control", "training"], covariates=["session"], method="ML",
-            conf_level=conf_level,
-        )
+        for name, fit in PAPER_MODELS.items():
+            fits[name] = fit(data, conf_level)
     messages = [str(w.message) for w in caught if issubclass(w.category, AllianceWarning)]
     for m in messages:
         warnings.warn(m, AllianceWarning, stacklevel=2)
@@ -130,7 +148,7 @@ def _row(table: pd.DataFrame, claim: int, term: str, level: str | None = None,
 
 
 def evaluate(data, *, alpha: float = 0.05, conf_level: float = 0.95,
-             columns=None) -> FindingsResult:
+             columns=None, fits: dict | None = None) -> FindingsResult:
     """Test each of the paper's four findings on ``data``.
 
     Parameters
@@ -141,13 +159,19 @@ def evaluate(data, *, alpha: float = 0.05, conf_level: float = 0.95,
         Significance level of the verdicts.
     conf_level : float
         Level of the confidence intervals.
+    fits : dict, optional
+        Results already fitted by :data:`PAPER_MODELS` (name -> result), as
+        ``alliance report`` has them; fits that are absent (they could not be
+        fitted) make the claims resting on them ``not evaluated``. Default: fit
+        every model here (a model that cannot be fitted raises).
 
     Returns
     -------
     FindingsResult
         See the class docstring. Verdicts: ``replicated`` when the estimate has
         the published direction and significance (for finding 4: not significant),
-        ``not replicated`` otherwise. A verdict on synthetic data shows that the
+        ``not replicated`` otherwise, ``not evaluated`` when ``fits`` lacks a model
+        the claim rests on. A verdict on synthetic data shows that the
         pipeline recovers an effect that was built in; it says nothing about the
         trial.
 
@@ -160,27 +184,37 @@ def evaluate(data, *, alpha: float = 0.05, conf_level: float = 0.95,
     ['replicated', 'replicated', 'replicated', 'replicated']
     """
     data = read_sessions(data, columns)
-    fits, messages = fit_paper_models(data, conf_level)
+    if fits is None:
+        fits, messages = fit_paper_models(data, conf_level)
+    else:
+        fits = {k: v for k, v in fits.items() if v is not None}
+        messages = [w for f in fits.values() for w in getattr(f, "warnings", [])]
+    missing = {c: [m for m in models if m not in fits] for c, models in CLAIM_MODELS.items()}
+    ok = {c: not m for c, m in missing.items()}
     ev = []
-    g_t = fits["growth_therapist"].estimates
-    g_p = fits["growth_patient"].estimates
-    g_b = fits["growth_both"].estimates
-    ev.append(_row(g_t, 1, "time:training", label="growth difference (therapist-rated)"))
-    ev.append(_row(g_p, 1, "time:training", label="growth difference (patient-rated)"))
-    ev.append(_row(g_b, 1, "time:training:therapist_rater",
-                   label="rater difference in the growth difference (stacked model)"))
-    forces = fits["truth_bias"].estimates
-    for lv in ("control", "training", "training - control"):
-        ev.append(_row(forces, 2, "temporal congruence", lv))
-    surface = fits["rsa"].tables["surface"]
-    for lv in ("training",):
-        ev.append(_row(surface, 3, "a1", lv))
-        ev.append(_row(surface, 3, "a4", lv))
-    ev.append(_row(surface, 4, "a1", "control"))
-    diff_levels = [lv for lv in surface["level"].unique() if lv not in ("training", "control")]
-    for lv in diff_levels:
-        ev.append(_row(surface, 4, "a1", lv))
-    evidence = pd.DataFrame(ev)
+    if ok[1]:
+        g_t = fits["growth_therapist"].estimates
+        g_p = fits["growth_patient"].estimates
+        g_b = fits["growth_both"].estimates
+        ev.append(_row(g_t, 1, "time:training", label="growth difference (therapist-rated)"))
+        ev.append(_row(g_p, 1, "time:training", label="growth difference (patient-rated)"))
+        ev.append(_row(g_b, 1, "time:training:therapist_rater",
+                       label="rater difference in the growth difference (stacked model)"))
+    if ok[2]:
+        forces = fits["truth_bias"].estimates
+        for lv in ("control", "training", "training - control"):
+            ev.append(_row(forces, 2, "temporal congruence", lv))
+    if ok[3]:
+        surface = fits["rsa"].tables["surface"]
+        for lv in ("training",):
+            ev.append(_row(surface, 3, "a1", lv))
+            ev.append(_row(surface, 3, "a4", lv))
+        ev.append(_row(surface, 4, "a1", "control"))
+        diff_levels = [lv for lv in surface["level"].unique() if lv not in ("training", "control")]
+        for lv in diff_levels:
+            ev.append(_row(surface, 4, "a1", lv))
+    evidence = pd.DataFrame(ev, columns=["claim", "term", "level", "estimate", "se", "statistic",
+                                         "p", "ci_low", "ci_high"])
 
     def get(claim, term, level="all"):
         r = evidence[(evidence["claim"] == claim) & (evidence["term"] == term)
@@ -188,31 +222,38 @@ def evaluate(data, *, alpha: float = 0.05, conf_level: float = 0.95,
         return r
 
     sig = lambda r: r["p"] < alpha  # noqa: E731
-    ther = get(1, "growth difference (therapist-rated)")
-    pat = get(1, "growth difference (patient-rated)")
-    tc = get(2, "temporal congruence", "training - control")
-    a1t = get(3, "a1", "training")
-    a1c = get(4, "a1", "control")
-    rows = [
-        (1, ther["estimate"] > 0 and sig(ther) and not sig(pat),
-         f"therapist-rated growth difference {'>' if ther['estimate'] > 0 else '<='} 0 with "
-         f"p {'<' if sig(ther) else '>='} {alpha:g}; patient-rated p "
-         f"{'<' if sig(pat) else '>='} {alpha:g}"),
-        (2, tc["estimate"] > 0 and sig(tc),
-         f"temporal congruence difference {'>' if tc['estimate'] > 0 else '<='} 0 with p "
-         f"{'<' if sig(tc) else '>='} {alpha:g}"),
-        (3, a1t["estimate"] > 0 and sig(a1t),
-         f"a1 in the training arm {'>' if a1t['estimate'] > 0 else '<='} 0 with p "
-         f"{'<' if sig(a1t) else '>='} {alpha:g}"),
-        (4, not sig(a1c),
-         f"a1 in the control arm has p {'<' if sig(a1c) else '>='} {alpha:g}"),
-    ]
-    findings = pd.DataFrame([
-        {"claim": c.number, "statement": c.statement,
-         "verdict": "replicated" if ok else "not replicated", "reason": why}
-        for c, (_, ok, why) in zip(CLAIMS, rows)
-    ])
-    n_groups = fits["growth_therapist"].n_groups
+    rows = {}
+    if ok[1]:
+        ther = get(1, "growth difference (therapist-rated)")
+        pat = get(1, "growth difference (patient-rated)")
+        rows[1] = (ther["estimate"] > 0 and sig(ther) and not sig(pat),
+                   f"therapist-rated growth difference {'>' if ther['estimate'] > 0 else '<='} 0 "
+                   f"with p {'<' if sig(ther) else '>='} {alpha:g}; patient-rated p "
+                   f"{'<' if sig(pat) else '>='} {alpha:g}")
+    if ok[2]:
+        tc = get(2, "temporal congruence", "training - control")
+        rows[2] = (tc["estimate"] > 0 and sig(tc),
+                   f"temporal congruence difference {'>' if tc['estimate'] > 0 else '<='} 0 with p "
+                   f"{'<' if sig(tc) else '>='} {alpha:g}")
+    if ok[3]:
+        a1t = get(3, "a1", "training")
+        a1c = get(4, "a1", "control")
+        rows[3] = (a1t["estimate"] > 0 and sig(a1t),
+                   f"a1 in the training arm {'>' if a1t['estimate'] > 0 else '<='} 0 with p "
+                   f"{'<' if sig(a1t) else '>='} {alpha:g}")
+        rows[4] = (not sig(a1c), f"a1 in the control arm has p {'<' if sig(a1c) else '>='} {alpha:g}")
+
+    def verdict(c):
+        if c.number not in rows:
+            return {"claim": c.number, "statement": c.statement, "verdict": "not evaluated",
+                    "reason": f"the {', '.join(missing[c.number])} model(s) could not be fitted"}
+        good, why = rows[c.number]
+        return {"claim": c.number, "statement": c.statement,
+                "verdict": "replicated" if good else "not replicated", "reason": why}
+
+    findings = pd.DataFrame([verdict(c) for c in CLAIMS])
+    first = next(iter(fits.values()), None)
+    n_groups = dict(first.n_groups) if first is not None else {}
     return FindingsResult(
         title="The paper's four findings on this data set",
         tables={"findings": findings, "evidence": evidence},

@@ -1,21 +1,36 @@
 """``alliance report FILE --out DIR``: every analysis of the book on one data file.
 
-The report validates the file (:func:`alliance.read_sessions`; an invalid file
+The report validates the data (:func:`alliance.read_sessions`; an invalid file
 stops it before anything is written), then runs the same functions the
-chapters call and writes
+chapters call, one analysis at a time, and writes
 
 * ``tables/*.csv``: sample structure, descriptives, missingness, balance, ICCs
   and design effects, growth models, truth-and-bias forces, the lagged response
   surface, lagged within/between effects in both directions, the four findings;
 * ``figures/*.png``: the chapters' figures for this data set;
-* ``summary.md``: a one-page summary with the four findings and what ran.
+* ``summary.md``: a one-page summary: where the data came from (path and
+  SHA-256), the four findings, every analysis with its status, the files, the
+  warnings;
+* ``status.json``: the same status in machine-readable form.
 
-An analysis that cannot be fitted (``FitError``) is reported in the summary and
-the remaining analyses still run; the command then exits with code 3.
+**It degrades gracefully.** Every analysis runs, whatever happened to the ones
+before it; one that cannot run (a degenerate fit, data it cannot use, such as a
+single arm or too few repeated sessions) is listed in the summary with its
+reason, and the findings that rest on it are marked ``not evaluated``.
+
+**Its output appears whole or not at all** (:func:`alliance.outputs.atomic_dir`):
+everything is written into a temporary folder beside ``out`` and moved into
+place when complete, so an error or Ctrl-C leaves ``out`` as it was. A
+non-empty ``out`` is refused unless ``force=True`` (``--force``), and is then
+replaced whole, never mixed with the new files.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -24,11 +39,12 @@ import matplotlib
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from alliance import lagged, randomise
+from alliance import __version__, lagged, randomise
 from alliance.data import summary as design
 from alliance.data.validate import read_sessions
-from alliance.errors import AllianceWarning, FitError
-from alliance.findings import evaluate
+from alliance.errors import AllianceError, AllianceWarning
+from alliance.findings import CLAIM_MODELS, PAPER_MODELS, evaluate
+from alliance.outputs import atomic_dir, check_target, sha256_file
 from alliance.plots import design as design_plots
 from alliance.plots import growth as growth_plots
 from alliance.plots import lagged as lagged_plots
@@ -36,29 +52,115 @@ from alliance.plots import rsa as rsa_plots
 from alliance.plots import truth_bias as tb_plots
 from alliance.plots.style import use_style
 
-__all__ = ["run_report"]
+__all__ = ["ANALYSES", "run_report"]
+
+#: Every analysis of the report, in the order it runs: name -> what it is.
+ANALYSES = {
+    "design": "sample structure, caseloads, descriptives, missingness and their figures",
+    "randomisation": "balance of the arms and ICCs / design effects",
+    "growth_therapist": "growth of therapist-rated alliance by arm (chapter 3)",
+    "growth_patient": "growth of patient-rated alliance by arm (chapter 3)",
+    "growth_both": "stacked growth model of both raters (chapter 3)",
+    "truth_bias": "truth and bias: temporal congruence and directional bias (chapter 4)",
+    "rsa": "lagged multilevel response surface of well-being (chapter 5)",
+    "findings": "the paper's four findings (chapter 7)",
+    "lagged_forward": "lagged outcomes: alliance at t-1 -> well-being at t (chapter 6)",
+    "lagged_reverse": "lagged outcomes: well-being at t-1 -> alliance at t (chapter 6)",
+}
 
 
-def _save_fig(fig, path: Path) -> None:
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+def _input_checksum(source, data: pd.DataFrame) -> dict:
+    """What the report was made from: the file and its SHA-256, or a DataFrame's content hash."""
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        return {"input": str(path), "input_kind": "file", "sha256": sha256_file(path),
+                "bytes": path.stat().st_size}
+    rows = pd.util.hash_pandas_object(data, index=False).to_numpy()
+    digest = hashlib.sha256(rows.tobytes() + "\x1f".join(map(str, data.columns)).encode()).hexdigest()
+    return {"input": str(data.attrs.get("source", "<DataFrame>")), "input_kind": "DataFrame",
+            "sha256": digest, "bytes": None}
 
 
-def run_report(data, out: Path, *, columns=None) -> dict:
-    """Run every analysis on ``data`` (a file or a DataFrame) and write tables, figures and summary.
+def run_report(data, out, *, columns=None, force: bool = False, sep: str | None = None,
+               decimal: str | None = None, option: str = "output") -> dict:
+    """Run every analysis on ``data`` and write tables, figures and a summary into ``out``.
 
-    Returns a dict with the written ``tables`` and ``figures`` (paths), the
-    analyses that ``failed`` (name -> message), the ``warnings`` raised, and the
-    ``findings`` table.
+    Parameters
+    ----------
+    data : str, path or pandas.DataFrame
+        Session data, validated by :func:`alliance.read_sessions` (with ``columns``,
+        ``sep`` and ``decimal`` as there). Invalid data raise :class:`~alliance.DataError`
+        before anything is written.
+    out : str or path
+        The folder to write. It must not exist, or be empty, unless ``force``.
+    force : bool
+        Replace a non-empty ``out`` whole (never mixed with the new files).
+    option : str
+        How messages about ``out`` name it (the command line passes ``"--out"``).
+
+    Returns
+    -------
+    dict
+        ``out`` (the folder), ``tables`` and ``figures`` (paths, in ``out``),
+        ``summary`` (the path of ``summary.md``), ``status`` (analysis -> ``"ok"``
+        or ``"failed"``), ``failed`` (analysis -> reason, one line), ``warnings``
+        (analysis -> warning messages), ``findings`` (the findings table or
+        None), ``input`` (path or DataFrame name, SHA-256, size).
+
+    Raises
+    ------
+    alliance.DataError
+        The data break a rule of the data model (nothing is written).
+    alliance.outputs.OutputError
+        ``out`` cannot be used (not empty without ``force``, a file, not
+        writable), checked before the data are read.
+
+    Notes
+    -----
+    Each analysis of :data:`ANALYSES` runs in turn; one that raises an
+    :class:`~alliance.AllianceError` (a :class:`~alliance.DataError` it meets on
+    these data or a :class:`~alliance.FitError`) is recorded as failed with its
+    message, and one that raises anything else as failed with an "internal
+    error" reason (a bug to report); the remaining analyses still run. Warnings
+    (:class:`~alliance.AllianceWarning`) are collected per analysis.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, alliance
+    >>> from alliance.report import run_report
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "report"
+    >>> res = run_report(alliance.example_path(), out)  # doctest: +SKIP
+    >>> res["failed"], res["status"]["findings"]  # doctest: +SKIP
+    ({}, 'ok')
     """
-    data = read_sessions(data, columns)
-    source = data.attrs["source"]
+    is_path = isinstance(data, (str, os.PathLike))
+    keep = [data] if is_path else []  # --force must never delete the input
+    target = check_target(out, kind="folder", force=force, option=option, keep=keep)
+    valid = read_sessions(data, columns, sep=sep, decimal=decimal) if is_path else \
+        read_sessions(data, columns)
+    origin = _input_checksum(data, valid)
     matplotlib.use("Agg")
     use_style()
-    out = Path(out)
-    (out / "tables").mkdir(parents=True, exist_ok=True)
-    (out / "figures").mkdir(parents=True, exist_ok=True)
-    written = {"tables": [], "figures": [], "failed": {}, "warnings": []}
+    with atomic_dir(target, force=force, option=option, keep=keep) as tmp:
+        written = _run_all(valid, tmp)
+        final = {k: [target / p.relative_to(tmp) for p in written[k]] for k in ("tables", "figures")}
+        written.update(final, input=origin, out=target, summary=target / "summary.md")
+        (tmp / "summary.md").write_text(_summary(valid, origin, written), encoding="utf-8")
+        (tmp / "status.json").write_text(json.dumps(_status_record(origin, written), indent=2),
+                                         encoding="utf-8")
+    return written
+
+
+class _Skipped(AllianceError):
+    """An analysis that has nothing to run on (its inputs failed)."""
+
+
+def _run_all(data: pd.DataFrame, out: Path) -> dict:
+    (out / "tables").mkdir()
+    (out / "figures").mkdir()
+    written: dict = {"tables": [], "figures": [], "status": {}, "failed": {}, "warnings": {},
+                     "seconds": {}, "findings": None}
+    fits: dict = {}
 
     def table(name: str, df: pd.DataFrame) -> None:
         path = out / "tables" / f"{name}.csv"
@@ -67,106 +169,179 @@ def run_report(data, out: Path, *, columns=None) -> dict:
 
     def figure(name: str, fig) -> None:
         path = out / "figures" / f"{name}.png"
-        _save_fig(fig, path)
+        try:
+            fig.savefig(path, dpi=130)
+        finally:
+            plt.close(fig)
         written["figures"].append(path)
 
-    def step(name: str, fn: Callable[[], None]) -> None:
-        try:
-            fn()
-        except FitError as exc:
-            written["failed"][name] = str(exc)
+    def design_step():
+        table("sample_structure", design.sample_structure(data))
+        table("caseloads", design.caseloads(data))
+        table("descriptives", design.descriptives(data))
+        table("missingness", design.missingness(data))
+        figure("trajectories", design_plots.plot_trajectories(data))
+        figure("missingness", design_plots.plot_missingness(data))
 
-    findings = None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", AllianceWarning)
+    def randomisation_step():
+        table("icc", randomise.icc_summary(data))
+        table("balance", randomise.balance(data).estimates)
 
-        def design_step():
-            table("sample_structure", design.sample_structure(data))
-            table("caseloads", design.caseloads(data))
-            table("descriptives", design.descriptives(data))
-            table("missingness", design.missingness(data))
-            figure("trajectories", design_plots.plot_trajectories(data))
-            figure("missingness", design_plots.plot_missingness(data))
+    def paper_model(name: str) -> Callable[[], None]:
+        def step():
+            fits[name] = PAPER_MODELS[name](data, 0.95)
+            res = fits[name]
+            if name.startswith("growth_"):
+                table(name, res.estimates)
+                if name == "growth_both":
+                    table("growth_trajectories", res.trajectories())
+                    figure("growth_trajectories", growth_plots.plot_trajectories(res))
+            elif name == "truth_bias":
+                table("truth_bias_forces", res.estimates.drop(columns=["combination"],
+                                                              errors="ignore"))
+                figure("truth_bias_forces", tb_plots.plot_forces(res))
+                figure("truth_bias_dyads", tb_plots.plot_dyads(data))
+            elif name == "rsa":
+                table("rsa_surface", res.tables["surface"])
+                table("rsa_checklist", res.tables["checklist"])
+                figure("rsa_surface", rsa_plots.plot_surface(res))
+                figure("rsa_contour", rsa_plots.plot_contour(res))
+        return step
 
-        def randomisation_step():
-            bal = randomise.balance(data)
-            table("balance", bal.estimates)
-            table("icc", randomise.icc_summary(data))
+    def findings_step():
+        if not fits:
+            raise _Skipped("none of the models behind the findings could be fitted")
+        res = evaluate(data, fits=fits)
+        written["findings"] = res
+        table("findings", res.tables["findings"])
+        table("findings_evidence", res.tables["evidence"])
 
-        def findings_step():
-            nonlocal findings
-            findings = evaluate(data)
-            table("findings", findings.tables["findings"])
-            table("findings_evidence", findings.tables["evidence"])
-            fits = findings.fits
-            for rater in ("therapist", "patient", "both"):
-                table(f"growth_{rater}", fits[f"growth_{rater}"].estimates)
-            table("growth_trajectories", fits["growth_both"].trajectories())
-            figure("growth_trajectories", growth_plots.plot_trajectories(fits["growth_both"]))
-            tb = fits["truth_bias"]
-            table("truth_bias_forces", tb.estimates.drop(columns=["combination"], errors="ignore"))
-            figure("truth_bias_forces", tb_plots.plot_forces(tb))
-            figure("truth_bias_dyads", tb_plots.plot_dyads(data))
-            surf = fits["rsa"]
-            table("rsa_surface", surf.tables["surface"])
-            table("rsa_checklist", surf.tables["checklist"])
-            figure("rsa_surface", rsa_plots.plot_surface(surf))
-            figure("rsa_contour", rsa_plots.plot_contour(surf))
+    lagged_fits: dict = {}
 
-        def lagged_step():
-            fwd = lagged.fit_lagged(data)
-            rev = lagged.fit_lagged(data, direction="outcome->alliance")
-            table("lagged_alliance_to_wellbeing", fwd.tables["effects"])
-            table("lagged_wellbeing_to_alliance", rev.tables["effects"])
-            figure("lagged_effects", lagged_plots.plot_effects(fwd, rev))
+    def lagged_step(direction: str, name: str) -> Callable[[], None]:
+        def step():
+            res = lagged.fit_lagged(data, direction=direction)
+            lagged_fits[name] = res
+            table(f"lagged_{name}", res.tables["effects"])
+        return step
 
-        for name, fn in (("design", design_step), ("randomisation", randomisation_step),
-                         ("growth, truth and bias, response surfaces", findings_step),
-                         ("lagged outcomes", lagged_step)):
-            step(name, fn)
-    written["warnings"] = sorted({str(w.message) for w in caught
-                                  if issubclass(w.category, AllianceWarning)})
-    written["findings"] = None if findings is None else findings.tables["findings"]
-    (out / "summary.md").write_text(_summary(data, source, written, findings), encoding="utf-8")
-    written["summary"] = out / "summary.md"
+    steps: dict[str, Callable[[], None]] = {
+        "design": design_step,
+        "randomisation": randomisation_step,
+        **{name: paper_model(name) for name in PAPER_MODELS},
+        "findings": findings_step,
+        "lagged_forward": lagged_step("alliance->outcome", "alliance_to_wellbeing"),
+        "lagged_reverse": lagged_step("outcome->alliance", "wellbeing_to_alliance"),
+    }
+    for name, fn in steps.items():
+        _run_step(name, fn, written)
+    if lagged_fits:  # the figure shows whichever directions could be fitted
+        _run_step("lagged_figure", lambda: figure(
+            "lagged_effects", lagged_plots.plot_effects(*lagged_fits.values())), written,
+            owner="lagged_forward" if "alliance_to_wellbeing" in lagged_fits else "lagged_reverse")
     return written
 
 
-def _summary(data, source, written, findings) -> str:
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _run_step(name: str, fn: Callable[[], None], written: dict, owner: str | None = None) -> None:
+    key = owner or name
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AllianceWarning)
+        try:
+            fn()
+        except OSError:  # the output cannot be written (disk full, ...): stop, leave nothing
+            raise
+        except AllianceError as exc:
+            written["status"][key] = "failed"
+            written["failed"][key] = _one_line(exc)
+        except Exception as exc:  # noqa: BLE001 - a bug: recorded, reported, the report goes on
+            written["status"][key] = "failed"
+            written["failed"][key] = _one_line(
+                f"internal error ({type(exc).__name__}: {exc}); please report it")
+        else:
+            written["status"].setdefault(key, "ok")
+    msgs = [_one_line(w.message) for w in caught if issubclass(w.category, AllianceWarning)]
+    if msgs:
+        written["warnings"].setdefault(key, [])
+        written["warnings"][key] += [m for m in dict.fromkeys(msgs)
+                                     if m not in written["warnings"][key]]
+    written["seconds"][key] = written["seconds"].get(key, 0.0) + time.perf_counter() - start
+
+
+def _status_record(origin: dict, written: dict) -> dict:
+    return {
+        "alliance_version": __version__,
+        "input": origin,
+        "complete": not written["failed"],
+        "analyses": {name: {"description": ANALYSES[name],
+                            "status": written["status"].get(name, "not run"),
+                            "reason": written["failed"].get(name),
+                            "warnings": written["warnings"].get(name, []),
+                            "seconds": round(written["seconds"].get(name, 0.0), 3)}
+                     for name in ANALYSES},
+        "tables": [p.name for p in written["tables"]],
+        "figures": [p.name for p in written["figures"]],
+    }
+
+
+def _summary(data, origin: dict, written: dict) -> str:
     info = design.validation_summary(data)
+    findings = written["findings"]
+    source = origin["input"]
     lines = [
         f"# Alliance analysis report: {Path(source).name}",
         "",
-        f"Data: `{source}`: {info['rows']} rows, {info['therapists']} therapists, "
+        f"Data: `{source}`"
+        + (f" ({origin['bytes']:,} bytes, SHA-256 `{origin['sha256']}`)"
+           if origin["input_kind"] == "file" else
+           f" (a DataFrame; SHA-256 of its rows `{origin['sha256']}`)")
+        + f": {info['rows']} rows, {info['therapists']} therapists, "
         f"{info['patients']} patients; therapists per arm {info['therapists_per_arm']}; "
         f"patients per arm {info['patients_per_arm']}; sessions {info['sessions']}.",
         "",
-        "Produced by `alliance report` with the functions the book's chapters call "
-        "(specifications as in chapters 1-6). If these data are synthetic (e.g. from "
-        "`alliance simulate`), every number below is synthetic.",
-        "",
-        "## The paper's four findings on these data",
+        *[f"Note on the data: {n}\n" for n in info["notes"]],
+        (f"Produced by `alliance report` (alliance {__version__}) with the functions the book's "
+         "chapters call (specifications as in chapters 1-6). If these data are synthetic (e.g. "
+         "from `alliance simulate`), every number below is synthetic."),
         "",
     ]
+    if written["failed"]:
+        lines += [(f"**Incomplete: {len(written['failed'])} of {len(ANALYSES)} analyses could "
+                   "not run** (listed below with the reason); everything else was written."), ""]
+    lines += ["## The paper's four findings on these data", ""]
     if findings is not None:
         ev = findings.tables["evidence"]
         for row in findings.tables["findings"].itertuples():
             lines.append(f"{row.claim}. **{row.verdict}**: {row.statement} ({row.reason})")
-        lines += ["", "| claim | quantity | level | estimate | SE | z | p | 95% CI |",
-                  "|---|---|---|---|---|---|---|---|"]
-        for r in ev.itertuples():
-            lines.append(f"| {r.claim} | {r.term} | {r.level} | {r.estimate:.3f} | {r.se:.3f} | "
-                         f"{r.statistic:.2f} | {r.p:.4f} | [{r.ci_low:.3f}, {r.ci_high:.3f}] |")
+        if len(ev):
+            lines += ["", "| claim | quantity | level | estimate | SE | z | p | 95% CI |",
+                      "|---|---|---|---|---|---|---|---|"]
+            for r in ev.itertuples():
+                lines.append(f"| {r.claim} | {r.term} | {r.level} | {r.estimate:.3f} | "
+                             f"{r.se:.3f} | {r.statistic:.2f} | {r.p:.4f} | "
+                             f"[{r.ci_low:.3f}, {r.ci_high:.3f}] |")
     else:
-        lines.append("The models behind the findings could not be fitted (see below).")
+        needed = sorted({m for ms in CLAIM_MODELS.values() for m in ms})
+        lines.append("The findings could not be evaluated: none of the models they rest on "
+                     f"({', '.join(needed)}) could be fitted (see below).")
+    lines += ["", "## Analyses", "", "| analysis | what | status |", "|---|---|---|"]
+    for name, what in ANALYSES.items():
+        status = written["status"].get(name, "not run")
+        reason = written["failed"].get(name)
+        lines.append(f"| {name} | {what} | {status}{': ' + reason if reason else ''} |"
+                     .replace("\n", " "))
     lines += ["", "## Files", "",
               f"- {len(written['tables'])} tables in `tables/`: "
               + ", ".join(p.name for p in written["tables"]),
               f"- {len(written['figures'])} figures in `figures/`: "
-              + ", ".join(p.name for p in written["figures"])]
-    if written["failed"]:
-        lines += ["", "## Analyses that failed", ""]
-        lines += [f"- {k}: {v}" for k, v in written["failed"].items()]
+              + ", ".join(p.name for p in written["figures"]),
+              "- `status.json`: the status of every analysis, machine-readable"]
     if written["warnings"]:
-        lines += ["", "## Warnings", ""] + [f"- {w}" for w in written["warnings"]]
+        lines += ["", "## Warnings", ""]
+        for name, msgs in written["warnings"].items():
+            lines += [f"- {name}: {m}" for m in msgs]
     return "\n".join(lines) + "\n"

@@ -8,8 +8,19 @@ Conventions every subcommand follows:
   ``ci_low``, ``ci_high`` (plus ``level`` where a moderator splits the
   estimates), and ``n_obs``, ``n_groups``, ``converged``, ``warnings`` at the
   top level;
-* exit codes: 0 success, 1 invalid data (the validation message on stderr),
-  2 usage error, 3 a fit that cannot be trusted.
+* every failure is one line on stderr, never a traceback, with the exit code
+  (:data:`EXIT_CODES`): 0 success; 1 invalid data (the validation message, or
+  an input file that cannot be read); 2 usage error: an option value the
+  command cannot use (argparse's own errors, the package's argument checks,
+  the same column mapped twice) or an output it must not or cannot write
+  (a non-empty folder or an existing file without ``--force``, a folder where a
+  file is wanted, a place it cannot write to); 3 a fit that cannot be trusted
+  (``FitError``), or a report with analyses that could not run (the folder is
+  still written whole; 0 with ``--best-effort``); 70 an internal error (a bug:
+  set ``ALLIANCE_TRACEBACK=1`` to see the traceback); 130 interrupted (Ctrl-C)
+  and 143 terminated (SIGTERM), with any output left as it was;
+* outputs (``--out``) are written atomically (:mod:`alliance.outputs`): a
+  temporary file or folder beside the target, moved into place when complete.
 
 This is the only module that uses :mod:`argparse`. A command's module is
 imported only when that command runs (``alliance validate`` never loads the
@@ -23,17 +34,43 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
+import signal
 import sys
+import threading
+import traceback
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
-from alliance.cli.common import UsageError, add_input_options, parse_columns
+from alliance.cli.common import (
+    Parser,
+    UsageError,
+    add_input_options,
+    nonnegative_int,
+    option_message,
+    parse_columns,
+)
 from alliance.data.example import write_sessions
 from alliance.data.summary import validation_summary
 from alliance.data.validate import read_sessions
-from alliance.errors import DataError, FitError
+from alliance.errors import AllianceWarning, DataError, FitError
+from alliance.outputs import OutputError, atomic_file
 from alliance.synthetic.simulate import simulate
 
-__all__ = ["FIT_COMMANDS", "build_parser", "main"]
+__all__ = ["EXIT_CODES", "FIT_COMMANDS", "build_parser", "main"]
+
+#: Exit codes of every command (README.md documents the same table).
+EXIT_CODES = {
+    0: "success",
+    1: "invalid data, or an input file that cannot be read",
+    2: "usage error: an option value that cannot be used, or an output that must not or "
+       "cannot be written",
+    3: "a fit that cannot be trusted (degenerate model); for report: analyses that could not run",
+    70: "internal error (a bug; ALLIANCE_TRACEBACK=1 shows the traceback)",
+    130: "interrupted (Ctrl-C)",
+    143: "terminated (SIGTERM)",
+}
 
 #: ``alliance fit KIND`` -> (adapter module, one-line help).
 FIT_COMMANDS = {
@@ -54,13 +91,17 @@ def _validate(args) -> int:
     else:
         print(f"{args.file}: valid")
         for key, value in summary.items():
-            print(f"  {key}: {value}")
+            if key != "notes":
+                print(f"  {key}: {value}")
+        for note in summary["notes"]:
+            print(f"  note: {note}")
     return 0
 
 
 def _simulate(args) -> int:
-    data = simulate(seed=args.seed)
-    write_sessions(data, args.out)
+    with atomic_file(args.out, force=args.force, option="--out") as tmp:
+        data = simulate(seed=args.seed)
+        write_sessions(data, tmp)
     print(f"wrote {len(data)} synthetic rows (seed {args.seed}) to {args.out}")
     return 0
 
@@ -79,7 +120,7 @@ def _report(args) -> int:
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser; only the ``fit`` kind named in ``argv`` loads its adapter (and its options)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="alliance",
         description="Validate and analyse session-by-session alliance data.",
     )
@@ -92,8 +133,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     p.set_defaults(func=_validate)
 
     p = sub.add_parser("simulate", help="write a synthetic trial (the book's generative model)")
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--out", required=True, help="CSV file to write")
+    p.add_argument("--seed", type=nonnegative_int, required=True)
+    p.add_argument("--out", required=True, help="CSV file to write (written whole or not at all)")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.set_defaults(func=_simulate)
 
     fit = sub.add_parser("fit", help="fit one of the book's models to a data file")
@@ -110,32 +152,102 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="run every analysis of the book on a file")
     p.add_argument("file")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", required=True,
+                   help="output folder: new or empty (written whole or not at all)")
+    p.add_argument("--force", action="store_true",
+                   help="replace a non-empty --out folder whole (never mixed with new files)")
+    p.add_argument("--best-effort", action="store_true",
+                   help="exit 0 even if some analyses could not run (they are listed in the "
+                        "summary); default: exit 3")
     add_input_options(p)
     p.set_defaults(func=_report)
     return parser
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised like KeyboardInterrupt so that outputs are cleaned up on the way out."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
+def _raised_by_package(exc: BaseException) -> bool:
+    """True if ``exc`` was raised by the package's own code (an argument check), not a library."""
+    tb = exc.__traceback__
+    last = None
+    while tb is not None:
+        last = tb
+        tb = tb.tb_next
+    if last is None:
+        return False
+    here = Path(__file__).resolve().parents[1]
+    return Path(last.tb_frame.f_code.co_filename).resolve().is_relative_to(here)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Warnings of the package as one line on stderr (``alliance: warning: ...``)."""
+    if issubclass(category, AllianceWarning):
+        print(f"alliance: warning: {' '.join(str(message).split())}", file=sys.stderr)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
+_default_showwarning = warnings.showwarning
+
+
+def _fail(text: str, code: int) -> int:
+    print(" ".join(text.split()), file=sys.stderr)
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code."""
+    """Run the command line; return the exit code (:data:`EXIT_CODES`)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    parser = None
     try:
-        return args.func(args)
+        parser = build_parser(argv)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # argparse: --help (0) or a usage error (2), already printed
+            return exc.code if isinstance(exc.code, int) else 2
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return args.func(args)
     except UsageError as exc:
-        parser.print_usage(sys.stderr)
-        print(f"alliance: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(f"alliance: error: {option_message(parser, str(exc))}", 2)
     except DataError as exc:
-        print(f"alliance: invalid data: {exc}", file=sys.stderr)
-        return 1
+        return _fail(f"alliance: invalid data: {exc}", 1)
     except FitError as exc:
-        print(f"alliance: fit failed: {exc}", file=sys.stderr)
-        return 3
+        return _fail(f"alliance: fit failed: {exc}", 3)
+    except OutputError as exc:
+        return _fail(f"alliance: error: {exc}", 2)
+    except KeyboardInterrupt:
+        return _fail("alliance: interrupted; no output was left half-written", 130)
+    except _Terminated:
+        return _fail("alliance: terminated; no output was left half-written", 143)
     except BrokenPipeError:  # output piped into e.g. `head`, which closed early
         sys.stderr.close()
         return 0
+    except OSError as exc:  # the file system refused something not caught earlier
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(f"alliance: error: {where}{exc.strerror or exc}", 2)
+    except Exception as exc:
+        if os.environ.get("ALLIANCE_TRACEBACK"):
+            raise
+        if isinstance(exc, ValueError) and _raised_by_package(exc):
+            # the package's own argument checks (an option value it cannot use)
+            return _fail(f"alliance: error: {option_message(parser, str(exc))}", 2)
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        return _fail(f"alliance: internal error: {type(exc).__name__}: {exc} (at "
+                     f"{Path(frame.filename).name}:{frame.lineno}; please report it; "
+                     "ALLIANCE_TRACEBACK=1 shows the traceback)", 70)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 from alliance.data.schema import CANONICAL_COLUMNS
 
-__all__ = ["UsageError", "add_column_option", "add_df_option", "add_input_options",
-           "check_df_method", "parse_columns"]
+__all__ = ["Parser", "UsageError", "add_column_option", "add_df_option", "add_input_options",
+           "check_df_method", "nonnegative_int", "option_message", "parse_columns"]
 
 
 class UsageError(Exception):
@@ -29,6 +29,10 @@ def parse_columns(items: Sequence[str] | None) -> dict[str, str]:
             )
         if canon in mapping:
             raise UsageError(f"--column maps {canon!r} twice")
+        if theirs in mapping.values():
+            other = next(k for k, v in mapping.items() if v == theirs)
+            raise UsageError(f"--column maps both {other!r} and {canon!r} onto your column "
+                             f"{theirs!r}; each canonical column needs its own column")
         mapping[canon] = theirs
     return mapping
 
@@ -66,3 +70,48 @@ def check_df_method(df: str, method: str) -> None:
     """Kenward-Roger needs a REML fit (as pbkrtest and lmerTest): a usage error otherwise."""
     if df == "kenward-roger" and str(method).upper() != "REML":
         raise UsageError("--df kenward-roger needs a REML fit (--method reml)")
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line (``prog: error: ...``), exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
+def nonnegative_int(text: str) -> int:
+    """argparse type: a whole number >= 0 (seeds)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def _options(parser: argparse.ArgumentParser, into: dict[str, str]) -> dict[str, str]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _options(sub, into)
+        elif action.option_strings:
+            into.setdefault(action.dest, max(action.option_strings, key=len))
+    return into
+
+
+def option_message(parser: argparse.ArgumentParser | None, message: str) -> str:
+    """A package argument check's message in the words of the command line.
+
+    The analyses check their arguments with their Python names (``conf_level
+    must be ...``, ``columns= maps ...``); a message that starts with the name of
+    one of the command's options gets the option instead (``--conf-level must be
+    ...``).
+    """
+    names = _options(parser, {}) if parser is not None else {}
+    names.setdefault("columns", "--column")
+    head, sep, rest = message.partition(" ")
+    key = head.rstrip("=")
+    if sep and key in names:
+        return f"{names[key]} {rest}"
+    return message

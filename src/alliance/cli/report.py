@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import sys
 
 from alliance.cli.common import parse_columns
-from alliance.data.validate import read_sessions
 from alliance.report import run_report
 
 __all__ = ["run"]
 
 
 def run(args) -> int:
-    """Validate FILE, run the report into ``--out``; exit code 3 if an analysis could not be fitted."""
-    data = read_sessions(args.file, parse_columns(args.column), sep=args.sep, decimal=args.decimal)
-    written = run_report(data, Path(args.out))
+    """Validate FILE and write the report into ``--out`` (atomically).
+
+    Exit code 0 when every analysis ran; 3 when one or more could not run (the
+    folder is still written whole, its summary lists them), 0 with
+    ``--best-effort``.
+    """
+    written = run_report(args.file, args.out, columns=parse_columns(args.column), force=args.force,
+                         sep=args.sep, decimal=args.decimal, option="--out")
     print(f"wrote {len(written['tables'])} tables, {len(written['figures'])} figures and "
           f"{written['summary']}")
     for name, msg in written["failed"].items():
-        print(f"failed: {name}: {msg}")
-    return 3 if written["failed"] else 0
+        print(f"alliance: analysis not run: {name}: {msg}", file=sys.stderr)
+    if written["failed"]:
+        n = len(written["failed"])
+        print(f"report incomplete: {n} analys{'is' if n == 1 else 'es'} could not run (listed in "
+              f"{written['summary']})" + ("" if args.best_effort else "; exit code 3"))
+        return 0 if args.best_effort else 3
+    return 0

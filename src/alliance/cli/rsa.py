@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from alliance.cli.common import add_df_option, add_input_options, check_df_method
+from alliance.cli.common import UsageError, add_df_option, add_input_options, check_df_method
 from alliance.data.validate import read_table
-from alliance.rsa.fit import RSAResult, fit_rsa
+from alliance.results import Result
+from alliance.rsa.bootstrap import bootstrap_rsa
+from alliance.rsa.fit import fit_rsa
+from alliance.rsa.models import MODELS
 
 __all__ = ["add_arguments", "run"]
 
@@ -16,7 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Response surface analysis of an outcome on two commensurable predictors X and Y: "
         "single level (OLS) or multilevel (--group), optionally lagged (--time/--lag) and "
-        "moderated (--moderator). Works on any long CSV with its own column names."
+        "moderated (--moderator). Works on any long CSV with its own column names. The model "
+        "family of the R package RSA (--compare, --model, --cubic), the automatic congruence "
+        "verdict (--verdict) and percentile bootstrap CIs (--bootstrap N)."
     )
     add_input_options(parser, columns=False)
     parser.add_argument("--outcome", required=True, help="outcome column (z)")
@@ -46,8 +51,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--center", default="pooled",
                         help="common centre of X and Y: pooled (mean of both, default), none, "
                              "variablewise (warns) or a number such as the scale midpoint")
-    parser.add_argument("--se", choices=["classical", "hc0", "ml"],
+    parser.add_argument("--se", choices=["classical", "hc0", "hc1", "hc3", "ml"],
                         help="single level: standard errors (default hc0, the RSA package's default)")
+    parser.add_argument("--model", metavar="NAME",
+                        help="model of the surface tables: full (default), or a constrained model of "
+                             "the family (" + ", ".join(MODELS) + ")")
+    parser.add_argument("--compare", action="store_true",
+                        help="fit and compare the model family (AICc weights, LR tests, every "
+                             "model's estimates); with --cubic also the cubic models")
+    parser.add_argument("--family", metavar="SPEC",
+                        help="models to compare: default, cubic, all, or names separated by commas")
+    parser.add_argument("--cubic", action="store_true",
+                        help="third-order surface (X^3, X^2Y, XY^2, Y^3; Humberg et al. 2022)")
+    parser.add_argument("--verdict", action="store_true",
+                        help="print only the congruence verdict per surface and its conditions")
+    parser.add_argument("--outliers", choices=["bj1980"],
+                        help="single level: drop Bollen & Jackman (1980) outliers, as the RSA "
+                             "package does by default (reported)")
+    parser.add_argument("--bootstrap", type=int, metavar="N",
+                        help="add percentile bootstrap CIs from N draws (cases; units of the "
+                             "outermost --group for multilevel fits)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the bootstrap (default 1)")
+    parser.add_argument("--jobs", type=int, default=1, help="bootstrap worker processes")
     parser.add_argument("--random", choices=["intercept", "full"], default="intercept",
                         help="random intercept only, or also random slopes of the five terms")
     parser.add_argument("--level2-means", action="store_true",
@@ -57,8 +82,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_df_option(parser)
 
 
-def run(args) -> RSAResult:
-    """Read FILE with :func:`alliance.read_table` (its own column names) and fit."""
+def run(args) -> Result:
+    """Read FILE with :func:`alliance.read_table` (its own column names) and fit.
+
+    ``--bootstrap N`` adds the table ``bootstrap`` (:func:`alliance.rsa.bootstrap_rsa`);
+    ``--verdict`` returns only the tables ``verdict`` and ``verdict_conditions``.
+    """
     check_df_method(args.df, args.method)
     numeric = [args.outcome, args.x] + ([args.y] if args.y else []) + list(args.covariate)
     numeric += [args.time] if args.time else []
@@ -66,7 +95,9 @@ def run(args) -> RSAResult:
     required += [args.lag_within] if args.lag_within else []
     data = read_table(args.file, numeric=numeric, required=required, sep=args.sep,
                       decimal=args.decimal)
-    return fit_rsa(
+    family = args.family or (("cubic" if args.cubic else "default") if args.compare else "auto")
+    try:
+        res = fit_rsa(
         data,
         args.outcome,
         args.x,
@@ -86,5 +117,22 @@ def run(args) -> RSAResult:
         level2_means=args.level2_means,
         y_as_group_mean=args.y_as_group_mean,
         method=args.method.upper(),
+        model=args.model,
+        family=family,
+        cubic=args.cubic,
+        outliers=args.outliers,
         df=args.df if args.group else None,
-    )
+        )
+        if args.bootstrap:
+            boot = bootstrap_rsa(res, args.bootstrap, seed=args.seed, jobs=args.jobs)
+            res.tables["bootstrap"] = boot.tables["bootstrap"]
+            res.warnings += boot.warnings
+            res.info["bootstrap"] = boot.info
+    except ValueError as exc:  # options that do not fit together
+        raise UsageError(str(exc)) from None
+    if args.verdict:
+        keep = {"verdict": res.tables["verdict"], "verdict_conditions": res.tables["verdict_conditions"]}
+        return Result(title=f"Congruence verdict: {res.title}", tables=keep, n_obs=res.n_obs,
+                      n_groups=res.n_groups, converged=res.converged, warnings=res.warnings,
+                      info={k: res.info[k] for k in ("model", "family", "rows_used", "center_x")})
+    return res

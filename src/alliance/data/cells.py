@@ -28,6 +28,7 @@ from alliance.errors import DataError
 __all__ = [
     "LineMap",
     "MISSING_TOKENS",
+    "MAX_ID_CHARS",
     "MAX_SESSION",
     "Source",
     "fail",
@@ -43,6 +44,9 @@ __all__ = [
 MISSING_TOKENS = ("", "NA", "NaN", "nan", "N/A", "na", ".")
 #: The largest session number accepted (a guard against overflow and unit mix-ups).
 MAX_SESSION = 100_000
+#: The longest id accepted, in characters (hashes and UUIDs are far shorter).
+MAX_ID_CHARS = 256
+_CONTROL = r"[\x00-\x1f\x7f]"
 _MAX_LISTED = 8
 _MAX_SHOWN_CHARS = 40
 _NUMBER = {
@@ -213,6 +217,10 @@ def parse_numeric(values, column: str, source: Source, *, decimal: str = ".") ->
             kind[i] = 3
     if (kind == 3).any():
         bad = kind == 3
+        first = obj[np.flatnonzero(bad)[0]]
+        if isinstance(first, numbers.Complex) and not isinstance(first, (bool, np.bool_)):
+            raise _bad(source, column, bad, s, "real numbers",
+                       "holds complex numbers, not real numbers")
         what = "holds values that are not numbers (booleans, dates or other objects)"
         raise _bad(source, column, bad, s, "numeric column", what)
     text = kind == 2
@@ -256,29 +264,100 @@ def _raise_all(s, column, source, what, rule="numeric column"):
     raise _bad(source, column, mask, s, rule, what)
 
 
+def _id_type_problem(v) -> str | None:
+    """Why a single cell cannot be an id (None if it can: text or a whole finite number)."""
+    if isinstance(v, str):
+        return None
+    if isinstance(v, (bool, np.bool_)):
+        return "booleans"
+    if isinstance(v, numbers.Integral):
+        return None
+    if isinstance(v, numbers.Real):
+        f = float(v)
+        if not np.isfinite(f):
+            return "non-finite numbers"
+        return None if f == round(f) else "fractional numbers"
+    if isinstance(v, numbers.Complex):
+        return "complex numbers"
+    if isinstance(v, (pd.Timestamp, np.datetime64, pd.Timedelta, np.timedelta64)) or \
+            hasattr(v, "isoformat"):
+        return "dates or times"
+    if isinstance(v, (bytes, bytearray)):
+        return "bytes"
+    return "objects that are not text or numbers"
+
+
 def parse_identifier(values, column: str, source: Source) -> pd.Series:
-    """An id column as text; an empty or blank id is an error naming the rows."""
+    """An id column as text: present, text or whole numbers, printable, at most :data:`MAX_ID_CHARS`.
+
+    Refused with a :class:`DataError` naming the rows: an empty or blank id;
+    booleans, fractional or non-finite numbers, complex numbers, dates and other
+    objects (a DataFrame's cells); ids holding control characters (a NUL byte, a
+    line break: a damaged or mis-quoted file); ids longer than
+    :data:`MAX_ID_CHARS` characters (a quote left open swallows whole rows into
+    one cell). Long ids are shortened in the message.
+    """
     s = values if isinstance(values, pd.Series) else pd.Series(values)
     s = s.reset_index(drop=True)
     missing = s.isna().to_numpy()
     if missing.any():
         raise fail(source, "identifiers present",
                    f"column '{column}' is empty in {rows_text(np.flatnonzero(missing), source)}")
-    if pd.api.types.is_bool_dtype(s.dtype) or s.map(lambda v: isinstance(v, (bool, np.bool_))).any():
-        bad = s.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy()
-        raise _bad(source, column, bad, s, "identifiers are text or whole numbers",
-                   "holds booleans, not ids")
-    if pd.api.types.is_float_dtype(s.dtype):
-        frac = (s != np.round(s)).to_numpy()
+    rule = "identifiers are text or whole numbers"
+    dtype = s.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        raise _bad(source, column, np.ones(len(s), dtype=bool), s, rule, "holds booleans, not ids")
+    if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
+        raise _bad(source, column, np.ones(len(s), dtype=bool), s, rule,
+                   "holds dates or times, not ids")
+    if pd.api.types.is_complex_dtype(dtype):
+        raise _bad(source, column, np.ones(len(s), dtype=bool), s, rule,
+                   "holds complex numbers, not ids")
+    if pd.api.types.is_float_dtype(dtype):
+        arr = s.to_numpy(dtype=float)
+        inf = ~np.isfinite(arr)
+        if inf.any():
+            raise _bad(source, column, inf, s, rule, "holds non-finite numbers, not ids")
+        frac = arr != np.round(arr)
         if frac.any():
-            raise _bad(source, column, frac, s, "identifiers are text or whole numbers",
-                       "holds fractional numbers, not ids")
-        s = s.astype("int64")
-    out = s.astype(str).str.strip()
-    blank = (out == "").to_numpy()
+            raise _bad(source, column, frac, s, rule, "holds fractional numbers, not ids")
+        s = pd.Series(arr.astype("int64"))
+    elif not pd.api.types.is_integer_dtype(dtype):
+        kind = pd.api.types.infer_dtype(s, skipna=False)
+        if kind not in ("string", "integer"):  # mixed or odd cells: look at each one
+            why = s.map(_id_type_problem)
+            bad = why.notna().to_numpy()
+            if bad.any():
+                first = why[bad].iloc[0]
+                raise _bad(source, column, bad, s, rule, f"holds {first}, not ids")
+            floats = s.map(lambda v: isinstance(v, numbers.Real) and not
+                           isinstance(v, numbers.Integral)).to_numpy()
+            if floats.any():  # whole floats mixed with text or ints: 3.0 is the id "3"
+                s = s.copy()
+                s[floats] = [int(v) for v in s[floats]]
+    # Text rules are checked on the distinct values (ids repeat over sessions: a
+    # 365k-row file has some 70k patients), then mapped back to the rows.
+    codes, uniques = pd.factorize(s.astype(str), sort=False)
+    uniq = pd.Series(uniques).astype(str).str.strip()
+    out = uniq.take(codes).reset_index(drop=True)
+
+    def rows_of(mask_unique: np.ndarray) -> np.ndarray:
+        return mask_unique[codes]
+
+    blank = (uniq == "").to_numpy()
     if blank.any():
         raise fail(source, "identifiers present",
-                   f"column '{column}' is blank in {rows_text(np.flatnonzero(blank), source)}")
+                   f"column '{column}' is blank in {rows_text(np.flatnonzero(rows_of(blank)), source)}")
+    control = uniq.str.contains(_CONTROL, regex=True).to_numpy()
+    if control.any():
+        raise _bad(source, column, rows_of(control), out, "identifiers are printable text",
+                   "holds control characters (a NUL byte, a line break, ...: a damaged or "
+                   "mis-quoted file)")
+    long = (uniq.str.len() > MAX_ID_CHARS).to_numpy()
+    if long.any():
+        raise _bad(source, column, rows_of(long), out, f"identifiers at most {MAX_ID_CHARS} characters",
+                   f"holds ids longer than {MAX_ID_CHARS} characters (a quote left open in a "
+                   "file swallows whole rows into one cell)")
     return out
 
 

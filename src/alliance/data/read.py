@@ -69,11 +69,14 @@ def _open(path_like) -> tuple[str, str]:
         raise fail(name or "''", "file exists",
                    "reading from standard input is not supported; give the path of a CSV file")
     path = Path(name)
-    if path.is_dir():
-        raise fail(name, "file exists", "is a directory; give the path of a CSV file")
-    if not path.exists():
-        raise fail(name, "file exists", "no such file")
     try:
+        if path.is_dir():
+            raise fail(name, "file exists", "is a directory; give the path of a CSV file")
+        if not path.exists():
+            raise fail(name, "file exists", "no such file")
+        if not path.is_file():
+            raise fail(name, "file exists", "is not a regular file (a device, pipe or socket); "
+                                            "give the path of a CSV file")
         data = path.read_bytes()
     except OSError as exc:
         raise fail(name, "file is readable", f"cannot read the file ({exc.strerror or exc})") from None
@@ -149,7 +152,9 @@ def read_text(path_like, *, sep: str | None = None, decimal: str | None = None
     source : Source
         The file name and the file line on which each data row starts.
     fmt : dict
-        ``sep`` and ``decimal`` as used.
+        ``sep`` and ``decimal`` as used; ``notes``: things worth checking that
+        break no rule (a last line without a line break, which is what a file
+        cut off while being written looks like).
     """
     name, text = _open(path_like)
     if sep is not None and sep not in DELIMITERS:
@@ -167,9 +172,20 @@ def read_text(path_like, *, sep: str | None = None, decimal: str | None = None
         raise fail(name, "well-formed CSV", f"cannot parse the header line: {exc}") from None
     header = [h.strip() for h in header]
     width = len(header)
+    others = [d for d in (",", ";", "\t") if d != delim and d in header_line]
+    if width == 1 and others:
+        shown = {"\t": "tab"}.get(others[0], others[0])
+        raise fail(
+            name, "one delimiter per file",
+            f"the header is one single column {shorten(header[0], 30)} that holds "
+            f"{shown!r}: the file seems to be delimited by {shown!r}, not "
+            f"{({chr(9): 'tab'}).get(delim, delim)!r}; pass sep={shown!r} (CLI: --sep {shown!r}) "
+            "or leave the delimiter to be detected",
+        )
     records: list[list[str]] = []
     starts: list[int] = []
     line_before = reader.line_num
+    start = line_before + 1
     try:
         for rec in reader:
             start = line_before + 1
@@ -187,8 +203,19 @@ def read_text(path_like, *, sep: str | None = None, decimal: str | None = None
             records.append(rec)
             starts.append(start)
     except csv.Error as exc:
-        raise fail(name, "well-formed CSV",
-                   f"cannot parse the file near line {reader.line_num}: {exc}") from None
+        start = line_before + 1  # the row being read when the parser gave up
+        msg = str(exc)
+        if "field larger than field limit" in msg:
+            why = (f"the row starting at file line {start} holds a field longer than "
+                   f"{csv.field_size_limit():,} characters (a quote left open swallows the "
+                   "following lines; or a damaged file)")
+        elif "unexpected end of data" in msg:
+            why = (f"a quoted field in the row starting at file line {start} is never closed "
+                   "(an unbalanced '\"'), so the file ends inside it; a file cut off while "
+                   "being written looks like this too")
+        else:
+            why = f"cannot parse the row starting at file line {start}: {msg}"
+        raise fail(name, "well-formed CSV", why) from None
     if not records:
         raise fail(name, "empty file", "the file has a header but no data rows")
     source = Source(name, np.asarray(starts, dtype=np.int64))
@@ -200,4 +227,10 @@ def read_text(path_like, *, sep: str | None = None, decimal: str | None = None
         for h, col in zip(header, cols)
     })
     dec = decimal or _detect_decimal(cells, delim, name, source)
-    return cells, source, {"sep": delim, "decimal": dec}
+    notes = []
+    if not text.endswith(("\n", "\r")):
+        notes.append(
+            f"the file does not end with a line break: if it was cut off while being written, "
+            f"its last row (file line {starts[-1]}) may be incomplete; check it (a file saved "
+            "by some spreadsheets simply lacks the final line break)")
+    return cells, source, {"sep": delim, "decimal": dec, "notes": notes}

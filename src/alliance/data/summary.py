@@ -38,6 +38,7 @@ def validation_summary(data: pd.DataFrame) -> dict:
         "ratings_present": rated,
         "extra_columns": [c for c in data.columns if c not in
                           ("therapist", "patient", "condition", "session", *RATING_COLUMNS)],
+        "notes": list(data.attrs.get("source_notes", ())),
     }
 
 

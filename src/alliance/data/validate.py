@@ -44,8 +44,9 @@ __all__ = [
 ]
 
 
-def _input(data, sep, decimal) -> tuple[pd.DataFrame, Source, str]:
-    """A file's text cells or a copy of a DataFrame (positional index), with its Source and decimal mark."""
+def _input(data, sep, decimal) -> tuple[pd.DataFrame, Source, str, tuple]:
+    """A file's text cells or a copy of a DataFrame (positional index), with its Source,
+    decimal mark and notes (things worth checking that break no rule)."""
     if isinstance(data, pd.DataFrame):
         src = source_of(data)
         if data.shape[0] == 0:
@@ -54,19 +55,21 @@ def _input(data, sep, decimal) -> tuple[pd.DataFrame, Source, str]:
         raw.columns = [str(c) for c in raw.columns]
         check_names(raw.columns, src)
         raw = raw.reset_index(drop=True)
-        return raw, src, decimal or "."
+        return raw, src, decimal or ".", tuple(data.attrs.get("source_notes", ()))
     if isinstance(data, (str, os.PathLike)):
         cells, src, fmt = read_text(data, sep=sep, decimal=decimal)
-        return cells, src, fmt["decimal"]
+        return cells, src, fmt["decimal"], tuple(fmt["notes"])
     raise TypeError(f"data must be a file path or a pandas DataFrame; got {type(data).__name__}")
 
 
-def _finish(out: pd.DataFrame, src: Source, index=None) -> pd.DataFrame:
+def _finish(out: pd.DataFrame, src: Source, index=None, notes: tuple = ()) -> pd.DataFrame:
     if index is not None and index.is_unique:
         out.index = index  # a DataFrame's own row labels are kept, so results line up with it
     out.attrs["source"] = src.name
     if src.lines is not None:
         out.attrs["source_lines"] = LineMap(src.lines)
+    if notes:
+        out.attrs["source_notes"] = tuple(notes)
     return out
 
 
@@ -118,6 +121,20 @@ def _carry(values: pd.Series, decimal: str) -> pd.Series | np.ndarray:
     return values
 
 
+def _check_range(values: np.ndarray, canon: str, col: str, src) -> None:
+    """A rating outside its instrument's range (a missing-value code such as 9999) is an error."""
+    inst = INSTRUMENTS[canon]
+    bad = ~np.isnan(values) & ((values < inst.low) | (values > inst.high))
+    if bad.any():
+        raise fail(
+            src, f"{canon} within {inst.low:g}-{inst.high:g}",
+            f"column '{col}' is outside the {inst.name} range {inst.low:g}-{inst.high:g} in "
+            f"{rows_text(np.flatnonzero(bad), src)} (values "
+            f"{', '.join(f'{v:g}' for v in pd.unique(values[bad])[:3])}); a code for a "
+            "missing rating must be an empty cell or NA",
+        )
+
+
 def read_sessions(source, columns: Mapping[str, str] | None = None, *, sep: str | None = None,
                   decimal: str | None = None) -> pd.DataFrame:
     """Read and validate long session data (one row per patient x session).
@@ -167,7 +184,7 @@ def read_sessions(source, columns: Mapping[str, str] | None = None, *, sep: str 
     ['therapist', 'patient', 'condition', 'session', 'alliance_patient',
      'alliance_therapist', 'wellbeing']
     """
-    raw, src, dec = _input(source, sep, decimal)
+    raw, src, dec, notes = _input(source, sep, decimal)
     mapping = _resolve_columns(columns, list(raw.columns), src)
     out = pd.DataFrame(index=raw.index)
 
@@ -190,15 +207,7 @@ def read_sessions(source, columns: Mapping[str, str] | None = None, *, sep: str 
     for canon in RATING_COLUMNS:
         col = mapping[canon]
         values = parse_numeric(raw[col], col, src, decimal=dec)
-        inst = INSTRUMENTS[canon]
-        bad = ~np.isnan(values) & ((values < inst.low) | (values > inst.high))
-        if bad.any():
-            raise fail(
-                src, f"{canon} within {inst.low:g}-{inst.high:g}",
-                f"column '{col}' is outside the {inst.name} range {inst.low:g}-{inst.high:g} in "
-                f"{rows_text(np.flatnonzero(bad), src)} (values "
-                f"{', '.join(f'{v:g}' for v in pd.unique(values[bad])[:3])})",
-            )
+        _check_range(values, canon, col, src)
         out[canon] = values
 
     dup = out.duplicated(["patient", "session"], keep=False).to_numpy()
@@ -233,7 +242,7 @@ def read_sessions(source, columns: Mapping[str, str] | None = None, *, sep: str 
     for col in raw.columns:
         if col not in used:
             out[col] = _carry(raw[col], dec)
-    return _finish(out, src, source.index if isinstance(source, pd.DataFrame) else None)
+    return _finish(out, src, source.index if isinstance(source, pd.DataFrame) else None, notes)
 
 
 def read_table(source, numeric: Iterable[str] = (), required: Iterable[str] = (), *,
@@ -257,8 +266,16 @@ def read_table(source, numeric: Iterable[str] = (), required: Iterable[str] = ()
     pandas.DataFrame
         ``numeric`` columns as floats, ``required`` ones as text ids, other
         columns as read (numbers where every present cell is one).
+
+    Notes
+    -----
+    A ``numeric`` column named like a canonical rating column
+    (``alliance_patient``, ``alliance_therapist``, ``wellbeing``) is session data
+    in the canonical schema, so its instrument's range is checked as
+    :func:`read_sessions` checks it (a missing-value code such as 9999 is an
+    error, never a rating).
     """
-    raw, src, dec = _input(source, sep, decimal)
+    raw, src, dec, notes = _input(source, sep, decimal)
     numeric = list(dict.fromkeys(numeric))
     required = [c for c in dict.fromkeys(required) if c not in numeric]
     missing = [c for c in numeric + required if c not in raw.columns]
@@ -269,11 +286,13 @@ def read_table(source, numeric: Iterable[str] = (), required: Iterable[str] = ()
     for col in raw.columns:
         if col in numeric:
             out[col] = parse_numeric(raw[col], col, src, decimal=dec)
+            if col in INSTRUMENTS:  # a canonical rating column: the instrument's range holds too
+                _check_range(out[col].to_numpy(), col, col, src)
         elif col in required:
             out[col] = parse_identifier(raw[col], col, src)
         else:
             out[col] = _carry(raw[col], dec)
-    return _finish(out, src, source.index if isinstance(source, pd.DataFrame) else None)
+    return _finish(out, src, source.index if isinstance(source, pd.DataFrame) else None, notes)
 
 
 # --------------------------------------------------------------------------- helpers for analyses

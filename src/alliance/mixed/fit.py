@@ -395,9 +395,9 @@ def _residual_levels(residual_groups, n: int, source: str, index):
         raise ValueError("residual_groups has a single level: one residual variance is the "
                          "default; pass None")
     if counts.min() < 2:
-        raise DataError(f"{source}: residual-variance level {levels[int(np.argmin(counts))]!r} has "
-                        f"{int(counts.min())} row(s); a variance per level needs at least 2 "
-                        "[rule: rows per residual-variance level]")
+        raise FitError(f"{source}: residual-variance level {levels[int(np.argmin(counts))]!r} has "
+                       f"{int(counts.min())} row(s); a variance per level needs at least 2 "
+                       "[rule: rows per residual-variance level]")
     return np.asarray(codes, dtype=np.intp), pd.Index(levels)
 
 
@@ -488,11 +488,12 @@ def fit_lmm(
     ------
     DataError
         Missing or infinite values in ``y``, ``X``, ``Z`` or the groups (the message
-        names ``source`` and the rows), a rank-deficient ``X`` (names the aliased
-        columns), or more random effects in a term than observations.
+        names ``source`` and the rows).
     FitError
-        A degenerate fit: zero residual variance (e.g. ``y`` an exact linear function
-        of ``X``) or a non-finite criterion with every optimizer.
+        A degenerate model or fit: a constant outcome, ``y`` an exact linear function
+        of ``X`` (zero residual variance), a rank-deficient ``X`` (names the aliased
+        columns), no more rows than fixed effects, more random effects in a term
+        than observations, or a non-finite criterion with every optimizer.
     ValueError
         Mismatched shapes or unknown options (Kenward-Roger with ML).
 
@@ -576,7 +577,7 @@ def fit_lmm(
     for t in terms:
         nre = len(t.levels) * t.q
         if nre >= n:
-            raise DataError(
+            raise FitError(
                 f"{source}: random term '{t.name}' has {nre} random effects "
                 f"({len(t.levels)} levels x {t.q}) for {n} observations; the variance "
                 "components and the residual variance are not identifiable [rule: n > random effects]"
@@ -589,11 +590,16 @@ def fit_lmm(
     # and its covariance are mapped back below.
     Qx, Rx = np.linalg.qr(Xa)
     model = Model(y_num, Qx, terms, reml=(method == "REML"), x_R=Rx, resid=rcodes)
-    if model.yty <= 1e-20 * max(model.tss, 1e-300) or model.yty == 0.0:
+    # The residual of y after projecting on X, relative to y itself (not to its spread,
+    # which is 0 for a constant outcome: then only rounding noise is left, and a
+    # "fit" to it reports z of 1e17 and p values from numerical noise).
+    yy = float(y_num @ y_num)
+    if model.yty <= 1e-20 * max(model.tss, yy, 1e-300) or model.yty == 0.0:
+        what = ("the outcome is constant" if model.tss <= 1e-20 * max(yy, 1e-300) else
+                f"the outcome is an exact linear function of the fixed effects {xnames}")
         raise FitError(
-            f"{source}: the outcome is an exact linear function of the fixed effects "
-            f"{xnames} (residual sum of squares {model.yty:.3g}); the residual variance is zero "
-            "and no mixed model can be fitted"
+            f"{source}: {what} (residual sum of squares {model.yty:.3g}); the residual "
+            "variance is zero and no mixed model can be fitted [rule: outcome varies]"
         )
     bounds = bounds_of(terms, model.nrho)
     x0 = theta0(terms, model.nrho)
@@ -628,7 +634,7 @@ def fit_lmm(
     x = np.asarray(res.x, dtype=float).copy()
     f = model.evaluate(x, full=True)
     sigma2 = f["r2"] / f["dfr"]
-    ysd2 = model.tss / max(n - 1, 1)
+    ysd2 = max(model.tss, 1e-20 * yy) / max(n - 1, 1)
     if not np.isfinite(sigma2) or sigma2 <= 1e-10 * max(ysd2, 1e-300):
         raise FitError(
             f"{source}: degenerate fit: the residual variance is estimated as {sigma2:.3g}, "

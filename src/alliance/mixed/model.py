@@ -21,7 +21,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from alliance.data.cells import Source, fail, parse_numeric, rows_text
-from alliance.errors import DataError
+from alliance.errors import DataError, FitError
 
 __all__ = ["BOUNDARY_TOL", "Model", "RandomTerm", "Term", "check_rank", "prepare"]
 
@@ -583,8 +583,8 @@ def prepare(y, X, random, source: str):
 
 def check_rank(X: np.ndarray, names: list[str], source: str) -> None:
     n, p = X.shape
-    if n <= p:
-        raise DataError(f"{source}: {n} rows cannot estimate {p} fixed effects [rule: n > p]")
+    if n <= p:  # a degenerate fit, not bad data: FitError (exit code 3 on the command line)
+        raise FitError(f"{source}: {n} rows cannot estimate {p} fixed effects [rule: n > p]")
     _Q, R, piv = sla.qr(X, mode="economic", pivoting=True)
     d = np.abs(np.diag(R))
     tol = max(n, p) * np.finfo(float).eps * 100 * (d[0] if d.size else 0.0)
@@ -592,7 +592,7 @@ def check_rank(X: np.ndarray, names: list[str], source: str) -> None:
     rank = int(np.sum(d > tol))
     if rank < p:
         aliased = [names[i] for i in sorted(piv[rank:])]
-        raise DataError(
+        raise FitError(
             f"{source}: the fixed-effect design is rank deficient (rank {rank} < {p} columns); "
             f"column(s) {aliased} are linear combinations of the others "
             "[rule: identifiable fixed effects]; drop or recode them"

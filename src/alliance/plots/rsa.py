@@ -76,6 +76,34 @@ def _points(result, level):
     return f
 
 
+def _hull(points):
+    """The convex hull of the observed (X, Y) pairs as a closed line (empty if degenerate)."""
+    from scipy.spatial import ConvexHull, QhullError
+
+    xy = np.unique(points[["x_raw", "y_raw"]].to_numpy(dtype=float), axis=0)
+    if len(xy) < 3:
+        return np.array([]), np.array([])
+    try:
+        h = ConvexHull(xy)
+    except QhullError:  # all points on a line
+        return np.array([]), np.array([])
+    v = np.r_[h.vertices, h.vertices[0]]
+    return xy[v, 0], xy[v, 1]
+
+
+def _stationary_ci(result, level, boot=None):
+    """((lo, hi) of X0, (lo, hi) of Y0) in centred units, from a bootstrap or the surface table."""
+    t = boot.tables["bootstrap"] if boot is not None else result.tables["surface"]
+    if "level" in t.columns:
+        t = t[t["level"] == level]
+    t = t.set_index("term")
+    try:
+        out = tuple((float(t.loc[k, "ci_low"]), float(t.loc[k, "ci_high"])) for k in ("X0", "Y0"))
+    except KeyError:
+        return None
+    return out if all(np.isfinite(v) for pair in out for v in pair) else None
+
+
 def plot_surface(result, levels=None, *, grid: int = 40, xlabel=None, ylabel=None, zlabel=None,
                  points: bool = True, elev: float = 22, azim: float = -130):
     """3D response surface over the observed range, with LOC, LOIC and the data projected.
@@ -91,7 +119,7 @@ def plot_surface(result, levels=None, *, grid: int = 40, xlabel=None, ylabel=Non
     xlabel, ylabel, zlabel : str, optional
         Axis labels (default: the column names).
     points : bool
-        Project the observed (X, Y) pairs onto the floor of the box.
+        Project the observed (X, Y) pairs and their convex hull onto the floor of the box.
 
     Returns
     -------
@@ -102,7 +130,7 @@ def plot_surface(result, levels=None, *, grid: int = 40, xlabel=None, ylabel=Non
     use_style()
     levels, lo, hi, g, Xg, Yg, cx, cy = _grid(result, levels, grid)
     xl, yl, zl = _labels(result, xlabel, ylabel, zlabel)
-    Z = {lv: _poly(result.b(lv).to_numpy(), result.intercept(lv), Xg, Yg, cx, cy) for lv in levels}
+    Z = {lv: result.predict_surface(Xg, Yg, lv) for lv in levels}
     zmin = min(float(z.min()) for z in Z.values())
     zmax = max(float(z.max()) for z in Z.values())
     fig = plt.figure(figsize=(5.2 * len(levels), 4.8))
@@ -110,18 +138,20 @@ def plot_surface(result, levels=None, *, grid: int = 40, xlabel=None, ylabel=Non
         ax = fig.add_subplot(1, len(levels), k + 1, projection="3d")
         ax.plot_surface(Xg, Yg, Z[lv], cmap="viridis", vmin=zmin, vmax=zmax, alpha=0.85,
                         linewidth=0, antialiased=True)
-        b, b0 = result.b(lv).to_numpy(), result.intercept(lv)
-        ax.plot(g, g, _poly(b, b0, g, g, cx, cy), color=_LOC, lw=2, label="line of congruence")
+        ax.plot(g, g, result.predict_surface(g, g, lv), color=_LOC, lw=2, label="line of congruence")
         c = (cx + cy) / 2
         s = np.linspace(-(hi - lo) / 2, (hi - lo) / 2, grid)
         xs, ys = c + s, c - s
         keep = (xs >= lo) & (xs <= hi) & (ys >= lo) & (ys <= hi)
-        ax.plot(xs[keep], ys[keep], _poly(b, b0, xs[keep], ys[keep], cx, cy), color=_LOC, lw=2, ls="--",
-                label="line of incongruence")
+        ax.plot(xs[keep], ys[keep], result.predict_surface(xs[keep], ys[keep], lv), color=_LOC, lw=2,
+                ls="--", label="line of incongruence")
         if points:
             sel = _points(result, lv)
             ax.scatter(sel["x_raw"], sel["y_raw"], np.full(len(sel), zmin), s=4, color="k", alpha=0.25,
                        depthshade=False)
+            hx, hy = _hull(sel)
+            if len(hx):
+                ax.plot(hx, hy, np.full(len(hx), zmin), color="k", lw=1, alpha=0.7)
         ax.set_zlim(zmin, zmax)
         ax.set_xlabel(xl)
         ax.set_ylabel(yl)
@@ -134,17 +164,21 @@ def plot_surface(result, levels=None, *, grid: int = 40, xlabel=None, ylabel=Non
 
 
 def plot_contour(result, levels=None, *, grid: int = 80, xlabel=None, ylabel=None, zlabel=None,
-                 points: bool = True):
-    """Contour plot of the surface with LOC, LOIC, principal axes and stationary point.
+                 points: bool = True, boot=None):
+    """Contour plot of the surface with LOC, LOIC, principal axes, stationary point and the data.
 
     Solid grey: line of congruence; dashed grey: line of incongruence; solid black: first
     principal axis; dotted black: second principal axis; cross: stationary point (if it
-    lies in the observed range). One panel per moderator level.
+    lies in the observed range) with its 95% CI as red error bars (Wald, from the surface
+    table; percentile intervals when a :func:`alliance.rsa.bootstrap_rsa` result is given
+    as ``boot``); white dots: the observed pairs, white line: their convex hull (read the
+    surface only inside it). One panel per moderator level. Cubic surfaces are drawn
+    without axes and stationary point (they have none).
     """
     use_style()
     levels, lo, hi, g, Xg, Yg, cx, cy = _grid(result, levels, grid)
     xl, yl, zl = _labels(result, xlabel, ylabel, zlabel)
-    Z = {lv: _poly(result.b(lv).to_numpy(), result.intercept(lv), Xg, Yg, cx, cy) for lv in levels}
+    Z = {lv: result.predict_surface(Xg, Yg, lv) for lv in levels}
     vmin = min(float(z.min()) for z in Z.values())
     vmax = max(float(z.max()) for z in Z.values())
     fig, axes = plt.subplots(1, len(levels), figsize=(4.6 * len(levels) + 0.8, 4.3), squeeze=False)
@@ -159,15 +193,27 @@ def plot_contour(result, levels=None, *, grid: int = 80, xlabel=None, ylabel=Non
         ax.plot([lo, hi], [2 * c - lo, 2 * c - hi], color="0.85", lw=1.5, ls="--",
                 label="line of incongruence")
         q = surface_quantities(result.b(lv).to_numpy())
+        second_order = "x3" not in result.beta.index
         for p0, p1, ls, lab in ((q["p10"], q["p11"], "-", "first principal axis"),
                                 (q["p20"], q["p21"], ":", "second principal axis")):
-            if np.isfinite(p0) and np.isfinite(p1):
+            if second_order and np.isfinite(p0) and np.isfinite(p1):
                 ax.plot(g, cy + p0 + p1 * (g - cx), color="k", lw=1.4, ls=ls, label=lab)
-        if np.isfinite(q["X0"]) and lo <= q["X0"] + cx <= hi and lo <= q["Y0"] + cy <= hi:
-            ax.plot(q["X0"] + cx, q["Y0"] + cy, "kx", ms=8, mew=2, label="stationary point")
+        if second_order and np.isfinite(q["X0"]) and lo <= q["X0"] + cx <= hi and lo <= q["Y0"] + cy <= hi:
+            x0, y0 = q["X0"] + cx, q["Y0"] + cy
+            ci = _stationary_ci(result, lv, boot)
+            if ci is not None:
+                (xl0, xh0), (yl0, yh0) = ci
+                ax.errorbar([x0], [y0], xerr=[[max(0.0, x0 - xl0 - cx)], [max(0.0, xh0 + cx - x0)]],
+                            yerr=[[max(0.0, y0 - yl0 - cy)], [max(0.0, yh0 + cy - y0)]], fmt="none",
+                            ecolor="#c0392b",
+                            elinewidth=1.2, capsize=3, label="stationary point, 95% CI")
+            ax.plot(x0, y0, "kx", ms=8, mew=2, label="stationary point")
         if points:
             sel = _points(result, lv)
             ax.scatter(sel["x_raw"], sel["y_raw"], s=5, color="white", edgecolor="k", lw=0.3, alpha=0.6)
+            hx, hy = _hull(sel)
+            if len(hx):
+                ax.plot(hx, hy, color="0.15", lw=1.0, ls="-.", alpha=0.9, label="hull of the data")
         ax.set_xlim(lo, hi)
         ax.set_ylim(lo, hi)
         ax.set_aspect("equal")

@@ -1,96 +1,158 @@
-"""The constrained family of second-order response surface models (single level).
+"""The model family compared: AICc weights, likelihood-ratio tests, every model's estimates.
 
-Each model constrains :math:`b_1..b_5` of the full polynomial; its reduced
-design's columns are linear combinations of the five full terms, so the reduced
-coefficients :math:`c` map back as :math:`b = Cc`. Every model is fitted by OLS
-(:func:`alliance.rsa.ols.ols`), compared by AICc (weights) and by likelihood
-ratio against the full model and along the nested pairs.
+:func:`fit_family` fits the models of :mod:`alliance.rsa.models` on one design with
+one fitter (OLS for single-level data, ML mixed models for multilevel data), and
+returns the family table (log-likelihood, k, AIC, AICc, Akaike weights, R², the
+constrained coefficients, the LR test against the unconstrained model), the LR
+tests along nested pairs, and a tidy table of every model's estimates with
+standard errors and Wald CIs. AICc follows RSA's ``aictab``: ``k`` counts the
+free coefficients (intercept and covariates included) plus the residual variance,
+:math:`\\mathrm{AICc} = -2\\ell + 2k + 2k(k+1)/(n-k-1)`, and the weights are taken
+over the models fitted.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from alliance.rsa.ols import ols
-from alliance.rsa.surface import COEF_NAMES
+from alliance.results import wald_table
+from alliance.rsa.models import CUBIC_NAMES, MODELS, POLY_NAMES, ModelFit, fit_model
+from alliance.rsa.surface import SURFACE_L
 
-__all__ = ["MODELS", "NESTED_PAIRS", "fit_family"]
+__all__ = ["NESTED_PAIRS", "family_tables", "fit_family", "model_wald"]
 
-#: The constrained model family: name -> (description, columns of the reduced design as
-#: (label, weights on (X, Y, X2, XY, Y2)), ...).
-MODELS: dict[str, tuple[str, tuple]] = {
-    "null": ("intercept only (no surface)", ()),
-    "additive": ("additive: b1, b2 free; no quadratic terms",
-                 (("x", (1, 0, 0, 0, 0)), ("y", (0, 1, 0, 0, 0)))),
-    "IA": ("interaction: b1, b2, b4 free; b3 = b5 = 0",
-           (("x", (1, 0, 0, 0, 0)), ("y", (0, 1, 0, 0, 0)), ("xy", (0, 0, 0, 1, 0)))),
-    "SQD": ("squared difference: z = b0 + b3 (X - Y)^2",
-            (("(x-y)^2", (0, 0, 1, -2, 1)),)),
-    "SSQD": ("shifted squared difference: b1 = -b2, b3 = b5 = -b4/2",
-             (("x-y", (1, -1, 0, 0, 0)), ("(x-y)^2", (0, 0, 1, -2, 1)))),
-    "RR": ("rising ridge: b1 = b2, b3 = b5 = -b4/2",
-           (("x+y", (1, 1, 0, 0, 0)), ("(x-y)^2", (0, 0, 1, -2, 1)))),
-    "SRR": ("shifted rising ridge: b1, b2 free; b3 = b5 = -b4/2",
-            (("x", (1, 0, 0, 0, 0)), ("y", (0, 1, 0, 0, 0)), ("(x-y)^2", (0, 0, 1, -2, 1)))),
-    "full": ("full second-order polynomial",
-             tuple((n, tuple(float(i == j) for j in range(5))) for i, n in enumerate(COEF_NAMES))),
-}
-
-#: Nested pairs tested by likelihood ratio (smaller, larger), besides every model against full.
+#: Nested pairs tested by likelihood ratio (smaller, larger), when both were fitted.
 NESTED_PAIRS = (
+    ("null", "onlyx"), ("null", "onlyy"), ("onlyx", "onlyx2"), ("onlyy", "onlyy2"),
+    ("onlyx", "additive"), ("onlyy", "additive"), ("onlyx2", "full"), ("onlyy2", "full"),
+    ("null", "diff"), ("null", "mean"), ("diff", "additive"), ("mean", "additive"),
+    ("null", "additive"), ("additive", "IA"), ("IA", "full"), ("additive", "SRR"),
     ("null", "SQD"), ("SQD", "SSQD"), ("SQD", "RR"), ("SSQD", "SRR"), ("RR", "SRR"),
-    ("null", "additive"), ("additive", "IA"), ("additive", "SRR"), ("IA", "full"), ("SRR", "full"),
+    ("SSQD", "SRSQD"), ("SRSQD", "SRRR"), ("SRR", "SRRR"), ("SRRR", "full"), ("SRR", "full"),
+    ("full", "cubic"), ("SQD", "CA"), ("SQD", "CL"), ("RR", "RRCA"), ("RR", "RRCL"),
+    ("CA", "RRCA"), ("CL", "RRCL"), ("CA", "cubic"), ("CL", "cubic"), ("RRCA", "cubic"),
+    ("RRCL", "cubic"),
 )
 
+#: Cubic surface parameters (Humberg et al. 2022): LOC (u) and LOIC (v) polynomials.
+CUBIC_L = pd.DataFrame(
+    [[1, 1, 0, 0, 0, 0, 0, 0, 0], [0, 0, 1, 1, 1, 0, 0, 0, 0], [0, 0, 0, 0, 0, 1, 1, 1, 1],
+     [1, -1, 0, 0, 0, 0, 0, 0, 0], [0, 0, 1, -1, 1, 0, 0, 0, 0], [0, 0, 0, 0, 0, 1, -1, 1, -1]],
+    index=["u1", "u2", "u3", "v1", "v2", "v3"], columns=list(POLY_NAMES), dtype=float)
 
-def fit_family(z: np.ndarray, X: pd.DataFrame, source: str = "<DataFrame>"
-               ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Fit every model of :data:`MODELS` by ML; the family table and the nested LR tests.
 
-    ``X`` is the full design (intercept, the five terms named as
-    :data:`~alliance.rsa.surface.COEF_NAMES`, any covariates). AICc uses
-    ``k`` = coefficients + 1 (the residual variance), as the RSA package (lavaan).
+def model_wald(est, cov, names, conf_level: float = 0.95) -> pd.DataFrame:
+    """:func:`~alliance.results.wald_table`, with no test where a constraint fixes the value (SE 0)."""
+    tab = wald_table(est, cov, names, conf_level)
+    scale = max(1.0, float(np.nanmax(np.abs(np.asarray(est, float))))) if len(tab) else 1.0
+    fixed = tab["se"].fillna(np.inf) <= 1e-10 * scale
+    tab.loc[fixed, ["statistic", "p"]] = np.nan
+    return tab
+
+
+def _aicc(ll, k, n):
+    return -2 * ll + 2 * k + (2 * k * (k + 1) / (n - k - 1) if n - k - 1 > 0 else np.inf)
+
+
+def _label(name: str, moderated: bool) -> str:
+    if name in POLY_NAMES and not moderated:
+        return f"b{POLY_NAMES.index(name) + 1}"
+    return name
+
+
+def _estimates(fit: ModelFit, levels: dict, moderated: bool, conf_level: float,
+               b0_weights: dict) -> pd.DataFrame:
+    names = list(fit.beta.index)
+    b, V = fit.beta.to_numpy(), fit.cov.to_numpy()
+    parts = [model_wald(b, V, [_label(n, moderated) for n in names], conf_level)]
+    parts[0].insert(0, "level", "all")
+    for lab, w in b0_weights.items():  # the surface intercept of each level, covariates at their means
+        t = model_wald([w @ b], [[w @ V @ w]], ["b0"], conf_level)
+        t.insert(0, "level", lab)
+        parts.append(t)
+    cubic = all(t in names for t in CUBIC_NAMES)
+    for lab, M in levels.items():
+        L = SURFACE_L.to_numpy() @ M
+        t = model_wald(L @ b, L @ V @ L.T, list(SURFACE_L.index), conf_level)
+        if cubic and MODELS[fit.name].order == 3 and not moderated:
+            pos = [names.index(c) for c in POLY_NAMES]
+            Lc = np.zeros((6, len(names)))
+            Lc[:, pos] = CUBIC_L.to_numpy()
+            t = pd.concat([t, model_wald(Lc @ b, Lc @ V @ Lc.T, list(CUBIC_L.index), conf_level)],
+                          ignore_index=True)
+        t.insert(0, "level", lab)
+        parts.append(t)
+    out = pd.concat(parts, ignore_index=True)
+    out.insert(0, "model", fit.name)
+    return out
+
+
+def fit_family(z: np.ndarray, X: pd.DataFrame, fitter, models: Sequence[str], *,
+               mod_term: str | None = None, levels: dict | None = None, conf_level: float = 0.95,
+               source: str = "<DataFrame>") -> dict[str, ModelFit]:
+    """Fit every model in ``models`` (names of :data:`~alliance.rsa.models.MODELS`)."""
+    return {m: fit_model(m, z, X, fitter, mod_term=mod_term, source=source) for m in models}
+
+
+def family_tables(fits: dict[str, ModelFit], *, levels: dict, moderated: bool = False,
+                  conf_level: float = 0.95, b0_weights: dict | None = None) -> dict[str, pd.DataFrame]:
+    """The family table (``models``), nested LR tests (``model_tests``), estimates (``model_estimates``).
+
+    ``levels`` maps each level to the matrix M with b1..b5 = M beta; ``b0_weights`` each
+    level to the weights of its surface intercept (covariates at their means).
     """
-    n = len(z)
-    other = [c for c in X.columns if c not in COEF_NAMES]
-    full5 = X[list(COEF_NAMES)].to_numpy()
+    any_fit = next(iter(fits.values()))
+    n = any_fit.n
+    names = list(any_fit.beta.index)
+    bcols = [t for t in POLY_NAMES if t in names]
     rows = []
-    ll = {}
-    for name, (desc, cols) in MODELS.items():
-        D = X[other].to_numpy()
-        if cols:
-            C = np.array([w for _, w in cols], dtype=float).T  # 5 x m
-            D = np.column_stack([D, full5 @ C])
-        fit = ols(z, D, "ml", source)
-        k = fit.k
-        aic = -2 * fit.loglik + 2 * k
-        aicc = aic + 2 * k * (k + 1) / (n - k - 1) if n - k - 1 > 0 else np.inf
-        bsurf = C @ fit.beta[len(other):] if cols else np.zeros(5)
-        ll[name] = (fit.loglik, k)
-        rows.append({"model": name, "description": desc, "k": k, "loglik": fit.loglik, "aic": aic,
-                     "aicc": aicc, "r2": np.nan, **{f"b{i + 1}": float(bsurf[i]) for i in range(5)}})
-    models = pd.DataFrame(rows)
-    tss = float(np.sum((z - z.mean()) ** 2))
-    models["r2"] = [1 - math.exp(-2 * (lv - ll["null"][0]) / n) if tss > 0 else np.nan
-                    for lv in models["loglik"]]
-    models["delta_aicc"] = models["aicc"] - models["aicc"].min()
-    wts = np.exp(-0.5 * models["delta_aicc"])
-    models["weight"] = wts / wts.sum()
-    full_ll, full_k = ll["full"]
-    models["chi2_vs_full"] = [2 * (full_ll - lv) if m != "full" else np.nan
-                              for m, lv in zip(models["model"], models["loglik"])]
-    models["df_vs_full"] = [full_k - k if m != "full" else np.nan
-                            for m, k in zip(models["model"], models["k"])]
-    models["p_vs_full"] = [stats.chi2.sf(c, dfv) if np.isfinite(c) else np.nan
-                           for c, dfv in zip(models["chi2_vs_full"], models["df_vs_full"])]
+    for name, f in fits.items():
+        spec = MODELS[name]
+        aicc = _aicc(f.loglik, f.k, n)
+        rows.append({"model": name, "description": spec.description, "order": spec.order,
+                     "k": f.k, "loglik": f.loglik, "aic": -2 * f.loglik + 2 * f.k, "aicc": aicc,
+                     "converged": f.converged, "rotation": f.rotation,
+                     **{f"b{POLY_NAMES.index(t) + 1}": float(f.beta[t]) for t in bcols}})
+    tab = pd.DataFrame(rows)
+    ok = tab["converged"].to_numpy()
+    tab["delta_aicc"] = tab["aicc"] - tab.loc[ok, "aicc"].min()
+    w = np.where(ok, np.exp(-0.5 * tab["delta_aicc"]), 0.0)
+    tab["weight"] = w / w.sum()
+    ll_null = fits["null"].loglik if "null" in fits else np.nan
+    tab["r2"] = [1 - math.exp(-2 * (ll - ll_null) / n) if np.isfinite(ll_null) else np.nan
+                 for ll in tab["loglik"]]
+    ref_of = {}
+    for name in tab["model"]:
+        order = MODELS[name].order
+        top = "cubic" if (order == 3 or name == "full") else "full"
+        ref_of[name] = top if top in fits and top != name else None
+    tab["vs"] = [ref_of[m] or "" for m in tab["model"]]
+    chi, dfs, ps = [], [], []
+    for name in tab["model"]:
+        ref = ref_of[name]
+        if ref is None:
+            chi.append(np.nan), dfs.append(np.nan), ps.append(np.nan)
+            continue
+        c = max(0.0, 2 * (fits[ref].loglik - fits[name].loglik))
+        d = fits[ref].k - fits[name].k
+        chi.append(c), dfs.append(d), ps.append(float(stats.chi2.sf(c, d)) if d > 0 else np.nan)
+    tab["chi2_vs"], tab["df_vs"], tab["p_vs"] = chi, dfs, ps
     tests = []
     for a, b in NESTED_PAIRS:
-        (la, ka), (lb, kb) = ll[a], ll[b]
-        chi2 = max(0.0, 2 * (lb - la))
-        tests.append({"smaller": a, "larger": b, "chi2": chi2, "df": kb - ka,
-                      "p": float(stats.chi2.sf(chi2, kb - ka))})
-    return models, pd.DataFrame(tests)
+        if a in fits and b in fits:
+            c = max(0.0, 2 * (fits[b].loglik - fits[a].loglik))
+            d = fits[b].k - fits[a].k
+            tests.append({"smaller": a, "larger": b, "chi2": c, "df": d,
+                          "p": float(stats.chi2.sf(c, d))})
+    est = pd.concat([_estimates(f, levels, moderated, conf_level, b0_weights or {})
+                     for f in fits.values()],
+                    ignore_index=True)
+    return {"models": tab, "model_tests": pd.DataFrame(tests, columns=["smaller", "larger", "chi2",
+                                                                      "df", "p"]),
+            "model_estimates": est.reset_index(drop=True)}
+

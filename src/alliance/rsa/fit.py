@@ -21,8 +21,12 @@ import pandas as pd
 from alliance.errors import AllianceWarning
 from alliance.mixed import DDF_LABEL, RandomTerm, fit_lmm
 from alliance.results import Result, wald_table
-from alliance.rsa.family import MODELS, fit_family
+from alliance.rsa.cubic import cubic_parameters
+from alliance.rsa.family import family_tables, model_wald
+from alliance.rsa.fitters import lmm_fitter, ols_fitter
+from alliance.rsa.models import MODELS, constrained_fits
 from alliance.rsa.ols import ols
+from alliance.rsa.outliers import drop_outliers
 from alliance.rsa.regions import regions_of_significance, regions_table
 from alliance.rsa.spec import RSASpec, analysis_frame, design_matrix
 from alliance.rsa.surface import (
@@ -30,8 +34,13 @@ from alliance.rsa.surface import (
     QUANTITIES,
     SURFACE_L,
     _surface_cov,
+    add_intercepts,
     congruence_checklist,
+    covariate_columns,
+    intercept_weights,
+    stationary_point_flags,
 )
+from alliance.rsa.verdict import verdict_table
 
 __all__ = ["MODELS", "RSAResult", "fit_rsa", "level2_variances", "regions_of_significance"]
 
@@ -41,12 +50,15 @@ class RSAResult(Result):
     """Result of :func:`fit_rsa`.
 
     Tables (tidy DataFrames): ``surface`` (a1-a5, stationary point, principal
-    axes, eigenvalues, shifts; with ``level`` when a moderator is given: one block
-    per level and, for a binary moderator, ``difference``), ``coefficients`` (every
-    fixed effect), ``checklist`` (Humberg et al. 2019, per level), ``models``
-    (single level without moderator: the constrained family with AICc weights and
-    likelihood-ratio tests), ``model_tests``, ``variance_components`` (multilevel),
-    ``regions`` (continuous moderator).
+    axes, eigenvalues, shifts, the intercept b0 with its SE; u1-v3 for a cubic model;
+    with ``level`` when a moderator is given: one block per level and, for a binary
+    moderator, ``difference``), ``coefficients`` (every fixed effect of the chosen
+    model), ``checklist`` (Humberg et al. 2019, per level, on the full second-order
+    surface), ``verdict`` and ``verdict_conditions`` (:mod:`alliance.rsa.verdict`),
+    ``models`` (the model family: AICc weights, LR tests against the unconstrained
+    model), ``model_tests`` (nested pairs), ``model_estimates`` (every model's
+    coefficients and surface parameters with SEs and CIs), ``variance_components``
+    (multilevel), ``regions`` (continuous moderator).
     """
 
     beta: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
@@ -54,6 +66,7 @@ class RSAResult(Result):
     levels: dict = field(default_factory=dict)  # level label -> M (5 x p) mapping beta -> b
     frame: pd.DataFrame = field(default_factory=pd.DataFrame)  # analysis rows (centred x, y, z)
     fit: object = None  # the MixedFit (multilevel) or None
+    spec: object = None  # the RSASpec the result was fitted with (for refits: bootstrap)
 
     def b(self, level=None) -> pd.Series:
         """The polynomial coefficients b1..b5 of one level (the only level without a moderator)."""
@@ -80,7 +93,11 @@ class RSAResult(Result):
         b = self.b(level).to_numpy()
         x = np.asarray(X, float) - cx
         y = np.asarray(Y, float) - cy
-        return self.intercept(level) + b[0] * x + b[1] * y + b[2] * x * x + b[3] * x * y + b[4] * y * y
+        z = self.intercept(level) + b[0] * x + b[1] * y + b[2] * x * x + b[3] * x * y + b[4] * y * y
+        if "x3" in self.beta.index:  # cubic surface (no moderator)
+            c = self.beta[["x3", "x2y", "xy2", "y3"]].to_numpy()
+            z = z + c[0] * x**3 + c[1] * x * x * y + c[2] * x * y * y + c[3] * y**3
+        return z
 
 
 def fit_rsa(
@@ -105,6 +122,10 @@ def fit_rsa(
     y_as_group_mean: bool = False,
     method: str = "ML",
     conf_level: float = 0.95,
+    model: str | None = None,
+    family="auto",
+    cubic: bool = False,
+    outliers: str | None = None,
     df: str | None = None,
     outer_random: str = "intercept",
 ) -> RSAResult:
@@ -178,13 +199,35 @@ def fit_rsa(
         Multilevel criterion (ML by default, as Nestler et al.).
     conf_level : float
         Level of the confidence intervals.
+    model : str, optional
+        The model whose estimates fill ``surface``, ``coefficients`` and the figures:
+        ``"full"`` (default; ``"cubic"`` with ``cubic=True``) or any constrained model of
+        :data:`alliance.rsa.MODELS` (``"RR"``, ``"SQD"``, ``"SRRR"``, ``"CA"``, ...). The
+        checklist and the verdict always read the full second-order surface.
+    family : "auto", "default", "cubic", "all", list of str or None
+        Models fitted and compared (tables ``models``, ``model_tests``,
+        ``model_estimates``): RSA's default second-order family of 14 models, the same
+        plus the cubic family (``"cubic"``), every model (``"all"``: also ``diff``
+        and ``mean``), a list, or none. ``"auto"``: RSA's family for a single-level
+        surface without moderator (the cubic one with ``cubic=True``), none otherwise.
+        Multilevel families need ``method="ML"`` (models differ in fixed effects);
+        moderated families hold every level's surface to the model's constraints.
+    cubic : bool
+        Add the third-order terms :math:`X^3, X^2Y, XY^2, Y^3` (Humberg et al. 2022);
+        not with a moderator.
+    outliers : {None, "bj1980"}
+        Single level: drop the rows that the Bollen & Jackman (1980) rule flags on the
+        unconstrained model (all three of DFFITS, Cook's distance and leverage), as the
+        RSA package does by default; the rows are counted in ``rows_dropped``
+        (``outlier_bj1980``), listed in ``info["outlier_rows"]`` and warned about.
     df : {"satterthwaite", "kenward-roger", "z"}, optional
-        Multilevel fits: tests of the coefficients and of a1-a5 (linear in b1-b5) are
-        t tests with Satterthwaite (the default) or Kenward-Roger (REML only; SEs of
-        every quantity from its adjusted covariance) degrees of freedom, or Wald z;
-        regions of significance use the same degrees of freedom. The stationary
-        point, principal axes, eigenvalues and shifts are nonlinear in b and keep
-        delta-method z tests. Single-level (OLS) fits always use z, as the RSA package.
+        Multilevel fits of the full model: tests of the coefficients and of a1-a5
+        (linear in b1-b5) are t tests with Satterthwaite (the default) or Kenward-Roger
+        (REML only; SEs of every quantity from its adjusted covariance) degrees of
+        freedom, or Wald z; regions of significance use the same degrees of freedom.
+        The stationary point, principal axes, eigenvalues and shifts are nonlinear in b
+        and keep delta-method z tests, as do single-level (OLS) fits (as the RSA package)
+        and constrained models (``model``).
     outer_random : {"intercept", "full", "diagonal"}
         Multilevel fits with two or more groups: random effects of the *outermost*
         group (e.g. therapists, the unit of randomisation): an intercept (default),
@@ -197,10 +240,7 @@ def fit_rsa(
     RSAResult
         See :class:`RSAResult`. ``info`` records the centre, the rows used and
         dropped (``rows_dropped`` by identifier, ``describe`` in words), the method,
-        the tests (``df``), log-likelihood and AIC. With ``random="full"`` the table
-        ``level2_variances`` holds the variances of a1-a5 between the innermost
-        groups (:math:`\ell_k^\top G\ell_k` with :math:`G` the covariance of the random
-        slopes of b1-b5; Nestler et al. 2019) with delta-method SEs where defined.
+        log-likelihood and AIC.
 
     Raises
     ------
@@ -223,8 +263,11 @@ def fit_rsa(
     tests of linear quantities are Satterthwaite t by default; single-level ones and the
     nonlinear quantities are Wald z (as the RSA package and the multilevel RSA code, which
     use z throughout). AICc uses k = coefficients + 1
-    (residual variance); absolute log-likelihoods differ from lavaan's by a constant
-    (lavaan also models the predictors), so AICc differences, weights and LR tests agree.
+    (residual variance), as RSA's ``aictab``. The model family (second-order and cubic:
+    coefficients, standard errors, log-likelihoods, AICc weights, the rotation of SRRR and
+    SRSQD) is validated against the R package RSA 0.10.8 itself on motcon, motcon2 and
+    selfother (``tests/r/rsa_package_reference.R``, ``tests/test_rsa_family.py``); with
+    ``fixed.x = TRUE`` lavaan's log-likelihood is the conditional one, which OLS gives.
 
     References
     ----------
@@ -251,11 +294,14 @@ def fit_rsa(
                    prior_outcome=prior_outcome, moderator=moderator,
                    moderator_levels=moderator_levels, at=at, covariates=tuple(covariates),
                    center=center, se=se, random=random, level2_means=level2_means,
-                   y_as_group_mean=y_as_group_mean, method=method, conf_level=conf_level)
+                   y_as_group_mean=y_as_group_mean, method=method, conf_level=conf_level,
+                   model=model, family=family, cubic=cubic, outliers=outliers)
     f, frame_info = analysis_frame(data, spec)
     source = f.attrs["source"]
     kind, mod_levels = frame_info["moderator_kind"], frame_info["moderator_levels"]
     X, mod_term = design_matrix(f, spec, kind, mod_levels)
+    if spec.outliers:  # Bollen & Jackman (1980), as the RSA package by default: refit without them
+        f, X, frame_info = drop_outliers(f, X, spec, kind, mod_levels, frame_info)
     z = f["z"].to_numpy()
     names = list(X.columns)
     notes = list(frame_info["warnings"])
@@ -263,16 +309,17 @@ def fit_rsa(
         raise ValueError(f"outer_random must be 'intercept', 'full' or 'diagonal'; got {outer_random!r}")
     if outer_random != "intercept" and len(spec.groups) < 2:
         raise ValueError("outer_random applies to the outermost of two or more groups")
-    fit, vc, n_groups, df_of = None, None, {}, None
+    fit, vc, n_groups, df_full = None, None, {}, None
     if not spec.groups:
         o = ols(z, X.to_numpy(), spec.se, source)
         beta, cov = o.beta, o.cov
         info_fit = {"estimator": f"OLS (statsmodels), {spec.se} standard errors, Wald z",
                     "loglik": o.loglik, "aic": -2 * o.loglik + 2 * o.k, "rss": o.rss}
         converged = True
+        fitter = ols_fitter(z, spec.se, source, saturated=X.to_numpy())
     else:
-        ddf = "satterthwaite" if df is None else df
-        fit, caught = _lmm(z, X, _random_terms(f, X, spec, outer_random), spec, source, ddf)
+        terms = _random_terms(f, X, spec, outer_random)
+        fit, caught = _lmm(z, X, terms, spec, source, "satterthwaite" if df is None else df)
         notes += [str(c.message) for c in caught if issubclass(c.category, AllianceWarning)]
         for c in caught:
             if not issubclass(c.category, AllianceWarning):  # pragma: no cover - others untouched
@@ -280,7 +327,7 @@ def fit_rsa(
         beta = fit.coef.to_numpy()
         cov = fit.vcov().loc[names, names].to_numpy()
         if fit.ddf != "z":
-            def df_of(Lrows, _fit=fit):
+            def df_full(Lrows, _fit=fit):
                 return _fit.df_of(pd.DataFrame(np.atleast_2d(Lrows), columns=names)).to_numpy()
         info_fit = {"estimator": f"linear mixed model by {spec.method} (alliance.mixed.fit_lmm), "
                                  f"GLS covariance, {DDF_LABEL[fit.ddf]} for linear quantities",
@@ -289,13 +336,37 @@ def fit_rsa(
         converged = bool(fit.converged)
         n_groups = dict(fit.n_groups)
         vc = fit.variance_components.copy()
+        fitter = lmm_fitter(z, terms, spec.method, source, spec.conf_level)
+    fam = constrained_fits(z, X, fitter, spec, mod_term, source)
+    for name, mf in fam.items():
+        notes += [f"model {name}: {w}" for w in mf.extra.get("warnings", [])]
+    df_of = df_full  # degrees of freedom of the main tables' model (the full one)
+    if spec.model != ("cubic" if spec.cubic else "full"):  # a constrained model fills the main tables
+        df_of = None  # constrained fits keep Wald z
+        chosen = fam[spec.model]
+        beta, cov = chosen.beta.to_numpy(), chosen.cov.to_numpy()
+        info_fit.update(loglik=chosen.loglik, aic=-2 * chosen.loglik + 2 * chosen.k,
+                        estimator=info_fit["estimator"] + f"; constrained model {spec.model}")
+        if "fit" in chosen.extra:
+            vc = chosen.extra["fit"].variance_components.copy()
+        converged = converged and chosen.converged
     notes = list(dict.fromkeys(notes))
     beta_s = pd.Series(beta, index=names)
     levels, intercepts, base, inter = _levels(beta_s, X, kind, mod_term, mod_levels, f, spec)
     surfaces = _surfaces(beta, cov, levels, kind, spec.conf_level, df_of)
-    tables = {"surface": surfaces["surface"],
-              "coefficients": wald_table(beta, cov, names, spec.conf_level,
-                                         df=None if df_of is None else df_of(np.eye(len(names)))),
+    unidentified = stationary_point_flags(surfaces["surface"], f["x"], f["y"])  # issue 15
+    notes = list(dict.fromkeys(notes + unidentified))
+    surface = add_intercepts(surfaces["surface"], beta, cov, X, levels, mod_term, spec.conf_level)
+    if spec.cubic and MODELS[spec.model].order == 3:
+        surface = pd.concat([surface, cubic_parameters(beta, cov, names, spec.conf_level)],
+                            ignore_index=True)
+    if "full" in fam and spec.model != "full":  # the checklist reads the full second-order surface
+        surfaces["checklist"] = _surfaces(fam["full"].beta.to_numpy(), fam["full"].cov.to_numpy(),
+                                          levels, kind, spec.conf_level, df_full)["checklist"]
+    tables = {"surface": surface,
+              "coefficients": (model_wald(beta, cov, names, spec.conf_level) if df_of is None else
+                               wald_table(beta, cov, names, spec.conf_level,
+                                          df=df_of(np.eye(len(names))))),
               "checklist": surfaces["checklist"]}
     if kind == "continuous":
         tables["regions"] = regions_table(
@@ -305,8 +376,13 @@ def fit_rsa(
         tables["variance_components"] = vc
     if fit is not None and spec.random == "full":
         tables["level2_variances"] = level2_variances(fit, spec.inner)
-    if not spec.groups and kind is None:
-        tables["models"], tables["model_tests"] = fit_family(z, X, source)
+    family = {m: fam[m] for m in spec.family}
+    if family:
+        tables.update(family_tables(family, levels=levels, moderated=kind is not None,
+                                    conf_level=spec.conf_level,
+                                    b0_weights=intercept_weights(X, levels, mod_term)))
+    tables["verdict"], tables["verdict_conditions"] = verdict_table(tables["checklist"], fam, f,
+                                                                    spec.conf_level)
     for msg in notes:  # fit_lmm's own warnings were caught above: emit every one once, here
         warnings.warn(msg, AllianceWarning, stacklevel=2)
     rows = {k: frame_info[k] for k in ("rows_input", "rows_used", "rows_dropped", "describe")}
@@ -319,13 +395,16 @@ def fit_rsa(
         "random": spec.random if spec.groups else None, "level2_means": level2_means,
         "lag": lag, "time": time, "lag_within": spec.lag_unit if lag is not None else None,
         "lag_report": frame_info["lag_report"], **info_fit, "surface_intercepts": intercepts,
+        "model": spec.model, "cubic": spec.cubic, "family": list(spec.family),
+        "outliers": spec.outliers, "outlier_rows": frame_info.get("outlier_rows", []),
+        "stationary_point_flags": unidentified,
     }
     return RSAResult(
         title=f"Response surface analysis of {outcome} on {x} (X) and {info['y']} (Y)"
         + (f", lag {lag}" if lag else "") + (f", moderated by {moderator}" if moderator else ""),
         tables=tables, n_obs=len(f), n_groups=n_groups, converged=converged, warnings=notes,
         info=info, beta=beta_s, cov=pd.DataFrame(cov, index=names, columns=names),
-        levels=levels, frame=f, fit=fit,
+        levels=levels, frame=f, fit=fit, spec=spec,
     )
 
 
@@ -350,8 +429,8 @@ def level2_variances(fit, group: str) -> pd.DataFrame:
     r"""Variances of the surface parameters a1-a5 between the levels of ``group``.
 
     With random slopes :math:`u = (u_1..u_5)` of b1-b5 per group and covariance
-    :math:`G`, group :math:`j`'s surface has :math:`a_{kj} = a_k + \ell_k^	op u_j`,
-    so :math:`\mathrm{Var}(a_{kj}) = \ell_k^	op G\ell_k` (:data:`SURFACE_L` rows;
+    :math:`G`, group :math:`j`'s surface has :math:`a_{kj} = a_k + \ell_k^\top u_j`,
+    so :math:`\mathrm{Var}(a_{kj}) = \ell_k^\top G\ell_k` (:data:`SURFACE_L` rows;
     Nestler, Humberg & Schönbrodt 2019). SEs by the delta method
     (:meth:`alliance.mixed.MixedFit.random_combination`), NaN where the deviance
     Hessian is singular (a boundary fit).
@@ -382,8 +461,7 @@ def _levels(beta_s: pd.Series, X: pd.DataFrame, kind, mod_term, mod_levels, f, s
         inter = np.zeros((5, p))
         for r, t in enumerate(COEF_NAMES):
             inter[r, idx[f"{t}:{mod_term}"]] = 1.0
-    cov_means = {nm: float(X[nm].mean()) for nm in names
-                 if nm not in ("Intercept", *COEF_NAMES) and nm != mod_term and ":" not in nm}
+    cov_means = {nm: float(X[nm].mean()) for nm in covariate_columns(names, mod_term)}
     b0 = float(beta_s["Intercept"] + sum(beta_s[k] * v for k, v in cov_means.items()))
     levels: dict[str, np.ndarray] = {}
     intercepts: dict[str, float] = {}

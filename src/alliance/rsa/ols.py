@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import statsmodels.api as sm
 
-from alliance.errors import DataError, FitError
+from alliance.errors import FitError
 
-__all__ = ["OLSFit", "SE_TYPES", "ols"]
+__all__ = ["SE_TYPES", "OLSFit", "ols"]
 
 #: Covariance types of a single-level fit -> statsmodels ``cov_type``.
 SE_TYPES = {"hc0": "HC0", "hc1": "HC1", "hc3": "HC3", "classical": "nonrobust", "ml": "nonrobust"}
@@ -36,10 +36,10 @@ class OLSFit:
 def ols(y: np.ndarray, X: np.ndarray, se: str, source: str = "<DataFrame>") -> OLSFit:
     """Fit ``y = X b + e`` by OLS; refuse a rank-deficient design and a perfect fit."""
     n, p = X.shape
-    if n <= p:
-        raise DataError(f"{source}: {n} rows cannot estimate {p} coefficients [rule: n > p]")
+    if n <= p:  # degenerate fits raise FitError (exit code 3), not DataError
+        raise FitError(f"{source}: {n} rows cannot estimate {p} coefficients [rule: n > p]")
     if np.linalg.matrix_rank(X) < p:
-        raise DataError(f"{source}: the design matrix is rank deficient (a predictor is a linear "
+        raise FitError(f"{source}: the design matrix is rank deficient (a predictor is a linear "
                         "function of others) [rule: identifiable coefficients]")
     res = sm.OLS(y, X).fit(cov_type=SE_TYPES[se])
     rss = float(res.ssr)

@@ -23,6 +23,8 @@ from alliance.data.validate import read_table
 from alliance.results import RowLog
 from alliance.rsa.surface import COEF_NAMES
 
+CUBIC_NAMES = ("x3", "x2y", "xy2", "y3")
+
 __all__ = ["CENTRES", "RSASpec", "analysis_frame", "design_matrix"]
 
 #: Named centring rules (a number is also accepted: the common centre itself).
@@ -73,6 +75,10 @@ class RSASpec:
     y_as_group_mean: bool = False
     method: str = "ML"
     conf_level: float = 0.95
+    model: str | None = None
+    family: object = "auto"
+    cubic: bool = False
+    outliers: str | None = None
     groups: list = field(init=False)
 
     def __post_init__(self):
@@ -114,6 +120,32 @@ class RSASpec:
             raise ValueError("a lagged surface needs group or lag_within (the unit lags stay within)")
         if self.prior_outcome and self.lag is None:
             raise ValueError("prior_outcome needs lag")
+        from alliance.rsa.models import MODELS, model_names
+
+        asked_cubic = bool(self.cubic)
+        if isinstance(self.family, str) and self.family == "auto":
+            # single level without a moderator: RSA's family, as the RSA package fits it
+            self.family = ("cubic" if self.cubic else "default") if not (self.groups or
+                                                                          self.moderator) else None
+        self.family = model_names(self.family, moderated=self.moderator is not None)
+        if any(MODELS[m].order == 3 for m in self.family):
+            self.cubic = True
+        if self.model is None:
+            self.model = "cubic" if asked_cubic else "full"
+        if self.model not in MODELS:
+            raise ValueError(f"unknown model {self.model!r}; models are {list(MODELS)}")
+        if MODELS[self.model].order == 3:
+            self.cubic = True
+        if self.family and self.groups and self.method != "ML":
+            raise ValueError("the model family is compared by likelihood: use method='ML'")
+        if self.cubic and self.moderator:
+            raise ValueError("cubic surfaces with a moderator are not supported; fit each level")
+        if self.outliers not in (None, "none", "bj1980"):
+            raise ValueError(f"outliers must be None or 'bj1980'; got {self.outliers!r}")
+        if self.outliers == "none":
+            self.outliers = None
+        if self.outliers and self.groups:
+            raise ValueError("outliers='bj1980' (Bollen & Jackman 1980) applies to single-level fits")
         if self.at is not None:
             at = [float(a) for a in self.at]
             if not all(np.isfinite(at)) or not at:
@@ -169,7 +201,9 @@ def analysis_frame(data, spec: RSASpec) -> tuple[pd.DataFrame, dict]:
     frame : pandas.DataFrame
         ``z`` (outcome), ``x_raw``, ``y_raw`` (the predictors as used: lagged if
         asked), ``cov:<c>``, ``group:<g>``, ``mod`` (coded moderator),
-        ``prior_outcome``, and the centred terms ``x``, ``y``, ``x2``, ``xy``, ``y2``.
+        ``prior_outcome``, the centred terms ``x``, ``y``, ``x2``, ``xy``, ``y2`` (and
+        ``x3``, ``x2y``, ``xy2``, ``y3`` for cubic fits) and ``input_row`` (the row's
+        position in the input).
     info : dict
         ``center_x``, ``center_y``, ``moderator_kind``, ``moderator_levels``,
         ``lag_report`` and the rows (``rows_input``, ``rows_used``,
@@ -238,6 +272,12 @@ def analysis_frame(data, spec: RSASpec) -> tuple[pd.DataFrame, dict]:
     f["x2"] = f["x"] ** 2
     f["xy"] = f["x"] * f["y"]
     f["y2"] = f["y"] ** 2
+    if spec.cubic:
+        f["x3"] = f["x"] ** 3
+        f["x2y"] = f["x"] ** 2 * f["y"]
+        f["xy2"] = f["x"] * f["y"] ** 2
+        f["y3"] = f["y"] ** 3
+    f["input_row"] = np.flatnonzero(log.keep)
     f.attrs["source"] = source.name
     info = {"center_x": cx, "center_y": cy, "moderator_kind": kind, "moderator_levels": levels,
             "lag_report": lag_info, "warnings": notes, **log.info()}
@@ -251,7 +291,7 @@ def design_matrix(f: pd.DataFrame, spec: RSASpec, kind: str | None, levels) -> t
     """
     n = len(f)
     X = pd.DataFrame({"Intercept": np.ones(n)})
-    for t in COEF_NAMES:
+    for t in COEF_NAMES + (CUBIC_NAMES if spec.cubic else ()):
         X[t] = f[t].to_numpy()
     mod_term = None
     if kind == "binary":

@@ -39,7 +39,10 @@ from alliance.results import wald_table
 __all__ = [
     "COEF_NAMES",
     "SURFACE_L",
+    "add_intercepts",
     "congruence_checklist",
+    "covariate_columns",
+    "stationary_point_flags",
     "surface_parameters",
     "surface_quantities",
 ]
@@ -311,4 +314,111 @@ def congruence_checklist(surface: pd.DataFrame) -> pd.DataFrame:
     out.attrs["verdict"] = verdict
     out.attrs["broad"] = broad
     out.attrs["strict"] = strict
+    return out
+
+
+def covariate_columns(names: Sequence[str], mod_term: str | None) -> list[str]:
+    """Design columns that are neither the intercept, a polynomial term, the moderator nor a product."""
+    poly = set(COEF_NAMES) | {"x3", "x2y", "xy2", "y3"}
+    return [n for n in names if n != "Intercept" and n not in poly and n != mod_term and ":" not in n]
+
+
+def intercept_weights(X: pd.DataFrame, levels: Mapping, mod_term: str | None) -> dict:
+    """Per level, the weights l with b0 = l beta (covariates at their means, the level's moderator value)."""
+    names = list(X.columns)
+    idx = {n: i for i, n in enumerate(names)}
+    out = {}
+    for lab, M in levels.items():
+        w = np.zeros(len(names))
+        w[idx["Intercept"]] = 1.0
+        for c in covariate_columns(names, mod_term):
+            w[idx[c]] = float(X[c].mean())
+        if mod_term:
+            w[idx[mod_term]] = float(M[0, idx[f"x:{mod_term}"]])
+        out[lab] = w
+    return out
+
+
+def add_intercepts(surface: pd.DataFrame, beta, cov, X: pd.DataFrame, levels: Mapping,
+                   mod_term: str | None, conf_level: float = 0.95) -> pd.DataFrame:
+    r"""The surface table with each level's intercept :math:`b_0` (and its SE) appended.
+
+    :math:`b_0` is the predicted outcome at :math:`X = Y = c` (the centre), covariates
+    at their means: the intercept plus :math:`\bar w^\top\gamma`, plus the moderator's
+    main effect at the level's value. It is linear in the coefficients, so its
+    variance is :math:`l V l^\top`.
+    """
+    beta = np.asarray(beta, float)
+    cov = np.asarray(cov, float)
+    blocks = []
+    has_level = "level" in surface.columns
+    for lab, w in intercept_weights(X, levels, mod_term).items():
+        t = wald_table([w @ beta], [[w @ cov @ w]], ["b0"], conf_level)
+        if has_level:
+            t.insert(0, "level", lab)
+        blocks.append(t)
+    if not has_level:
+        return pd.concat([surface, *blocks], ignore_index=True)
+    parts = []
+    for lab in surface["level"].unique():
+        parts.append(surface[surface["level"] == lab])
+        parts += [b for b in blocks if b["level"].iloc[0] == lab]
+    return pd.concat(parts, ignore_index=True)
+
+
+def stationary_point_flags(surface: pd.DataFrame, x, y) -> list[str]:
+    """Levels whose stationary point is far outside the data and barely identified, in words.
+
+    The stationary point :math:`(X_0, Y_0)` of a nearly flat surface, or of a
+    ridge, can lie far from every observation with a standard error larger than
+    the whole range of the data; its z and p are then meaningless (the
+    principal axes are judged by their own SEs: a ridge's axis can be well
+    determined when no point on it is). A level is flagged when, for :math:`X_0`
+    or :math:`Y_0`, the estimate lies *far* outside the observed range of that
+    predictor -- beyond it by more than the range's width :math:`w` (in the
+    surface's centred units, ``x`` and ``y``) -- **and** its SE exceeds
+    :math:`w`: an interval of a few SEs then covers several times the data. A
+    point just beyond the data with an SE of the data's size is not flagged.
+    Arm differences (level ``difference``) are not points and are not checked.
+
+    Parameters
+    ----------
+    surface : pandas.DataFrame
+        A surface table (from :func:`surface_parameters` or ``fit_rsa``), with or
+        without a ``level`` column.
+    x, y : array-like
+        The centred predictors of the rows analysed.
+
+    Returns
+    -------
+    list of str
+        One message per flagged level (empty when none is).
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    ranges = {"X0": (np.nanmin(x), np.nanmax(x)), "Y0": (np.nanmin(y), np.nanmax(y))}
+    tab = surface if "level" in surface else surface.assign(level="all")
+    out = []
+    for level, block in tab.groupby("level", sort=False):
+        if level == "difference":
+            continue
+        rows = block.set_index("term")
+        bad = []
+        for term, (lo, hi) in ranges.items():
+            if term not in rows.index:
+                continue
+            est, se = float(rows.loc[term, "estimate"]), float(rows.loc[term, "se"])
+            if np.isnan(est):  # no stationary point at all (a flat or linear form): shown as NaN
+                continue
+            width = hi - lo
+            far = not (lo - width <= est <= hi + width)
+            if not np.isfinite(est) or (far and (not np.isfinite(se) or se > width)):
+                bad.append(f"{term} = {est:.3g} (SE {se:.3g}; data {lo:.3g} to {hi:.3g})")
+        if bad:
+            where = "" if level == "all" else f"level '{level}': "
+            out.append(
+                f"{where}the stationary point lies far outside the data with a standard error "
+                f"wider than the data's range ({'; '.join(bad)}, centred units): the surface is nearly "
+                "flat or a ridge there, so X0 and Y0 and their z and p are not meaningful (read "
+                "a1-a5, and the principal axes by their own SEs)")
     return out
