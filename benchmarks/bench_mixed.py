@@ -1,20 +1,38 @@
-"""Time :func:`alliance.mixed.fit_lmm` on a simulated nested growth model.
+"""Time :func:`alliance.mixed.fit_lmm`: scaling with the design, and against lme4 on the book's models.
 
-Design at 1x = the study: 40 therapists, 117 patients, 6 sessions; the model is
-``y ~ session + (1 | therapist) + (1 + session | patient)`` by REML. The 10x and
-100x designs scale therapists and patients together (400/1,170 and
-4,000/11,700). Run: ``.venv/bin/python benchmarks/bench_mixed.py [--max-scale 100]``.
+Part 1 (scaling). Design at 1x = the study: 40 therapists, 117 patients, 6 sessions; the model
+is ``y ~ session + (1 | therapist) + (1 + session | patient)`` by REML. The 10x and 100x designs
+scale therapists and patients together (400/1,170 and 4,000/11,700).
+
+Part 2 (against lme4). Every chapter model behind the four findings and the chapters'
+sensitivity models (the same models as ``tests/r/chapter_models.R``), on the shipped data:
+the package's fit of each is recorded once (the arguments the analysis passes to ``fit_lmm``)
+and timed, with Wald z (fit, convergence checks, no degrees of freedom: lme4's ``lmer``) and
+with Satterthwaite degrees of freedom (the package's default: lmerTest's ``lmer`` +
+``summary``). The lme4 and lmerTest times are frozen in ``benchmarks/frozen/lme4_timings.json``
+by ``tests/r/lme4_timings.R`` (run it on this machine for a fair comparison: both sides are
+wall-clock minima of repeated fits, so they move with the machine and its load).
+
+Run: ``.venv/bin/python benchmarks/bench_mixed.py [--max-scale 100] [--repeats 3]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+import alliance
+from alliance.errors import AllianceWarning
 from alliance.mixed import RandomTerm, fit_lmm
+
+HERE = Path(__file__).parent
+FROZEN = HERE / "frozen" / "lme4_timings.json"
 
 
 def simulate(scale: int, seed: int = 2024) -> tuple[np.ndarray, pd.DataFrame, list[RandomTerm]]:
@@ -43,34 +61,119 @@ def simulate(scale: int, seed: int = 2024) -> tuple[np.ndarray, pd.DataFrame, li
     return y, X, random
 
 
+def scaling(max_scale: int, repeats: int) -> None:
+    rows = []
+    for scale in (1, 10, 100):
+        if scale > max_scale:
+            break
+        y, X, random = simulate(scale)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fit = fit_lmm(y, X, random, method="REML")
+            times.append(time.perf_counter() - t0)
+        rows.append({"scale": f"{scale}x", "rows": fit.n_obs,
+                     "patients": fit.n_groups["patient"], "therapists": fit.n_groups["therapist"],
+                     "best_s": min(times), "median_s": float(np.median(times)),
+                     "optimizer": fit.optimizer, "loglik": fit.loglik})
+    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+
+def _record(call):
+    """The (args, kwargs) an analysis passes to fit_lmm (its module-level name is wrapped)."""
+    import alliance.growth
+    import alliance.lagged
+    import alliance.rsa.fit
+    import alliance.truth_bias
+
+    modules = [alliance.growth, alliance.truth_bias, alliance.lagged, alliance.rsa.fit]
+    seen = []
+
+    def recorder(*args, **kwargs):
+        seen.append((args, kwargs))
+        return fit_lmm(*args, **kwargs)
+
+    saved = [m.fit_lmm for m in modules]
+    try:
+        for m in modules:
+            m.fit_lmm = recorder
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AllianceWarning)
+            call()
+    finally:
+        for m, f in zip(modules, saved):
+            m.fit_lmm = f
+    return seen[0]
+
+
+def chapter_calls() -> dict:
+    from alliance.growth import fit_growth
+    from alliance.lagged import fit_lagged
+    from alliance.rsa import fit_rsa
+    from alliance.truth_bias import fit_truth_bias
+
+    d = alliance.load_example()
+    return {
+        "growth_therapist": lambda: fit_growth(d, "therapist"),
+        "growth_therapist_slope": lambda: fit_growth(d, "therapist",
+                                                     therapist_effects="intercept+slope"),
+        "growth_patient": lambda: fit_growth(d, "patient"),
+        # lme4 has one residual variance: compare the stacked model as lme4 fits it
+        "growth_stacked": lambda: fit_growth(d, "both", residual="shared"),
+        "truth_bias": lambda: fit_truth_bias(d),
+        "truth_bias_slope": lambda: fit_truth_bias(d, therapist_effects="intercept+slope"),
+        "rsa": lambda: fit_rsa(d, "wellbeing", x="alliance_therapist", y="alliance_patient",
+                               group=["therapist", "patient"], time="session", lag=1,
+                               moderator="condition", covariates=["session"], method="ML"),
+        "lagged": lambda: fit_lagged(d),
+    }
+
+
+def against_lme4(repeats: int) -> None:
+    frozen = json.loads(FROZEN.read_text()) if FROZEN.exists() else None
+    ref = {m["model"]: m for m in frozen["models"]} if frozen else {}
+    rows = []
+    for name, call in chapter_calls().items():
+        args, kwargs = _record(call)
+        out = {"model": name}
+        for ddf, col in (("z", "alliance_fit_s"), ("satterthwaite", "alliance_satterthwaite_s")):
+            kw = dict(kwargs, ddf=ddf)
+            times = []
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", AllianceWarning)
+                for _ in range(repeats):
+                    t0 = time.perf_counter()
+                    fit = fit_lmm(*args, **kw)
+                    times.append(time.perf_counter() - t0)
+            out[col] = min(times)
+        r = ref.get(name, {})
+        out["lme4_s"] = r.get("lme4_seconds", np.nan)
+        out["lmerTest_s"] = r.get("lmerTest_seconds", np.nan)
+        out["fit_ratio"] = out["alliance_fit_s"] / out["lme4_s"]
+        out["df_ratio"] = out["alliance_satterthwaite_s"] / out["lmerTest_s"]
+        out["loglik"] = fit.loglik
+        out["lme4_loglik"] = r.get("loglik", np.nan)
+        out["evaluations"] = fit.diagnostics.get("evaluations")
+        rows.append(out)
+    tab = pd.DataFrame(rows)
+    print(tab.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if frozen:
+        print(f"\nlme4 {frozen['lme4']}, lmerTest {frozen['lmerTest']}, {frozen['R']}, "
+              f"frozen {frozen['date']} on {frozen['cpu']} ({frozen['cores']} cores)")
+        slower = tab[tab["fit_ratio"] > 1]["model"].tolist()
+        print("ratios < 1: the package is faster. Slower than lme4 on: "
+              + (", ".join(slower) if slower else "none"))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--max-scale", type=int, default=100)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    rows = []
-    for scale in (1, 10, 100):
-        if scale > args.max_scale:
-            break
-        y, X, random = simulate(scale)
-        times = []
-        for _ in range(args.repeats):
-            t0 = time.perf_counter()
-            fit = fit_lmm(y, X, random, method="REML")
-            times.append(time.perf_counter() - t0)
-        rows.append(
-            {
-                "scale": f"{scale}x",
-                "rows": fit.n_obs,
-                "patients": fit.n_groups["patient"],
-                "therapists": fit.n_groups["therapist"],
-                "best_s": min(times),
-                "median_s": float(np.median(times)),
-                "optimizer": fit.optimizer,
-                "loglik": fit.loglik,
-            }
-        )
-    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print("## scaling\n")
+    scaling(args.max_scale, args.repeats)
+    print("\n## against lme4 (chapter models, shipped data)\n")
+    against_lme4(max(args.repeats, 5))
 
 
 if __name__ == "__main__":

@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 import alliance
 from alliance import AllianceWarning, DataError
-from alliance.results import Result
+from alliance.results import ESTIMATE_COLUMNS, Result
 from alliance.plots.growth import plot_spaghetti, plot_trajectories
 from alliance.growth import (
     SINGLE_TERMS,
@@ -60,7 +61,9 @@ def _fit(data, rater, **kw):
 @pytest.mark.parametrize("key", sorted(MODELS))
 def test_matches_lme4(data, key):
     ref = MODELS[key]
-    res = _fit(data, ref["rater"], method=ref["method"], therapist_effects=ref["therapist_effects"])
+    # lme4 has one residual variance: the stacked model as lme4 fits it (residual="shared")
+    res = _fit(data, ref["rater"], method=ref["method"], therapist_effects=ref["therapist_effects"],
+               residual="shared")
     fx = res.estimates.set_index("term")
     expected_terms = list(STACKED_TERMS if ref["rater"] == "both" else SINGLE_TERMS)
     assert list(fx.index) == expected_terms
@@ -112,15 +115,8 @@ def test_single_rater_result(data):
     res = _fit(data, "therapist")
     assert isinstance(res, GrowthResult)
     assert isinstance(res, Result)
-    assert list(res.estimates.columns[:7]) == [
-        "term",
-        "estimate",
-        "se",
-        "statistic",
-        "p",
-        "ci_low",
-        "ci_high",
-    ]
+    assert list(res.estimates.columns[:8]) == list(ESTIMATE_COLUMNS)
+    assert res.fit.ddf == res.info["df"] == "satterthwaite" and "Satterthwaite" in res.title
     n_missing = int(data["alliance_therapist"].isna().sum())
     assert res.info["rows_dropped"] == {"missing:alliance_therapist": n_missing}
     assert res.info["rows_used"] == res.n_obs == len(data) - n_missing
@@ -216,7 +212,9 @@ def test_ml_and_conf_level(data):
     assert ml.fit.method == "ML" and ml.info["method"] == "ML"
     fx = ml.estimates.set_index("term")
     width = fx["ci_high"] - fx["ci_low"]
-    assert np.allclose(width, 2 * 1.6448536 * fx["se"])
+    assert np.allclose(width, 2 * stats.t.ppf(0.95, fx["df"]) * fx["se"])
+    z = _fit(data, "patient", method="ml", conf_level=0.9, df="z").estimates.set_index("term")
+    assert np.allclose(z["ci_high"] - z["ci_low"], 2 * 1.6448536 * z["se"])
     # ML shrinks variance components relative to REML
     assert ml.fit.sigma2 < reml.fit.sigma2
 
@@ -280,6 +278,45 @@ def test_errors(data):
         fit_growth(empty, "patient")
 
 
+def test_stacked_residual_variance_per_rater(data):
+    """The stacked model's default gives each rater a residual variance (nlme's varIdent,
+    validated in tests/test_mixed_ddf.py); the shared variance is lme4's model."""
+    rater = _fit(data, "both")
+    shared = _fit(data, "both", residual="shared")
+    assert rater.residual == "rater" and shared.residual == "shared"
+    assert rater.info["residual"] == "rater" and "residual variance per rater" in rater.title
+    vc = rater.tables["variance_components"]
+    res_rows = vc[vc["group"] == "Residual"]
+    assert list(res_rows["term1"]) == ["patient", "therapist"]
+    sd = rater.info["residual_sd"]
+    assert sd["patient"] == pytest.approx(np.sqrt(rater.fit.sigma2))
+    assert sd["therapist"] < sd["patient"]
+    assert rater.fit.n_params == shared.fit.n_params + 1
+    assert rater.fit.loglik > shared.fit.loglik + 20
+    # the model-implied SD of a rating uses that rater's own residual variance
+    assert rater.marginal_sd("therapist") < shared.marginal_sd("therapist")
+    # single-rater models have one residual variance whatever residual says
+    assert _fit(data, "patient", residual="rater").fit.residual_variances is None
+    with pytest.raises(ValueError, match="residual"):
+        fit_growth(data, "both", residual="per-session")
+
+
+def test_df_options(data):
+    s = _fit(data, "patient")
+    k = _fit(data, "patient", df="kenward-roger")
+    z = _fit(data, "patient", df="z")
+    fs, fk, fz = (r.estimates.set_index("term").loc["time:training"] for r in (s, k, z))
+    assert np.isinf(fz["df"]) and fz["p"] < fs["p"]
+    assert 40 < fs["df"] < 200 and 40 < fk["df"] < 200  # lmerTest 100.9, pbkrtest 101.4
+    assert fk["se"] >= fs["se"] and fs["se"] == pytest.approx(fz["se"])
+    # every derived table follows the chosen test
+    tr = k.trajectories()
+    assert np.isfinite(tr["df"]).all() and (tr["df"] > 1).all()
+    assert np.isinf(z.standardized_difference()["df"]).all()
+    with pytest.raises(ValueError, match="REML"):
+        fit_growth(data, "patient", method="ML", df="kenward-roger")
+
+
 # --------------------------------------------------------------------------- recovery
 
 
@@ -330,6 +367,78 @@ def test_parameter_recovery_coverage():
     # pooled over the five quantities, coverage close to 0.95
     pooled = float(np.mean([h for k in truth for h in hits[k]]))
     assert 0.90 <= pooled <= 0.99, pooled
+
+
+def _binomial_bounds(n: int, rate: float = 0.05, level: float = 0.999) -> tuple[float, float]:
+    """Central ``level`` range of the rejection share of ``n`` independent tests at ``rate``."""
+    lo = stats.binom.ppf((1 - level) / 2, n, rate) / n
+    hi = stats.binom.ppf(1 - (1 - level) / 2, n, rate) / n
+    return lo, hi
+
+
+def _null_growth_draw(draw, rng, rater, session_effect=False):
+    params = alliance.SimulationParams(mu_patient=3.4, growth_therapist_training_effect=0.0)
+    d = alliance.simulate(params, seed=int(rng.integers(2**31 - 1)))
+    term = "time:training:therapist_rater" if rater == "both" else "time:training"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AllianceWarning)
+        res = fit_growth(d, rater, session_effect=session_effect)
+    out = {"estimate": res.value(term)}
+    for m in ("satterthwaite", "kenward-roger", "z"):
+        row = res.fit.contrast({"t": {term: 1.0}}, ddf=m).iloc[0]
+        out[f"p_{m}"], out[f"se_{m}"] = float(row["p"]), float(row["se"])
+    return out
+
+
+@pytest.mark.slow
+def test_type_one_error_of_the_df_corrected_growth_tests():
+    """Patient-rated growth difference, null true (training does not change patient-rated
+    growth in the generative model): over 800 simulated trials the Satterthwaite and
+    Kenward-Roger t tests reject at a rate inside the central 99.9% binomial range of 5%
+    (2.6% to 7.8%). Draws run through the package's runner (seeded per draw)."""
+    from alliance.studies import run_draws
+
+    n = 800
+    res = run_draws(_null_growth_draw, n, seed=4242, kwargs={"rater": "patient"}, jobs=2)
+    assert (res["error"] == "").all()
+    lo, hi = _binomial_bounds(n)
+    for m in ("satterthwaite", "kenward-roger"):
+        rate = float(np.mean(res[f"p_{m}"] < 0.05))
+        assert lo <= rate <= hi, (m, rate, lo, hi)
+    # the df-corrected tests are never more liberal than z on the same fits
+    assert (res["p_satterthwaite"] >= res["p_z"] - 1e-12).all()
+
+
+@pytest.mark.slow
+def test_type_one_error_and_se_of_the_three_way_test():
+    """The rater x condition x session interaction of the stacked model, null true (no extra
+    therapist-rated growth under training), with rater-specific residual variances and the
+    session effect: the model SE matches the spread of the estimates over 150 trials (within
+    15%, about 2.6 Monte Carlo SEs of an SD from 150 draws; with one shared residual variance
+    and no session effect it is about 19% too large, a conservative test) and the
+    Satterthwaite test rejects inside the central 99.9% binomial range of 5%."""
+    from alliance.studies import run_draws
+
+    n = 150
+    res = run_draws(_null_growth_draw, n, seed=777,
+                    kwargs={"rater": "both", "session_effect": True}, jobs=2)
+    assert (res["error"] == "").all()
+    ratio = res["se_satterthwaite"].mean() / res["estimate"].std(ddof=1)
+    assert 0.85 < ratio < 1.15, ratio
+    assert abs(res["estimate"].mean()) < 3 * res["estimate"].std(ddof=1) / np.sqrt(n)
+    lo, hi = _binomial_bounds(n)
+    rate = float(np.mean(res["p_satterthwaite"] < 0.05))
+    assert lo <= rate <= hi, (rate, lo, hi)
+
+
+def test_session_effect_option(data):
+    res = _fit(data, "both", session_effect=True)
+    vc = res.tables["variance_components"]
+    assert (vc["group"] == "session").sum() == 1 and res.info["session_effect"]
+    assert res.n_groups["session"] == res.frame.groupby(["patient", "session"]).ngroups
+    assert res.marginal_sd("therapist") > 0
+    with pytest.raises(ValueError, match="session_effect"):
+        fit_growth(data, "patient", session_effect=True)
 
 
 # --------------------------------------------------------------------------- CLI
@@ -403,6 +512,33 @@ def test_cli_options_and_columns(tmp_path, data):
         check=False,
     )
     assert proc.returncode == 0 and "time:training:therapist_rater" in proc.stdout
+
+
+def test_cli_df_and_residual(capsys):
+    from alliance.cli import main
+
+    with warnings.catch_warnings():  # a boundary fit: the CLI prints its warning on stderr
+        warnings.simplefilter("always", AllianceWarning)
+        code = main(["fit", "growth", str(alliance.example_path()), "--rater", "both", "--df",
+                     "kenward-roger", "--residual", "shared", "--json"])
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "boundary" in captured.err  # the CLI prints the package's warnings as one line
+    out = json.loads(captured.out)
+    assert out["info"]["df"] == "kenward-roger" and out["info"]["residual"] == "shared"
+    assert all(r["df"] > 1 for r in out["fixed"])
+    ref = MODELS["both|intercept|REML"]  # lme4's stacked model
+    est = {r["term"]: r["estimate"] for r in out["fixed"]}
+    assert est["time:training:therapist_rater"] == pytest.approx(
+        ref["fixed"]["time:training:therapist_rater"], abs=1e-5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", AllianceWarning)
+        code = main(["fit", "growth", str(alliance.example_path()), "--df", "z", "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert all(r["df"] is None for r in out["fixed"])
+    assert main(["fit", "growth", str(alliance.example_path()), "--method", "ml", "--df",
+                 "kenward-roger"]) == 2
 
 
 def test_cli_bad_data(tmp_path, data):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 from contextlib import redirect_stdout
 from pathlib import Path
 
@@ -470,3 +471,39 @@ def test_implied_within_slopes():
     at_c = alliance.synthetic.truths.implied_within_slopes(p, flat).set_index(["predictor", "level"])["implied"]
     assert at_c["alliance_therapist", "training"] == pytest.approx(p.b1_therapist)
     assert at_c["alliance_patient", "training"] == pytest.approx(p.b2_patient)
+
+
+# --------------------------------------------------------------------------- issue 10
+
+
+def test_df_and_therapist_slopes(example):
+    """Satterthwaite t by default (validated against lmerTest in tests/test_mixed_ddf.py);
+    therapist-level slopes of the within parts as an option, for the sensitivity table."""
+    res = fit_lagged(example)
+    eff = res.estimates
+    assert np.isfinite(eff["df"]).all() and (eff["df"] > 1).all()
+    assert res.info["df"] == "satterthwaite" and "Satterthwaite" in res.title
+    z = fit_lagged(example, df="z")
+    assert np.isinf(z.estimates["df"]).all()
+    assert (z.estimates["p"] <= eff["p"] + 1e-12).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AllianceWarning)
+        sl = fit_lagged(example, therapist_effects="intercept+slopes")
+    vc = sl.tables["variance_components"]
+    ther = vc[(vc["group"] == "therapist") & vc["term2"].isna()]
+    assert list(ther["term1"]) == ["Intercept", "alliance_therapist_lag1_within",
+                                   "alliance_patient_lag1_within"]
+    assert "| therapist)" in sl.info["models"][0]["formula"]
+    assert sl.n_groups["therapist"] == res.n_groups["therapist"]
+    with pytest.raises(ValueError, match="therapist_effects"):
+        fit_lagged(example, therapist_effects="slopes")
+
+
+def test_cli_df(capsys):
+    from alliance.cli import main
+
+    assert main(["fit", "lagged", str(alliance.example_path()), "--df", "kenward-roger",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["info"]["df"] == "kenward-roger"
+    assert all(r["df"] is not None and r["df"] > 1 for r in out["effects"])

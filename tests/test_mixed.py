@@ -18,9 +18,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from alliance import mixed
-from alliance.mixed import fit as mixed_fit
+from alliance.mixed import fit as mixed_fit  # noqa: F401
+from alliance.mixed import optimize as mixed_optimize
 from alliance.mixed.model import Model, prepare
 from alliance.errors import AllianceWarning, DataError, FitError
 from alliance.mixed import MixedFit, RandomTerm, fit_lmm, lrt
@@ -87,6 +89,12 @@ def build(model: str):
             X,
             [RandomTerm("cluster", d["cluster"]), RandomTerm("subject", d["subject"], X)],
         )
+    if model == "nestler_example1":  # five random slopes, uncentred level-2 covariates
+        d = pd.read_csv(DATA / "mlrsa_nestler2019_example1.csv")
+        base = ["x.c", "y.c", "x2.c", "xy.c", "y2.c"]
+        l2 = ["x.mean", "y.mean", "x2.mean", "xy.mean", "y2.mean"]
+        X = pd.concat([pd.DataFrame({"Intercept": np.ones(len(d))}), d[base + l2]], axis=1)
+        return d["z"], X, [RandomTerm("GroupID", d["GroupID"], X[["Intercept", *base]])]
     if model == "penicillin":  # fully crossed: every sample on every plate
         d = pd.read_csv(DATA / "mixed_penicillin.csv")
         X = pd.DataFrame({"Intercept": np.ones(len(d))})
@@ -249,10 +257,19 @@ def test_nested_blocks_are_clusters():
 
 def test_table_shapes_and_wald_columns():
     fit = fitted("sleepstudy")
-    assert list(fit.estimates.set_index("term").columns) == ["estimate", "se", "statistic", "p", "ci_low", "ci_high"]
+    assert list(fit.estimates.set_index("term").columns) == [
+        "estimate", "se", "statistic", "df", "p", "ci_low", "ci_high"]
+    assert fit.ddf == "satterthwaite"
     row = fit.estimates.set_index("term").loc["Days"]
     assert row["statistic"] == pytest.approx(row["estimate"] / row["se"])
-    assert row["ci_low"] == pytest.approx(row["estimate"] - 1.959963984540054 * row["se"])
+    # Satterthwaite t: 17 df for the slope of 18 subjects (lmerTest prints 17.0)
+    assert row["df"] == pytest.approx(17.0, abs=0.05)
+    crit = stats.t.ppf(0.975, row["df"])
+    assert row["ci_low"] == pytest.approx(row["estimate"] - crit * row["se"])
+    assert row["p"] == pytest.approx(2 * stats.t.sf(abs(row["statistic"]), row["df"]))
+    z = fit.fixed_effects("z").set_index("term").loc["Days"]
+    assert np.isinf(z["df"]) and z["se"] == row["se"]
+    assert z["ci_low"] == pytest.approx(z["estimate"] - 1.959963984540054 * z["se"])
     assert list(fit.variance_components.columns) == [
         "group",
         "term1",
@@ -370,21 +387,22 @@ def test_lrt_ml_and_refusals():
 
 
 def test_fallback_optimizer_is_used_and_warned(monkeypatch):
-    real_run = mixed_fit.run
+    real_run = mixed_optimize.run_free
 
-    def broken(model, name, x0, bounds):
-        res = real_run(model, name, x0, bounds)
-        if name == "L-BFGS-B":
-            res.success = False
-            res.message = "simulated failure"
+    def broken(model, x0, bounds):
+        res = real_run(model, x0, bounds)
+        res.success = False
+        res.line_search_end = False
+        res.message = "simulated failure"
         return res
 
-    monkeypatch.setattr(mixed_fit, "run", broken)
+    monkeypatch.setattr(mixed_optimize, "run_free", broken)
     y, X, random = build("sleepstudy")
     with pytest.warns(AllianceWarning, match="fallback"):
         fit = fit_lmm(y, X, random)
-    assert fit.optimizer == "Nelder-Mead"
-    assert any("simulated failure" in w for w in fit.warnings)
+    # the fallback ran; the better of the two valid results is reported (here equal optima)
+    assert any("simulated failure" in w and "L-BFGS-B" in w for w in fit.warnings)
+    assert fit.optimizer in ("L-BFGS-B", "Nelder-Mead")
     ref = fitted("sleepstudy")
     assert fit.loglik == pytest.approx(ref.loglik, abs=1e-5)
     np.testing.assert_allclose(fit.estimates.set_index("term")["estimate"], ref.estimates.set_index("term")["estimate"], rtol=1e-5)

@@ -503,3 +503,120 @@ if __name__ == "__main__":  # print the recovery tables (the figures quoted in r
     gen, _ = recovery_simulate(n)
     print(f"\nalliance.simulate, {n} draws (boundary fits: {gen.attrs['n_boundary']})")
     print(gen.round(4).to_string(index=False))
+
+
+# --------------------------------------------------------------------------- issue 10
+
+
+def test_numeric_moderator_years_married_matches_lmertest():
+    """Years married (Yearsmar) moderates linearly: forces at mean - SD, mean, mean + SD and
+    per year, each a Satterthwaite t test, as lmerTest on the same model
+    (tests/r/truth_bias_numeric_reference.R). Before, it became 124 categories."""
+    ref = json.loads((REF / "numeric_moderator_acitelli_years.json").read_text())
+    data = pd.read_csv(ACITELLI)
+    res = fit_truth_bias_cross(data, judgment="OtherPos_A", truth="SelfPos_P", bias="SelfPos_A",
+                               group="CoupleID", moderator="Yearsmar")
+    assert res.fit.loglik == pytest.approx(ref["loglik"], abs=1e-6)
+    assert res.info["moderator_numeric"]["center"] == pytest.approx(ref["mean"])
+    for f in ref["forces"]:
+        level = ("per unit of Yearsmar" if f["at"] is None else f"Yearsmar={f['at']:g}")
+        row = res.rows(term=f["term"], level=level).iloc[0]
+        assert row["estimate"] == pytest.approx(f["estimate"], abs=1e-7)
+        assert row["se"] == pytest.approx(f["se"], rel=1e-5)
+        assert row["df"] == pytest.approx(f["df"], rel=1e-3)
+        assert row["p"] == pytest.approx(f["p"], rel=1e-3)
+    assert len(res.estimates) == 12
+    assert "per unit of 'Yearsmar'" in res.explanations[("truth force", "per unit of Yearsmar")] or \
+        "per unit of Yearsmar" in res.explanations[("truth force", "per unit of Yearsmar")]
+    # chosen pick points, and shifting the moderator moves nothing but the labels' meaning
+    at = fit_truth_bias_cross(data, judgment="OtherPos_A", truth="SelfPos_P", group="CoupleID",
+                              moderator="Yearsmar", moderator_at=[0.0])
+    shifted = data.assign(Yearsmar=data["Yearsmar"] + 10.0)
+    at2 = fit_truth_bias_cross(shifted, judgment="OtherPos_A", truth="SelfPos_P",
+                               group="CoupleID", moderator="Yearsmar", moderator_at=[10.0])
+    assert at.value("truth force", "Yearsmar=0") == pytest.approx(
+        at2.value("truth force", "Yearsmar=10"), abs=1e-8)
+    with pytest.raises(ValueError, match="numeric"):
+        fit_truth_bias_cross(data, judgment="OtherPos_A", truth="SelfPos_P", group="CoupleID",
+                             moderator="Gender_A", moderator_at=[1.0])
+
+
+def test_numeric_moderator_in_the_repeated_model(example):
+    d = example.copy()
+    codes = {t: float(k % 7) for k, t in enumerate(sorted(d["therapist"].unique()))}
+    d["experience"] = d["therapist"].map(codes)  # a therapist-level number, 7 values
+    res = fit_truth_bias(d, moderator="experience")
+    assert res.info["moderator_kind"] == "numeric"
+    lv = list(res.rows(term="temporal congruence")["level"])
+    assert lv[-1] == "per unit of experience" and len(lv) == 4
+    b = res.fit.coef
+    mean = res.info["moderator_numeric"]["center"]
+    a = res.info["moderator_numeric"]["at"][0]
+    assert res.value("temporal congruence", f"experience={a:g}") == pytest.approx(
+        b["truth_within"] + (a - mean) * b["truth_within:experience"])
+
+
+def test_therapist_tracking_slope_and_df(example):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AllianceWarning)
+        res = fit_truth_bias(example, therapist_effects="intercept+slope", df="kenward-roger")
+    vc = res.tables["variance_components"]
+    assert set(vc.loc[vc["group"] == "therapist", "term1"]) == {"Intercept", "truth_within"}
+    assert "(1 + T_within | therapist)" in res.info["model"]
+    row = res.rows(term="temporal congruence", level="training - control").iloc[0]
+    # lmerTest/pbkrtest: Kenward-Roger df 20.3, p .013 (tests/reference/ddf_truth_bias_slope.json)
+    assert row["df"] == pytest.approx(20.31, abs=0.05) and row["p"] == pytest.approx(0.013, abs=5e-4)
+    assert "Kenward-Roger" in res.title
+    with pytest.raises(ValueError, match="therapist_effects"):
+        fit_truth_bias(example, therapist_effects="slope")
+
+
+def test_cli_df_and_residual_by(capsys):
+    from alliance.cli import main
+
+    assert main(["fit", "truth-bias", str(alliance.example_path()), "--df", "z", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert all(r["df"] is None for r in out["forces"])  # z: infinite df is null in JSON
+    assert main(["fit", "truth-bias", str(ACITELLI), "--judgment", "OtherPos_A", "--truth",
+                 "SelfPos_P", "--group", "CoupleID", "--moderator", "Gender_A", "--residual-by",
+                 "Gender_A", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    resid = [r for r in out["variance_components"] if r["group"] == "Residual"]
+    assert {r["term1"] for r in resid} == {"Husband", "Wife"}
+    assert all(r["df"] > 1 for r in out["forces"])
+    assert main(["fit", "truth-bias", str(alliance.example_path()), "--residual-by", "x"]) == 2
+    capsys.readouterr()
+
+
+def _null_tracking_draw(draw, rng):
+    params = SimulationParams(tracking_training=0.2)  # training does not change tracking
+    d = simulate(params, seed=int(rng.integers(2**31 - 1)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AllianceWarning)
+        res = fit_truth_bias(d)
+    out = {"estimate": res.value("temporal congruence", "training - control")}
+    for m in ("satterthwaite", "kenward-roger", "z"):
+        row = res.fit.contrast({"d": {"truth_within:condition[training]": 1.0}}, ddf=m).iloc[0]
+        out[f"p_{m}"] = float(row["p"])
+    return out
+
+
+@pytest.mark.slow
+def test_type_one_error_of_the_temporal_congruence_difference():
+    """Null true (tracking equal in both arms): over 400 simulated trials the Satterthwaite
+    and Kenward-Roger tests of the arm difference reject inside the central 99.9% binomial
+    range of 5% (1.8% to 8.8%), and the estimates centre on zero."""
+    from scipy import stats
+
+    from alliance.studies import run_draws
+
+    n = 400
+    res = run_draws(_null_tracking_draw, n, seed=2011, jobs=2)
+    assert (res["error"] == "").all()
+    lo = stats.binom.ppf(0.0005, n, 0.05) / n
+    hi = stats.binom.ppf(0.9995, n, 0.05) / n
+    for m in ("satterthwaite", "kenward-roger"):
+        rate = float(np.mean(res[f"p_{m}"] < 0.05))
+        assert lo <= rate <= hi, (m, rate)
+    e = res["estimate"]
+    assert abs(e.mean()) < 3 * e.std(ddof=1) / np.sqrt(n)

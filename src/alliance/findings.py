@@ -143,7 +143,8 @@ def _row(table: pd.DataFrame, claim: int, term: str, level: str | None = None,
         raise KeyError(f"expected one row for term {term!r} level {level!r}")
     r = row.iloc[0]
     return {"claim": claim, "term": label or term, "level": level or "all",
-            **{k: float(r[k]) for k in ("estimate", "se", "statistic", "p", "ci_low", "ci_high")}}
+            **{k: float(r[k]) for k in ("estimate", "se", "statistic", "df", "p", "ci_low",
+                                        "ci_high") if k in r}}
 
 
 def evaluate(data, *, alpha: float = 0.05, conf_level: float = 0.95,

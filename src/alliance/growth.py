@@ -34,9 +34,15 @@ four correlated random effects (an intercept and a slope for each rater:
 ``time:therapist_rater``; unstructured 4 x 4), so the two raters' levels and
 growth rates may correlate within a patient; the therapist level has, per
 rater, an intercept (``"intercept"``, 2 x 2) or an intercept and a slope
-(``"intercept+slope"``, 4 x 4). One residual variance is shared by both raters
-(lme4 has no variance functions), and the two ratings of one session are linked
-only through the patient and therapist effects.
+(``"intercept+slope"``, 4 x 4). Each rater has its own residual variance
+(``residual="rater"``, the default: nlme's ``weights = varIdent(form = ~ 1 | rater)``;
+the patient's variance is :math:`\sigma^2`, the therapist's :math:`\sigma^2\delta^2`);
+``residual="shared"`` is lme4's single residual variance. The two ratings of one
+session are linked only through the patient and therapist effects.
+
+Tests of the fixed effects and of every derived contrast are t tests with
+Satterthwaite degrees of freedom by default (``df=``, see
+:mod:`alliance.mixed.inference`).
 
 Every model is fitted by :func:`alliance.mixed.fit_lmm`, the package's
 lme4-style profiled REML/ML engine: sessions in patients in therapists are
@@ -55,11 +61,12 @@ import pandas as pd
 from alliance.data.cells import fail
 from alliance.data.validate import read_sessions
 from alliance.errors import AllianceWarning
-from alliance.mixed import MixedFit, RandomTerm, fit_lmm
+from alliance.mixed import DDF_LABEL, MixedFit, RandomTerm, fit_lmm
 from alliance.results import Result, RowLog
 
 __all__ = [
     "RATERS",
+    "RESIDUALS",
     "SINGLE_TERMS",
     "STACKED_TERMS",
     "THERAPIST_EFFECTS",
@@ -73,6 +80,8 @@ __all__ = [
 RATERS = {"patient": "alliance_patient", "therapist": "alliance_therapist"}
 #: Allowed random-effect structures at the therapist level.
 THERAPIST_EFFECTS = ("none", "intercept", "intercept+slope")
+#: Residual variance of the stacked model: one per rater (default) or one shared.
+RESIDUALS = ("rater", "shared")
 #: Fixed-effect terms of a single-rater growth model, in order.
 SINGLE_TERMS = ("Intercept", "training", "time", "time:training")
 #: Fixed-effect terms of the stacked (both raters) growth model, in order.
@@ -96,9 +105,11 @@ def _raters_of(rater: str) -> list[str]:
     return ["patient", "therapist"] if rater == "both" else [rater]
 
 
-def _check_args(rater: str, therapist_effects: str, method: str) -> str:
+def _check_args(rater: str, therapist_effects: str, method: str, residual: str = "rater") -> str:
     if rater not in ("patient", "therapist", "both"):
         raise ValueError(f"rater must be 'patient', 'therapist' or 'both'; got {rater!r}")
+    if residual not in RESIDUALS:
+        raise ValueError(f"residual must be one of {RESIDUALS}; got {residual!r}")
     if therapist_effects not in THERAPIST_EFFECTS:
         raise ValueError(
             f"therapist_effects must be one of {THERAPIST_EFFECTS}; got {therapist_effects!r}"
@@ -162,7 +173,8 @@ def growth_frame(data, rater: str = "therapist", *, columns=None) -> tuple[pd.Da
     return frame, {**log.info(), "patients_without_ratings": len(lost)}
 
 
-def _design(frame: pd.DataFrame, rater: str, therapist_effects: str):
+def _design(frame: pd.DataFrame, rater: str, therapist_effects: str,
+            session_effect: bool = False):
     t = frame["time"].to_numpy()
     a = frame["training"].to_numpy()
     one = np.ones(len(frame))
@@ -204,6 +216,9 @@ def _design(frame: pd.DataFrame, rater: str, therapist_effects: str):
     random = [RandomTerm("patient", frame["patient"].to_numpy(), Zp)]
     if Zt is not None:
         random.append(RandomTerm("therapist", frame["therapist"].to_numpy(), Zt))
+    if session_effect:
+        ids = frame["patient"].astype(str) + "\r" + frame["session"].astype(str)
+        random.append(RandomTerm("session", ids.to_numpy()))
     return X, random
 
 
@@ -229,6 +244,7 @@ class GrowthResult(Result):
     rater: str = "therapist"
     therapist_effects: str = "intercept"
     method: str = "REML"
+    residual: str = "shared"
     frame: pd.DataFrame | None = field(default=None, repr=False)
 
     # ---- derived quantities
@@ -295,7 +311,8 @@ class GrowthResult(Result):
     def marginal_sd(self, rater: str | None = None, session: int | None = None) -> float:
         """Model-implied SD of one rating at a session (default: the last), within arm.
 
-        :math:`\\sqrt{z^\\top G_P z + z^\\top G_T z + \\sigma^2}` with :math:`z` the
+        :math:`\\sqrt{z^\\top G_P z + z^\\top G_T z + \\sigma^2}` (plus the session
+        variance with ``session_effect``; :math:`\\sigma^2` the rater's own) with :math:`z` the
         random-effect covariates of that rater at time :math:`t = s - 1` (intercept 1,
         slope t): the spread of single ratings around the arm's mean trajectory.
         """
@@ -311,8 +328,11 @@ class GrowthResult(Result):
             }
         else:
             coords = {"Intercept": 1.0, "time": t}
-        var = float(self.fit.sigma2)
-        for group in ("patient", "therapist"):
+        rv = self.fit.residual_variances
+        var = float(self.fit.sigma2 if rv is None else rv[rater])
+        coords = {**coords, "Intercept": coords.get("Intercept", 1.0)} if self.rater == "both" \
+            else coords
+        for group in ("patient", "therapist", "session"):
             g = self._G(group)
             if g is None:
                 continue
@@ -370,6 +390,9 @@ def fit_growth(
     method: str = "REML",
     therapist_effects: str = "intercept",
     conf_level: float = 0.95,
+    df: str = "satterthwaite",
+    residual: str = "rater",
+    session_effect: bool = False,
 ) -> GrowthResult:
     r"""Fit the linear growth model of alliance ratings by arm (one rater or both).
 
@@ -405,13 +428,30 @@ def fit_growth(
         Random effects at the therapist level (per rater in the stacked model).
         The patient level always has a random intercept and slope (per rater).
     conf_level : float
-        Level of the Wald confidence intervals.
+        Level of the confidence intervals.
+    df : {"satterthwaite", "kenward-roger", "z"}
+        Tests of the fixed effects and of every derived contrast (trajectories,
+        standardised differences): t tests with Satterthwaite (default) or
+        Kenward-Roger (REML only) degrees of freedom, or Wald z. With 40 therapists
+        the z test is liberal for arm effects on slopes.
+    residual : {"rater", "shared"}
+        Stacked model only: a residual variance per rater (default; nlme's
+        ``varIdent``) or one shared by both (lme4's model).
+    session_effect : bool
+        Stacked model only: a random intercept per patient x session (group
+        ``session``), the part of a session both raters share. Without it the two
+        ratings of a session are independent given the patient and therapist effects;
+        when they are positively correlated (a session that went well for both), the
+        model overstates the SE of rater contrasts such as the three-way interaction
+        (about 12% in the book's simulations with rater-specific residuals; the test is
+        then conservative), and this term removes most of that (tests/test_growth.py).
 
     Returns
     -------
     GrowthResult
-        ``estimates`` (``tables["fixed"]``: term, estimate, se, statistic = Wald z,
-        p, ci_low, ci_high), ``tables["variance_components"]``, ``fit`` (the
+        ``estimates`` (``tables["fixed"]``: term, estimate, se, statistic (t or z),
+        df, p, ci_low, ci_high), ``tables["variance_components"]`` (with one
+        ``Residual`` row per rater under ``residual="rater"``), ``fit`` (the
         :class:`MixedFit`),
         ``trajectories()``, ``standardized_difference()``, ``marginal_sd()``;
         ``info`` holds the method, log-likelihood, AIC, BIC, the rows used and
@@ -439,13 +479,19 @@ def fit_growth(
     difference at the first session and ``Intercept`` the control mean there.
     Estimation is lme4's profiled REML/ML (:func:`alliance.mixed.fit_lmm`) with
     the fixed-effect covariance in the GLS form
-    :math:`\hat\sigma^2(X^\top \hat V_0^{-1} X)^{-1}` and Wald z tests.
+    :math:`\hat\sigma^2(X^\top \hat V_0^{-1} X)^{-1}`; tests are t tests with
+    Satterthwaite degrees of freedom unless ``df`` says otherwise.
 
     Validated in ``tests/test_growth.py`` against lme4 1.1 (``lmer``, run by
     ``tests/r/growth_reference.R``) on the shipped synthetic data for every
-    rater x therapist-level structure x criterion: fixed effects, SEs,
-    variance components and log-likelihood; and by parameter recovery (CI
-    coverage) on data simulated with known growth parameters.
+    rater x therapist-level structure x criterion (stacked model with
+    ``residual="shared"``): fixed effects, SEs, variance components and
+    log-likelihood; the stacked model with rater-specific residual variances
+    against ``nlme::lme`` with ``varIdent`` (``tests/r/varident_reference.R``);
+    the degrees of freedom against lmerTest and pbkrtest
+    (``tests/r/ddf_reference.R``); and by parameter recovery (CI coverage, type I
+    error of the df-corrected tests) on data simulated with known growth
+    parameters.
 
     References
     ----------
@@ -465,15 +511,19 @@ def fit_growth(
     >>> res.n_groups
     {'patient': 117, 'therapist': 40}
     """
-    method = _check_args(rater, therapist_effects, method)
+    method = _check_args(rater, therapist_effects, method, residual)
+    if session_effect and rater != "both":
+        raise ValueError("session_effect needs both raters (rater='both'): with one rating per "
+                         "session a session effect is the residual")
     data = read_sessions(data, columns)
     source = data.attrs["source"]
     frame, dropped = growth_frame(data, rater)
+    by_rater = rater == "both" and residual == "rater"
     arms = set(frame["condition"])
     if arms != {"training", "control"}:
         raise fail(source, "both arms present",
                    f"the growth model compares arms but the rated rows hold only {sorted(arms)}")
-    X, random = _design(frame, rater, therapist_effects)
+    X, random = _design(frame, rater, therapist_effects, session_effect)
     what = "both raters stacked" if rater == "both" else f"{RATER_LABEL[rater]} alliance"
     fit = fit_lmm(
         frame["y"].to_numpy(),
@@ -482,11 +532,15 @@ def fit_growth(
         method=method,
         source=f"{source} (growth, {what})",
         conf_level=conf_level,
+        ddf=df,
+        residual_groups=frame["rater"].to_numpy() if by_rater else None,
     )
     fixed = fit.estimates.copy()
     title = (
         f"Growth of {what} by arm ({method}; therapist level: {therapist_effects}; "
-        f"time = session - 1)"
+        + ("residual variance per rater; " if by_rater else "")
+        + ("session effect; " if session_effect else "")
+        + f"time = session - 1; {DDF_LABEL[fit.ddf]})"
     )
     notes = list(fit.warnings)
     if dropped["patients_without_ratings"]:
@@ -509,6 +563,11 @@ def fit_growth(
         "bic": fit.bic,
         "deviance": fit.deviance,
         "sigma": math.sqrt(fit.sigma2),
+        "residual": "rater" if by_rater else "shared",
+        "session_effect": bool(session_effect),
+        "residual_sd": ({k: math.sqrt(v) for k, v in fit.residual_variances.items()}
+                        if by_rater else {r: math.sqrt(fit.sigma2) for r in _raters_of(rater)}),
+        "df": fit.ddf,
         "boundary": fit.boundary,
         "optimizer": fit.optimizer,
         **dropped,
@@ -525,6 +584,7 @@ def fit_growth(
         rater=rater,
         therapist_effects=therapist_effects,
         method=method,
+        residual="rater" if by_rater else "shared",
         frame=frame,
     )
 
@@ -537,21 +597,28 @@ def therapist_level_sensitivity(
     columns=None,
     method: str = "REML",
     conf_level: float = 0.95,
+    df: str = "satterthwaite",
+    residual: str = "rater",
 ) -> pd.DataFrame:
     """One estimate under each therapist-level structure (none / intercept / intercept+slope).
+
+    With a therapist slope (``intercept+slope``) the arms' growth rates vary by
+    therapist beyond the patients in them, so the arm difference in growth is tested
+    against that between-therapist variance (the unit of randomisation).
 
     Returns
     -------
     pandas.DataFrame
         ``level`` (the ``therapist_effects`` value), ``term``, ``estimate``, ``se``,
-        ``statistic``, ``p``, ``ci_low``, ``ci_high``, ``loglik``, ``aic``,
-        ``boundary``. Boundary fits warn (:class:`AllianceWarning`) as in
+        ``statistic``, ``df``, ``p``, ``ci_low``, ``ci_high``, ``loglik``, ``aic``,
+        ``boundary``, ``converged``. Boundary fits warn (:class:`AllianceWarning`) as in
         :func:`fit_growth`.
     """
     data = read_sessions(data, columns)
     rows = []
     for te in THERAPIST_EFFECTS:
-        res = fit_growth(data, rater, method=method, therapist_effects=te, conf_level=conf_level)
+        res = fit_growth(data, rater, method=method, therapist_effects=te, conf_level=conf_level,
+                         df=df, residual=residual)
         row = res.rows(term=term).iloc[0].drop("term").to_dict()
         rows.append(
             {
@@ -561,6 +628,7 @@ def therapist_level_sensitivity(
                 "loglik": res.fit.loglik,
                 "aic": res.fit.aic,
                 "boundary": res.fit.boundary,
+                "converged": res.fit.converged,
             }
         )
     return pd.DataFrame(rows)

@@ -34,7 +34,7 @@ from alliance.data.cells import fail, source_of
 from alliance.data.lags import lag, lag_name, split_within_between
 from alliance.data.validate import moderator_levels, numeric_column, read_sessions, require_columns
 from alliance.errors import AllianceWarning
-from alliance.mixed import MixedFit, RandomTerm, fit_lmm
+from alliance.mixed import DDF_LABEL, MixedFit, RandomTerm, fit_lmm
 from alliance.moderation import add_moderator, moderated_contrasts
 from alliance.results import Result, RowLog, format_table
 
@@ -46,6 +46,7 @@ __all__ = [
     "lagged_design",
     "nickell_approximation",
     "nickell_simulation",
+    "therapist_level_sensitivity",
 ]
 
 #: The two directions :func:`fit_lagged` fits.
@@ -54,6 +55,10 @@ DIRECTIONS = ("alliance->outcome", "outcome->alliance")
 PRIOR_CENTRINGS = ("person", "grand")
 #: The parts of a lagged predictor in the effects table.
 PARTS = ("within", "between")
+#: Random effects per therapist: an intercept (default), none, or an intercept and the
+#: within-patient slopes of the lagged predictors (correlated).
+THERAPIST_EFFECTS = ("intercept", "none", "intercept+slopes")
+THERAPIST_EFFECTS_ORDER = ("none", "intercept", "intercept+slopes")
 
 
 # --------------------------------------------------------------------------- results
@@ -67,7 +72,7 @@ class LaggedResult(Result):
     ----------
     tables : dict
         ``effects`` -- one row per (model outcome, lagged predictor, part, level):
-        columns ``term``, ``level``, ``estimate``, ``se``, ``statistic`` (Wald z),
+        columns ``term``, ``level``, ``estimate``, ``se``, ``statistic`` (t or z), ``df``,
         ``p``, ``ci_low``, ``ci_high``, ``outcome`` (the model's outcome at
         :math:`s`), ``predictor`` (the lagged column), ``part`` (``within``,
         ``between`` or ``prior``), ``combination`` (the fixed effects summed),
@@ -287,8 +292,7 @@ def _effects_table(fit: MixedFit, d: pd.DataFrame, outcome: str, predictors, pri
 
 
 def _fit_one(data, *, outcome, predictors, control_prior, prior_centring, moderator,
-             therapist_effects, method, conf_level):
-    use_ther = therapist_effects == "intercept"
+             therapist_effects, method, conf_level, df="satterthwaite"):
     d, info = _design(data, outcome=outcome, predictors=predictors, control_prior=control_prior,
                       prior_centring=prior_centring, moderator=moderator)
     source = d.attrs["source"]
@@ -305,16 +309,23 @@ def _fit_one(data, *, outcome, predictors, control_prior, prior_centring, modera
         levels = moderator_levels(d["moderator"], moderator, source, what="an effect")
         X = add_moderator(X, moderated, d["moderator"], moderator, levels)
     random = [RandomTerm("patient", d["patient"].to_numpy())]
-    if use_ther:
+    within = [f"{c}_lag1_within" for c in predictors]
+    if therapist_effects == "intercept":
         random.append(RandomTerm("therapist", d["therapist"].to_numpy()))
+    elif therapist_effects == "intercept+slopes":
+        Zt = X[["Intercept", *within]]
+        random.append(RandomTerm("therapist", d["therapist"].to_numpy(), Zt))
     fit = fit_lmm(d["y"].to_numpy(), X, random, method=method, source=source,
-                  conf_level=conf_level)
+                  conf_level=conf_level, ddf=df)
     effects = _effects_table(fit, d, outcome, predictors, info["prior_term"], moderator, levels)
     parts = " + ".join([f"{c}[t-1] within + {c} between" for c in predictors])
     mod = f"{moderator} * " if moderator else ""
     prior = (f" + {outcome}[t-1] ({'grand' if prior_centring == 'grand' else 'person'}-mean "
              "centred)") if control_prior else ""
-    rnd = "(1 | patient)" + (" + (1 | therapist)" if use_ther else "")
+    rnd = "(1 | patient)" + {
+        "intercept": " + (1 | therapist)", "none": "",
+        "intercept+slopes": f" + (1 + {' + '.join(f'{c}[t-1] within' for c in predictors)} | therapist)",
+    }[therapist_effects]
     formula = f"{outcome}[t] ~ {mod}({parts} + session){prior} + {rnd}"
     return fit, d, info, effects, levels, formula
 
@@ -332,6 +343,7 @@ def fit_lagged(
     method: str = "REML",
     conf_level: float = 0.95,
     columns=None,
+    df: str = "satterthwaite",
 ) -> LaggedResult:
     r"""Lagged-outcome model: outcome at session :math:`s` on alliance at :math:`s-1`, or the reverse.
 
@@ -398,15 +410,21 @@ def fit_lagged(
         Column whose levels moderate every within and between effect, and the
         session slope (default ``"condition"``, reference ``control``). ``None``:
         one set of effects.
-    therapist_effects : {"intercept", "none"}
-        Random intercept per therapist (default) or none.
+    therapist_effects : {"intercept", "none", "intercept+slopes"}
+        Random intercept per therapist (default), none, or an intercept and the
+        within-patient slopes of the lagged predictors per therapist (then the arm
+        differences in the within effects are tested against how much those slopes
+        vary between therapists, the unit of randomisation).
     method : {"REML", "ML"}
         Criterion of :func:`alliance.mixed.fit_lmm`.
     conf_level : float
-        Level of the Wald confidence intervals.
+        Level of the confidence intervals.
     columns : mapping, optional
         ``{canonical: yours}`` for columns named differently from the canonical
         schema (as :func:`alliance.read_sessions`).
+    df : {"satterthwaite", "kenward-roger", "z"}
+        Tests of the effects: t with Satterthwaite (default) or Kenward-Roger (REML
+        only) degrees of freedom, or Wald z.
 
     Returns
     -------
@@ -443,7 +461,8 @@ def fit_lagged(
     effect the paper's lagged hypothesis is about -- from being confounded with
     stable differences between patients. Effects and arm differences are
     :math:`L\hat\beta` with :math:`\mathrm{Var} = L\hat VL^\top` (GLS covariance),
-    Wald z tests and CIs.
+    t tests and CIs with Satterthwaite degrees of freedom by default (validated
+    against lmerTest and pbkrtest by ``tests/r/ddf_reference.R``).
 
     Validated (``tests/test_lagged.py``) against lme4 1.1.31 run by
     ``tests/r/lagged_reference.R`` on ``data/sessions.csv`` (forward with grand- and
@@ -473,8 +492,9 @@ def fit_lagged(
     """
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}; got {direction!r}")
-    if therapist_effects not in ("intercept", "none"):
-        raise ValueError(f"therapist_effects must be 'intercept' or 'none'; got {therapist_effects!r}")
+    if therapist_effects not in THERAPIST_EFFECTS:
+        raise ValueError(f"therapist_effects must be one of {THERAPIST_EFFECTS}; got "
+                         f"{therapist_effects!r}")
     predictors = [predictors] if isinstance(predictors, str) else list(predictors)
     data = read_sessions(data, columns)
     if direction == "alliance->outcome":
@@ -489,7 +509,7 @@ def fit_lagged(
         fit, d, dinfo, eff, levels, formula = _fit_one(
             data, outcome=out, predictors=preds, control_prior=control_prior,
             prior_centring=prior_centring, moderator=moderator,
-            therapist_effects=therapist_effects, method=method, conf_level=conf_level)
+            therapist_effects=therapist_effects, method=method, conf_level=conf_level, df=df)
         fits[out], designs[out] = fit, d
         effects.append(eff)
         fixed.append(fit.estimates.assign(outcome=out))
@@ -512,12 +532,13 @@ def fit_lagged(
         })
     all_used = pd.concat(list(designs.values()))
     n_groups = {"patient": int(all_used["patient"].nunique())}
-    if therapist_effects == "intercept":
+    if therapist_effects != "none":
         n_groups["therapist"] = int(all_used["therapist"].nunique())
     info.update(
         direction=direction, outcome=outcome, predictors=predictors, control_prior=control_prior,
         prior_centring=prior_centring if control_prior else None, moderator=moderator,
-        therapist_effects=therapist_effects, method=method, rows_input=len(data),
+        therapist_effects=therapist_effects, method=method, df=next(iter(fits.values())).ddf,
+        rows_input=len(data),
         person_mean_rule=("each patient's mean of a lagged rating is the mean of all that patient's "
                           "non-missing values of the rating in the data (every available session, "
                           "including the last, which never serves as a lag); the between part is "
@@ -526,7 +547,8 @@ def fit_lagged(
     )
     title = ("Lagged outcomes: " + (f"{outcome}[t] on {', '.join(predictors)}[t-1]"
                                     if direction == "alliance->outcome"
-                                    else f"{', '.join(predictors)}[t] on {outcome}[t-1]"))
+                                    else f"{', '.join(predictors)}[t] on {outcome}[t-1]")
+             + f"; {DDF_LABEL[next(iter(fits.values())).ddf]}")
     return LaggedResult(
         title=title,
         tables={"effects": pd.concat(effects, ignore_index=True),
@@ -537,6 +559,36 @@ def fit_lagged(
         converged=all(f.converged for f in fits.values()), warnings=warnings_, info=info,
         fits=fits, designs=designs,
     )
+
+
+def therapist_level_sensitivity(data, predictor: str = "alliance_therapist",
+                                level: str = "training - control", *, columns=None,
+                                df: str = "satterthwaite", **kwargs) -> pd.DataFrame:
+    """The within-patient lagged effect of one rater under each therapist-level structure.
+
+    ``none``, ``intercept`` (the default model) and ``intercept+slopes`` (therapists'
+    own within-patient slopes): with the slopes, the arm difference in a within effect
+    is tested against how much it varies between therapists, the unit of
+    randomisation. ``kwargs`` go to :func:`fit_lagged` (forward direction).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``structure``, ``term``, ``level``, ``estimate``, ``se``, ``statistic``, ``df``,
+        ``p``, ``ci_low``, ``ci_high``, ``loglik``, ``aic``, ``boundary``, ``converged``.
+    """
+    data = read_sessions(data, columns)
+    rows = []
+    for te in THERAPIST_EFFECTS_ORDER:
+        res = fit_lagged(data, therapist_effects=te, df=df, **kwargs)
+        r = res.rows(predictor=predictor, part="within", level=level).iloc[0]
+        fit = next(iter(res.fits.values()))
+        rows.append({"structure": te, **{c: r[c] for c in ("term", "level", "estimate", "se",
+                                                           "statistic", "df", "p", "ci_low",
+                                                           "ci_high")},
+                     "loglik": fit.loglik, "aic": fit.aic, "boundary": fit.boundary,
+                     "converged": fit.converged})
+    return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------- Nickell bias

@@ -8,6 +8,14 @@ every moderated column ``col`` gets its product with each indicator,
 the effect in every level and each level's difference from the reference. Every
 analysis with a moderator (truth and bias, lagged outcomes) uses both, so the
 tables they print have one shape.
+
+A numeric moderator (:func:`moderator_kind`; e.g. years of marriage) enters
+linearly instead: :func:`add_numeric_moderator` adds the centred moderator and its
+products, and :func:`numeric_moderated_contrasts` gives each effect at chosen
+values of the moderator (pick-a-point) and its change per unit. The tests of
+these combinations (t with small-sample degrees of freedom, or z) come from the
+fitted model (:meth:`alliance.mixed.MixedFit.contrast`), so every table builder
+shares them.
 """
 
 from __future__ import annotations
@@ -15,7 +23,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["add_moderator", "indicator_name", "moderated_contrasts"]
+__all__ = ["add_moderator", "add_numeric_moderator", "indicator_name", "moderated_contrasts",
+           "moderator_kind", "numeric_moderated_contrasts"]
 
 
 def indicator_name(moderator: str, level: str) -> str:
@@ -104,3 +113,66 @@ def moderated_contrasts(terms: dict[str, str], moderator: str | None, levels,
     return L, meta
 
 
+def moderator_kind(values) -> str:
+    """``"numeric"`` for a numeric moderator with more than two distinct values, else
+    ``"categorical"`` (labels, or a two-valued code such as 0/1).
+
+    A numeric moderator enters linearly (:func:`add_numeric_moderator`); treating, say,
+    years of marriage as categories would give one indicator per distinct value.
+    """
+    s = pd.Series(values)
+    present = s.dropna()
+    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s) \
+            and present.nunique() > 2:
+        return "numeric"
+    return "categorical"
+
+
+def add_numeric_moderator(X: pd.DataFrame, base, values, moderator: str,
+                          center: float) -> pd.DataFrame:
+    """``X`` with the centred moderator ``g - center`` (column ``moderator``) and its
+    products with the ``base`` columns (``col:{moderator}``).
+
+    The base columns' coefficients are then the effects at ``g = center`` and each
+    product's coefficient the change of that effect per unit of ``g``.
+    """
+    g = np.asarray(values, dtype=float) - float(center)
+    out = X.copy()
+    out[moderator] = g
+    for b in base:
+        out[f"{b}:{moderator}"] = X[b].to_numpy() * g
+    return out
+
+
+def numeric_moderated_contrasts(terms: dict[str, str], moderator: str, at, center: float,
+                                available) -> tuple[dict[str, dict[str, float]],
+                                                    list[tuple[str, str, str]]]:
+    """Weights of every effect at chosen values of a numeric moderator, and its slope.
+
+    The numeric counterpart of :func:`moderated_contrasts` (pick-a-point): with
+    design columns from :func:`add_numeric_moderator`, the effect at ``g = a`` is
+    ``col + (a - center) * col:{moderator}`` (level ``"{moderator}=a"``) and its change
+    per unit of ``g`` is ``col:{moderator}`` (level ``"per unit of {moderator}"``);
+    for ``Intercept`` the product is the moderator column itself.
+
+    Returns
+    -------
+    L, meta
+        As :func:`moderated_contrasts`.
+    """
+    names = set(available)
+    L: dict[str, dict[str, float]] = {}
+    meta: list[tuple[str, str, str]] = []
+    for label, col in terms.items():
+        if col not in names:
+            continue
+        inter = moderator if col == "Intercept" else f"{col}:{moderator}"
+        for a in at:
+            lv = f"{moderator}={float(a):g}"
+            shift = float(a) - float(center)
+            L[f"{label}|{lv}"] = {col: 1.0, inter: shift}
+            meta.append((label, lv, f"{col} + {shift:g} * {inter}"))
+        lv = f"per unit of {moderator}"
+        L[f"{label}|{lv}"] = {inter: 1.0}
+        meta.append((label, lv, inter))
+    return L, meta

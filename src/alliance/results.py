@@ -27,8 +27,9 @@ __all__ = [
 ]
 
 #: Columns every estimate table carries (``level`` is added where a moderator
-#: splits the estimates).
-ESTIMATE_COLUMNS = ("term", "estimate", "se", "statistic", "p", "ci_low", "ci_high")
+#: splits the estimates). ``df`` is the t test's degrees of freedom (small-sample
+#: methods) or infinity for a Wald z test (JSON: null).
+ESTIMATE_COLUMNS = ("term", "estimate", "se", "statistic", "df", "p", "ci_low", "ci_high")
 
 
 def _jsonable(x):
@@ -176,24 +177,36 @@ class Result:
         return "\n".join(html)
 
 
-def wald_table(est, cov, names, conf_level: float = 0.95) -> pd.DataFrame:
-    """Tidy Wald z table from estimates and their covariance matrix.
+def wald_table(est, cov, names, conf_level: float = 0.95, df=None) -> pd.DataFrame:
+    """Tidy table of Wald tests from estimates and their covariance matrix.
 
     Columns ``term``, ``estimate``, ``se`` (square root of the diagonal of
-    ``cov``; NaN where a variance is negative), ``statistic`` (z), ``p``
-    (two-sided, standard normal), ``ci_low``, ``ci_high`` (Wald, level
-    ``conf_level``). The one place the package turns estimates into tests.
+    ``cov``; NaN where a variance is negative), ``statistic`` (estimate / se),
+    ``df``, ``p`` (two-sided), ``ci_low``, ``ci_high`` (level ``conf_level``).
+    Without ``df`` (or where it is infinite) the statistic is a z referred to the
+    standard normal; with ``df`` (one value or one per row: small-sample degrees of
+    freedom, e.g. Satterthwaite's) it is a t referred to a t distribution with those
+    degrees of freedom, and the interval uses that t quantile. The one place the
+    package turns estimates into tests.
+
+    Examples
+    --------
+    >>> t = wald_table([1.0], [[0.25]], ["b"], df=[10.0])
+    >>> round(float(t["p"].iloc[0]), 4), round(float(wald_table([1.0], [[0.25]], ["b"])["p"].iloc[0]), 4)
+    (0.0734, 0.0455)
     """
     est = np.asarray(est, dtype=float)
     cov = np.atleast_2d(np.asarray(cov, dtype=float))
     var = np.diag(cov).copy()
     se = np.sqrt(np.where(var >= 0, var, np.nan))
+    nu = np.full(est.shape, np.inf) if df is None else np.broadcast_to(
+        np.asarray(df, dtype=float), est.shape).copy()
     with np.errstate(divide="ignore", invalid="ignore"):
-        z = est / se
-    p = 2.0 * stats.norm.sf(np.abs(z))
-    crit = stats.norm.ppf(0.5 + conf_level / 2.0)
+        stat = est / se
+    p = 2.0 * stats.t.sf(np.abs(stat), nu)
+    crit = stats.t.ppf(0.5 + conf_level / 2.0, nu)
     return pd.DataFrame({
-        "term": list(names), "estimate": est, "se": se, "statistic": z, "p": p,
+        "term": list(names), "estimate": est, "se": se, "statistic": stat, "df": nu, "p": p,
         "ci_low": est - crit * se, "ci_high": est + crit * se,
     })
 

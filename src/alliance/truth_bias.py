@@ -23,8 +23,10 @@ cross-sectional model for one judgment per person with a random intercept per
 dyad (used here to reproduce the Acitelli couples example).
 
 Both fit through :func:`alliance.mixed.fit_lmm` and report each force per level
-of the moderator and the difference between levels, as linear combinations of
-the fixed effects with Wald z tests (:meth:`alliance.mixed.MixedFit.contrast`).
+of the moderator and the difference between levels (or, for a numeric moderator,
+at chosen values and per unit), as linear combinations of the fixed effects with
+t tests on Satterthwaite degrees of freedom by default
+(:meth:`alliance.mixed.MixedFit.contrast`; ``df=`` chooses Kenward-Roger or z).
 """
 
 from __future__ import annotations
@@ -43,15 +45,23 @@ from alliance.data.validate import (
     read_table,
     require_columns,
 )
-from alliance.mixed import MixedFit, RandomTerm, fit_lmm
-from alliance.moderation import add_moderator, moderated_contrasts
+from alliance.mixed import DDF_LABEL, MixedFit, RandomTerm, fit_lmm
+from alliance.moderation import (
+    add_moderator,
+    add_numeric_moderator,
+    moderated_contrasts,
+    moderator_kind,
+    numeric_moderated_contrasts,
+)
 from alliance.results import Result, RowLog, format_table
 
 __all__ = [
     "FORCES",
+    "THERAPIST_EFFECTS",
     "TruthBiasResult",
     "fit_truth_bias",
     "fit_truth_bias_cross",
+    "therapist_level_sensitivity",
     "truth_bias_design",
 ]
 
@@ -62,6 +72,8 @@ FORCES = {
     "level accuracy": "truth_between",
     "bias force": "bias",
 }
+#: Random effects per therapist in the repeated model.
+THERAPIST_EFFECTS = ("intercept", "none", "intercept+slope")
 #: Force names of the cross-sectional model.
 CROSS_FORCES = {"directional bias": "Intercept", "truth force": "truth", "bias force": "bias"}
 
@@ -127,9 +139,14 @@ def _words(col: str) -> tuple[str, str]:
     return _RATER_WORDS.get(col, (f"'{col}'", f"'{col}'"))
 
 
-def _forces_table(fit: MixedFit, forces: dict, moderator, levels) -> pd.DataFrame:
-    """Every force per level and each level's difference from the reference, via fit.contrast."""
-    L, meta = moderated_contrasts(forces, moderator, levels, fit.coef.index)
+def _forces_table(fit: MixedFit, forces: dict, moderator, levels, numeric=None) -> pd.DataFrame:
+    """Every force per level and each level's difference from the reference (or, for a
+    numeric moderator, at its pick points and per unit), via fit.contrast."""
+    if numeric is not None:
+        L, meta = numeric_moderated_contrasts(forces, moderator, numeric["at"], numeric["center"],
+                                              fit.coef.index)
+    else:
+        L, meta = moderated_contrasts(forces, moderator, levels, fit.coef.index)
     tab = fit.contrast(L)
     tab["term"] = [m[0] for m in meta]
     tab.insert(1, "level", [m[1] for m in meta])
@@ -159,7 +176,8 @@ def truth_bias_design(
     -------
     design : pandas.DataFrame
         One row per analysed row (input order kept, original index), with columns
-        ``patient``, ``therapist``, ``moderator`` (if given) and the model
+        ``patient``, ``therapist``, ``moderator`` (if given: labels, or numbers for a
+        numeric moderator, see :func:`alliance.moderation.moderator_kind`) and the model
         variables ``judgment_c`` (:math:`J - \bar T`), ``truth_c``
         (:math:`T - \bar T`), ``truth_between`` (patient mean of ``truth_c``),
         ``truth_within`` (``truth_c - truth_between``), ``bias`` (:math:`B - \bar T`,
@@ -168,7 +186,7 @@ def truth_bias_design(
     info : dict
         ``truth_mean`` (:math:`\bar T`), ``time_mean``, ``bias_label``, the rows
         (``rows_input``, ``rows_used``, ``rows_dropped`` by identifier,
-        ``describe``) and, for anchoring, the lag counts of
+        ``describe``), ``moderator_kind`` and, for anchoring, the lag counts of
         :func:`alliance.data.lags.lag`.
 
     Notes
@@ -219,7 +237,13 @@ def truth_bias_design(
     d["patient"] = data.loc[ok, "patient"].to_numpy()
     d["therapist"] = data.loc[ok, "therapist"].to_numpy()
     if moderator is not None:
-        d["moderator"] = data.loc[ok, moderator].astype(str).to_numpy()
+        mod = data.loc[ok, moderator]
+        if moderator_kind(mod) == "numeric":
+            d["moderator"] = mod.to_numpy(dtype=float)
+            info["moderator_kind"] = "numeric"
+        else:
+            d["moderator"] = mod.astype(str).to_numpy()
+            info["moderator_kind"] = "categorical"
     mt = float(np.mean(T[ok]))
     d["judgment_c"] = J[ok] - mt
     d["truth_c"] = T[ok] - mt
@@ -237,6 +261,25 @@ def truth_bias_design(
     return d, info
 
 
+def _moderate(X: pd.DataFrame, base, values, moderator, source, at, what: str):
+    """The design with the moderator's columns; returns (X, levels, numeric spec or None)."""
+    if moderator is None:
+        return X, None, None
+    if moderator_kind(values) == "numeric":
+        g = np.asarray(values, dtype=float)
+        center = float(np.mean(g))
+        sd = float(np.std(g, ddof=1))
+        pick = list(at) if at is not None else [center - sd, center, center + sd]
+        if not pick or not np.all(np.isfinite(pick)):
+            raise ValueError(f"moderator_at must be finite values of '{moderator}'; got {at!r}")
+        X = add_numeric_moderator(X, base, g, moderator, center)
+        return X, None, {"center": center, "sd": sd, "at": [float(a) for a in pick]}
+    if at is not None:
+        raise ValueError(f"moderator_at applies to a numeric moderator; '{moderator}' is categorical")
+    levels = moderator_levels(pd.Series(values), moderator, source, what=what)
+    return add_moderator(X, base, values, moderator, levels), levels, None
+
+
 # --------------------------------------------------------------------------- repeated model
 
 
@@ -247,6 +290,11 @@ def _explain_repeated(tab: pd.DataFrame, judgment: str, truth: str, bias_label,
     out = {}
     for r in tab.itertuples(index=False):
         est, lv = r.estimate, r.level
+        if lv.startswith("per unit of "):
+            out[(r.term, lv)] = (f"{r.term} changes by {est:+.3f} per unit of "
+                                 f"'{lv.removeprefix('per unit of ')}' (CI {r.ci_low:.3f} to "
+                                 f"{r.ci_high:.3f}, p = {r.p:.3g}).")
+            continue
         diff = " - " in lv
         if r.term == "directional bias":
             at_mean = "truth and bias are" if bias_label else "truth is"
@@ -286,6 +334,8 @@ def fit_truth_bias(
     conf_level: float = 0.95,
     control_session: bool = True,
     columns=None,
+    df: str = "satterthwaite",
+    moderator_at=None,
 ) -> TruthBiasResult:
     r"""Truth-and-bias model of repeated dyadic ratings, moderated by arm.
 
@@ -305,7 +355,11 @@ def fit_truth_bias(
     (``truth_between``), :math:`T^W_{is} = T^*_{is} - T^B_i` (``truth_within``),
     :math:`B^* = B - \bar T` (``bias``), :math:`s` = ``session``;
     :math:`(u_i, w_i)` a random intercept and within-truth slope per ``patient``
-    (unstructured covariance), :math:`r_j` a random intercept per ``therapist``.
+    (unstructured covariance), :math:`r_j` a random intercept per ``therapist``
+    (with ``therapist_effects="intercept+slope"`` also a therapist's own tracking
+    slope :math:`v_j T^W_{is}`, correlated with :math:`r_j`: the arm difference in
+    temporal congruence is then tested against the variation of tracking between
+    therapists, the unit of randomisation).
 
     Forces (control arm; training adds the :math:`a` terms): **directional bias**
     :math:`\beta_0`, **temporal congruence** :math:`\tau_W` (within-dyad truth force:
@@ -329,27 +383,35 @@ def fit_truth_bias(
     moderator : str or None
         Column whose levels moderate every force (default ``"condition"``; with
         ``training``/``control`` the reference is ``control``, otherwise the first
-        level in sorted order). ``None`` fits one set of forces.
-    therapist_effects : {"intercept", "none"}
-        Random intercept per therapist (default, as in the growth models) or none.
+        level in sorted order). A numeric column with more than two values moderates
+        linearly: forces at ``moderator_at`` (default mean - SD, mean, mean + SD) and
+        per unit. ``None`` fits one set of forces.
+    therapist_effects : {"intercept", "none", "intercept+slope"}
+        Random intercept per therapist (default, as in the growth models), none, or
+        an intercept and a within-truth (tracking) slope per therapist.
     truth_slope : bool
         Random within-truth slope per patient (default True).
     method : {"REML", "ML"}
         Criterion of :func:`alliance.mixed.fit_lmm`.
     conf_level : float
-        Level of the Wald confidence intervals.
+        Level of the confidence intervals.
     control_session : bool
         Control the (centred) session and its interaction with the moderator
         (default True).
     columns : mapping, optional
         ``{canonical: yours}`` for columns named differently from the canonical
         schema (as :func:`alliance.read_sessions`).
+    df : {"satterthwaite", "kenward-roger", "z"}
+        Tests of the forces: t with Satterthwaite (default) or Kenward-Roger (REML
+        only) degrees of freedom, or Wald z.
+    moderator_at : sequence of float, optional
+        Values of a numeric moderator at which the forces are reported.
 
     Returns
     -------
     TruthBiasResult
-        ``forces`` table (term, level, estimate, se, statistic = z, p, ci_low,
-        ci_high, combination) with every force per arm and the arm difference;
+        ``forces`` table (term, level, estimate, se, statistic (t or z), df, p,
+        ci_low, ci_high, combination) with every force per arm and the arm difference;
         ``fixed``; ``variance_components``; ``fit``; ``design``; ``summary()``
         explains each estimate in words.
 
@@ -378,7 +440,8 @@ def fit_truth_bias(
     in a model with a random intercept, which is biased in short series (Nickell
     1981); read its force as descriptive. Forces and differences are
     :math:`L\hat\beta` with :math:`\mathrm{Var} = L\hat V L^\top`, :math:`\hat V`
-    the GLS covariance; Wald z tests and CIs.
+    the GLS covariance; t tests and CIs with Satterthwaite degrees of freedom
+    (validated against lmerTest and pbkrtest by ``tests/r/ddf_reference.R``).
 
     Validated (``tests/test_truth_bias.py``) against lme4 1.1.31 run by
     ``tests/r/truth_bias_reference.R`` on ``data/sessions.csv`` (therapist and
@@ -401,9 +464,9 @@ def fit_truth_bias(
     >>> res.value("temporal congruence", "training") > res.value("temporal congruence", "control")
     True
     """
-    if therapist_effects not in ("intercept", "none"):
-        raise ValueError(f"therapist_effects must be 'intercept' or 'none'; got {therapist_effects!r}")
-    use_ther = therapist_effects == "intercept"
+    if therapist_effects not in THERAPIST_EFFECTS:
+        raise ValueError(f"therapist_effects must be one of {THERAPIST_EFFECTS}; got "
+                         f"{therapist_effects!r}")
     d, info = truth_bias_design(data, judgment=judgment, truth=truth, bias=bias,
                                 moderator=moderator, control_session=control_session,
                                 columns=columns)
@@ -413,33 +476,34 @@ def fit_truth_bias(
     X = pd.DataFrame({"Intercept": 1.0}, index=d.index)
     for b in base:
         X[b] = d[b].to_numpy()
-    levels = None
-    if moderator is not None:
-        levels = moderator_levels(d["moderator"], moderator, source, what="a force")
-        X = add_moderator(X, base, d["moderator"], moderator, levels)
+    X, levels, numeric = _moderate(X, base, d["moderator"] if moderator else None, moderator,
+                                   source, moderator_at, "a force")
     zcols = ["Intercept", "truth_within"] if truth_slope else ["Intercept"]
-    Zp = pd.DataFrame({"Intercept": 1.0, "truth_within": d["truth_within"].to_numpy()},
-                      index=d.index)[zcols]
-    random = [RandomTerm("patient", d["patient"].to_numpy(), Zp)]
-    if use_ther:
+    Z = pd.DataFrame({"Intercept": 1.0, "truth_within": d["truth_within"].to_numpy()},
+                     index=d.index)
+    random = [RandomTerm("patient", d["patient"].to_numpy(), Z[zcols])]
+    if therapist_effects == "intercept":
         random.append(RandomTerm("therapist", d["therapist"].to_numpy()))
+    elif therapist_effects == "intercept+slope":
+        random.append(RandomTerm("therapist", d["therapist"].to_numpy(), Z))
     fit = fit_lmm(d["judgment_c"].to_numpy(), X, random, method=method, source=source,
-                  conf_level=conf_level)
-    forces = _forces_table(fit, FORCES, moderator, levels)
+                  conf_level=conf_level, ddf=df)
+    forces = _forces_table(fit, FORCES, moderator, levels, numeric)
     mod_txt = f"{moderator} * " if moderator else ""
     parts = " + ".join(["T_within", "T_between"] + (["B"] if "bias" in d else [])
                        + (["session_c"] if control_session else []))
-    rnd = f"(1{' + T_within' if truth_slope else ''} | patient)" + (
-        " + (1 | therapist)" if use_ther else "")
+    rnd = f"(1{' + T_within' if truth_slope else ''} | patient)" + {
+        "intercept": " + (1 | therapist)", "none": "",
+        "intercept+slope": " + (1 + T_within | therapist)"}[therapist_effects]
     info.update(
         model=f"J* ~ {mod_txt}({parts}) + {rnd}",
         judgment=judgment, truth=truth, bias=bias, moderator=moderator,
-        levels=levels, therapist_effects=therapist_effects, method=fit.method,
-        loglik=fit.loglik, aic=fit.aic, bic=fit.bic, boundary=fit.boundary,
-        optimizer=fit.optimizer,
+        levels=levels, moderator_numeric=numeric, therapist_effects=therapist_effects,
+        method=fit.method, df=fit.ddf, loglik=fit.loglik, aic=fit.aic, bic=fit.bic,
+        boundary=fit.boundary, optimizer=fit.optimizer,
     )
     return TruthBiasResult(
-        title=f"Truth and bias: {judgment} (judgment) on {truth} (truth)",
+        title=f"Truth and bias: {judgment} (judgment) on {truth} (truth); {DDF_LABEL[fit.ddf]}",
         tables={"forces": forces, "fixed": fit.estimates.copy(),
                 "variance_components": fit.variance_components},
         n_obs=fit.n_obs, n_groups=dict(fit.n_groups), converged=fit.converged,
@@ -447,6 +511,34 @@ def fit_truth_bias(
         explanations=_explain_repeated(forces, judgment, truth, info["bias_label"],
                                        "session" if control_session else None),
     )
+
+
+def therapist_level_sensitivity(data, term: str = "temporal congruence",
+                                level: str = "training - control", *, columns=None,
+                                method: str = "REML", df: str = "satterthwaite",
+                                **kwargs) -> pd.DataFrame:
+    """One force under each therapist-level structure (none / intercept / intercept+slope).
+
+    With a therapist tracking slope the arm difference in temporal congruence is tested
+    against how much tracking varies between therapists, the unit of randomisation;
+    without it, against patients and sessions only. ``kwargs`` go to
+    :func:`fit_truth_bias`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``structure`` (the ``therapist_effects`` value), ``term``, ``level``,
+        ``estimate``, ``se``, ``statistic``, ``df``, ``p``, ``ci_low``, ``ci_high``,
+        ``loglik``, ``aic``, ``boundary``, ``converged``.
+    """
+    data = read_sessions(data, columns)
+    rows = []
+    for te in ("none", "intercept", "intercept+slope"):
+        res = fit_truth_bias(data, therapist_effects=te, method=method, df=df, **kwargs)
+        row = res.rows(term=term, level=level).iloc[0].drop("combination").to_dict()
+        rows.append({"structure": te, **row, "loglik": res.fit.loglik, "aic": res.fit.aic,
+                     "boundary": res.fit.boundary, "converged": res.fit.converged})
+    return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------- cross-sectional
@@ -462,6 +554,9 @@ def fit_truth_bias_cross(
     moderator: str | None = None,
     method: str = "REML",
     conf_level: float = 0.95,
+    df: str = "satterthwaite",
+    residual_by: str | None = None,
+    moderator_at=None,
 ) -> TruthBiasResult:
     r"""Cross-sectional truth-and-bias model with a random intercept per dyad (or group).
 
@@ -490,9 +585,14 @@ def fit_truth_bias_cross(
         Dyad or group id (random intercept).
     moderator : str, optional
         Column whose levels moderate every force (e.g. gender for distinguishable
-        dyads).
-    method, conf_level
+        dyads); a numeric column with more than two values (e.g. years married)
+        moderates linearly, reported at ``moderator_at`` (default mean - SD, mean,
+        mean + SD) and per unit.
+    method, conf_level, df, moderator_at
         As in :func:`fit_truth_bias`.
+    residual_by : str, optional
+        Column whose levels get their own residual variance (distinguishable dyads:
+        the judge's role, e.g. wife and husband; nlme's ``varIdent``).
 
     Returns
     -------
@@ -504,7 +604,8 @@ def fit_truth_bias_cross(
     -----
     Validated (``tests/test_truth_bias.py``) against lme4 1.1.31 on the Acitelli
     (1997) couples data (``tests/r/truth_bias_reference.R``), without and with a
-    gender moderator.
+    gender moderator, and with a residual variance per gender against
+    ``nlme::lme`` with ``varIdent`` (``tests/r/varident_reference.R``).
 
     References
     ----------
@@ -528,7 +629,7 @@ def fit_truth_bias_cross(
     numeric = [judgment, truth] + ([bias] if bias is not None else [])
     data = read_table(data, numeric=numeric, required=[group])
     source = source_of(data)
-    require_columns(data, [moderator], "truth-and-bias model")
+    require_columns(data, [moderator, residual_by], "truth-and-bias model")
     J, T = data[judgment].to_numpy(), data[truth].to_numpy()
     B = data[bias].to_numpy() if bias is not None else None
     log = RowLog(len(data))
@@ -538,6 +639,9 @@ def fit_truth_bias_cross(
         log.drop(np.isnan(B), f"missing:{bias}", f"{bias} missing")
     if moderator is not None:
         log.drop(data[moderator].isna().to_numpy(), f"missing:{moderator}", f"{moderator} missing")
+    if residual_by is not None and residual_by != moderator:
+        log.drop(data[residual_by].isna().to_numpy(), f"missing:{residual_by}",
+                 f"{residual_by} missing")
     ok = log.keep
     if not ok.any():
         raise fail(source, "rows to analyse", f"no row has both '{judgment}' and '{truth}'")
@@ -553,14 +657,22 @@ def fit_truth_bias_cross(
     X = pd.DataFrame({"Intercept": 1.0}, index=d.index)
     for b in base:
         X[b] = d[b].to_numpy()
-    levels = None
+    mod_values = None
     if moderator is not None:
-        d["moderator"] = data.loc[ok, moderator].astype(str).to_numpy()
-        levels = moderator_levels(d["moderator"], moderator, source, what="a force")
-        X = add_moderator(X, base, d["moderator"], moderator, levels)
+        mod = data.loc[ok, moderator]
+        numeric_mod = moderator_kind(mod) == "numeric"
+        d["moderator"] = mod.to_numpy(dtype=float) if numeric_mod else mod.astype(str).to_numpy()
+        mod_values = d["moderator"]
+    X, levels, numeric_spec = _moderate(X, base, mod_values, moderator, source, moderator_at,
+                                        "a force")
+    resid = None
+    if residual_by is not None:
+        d["residual_level"] = data.loc[ok, residual_by].astype(str).to_numpy()
+        resid = d["residual_level"].to_numpy()
     fit = fit_lmm(d["judgment_c"].to_numpy(), X, [RandomTerm(group, d["group"].to_numpy())],
-                  method=method, source=source.name, conf_level=conf_level)
-    forces = _forces_table(fit, CROSS_FORCES, moderator, levels)
+                  method=method, source=source.name, conf_level=conf_level, ddf=df,
+                  residual_groups=resid)
+    forces = _forces_table(fit, CROSS_FORCES, moderator, levels, numeric_spec)
     jw, tw = f"'{judgment}'", f"'{truth}'"
     expl = {}
     for r in forces.itertuples(index=False):
@@ -570,13 +682,19 @@ def fit_truth_bias_cross(
                 "truth force": f"change in {jw} per point of {tw}"
                                + (", holding the bias constant" if B is not None else ""),
                 "bias force": f"change in {jw} per point of '{bias}', holding the truth constant"}
+        if r.level.startswith("per unit of "):
+            expl[(r.term, r.level)] = (f"{r.term} changes by {r.estimate:+.3f} {r.level} "
+                                       f"(p = {r.p:.3g}).")
+            continue
         expl[(r.term, r.level)] = f"{what[r.term]}: {r.estimate:.3f} (p = {r.p:.3g})."
     parts = " + ".join(["T"] + (["B"] if B is not None else []))
     info = {
-        "model": f"J* ~ {moderator + ' * ' if moderator else ''}({parts}) + (1 | {group})",
+        "model": f"J* ~ {moderator + ' * ' if moderator else ''}({parts}) + (1 | {group})"
+                 + (f", residual variance per {residual_by}" if residual_by else ""),
         "truth_mean": mt, **log.info(),
         "judgment": judgment, "truth": truth, "bias": bias, "moderator": moderator,
-        "levels": levels, "method": fit.method, "loglik": fit.loglik, "aic": fit.aic,
+        "levels": levels, "moderator_numeric": numeric_spec, "residual_by": residual_by,
+        "method": fit.method, "df": fit.ddf, "loglik": fit.loglik, "aic": fit.aic,
         "bic": fit.bic, "boundary": fit.boundary, "optimizer": fit.optimizer,
     }
     d.attrs["source"] = source.name

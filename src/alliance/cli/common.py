@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 from alliance.data.schema import CANONICAL_COLUMNS
 
-__all__ = ["Parser", "UsageError", "add_column_option", "add_input_options", "nonnegative_int",
-           "option_message", "parse_columns"]
+__all__ = ["Parser", "UsageError", "add_column_option", "add_df_option", "add_input_options",
+           "check_df_method", "nonnegative_int", "option_message", "parse_columns"]
 
 
 class UsageError(Exception):
@@ -55,6 +55,21 @@ def add_input_options(parser: argparse.ArgumentParser, columns: bool = True) -> 
     parser.add_argument("--decimal", choices=[".", ","],
                         help="decimal mark of FILE (default: '.' for comma-separated files, "
                              "detected for semicolon- and tab-separated ones)")
+
+
+def add_df_option(parser: argparse.ArgumentParser) -> None:
+    """The ``--df`` option of every ``fit`` command: how fixed effects and contrasts are tested."""
+    parser.add_argument(
+        "--df", choices=["satterthwaite", "kenward-roger", "z"], default="satterthwaite",
+        help="tests of fixed effects and contrasts: t with Satterthwaite degrees of freedom "
+             "(default, as lmerTest), t with Kenward-Roger degrees of freedom and adjusted SEs "
+             "(REML fits only, as pbkrtest), or Wald z")
+
+
+def check_df_method(df: str, method: str) -> None:
+    """Kenward-Roger needs a REML fit (as pbkrtest and lmerTest): a usage error otherwise."""
+    if df == "kenward-roger" and str(method).upper() != "REML":
+        raise UsageError("--df kenward-roger needs a REML fit (--method reml)")
 
 
 class Parser(argparse.ArgumentParser):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from alliance.cli.common import add_input_options, parse_columns
+from alliance.cli.common import add_df_option, add_input_options, check_df_method, parse_columns
 from alliance.data.validate import read_sessions
-from alliance.growth import THERAPIST_EFFECTS, GrowthResult, fit_growth
+from alliance.growth import RESIDUALS, THERAPIST_EFFECTS, GrowthResult, fit_growth
 
 __all__ = ["add_arguments", "run"]
 
@@ -28,14 +28,25 @@ def add_arguments(parser) -> None:
         "--therapist-effects",
         choices=THERAPIST_EFFECTS,
         default="intercept",
-        help="random effects at the therapist level (default intercept)",
+        help="random effects at the therapist level (default intercept; intercept+slope lets "
+             "growth vary by therapist, so the arm difference in growth is tested against it)",
     )
+    parser.add_argument(
+        "--residual",
+        choices=RESIDUALS,
+        default="rater",
+        help="stacked model (--rater both): a residual variance per rater (default) or one "
+             "shared by both",
+    )
+    add_df_option(parser)
     add_input_options(parser)
 
 
 def run(args) -> GrowthResult:
     """Read FILE with the column mapping and fit the growth model."""
+    check_df_method(args.df, args.method)
     data = read_sessions(args.file, parse_columns(args.column), sep=args.sep, decimal=args.decimal)
     return fit_growth(
-        data, args.rater, method=args.method.upper(), therapist_effects=args.therapist_effects
+        data, args.rater, method=args.method.upper(), therapist_effects=args.therapist_effects,
+        df=args.df, residual=args.residual,
     )

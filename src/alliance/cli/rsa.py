@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from alliance.cli.common import UsageError, add_input_options
+from alliance.cli.common import UsageError, add_df_option, add_input_options, check_df_method
 from alliance.data.validate import read_table
 from alliance.results import Result
 from alliance.rsa.bootstrap import bootstrap_rsa
@@ -79,6 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="add the group means of the five terms at level 2 (Nestler et al. 2019)")
     parser.add_argument("--method", choices=["ml", "reml", "ML", "REML"], default="ml",
                         help="multilevel criterion (default ml)")
+    add_df_option(parser)
 
 
 def run(args) -> Result:
@@ -87,6 +88,7 @@ def run(args) -> Result:
     ``--bootstrap N`` adds the table ``bootstrap`` (:func:`alliance.rsa.bootstrap_rsa`);
     ``--verdict`` returns only the tables ``verdict`` and ``verdict_conditions``.
     """
+    check_df_method(args.df, args.method)
     numeric = [args.outcome, args.x] + ([args.y] if args.y else []) + list(args.covariate)
     numeric += [args.time] if args.time else []
     required = list(args.group) + ([args.moderator] if args.moderator else [])
@@ -119,6 +121,7 @@ def run(args) -> Result:
         family=family,
         cubic=args.cubic,
         outliers=args.outliers,
+        df=args.df if args.group else None,
         )
         if args.bootstrap:
             boot = bootstrap_rsa(res, args.bootstrap, seed=args.seed, jobs=args.jobs)

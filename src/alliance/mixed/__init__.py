@@ -5,7 +5,7 @@ The model is
 .. math::
 
     y = X\beta + Zb + \varepsilon,\qquad b \sim N(0, G),\qquad
-    \varepsilon \sim N(0, \sigma^2 I_n),
+    \varepsilon \sim N(0, \sigma^2 D),
 
 with ``y`` the outcome (length :math:`n`), ``X`` the fixed-effect design
 (columns = fixed-effect terms, :math:`\beta` their coefficients), and ``Z`` the
@@ -13,7 +13,11 @@ random-effect design built from one or more :class:`RandomTerm`\ s. A term with
 grouping factor ``g`` (e.g. ``patient``) and columns ``Z_k`` (e.g.
 ``Intercept``, ``session``) gives every level of ``g`` its own vector of
 :math:`q_k` random coefficients with covariance :math:`G_k` (``"unstructured"``
-or ``"diagonal"``); :math:`G` is block diagonal in the :math:`G_k`.
+or ``"diagonal"``); :math:`G` is block diagonal in the :math:`G_k`. :math:`D = I_n`
+unless a *variance function* gives every level :math:`l` of a factor its own residual
+variance, :math:`D_{ii} = \delta^2_{l(i)}` (nlme's ``varIdent``; ``residual_groups``):
+the statistics below are then sums over levels weighted by :math:`\delta_l^{-2}`, and the
+criterion gains the Jacobian :math:`2\sum_i \log\delta_{l(i)}`.
 
 Estimation follows lme4 (Bates, Mächler, Bolker & Walker 2015). Write
 :math:`G_k = \sigma^2\Lambda_k\Lambda_k^\top` with :math:`\Lambda_k` lower
@@ -42,8 +46,13 @@ statistics :math:`Z_b^\top Z_b`, :math:`Z_b^\top X_b`, :math:`Z_b^\top y_b`
 (computed once) and one small Cholesky factorisation per block. Blocks of
 similar size are padded to a common size and factorised together with batched
 NumPy linear algebra; the exact gradient of the criterion is used by the primary
-optimizer (L-BFGS-B with bounds), with bounded Nelder-Mead and Powell as
-fallbacks. The fixed-effect design enters through the orthonormal :math:`Q` of
+optimizer, L-BFGS-B *without* bounds (the criterion is invariant to the sign of a
+column of :math:`\Lambda_k`, so the unconstrained minimum is the constrained one and a
+projected method's false boundary optima are avoided; see
+:mod:`alliance.mixed.optimize`), with bounded Nelder-Mead and Powell as fallbacks;
+restarts on the boundary, and a gradient-and-Hessian check of every solution that
+decides ``converged``. Tests of fixed effects use Satterthwaite or Kenward-Roger
+degrees of freedom (:mod:`alliance.mixed.inference`). The fixed-effect design enters through the orthonormal :math:`Q` of
 :math:`X = QR` (the criterion is invariant up to the constant
 :math:`2\log|\det R|` in REML), so badly scaled covariates cannot spoil the
 Woodbury subtractions; :math:`\hat\beta` and its covariance are mapped back.
@@ -68,8 +77,10 @@ engine reach (``benchmarks/bench_statsmodels.py``; the book's appendix on the
 engine shows the measured table).
 """
 
-from alliance.mixed.fit import MixedFit, fit_lmm, lrt
+from alliance.mixed.fit import DDF_LABEL, MixedFit, fit_lmm, lrt
+from alliance.mixed.inference import DDF_METHODS, normalise_ddf
 from alliance.mixed.model import BOUNDARY_TOL, RandomTerm
-from alliance.mixed.optimize import OPTIMIZERS
+from alliance.mixed.optimize import OPTIMIZERS, RESTARTS
 
-__all__ = ["BOUNDARY_TOL", "OPTIMIZERS", "MixedFit", "RandomTerm", "fit_lmm", "lrt"]
+__all__ = ["BOUNDARY_TOL", "DDF_LABEL", "DDF_METHODS", "OPTIMIZERS", "RESTARTS", "MixedFit",
+           "RandomTerm", "fit_lmm", "lrt", "normalise_ddf"]

@@ -1,6 +1,8 @@
 """Fitting a linear mixed model: :func:`fit_lmm`, its result :class:`MixedFit`, and :func:`lrt`.
 
-The model, the criterion and the algorithm are described in :mod:`alliance.mixed`.
+The model, the criterion and the algorithm are described in :mod:`alliance.mixed`;
+the small-sample tests in :mod:`alliance.mixed.inference`; the optimizer and its
+convergence checks in :mod:`alliance.mixed.optimize`.
 """
 
 from __future__ import annotations
@@ -15,14 +17,37 @@ import numpy as np
 import pandas as pd
 from scipy import linalg as sla
 from scipy import stats
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
+from alliance.data.cells import fail, rows_text
 from alliance.errors import AllianceWarning, DataError, FitError
+from alliance.mixed.inference import (
+    Curvature,
+    KenwardRoger,
+    Satterthwaite,
+    curvature,
+    normalise_ddf,
+)
 from alliance.mixed.model import BOUNDARY_TOL, Model, RandomTerm, check_rank, prepare
-from alliance.mixed.optimize import OPTIMIZERS, bounds_of, check, restart_off_boundary, run, theta0
+from alliance.mixed.optimize import (
+    OPTIMIZERS,
+    RESTARTS,
+    bounds_of,
+    check,
+    diagnose,
+    escape_false_boundary,
+    minimise,
+    restart_search,
+    run,
+    theta0,
+)
 from alliance.results import Result, wald_table
 
-__all__ = ["MixedFit", "fit_lmm", "lrt"]
+__all__ = ["DDF_LABEL", "MixedFit", "fit_lmm", "lrt"]
+
+#: How each degrees-of-freedom method is named in titles and summaries.
+DDF_LABEL = {"satterthwaite": "Satterthwaite t", "kenward-roger": "Kenward-Roger t",
+             "z": "Wald z"}
 
 
 @dataclass
@@ -30,8 +55,9 @@ class MixedFit(Result):
     """Result of :func:`fit_lmm` (see its docstring for every attribute).
 
     ``tables["fixed"]`` (also :attr:`estimates`) is the tidy fixed-effects table
-    (``term``, ``estimate``, ``se``, ``statistic``, ``p``, ``ci_low``,
-    ``ci_high``); ``tables["variance_components"]`` the variance components.
+    (``term``, ``estimate``, ``se``, ``statistic``, ``df``, ``p``, ``ci_low``,
+    ``ci_high``) under the fit's ``ddf`` method; ``tables["variance_components"]``
+    the variance components.
     """
 
     cov_fixed: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -48,11 +74,17 @@ class MixedFit(Result):
     conf_level: float = 0.95
     source: str = "<DataFrame>"
     n_blocks: int = 0
+    ddf: str = "satterthwaite"
+    residual_variances: pd.Series | None = None
+    diagnostics: dict = field(default_factory=dict)
     _re: dict = field(default_factory=dict, repr=False)
     _fitted: pd.Series | None = field(default=None, repr=False)
     _y: np.ndarray | None = field(default=None, repr=False)
     _X: np.ndarray | None = field(default=None, repr=False)
     _random_spec: tuple = field(default=(), repr=False)
+    _curv: Curvature | None = field(default=None, repr=False)
+    _kr_parts: tuple | None = field(default=None, repr=False)
+    _inference: dict = field(default_factory=dict, repr=False)
 
     @property
     def coef(self) -> pd.Series:
@@ -63,8 +95,64 @@ class MixedFit(Result):
 
     @property
     def variance_components(self) -> pd.DataFrame:
-        """group, term1, term2, variance (covariance if term2), sd, corr; last row Residual."""
+        """group, term1, term2, variance (covariance if term2), sd, corr; last rows Residual."""
         return self.tables["variance_components"]
+
+    # ---- small-sample inference
+    def inference(self, ddf: str | None = None):
+        """The degrees-of-freedom machinery of a method (None for Wald z).
+
+        ``"satterthwaite"`` (:class:`~alliance.mixed.inference.Satterthwaite`) or
+        ``"kenward-roger"`` (:class:`~alliance.mixed.inference.KenwardRoger`, REML fits
+        only); computed once per fit and cached.
+        """
+        ddf = normalise_ddf(self.ddf if ddf is None else ddf)
+        if ddf == "z":
+            return None
+        if ddf not in self._inference:
+            if self._curv is None:
+                raise FitError(f"{self.source}: degrees of freedom are not available: the "
+                               "curvature at the solution could not be computed "
+                               f"({self.diagnostics.get('problem', '')})")
+            if ddf == "satterthwaite":
+                self._inference[ddf] = Satterthwaite(self._curv)
+            else:
+                if self.method != "REML":
+                    raise ValueError(
+                        "Kenward-Roger's method is defined for REML fits (as in pbkrtest and "
+                        "lmerTest); refit with method='REML' or use ddf='satterthwaite'")
+                self._inference[ddf] = KenwardRoger(*self._kr_parts,
+                                                    phi=self.cov_fixed.to_numpy())
+        return self._inference[ddf]
+
+    def df_of(self, L, ddf: str | None = None) -> pd.Series:
+        """Degrees of freedom of the linear combinations ``L β`` (inf for Wald z)."""
+        Ld = self._L(L)
+        inf = self.inference(ddf)
+        vals = np.full(len(Ld), np.inf) if inf is None else inf.df(Ld.to_numpy())
+        return pd.Series(vals, index=Ld.index, name="df")
+
+    def vcov(self, ddf: str | None = None) -> pd.DataFrame:
+        """Covariance of the fixed effects used by a method's tests.
+
+        :attr:`cov_fixed` (:math:`\\hat\\Phi`, lme4's ``vcov``) for Wald z and
+        Satterthwaite; the Kenward-Roger adjusted :math:`\\Phi_A` for Kenward-Roger.
+        """
+        inf = self.inference(ddf)
+        if inf is None or inf.method == "satterthwaite":
+            return self.cov_fixed
+        return pd.DataFrame(inf.vcov(), index=self.cov_fixed.index,
+                            columns=self.cov_fixed.columns)
+
+    def fixed_effects(self, ddf: str | None = None) -> pd.DataFrame:
+        """The fixed-effects table under another method (``"z"``, ``"satterthwaite"``,
+        ``"kenward-roger"``); ``tables["fixed"]`` holds the fit's own ``ddf``."""
+        names = list(self.cov_fixed.index)
+        inf = self.inference(ddf)
+        eye = np.eye(len(names))
+        df = None if inf is None else inf.df(eye)
+        V = self.cov_fixed.to_numpy() if inf is None else inf.vcov()
+        return wald_table(self.coef.to_numpy(), V, names, self.conf_level, df=df)
 
     # ---- linear combinations of beta
     def _L(self, L) -> pd.DataFrame:
@@ -81,23 +169,123 @@ class MixedFit(Result):
         Ld = Ld.reindex(columns=names).fillna(0.0).astype(float)
         return Ld
 
-    def cov_of(self, L) -> pd.DataFrame:
-        """Covariance matrix :math:`L V L^\\top` of the linear combinations ``L β``."""
+    def cov_of(self, L, ddf: str | None = None) -> pd.DataFrame:
+        """Covariance matrix :math:`L V L^\\top` of the linear combinations ``L β``
+        (:math:`V` = :meth:`vcov` of the method)."""
         Ld = self._L(L)
         Lm = Ld.to_numpy()
-        cov = Lm @ self.cov_fixed.to_numpy() @ Lm.T
+        cov = Lm @ self.vcov(ddf).to_numpy() @ Lm.T
         return pd.DataFrame(cov, index=Ld.index, columns=Ld.index)
 
-    def contrast(self, L) -> pd.DataFrame:
-        """Tidy Wald table (like ``tables["fixed"]``) of the linear combinations ``L β``.
+    def contrast(self, L, ddf: str | None = None) -> pd.DataFrame:
+        """Tidy test table (like ``tables["fixed"]``) of the linear combinations ``L β``.
 
         ``L`` is a dict ``{label: {term: weight}}`` (missing terms weigh 0) or a
         DataFrame with one row per label and fixed-effect terms as columns; the
-        labels become the ``term`` column.
+        labels become the ``term`` column. ``ddf`` (default: the fit's) chooses the
+        test: ``"satterthwaite"`` or ``"kenward-roger"`` t with their degrees of
+        freedom, or ``"z"``.
         """
         Ld = self._L(L)
         est = Ld.to_numpy() @ self.coef.to_numpy()
-        return wald_table(est, self.cov_of(Ld).to_numpy(), list(Ld.index), self.conf_level)
+        df = self.df_of(Ld, ddf).to_numpy()
+        return wald_table(est, self.cov_of(Ld, ddf).to_numpy(), list(Ld.index), self.conf_level,
+                          df=df)
+
+    def compare_tests(self, L, methods=("z", "satterthwaite", "kenward-roger")) -> pd.DataFrame:
+        """The linear combinations ``L β`` under several tests, one row per (combination, method).
+
+        Columns ``term``, ``method`` (``DDF_LABEL``: "Wald z", "Satterthwaite t",
+        "Kenward-Roger t"), ``estimate``, ``se``, ``statistic``, ``df``, ``p``, ``ci_low``,
+        ``ci_high``. Kenward-Roger is left out of an ML fit (it is defined for REML).
+        """
+        out = []
+        for m in methods:
+            m = normalise_ddf(m)
+            if m == "kenward-roger" and self.method != "REML":
+                continue
+            tab = self.contrast(L, ddf=m)
+            tab.insert(1, "method", DDF_LABEL[m])
+            out.append(tab)
+        return pd.concat(out, ignore_index=True)
+
+    # ---- random effects
+    def random_cov(self, group: str) -> pd.DataFrame:
+        """Estimated covariance matrix :math:`G_k` of a grouping factor's random effects."""
+        if group not in self._re:
+            raise KeyError(f"no random term named {group!r}; terms are {list(self._re)}")
+        vc = self.variance_components
+        v = vc[vc["group"] == group]
+        names = list(v.loc[v["term2"].isna(), "term1"])
+        G = pd.DataFrame(0.0, index=names, columns=names)
+        for r in v.itertuples(index=False):
+            if r.term2 is None or (isinstance(r.term2, float) and math.isnan(r.term2)):
+                G.loc[r.term1, r.term1] = r.variance
+            else:
+                G.loc[r.term1, r.term2] = G.loc[r.term2, r.term1] = r.variance
+        return G
+
+    def random_combination(self, group: str, L) -> pd.DataFrame:
+        r"""Variances of linear combinations :math:`\ell^\top b` of a group's random effects.
+
+        For random coefficients :math:`b \sim N(0, G)` of ``group`` and weights
+        ``L`` (``{label: {random-effect column: weight}}``) the variance is
+        :math:`\ell^\top G\ell`. Its SE is the delta method with the covariance of the
+        variance parameters of Satterthwaite's method (:math:`2H^{+}` from the
+        deviance Hessian in :math:`(\theta, \rho, \sigma)`), and is NaN ("not defined")
+        when that Hessian is singular, e.g. on the boundary. Nestler et al. (2019) use
+        this for the level-2 variances of the surface parameters a1-a5.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``term`` (label), ``variance``, ``sd``, ``se`` (of the variance).
+        """
+        spec = {name: (cols, struct) for name, cols, struct in self._random_spec}
+        if group not in spec:
+            raise KeyError(f"no random term named {group!r}; terms are {list(spec)}")
+        cols, _struct = spec[group]
+        Ld = (pd.DataFrame.from_dict({str(k): dict(v) for k, v in L.items()}, orient="index")
+              if isinstance(L, Mapping) else L.copy())
+        unknown = [c for c in Ld.columns if c not in cols]
+        if unknown:
+            raise ValueError(f"unknown random-effect column(s) {unknown}; {group} has {list(cols)}")
+        Lm = Ld.reindex(columns=list(cols)).fillna(0.0).astype(float).to_numpy()
+        G = self.random_cov(group).loc[list(cols), list(cols)].to_numpy()
+        var = np.einsum("kq,qr,kr->k", Lm, G, Lm)
+        se = np.full(var.size, np.nan)
+        curv = self._curv
+        if curv is not None:
+            ev = np.linalg.eigvalsh(curv.hess_deviance)
+            if ev[0] > 1e-8:
+                A = 2.0 * np.linalg.inv(curv.hess_deviance)
+                J = self._random_combination_jacobian(group, Lm)
+                se = np.sqrt(np.einsum("kv,vw,kw->k", J, A, J))
+        return pd.DataFrame({"term": list(Ld.index), "variance": var,
+                             "sd": np.sqrt(np.clip(var, 0, None)), "se": se})
+
+    def _random_combination_jacobian(self, group: str, Lm: np.ndarray) -> np.ndarray:
+        """d (l' sigma^2 Lambda Lambda' l) / d (theta, rho, sigma), analytically."""
+        start = 0
+        for name, cols, struct in self._random_spec:
+            q = len(cols)
+            tmpl = ([(r, c) for c in range(q) for r in range(c, q)] if struct == "unstructured"
+                    else [(r, r) for r in range(q)])
+            if name == group:
+                th = self.theta[start : start + len(tmpl)]
+                lam = np.zeros((q, q))
+                for (r, c), v in zip(tmpl, th):
+                    lam[r, c] = v
+                break
+            start += len(tmpl)
+        s2 = self.sigma2
+        npsi = self._curv.hess_deviance.shape[0]
+        J = np.zeros((Lm.shape[0], npsi))
+        Ll = Lm @ lam  # rows: (Lambda' l)'
+        for e, (r, c) in enumerate(tmpl):
+            J[:, start + e] = 2.0 * s2 * Lm[:, r] * Ll[:, c]
+        J[:, -1] = 2.0 * math.sqrt(s2) * np.sum(Ll * Ll, axis=1)
+        return J
 
     def random_effects(self, name: str) -> pd.DataFrame:
         """Conditional modes (BLUPs) of the random effects of grouping factor ``name``."""
@@ -127,7 +315,7 @@ class MixedFit(Result):
                 f"  (parameters: {self.n_params})"
             ),
             "",
-            f"Fixed effects (Wald z, {100 * self.conf_level:g}% CI):",
+            f"Fixed effects ({DDF_LABEL[self.ddf]}, {100 * self.conf_level:g}% CI):",
             self.tables["fixed"].to_string(index=False, float_format=lambda v: f"{v:.6g}"),
             "",
             "Variance components:",
@@ -148,7 +336,7 @@ class MixedFit(Result):
         out.update(
             boundary=bool(self.boundary), loglik=self.loglik, deviance=self.deviance,
             aic=self.aic, bic=self.bic, sigma2=self.sigma2, n_params=int(self.n_params),
-            method=self.method, optimizer=self.optimizer,
+            method=self.method, optimizer=self.optimizer, ddf=self.ddf,
         )
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
                 for k, v in out.items()}
@@ -157,21 +345,71 @@ class MixedFit(Result):
 # --------------------------------------------------------------------------- fitting
 
 
+_CONTROLLER = None
+
+
 def _single_threaded_blas(func):
     """Run ``func`` with one BLAS thread.
 
     Every evaluation of the criterion works on many small matrices; a threaded
     BLAS spends more time starting threads than computing (measured: a fit of the
     study-sized model took about 8 times longer with OpenBLAS threads on two
-    cores, see benchmarks/bench_mixed.py).
+    cores, see benchmarks/bench_mixed.py). The controller that finds the BLAS
+    libraries is built once (scanning the loaded libraries costs milliseconds).
     """
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        with threadpool_limits(limits=1, user_api="blas"):
+        global _CONTROLLER
+        if _CONTROLLER is None:
+            _CONTROLLER = ThreadpoolController()
+        with _CONTROLLER.limit(limits=1, user_api="blas"):
             return func(*args, **kwargs)
 
     return wrapper
+
+
+def _residual_levels(residual_groups, n: int, source: str, index):
+    """Codes 0..L-1 (sorted labels) of a residual-variance factor, or (None, None)."""
+    if residual_groups is None:
+        return None, None
+    from alliance.data.cells import Source
+
+    g = pd.Series(residual_groups.to_numpy(dtype=object) if isinstance(residual_groups, pd.Series)
+                  else np.asarray(residual_groups, dtype=object))
+    if g.shape[0] != n:
+        raise ValueError(f"residual_groups has {g.shape[0]} rows but y has {n}")
+    default = index is None or (isinstance(index, pd.RangeIndex) and index.start == 0
+                                and index.step == 1)
+    src = Source(str(source), None, None if default else index)
+    miss = g.isna().to_numpy()
+    if miss.any():
+        raise fail(src, "identifiers present", "the residual-variance factor is missing in "
+                   f"{rows_text(np.flatnonzero(miss), src)}")
+    try:
+        codes, levels = pd.factorize(g, sort=True)
+    except TypeError:
+        codes, levels = pd.factorize(g.astype(str), sort=True)
+    counts = np.bincount(codes, minlength=len(levels))
+    if len(levels) < 2:
+        raise ValueError("residual_groups has a single level: one residual variance is the "
+                         "default; pass None")
+    if counts.min() < 2:
+        raise FitError(f"{source}: residual-variance level {levels[int(np.argmin(counts))]!r} has "
+                       f"{int(counts.min())} row(s); a variance per level needs at least 2 "
+                       "[rule: rows per residual-variance level]")
+    return np.asarray(codes, dtype=np.intp), pd.Index(levels)
+
+
+def _rho_start(model: Model, y: np.ndarray, Xa: np.ndarray, codes) -> np.ndarray:
+    """log SD ratios of the OLS residuals per level (start of the variance function)."""
+    if codes is None:
+        return np.zeros(0)
+    beta, *_ = np.linalg.lstsq(Xa, y, rcond=None)
+    e = y - Xa @ beta
+    sd = np.array([np.sqrt(np.mean(e[codes == k] ** 2)) for k in range(model.n_levels)])
+    sd = np.where(sd > 0, sd, np.max(sd))
+    return np.log(sd[1:] / sd[0])
 
 
 @_single_threaded_blas
@@ -183,14 +421,20 @@ def fit_lmm(
     source: str = "<DataFrame>",
     conf_level: float = 0.95,
     *,
+    ddf: str = "satterthwaite",
+    residual_groups=None,
     optimizers: Sequence[str] = OPTIMIZERS,
+    restarts: str = "boundary",
 ) -> MixedFit:
     r"""Fit a linear mixed model by REML or ML, the way lme4's ``lmer`` does.
 
     Model: :math:`y = X\beta + Zb + \varepsilon`, :math:`b \sim N(0, G)`,
-    :math:`\varepsilon \sim N(0, \sigma^2 I)`. Each :class:`RandomTerm` contributes,
+    :math:`\varepsilon \sim N(0, \sigma^2 D)`. Each :class:`RandomTerm` contributes,
     for every level of its grouping factor, :math:`q_k` coefficients (columns of its
-    ``Z``) with covariance :math:`G_k`; levels and terms are independent.
+    ``Z``) with covariance :math:`G_k`; levels and terms are independent. :math:`D = I`
+    unless ``residual_groups`` gives every level :math:`l` of a factor its own
+    residual variance, :math:`D_{ii} = \delta_{l(i)}^2` with :math:`\delta_1 = 1`
+    (nlme's ``weights = varIdent(form = ~ 1 | g)``).
 
     Parameters
     ----------
@@ -207,23 +451,38 @@ def fit_lmm(
     source : str
         Name of the data set, used in error messages.
     conf_level : float
-        Level of the Wald confidence intervals.
+        Level of the confidence intervals.
+    ddf : {"satterthwaite", "kenward-roger", "z"}, keyword-only
+        Tests of the fixed effects and of every contrast: t tests with
+        Satterthwaite's (default, as lmerTest) or Kenward-Roger's (REML only, as
+        pbkrtest; SEs from the adjusted covariance) degrees of freedom, or Wald z.
+        Any method is also available afterwards (``fit.contrast(L, ddf=...)``,
+        ``fit.fixed_effects(ddf)``).
+    residual_groups : array-like, shape (n,), optional, keyword-only
+        A factor whose levels get their own residual variance (variance function).
     optimizers : sequence of str, keyword-only
         Optimizers to try in order (default ``("L-BFGS-B", "Nelder-Mead", "Powell")``).
+    restarts : {"boundary", "always", "never"}, keyword-only
+        When to restart from other starting points and keep the best criterion:
+        when the optimum is on the boundary (default), always, or never.
 
     Returns
     -------
     MixedFit
-        ``fixed`` (estimate, se, statistic = Wald z, p, ci_low, ci_high),
+        ``fixed`` (estimate, se, statistic = t or z, df, p, ci_low, ci_high),
         ``cov_fixed`` (:math:`\hat\sigma^2(X^\top\hat V_0^{-1}X)^{-1}`, lme4's ``vcov``),
-        ``variance_components`` (group, term1, term2, variance, sd, corr; last row
-        ``Residual``), ``sigma2``, ``loglik``, ``deviance`` (-2 logLik for ML, the
+        ``variance_components`` (group, term1, term2, variance, sd, corr; last the
+        ``Residual`` row, one per level with ``residual_groups``),
+        ``residual_variances`` (per level, or None), ``sigma2`` (the residual
+        variance of the first level), ``loglik``, ``deviance`` (-2 logLik for ML, the
         REML criterion for REML), ``aic``, ``bic`` (with ``n_params`` = p + len(theta)
-        + 1 and ``n_obs``, as lme4), ``n_groups``, ``method``, ``converged``,
-        ``optimizer``, ``boundary`` (lme4's ``isSingular``: a bounded element of
-        ``theta`` below 1e-4), ``warnings`` and ``theta``; methods ``contrast``,
-        ``cov_of``, ``random_effects``, ``fitted``, ``residuals``, ``summary``,
-        ``to_dict``.
+        + variance-function parameters + 1, and ``n_obs``, as lme4/nlme), ``n_groups``,
+        ``method``, ``ddf``, ``converged``, ``diagnostics``, ``optimizer``, ``boundary``
+        (lme4's ``isSingular``: a bounded element of ``theta`` below 1e-4),
+        ``warnings`` and ``theta``; methods ``contrast``, ``cov_of``, ``df_of``,
+        ``vcov``, ``fixed_effects``, ``inference``, ``random_cov``,
+        ``random_combination``, ``random_effects``, ``fitted``, ``residuals``,
+        ``summary``, ``to_dict``.
 
     Raises
     ------
@@ -236,12 +495,13 @@ def fit_lmm(
         columns), no more rows than fixed effects, more random effects in a term
         than observations, or a non-finite criterion with every optimizer.
     ValueError
-        Mismatched shapes or unknown options.
+        Mismatched shapes or unknown options (Kenward-Roger with ML).
 
     Warns
     -----
     AllianceWarning
-        Boundary (singular) fit, or a fit that needed a fallback optimizer; also
+        Boundary (singular) fit, a fit that needed a fallback optimizer, or a fit
+        that failed its convergence checks (``converged`` is then False); also
         recorded in ``fit.warnings``.
 
     Notes
@@ -250,24 +510,36 @@ def fit_lmm(
     covariance factor :math:`\Lambda_k` (:math:`G_k = \sigma^2\Lambda_k\Lambda_k^\top`),
     started at the identity. The profiled criterion (module docstring) is
     minimised by L-BFGS-B with its exact analytic gradient and bounds
-    :math:`\Lambda_{k,jj} \ge 0`; the result is checked (finite criterion, finite
-    positive :math:`\sigma^2`, optimizer success) and, if it fails, bounded
-    Nelder-Mead and then Powell are tried and the best valid fit is kept.
-    Independent blocks of rows (connected components of the grouping factors) are
-    processed with batched small Cholesky factorisations, so the cost grows
-    linearly with the number of clusters; fully crossed designs form one large
-    block and are correspondingly slower.
+    :math:`\Lambda_{k,jj} \ge 0`. A bounded optimizer can stop on the boundary
+    where the covariance matrix is not optimal (see :mod:`alliance.mixed.optimize`);
+    such points are left by reflecting a column of :math:`\Lambda_k`, and when the
+    optimum is on the boundary the fit restarts from other points and keeps the best
+    criterion. ``converged`` is True only if, at the solution, the gradient is zero
+    in every parameter (a Newton step would lower the criterion by less than 1e-6)
+    and the Hessian has no negative eigenvalue; otherwise the fit warns and
+    ``diagnostics["problem"]`` says why. Invalid results (non-finite criterion)
+    fall back to bounded Nelder-Mead and Powell. Independent blocks of rows
+    (connected components of the grouping factors) are processed with batched
+    small Cholesky factorisations, so the cost grows linearly with the number of
+    clusters; fully crossed designs form one large block and are correspondingly
+    slower.
 
-    Validated (``tests/test_mixed.py``) against published values for
+    Validated (``tests/test_mixed*.py``) against published values for
     ``sleepstudy`` (Bates et al. 2015), ``Orthodont`` (Pinheiro & Bates 2000) and
-    ``dietox``, and against lme4 1.1 run by ``tests/r/mixed_reference.R`` (REML and
-    ML, and a three-level nested model): fixed effects, the full ``vcov``, variance
-    components and the log-likelihood.
+    ``dietox``; against lme4 1.1 run by ``tests/r/mixed_reference.R`` (REML and ML,
+    a three-level nested model, crossed Penicillin) and
+    ``tests/r/mixed_optimum_reference.R`` (Nestler et al.'s Example 1 by REML, whose
+    optimum a bounded gradient method misses); the degrees of freedom against
+    lmerTest 3.1 (Satterthwaite) and pbkrtest 0.5 (Kenward-Roger)
+    (``tests/r/ddf_reference.R``); the variance function against ``nlme::lme`` with
+    ``varIdent`` (``tests/r/varident_reference.R``).
 
     References
     ----------
     Bates, D., Mächler, M., Bolker, B. & Walker, S. (2015). Fitting linear
     mixed-effects models using lme4. *Journal of Statistical Software*, 67(1).
+    Pinheiro, J. C., & Bates, D. M. (2000). *Mixed-effects models in S and S-PLUS*.
+    Springer (variance functions, ch. 5).
 
     Examples
     --------
@@ -285,12 +557,20 @@ def fit_lmm(
     np.float64(0.5)
     >>> fit.converged, fit.boundary
     (True, False)
+    >>> round(float(fit.estimates.set_index("term").loc["session", "df"]))  # about 30 patients
+    29
     """
     method = str(method).upper()
     if method not in ("REML", "ML"):
         raise ValueError(f"method must be 'REML' or 'ML'; got {method!r}")
     if not (0 < conf_level < 1):
         raise ValueError("conf_level must be between 0 and 1")
+    ddf = normalise_ddf(ddf)
+    if ddf == "kenward-roger" and method != "REML":
+        raise ValueError("Kenward-Roger's method is defined for REML fits (as in pbkrtest and "
+                         "lmerTest); use method='REML' or ddf='satterthwaite'")
+    if restarts not in RESTARTS:
+        raise ValueError(f"restarts must be one of {RESTARTS}; got {restarts!r}")
     y_num, Xa, xnames, terms, index = prepare(y, X, random, source)
     n, p = Xa.shape
     check_rank(Xa, xnames, source)
@@ -302,13 +582,14 @@ def fit_lmm(
                 f"({len(t.levels)} levels x {t.q}) for {n} observations; the variance "
                 "components and the residual variance are not identifiable [rule: n > random effects]"
             )
+    rcodes, rlevels = _residual_levels(residual_groups, n, source, index)
     # The criterion is evaluated on the orthonormal Q of X = QR: the fixed-effect
     # algebra (X'V^-1 X by Woodbury subtractions) then loses no precision to badly scaled
-    # or nearly collinear columns (covariates near 100 next to centred ones made the
-    # optimizer stop at a false optimum). ML is invariant to X -> Q; REML changes by the
-    # constant 2 log|det R|, added back; beta and its covariance are mapped back below.
+    # or nearly collinear columns (covariates near 100 next to centred ones). ML is
+    # invariant to X -> Q; REML changes by the constant 2 log|det R|, added back; beta
+    # and its covariance are mapped back below.
     Qx, Rx = np.linalg.qr(Xa)
-    model = Model(y_num, Qx, terms, reml=(method == "REML"), x_R=Rx)
+    model = Model(y_num, Qx, terms, reml=(method == "REML"), x_R=Rx, resid=rcodes)
     # The residual of y after projecting on X, relative to y itself (not to its spread,
     # which is 0 for a constant outcome: then only rounding noise is left, and a
     # "fit" to it reports z of 1e17 and p values from numerical noise).
@@ -320,143 +601,134 @@ def fit_lmm(
             f"{source}: {what} (residual sum of squares {model.yty:.3g}); the residual "
             "variance is zero and no mixed model can be fitted [rule: outcome varies]"
         )
-    bounds = bounds_of(terms)
-    th0 = theta0(terms)
-    results = []
-    failures = []
-    for name in optimizers:
-        try:
-            res = run(model, name, th0, bounds)
-        except (FloatingPointError, np.linalg.LinAlgError, ValueError) as exc:
-            if isinstance(exc, ValueError) and "unknown optimizer" in str(exc):
-                raise
-            failures.append(f"{name}: {exc}")
-            continue
-        ok, why = check(model, res)
-        if ok:
-            results.append((float(res.fun), name, res))
-            break  # primary (or first working fallback) is valid
-        failures.append(f"{name}: {why}")
-        if np.all(np.isfinite(res.x)) and np.isfinite(model.evaluate(res.x)):
-            results.append((float(model.evaluate(res.x)), name, None))  # invalid, kept for info
-    valid = [r for r in results if r[2] is not None]
-    fit_warnings: list[str] = []
-    if not valid:
+    bounds = bounds_of(terms, model.nrho)
+    x0 = theta0(terms, model.nrho)
+    x0[model.ntheta :] = _rho_start(model, y_num, Xa, rcodes)
+    res, failures = minimise(model, x0, bounds, optimizers)
+    if res is None:
         raise FitError(
             f"{source}: the mixed model could not be fitted: every optimizer failed the "
             f"sanity checks ({'; '.join(failures)}). This usually means a degenerate model "
             "(zero residual variance, or an outcome fully explained by the grouping)"
         )
-    _best_dev, opt_name, res = min(valid, key=lambda r: r[0])
-    res, opt_name = restart_off_boundary(model, res, opt_name, bounds)
+    fit_warnings: list[str] = []
     if failures:
         fit_warnings.append(
-            f"fit needed a fallback optimizer: {'; '.join(failures)}; reported fit from {opt_name}"
+            f"fit needed a fallback optimizer: {'; '.join(failures)}; reported fit from "
+            f"{res.optimizer}"
         )
-    theta = np.asarray(res.x, dtype=float).copy()
-    f = model.evaluate(theta, full=True)
-    dfr = n - p if model.reml else n
-    sigma2 = f["r2"] / dfr
+    Rinv = sla.solve_triangular(model.x_R, np.eye(p))
+    curv, diag = _diagnose(model, res, Rinv)
+    n_restarts = 0
+    if restarts != "never":
+        if not diag["converged"]:
+            res2 = _recover(model, res, bounds, diag)
+            if res2 is not None:
+                curv2, diag2 = _diagnose(model, res2, Rinv)
+                if diag2["converged"] or res2.fun < res.fun - 1e-8:
+                    res, curv, diag = res2, curv2, diag2
+        res3, n_restarts = restart_search(model, res, bounds, always=(restarts == "always"))
+        if res3 is not None:
+            curv3, diag3 = _diagnose(model, res3, Rinv)
+            res, curv, diag = res3, curv3, diag3
+    x = np.asarray(res.x, dtype=float).copy()
+    f = model.evaluate(x, full=True)
+    sigma2 = f["r2"] / f["dfr"]
     ysd2 = max(model.tss, 1e-20 * yy) / max(n - 1, 1)
     if not np.isfinite(sigma2) or sigma2 <= 1e-10 * max(ysd2, 1e-300):
         raise FitError(
             f"{source}: degenerate fit: the residual variance is estimated as {sigma2:.3g}, "
             "i.e. the random effects reproduce the outcome exactly; the model is not identifiable"
         )
-    return _assemble(
-        model,
-        theta,
-        f,
-        sigma2,
-        opt_name,
-        fit_warnings,
-        xnames,
-        n,
-        p,
-        method,
-        source,
-        conf_level,
-        y_num,
-        Xa,
-        index,
-        terms,
-    )
+    diag.update(optimizer_success=bool(res.success), optimizer_message=str(res.message),
+                restarts=n_restarts, evaluations=int(model.nevals))
+    if not diag["converged"]:
+        fit_warnings.append(
+            f"the fit did not converge to a minimum ({diag['problem']}); the criterion "
+            f"{float(f['dev']):.6f} may not be the optimum and the results should not be trusted"
+        )
+    return _assemble(model, x, f, sigma2, res.optimizer, fit_warnings, xnames, n, p, method,
+                     source, conf_level, y_num, Xa, index, terms, rlevels, rcodes, Rinv, curv,
+                     diag, ddf)
 
 
-def _assemble(
-    model,
-    theta,
-    f,
-    sigma2,
-    opt_name,
-    fit_warnings,
-    xnames,
-    n,
-    p,
-    method,
-    source,
-    conf_level,
-    y_num,
-    Xa,
-    index,
-    terms,
-) -> MixedFit:
-    Rinv = sla.solve_triangular(model.x_R, np.eye(p))
+def _diagnose(model: Model, res, Rinv):
+    """Curvature at the solution and the convergence diagnostics built on it."""
+    try:
+        curv = curvature(model, np.asarray(res.x, dtype=float), Rinv)
+    except (FloatingPointError, np.linalg.LinAlgError) as exc:
+        return None, {"converged": False, "problem": f"no curvature at the solution ({exc})"}
+    return curv, diagnose(curv.grad, curv.hess_profiled)
+
+
+def _recover(model: Model, res, bounds, diag):
+    """One more attempt after failed checks: leave a saddle along its direction of
+    negative curvature (either way), or continue the gradient run from the solution;
+    the first start that lowers the criterion is kept."""
+    x = np.asarray(res.x, dtype=float)
+    v = diag.get("negative_direction")
+    starts = [x + 0.05 * v, x - 0.05 * v] if v is not None else [x]
+    lo = np.array([b[0] if b[0] is not None else -np.inf for b in bounds])
+    for s in starts:
+        try:
+            cand = run(model, "L-BFGS-B", np.maximum(s, lo), bounds)
+        except (FloatingPointError, np.linalg.LinAlgError):
+            continue
+        if not check(model, cand)[0]:
+            continue
+        cand = escape_false_boundary(model, cand, bounds)
+        if cand.fun < res.fun - 1e-8 or (v is None and cand.fun <= res.fun + 1e-10):
+            cand.optimizer = f"{res.optimizer} (continued)"
+            return cand
+    return None
+
+
+def _assemble(model, x, f, sigma2, opt_name, fit_warnings, xnames, n, p, method, source,
+              conf_level, y_num, Xa, index, terms, rlevels, rcodes, Rinv, curv, diag,
+              ddf) -> MixedFit:
+    theta = x[: model.ntheta]
     beta = Rinv @ (model.beta_ols + f["delta"])
     XVXinv = Rinv @ sla.cho_solve((f["RX"], True), np.eye(p)) @ Rinv.T
     cov = sigma2 * XVXinv
     cov = (cov + cov.T) / 2
-    fixed = wald_table(beta, cov, xnames, conf_level)
     cov_df = pd.DataFrame(cov, index=xnames, columns=xnames)
 
     # variance components
     rows = []
     boundary_terms = []
+    Gs = []
     for t in terms:
         th = theta[t.theta_slice]
         lam = np.zeros((t.q, t.q))
         for (r, c), v in zip(t.template, th):
             lam[r, c] = v
         G = sigma2 * lam @ lam.T
+        Gs.append(G)
         sd = np.sqrt(np.clip(np.diag(G), 0, None))
         for j in range(t.q):
-            rows.append(
-                {
-                    "group": t.name,
-                    "term1": t.zcols[j],
-                    "term2": None,
-                    "variance": G[j, j],
-                    "sd": sd[j],
-                    "corr": np.nan,
-                }
-            )
+            rows.append({"group": t.name, "term1": t.zcols[j], "term2": None,
+                         "variance": G[j, j], "sd": sd[j], "corr": np.nan})
         if t.structure == "unstructured":
             for j in range(t.q):
                 for k in range(j + 1, t.q):
                     corr = G[j, k] / (sd[j] * sd[k]) if sd[j] > 0 and sd[k] > 0 else np.nan
-                    rows.append(
-                        {
-                            "group": t.name,
-                            "term1": t.zcols[j],
-                            "term2": t.zcols[k],
-                            "variance": G[j, k],
-                            "sd": np.nan,
-                            "corr": corr,
-                        }
-                    )
+                    rows.append({"group": t.name, "term1": t.zcols[j], "term2": t.zcols[k],
+                                 "variance": G[j, k], "sd": np.nan, "corr": corr})
         at_bound = [t.zcols[r] for (r, c), v in zip(t.template, th) if r == c and v < BOUNDARY_TOL]
         if at_bound:
             boundary_terms.append((t.name, at_bound))
-    rows.append(
-        {
-            "group": "Residual",
-            "term1": None,
-            "term2": None,
-            "variance": sigma2,
-            "sd": math.sqrt(sigma2),
-            "corr": np.nan,
-        }
-    )
+    if rlevels is None:
+        resid_var = np.array([sigma2])
+        rows.append({"group": "Residual", "term1": None, "term2": None, "variance": sigma2,
+                     "sd": math.sqrt(sigma2), "corr": np.nan})
+        residual_variances = None
+    else:
+        resid_var = sigma2 / model.weights(x[model.ntheta :])
+        for lv, v in zip(rlevels, resid_var):
+            rows.append({"group": "Residual", "term1": str(lv), "term2": None, "variance": v,
+                         "sd": math.sqrt(v), "corr": np.nan})
+        residual_variances = pd.Series(resid_var, index=[str(v) for v in rlevels],
+                                       name="residual_variance")
     vc = pd.DataFrame(rows, columns=["group", "term1", "term2", "variance", "sd", "corr"])
     vc["variance"] = vc["variance"].astype(float)
 
@@ -469,11 +741,11 @@ def _assemble(
             "consider simplifying the random-effect structure"
         )
 
-    # conditional modes b = Lambda M^-1 Lambda' Z' (y - X beta)
+    # conditional modes b = Lambda M^-1 Lambda' Z' W (y - X beta)
     offs, comp, node_start, bucket_of_block, pos_in_bucket = model.node_info
     delta = f["delta"]
     bvecs = []
-    for bk, (lam, L, K, LtS) in zip(model.buckets, f["store"]):
+    for bk, (lam, L, K, LtS, _S, Linv) in zip(model.buckets, f["store"]):
         Q = bk.Q
         rhs = LtS[:, :, Q + p] - LtS[:, :, Q : Q + p] @ delta
         w = np.linalg.solve(L, rhs[:, :, None])
@@ -497,15 +769,18 @@ def _assemble(
 
     dev = float(f["dev"])
     loglik = -dev / 2.0
-    n_params = p + theta.size + 1
+    n_params = p + model.npar + 1
     aic = dev + 2 * n_params
     bic = dev + n_params * math.log(n)
     for w in fit_warnings:
         warnings.warn(f"{source}: {w}", AllianceWarning, stacklevel=4)
     fit_index = index if index is not None else pd.RangeIndex(n)
-    return MixedFit(
+    blocks = comp[model.row_nodes[:, 0]]
+    kr_parts = (Xa, blocks, terms, Gs,
+                rcodes if rcodes is not None else np.zeros(n, dtype=np.intp), resid_var)
+    out = MixedFit(
         title=f"Linear mixed model fit by {method}",
-        tables={"fixed": fixed, "variance_components": vc},
+        tables={"fixed": pd.DataFrame(), "variance_components": vc},
         cov_fixed=cov_df,
         sigma2=float(sigma2),
         loglik=float(loglik),
@@ -516,20 +791,36 @@ def _assemble(
         n_groups={t.name: len(t.levels) for t in terms},
         n_params=int(n_params),
         method=method,
-        converged=True,
+        converged=bool(diag["converged"]),
         optimizer=opt_name,
         boundary=boundary,
         warnings=list(fit_warnings),
-        theta=theta,
+        theta=theta.copy(),
         conf_level=conf_level,
         source=source,
         n_blocks=model.n_blocks,
+        ddf=ddf,
+        residual_variances=residual_variances,
+        diagnostics={k: v for k, v in diag.items() if k != "negative_direction"},
         _re=re,
         _fitted=pd.Series(fitted, index=fit_index, name="fitted"),
         _y=y_num,
         _X=Xa,
         _random_spec=tuple((t.name, tuple(t.zcols), t.structure) for t in terms),
+        _curv=curv,
+        _kr_parts=kr_parts,
     )
+    # the table needs the fit's df machinery, so it is built last
+    out.tables["fixed"] = wald_table(beta, cov, xnames, conf_level)
+    if ddf != "z":
+        try:
+            out.tables["fixed"] = out.fixed_effects(ddf)
+        except FitError:
+            msg = "degrees of freedom unavailable (no curvature at the solution): Wald z tests"
+            out.warnings.append(msg)
+            warnings.warn(f"{source}: {msg}", AllianceWarning, stacklevel=4)
+            out.ddf = "z"
+    return out
 
 
 def lrt(fit0: MixedFit, fit1: MixedFit) -> dict:
@@ -538,9 +829,9 @@ def lrt(fit0: MixedFit, fit1: MixedFit) -> dict:
     :math:`\chi^2 = 2(\ell_1 - \ell_0)` on ``n_params1 - n_params0`` degrees of
     freedom. Fixed effects may differ only between ML fits (REML likelihoods of
     different fixed-effect designs are not comparable); REML fits with the same
-    fixed effects may be compared to test random effects. A variance tested at
-    its boundary (zero) makes the chi-square p value conservative (roughly twice
-    the mixture-based one).
+    fixed effects may be compared to test random effects or a variance function.
+    A variance tested at its boundary (zero) makes the chi-square p value
+    conservative (roughly twice the mixture-based one).
 
     Returns
     -------

@@ -33,6 +33,8 @@ BOUNDARY_TOL = 1e-4
 
 
 _MAX_BUCKETS = 12
+#: Per-bucket overhead of an evaluation, in units of padded-block work (Q^3).
+_BUCKET_OVERHEAD = 20000
 
 
 @dataclass
@@ -123,37 +125,65 @@ class Term:
 
 
 class _Bucket:
-    """Blocks padded to a common size Q, processed together."""
+    """Blocks padded to a common size Q, processed together.
 
-    def __init__(self, nb: int, Q: int, k: int):
+    ``S_lv[l]`` holds the sufficient statistics ``[Z'Z | Z'X | Z'y]`` of the rows in
+    residual-variance level ``l`` (one level unless the model has a variance function);
+    the statistics at weights ``w`` are ``sum_l w_l S_lv[l]``.
+    """
+
+    def __init__(self, nb: int, Q: int, k: int, n_levels: int = 1):
         self.nb, self.Q = nb, Q
-        self.S = np.zeros((nb, Q, k))  # [ZtZ | ZtX | Zty]
+        self.S_lv = np.zeros((n_levels, nb, Q, k))
         self.lam_flat: np.ndarray = np.empty(0, dtype=np.intp)
         self.lam_theta: np.ndarray = np.empty(0, dtype=np.intp)
 
+    @property
+    def S(self) -> np.ndarray:
+        """Statistics of all rows with unit weights."""
+        return self.S_lv.sum(axis=0)
+
 
 class Model:
-    """Sufficient statistics and the profiled criterion (with exact gradient)."""
+    r"""Sufficient statistics and the profiled criterion (with exact gradient).
+
+    Parameters of the criterion: ``x = (theta, rho)``. ``theta`` are the elements of
+    the relative covariance factors (see :mod:`alliance.mixed`); ``rho`` (empty
+    unless ``resid`` is given) are the log ratios of the residual SDs of the levels
+    of a residual-variance factor to that of its first level (nlme's ``varIdent``):
+    :math:`\mathrm{Var}(\varepsilon_i) = \sigma^2 \delta_{l(i)}^2`,
+    :math:`\delta = \exp(\rho)`, :math:`\rho_1 = 0`.
+    """
 
     def __init__(self, y: np.ndarray, X: np.ndarray, terms: list[Term], reml: bool,
-                 x_R: np.ndarray | None = None):
+                 x_R: np.ndarray | None = None, resid: np.ndarray | None = None):
         """``X`` should be well conditioned: the caller passes the Q of the design's
         ``X = QR`` and ``x_R`` = R. The REML criterion gets 2 log|det R| added, so that it
-        equals the criterion of the original design; ML does not depend on R."""
+        equals the criterion of the original design; ML does not depend on R.
+        ``resid`` (optional) holds the residual-variance level (0..L-1) of every row."""
         self.x_R = np.eye(X.shape[1]) if x_R is None else np.asarray(x_R, dtype=float)
         self.x_logdet = 2.0 * float(np.sum(np.log(np.abs(np.diag(self.x_R)))))
         n, p = X.shape
         self.n, self.p, self.reml = n, p, reml
         self.terms = terms
         self.ntheta = terms[-1].theta_slice.stop
+        lv = np.zeros(n, dtype=np.intp) if resid is None else np.asarray(resid, dtype=np.intp)
+        self.n_levels = int(lv.max()) + 1
+        self.nrho = self.n_levels - 1
+        self.npar = self.ntheta + self.nrho
+        self.resid_codes = lv
+        self.level_n = np.bincount(lv, minlength=self.n_levels).astype(float)
         # OLS shift: the criterion is invariant to y -> y - X g, and the shifted y is
         # far better conditioned for the Woodbury subtractions below.
         self.beta_ols, *_ = np.linalg.lstsq(X, y, rcond=None)
         yt = y - X @ self.beta_ols
         self.yt = yt
-        self.XtX = X.T @ X
-        self.Xty = X.T @ yt
-        self.yty = float(yt @ yt)
+        self.XtX_lv = np.stack([X[lv == k].T @ X[lv == k] for k in range(self.n_levels)])
+        self.Xty_lv = np.stack([X[lv == k].T @ yt[lv == k] for k in range(self.n_levels)])
+        self.yty_lv = np.array([float(yt[lv == k] @ yt[lv == k]) for k in range(self.n_levels)])
+        self.XtX = self.XtX_lv.sum(axis=0)
+        self.Xty = self.Xty_lv.sum(axis=0)
+        self.yty = float(self.yty_lv.sum())
         self.tss = float(np.sum((y - y.mean()) ** 2))
 
         # ---- graph of levels -> blocks
@@ -175,16 +205,22 @@ class Model:
         self.n_blocks = B
         self.block_sizes = Qb
 
-        # ---- buckets of similar size (padding), blocks reordered by bucket
+        # ---- buckets of similar size (padding), blocks reordered by bucket. Each bucket
+        # costs a fixed overhead per evaluation (a few dozen NumPy calls) and work that
+        # grows with its blocks' padded size cubed; adjacent sizes are merged while
+        # merging lowers the estimated total (overhead ~ the work of a 27^3 block).
         sizes, counts = np.unique(Qb, return_counts=True)
         groups = [[int(s)] for s in sizes]
         cnts = [int(c) for c in counts]
-        while len(groups) > _MAX_BUCKETS:  # merge the adjacent pair that adds least work
+        overhead = float(_BUCKET_OVERHEAD)
+        while len(groups) > 1:
             costs = [
                 cnts[i] * (groups[i + 1][-1] ** 3 - groups[i][-1] ** 3)
                 for i in range(len(groups) - 1)
             ]
             i = int(np.argmin(costs))
+            if costs[i] >= overhead and len(groups) <= _MAX_BUCKETS:
+                break
             groups[i : i + 2] = [groups[i] + groups[i + 1]]
             cnts[i : i + 2] = [cnts[i] + cnts[i + 1]]
         pad_of_size = {s: g[-1] for g in groups for s in g}
@@ -207,7 +243,7 @@ class Model:
         node_start[node_order] = start_sorted
         self.node_info = (offs, comp, node_start, bucket_of_block, pos_in_bucket)
 
-        # ---- per-bucket sufficient statistics
+        # ---- per-bucket sufficient statistics (per residual-variance level)
         self.buckets: list[_Bucket] = []
         row_block = comp[row_nodes[:, 0]]
         row_bucket = bucket_of_block[row_block]
@@ -223,31 +259,37 @@ class Model:
         re_pos = np.column_stack(re_pos)
         re_val = np.column_stack(re_val)
         m = re_pos.shape[1]
+        self.row_layout = (row_bucket, row_pos, re_pos, re_val)
         for kb, Q in enumerate(bucket_sizes):
-            rows = np.flatnonzero(row_bucket == kb)
             nb = int(np.sum(bucket_of_block == kb))
-            bk = _Bucket(nb, Q, Q + p + 1)
-            rb = row_pos[rows]
-            P = re_pos[rows]
-            Vv = re_val[rows]
+            bk = _Bucket(nb, Q, Q + p + 1, self.n_levels)
             size = nb * Q
-            # ZtZ
-            ZtZ = np.zeros(nb * Q * Q)
-            for a_ in range(m):
-                for b_ in range(m):
-                    idx = (rb * Q + P[:, a_]) * Q + P[:, b_]
-                    ZtZ += np.bincount(idx, weights=Vv[:, a_] * Vv[:, b_], minlength=nb * Q * Q)
-            bk.S[:, :, :Q] = ZtZ.reshape(nb, Q, Q)
-            Xr = X[rows]
-            for a_ in range(m):
-                idx = rb * Q + P[:, a_]
-                for c in range(p):
-                    bk.S[:, :, Q + c] += np.bincount(
-                        idx, weights=Vv[:, a_] * Xr[:, c], minlength=size
+            for lvl in range(self.n_levels):
+                rows = np.flatnonzero((row_bucket == kb) & (lv == lvl))
+                if rows.size == 0:
+                    continue
+                rb = row_pos[rows]
+                P = re_pos[rows]
+                Vv = re_val[rows]
+                S = bk.S_lv[lvl]
+                ZtZ = np.zeros(nb * Q * Q)
+                for a_ in range(m):
+                    for b_ in range(m):
+                        idx = (rb * Q + P[:, a_]) * Q + P[:, b_]
+                        ZtZ += np.bincount(idx, weights=Vv[:, a_] * Vv[:, b_], minlength=nb * Q * Q)
+                S[:, :, :Q] = ZtZ.reshape(nb, Q, Q)
+                Xr = X[rows]
+                for a_ in range(m):
+                    idx = rb * Q + P[:, a_]
+                    for c in range(p):
+                        S[:, :, Q + c] += np.bincount(
+                            idx, weights=Vv[:, a_] * Xr[:, c], minlength=size
+                        ).reshape(nb, Q)
+                    S[:, :, Q + p] += np.bincount(
+                        idx, weights=Vv[:, a_] * yt[rows], minlength=size
                     ).reshape(nb, Q)
-                bk.S[:, :, Q + p] += np.bincount(
-                    idx, weights=Vv[:, a_] * yt[rows], minlength=size
-                ).reshape(nb, Q)
+            if self.n_levels == 1:
+                bk.S_fixed = bk.S_lv[0]
             self.buckets.append(bk)
         # ---- Lambda scatter indices per bucket
         for kt, t in enumerate(terms):
@@ -274,80 +316,187 @@ class Model:
         lam[bk.lam_flat] = theta[bk.lam_theta]
         return lam.reshape(bk.nb, bk.Q, bk.Q)
 
-    def evaluate(self, theta: np.ndarray, grad: bool = False, full: bool = False):
-        """Profiled deviance (ML) or REML criterion at theta; optionally its gradient."""
+    def weights(self, rho) -> np.ndarray:
+        """Precision weight of each residual-variance level, :math:`1/\\delta_l^2`."""
+        rho = np.asarray(rho, dtype=float)
+        return np.exp(-2.0 * np.concatenate([[0.0], rho]))
+
+    def _stats(self, bk: _Bucket, w: np.ndarray | None) -> np.ndarray:
+        if w is None:
+            return bk.S_fixed
+        return np.tensordot(w, bk.S_lv, axes=1)
+
+    def _core(self, x: np.ndarray, want_grad: bool):
+        """Everything the criterion and its theta-gradient need at ``x = (theta, rho)``.
+
+        Returns None where the criterion is not finite, else a dict with ``dev`` (the
+        profiled criterion), ``logdet`` (log|V0| incl. the variance-function Jacobian),
+        ``r2``, ``delta``, ``XVX``, ``RX``, ``logdetX`` (REML only, incl. the QR constant),
+        ``store`` (per-bucket factors) and, with ``want_grad``, the theta-gradients of
+        the parts: ``g_a`` (of ``logdet`` + ``logdetX``) and ``g_r2`` (of ``r2``).
+        """
         self.nevals += 1
-        theta = np.asarray(theta, dtype=float)
+        x = np.asarray(x, dtype=float)
+        theta = x[: self.ntheta]
+        if self.nrho:
+            rho = x[self.ntheta :]
+            w = self.weights(rho)
+            XVX = np.tensordot(w, self.XtX_lv, axes=1)
+            XVy = np.tensordot(w, self.Xty_lv, axes=1)
+            yVy = float(w @ self.yty_lv)
+            jac = float(2.0 * self.level_n[1:] @ rho)  # 2 sum_i log(delta_i)
+        else:
+            w = None
+            XVX = self.XtX.copy()
+            XVy = self.Xty.copy()
+            yVy = self.yty
+            jac = 0.0
         p, n = self.p, self.n
-        logdet = 0.0
-        XVX = self.XtX.copy()
-        XVy = self.Xty.copy()
-        yVy = self.yty
+        logdet = jac
         store = []
         for bk in self.buckets:
             Q = bk.Q
+            S = self._stats(bk, w)
             lam = self._lambda(bk, theta)
-            LtS = np.swapaxes(lam, 1, 2) @ bk.S
+            LtS = np.swapaxes(lam, 1, 2) @ S
             Mm = LtS[:, :, :Q] @ lam
             Mm[:, np.arange(Q), np.arange(Q)] += 1.0
             try:
                 L = np.linalg.cholesky(Mm)
             except np.linalg.LinAlgError:
-                return (np.inf, np.full(theta.size, np.nan)) if grad else np.inf
-            K = np.linalg.solve(L, LtS)
+                return None
+            # one batched inverse of the (well-conditioned) Cholesky factor serves every
+            # triangular solve of this evaluation (K here, and the gradients' products)
+            Linv = np.linalg.inv(L)
+            K = Linv @ LtS
             logdet += 2.0 * np.sum(np.log(np.diagonal(L, axis1=1, axis2=2)))
-            KX = K[:, :, Q : Q + p]
-            Ky = K[:, :, Q + p]
-            XVX -= np.einsum("bqi,bqj->ij", KX, KX)
-            XVy -= np.einsum("bqi,bq->i", KX, Ky)
-            yVy -= float(np.sum(Ky * Ky))
-            store.append((lam, L, K, LtS))
+            Kf = K[:, :, Q:].reshape(-1, p + 1)  # [K_X | K_y], blocks stacked
+            KtK = Kf.T @ Kf
+            XVX -= KtK[:p, :p]
+            XVy -= KtK[:p, p]
+            yVy -= float(KtK[p, p])
+            store.append((lam, L, K, LtS, S, Linv))
         try:
             RX = np.linalg.cholesky(XVX)
         except np.linalg.LinAlgError:
-            return (np.inf, np.full(theta.size, np.nan)) if grad else np.inf
-        delta = sla.cho_solve((RX, True), XVy)
+            return None
+        delta = np.linalg.solve(XVX, XVy)  # small p: cheaper than scipy's checked cho_solve
         r2 = yVy - float(delta @ XVy)
         if not np.isfinite(r2) or r2 <= 1e-13 * max(self.yty, 1e-300) or r2 <= 0:
-            return (np.inf, np.full(theta.size, np.nan)) if grad else np.inf
+            return None
         dfr = n - p if self.reml else n
-        dev = logdet + dfr * (1.0 + math.log(2.0 * math.pi * r2 / dfr))
-        logdetX = 2.0 * float(np.sum(np.log(np.diag(RX))))
-        if self.reml:
-            dev += logdetX + self.x_logdet
-        if full:
-            return {
-                "dev": dev,
-                "r2": r2,
-                "delta": delta,
-                "XVX": XVX,
-                "RX": RX,
-                "logdet": logdet,
-                "store": store,
-            }
-        if not grad:
-            return dev
-        # ---- exact gradient (see module docstring; envelope theorem for beta)
-        g = np.zeros(theta.size)
-        Sinv = sla.cho_solve((RX, True), np.eye(p)) if self.reml else None
-        for bk, (lam, L, K, LtS) in zip(self.buckets, store):
+        logdetX = (2.0 * float(np.sum(np.log(np.diag(RX)))) + self.x_logdet) if self.reml else 0.0
+        dev = logdet + logdetX + dfr * (1.0 + math.log(2.0 * math.pi * r2 / dfr))
+        out = {"dev": dev, "r2": r2, "delta": delta, "XVX": XVX, "RX": RX, "logdet": logdet,
+               "logdetX": logdetX, "store": store, "dfr": dfr}
+        if not want_grad:
+            return out
+        # ---- exact theta-gradients of the parts (envelope theorem for beta)
+        g_a = np.zeros(self.ntheta)
+        g_r2 = np.zeros(self.ntheta)
+        Sinv = np.linalg.inv(XVX) if self.reml else None
+        for bk, (lam, L, K, LtS, S, _Linv) in zip(self.buckets, store):
             Q = bk.Q
             KZ = K[:, :, :Q]
-            Gm = bk.S - np.swapaxes(KZ, 1, 2) @ K  # [Zt V0^-1 Z | Zt V0^-1 X | Zt V0^-1 y]
+            Gm = S - np.swapaxes(KZ, 1, 2) @ K  # [Zt V0^-1 Z | Zt V0^-1 X | Zt V0^-1 y]
             W = Gm[:, :, :Q]
             C = Gm[:, :, Q : Q + p]
             a = Gm[:, :, Q + p] - C @ delta
             T = W @ lam  # d log|V0|
             Lta = np.einsum("bqr,bq->br", lam, a)
             R = a[:, :, None] * Lta[:, None, :]  # d r^2 (times -2)
-            vals = 2.0 * T.reshape(-1)[bk.lam_flat] - 2.0 * dfr / r2 * R.reshape(-1)[bk.lam_flat]
+            va = 2.0 * T.reshape(-1)[bk.lam_flat]
             if self.reml:
                 CS = C @ Sinv
                 CtL = np.swapaxes(C, 1, 2) @ lam
                 U = CS @ CtL
-                vals = vals - 2.0 * U.reshape(-1)[bk.lam_flat]
-            g += np.bincount(bk.lam_theta, weights=vals, minlength=theta.size)
-        return dev, g
+                va = va - 2.0 * U.reshape(-1)[bk.lam_flat]
+            g_a += np.bincount(bk.lam_theta, weights=va, minlength=self.ntheta)
+            g_r2 += np.bincount(bk.lam_theta, weights=-2.0 * R.reshape(-1)[bk.lam_flat],
+                                minlength=self.ntheta)
+        if self.nrho:
+            ga_rho, gr2_rho = self._rho_gradient(x, store, delta, Sinv)
+            g_a = np.concatenate([g_a, ga_rho])
+            g_r2 = np.concatenate([g_r2, gr2_rho])
+        out["g_a"] = g_a
+        out["g_r2"] = g_r2
+        return out
+
+    def _rho_gradient(self, x, store, delta, Sinv):
+        r"""Exact rho-gradients of the parts (``logdet`` + ``logdetX``, and ``r2``).
+
+        With precision weights :math:`w_l = e^{-2\rho_l}` per residual level and
+        :math:`V_* = W^{-1} + Z\Lambda\Lambda^\top Z^\top`:
+        :math:`\partial\log|M|/\partial w_l = \mathrm{tr}(M^{-1}\Lambda^\top Z_l^\top Z_l\Lambda)`;
+        :math:`\partial r^2/\partial w_l = \lVert e_l\rVert^2` (envelope theorem, with
+        :math:`e = y - X\hat\beta - Z\Lambda\hat u` the conditional residual); for REML
+        :math:`\partial\log|X^\top V_*^{-1}X|/\partial w_l = \mathrm{tr}(S^{-1}F_l^\top F_l)`
+        with :math:`F = X - Z\Lambda M^{-1}\Lambda^\top Z^\top W X`. The variance
+        function's Jacobian :math:`2\sum_l n_l\rho_l` adds :math:`2 n_l`.
+        """
+        p = self.p
+        rho = x[self.ntheta :]
+        w = self.weights(rho)
+        L_ = self.n_levels
+        d_logM = np.zeros(L_)
+        d_r2 = np.array([
+            self.yty_lv[k] - 2.0 * delta @ self.Xty_lv[k] + delta @ self.XtX_lv[k] @ delta
+            for k in range(L_)
+        ])
+        d_X = np.array([float(np.sum(Sinv * self.XtX_lv[k])) for k in range(L_)]) if self.reml else None
+        for bk, (lam, L, K, LtS, S, Linv) in zip(self.buckets, store):
+            Q = bk.Q
+            B = np.swapaxes(Linv, 1, 2) @ K  # M^-1 Lambda' S
+            u = B[:, :, Q + p] - B[:, :, Q : Q + p] @ delta
+            v = np.einsum("bij,bj->bi", lam, u)  # Lambda u
+            P = Linv @ np.swapaxes(lam, 1, 2)  # L^-1 Lambda'
+            if self.reml:
+                Vx = lam @ B[:, :, Q : Q + p]  # Lambda M^-1 Lambda' Z'W X
+                Vx2 = Vx.reshape(-1, p)
+            for k in range(L_):
+                Sk = bk.S_lv[k]
+                A = Sk[:, :, :Q]
+                d_logM[k] += float(np.sum((P @ A) * P))
+                zy = Sk[:, :, Q + p] - Sk[:, :, Q : Q + p] @ delta
+                Av = (A @ v[:, :, None])[:, :, 0]
+                d_r2[k] += float(-2.0 * np.sum(v * zy) + np.sum(v * Av))
+                if self.reml:
+                    cross = Sk[:, :, Q : Q + p].reshape(-1, p).T @ Vx2
+                    FtF = -cross - cross.T + Vx2.T @ (A @ Vx).reshape(-1, p)
+                    d_X[k] += float(np.sum(Sinv * FtF))
+        chain = -2.0 * w  # d w / d rho
+        ga = chain * (d_logM + (d_X if self.reml else 0.0)) + 2.0 * self.level_n
+        gr2 = chain * d_r2
+        return ga[1:], gr2[1:]
+
+    def evaluate(self, x, grad: bool = False, full: bool = False):
+        """Profiled deviance (ML) or REML criterion at ``x = (theta, rho)``; optionally its gradient.
+
+        ``full=True`` returns the dict of :meth:`_core` (None -> ``{"dev": inf}``).
+        The gradient is exact (theta and rho).
+        """
+        x = np.asarray(x, dtype=float)
+        c = self._core(x, want_grad=grad and not full)
+        if full:
+            return c if c is not None else {"dev": np.inf}
+        if c is None:
+            return (np.inf, np.full(x.size, np.nan)) if grad else np.inf
+        if not grad:
+            return c["dev"]
+        return c["dev"], c["g_a"] + c["dfr"] / c["r2"] * c["g_r2"]
+
+    # ------------------------------------------------------------------ unprofiled deviance
+    def deviance_at(self, x, sigma: float) -> float:
+        """-2 log-likelihood (ML) or REML deviance at ``x`` and residual SD ``sigma``.
+
+        The criterion lmerTest differentiates for Satterthwaite's method: sigma is not
+        profiled out (beta is, by GLS). At ``sigma**2 = r2 / dfr`` it equals :meth:`evaluate`.
+        """
+        c = self._core(np.asarray(x, dtype=float), want_grad=False)
+        if c is None:
+            return np.inf
+        return (c["logdet"] + c["logdetX"] + c["dfr"] * math.log(2.0 * math.pi * sigma**2)
+                + c["r2"] / sigma**2)
 
 
 def prepare(y, X, random, source: str):

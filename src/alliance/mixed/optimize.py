@@ -1,4 +1,38 @@
-"""Optimising the profiled criterion over theta: starting values, optimizers, checks, restarts."""
+r"""Optimising the profiled criterion: starting values, optimizers, restarts, convergence checks.
+
+The parameters are ``x = (theta, rho)``: the column-wise lower triangles of the
+relative covariance factors :math:`\Lambda_k` (diagonal elements bounded below by
+0, as in lme4) and the log SD ratios of a residual variance function (free).
+
+Why a bounded optimum can be false, and how it is recognised
+------------------------------------------------------------
+The criterion depends on :math:`\Lambda_k` only through :math:`\Lambda_k\Lambda_k^\top`,
+which does not change when a whole column of :math:`\Lambda_k` changes sign. At a
+point with a diagonal element :math:`\lambda_{jj} = 0`, the column with its
+below-diagonal part negated is therefore the *same* covariance matrix, and the
+derivative in :math:`\lambda_{jj}` there is the negative of the derivative here.
+So a true minimum on the boundary has a zero derivative in every bounded element,
+exactly as in the interior; a bounded optimizer, however, stops wherever the
+derivative of a bounded element merely points outwards (a Karush-Kuhn-Tucker
+point). Nestler et al.'s Example 1 by REML is such a case: L-BFGS-B from the
+identity stops with the patient intercept's :math:`\lambda_{11} = 0`, a derivative
+of +29 there, and a criterion 29 units above lme4's optimum.
+:func:`escape_false_boundary` reflects such a column and continues from the other
+side; :func:`diagnose` then requires a (numerically) zero gradient in *every*
+element and no negative curvature before a fit is called converged.
+
+The same invariance lets the primary optimizer work *without* bounds: the
+criterion is defined (and smooth) for negative diagonal elements, and every point
+has an equivalent one with non-negative diagonal (:func:`canonical`), so the
+unconstrained minimum is the minimum over covariance matrices. Unbounded L-BFGS-B
+never stops at a bound, so it cannot land on the boundary saddles and false
+optima that a projected method finds (Orthodont and the patient-rated growth
+model from the identity, Nestler et al.'s Example 1); it reaches lme4's optimum
+on every reference model directly. When the solution has a (near-)zero diagonal
+element, a short bounded run from the point with those elements set to exactly 0
+gives the boundary optimum exactly (lme4 reports exact zeros too), and the better
+of the two is kept.
+"""
 
 from __future__ import annotations
 
@@ -7,42 +41,85 @@ from scipy import optimize
 
 from alliance.mixed.model import BOUNDARY_TOL, Model, Term
 
-__all__ = ["OPTIMIZERS", "bounds_of", "check", "restart_off_boundary", "run", "theta0"]
+__all__ = [
+    "OPTIMIZERS",
+    "RESTARTS",
+    "bounds_of",
+    "canonical",
+    "check",
+    "diagnose",
+    "escape_false_boundary",
+    "minimise",
+    "restart_search",
+    "run",
+    "run_free",
+    "theta0",
+]
 
 
 #: Optimizers tried in order; the first valid fit is kept unless a later one is better.
+#: ``"L-BFGS-B"`` runs without bounds (:func:`run_free`); ``"L-BFGS-B-bounded"`` (not a
+#: default) is the projected method with lme4's bounds, kept to show what it gets wrong.
 OPTIMIZERS = ("L-BFGS-B", "Nelder-Mead", "Powell")
+KNOWN_OPTIMIZERS = ("L-BFGS-B", "L-BFGS-B-bounded", "Nelder-Mead", "Powell")
+#: When :func:`minimise` restarts from other starting points: only when the optimum
+#: found is on the boundary (default), always, or never.
+RESTARTS = ("boundary", "always", "never")
+#: Largest predicted further decrease of the criterion (deviance units,
+#: :math:`\tfrac12 g^\top H^{+} g`) at a converged optimum.
+DECREASE_TOL = 1e-6
+#: Largest absolute derivative allowed in a direction of (near) zero curvature.
+FLAT_GRAD_TOL = 1e-3
 
 
-def bounds_of(terms: list[Term]) -> list[tuple[float | None, float | None]]:
+def bounds_of(terms: list[Term], nrho: int = 0) -> list[tuple[float | None, float | None]]:
     out = []
     for t in terms:
         out += [(0.0, None) if r == c else (None, None) for r, c in t.template]
+    return out + [(None, None)] * nrho
+
+
+def theta0(terms: list[Term], nrho: int = 0) -> np.ndarray:
+    """The identity start for theta (lme4's) and 0 for rho (equal residual variances)."""
+    th = np.concatenate([[1.0 if r == c else 0.0 for r, c in t.template] for t in terms])
+    return np.concatenate([th, np.zeros(nrho)])
+
+
+def _columns(terms: list[Term]) -> list[tuple[int, list[int]]]:
+    """(index of lambda_jj, indices of the below-diagonal elements of column j) per column."""
+    out = []
+    for t in terms:
+        start = t.theta_slice.start
+        for e, (r, c) in enumerate(t.template):
+            if r == c:
+                below = [start + f for f, (r2, c2) in enumerate(t.template) if c2 == c and r2 > r]
+                out.append((start + e, below))
     return out
 
 
-def theta0(terms: list[Term]) -> np.ndarray:
-    return np.concatenate([[1.0 if r == c else 0.0 for r, c in t.template] for t in terms])
+def _diag_mask(model: Model) -> np.ndarray:
+    mask = np.zeros(model.npar, dtype=bool)
+    for j, _below in _columns(model.terms):
+        mask[j] = True
+    return mask
 
 
 def run(model: Model, name: str, x0: np.ndarray, bounds) -> optimize.OptimizeResult:
-    lo = np.array([b[0] if b[0] is not None else -np.inf for b in bounds])
-    if name == "L-BFGS-B":
+    """One optimizer run from ``x0``; ``success`` is the optimizer's own status."""
+    if name in ("L-BFGS-B", "L-BFGS-B-bounded"):
         res = optimize.minimize(
             lambda th: model.evaluate(th, grad=True),
             x0,
             jac=True,
             method="L-BFGS-B",
             bounds=bounds,
-            options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-7, "maxcor": 20},
+            options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-8, "maxcor": 20},
         )
-        if not res.success:
-            # L-BFGS-B often stops with a line-search message at an optimum reached to
-            # machine precision; accept when the projected gradient is negligible.
-            g = np.asarray(res.jac, dtype=float)
-            gp = np.where((res.x <= lo + 1e-12) & (g > 0), 0.0, g)
-            if np.all(np.isfinite(gp)) and np.max(np.abs(gp), initial=0.0) < 1e-4:
-                res.success = True
+        if not res.success and "ABNORMAL" in str(res.message) and np.isfinite(res.fun):
+            # L-BFGS-B often ends with a failed line search at an optimum already reached
+            # to machine precision; whether it is one is decided by diagnose() from the
+            # gradient and the curvature at the point, not by this status.
+            res.line_search_end = True
     elif name == "Nelder-Mead":
         res = optimize.minimize(
             model.evaluate,
@@ -65,65 +142,237 @@ def run(model: Model, name: str, x0: np.ndarray, bounds) -> optimize.OptimizeRes
             options={"maxfev": 4000 * max(1, x0.size), "xtol": 1e-9, "ftol": 1e-12},
         )
     else:
-        raise ValueError(f"unknown optimizer {name!r}; choose from {OPTIMIZERS}")
+        raise ValueError(f"unknown optimizer {name!r}; choose from {KNOWN_OPTIMIZERS}")
+    res.optimizer = name
     return res
 
 
-def restart_off_boundary(model: Model, res, name: str, bounds):
-    """Re-optimise from points moved off the boundary; return the best valid fit and its optimizer.
-
-    A diagonal element of Lambda at 0 is a stationary point of the criterion in that
-    direction (the criterion is even in it), so a gradient method can stop at a saddle
-    on the boundary (e.g. Orthodont from the identity start). lme4 guards against the
-    same with ``restart_edge``.
-    """
-    lo0 = np.array([b[0] == 0.0 for b in bounds])
-    x = np.asarray(res.x, dtype=float)
-    at = lo0 & (x < BOUNDARY_TOL)
-    if not at.any():
-        return res, name
-    best, best_name = res, name
-    for v in (0.01, 0.1, 1.0):
-        x0 = x.copy()
-        x0[at] = v
-        try:
-            cand = run(model, name, x0, bounds)
-        except (FloatingPointError, np.linalg.LinAlgError):
-            continue
-        ok, _ = check(model, cand)
-        if ok and cand.fun < best.fun - 1e-10:
-            best, best_name = cand, name
-    bx = np.asarray(best.x, dtype=float)
-    if (lo0 & (bx < BOUNDARY_TOL)).any():
-        # Still on the boundary. The criterion can have several local optima, and a
-        # gradient method started at the identity can stay in the basin of a boundary
-        # one (seen on Nestler et al.'s Example 1 with five random slopes, where lme4's
-        # bobyqa reaches a better interior optimum). Multi-start: the same method from
-        # scaled identities (cheap: one gradient run each), keep the best valid fit.
-        for scale in (0.1, 0.3, 3.0):
-            try:
-                cand = run(model, name, theta0(model.terms) * scale, bounds)
-            except (FloatingPointError, np.linalg.LinAlgError):
-                continue
-            if check(model, cand)[0] and cand.fun < best.fun - 1e-8:
-                best, best_name = cand, f"{name} (multi-start)"
-    return best, best_name
-
-
 def check(model: Model, res) -> tuple[bool, str]:
-    """Sanity checks of an optimizer result: (valid, reason if not)."""
+    """Validity of an optimizer result (finite criterion, positive residual variance)."""
     if res is None:
         return False, "no result"
     x = np.asarray(res.x, dtype=float)
     if not np.all(np.isfinite(x)):
         return False, "non-finite theta"
     f = model.evaluate(x, full=True)
-    if not isinstance(f, dict) or not np.isfinite(f["dev"]):
+    if not np.isfinite(f["dev"]):
         return False, "non-finite criterion"
-    dfr = model.n - model.p if model.reml else model.n
-    s2 = f["r2"] / dfr
+    s2 = f["r2"] / f["dfr"]
     if not (np.isfinite(s2) and s2 > 0):
         return False, "residual variance not finite and positive"
-    if not res.success:
-        return False, f"optimizer reported failure ({getattr(res, 'message', '')})"
     return True, ""
+
+
+def escape_false_boundary(model: Model, res, bounds, gtol: float = 1e-3, max_steps: int = 6):
+    """Leave boundary points that are not minima (see the module docstring).
+
+    While some :math:`\\lambda_{jj} = 0` has a derivative of magnitude above ``gtol``:
+    if the derivative is positive, negate the below-diagonal part of column ``j``
+    (the same covariance matrix, where the derivative is negative); step
+    :math:`\\lambda_{jj}` off the bound and re-optimise. A candidate is kept only if
+    its criterion is lower.
+    """
+    name = getattr(res, "optimizer", "L-BFGS-B")
+    if name != "L-BFGS-B":
+        name = "L-BFGS-B"
+    cols = _columns(model.terms)
+    for _ in range(max_steps):
+        x = np.asarray(res.x, dtype=float)
+        _f, g = model.evaluate(x, grad=True)
+        if not np.all(np.isfinite(g)):
+            return res
+        moves = [(j, below) for j, below in cols if x[j] < BOUNDARY_TOL and abs(g[j]) > gtol]
+        if not moves:
+            return res
+        x0 = x.copy()
+        for j, below in moves:
+            if g[j] > 0:
+                x0[below] = -x0[below]
+            x0[j] = max(1e-2, 0.1 * float(np.max(np.abs(x0[below]), initial=0.0)))
+        try:
+            cand = run(model, name, x0, bounds)
+        except (FloatingPointError, np.linalg.LinAlgError):
+            return res
+        if not (check(model, cand)[0] and cand.fun < res.fun - 1e-10):
+            return res
+        cand.escaped = getattr(res, "escaped", 0) + 1
+        res = cand
+    return res
+
+
+def _starts(model: Model, x: np.ndarray, at_bound: np.ndarray) -> list[np.ndarray]:
+    """Restart points: the optimum with its zero diagonal elements moved off the bound,
+    and a scaled identity."""
+    x0 = x.copy()
+    diag = _diag_mask(model)
+    typical = float(np.median(x[diag & ~at_bound])) if np.any(diag & ~at_bound) else 1.0
+    x0[at_bound] = max(0.5 * typical, 0.05)
+    x1 = theta0(model.terms, model.nrho) * 0.3
+    x1[model.ntheta :] = x[model.ntheta :]
+    return [x0, x1]
+
+
+def canonical(model: Model, x: np.ndarray) -> np.ndarray:
+    """The same covariance matrices with every diagonal element of Lambda non-negative
+    (a column whose diagonal element is negative changes sign)."""
+    x = np.asarray(x, dtype=float).copy()
+    for j, below in _columns(model.terms):
+        if x[j] < 0:
+            x[j] = -x[j]
+            x[below] = -x[below]
+    return x
+
+
+def run_free(model: Model, x0: np.ndarray, bounds):
+    """L-BFGS-B without bounds on Lambda's diagonal, then :func:`canonical`; at a solution
+    with (near-)zero diagonal elements, a bounded polish from those elements set to 0."""
+    res = optimize.minimize(
+        lambda th: model.evaluate(th, grad=True), x0, jac=True, method="L-BFGS-B",
+        options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-8, "maxcor": 20})
+    res.x = canonical(model, res.x)
+    res.optimizer = "L-BFGS-B"
+    if not res.success and "ABNORMAL" in str(res.message) and np.isfinite(res.fun):
+        res.line_search_end = True
+    diag = _diag_mask(model)
+    x = np.asarray(res.x, dtype=float)
+    scale = max(1.0, float(np.max(x[diag], initial=1.0)))
+    near = diag & (x < 1e-3 * scale)
+    if near.any() and np.isfinite(res.fun):
+        x0b = x.copy()
+        x0b[near] = 0.0
+        # a minimum with a zero diagonal element has a zero derivative there (module
+        # docstring), so setting an element that has converged towards 0 to exactly 0 moves
+        # the criterion by second-order terms only: accept it when it does not rise
+        f0 = model.evaluate(x0b)
+        if np.isfinite(f0) and f0 <= res.fun + 1e-10:
+            res.x, res.fun = x0b, min(float(f0), float(res.fun))
+            return res
+        try:
+            pol = run(model, "L-BFGS-B", x0b, bounds)
+        except (FloatingPointError, np.linalg.LinAlgError):
+            pol = None
+        if pol is not None and check(model, pol)[0]:
+            pol = escape_false_boundary(model, pol, bounds)
+            if pol.fun <= res.fun + 1e-9:
+                pol.optimizer = "L-BFGS-B"
+                res = pol
+    return res
+
+
+def minimise(model: Model, x0: np.ndarray, bounds, optimizers=OPTIMIZERS):
+    """Minimise the criterion: the primary optimizer, then the fallbacks while no
+    valid result has been found.
+
+    L-BFGS-B runs unbounded (:func:`run_free`); the derivative-free fallbacks run
+    with lme4's bounds. Returns ``(best, failures)``: the best valid optimizer result
+    (its ``optimizer`` attribute names the method; None when no run gave a valid
+    criterion) and the reasons earlier optimizers were rejected.
+    """
+    failures: list[str] = []
+    best = None
+    for name in optimizers:
+        try:
+            res = run_free(model, x0, bounds) if name == "L-BFGS-B" else run(model, name, x0, bounds)
+        except (FloatingPointError, np.linalg.LinAlgError, ValueError) as exc:
+            if isinstance(exc, ValueError) and "unknown optimizer" in str(exc):
+                raise
+            failures.append(f"{name}: {exc}")
+            continue
+        ok, why = check(model, res)
+        if not ok:
+            failures.append(f"{name}: {why}")
+            continue
+        if name == "L-BFGS-B-bounded":
+            res = escape_false_boundary(model, res, bounds)
+        if best is None or res.fun < best.fun - 1e-10:
+            best = res
+        if res.success or getattr(res, "line_search_end", False):
+            break
+        failures.append(f"{name}: optimizer reported failure ({getattr(res, 'message', '')})")
+    return best, failures
+
+
+def restart_search(model: Model, best, bounds, always: bool = False):
+    """Restarts from other starting points and methods; returns a better result or None.
+
+    Each restart is a gradient run to a loose tolerance (a screen): bounded L-BFGS-B from
+    the optimum with its zero diagonal elements moved off the bound, and unbounded
+    L-BFGS-B from a scaled identity; only a start
+    that reaches a criterion lower than the current one by more than 1e-6 is
+    continued to full precision. Run when the optimum is on the boundary (or always,
+    on request): a boundary optimum can be a local one when an interior optimum is
+    better.
+    """
+    x = np.asarray(best.x, dtype=float)
+    at_bound = _diag_mask(model) & (x < BOUNDARY_TOL)
+    if not (always or at_bound.any()):
+        return None, 0
+    found = None
+    n = 0
+    # two starts and two methods: the projected (bounded) method from the optimum moved off
+    # the boundary, the unbounded one from a scaled identity
+    for start, bnds in zip(_starts(model, x, at_bound), (bounds, None)):
+        n += 1
+        try:
+            cand = optimize.minimize(
+                lambda th: model.evaluate(th, grad=True), start, jac=True, method="L-BFGS-B",
+                bounds=bnds, options={"maxiter": 100, "ftol": 1e-7, "gtol": 1e-3, "maxcor": 20})
+            cand.x = canonical(model, cand.x)
+        except (FloatingPointError, np.linalg.LinAlgError):
+            continue
+        if not np.isfinite(cand.fun) or cand.fun >= best.fun - 1e-6:
+            continue
+        try:
+            cand = run(model, "L-BFGS-B", np.asarray(cand.x, dtype=float), bounds)
+        except (FloatingPointError, np.linalg.LinAlgError):
+            continue
+        if not check(model, cand)[0]:
+            continue
+        cand = escape_false_boundary(model, cand, bounds)
+        if cand.fun < (found.fun if found is not None else best.fun) - 1e-8:
+            cand.optimizer = "L-BFGS-B (restart)"
+            found = cand
+    return found, n
+
+
+def diagnose(grad: np.ndarray, hess: np.ndarray) -> dict:
+    r"""Convergence diagnostics from the gradient and Hessian of the criterion at a solution.
+
+    A minimum (interior or on the boundary, see the module docstring) has a zero
+    gradient in every parameter and a positive semi-definite Hessian. Reported:
+    ``max_grad`` (largest absolute derivative), ``decrease`` (the further decrease a
+    Newton step would predict, :math:`\tfrac12 g^\top H^{+} g`, deviance units),
+    ``min_eigenvalue`` and ``max_eigenvalue`` of the Hessian, ``flat_grad`` (largest
+    derivative along directions of near-zero curvature), and ``converged`` = finite,
+    ``decrease`` < :data:`DECREASE_TOL`, no negative curvature beyond numerical noise,
+    and ``flat_grad`` < :data:`FLAT_GRAD_TOL`. ``problem`` says what failed.
+    """
+    g = np.asarray(grad, dtype=float)
+    H = np.asarray(hess, dtype=float)
+    if g.size == 0:
+        return {"converged": True, "max_grad": 0.0, "decrease": 0.0, "min_eigenvalue": np.nan,
+                "max_eigenvalue": np.nan, "flat_grad": 0.0, "problem": ""}
+    if not (np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
+        return {"converged": False, "max_grad": np.nan, "decrease": np.nan,
+                "min_eigenvalue": np.nan, "max_eigenvalue": np.nan, "flat_grad": np.nan,
+                "problem": "the gradient or Hessian at the solution is not finite"}
+    H = (H + H.T) / 2.0
+    ev, vec = np.linalg.eigh(H)
+    scale = max(1.0, float(np.max(np.abs(ev))))
+    tiny = 1e-7 * scale
+    pos = ev > tiny
+    proj = vec.T @ g
+    decrease = 0.5 * float(np.sum(proj[pos] ** 2 / ev[pos]))
+    flat = float(np.max(np.abs(proj[~pos]), initial=0.0))
+    negative = float(ev[0]) < -1e-5 * scale
+    problems = []
+    if decrease >= DECREASE_TOL:
+        problems.append(f"a Newton step would lower the criterion by {decrease:.2g} more")
+    if negative:
+        problems.append(f"the Hessian has a negative eigenvalue ({ev[0]:.3g}): a saddle point")
+    if flat >= FLAT_GRAD_TOL:
+        problems.append(f"the criterion still falls ({flat:.2g} per unit) along a flat direction")
+    return {"converged": not problems, "max_grad": float(np.max(np.abs(g))),
+            "decrease": decrease, "min_eigenvalue": float(ev[0]),
+            "max_eigenvalue": float(ev[-1]), "flat_grad": flat, "problem": "; ".join(problems),
+            "negative_direction": vec[:, 0] if negative else None}

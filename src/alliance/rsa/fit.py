@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from alliance.errors import AllianceWarning
-from alliance.mixed import RandomTerm, fit_lmm
+from alliance.mixed import DDF_LABEL, RandomTerm, fit_lmm
 from alliance.results import Result, wald_table
 from alliance.rsa.cubic import cubic_parameters
 from alliance.rsa.family import family_tables, model_wald
@@ -32,6 +32,7 @@ from alliance.rsa.spec import RSASpec, analysis_frame, design_matrix
 from alliance.rsa.surface import (
     COEF_NAMES,
     QUANTITIES,
+    SURFACE_L,
     _surface_cov,
     add_intercepts,
     congruence_checklist,
@@ -41,7 +42,7 @@ from alliance.rsa.surface import (
 )
 from alliance.rsa.verdict import verdict_table
 
-__all__ = ["MODELS", "RSAResult", "fit_rsa", "regions_of_significance"]
+__all__ = ["MODELS", "RSAResult", "fit_rsa", "level2_variances", "regions_of_significance"]
 
 
 @dataclass
@@ -125,6 +126,8 @@ def fit_rsa(
     family="auto",
     cubic: bool = False,
     outliers: str | None = None,
+    df: str | None = None,
+    outer_random: str = "intercept",
 ) -> RSAResult:
     r"""Response surface analysis of ``outcome`` on two commensurable predictors.
 
@@ -195,7 +198,7 @@ def fit_rsa(
     method : {"ML", "REML"}
         Multilevel criterion (ML by default, as Nestler et al.).
     conf_level : float
-        Level of the Wald z confidence intervals.
+        Level of the confidence intervals.
     model : str, optional
         The model whose estimates fill ``surface``, ``coefficients`` and the figures:
         ``"full"`` (default; ``"cubic"`` with ``cubic=True``) or any constrained model of
@@ -217,6 +220,20 @@ def fit_rsa(
         unconstrained model (all three of DFFITS, Cook's distance and leverage), as the
         RSA package does by default; the rows are counted in ``rows_dropped``
         (``outlier_bj1980``), listed in ``info["outlier_rows"]`` and warned about.
+    df : {"satterthwaite", "kenward-roger", "z"}, optional
+        Multilevel fits of the full model: tests of the coefficients and of a1-a5
+        (linear in b1-b5) are t tests with Satterthwaite (the default) or Kenward-Roger
+        (REML only; SEs of every quantity from its adjusted covariance) degrees of
+        freedom, or Wald z; regions of significance use the same degrees of freedom.
+        The stationary point, principal axes, eigenvalues and shifts are nonlinear in b
+        and keep delta-method z tests, as do single-level (OLS) fits (as the RSA package)
+        and constrained models (``model``).
+    outer_random : {"intercept", "full", "diagonal"}
+        Multilevel fits with two or more groups: random effects of the *outermost*
+        group (e.g. therapists, the unit of randomisation): an intercept (default),
+        or also the slopes of the five polynomial terms, correlated ("full") or
+        independent ("diagonal"). Arm differences in the surface are then tested
+        against how much the surface varies between those units.
 
     Returns
     -------
@@ -240,8 +257,12 @@ def fit_rsa(
     ``motcon2`` data (estimates, classical and HC0 covariances, the constrained family's
     log-likelihoods); lme4 for Nestler et al.'s Example 1 (ML, five random slopes,
     pick-a-point at g.s = -1, 0, 1), the L1/L2 example (random intercept, REML) and the
-    chapter-5 model on the shipped synthetic data. p values and CIs are Wald z throughout
-    (as the RSA package and the multilevel RSA code). AICc uses k = coefficients + 1
+    chapter-5 model on the shipped synthetic data; the degrees of freedom of a1-a5 against
+    lmerTest (``tests/r/ddf_reference.R``) and the level-2 variances of a1-a5 against
+    lme4's VarCorr with delta-method SEs (``tests/r/rsa_level2_reference.R``). Multilevel
+    tests of linear quantities are Satterthwaite t by default; single-level ones and the
+    nonlinear quantities are Wald z (as the RSA package and the multilevel RSA code, which
+    use z throughout). AICc uses k = coefficients + 1
     (residual variance), as RSA's ``aictab``. The model family (second-order and cubic:
     coefficients, standard errors, log-likelihoods, AICc weights, the rotation of SRRR and
     SRSQD) is validated against the R package RSA 0.10.8 itself on motcon, motcon2 and
@@ -284,7 +305,11 @@ def fit_rsa(
     z = f["z"].to_numpy()
     names = list(X.columns)
     notes = list(frame_info["warnings"])
-    fit, vc, n_groups = None, None, {}
+    if outer_random not in ("intercept", "full", "diagonal"):
+        raise ValueError(f"outer_random must be 'intercept', 'full' or 'diagonal'; got {outer_random!r}")
+    if outer_random != "intercept" and len(spec.groups) < 2:
+        raise ValueError("outer_random applies to the outermost of two or more groups")
+    fit, vc, n_groups, df_full = None, None, {}, None
     if not spec.groups:
         o = ols(z, X.to_numpy(), spec.se, source)
         beta, cov = o.beta, o.cov
@@ -293,17 +318,21 @@ def fit_rsa(
         converged = True
         fitter = ols_fitter(z, spec.se, source, saturated=X.to_numpy())
     else:
-        terms = _random_terms(f, X, spec)
-        fit, caught = _lmm(z, X, terms, spec, source)
+        terms = _random_terms(f, X, spec, outer_random)
+        fit, caught = _lmm(z, X, terms, spec, source, "satterthwaite" if df is None else df)
         notes += [str(c.message) for c in caught if issubclass(c.category, AllianceWarning)]
         for c in caught:
             if not issubclass(c.category, AllianceWarning):  # pragma: no cover - others untouched
                 warnings.warn_explicit(c.message, c.category, c.filename, c.lineno)
         beta = fit.coef.to_numpy()
-        cov = fit.cov_fixed.loc[names, names].to_numpy()
+        cov = fit.vcov().loc[names, names].to_numpy()
+        if fit.ddf != "z":
+            def df_full(Lrows, _fit=fit):
+                return _fit.df_of(pd.DataFrame(np.atleast_2d(Lrows), columns=names)).to_numpy()
         info_fit = {"estimator": f"linear mixed model by {spec.method} (alliance.mixed.fit_lmm), "
-                                 "GLS covariance, Wald z",
-                    "loglik": fit.loglik, "aic": fit.aic, "boundary": bool(fit.boundary)}
+                                 f"GLS covariance, {DDF_LABEL[fit.ddf]} for linear quantities",
+                    "loglik": fit.loglik, "aic": fit.aic, "boundary": bool(fit.boundary),
+                    "df": fit.ddf}
         converged = bool(fit.converged)
         n_groups = dict(fit.n_groups)
         vc = fit.variance_components.copy()
@@ -311,7 +340,9 @@ def fit_rsa(
     fam = constrained_fits(z, X, fitter, spec, mod_term, source)
     for name, mf in fam.items():
         notes += [f"model {name}: {w}" for w in mf.extra.get("warnings", [])]
+    df_of = df_full  # degrees of freedom of the main tables' model (the full one)
     if spec.model != ("cubic" if spec.cubic else "full"):  # a constrained model fills the main tables
+        df_of = None  # constrained fits keep Wald z
         chosen = fam[spec.model]
         beta, cov = chosen.beta.to_numpy(), chosen.cov.to_numpy()
         info_fit.update(loglik=chosen.loglik, aic=-2 * chosen.loglik + 2 * chosen.k,
@@ -322,7 +353,7 @@ def fit_rsa(
     notes = list(dict.fromkeys(notes))
     beta_s = pd.Series(beta, index=names)
     levels, intercepts, base, inter = _levels(beta_s, X, kind, mod_term, mod_levels, f, spec)
-    surfaces = _surfaces(beta, cov, levels, kind, spec.conf_level)
+    surfaces = _surfaces(beta, cov, levels, kind, spec.conf_level, df_of)
     unidentified = stationary_point_flags(surfaces["surface"], f["x"], f["y"])  # issue 15
     notes = list(dict.fromkeys(notes + unidentified))
     surface = add_intercepts(surfaces["surface"], beta, cov, X, levels, mod_term, spec.conf_level)
@@ -331,15 +362,20 @@ def fit_rsa(
                             ignore_index=True)
     if "full" in fam and spec.model != "full":  # the checklist reads the full second-order surface
         surfaces["checklist"] = _surfaces(fam["full"].beta.to_numpy(), fam["full"].cov.to_numpy(),
-                                          levels, kind, spec.conf_level)["checklist"]
+                                          levels, kind, spec.conf_level, df_full)["checklist"]
     tables = {"surface": surface,
-              "coefficients": model_wald(beta, cov, names, spec.conf_level),
+              "coefficients": (model_wald(beta, cov, names, spec.conf_level) if df_of is None else
+                               wald_table(beta, cov, names, spec.conf_level,
+                                          df=df_of(np.eye(len(names))))),
               "checklist": surfaces["checklist"]}
     if kind == "continuous":
-        tables["regions"] = regions_table(beta, cov, base, inter, f["mod"].to_numpy(),
-                                          spec.conf_level)
+        tables["regions"] = regions_table(
+            beta, cov, base, inter, f["mod"].to_numpy(), spec.conf_level,
+            None if df_of is None else (lambda l: float(df_of(l)[0])))
     if vc is not None:
         tables["variance_components"] = vc
+    if fit is not None and spec.random == "full":
+        tables["level2_variances"] = level2_variances(fit, spec.inner)
     family = {m: fam[m] for m in spec.family}
     if family:
         tables.update(family_tables(family, levels=levels, moderated=kind is not None,
@@ -372,22 +408,43 @@ def fit_rsa(
     )
 
 
-def _random_terms(f: pd.DataFrame, X: pd.DataFrame, spec: RSASpec) -> list[RandomTerm]:
-    """A random intercept per group; with ``random="full"`` the five slopes for the innermost."""
+def _random_terms(f: pd.DataFrame, X: pd.DataFrame, spec: RSASpec,
+                  outer_random: str = "intercept") -> list[RandomTerm]:
+    """A random intercept per group; with ``random="full"`` the five slopes for the innermost;
+    with ``outer_random`` "full"/"diagonal" the five slopes for the outermost."""
     terms = []
-    for g in spec.groups:
+    for k, g in enumerate(spec.groups):
         labels = f[f"group:{g}"].to_numpy()
         if g == spec.inner and spec.random == "full":
             terms.append(RandomTerm(g, labels, X[["Intercept", *COEF_NAMES]]))
+        elif k == 0 and outer_random != "intercept":
+            terms.append(RandomTerm(g, labels, X[["Intercept", *COEF_NAMES]],
+                                    "unstructured" if outer_random == "full" else "diagonal"))
         else:
             terms.append(RandomTerm(g, labels))
     return terms
 
 
-def _lmm(z, X, terms, spec: RSASpec, source: str):
+def level2_variances(fit, group: str) -> pd.DataFrame:
+    r"""Variances of the surface parameters a1-a5 between the levels of ``group``.
+
+    With random slopes :math:`u = (u_1..u_5)` of b1-b5 per group and covariance
+    :math:`G`, group :math:`j`'s surface has :math:`a_{kj} = a_k + \ell_k^\top u_j`,
+    so :math:`\mathrm{Var}(a_{kj}) = \ell_k^\top G\ell_k` (:data:`SURFACE_L` rows;
+    Nestler, Humberg & Schönbrodt 2019). SEs by the delta method
+    (:meth:`alliance.mixed.MixedFit.random_combination`), NaN where the deviance
+    Hessian is singular (a boundary fit).
+    """
+    L = {a: {c: float(w) for c, w in zip(COEF_NAMES, SURFACE_L.loc[a]) if w != 0}
+         for a in SURFACE_L.index}
+    return fit.random_combination(group, L)
+
+
+def _lmm(z, X, terms, spec: RSASpec, source: str, ddf: str = "satterthwaite"):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", AllianceWarning)
-        fit = fit_lmm(z, X, terms, method=spec.method, source=source, conf_level=spec.conf_level)
+        fit = fit_lmm(z, X, terms, method=spec.method, source=source, conf_level=spec.conf_level,
+                      ddf=ddf)
     return fit, list(caught)
 
 
@@ -425,12 +482,26 @@ def _levels(beta_s: pd.Series, X: pd.DataFrame, kind, mod_term, mod_levels, f, s
     return levels, intercepts, base, inter
 
 
-def _surfaces(beta, cov, levels: dict, kind, conf_level) -> dict[str, pd.DataFrame]:
-    """The surface table (per level, and the difference of a binary moderator) and the checklist."""
+def _linear_df(df_of, L5: np.ndarray) -> np.ndarray | None:
+    """Degrees of freedom of a1-a5 (rows of ``L5`` on beta); inf for the nonlinear quantities."""
+    if df_of is None:
+        return None
+    out = np.full(len(QUANTITIES), np.inf)
+    out[:5] = df_of(L5)
+    return out
+
+
+def _surfaces(beta, cov, levels: dict, kind, conf_level, df_of=None) -> dict[str, pd.DataFrame]:
+    """The surface table (per level, and the difference of a binary moderator) and the checklist.
+
+    a1-a5 are linear in the coefficients and get the fit's degrees of freedom
+    (``df_of``); the other quantities keep delta-method z (df = inf).
+    """
     blocks, checks = [], []
+    SL = SURFACE_L.to_numpy()
     for lab, M in levels.items():
         est, J = _surface_cov(beta, cov, M)
-        tab = wald_table(est, J @ cov @ J.T, QUANTITIES, conf_level)
+        tab = wald_table(est, J @ cov @ J.T, QUANTITIES, conf_level, df=_linear_df(df_of, SL @ M))
         ch = congruence_checklist(tab)
         verdict = ch.attrs["verdict"]
         if kind:
@@ -444,7 +515,8 @@ def _surfaces(beta, cov, levels: dict, kind, conf_level) -> dict[str, pd.DataFra
         e0, J0 = _surface_cov(beta, cov, M0)
         e1, J1 = _surface_cov(beta, cov, M1)
         Jd = J1 - J0
-        tab = wald_table(e1 - e0, Jd @ cov @ Jd.T, QUANTITIES, conf_level)
+        tab = wald_table(e1 - e0, Jd @ cov @ Jd.T, QUANTITIES, conf_level,
+                         df=_linear_df(df_of, SL @ (M1 - M0)))
         tab.insert(0, "level", "difference")
         blocks.append(tab)
     return {"surface": pd.concat(blocks, ignore_index=True),

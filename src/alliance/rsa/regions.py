@@ -13,15 +13,17 @@ from alliance.rsa.surface import SURFACE_L
 __all__ = ["regions_of_significance", "regions_table"]
 
 
-def regions_of_significance(c0, c1, v00, v01, v11, conf_level: float = 0.95) -> dict:
+def regions_of_significance(c0, c1, v00, v01, v11, conf_level: float = 0.95,
+                            df: float = np.inf) -> dict:
     r"""Values of a continuous moderator g where :math:`c_0 + c_1 g` differs from 0.
 
     With :math:`\mathrm{Var} = v_{00} + 2 g v_{01} + g^2 v_{11}`, the boundaries solve
-    :math:`(c_0 + c_1 g)^2 = z^2_{crit}\,\mathrm{Var}(g)` (Johnson-Neyman; Bauer &
-    Curran 2005). Returns ``lower``, ``upper`` (NaN if none) and ``inside`` (True if
-    the effect is significant *between* the bounds, False if outside them).
+    :math:`(c_0 + c_1 g)^2 = c^2\,\mathrm{Var}(g)` (Johnson-Neyman; Bauer &
+    Curran 2005), :math:`c` the critical value of a t with ``df`` degrees of freedom
+    (infinite: the normal). Returns ``lower``, ``upper`` (NaN if none) and ``inside``
+    (True if the effect is significant *between* the bounds, False if outside them).
     """
-    z2 = stats.norm.ppf(0.5 + conf_level / 2.0) ** 2
+    z2 = stats.t.ppf(0.5 + conf_level / 2.0, df) ** 2
     A = c1 * c1 - z2 * v11
     B = 2.0 * (c0 * c1 - z2 * v01)
     C = c0 * c0 - z2 * v00
@@ -35,12 +37,16 @@ def regions_of_significance(c0, c1, v00, v01, v11, conf_level: float = 0.95) -> 
 
 
 def regions_table(beta: np.ndarray, cov: np.ndarray, base: np.ndarray, inter: np.ndarray,
-                  observed: np.ndarray, conf_level: float = 0.95) -> pd.DataFrame:
+                  observed: np.ndarray, conf_level: float = 0.95, df_of=None) -> pd.DataFrame:
     """Regions of significance of a1-a5 over a numeric moderator :math:`g`.
 
     ``base`` and ``inter`` map the coefficients onto b1..b5 at :math:`g = 0` and
     their change per unit of :math:`g`; ``observed`` are the moderator's values in
-    the data (their range is reported beside the bounds).
+    the data (their range is reported beside the bounds). ``df_of`` (optional) gives
+    the degrees of freedom of a linear combination of the coefficients (e.g.
+    Satterthwaite's, which vary with :math:`g`); each boundary then uses the t
+    critical value at its own degrees of freedom (a fixed point, found by
+    iteration), reported as ``df_lower`` and ``df_upper``. Without it: z.
     """
     rows = []
     L = SURFACE_L.to_numpy()
@@ -50,6 +56,27 @@ def regions_table(beta: np.ndarray, cov: np.ndarray, base: np.ndarray, inter: np
         c0, c1 = float(l0 @ beta), float(l1 @ beta)
         v00, v01, v11 = float(l0 @ cov @ l0), float(l0 @ cov @ l1), float(l1 @ cov @ l1)
         r = regions_of_significance(c0, c1, v00, v01, v11, conf_level)
-        rows.append({"term": a_name, "estimate_at_0": c0, "change_per_unit": c1, **r,
+        dfs = {"df_lower": np.inf, "df_upper": np.inf}
+        if df_of is not None:
+            for side in ("lower", "upper"):
+                g = r[side]
+                if not np.isfinite(g):
+                    dfs[f"df_{side}"] = np.nan
+                    continue
+                for _ in range(20):
+                    nu = float(df_of(l0 + g * l1))
+                    rr = regions_of_significance(c0, c1, v00, v01, v11, conf_level, nu)
+                    cands = [v for v in (rr["lower"], rr["upper"]) if np.isfinite(v)]
+                    if not cands:
+                        g = np.nan
+                        break
+                    g_new = min(cands, key=lambda v: abs(v - g))
+                    if abs(g_new - g) <= 1e-10 * max(1.0, abs(g)):
+                        g = g_new
+                        break
+                    g = g_new
+                r[side] = float(g)
+                dfs[f"df_{side}"] = float(df_of(l0 + g * l1)) if np.isfinite(g) else np.nan
+        rows.append({"term": a_name, "estimate_at_0": c0, "change_per_unit": c1, **r, **dfs,
                      "observed_min": float(np.min(observed)), "observed_max": float(np.max(observed))})
     return pd.DataFrame(rows)
