@@ -72,6 +72,17 @@ def sha256_file(path) -> str:
     return h.hexdigest()
 
 
+#: Signals the command line received while outputs were being written (its handlers append).
+#: A signal can arrive while Python runs a finaliser, which swallows the exception it raises;
+#: checking this list before an output is moved into place makes the interruption stick.
+SIGNALS_SEEN: list[int] = []
+
+
+def _stop_if_signalled() -> None:
+    if SIGNALS_SEEN:
+        raise KeyboardInterrupt(f"signal {SIGNALS_SEEN[-1]} received")
+
+
 def _describe(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
@@ -174,6 +185,7 @@ def atomic_dir(target, *, force: bool = False, option: str = "output", keep=()) 
         raise OutputError(f"{label}: cannot create a folder in '{parent}' ({_describe(exc)})") from None
     try:
         yield tmp
+        _stop_if_signalled()
         _move_into_place(tmp, path, force=force, option=option, kind="folder", keep=keep)
     except OutputError:
         _remove(tmp)
@@ -206,6 +218,7 @@ def atomic_file(target, *, force: bool = False, option: str = "output", keep=())
     tmp = Path(name)
     try:
         yield tmp
+        _stop_if_signalled()
         _move_into_place(tmp, path, force=force, option=option, kind="file", keep=keep)
     except OutputError:
         _remove(tmp)

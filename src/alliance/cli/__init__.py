@@ -55,7 +55,7 @@ from alliance.data.example import write_sessions
 from alliance.data.summary import validation_summary
 from alliance.data.validate import read_sessions
 from alliance.errors import AllianceWarning, DataError, FitError
-from alliance.outputs import OutputError, atomic_file
+from alliance.outputs import SIGNALS_SEEN, OutputError, atomic_file
 from alliance.synthetic.simulate import simulate
 
 __all__ = ["EXIT_CODES", "FIT_COMMANDS", "build_parser", "main"]
@@ -168,8 +168,18 @@ class _Terminated(BaseException):
     """SIGTERM, raised like KeyboardInterrupt so that outputs are cleaned up on the way out."""
 
 
-def _on_sigterm(signum, frame):
-    raise _Terminated()
+def _on_signal(signum, frame):
+    SIGNALS_SEEN.append(signum)
+    if signum == signal.SIGTERM:
+        raise _Terminated()
+    raise KeyboardInterrupt()
+
+
+def _signalled() -> int | None:
+    """The exit code of a signal received during the command (it may have been swallowed)."""
+    if not SIGNALS_SEEN:
+        return None
+    return 143 if SIGNALS_SEEN[-1] == signal.SIGTERM else 130
 
 
 def _raised_by_package(exc: BaseException) -> bool:
@@ -204,9 +214,10 @@ def _fail(text: str, code: int) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (:data:`EXIT_CODES`)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    previous = None
+    previous = {}
+    SIGNALS_SEEN.clear()
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     parser = None
     try:
         parser = build_parser(argv)
@@ -216,7 +227,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return exc.code if isinstance(exc.code, int) else 2
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
-            return args.func(args)
+            code = args.func(args)
+        if _signalled() is not None:  # a signal swallowed by a finaliser: still an interruption
+            raise KeyboardInterrupt()
+        return code
     except UsageError as exc:
         return _fail(f"alliance: error: {option_message(parser, str(exc))}", 2)
     except DataError as exc:
@@ -225,10 +239,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"alliance: fit failed: {exc}", 3)
     except OutputError as exc:
         return _fail(f"alliance: error: {exc}", 2)
-    except KeyboardInterrupt:
-        return _fail("alliance: interrupted; no output was left half-written", 130)
-    except _Terminated:
-        return _fail("alliance: terminated; no output was left half-written", 143)
+    except (KeyboardInterrupt, _Terminated) as exc:
+        code = _signalled() or (143 if isinstance(exc, _Terminated) else 130)
+        word = "terminated" if code == 143 else "interrupted"
+        return _fail(f"alliance: {word}; no output was left half-written", code)
     except BrokenPipeError:  # output piped into e.g. `head`, which closed early
         sys.stderr.close()
         return 0
@@ -246,8 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                      f"{Path(frame.filename).name}:{frame.lineno}; please report it; "
                      "ALLIANCE_TRACEBACK=1 shows the traceback)", 70)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":
