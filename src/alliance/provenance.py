@@ -8,26 +8,18 @@ says what produced it.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import platform
 import subprocess
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from alliance.outputs import sha256_file as sha256
+
 __all__ = ["PACKAGES", "git_commit", "provenance", "sha256", "versions"]
 
 #: Libraries whose versions decide the numbers.
 PACKAGES = ("alliance", "numpy", "scipy", "pandas", "statsmodels", "matplotlib", "plotly")
-
-
-def sha256(path) -> str:
-    """SHA-256 hex digest of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def versions(packages=PACKAGES) -> dict[str, str]:

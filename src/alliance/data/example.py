@@ -16,7 +16,7 @@ import pandas as pd
 
 from alliance.data.validate import read_sessions
 from alliance.errors import DataError
-from alliance.provenance import sha256
+from alliance.outputs import sha256_file as sha256
 
 __all__ = ["example_path", "load_example", "write_sessions", "sha256", "DATA_DIR"]
 
