@@ -1,7 +1,12 @@
 # One entry point for people and CI. Every target does its own set-up.
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
-PYTHON ?= python3.11
+# The first Python 3.11 or newer on PATH (override: make PYTHON=/path/to/python3.12 book).
+ifndef PYTHON
+PYTHON := $(shell for p in python3.13 python3.12 python3.11 python3 python; do \
+	  command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	  2>/dev/null && { echo $$p; break; }; done)
+endif
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -21,21 +26,31 @@ test: setup vendor chromium
 setup: $(STAMP)
 
 $(STAMP): requirements.lock pyproject.toml
+	@if [ -z "$(PYTHON)" ]; then \
+	  echo "No Python 3.11 or newer found on PATH (tried python3.13, python3.12, python3.11, python3)."; \
+	  echo "Install one (e.g. 'apt-get install python3.11 python3.11-venv' or from python.org),"; \
+	  echo "or name it: make PYTHON=/path/to/python3.11 $(MAKECMDGOALS)"; exit 1; fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-## vendor: MathJax and the Jupyter widget manager, served by the book itself (no CDN)
+## vendor: MathJax and plotly.js, served by the book itself (no CDN)
 vendor: $(VENDOR_STAMP)
 
 $(VENDOR_STAMP): vendor/package.json vendor/package-lock.json
 	npm ci --prefix vendor --no-audit --no-fund --ignore-scripts --loglevel=error
-	rm -rf .vendor && mkdir -p .vendor/static/mathjax .vendor/static/widgets
-	cp -r vendor/node_modules/mathjax/es5/. .vendor/static/mathjax/
-	cp vendor/node_modules/requirejs/require.js .vendor/static/widgets/require.js
-	cp vendor/node_modules/@jupyter-widgets/html-manager/dist/embed-amd.js .vendor/static/widgets/embed-amd.js
+	rm -rf .vendor && mkdir -p .vendor/static/mathjax/output .vendor/static/plotly
+	# MathJax: the TeX-to-HTML bundle, the TeX extensions it loads on demand, its HTML fonts, and
+	# the accessibility explorer and speech engine a reader can switch on from its menu
+	cp vendor/node_modules/mathjax/es5/tex-chtml.js .vendor/static/mathjax/
+	cp -r vendor/node_modules/mathjax/es5/input vendor/node_modules/mathjax/es5/a11y \
+	  vendor/node_modules/mathjax/es5/ui vendor/node_modules/mathjax/es5/sre .vendor/static/mathjax/
+	cp -r vendor/node_modules/mathjax/es5/output/chtml .vendor/static/mathjax/output/
+	cp vendor/node_modules/mathjax/es5/output/chtml.js .vendor/static/mathjax/output/
+	# plotly.js, the partial bundle with 3-D surfaces (the interactive response surface)
+	cp vendor/node_modules/plotly.js-gl3d-dist-min/plotly-gl3d.min.js .vendor/static/plotly/
 	touch $(VENDOR_STAMP)
 
 ## chromium: Debian's chromium for the browser tests (never a Playwright download)

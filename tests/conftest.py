@@ -11,6 +11,7 @@ request to another host.
 from __future__ import annotations
 
 import functools
+import gzip
 import http.server
 import os
 import shutil
@@ -53,8 +54,30 @@ def built_book(tmp_path_factory) -> Path:
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves the built book as a static host does: text files gzip-compressed when asked.
+
+    Page weights measured in the browser are then the bytes a reader actually downloads
+    from any ordinary web host (GitHub Pages, Netlify and the like compress text).
+    """
+
+    COMPRESS = {".html", ".js", ".css", ".json", ".svg", ".csv", ".md", ".txt", ".ipynb"}
+
     def log_message(self, *args):  # keep test output clean
         pass
+
+    def do_GET(self):
+        path = Path(self.translate_path(self.path))
+        if (path.is_file() and path.suffix in self.COMPRESS
+                and "gzip" in self.headers.get("Accept-Encoding", "")):
+            body = gzip.compress(path.read_bytes(), compresslevel=6)
+            self.send_response(200)
+            self.send_header("Content-Type", self.guess_type(str(path)))
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        super().do_GET()
 
 
 @pytest.fixture(scope="session")
@@ -119,6 +142,8 @@ class PageReport:
 def visit(browser, book_url):
     """Open a page of the built book: ``visit("chapters/01_design.html") -> PageReport``.
 
+    ``viewport=(390, 844), mobile=True`` opens it as a phone does.
+
     Requests to any host other than the local server are recorded and aborted,
     so a page that needs the network fails its test instead of hanging.
     """
@@ -127,8 +152,12 @@ def visit(browser, book_url):
     contexts = []
     host = urlparse(book_url).netloc
 
-    def _visit(relpath: str, wait_ms: int = 300) -> PageReport:
-        ctx = browser.new_context()
+    def _visit(relpath: str, wait_ms: int = 300, viewport: tuple[int, int] | None = None,
+               mobile: bool = False) -> PageReport:
+        kw = {"viewport": {"width": viewport[0], "height": viewport[1]}} if viewport else {}
+        if mobile:
+            kw.update(is_mobile=True, has_touch=True, device_scale_factor=2)
+        ctx = browser.new_context(**kw)
         contexts.append(ctx)
         page = ctx.new_page()
         report = PageReport(page)

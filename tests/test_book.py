@@ -118,11 +118,20 @@ def test_status_page_lists_execution_times_and_versions(built_book):
     assert "01_design" in text and "statsmodels" in text and "alliance" in text
 
 
-def test_widget_manager_and_mathjax_are_vendored(built_book):
-    # The widget manager (for pages that embed ipywidgets state) and MathJax are served by
-    # the book itself, from the npm registry packages pinned in vendor/package-lock.json.
+def test_mathjax_and_plotly_are_vendored_and_nothing_else(built_book):
+    # MathJax and plotly.js are served by the book itself, from the npm registry packages pinned
+    # in vendor/package-lock.json; only the parts a page loads are shipped (no widget manager:
+    # no page embeds widget state; no SVG output or other MathJax bundles).
     static = built_book / "_static"
-    assert (static / "widgets" / "embed-amd.js").stat().st_size > 100_000
-    assert (static / "widgets" / "require.js").exists()
     assert (static / "mathjax" / "tex-chtml.js").exists()
     assert (static / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").is_dir()
+    assert (static / "plotly" / "plotly-gl3d.min.js").stat().st_size > 500_000
+    assert not (static / "widgets").exists()
+    assert not (static / "mathjax" / "output" / "svg").exists()
+    assert not (static / "mathjax" / "tex-svg-full.js").exists()
+    def size(folder):
+        return sum(p.stat().st_size for p in (static / folder).rglob("*") if p.is_file())
+
+    # MathJax: the TeX bundle, its extensions, fonts and accessibility parts (was 24 MB in all)
+    assert size("mathjax") < 9_000_000, f"{size('mathjax') / 1e6:.1f} MB of MathJax"
+    assert size("plotly") < 2_000_000

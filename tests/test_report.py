@@ -122,3 +122,32 @@ def test_report_summary_lists_every_analysis_and_the_input(tmp_path):
     assert again["input"]["sha256"] == res["input"]["sha256"]  # the same rows, the same digest
     with pytest.raises(alliance.outputs.OutputError, match="not empty; pass force=True"):
         run_report(alliance.load_example(), tmp_path / "rep")
+
+
+@pytest.mark.slow
+def test_report_page_opens_offline_with_every_figure(tmp_path, browser):
+    """report.html is one self-contained page: every figure visible, nothing fetched."""
+    from alliance.report import run_report
+
+    written = run_report(alliance.example_path(), tmp_path / "rep", command=["alliance", "report"])
+    page_file = tmp_path / "rep" / "report.html"
+    text = page_file.read_text()
+    assert "input SHA-256" in text and written["input"]["sha256"] in text
+    assert "alliance report" in text and "J* ~" in text  # provenance and model formulas
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    requests, errors = [], []
+    page.on("request", lambda r: requests.append(r.url) if not r.url.startswith(("data:", "file:"))
+            else None)
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(page_file.as_uri())
+    imgs = page.locator("figure img")
+    assert imgs.count() == len(written["figures"]) >= 6
+    for i in range(imgs.count()):
+        assert imgs.nth(i).evaluate("i => i.complete && i.naturalWidth > 100")
+    captions = page.locator("figcaption").all_inner_texts()
+    assert all(len(c) > 20 for c in captions)
+    assert not requests and not errors
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert md.count("](figures/") == len(written["figures"])
+    ctx.close()

@@ -11,7 +11,12 @@ chapters call, one analysis at a time, and writes
 * ``summary.md``: a one-page summary: where the data came from (path and
   SHA-256), the four findings, every analysis with its status, the files, the
   warnings;
-* ``status.json``: the same status in machine-readable form.
+* ``status.json``: the same status in machine-readable form;
+* ``report.html``: the report as one self-contained page that opens offline in
+  any browser (every figure embedded with its caption, the verdicts, the model
+  formulas, the data summary, the tables, and provenance: package version,
+  input SHA-256, date, command line), and ``report.md``, the same in Markdown
+  with the figures linked from ``figures/``.
 
 **It degrades gracefully.** Every analysis runs, whatever happened to the ones
 before it; one that cannot run (a degenerate fit, data it cannot use, such as a
@@ -27,7 +32,9 @@ replaced whole, never mixed with the new files.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import html
 import json
 import os
 import time
@@ -51,6 +58,8 @@ from alliance.plots import lagged as lagged_plots
 from alliance.plots import rsa as rsa_plots
 from alliance.plots import truth_bias as tb_plots
 from alliance.plots.style import use_style
+from alliance.plots.tables import table as format_table
+from alliance.provenance import provenance
 
 __all__ = ["ANALYSES", "run_report"]
 
@@ -82,7 +91,8 @@ def _input_checksum(source, data: pd.DataFrame) -> dict:
 
 
 def run_report(data, out, *, columns=None, force: bool = False, sep: str | None = None,
-               decimal: str | None = None, option: str = "output") -> dict:
+               decimal: str | None = None, option: str = "output",
+               command: list[str] | None = None) -> dict:
     """Run every analysis on ``data`` and write tables, figures and a summary into ``out``.
 
     Parameters
@@ -97,6 +107,8 @@ def run_report(data, out, *, columns=None, force: bool = False, sep: str | None 
         Replace a non-empty ``out`` whole (never mixed with the new files).
     option : str
         How messages about ``out`` name it (the command line passes ``"--out"``).
+    command : list of str, optional
+        The command line recorded in the report's provenance (default ``sys.argv``).
 
     Returns
     -------
@@ -143,6 +155,11 @@ def run_report(data, out, *, columns=None, force: bool = False, sep: str | None 
     use_style()
     with atomic_dir(target, force=force, option=option, keep=keep) as tmp:
         written = _run_all(valid, tmp)
+        facts = provenance(command=command)
+        (tmp / "report.html").write_text(_document(valid, origin, written, facts, "html"),
+                                         encoding="utf-8")
+        (tmp / "report.md").write_text(_document(valid, origin, written, facts, "md"),
+                                       encoding="utf-8")
         final = {k: [target / p.relative_to(tmp) for p in written[k]] for k in ("tables", "figures")}
         written.update(final, input=origin, out=target, summary=target / "summary.md")
         (tmp / "summary.md").write_text(_summary(valid, origin, written), encoding="utf-8")
@@ -158,9 +175,9 @@ class _Skipped(AllianceError):
 def _run_all(data: pd.DataFrame, out: Path) -> dict:
     (out / "tables").mkdir()
     (out / "figures").mkdir()
-    written: dict = {"tables": [], "figures": [], "status": {}, "failed": {}, "warnings": {},
-                     "seconds": {}, "findings": None}
     fits: dict = {}
+    written: dict = {"tables": [], "figures": [], "status": {}, "failed": {}, "warnings": {},
+                     "seconds": {}, "findings": None, "fits": fits}
 
     def table(name: str, df: pd.DataFrame) -> None:
         path = out / "tables" / f"{name}.csv"
@@ -217,6 +234,7 @@ def _run_all(data: pd.DataFrame, out: Path) -> dict:
         table("findings_evidence", res.tables["evidence"])
 
     lagged_fits: dict = {}
+    written["lagged_fits"] = lagged_fits
 
     def lagged_step(direction: str, name: str) -> Callable[[], None]:
         def step():
@@ -345,3 +363,149 @@ def _summary(data, origin: dict, written: dict) -> str:
         for name, msgs in written["warnings"].items():
             lines += [f"- {name}: {m}" for m in msgs]
     return "\n".join(lines) + "\n"
+
+
+#: Captions of the report's figures (the page shows them under each figure).
+CAPTIONS = {
+    "trajectories": "Ratings across sessions by arm: arm means with ±1 standard error, and every "
+                    "patient's ratings as thin lines.",
+    "missingness": "Patients attending each session by arm (left) and the share of attended "
+                   "sessions with a missing rating (right).",
+    "growth_trajectories": "Model-implied mean alliance by arm over sessions from the stacked "
+                           "growth model, with confidence bands; dots are observed means.",
+    "truth_bias_forces": "Truth-and-bias forces by arm (left) and the arm differences (right), "
+                         "with confidence intervals.",
+    "truth_bias_dyads": "Both raters' alliance across sessions for a few randomly drawn dyads "
+                        "per arm.",
+    "rsa_surface": "The lagged response surface of well-being on the previous session's "
+                   "therapist- and patient-rated alliance, by arm.",
+    "rsa_contour": "Contours of the same surfaces, with the line of congruence.",
+    "lagged_effects": "Within- and between-patient lagged effects by arm in both directions, "
+                      "in standard deviations.",
+}
+
+#: Readable names of the report's tables.
+TABLE_TITLES = {
+    "sample_structure": "Sample structure", "caseloads": "Patients per therapist",
+    "descriptives": "Ratings by arm, session and measure", "missingness": "Missing ratings",
+    "icc": "Intraclass correlations and design effects", "balance": "Balance of the arms",
+    "growth_therapist": "Growth of therapist-rated alliance",
+    "growth_patient": "Growth of patient-rated alliance",
+    "growth_both": "Stacked growth model of both raters",
+    "growth_trajectories": "Model-implied trajectories",
+    "truth_bias_forces": "Truth-and-bias forces", "rsa_surface": "Response surface parameters",
+    "rsa_checklist": "Congruence checklist", "findings": "The four findings",
+    "findings_evidence": "The estimates behind the verdicts",
+    "lagged_alliance_to_wellbeing": "Lagged effects: alliance at t−1 on well-being at t",
+    "lagged_wellbeing_to_alliance": "Lagged effects: well-being at t−1 on alliance at t",
+}
+
+
+def _models(written: dict) -> list[tuple[str, str]]:
+    """(analysis, model statement) of every fitted model, from the results themselves."""
+    out = []
+    for name, res in written["fits"].items():
+        info = getattr(res, "info", {}) or {}
+        formula = next((str(info[k]) for k in ("model", "formula") if "~" in str(info.get(k, ""))),
+                       "")
+        out.append((name, f"{res.title}" + (f": {formula}" if formula else "")))
+    for res in written["lagged_fits"].values():
+        for m in res.info.get("models", []):
+            out.append((f"lagged ({m['outcome']})", m["formula"]))
+    return out
+
+
+def _document(data, origin: dict, written: dict, facts: dict, kind: str) -> str:
+    """The whole report as one HTML page (figures embedded) or as Markdown (figures linked)."""
+    info = design.validation_summary(data)
+    findings = written["findings"]
+    esc = html.escape
+    prov = {"package": f"alliance {__version__}", "input": origin["input"],
+            "input SHA-256": origin["sha256"], "date (UTC)": facts["date_utc"],
+            "command line": facts["command"], "python": facts["python"],
+            "numpy / pandas / scipy": f"{facts['numpy']} / {facts['pandas']} / {facts['scipy']}",
+            "code commit": facts["git_commit"]}
+    data_facts = {"rows": info["rows"], "therapists": info["therapists"],
+                  "patients": info["patients"],
+                  "therapists per arm": ", ".join(f"{k} {v}" for k, v in
+                                                  info["therapists_per_arm"].items()),
+                  "patients per arm": ", ".join(f"{k} {v}" for k, v in
+                                                info["patients_per_arm"].items()),
+                  "sessions": ", ".join(map(str, info["sessions"]))}
+    title = f"Alliance analysis report: {Path(origin['input']).name}"
+    notice = ("Produced by alliance report with the functions the book's chapters call. If these "
+              "data are synthetic (for example from alliance simulate), every number in this "
+              "report is synthetic.")
+    failed = written["failed"]
+    tables = {p.stem: p for p in written["tables"]}
+    if kind == "md":
+        lines = [f"# {title}", "", notice, ""]
+        if failed:
+            lines += [f"**Incomplete: {len(failed)} of {len(ANALYSES)} analyses could not run.**",
+                      ""]
+        lines += ["## The paper's four findings", ""]
+        if findings is not None:
+            lines += [f"- Finding {r.claim}: **{r.verdict}**. {r.statement} ({r.reason})"
+                      for r in findings.tables["findings"].itertuples()]
+        else:
+            lines.append("The findings could not be evaluated (see the analyses below).")
+        lines += ["", "## Data", ""] + [f"- {k}: {v}" for k, v in data_facts.items()]
+        lines += ["", "## Models", ""] + [f"- {n}: `{m}`" for n, m in _models(written)]
+        lines += ["", "## Figures", ""]
+        for p in written["figures"]:
+            lines += [f"![{CAPTIONS.get(p.stem, p.stem)}](figures/{p.name})", "",
+                      f"*{CAPTIONS.get(p.stem, p.stem)}*", ""]
+        lines += ["## Analyses", ""] + [
+            f"- {n}: {written['status'].get(n, 'not run')}"
+            + (f" ({failed[n]})" if n in failed else "") for n in ANALYSES]
+        lines += ["", "## Provenance", ""] + [f"- {k}: `{v}`" for k, v in prov.items()]
+        return "\n".join(lines) + "\n"
+
+    def kv(rows: dict) -> str:
+        return "<table>" + "".join(f"<tr><th>{esc(str(k))}</th><td>{esc(str(v))}</td></tr>"
+                                   for k, v in rows.items()) + "</table>"
+
+    parts = [f"<h1>{esc(title)}</h1>", f'<p class="notice">{esc(notice)}</p>']
+    if failed:
+        parts.append(f'<p class="incomplete"><b>Incomplete:</b> {len(failed)} of {len(ANALYSES)} '
+                     "analyses could not run; each is listed below with its reason.</p>")
+    parts.append("<h2>The paper's four findings</h2>")
+    if findings is not None:
+        parts.append("<ol>" + "".join(
+            f"<li><b>{esc(str(r.verdict))}</b>: {esc(str(r.statement))} "
+            f"<span class=\"why\">({esc(str(r.reason))})</span></li>"
+            for r in findings.tables["findings"].itertuples()) + "</ol>")
+        parts.append(format_table(findings.tables["evidence"])._repr_html_())
+    else:
+        parts.append("<p>The findings could not be evaluated (see the analyses below).</p>")
+    parts += ["<h2>Data</h2>", kv(data_facts)]
+    parts += ["<h2>Models</h2>", "<ul>" + "".join(
+        f"<li>{esc(n)}: <code>{esc(m)}</code></li>" for n, m in _models(written)) + "</ul>"]
+    parts.append("<h2>Figures</h2>")
+    for p in written["figures"]:
+        cap = CAPTIONS.get(p.stem, p.stem.replace("_", " "))
+        data64 = base64.b64encode(p.read_bytes()).decode("ascii")
+        parts.append(f'<figure><img src="data:image/png;base64,{data64}" alt="{esc(cap)}">'
+                     f"<figcaption>{esc(cap)}</figcaption></figure>")
+    parts.append("<h2>Tables</h2>")
+    for stem, path in tables.items():
+        parts.append(f"<h3>{esc(TABLE_TITLES.get(stem, stem))}</h3>")
+        parts.append(format_table(pd.read_csv(path))._repr_html_())
+    parts += ["<h2>Analyses</h2>", kv({n: written["status"].get(n, "not run")
+                                        + (f": {failed[n]}" if n in failed else "")
+                                        for n in ANALYSES})]
+    if written["warnings"]:
+        parts += ["<h2>Notes from the models</h2>", "<ul>" + "".join(
+            f"<li>{esc(n)}: {esc(m)}</li>" for n, ms in written["warnings"].items() for m in ms)
+            + "</ul>"]
+    parts += ["<h2>Provenance</h2>", kv(prov)]
+    style = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;"
+             "line-height:1.45}figure{margin:1.5rem 0}figure img{max-width:100%;height:auto}"
+             "figcaption{font-size:.9em;color:#444}table{border-collapse:collapse;margin:.5rem 0}"
+             "td,th{border-bottom:1px solid #ddd;padding:.2rem .6rem;text-align:left}"
+             ".alliance-table{overflow-x:auto}.notice{background:#fff4e0;padding:.6rem}"
+             ".incomplete{background:#fde8e8;padding:.6rem}code{font-size:.9em}")
+    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{esc(title)}</title><style>{style}</style></head><body>"
+            + "\n".join(parts) + "</body></html>\n")

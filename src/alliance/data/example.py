@@ -9,7 +9,6 @@ before returning the data, so a changed file is noticed instead of analysed.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ import pandas as pd
 
 from alliance.data.validate import read_sessions
 from alliance.errors import DataError
+from alliance.outputs import sha256_file as sha256
 
 __all__ = ["example_path", "load_example", "write_sessions", "sha256", "DATA_DIR"]
 
@@ -38,11 +38,6 @@ _FORMATS = {
 def example_path() -> Path:
     """Path of the shipped synthetic data file."""
     return DATA_DIR / EXAMPLE_FILE
-
-
-def sha256(path) -> str:
-    """SHA-256 hex digest of a file's bytes."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def write_sessions(data: pd.DataFrame, path) -> Path:

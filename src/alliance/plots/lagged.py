@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from alliance.lagged import PARTS, LaggedResult, NickellSimulation
+from alliance.data.schema import COLUMN_LABELS
 from alliance.plots.style import ARM_COLORS, ARM_LABELS
 
 __all__ = ["plot_effects", "plot_nickell"]
@@ -42,8 +43,9 @@ def plot_effects(*results: LaggedResult, standardized: bool = True, parts=PARTS)
         ax.axvline(0, color="black", lw=0.8)
         ax.set_yticks(y0)
         ax.set_yticklabels([t.replace(" (t-1) ", "\n(t-1) ") for t in terms], fontsize=8)
-        ax.set_xlabel(f"effect on {tab['outcome'].iloc[0]}[t]" +
-                      (" (SD per SD)" if standardized else ""))
+        outcome = tab["outcome"].iloc[0]
+        ax.set_xlabel(f"effect on {COLUMN_LABELS.get(outcome, outcome)}"
+                      + (" (SD per SD)" if standardized else ""))
     axes[0][0].legend(loc="best", fontsize=7)
     fig.tight_layout()
     return fig

@@ -21,6 +21,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from alliance.data.schema import COLUMN_LABELS
 from alliance.plots.style import ARM_COLORS, ARM_LABELS, use_style
 from alliance.rsa.surface import surface_quantities
 
@@ -51,7 +52,13 @@ def _poly(b, b0, X, Y, cx, cy):
 
 
 def _labels(result, xlabel, ylabel, zlabel):
-    return (xlabel or result.info["x"], ylabel or result.info["y"], zlabel or result.info["outcome"])
+    """Axis labels: the given ones, else readable names of the columns (and the lag)."""
+    info = result.info
+    lag = f" (session t−{info['lag']})" if info.get("lag") else ""
+    now = " (session t)" if info.get("lag") else ""
+    name = lambda c: COLUMN_LABELS.get(c, c)  # noqa: E731
+    return (xlabel or name(info["x"]) + lag, ylabel or name(info["y"]) + lag,
+            zlabel or name(info["outcome"]) + now)
 
 
 def _title(level):

@@ -1,0 +1,122 @@
+"""Everything a reader can take away from the site: notebooks, data, the source, and a repository link.
+
+* Every executed notebook page gets, in the theme's download menu, its executed
+  notebook (``.ipynb``), the data (``sessions.csv`` and its codebook) and the whole
+  source of the book as a zip archive, beside the theme's ``.md`` and print-to-PDF.
+* The data files and the source archive are written into ``_build/html/downloads/``
+  when the build finishes (the archive holds the files git tracks, so it is exactly
+  the repository at the built commit; without git it is not made and not linked).
+* A repository button appears when the checkout has a web remote (``https://...``);
+  a local or missing remote gives none, so no page links to an address that does
+  not exist.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+DOWNLOADS = "downloads"
+SOURCE_ZIP = "alliance-book-source.zip"
+
+
+def _root(app) -> Path:
+    return Path(app.srcdir)
+
+
+def _git(app, *args) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=_root(app), capture_output=True, text=True,
+                             timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def _data_files(app) -> dict[str, Path]:
+    root = _root(app)
+    return {"sessions.csv": root / "src" / "alliance" / "data" / "files" / "sessions.csv",
+            "codebook.md": root / "data" / "README.md"}
+
+
+def _remote(app, config) -> None:
+    """config-inited: a repository button for a web remote; whether a source archive can be made."""
+    url = _git(app, "remote", "get-url", "origin") or ""
+    if url.startswith("git@github.com:"):
+        url = "https://github.com/" + url.split(":", 1)[1]
+    if url.startswith(("https://", "http://")):
+        url = url.removesuffix(".git")
+        opts = config.html_theme_options
+        opts["repository_url"] = url
+        opts["use_repository_button"] = True
+    app.get_it_has_source = bool(_git(app, "rev-parse", "HEAD"))
+
+
+def _footer(app, pagename, templatename, context, doctree):
+    """The footer of every page: synthetic-data notice, licence, version, how to cite."""
+    from alliance import __version__  # the package the book documents (installed in the build)
+
+    cite = f'{context["pathto"]("intro")}#how-to-cite'
+    context["theme_extra_footer"] = (
+        "<p>All numbers in this book are computed from <b>synthetic</b> data unless a chapter says "
+        f"otherwise. Package <code>alliance</code> {__version__}. Code and data: MIT licence. "
+        f'<a href="{cite}">How to cite</a>.</p>')
+
+
+def _page(app, pagename, templatename, context, doctree):
+    buttons = context.get("header_buttons")
+    if not buttons or not context.get("page_source_suffix"):
+        return
+    group = next((b for b in buttons if b.get("label") == "download-buttons"), None)
+    if group is None:
+        return
+    pathto = context["pathto"]
+    out = Path(app.outdir)
+    notebook = out.parent / "jupyter_execute" / f"{pagename}.ipynb"
+    extra = []
+    if notebook.exists():
+        target = out / "_sources" / f"{pagename}.ipynb"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(notebook, target)
+        extra.append({"type": "link", "url": f"{pathto('_sources', 1)}/{pagename}.ipynb",
+                      "text": ".ipynb (executed)", "icon": "fas fa-code",
+                      "tooltip": "Download this chapter as an executed notebook",
+                      "label": "download-notebook-button"})
+    for name in _data_files(app):
+        extra.append({"type": "link", "url": f"{pathto(DOWNLOADS, 1)}/{name}",
+                      "text": name, "icon": "fas fa-table",
+                      "tooltip": f"Download the synthetic data ({name})",
+                      "label": f"download-{name.replace('.', '-')}-button"})
+    if getattr(app, "get_it_has_source", False):
+        extra.append({"type": "link", "url": f"{pathto(DOWNLOADS, 1)}/{SOURCE_ZIP}",
+                      "text": "source (.zip)", "icon": "fas fa-file-archive",
+                      "tooltip": "Download the whole book and package to run it yourself",
+                      "label": "download-source-archive-button"})
+    group["buttons"] = extra + group["buttons"]
+
+
+def _finished(app, exception):
+    if exception is not None or app.builder.name != "html":
+        return
+    dest = Path(app.outdir) / DOWNLOADS
+    dest.mkdir(parents=True, exist_ok=True)
+    for name, path in _data_files(app).items():
+        shutil.copy2(path, dest / name)
+    files = _git(app, "ls-files")
+    if files:
+        root = _root(app)
+        with zipfile.ZipFile(dest / SOURCE_ZIP, "w", zipfile.ZIP_DEFLATED) as zf:
+            for rel in files.splitlines():
+                path = root / rel
+                if path.is_file():
+                    zf.write(path, f"alliance-book/{rel}")
+
+
+def setup(app):
+    app.connect("config-inited", _remote)
+    app.connect("html-page-context", _page, priority=600)
+    app.connect("html-page-context", _footer, priority=600)
+    app.connect("build-finished", _finished)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
