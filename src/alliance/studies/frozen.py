@@ -38,7 +38,7 @@ from alliance.studies.rates import StudyResult
 from alliance.studies.runner import read_store, run_draws
 from alliance.synthetic.scenarios import scenario_params
 
-__all__ = ["PLAN", "STUDIES_DIR", "load_study", "make_study", "summarise_study"]
+__all__ = ["PLAN", "STUDIES_DIR", "load_study", "make_study", "summarise_study", "versions"]
 
 #: Where frozen studies live in a checkout of the repository.
 STUDIES_DIR = Path(__file__).resolve().parents[3] / "data" / "studies"
@@ -70,7 +70,8 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _versions() -> dict:
+def versions() -> dict:
+    """Python and the versions of the package and its numerical libraries (provenance)."""
     out = {"python": platform.python_version()}
     for pkg in ("alliance", "numpy", "scipy", "pandas", "statsmodels"):
         try:
@@ -121,7 +122,7 @@ def make_study(name: str, *, draws: int | None = None, jobs: int = 1, scheduler=
         "study": name, "spec": spec,
         "synthetic": "every row comes from synthetic trials of alliance.simulate; no real data",
         "draw_seed": f"numpy.random.SeedSequence({spec['seed']}, spawn_key=(draw,))",
-        "points": points, "versions": _versions(),
+        "points": points, "versions": versions(),
         "machine": f"{platform.machine()}, {platform.system()}",
         "date": time.strftime("%Y-%m-%d"),
         "command": f"python -m alliance.cli.make_studies --only {name} --draws {spec['draws']}",
@@ -153,7 +154,10 @@ def _verified(name: str, root: Path | None) -> tuple[Path, dict]:
 
 
 def _parts(folder: Path, spec: dict) -> list:
-    return [(_params(spec, kw), float(kw.get("effect", 1.0)), read_store(folder / sub))
+    base = scenario_params(spec["scenario"])
+    return [(_params(spec, kw), float(kw.get("effect", 1.0)),
+             kw.get("patients_per_therapist", base.n_patients / base.n_therapists),
+             read_store(folder / sub))
             for sub, kw in _points(spec)]
 
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -51,8 +52,8 @@ from alliance.synthetic.simulate import simulate
 __all__ = ["design_params", "design_point", "point_name", "power_draw", "power_study",
            "summarise_power", "therapists_needed"]
 
-#: Columns that identify a design point.
-DESIGN = ("therapists", "patients_per_therapist", "sessions", "effect")
+#: Columns that identify a design point (``patients_per_therapist`` is the realised caseload).
+DESIGN = ("therapists", "caseload", "sessions", "effect")
 
 
 def design_params(scenario: str = "default", *, therapists: int | None = None,
@@ -87,7 +88,7 @@ def design_params(scenario: str = "default", *, therapists: int | None = None,
     return scale_effects(params, effect) if effect != 1 else params
 
 
-def point_name(therapists, patients_per_therapist, sessions, effect) -> str:
+def point_name(therapists, patients_per_therapist, sessions, effect, **_other) -> str:
     """Folder name of a design point's chunk store, e.g. ``J40-m2.925-S6-k1``."""
     return f"J{therapists}-m{patients_per_therapist:g}-S{sessions}-k{effect:g}"
 
@@ -115,23 +116,30 @@ def _rejections(draws: pd.DataFrame, params: SimulationParams, alpha: float) -> 
     return pd.DataFrame(out, index=draws.index)
 
 
-def design_point(params: SimulationParams, effect: float = 1.0) -> dict:
-    """The design columns of a point (``therapists``, ``patients_per_therapist``, ...)."""
-    return {"therapists": params.n_therapists,
-            "patients_per_therapist": params.n_patients / params.n_therapists,
+def design_point(params: SimulationParams, effect: float = 1.0,
+                 caseload: float | None = None) -> dict:
+    """The design columns of a point.
+
+    ``therapists``, ``patients_per_therapist`` (realised: patients / therapists),
+    ``caseload`` (the mean caseload asked for; by default the realised one),
+    ``sessions`` and ``effect``.
+    """
+    ppt = params.n_patients / params.n_therapists
+    return {"therapists": params.n_therapists, "patients_per_therapist": ppt,
+            "caseload": float(caseload) if caseload is not None else ppt,
             "sessions": params.n_sessions, "effect": float(effect)}
 
 
 def summarise_power(parts, *, alpha: float = 0.05, conf_level: float = 0.95, title: str = "",
                     info: dict | None = None) -> StudyResult:
-    """Power per design point and test from ``[(params, effect, draws), ...]``.
+    """Power per design point and test from ``[(params, effect, caseload, draws), ...]``.
 
     The summary of :func:`power_study` and of chapter 9's frozen studies: see
     :func:`power_study` for the tables.
     """
     rows, all_draws = [], []
-    for params, effect, draws in parts:
-        point = design_point(params, effect)
+    for params, effect, caseload, draws in parts:
+        point = design_point(params, effect, caseload)
         rej = _rejections(draws, params, alpha)
         truth = params.truth()
         for key, (_m, _t, _term, _lv, label, tkey) in PRIMARY_TESTS.items():
@@ -182,6 +190,7 @@ def power_study(scenario: str = "default", *, therapists=(None,), patients_per_t
     >>> res.tables["power"].query("test == 'g_ther'")[["therapists", "estimate"]]  # doctest: +SKIP
     """
     parts = []
+    base = scenario_params(scenario)
     for J in therapists:
         for m in patients_per_therapist:
             for S in sessions:
@@ -193,7 +202,8 @@ def power_study(scenario: str = "default", *, therapists=(None,), patients_per_t
                     draws = run_draws(power_draw, n_draws, seed=seed, args=(params, alpha),
                                       jobs=jobs, scheduler=scheduler, store=sub,
                                       chunk_size=chunk_size, progress=progress)
-                    parts.append((params, k, draws))
+                    m_asked = m if m is not None else base.n_patients / base.n_therapists
+                    parts.append((params, k, m_asked, draws))
     return summarise_power(
         parts, alpha=alpha, conf_level=conf_level,
         title=f"Power of the primary tests ({scenario} scenario, {n_draws} draws per design)",
@@ -207,7 +217,9 @@ def therapists_needed(draws: pd.DataFrame, test: str, target: float = 0.8) -> di
     \\beta_0 + \\beta_1 \\log J` to every draw (a binomial GLM, statsmodels) and solves
     for :math:`J` (rounded up to an even number, for 1:1 allocation); ``grid`` is
     the smallest number of therapists on the grid whose estimated power reaches
-    the target (NaN when none does). The other design columns must be constant.
+    the target (NaN when none does). Neither reading extrapolates: a target
+    reached only beyond the largest number simulated gives NaN. The other design columns (``caseload``,
+    ``sessions``, ``effect``) must be constant.
 
     Examples
     --------
@@ -224,12 +236,19 @@ def therapists_needed(draws: pd.DataFrame, test: str, target: float = 0.8) -> di
     y = d[f"reject_{test}"].to_numpy(float)
     X = sm.add_constant(np.log(d["therapists"].to_numpy(float)))
     out = {"test": test, "target": target, "logistic": np.nan, "grid": np.nan}
+    grid = d["therapists"]
     if 0 < y.mean() < 1:
-        fit = sm.GLM(y, X, family=sm.families.Binomial()).fit()
-        b0, b1 = fit.params
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (quasi-)separation in tiny studies: no reading
+            try:
+                b0, b1 = sm.GLM(y, X, family=sm.families.Binomial()).fit().params
+            except Exception:  # noqa: BLE001 - statsmodels raises several kinds here
+                b0, b1 = np.nan, np.nan
         if b1 > 0:
-            J = math.exp((math.log(target / (1 - target)) - b0) / b1)
-            out["logistic"] = int(2 * math.ceil(J / 2))
+            logJ = (math.log(target / (1 - target)) - b0) / b1
+            # read off inside the grid only: no extrapolation beyond the numbers simulated
+            if math.log(grid.min()) <= logJ <= math.log(grid.max()):
+                out["logistic"] = int(2 * math.ceil(math.exp(logJ) / 2))
     shares = d.groupby("therapists")[f"reject_{test}"].mean()
     reached = shares[shares >= target]
     if len(reached):
