@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import platform
 import time
 from importlib.metadata import PackageNotFoundError, version
@@ -40,8 +41,10 @@ from alliance.synthetic.scenarios import scenario_params
 
 __all__ = ["PLAN", "STUDIES_DIR", "load_study", "make_study", "summarise_study", "versions"]
 
-#: Where frozen studies live in a checkout of the repository.
-STUDIES_DIR = Path(__file__).resolve().parents[3] / "data" / "studies"
+#: Where frozen studies live in a checkout of the repository (``ALLIANCE_STUDIES_DIR``
+#: overrides it, e.g. to try a chapter on small studies made elsewhere).
+STUDIES_DIR = Path(os.environ.get("ALLIANCE_STUDIES_DIR",
+                                  Path(__file__).resolve().parents[3] / "data" / "studies"))
 
 #: Seeds: chapter 7's studies share one seed across scenarios (common random numbers).
 FINDINGS_SEED = 2023
