@@ -18,7 +18,7 @@ __all__ = ["main"]
 
 def main(argv=None) -> int:
     """Run (or resume) the frozen studies; return the exit code."""
-    from alliance.studies.frozen import PLAN, STUDIES_DIR, make_study
+    from alliance.studies.frozen import PLAN, STUDIES_DIR, make_study, readme_text
     from alliance.studies.runner import read_store
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -47,6 +47,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted: run the same command again to resume", flush=True)
         return 130
+    finally:
+        if STUDIES_DIR.exists():
+            (STUDIES_DIR / "README.md").write_text(readme_text(), encoding="utf-8", newline="\n")
     return 0
 
 
