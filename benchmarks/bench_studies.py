@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 import alliance
-from alliance.findings import MODELS, PRIMARY_MODELS, findings_draw, fit_paper_models
+from alliance.findings import MODELS, findings_draw, fit_paper_models
 from alliance.mixed import fit_lmm
 from alliance.studies.power import design_params, power_draw
 from alliance.studies.runner import run_draws

@@ -9,8 +9,14 @@ import pandas as pd
 import pytest
 
 import alliance
-from alliance.synthetic import (SCENARIOS, SimulationParams, describe_scenarios, scale_effects,
-                                scenario_params, simulate)
+from alliance.synthetic import (
+    SCENARIOS,
+    SimulationParams,
+    describe_scenarios,
+    scale_effects,
+    scenario_params,
+    simulate,
+)
 
 
 def test_every_scenario_is_documented_with_reasons():

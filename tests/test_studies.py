@@ -14,6 +14,7 @@ from alliance.studies import frozen, power
 from alliance.studies.runner import run_draws
 from alliance.synthetic import scenario_params
 
+
 def _results(rows: pd.DataFrame) -> pd.DataFrame:
     """A draw's results: not the time it took nor the wording of its warnings."""
     keep = [c for c in rows.columns if c not in ("seconds", "warnings", "traceback")]
@@ -33,7 +34,7 @@ def _assert_same_rows(a: pd.DataFrame, b: pd.DataFrame, what: str) -> None:
                                        equal_nan=True, err_msg=f"{what}: column {col}")
         else:
             # text read back from CSV: an empty field is NaN there
-            text = lambda v: v.astype(object).where(v.notna(), "").astype(str).tolist()  # noqa: E731
+            text = lambda v: v.astype(object).where(v.notna(), "").astype(str).tolist()
             same = text(x) == text(y)
             assert same, f"{what}: column {col}: {x.tolist()} != {y.tolist()}"
 
