@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 VENDOR_STAMP := .vendor/.installed
 
-.PHONY: book test setup vendor chromium bench clean
+.PHONY: book test setup vendor chromium bench studies clean
 
 ## book: build the whole book (every chapter executed) into _build/html
 book: setup vendor
@@ -56,6 +56,14 @@ $(VENDOR_STAMP): vendor/package.json vendor/package-lock.json
 ## chromium: Debian's chromium for the browser tests (never a Playwright download)
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
+## studies: the frozen Monte Carlo studies that chapters 7 and 9 read (data/studies/, with manifests).
+## Long (hours on 2 cores) and resumable: an interrupted run continues where it stopped, and a larger
+## DRAWS adds draws to the studies already there. SCHEDULER=tcp://host:8786 runs them on a Dask cluster.
+DRAWS ?= 1000
+JOBS ?= 2
+studies: setup
+	$(BIN)/python -m alliance.cli.make_studies --draws $(DRAWS) --jobs $(JOBS) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 ## bench: time the models (not part of the tests)
 bench: setup

@@ -18,9 +18,7 @@ patient, ML as in Nestler et al. (2019).
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,11 +29,16 @@ from alliance.errors import AllianceWarning
 from alliance.growth import fit_growth
 from alliance.results import Result
 from alliance.rsa import fit_rsa
+from alliance.studies.rates import StudyResult, rate
+from alliance.studies.runner import run_draws
+from alliance.synthetic.params import SimulationParams
+from alliance.synthetic.scenarios import scenario_params
 from alliance.synthetic.simulate import simulate
 from alliance.truth_bias import fit_truth_bias
 
-__all__ = ["CLAIMS", "CLAIM_MODELS", "Claim", "FindingsResult", "PAPER_MODELS",
-           "claim_map_markdown", "evaluate", "fit_paper_models", "replication_rates"]
+__all__ = ["CLAIMS", "CLAIM_MODELS", "Claim", "FindingsResult", "MODELS", "PAPER_MODELS",
+           "PRIMARY_MODELS", "PRIMARY_TESTS", "claim_map_markdown", "evaluate", "findings_draw",
+           "fit_paper_models", "primary_tests", "replication_rates", "summarise_draws"]
 
 
 @dataclass(frozen=True)
@@ -114,19 +117,31 @@ CLAIM_MODELS = {1: ("growth_therapist", "growth_patient", "growth_both"), 2: ("t
                 3: ("rsa",), 4: ("rsa",)}
 
 
-def fit_paper_models(data, conf_level: float = 0.95, *, columns=None) -> tuple[dict, list[str]]:
+#: Names of the models behind the findings, in the order they are fitted.
+MODELS = tuple(PAPER_MODELS)
+
+
+def fit_paper_models(data, conf_level: float = 0.95, *, columns=None,
+                     only=None) -> tuple[dict, list[str]]:
     """Fit the book's specification of every model behind the four findings.
 
     ``data`` is a file or a DataFrame, validated by :func:`alliance.read_sessions`
-    (``columns`` maps your column names). Returns the fitted results by name and
-    the warnings they raised (each also re-emitted as :class:`alliance.AllianceWarning`).
+    (``columns`` maps your column names). ``only`` names a subset of :data:`MODELS`
+    (the power studies fit :data:`PRIMARY_MODELS`). Returns the fitted results by
+    name and the warnings they raised (each also re-emitted as
+    :class:`alliance.AllianceWarning`).
     """
     data = read_sessions(data, columns)
+    wanted = MODELS if only is None else tuple(only)
+    unknown = set(wanted) - set(MODELS)
+    if unknown:
+        raise ValueError(f"unknown models {sorted(unknown)}; known: {MODELS}")
     fits = {}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", AllianceWarning)
         for name, fit in PAPER_MODELS.items():
-            fits[name] = fit(data, conf_level)
+            if name in wanted:
+                fits[name] = fit(data, conf_level)
     messages = [str(w.message) for w in caught if issubclass(w.category, AllianceWarning)]
     for m in messages:
         warnings.warn(m, AllianceWarning, stacklevel=2)
@@ -273,42 +288,177 @@ def claim_map_markdown() -> str:
     return "\n".join(lines)
 
 
-def _one_draw(seed: int, params, alpha: float):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", AllianceWarning)
-        res = evaluate(simulate(params, seed=int(seed)), alpha=alpha)
-    return (res.tables["findings"]["verdict"] == "replicated").to_numpy()
+#: The tests behind the verdicts, as the studies record them: key -> (model in the fits of
+#: :func:`fit_paper_models`, table, term, level, label, key of ``SimulationParams.truth()``).
+PRIMARY_TESTS = {
+    "g_ther": ("growth_therapist", None, "time:training", None,
+               "growth difference, therapist-rated", "growth_difference_therapist"),
+    "g_pat": ("growth_patient", None, "time:training", None,
+              "growth difference, patient-rated", "growth_difference_patient"),
+    "tc_diff": ("truth_bias", None, "temporal congruence", "training - control",
+                "temporal congruence, training - control", "tracking_difference"),
+    "a1_training": ("rsa", "surface", "a1", "training", "a1, training arm", "a1"),
+    "a1_control": ("rsa", "surface", "a1", "control", "a1, control arm", "a1_control"),
+    "a1_difference": ("rsa", "surface", "a1", "difference", "a1, arm difference",
+                      "a1_difference"),
+}
+
+#: The models a study of the primary tests needs (the stacked growth model is not one).
+PRIMARY_MODELS = ("growth_therapist", "growth_patient", "truth_bias", "rsa")
 
 
-def replication_rates(n_draws: int = 20, *, params=None, seed: int = 1, alpha: float = 0.05,
-                      n_jobs: int = 1) -> pd.DataFrame:
+def primary_tests(fits: dict) -> dict[str, float]:
+    """Estimate, SE, df and p of every primary test, flat (``est_<key>``, ``se_<key>``, ...).
+
+    ``df`` is the test's degrees of freedom where the table has them and ``inf``
+    for a Wald z test. Also ``converged_<model>`` and ``boundary_<model>`` of each
+    fit. Used by the per-draw functions of the studies (chapter 7, chapter 9).
+    """
+    out: dict[str, float] = {}
+    for key, (model, table, term, level, _label, _truth) in PRIMARY_TESTS.items():
+        if model not in fits:
+            continue
+        res = fits[model]
+        row = res.rows(table, term=term, **({"level": level} if level else {})).iloc[0]
+        out[f"est_{key}"] = float(row["estimate"])
+        out[f"se_{key}"] = float(row["se"])
+        out[f"df_{key}"] = float(row["df"]) if "df" in row.index else float("inf")
+        out[f"p_{key}"] = float(row["p"])
+    for model, res in fits.items():
+        out[f"converged_{model}"] = int(bool(res.converged))
+        out[f"boundary_{model}"] = int(bool(res.info.get("boundary", False)))
+    return out
+
+
+def findings_draw(draw: int, rng, params=None, alpha: float = 0.05) -> dict:
+    """One draw of a replication study: a fresh synthetic trial and the four verdicts.
+
+    Simulates a trial from ``params`` (:func:`alliance.simulate` with the draw's
+    generator), runs :func:`evaluate` on it and returns ``verdict_1`` .. ``verdict_4``
+    (1 = replicated), ``joint`` (all four), the primary tests
+    (:func:`primary_tests`) and the rows used. The function of
+    :func:`alliance.studies.run_draws`: warnings, time and failures are recorded
+    by the runner.
+    """
+    res = evaluate(simulate(params, seed=rng), alpha=alpha)
+    verdicts = (res.tables["findings"]["verdict"] == "replicated").to_numpy()
+    out = {f"verdict_{c.number}": int(v) for c, v in zip(CLAIMS, verdicts)}
+    out["joint"] = int(verdicts.all())
+    out["n_obs"] = int(res.n_obs)
+    out.update(primary_tests(res.fits))
+    return out
+
+
+def _claim_meaning(number: int, truth: dict, alpha: float) -> str:
+    if number == 1:
+        return ("power of the therapist-rated test x P(patient-rated test not significant)"
+                if truth["growth_difference_therapist"] != 0 else
+                "false-positive rate of the rule (therapist-rated significant, patient-rated not)")
+    if number in (2, 3):
+        key = "tracking_difference" if number == 2 else "a1"
+        return "power" if truth[key] != 0 else "false-positive rate"
+    if truth["a1_control"] == 0:
+        return f"1 - false-positive rate of the control-arm test (nominally 1 - alpha = {1 - alpha:g})"
+    return "1 - power of the control-arm test (the association exists)"
+
+
+def summarise_draws(draws: pd.DataFrame, params=None, *, alpha: float = 0.05,
+                    conf_level: float = 0.95, title: str = "Replication rates"):
+    """Rates of a replication study's draws, each with its CI and what it estimates.
+
+    ``draws`` are rows of :func:`findings_draw` (from :func:`replication_rates` or a
+    frozen study). Returns a :class:`~alliance.studies.rates.StudyResult` with
+    tables ``rates`` (each finding's verdict and all four jointly) and ``tests``
+    (the rejection rate of every primary test at ``alpha``: power where
+    ``params`` builds the effect in, a false-positive rate where it does not; a
+    test with an effect counts only rejections in the effect's direction), and
+    ``draws``. A failed draw (``error`` not empty) counts in ``failed``, not in
+    ``n``.
+    """
+    truth = (params or SimulationParams()).truth()
+    failed = draws["error"].astype(str) != ""
+    rows = []
+    for c in CLAIMS:
+        hits = draws[f"verdict_{c.number}"].where(~failed)
+        rows.append(rate(hits, f"finding {c.number}", _claim_meaning(c.number, truth, alpha),
+                         conf_level))
+    rows.append(rate(draws["joint"].where(~failed), "all four findings",
+                     "joint rate: every verdict as published in the same trial", conf_level))
+    tests = []
+    for key, (_m, _t, _term, _lv, label, tkey) in PRIMARY_TESTS.items():
+        if f"p_{key}" not in draws:
+            continue
+        p, est = draws[f"p_{key}"], draws[f"est_{key}"]
+        effect = truth[tkey]
+        hit = (p < alpha) & ((np.sign(est) == np.sign(effect)) if effect != 0 else True)
+        tests.append(rate(hit.astype(float).where(~failed & p.notna()), label,
+                          "power" if effect != 0 else "false-positive rate", conf_level,
+                          test=key, truth=effect))
+    return StudyResult(title=title,
+                       tables={"rates": pd.DataFrame(rows), "tests": pd.DataFrame(tests),
+                               "draws": draws},
+                       n_obs=int(len(draws)),
+                       warnings=([f"{int(failed.sum())} draws failed"] if failed.any() else []),
+                       info={"alpha": alpha, "conf_level": conf_level, "draws": int(len(draws)),
+                             "failed": int(failed.sum())})
+
+
+def replication_rates(n_draws: int = 20, *, params=None, scenario: str | None = None,
+                      seed: int = 1, alpha: float = 0.05, n_jobs: int = 1,
+                      scheduler: str | None = None, store=None, progress: bool = False):
     """How often each finding comes out ``replicated`` across fresh synthetic trials.
 
-    Draws ``n_draws`` trials from :func:`alliance.simulate` (seeds from a
-    generator seeded with ``seed``), runs :func:`evaluate` on each and returns,
-    per claim, the share of draws with the verdict ``replicated`` and its Monte
-    Carlo standard error. For claims 1-3 this is the power of the design to
-    detect the effects the generative model builds in; for claim 4 it is the
-    share of trials in which the control arm's association is non-significant.
-    ``n_jobs > 1`` runs draws in that many processes (results are identical:
-    each draw has its own seed). Boundary warnings of the individual fits are
-    not shown.
+    Draws ``n_draws`` trials from the generative model (``params``, or the named
+    ``scenario`` of :mod:`alliance.synthetic.scenarios`; default the book's model)
+    with :func:`alliance.studies.run_draws` -- draw *i* from
+    ``SeedSequence(seed, spawn_key=(i,))``, so it is the same whatever runs it --
+    evaluates each (:func:`findings_draw`) and summarises them
+    (:func:`summarise_draws`).
+
+    What each rate estimates is stated beside it: for finding 1 the joint rule
+    (therapist-rated test significant *and* patient-rated not) is power times the
+    chance the patient-rated test stays non-significant; for findings 2 and 3 it
+    is power; for finding 4 it is one minus the false-positive rate of the
+    control-arm test, nominally ``1 - alpha``, whatever training does. Under the
+    ``null`` scenario the rates of findings 1-3 are false-positive rates.
+
+    Parameters
+    ----------
+    n_draws : int
+        Number of synthetic trials.
+    params : SimulationParams, optional
+        Parameters of the generative model (exclusive with ``scenario``).
+    scenario : str, optional
+        A named scenario (``default``, ``null``, ``ceiling``, ...).
+    seed : int
+        The study's seed.
+    alpha : float
+        Level of every test.
+    n_jobs : int
+        Local worker processes.
+    scheduler : str, optional
+        Address of a ``dask.distributed`` scheduler to run the draws on instead.
+    store : path, optional
+        Chunk store of the draws (a killed run resumes there).
+    progress : bool
+        A progress bar on standard error.
+
+    Returns
+    -------
+    StudyResult
+        Tables ``rates`` (term, estimate = share, se = Monte Carlo SE, ci_low,
+        ci_high, k, n, failed, estimates), ``tests`` and ``draws``.
+
+    Examples
+    --------
+    >>> from alliance.findings import replication_rates
+    >>> res = replication_rates(2, seed=5)  # doctest: +SKIP
+    >>> res.tables["rates"][["term", "estimate", "estimates"]]  # doctest: +SKIP
     """
-    rng = np.random.default_rng(seed)
-    seeds = [int(s) for s in rng.integers(0, 2**31 - 1, n_draws)]
-    if n_jobs > 1:
-        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-        with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx) as pool:
-            verdicts = list(pool.map(_one_draw, seeds, [params] * n_draws, [alpha] * n_draws))
-    else:
-        verdicts = [_one_draw(s, params, alpha) for s in seeds]
-    v = np.array(verdicts, dtype=float)
-    share = v.mean(axis=0)
-    return pd.DataFrame({
-        "claim": [c.number for c in CLAIMS],
-        "share_replicated": share,
-        "mc_se": np.sqrt(share * (1 - share) / n_draws),
-        "n_draws": n_draws,
-    })
-
-
+    if params is not None and scenario is not None:
+        raise ValueError("give params or scenario, not both")
+    params = params if params is not None else scenario_params(scenario or "default")
+    draws = run_draws(findings_draw, n_draws, seed=seed, args=(params, alpha), jobs=n_jobs,
+                      scheduler=scheduler, store=store, progress=progress)
+    return summarise_draws(draws, params, alpha=alpha,
+                           title=f"Replication rates over {n_draws} synthetic trials")

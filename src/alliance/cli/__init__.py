@@ -51,14 +51,12 @@ from alliance.cli.common import (
     option_message,
     parse_columns,
 )
-from alliance.data.example import write_sessions
 from alliance.data.summary import validation_summary
 from alliance.data.validate import read_sessions
 from alliance.errors import AllianceWarning, DataError, FitError
-from alliance.outputs import SIGNALS_SEEN, OutputError, atomic_file
-from alliance.synthetic.simulate import simulate
+from alliance.outputs import SIGNALS_SEEN, OutputError
 
-__all__ = ["EXIT_CODES", "FIT_COMMANDS", "build_parser", "main"]
+__all__ = ["COMMANDS", "EXIT_CODES", "FIT_COMMANDS", "build_parser", "main"]
 
 #: Exit codes of every command (README.md documents the same table).
 EXIT_CODES = {
@@ -70,6 +68,14 @@ EXIT_CODES = {
     70: "internal error (a bug; ALLIANCE_TRACEBACK=1 shows the traceback)",
     130: "interrupted (Ctrl-C)",
     143: "terminated (SIGTERM)",
+}
+
+#: ``alliance NAME`` -> (adapter module with ``add_arguments`` and ``run(args) -> int``, help).
+COMMANDS = {
+    "simulate": ("alliance.cli.simulate",
+                 "write a synthetic trial (the book's generative model or a named scenario)"),
+    "power": ("alliance.cli.power",
+              "power of the primary tests for a planned trial (simulation; local or Dask)"),
 }
 
 #: ``alliance fit KIND`` -> (adapter module, one-line help).
@@ -98,12 +104,8 @@ def _validate(args) -> int:
     return 0
 
 
-def _simulate(args) -> int:
-    with atomic_file(args.out, force=args.force, option="--out") as tmp:
-        data = simulate(seed=args.seed)
-        write_sessions(data, tmp)
-    print(f"wrote {len(data)} synthetic rows (seed {args.seed}) to {args.out}")
-    return 0
+def _command(args) -> int:
+    return importlib.import_module(args.module).run(args)
 
 
 def _fit(args) -> int:
@@ -132,11 +134,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_validate)
 
-    p = sub.add_parser("simulate", help="write a synthetic trial (the book's generative model)")
-    p.add_argument("--seed", type=nonnegative_int, required=True)
-    p.add_argument("--out", required=True, help="CSV file to write (written whole or not at all)")
-    p.add_argument("--force", action="store_true", help="replace --out if it exists")
-    p.set_defaults(func=_simulate)
+    for name, (modname, helptext) in COMMANDS.items():
+        p = sub.add_parser(name, help=helptext, description=helptext)
+        if argv[:1] == [name]:  # only the command that runs loads its adapter
+            importlib.import_module(modname).add_arguments(p)
+        p.set_defaults(func=_command, module=modname)
 
     fit = sub.add_parser("fit", help="fit one of the book's models to a data file")
     kinds = fit.add_subparsers(dest="kind", required=True)

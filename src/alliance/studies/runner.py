@@ -98,11 +98,11 @@ def _write_chunk(store: Path, rows: list[dict], draws: Sequence[int]) -> None:
     os.replace(tmp, path)  # a chunk appears whole or not at all
 
 
-def _progress(done: int, total: int, start: float, stream) -> None:
+def _progress(done: int, total: int, start: float, stream, before: int = 0) -> None:
     if stream is None:
         return
     elapsed = time.perf_counter() - start
-    rate = done / elapsed if elapsed > 0 else math.nan
+    rate = (done - before) / elapsed if elapsed > 0 else math.nan  # draws computed in this run
     left = (total - done) / rate if rate and rate > 0 else math.nan
     bar = "#" * int(30 * done / max(total, 1))
     stream.write(f"\r[{bar:<30s}] {done}/{total} draws, {rate:.2f}/s, ~{left:.0f} s left ")
@@ -180,7 +180,7 @@ def run_draws(fn: Callable, n_draws: int, *, seed: int, args: tuple = (), kwargs
             _write_chunk(store, rows, c)
         results.extend(rows)
         count += len(rows)
-        _progress(count, total, start, stream)
+        _progress(count, total, start, stream, len(done_rows))
 
     if scheduler is not None:
         from distributed import Client, as_completed  # optional heavy dependency

@@ -15,7 +15,8 @@ import pandas as pd
 
 from alliance.data.example import DATA_DIR, EXAMPLE_FILE, sha256, write_sessions
 from alliance.data.schema import COLUMN_DESCRIPTIONS, INSTRUMENTS
-from alliance.synthetic.params import EXAMPLE_SEED, describe_parameters
+from alliance.synthetic.params import EXAMPLE_SEED, SimulationParams, describe_parameters
+from alliance.synthetic.scenarios import SCENARIOS
 from alliance.synthetic.simulate import simulate
 
 __all__ = ["README_DIR", "build", "readme_text"]
@@ -102,6 +103,19 @@ closely under training); (3) a1 = b1 + b2 > 0 and a4 = b3 - b4 + b5 < 0 in the t
 |---|---|---|---|
 """
 
+_README_SCENARIOS = """
+## Scenarios of the generative model
+
+The shipped file is a draw of the `default` scenario. The other scenarios
+(`alliance.synthetic.scenarios`; `alliance simulate --scenario NAME --seed N --out FILE`) change the
+parameters below and nothing else; chapter 7 runs the book's evaluation on each and chapter 9 plans
+a trial under them. `null` removes every training effect; the realism scenarios each add one feature
+the default model leaves out.
+
+| scenario | parameter | value | default | reason |
+|---|---|---|---|---|
+"""
+
 
 def readme_text(data: pd.DataFrame, digest: str) -> str:
     """The data README, generated from the schema and the parameter metadata."""
@@ -131,7 +145,13 @@ def readme_text(data: pd.DataFrame, digest: str) -> str:
     params = describe_parameters()
     prows = [f"| `{r.parameter}` | {r.value:g} | {r.meaning} | {r.source} |"
              for r in params.itertuples()]
-    return text + "\n".join(rows) + "\n" + _README_MODEL + "\n".join(prows) + "\n"
+    srows = []
+    for s in SCENARIOS.values():
+        srows.append(f"| `{s.name}` | {s.title}: {s.description} | | | |")
+        for k, (v, why) in s.changes.items():
+            srows.append(f"| | `{k}` | {v:g} | {getattr(SimulationParams(), k):g} | {why} |")
+    return (text + "\n".join(rows) + "\n" + _README_MODEL + "\n".join(prows) + "\n"
+            + _README_SCENARIOS + "\n".join(srows) + "\n")
 
 
 def build(out_dir: Path | None = None) -> dict[str, Path]:

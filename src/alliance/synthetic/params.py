@@ -76,8 +76,16 @@ class SimulationParams:
     p_missing_patient: float = _p(0.04, "probability a patient alliance rating is missing", "assumption: MCAR missed forms")
     p_missing_therapist: float = _p(0.06, "probability a therapist alliance rating is missing", "assumption: MCAR missed forms")
     p_missing_wellbeing: float = _p(0.03, "probability a well-being rating is missing", "assumption: MCAR missed forms")
+    dropout_rupture_odds: float = _p(1.0, "odds ratio of leaving after a session with a rupture (1: dropout does not depend on the alliance)", "assumption: 1 in the default model (missing completely at random); ruptures predict dropout in the literature (Safran, Muran & Eubanks-Carter 2011), see the scenario rupture_dropout")
+    rupture_threshold: float = _p(-1.0, "a session is a rupture when the latent alliance fluctuation xi is below this many SDs of xi", "assumption: about one session in six is a rupture (a one-SD drop)")
+    # --- realism features (all off in the default model) --------------------
+    sd_therapist_growth_patient: float = _p(0.0, "SD of therapists' effect on their patients' alliance growth per session (a therapist random slope, seen in patient ratings)", "assumption: 0 in the default model; see the scenario therapist_slopes")
+    sd_therapist_growth_therapist: float = _p(0.0, "SD of therapists' own rated-growth slopes (a therapist random slope in therapist ratings)", "assumption: 0 in the default model; see the scenario therapist_slopes")
+    control_a1: float = _p(0.0, "lagged association of alliance with well-being in the control arm along the line of congruence (a1 of a plane f_c = a1 (x + y) / 2)", "assumption: 0 in the default model (finding 4); the alliance-outcome correlation averages r = .28 across therapies (Fluckiger et al. 2018), see the scenario control_association")
+    level_wellbeing_corr: float = _p(0.0, "correlation of a patient's stable alliance level (u_j + v_i) with the patient's well-being level (v^W_i)", "assumption: 0 in the default model; patients who form good alliances may be better off to begin with, see the scenario confounded_level")
     # --- covariates (no effect on any outcome) ------------------------------
     experience_median: float = _p(10.0, "median therapist experience in years (log-normal)", "assumption; carried as a balance covariate, no effect")
+    experience_max: float = _p(40.0, "most years of experience a therapist can have (larger log-normal draws are set to this bound)", "assumption: a working life of about 40 years (practice from about 25 to 65); an unbounded log-normal produced 87.8 years")
     age_mean: float = _p(38.0, "mean patient age in years", "assumption; balance covariate, no effect")
     p_female: float = _p(0.70, "share of women among patients", "assumption: typical of outpatient psychotherapy; balance covariate, no effect")
 
@@ -88,9 +96,19 @@ class SimulationParams:
             raise ValueError("n_patients below n_therapists * min_caseload")
         if self.n_sessions < 2:
             raise ValueError("n_sessions must be at least 2")
+        if not -1.0 < self.level_wellbeing_corr < 1.0:
+            raise ValueError("level_wellbeing_corr must lie strictly between -1 and 1")
+        if self.dropout_rupture_odds <= 0:
+            raise ValueError("dropout_rupture_odds must be positive")
+        if self.min_caseload > self.max_caseload:
+            raise ValueError("min_caseload exceeds max_caseload")
 
     def truth(self) -> dict[str, float]:
-        """The surface parameters a1-a5 of the training arm and the other encoded effects."""
+        """The surface parameters a1-a5 of the training arm and the other encoded effects.
+
+        ``a1_control`` is the control arm's association along the line of congruence
+        (0 unless :attr:`control_a1` is set) and ``a1_difference`` the arm difference.
+        """
         b1, b2, b3, b4, b5 = (self.b1_therapist, self.b2_patient, self.b3_therapist_sq,
                               self.b4_product, self.b5_patient_sq)
         return {
@@ -98,6 +116,8 @@ class SimulationParams:
             "growth_difference_therapist": self.growth_therapist_training_effect,
             "growth_difference_patient": 0.0,
             "tracking_difference": self.tracking_training - self.tracking_control,
+            "a1_control": self.control_a1,
+            "a1_difference": b1 + b2 - self.control_a1,
         }
 
 

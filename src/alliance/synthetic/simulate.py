@@ -35,6 +35,22 @@ and :math:`a_4 = b_3 - b_4 + b_5 < 0` in training only (findings 3 and 4).
 
 Ratings are rounded to the instruments' resolution (WAI-SR item means are
 multiples of 1/12; ORS totals are read to 0.1) and kept within range.
+
+Realism features, all off in the default model and switched on by the named
+scenarios of :mod:`alliance.synthetic.scenarios`: therapist random slopes
+:math:`g^P_j t` in :math:`\eta` and :math:`g^T_j t` in :math:`R`
+(``sd_therapist_growth_patient``, ``sd_therapist_growth_therapist``); a control-arm
+plane :math:`(1 - a_j)\,\tfrac{a_1^C}{2}(x + y)` in :math:`W` (``control_a1``);
+a well-being level correlated with the stable alliance level,
+:math:`v^W_i = r\,\sigma_{vW}(u_j + v_i)/\sigma_{u+v} + \sqrt{1 - r^2}\,z_i`
+(``level_wellbeing_corr``); and dropout whose odds rise by ``dropout_rupture_odds``
+after a rupture (:math:`\xi_{is}` below ``rupture_threshold`` SDs). Features that
+transform values already drawn consume no extra random numbers; the therapist
+slopes are drawn from a child generator (``rng.spawn``), so every scenario shares
+all other values of a draw with the default model for the same seed (common random
+numbers: differences between scenarios are not Monte Carlo noise in the other
+parts of the model). Therapist experience is bounded at ``experience_max`` by the
+same kind of transform.
 """
 
 from __future__ import annotations
@@ -70,8 +86,9 @@ def simulate(params: SimulationParams | None = None, seed: int = EXAMPLE_SEED) -
     ----------
     params : SimulationParams, optional
         Model parameters (defaults: the documented values).
-    seed : int
-        Seed of the :class:`numpy.random.Generator` that drives every draw.
+    seed : int or numpy.random.Generator
+        Seed of the :class:`numpy.random.Generator` that drives every draw (or the
+        generator itself, e.g. a study's per-draw generator).
 
     Returns
     -------
@@ -103,12 +120,20 @@ def simulate(params: SimulationParams | None = None, seed: int = EXAMPLE_SEED) -
     u = rng.normal(0, p.sd_therapist_alliance, J)
     uT = rng.normal(0, p.sd_therapist_leniency, J)
     uW = rng.normal(0, p.sd_therapist_wellbeing, J)
-    experience = np.round(p.experience_median * np.exp(rng.normal(0, 0.6, J)), 1)
+    # bounded by a transform of the same draw (no extra random numbers: the rest of the draw
+    # is unchanged by the bound)
+    experience = np.round(np.minimum(p.experience_median * np.exp(rng.normal(0, 0.6, J)),
+                                     p.experience_max), 1)
     # patient-level draws
     v = rng.normal(0, p.sd_patient_alliance, n)
     w = rng.normal(0, p.sd_growth_patient, n)
     vT = rng.normal(0, p.sd_patient_therapist_view, n)
     vW = rng.normal(0, p.sd_patient_wellbeing, n)
+    if p.level_wellbeing_corr != 0:  # confounding by a stable alliance level (same draws)
+        level_sd = np.sqrt(p.sd_therapist_alliance**2 + p.sd_patient_alliance**2)
+        r = p.level_wellbeing_corr
+        vW = (r * p.sd_patient_wellbeing * (u[ther_of] + v) / level_sd
+              + np.sqrt(1 - r**2) * vW)
     age = np.clip(np.round(rng.normal(p.age_mean, 12.0, n)), 18, 80)
     female = (rng.random(n) < p.p_female).astype(float)
     # session-level draws, shape (n, S)
@@ -118,14 +143,25 @@ def simulate(params: SimulationParams | None = None, seed: int = EXAMPLE_SEED) -
     eT = rng.normal(0, p.sd_error_therapist, (n, S))
     nu = rng.normal(0, p.sd_wellbeing_residual, (n, S))
 
+    # realism features that need random numbers of their own draw them from a child
+    # generator, so the main stream (and so every other value of the draw) is unchanged
+    slope_P = np.zeros(J)
+    slope_T = np.zeros(J)
+    if p.sd_therapist_growth_patient > 0 or p.sd_therapist_growth_therapist > 0:
+        extra = rng.spawn(1)[0]
+        slope_P = extra.normal(0, 1, J) * p.sd_therapist_growth_patient
+        slope_T = extra.normal(0, 1, J) * p.sd_therapist_growth_therapist
+
     a = arm[ther_of][:, None]
     level = (u[ther_of] + v)[:, None]
-    eta = p.mu_patient + level + (p.growth_patient + w[:, None]) * t + xi
+    eta = (p.mu_patient + level + (p.growth_patient + w[:, None] + slope_P[ther_of][:, None]) * t
+           + xi)
     step = 1.0 / 12.0
     pat = _round_to(eta + eP, step, 1.0, 5.0)
     tracking = np.where(a == 1, p.tracking_training, p.tracking_control)
     ther = (p.mu_therapist + uT[ther_of][:, None] + vT[:, None] + p.level_accuracy * level
-            + (p.growth_therapist_control + p.growth_therapist_training_effect * a) * t
+            + (p.growth_therapist_control + p.growth_therapist_training_effect * a
+               + slope_T[ther_of][:, None]) * t
             + tracking * xi + eT)
     ther = _round_to(ther, step, 1.0, 5.0)
 
@@ -143,10 +179,17 @@ def simulate(params: SimulationParams | None = None, seed: int = EXAMPLE_SEED) -
     ors = INSTRUMENTS["wellbeing"]
     wb = (p.mu_wellbeing + uW[ther_of][:, None] + vW[:, None] + p.growth_wellbeing * t
           + a * surface + e)
+    if p.control_a1 != 0:  # a plane along the line of congruence in the control arm
+        wb = wb + (1 - a) * (p.control_a1 / 2) * (x_lag + y_lag)
     wb = _round_to(wb, 0.1, ors.low, ors.high)
 
     # missingness: dropout after sessions 1..S-1, then missed forms (MCAR)
-    leave = rng.random((n, S - 1)) < p.dropout_hazard
+    hazard = p.dropout_hazard
+    if p.dropout_rupture_odds != 1:  # leaving after a rupture (alliance-dependent dropout)
+        odds = p.dropout_hazard / (1 - p.dropout_hazard) * p.dropout_rupture_odds
+        rupture = xi[:, :-1] < p.rupture_threshold * p.sd_fluctuation
+        hazard = np.where(rupture, odds / (1 + odds), p.dropout_hazard)
+    leave = rng.random((n, S - 1)) < hazard
     last = np.where(leave.any(axis=1), leave.argmax(axis=1) + 1, S)  # sessions attended
     attended = np.arange(1, S + 1)[None, :] <= last[:, None]
     pat = np.where(rng.random((n, S)) < p.p_missing_patient, np.nan, pat)
@@ -168,5 +211,6 @@ def simulate(params: SimulationParams | None = None, seed: int = EXAMPLE_SEED) -
     })
     for col in ("therapist", "patient", "condition"):
         df[col] = df[col].astype(str)
-    df.attrs["source"] = f"simulate(seed={seed})"
+    df.attrs["source"] = (f"simulate(seed={seed})" if not isinstance(seed, np.random.Generator)
+                          else "simulate(rng)")
     return df

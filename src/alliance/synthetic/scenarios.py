@@ -1,0 +1,186 @@
+"""Named scenarios of the generative model: the default, a null model and realism checks.
+
+A scenario is a documented set of changes to :class:`SimulationParams`: each
+changed parameter carries its new value and the reason for it (a published
+figure or an assumption), exactly as the parameters themselves do. The
+``default`` scenario is the book's model (the shipped data are one draw of it);
+``null`` removes every training effect, so the share of draws in which a
+finding comes out is a false-positive rate; the realism scenarios each add one
+feature the default model leaves out, so chapter 7 can show how the verdicts
+and their error rates move when the model is less tidy:
+
+=====================  =====================================================================
+``ceiling``            patient ratings near the top of the scale (a quarter at 5, skewed)
+``rupture_dropout``    patients leave after a rupture (missing not at random)
+``therapist_slopes``   therapists differ in how fast the alliance grows (random slopes the
+                       analyses do not model: can the tests be liberal?)
+``control_association``  alliance and next-session well-being are related in the control arm too
+``confounded_level``   patients with a good alliance are better off to begin with
+``realistic``          all five at once
+=====================  =====================================================================
+
+Use ``alliance simulate --scenario NAME --seed N --out FILE`` or
+``simulate(scenario_params(NAME), seed=N)``. :func:`scale_effects` multiplies every
+training effect (chapter 9's effect-size axis).
+
+Examples
+--------
+>>> from alliance.synthetic.scenarios import scenario_params, SCENARIOS
+>>> sorted(SCENARIOS)[:3]
+['ceiling', 'confounded_level', 'control_association']
+>>> scenario_params("null").truth()["a1"]
+0.0
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from alliance.synthetic.params import SimulationParams
+
+__all__ = ["SCENARIOS", "Scenario", "describe_scenarios", "scale_effects", "scenario_params"]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One named scenario: what it represents and each parameter it changes, with the reason."""
+
+    name: str
+    title: str
+    description: str
+    changes: dict = field(default_factory=dict)  # parameter -> (value, reason/source)
+
+    def params(self, base: SimulationParams | None = None, **overrides) -> SimulationParams:
+        """The scenario's parameters (on ``base``, default the book's), then ``overrides``."""
+        values = {k: v for k, (v, _why) in self.changes.items()}
+        values.update(overrides)
+        return dataclasses.replace(base or SimulationParams(), **values)
+
+
+_REALISM = {
+    "ceiling": Scenario(
+        "ceiling", "Ceiling and skew in patient ratings",
+        "Patients rate the alliance near the top of the WAI-SR: with a higher mean and a wider "
+        "spread the scale's ceiling censors about a quarter of patient ratings at 5 and skews "
+        "them (skewness about -0.7; the default model has 6% at 5 and skewness -0.3). The "
+        "surface centre stays at 3.75, so the lagged surface is seen from higher up.",
+        {"mu_patient": (4.45, "assumption: WAI-SR patient item means above 4 with a heavy ceiling "
+                              "are typical of outpatient samples (Hatcher & Gillaspy 2006)"),
+         "sd_patient_alliance": (0.55, "assumption: a wider between-patient spread that reaches "
+                                       "the ceiling")}),
+    "rupture_dropout": Scenario(
+        "rupture_dropout", "Dropout after a rupture",
+        "A session whose latent alliance falls one SD below the patient's course is a rupture; "
+        "the odds of leaving after it are four times the usual ones. Dropout then depends on "
+        "the alliance (missing not at random given the observed ratings of that session).",
+        {"dropout_rupture_odds": (4.0, "assumption: ruptures that are not repaired predict "
+                                       "unilateral termination (Safran, Muran & Eubanks-Carter "
+                                       "2011); an odds ratio of 4 is a strong but plausible "
+                                       "dependence")}),
+    "therapist_slopes": Scenario(
+        "therapist_slopes", "Therapists differ in alliance growth",
+        "Each therapist has a random slope, in the patients' latent alliance and in the "
+        "therapist's own ratings (SD 0.03 points per session each, of the order of the "
+        "training effect). The book's growth models have a therapist random intercept only, "
+        "so their tests of the arm difference in growth ignore this variation.",
+        {"sd_therapist_growth_patient": (0.03, "assumption: therapist differences in outcome "
+                                               "trajectories are common (Baldwin & Imel 2013)"),
+         "sd_therapist_growth_therapist": (0.03, "assumption: as for patient ratings")}),
+    "control_association": Scenario(
+        "control_association", "An alliance-outcome association without training",
+        "Alliance in the previous session predicts well-being in the control arm too, with half "
+        "the training arm's slope along the line of congruence (a1 = 1.5 against 3).",
+        {"control_a1": (1.5, "assumption: the alliance-outcome correlation averages r = .28 "
+                             "across treatments (Fluckiger et al. 2018), so zero without training "
+                             "is implausible; half the training arm's a1")}),
+    "confounded_level": Scenario(
+        "confounded_level", "A stable alliance level confounded with well-being",
+        "Patients whose stable alliance level is high also have a higher well-being level "
+        "(correlation .3), a between-patient association the lagged within-session analyses "
+        "should not mistake for an effect of last session's alliance.",
+        {"level_wellbeing_corr": (0.3, "assumption: trait-like alliance and outcome covary "
+                                       "between patients (Zilcha-Mano 2017)")}),
+}
+
+SCENARIOS: dict[str, Scenario] = {
+    "default": Scenario(
+        "default", "The book's model",
+        "Every parameter at its documented value; the shipped data are one draw of it.", {}),
+    "null": Scenario(
+        "null", "No training effect anywhere",
+        "Training changes nothing: the same therapist-rated growth and tracking in both arms and "
+        "no lagged surface in either arm. The share of draws in which a finding comes out is "
+        "then its false-positive rate.",
+        {"growth_therapist_training_effect": (0.0, "null: no training effect on growth"),
+         "tracking_training": (0.20, "null: tracking as in the control arm"),
+         "b1_therapist": (0.0, "null: no lagged surface"),
+         "b2_patient": (0.0, "null: no lagged surface"),
+         "b3_therapist_sq": (0.0, "null: no lagged surface"),
+         "b4_product": (0.0, "null: no lagged surface"),
+         "b5_patient_sq": (0.0, "null: no lagged surface")}),
+    **_REALISM,
+    "realistic": Scenario(
+        "realistic", "All realism features at once",
+        "The five realism scenarios combined: ceiling, rupture-dependent dropout, therapist "
+        "slopes, a control-arm association and a confounded alliance level.",
+        {k: v for s in _REALISM.values() for k, v in s.changes.items()}),
+}
+
+#: The parameters a training effect is made of (scaled together by :func:`scale_effects`).
+TRAINING_EFFECTS = ("growth_therapist_training_effect", "b1_therapist", "b2_patient",
+                    "b3_therapist_sq", "b4_product", "b5_patient_sq")
+
+
+def scenario_params(name: str = "default", **overrides) -> SimulationParams:
+    """The parameters of scenario ``name`` (see :data:`SCENARIOS`), then ``overrides``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown scenario name (the message lists the known ones).
+    """
+    if name not in SCENARIOS:
+        raise ValueError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
+    return SCENARIOS[name].params(**overrides)
+
+
+def scale_effects(params: SimulationParams, factor: float) -> SimulationParams:
+    """Multiply every training effect by ``factor`` (1: unchanged, 0: the null model).
+
+    Scaled together: the extra therapist-rated growth under training, the extra
+    tracking (``tracking_training - tracking_control``) and the training arm's
+    lagged surface (b1-b5). The control arm and everything else are unchanged.
+
+    Examples
+    --------
+    >>> from alliance.synthetic.scenarios import scale_effects, scenario_params
+    >>> half = scale_effects(scenario_params("default"), 0.5)
+    >>> round(half.truth()["a1"], 2), round(half.truth()["tracking_difference"], 2)
+    (1.5, 0.1)
+    """
+    values = {k: getattr(params, k) * factor for k in TRAINING_EFFECTS}
+    values["tracking_training"] = (params.tracking_control
+                                   + factor * (params.tracking_training - params.tracking_control))
+    return dataclasses.replace(params, **values)
+
+
+def describe_scenarios() -> pd.DataFrame:
+    """Every scenario and each parameter it changes: value, default, meaning and reason.
+
+    The default scenario has one row with no parameter. The meaning of each
+    parameter is that of :func:`alliance.describe_parameters`.
+    """
+    default = SimulationParams()
+    meaning = {f.name: f.metadata["doc"] for f in dataclasses.fields(SimulationParams)}
+    rows = []
+    for s in SCENARIOS.values():
+        if not s.changes:
+            rows.append({"scenario": s.name, "title": s.title, "parameter": "", "value": None,
+                         "default": None, "meaning": "", "source": s.description})
+        for k, (v, why) in s.changes.items():
+            rows.append({"scenario": s.name, "title": s.title, "parameter": k, "value": v,
+                         "default": getattr(default, k), "meaning": meaning[k], "source": why})
+    return pd.DataFrame(rows)
