@@ -462,7 +462,7 @@ def test_an_os_error_while_writing_leaves_nothing_behind(tmp_path, capsys, monke
         Path(path).write_text("half")
         raise OSError(28, "No space left on device", str(path))
 
-    monkeypatch.setattr("alliance.cli.write_sessions", disk_full)
+    monkeypatch.setattr("alliance.cli.simulate.write_sessions", disk_full)
     out = tmp_path / "s.csv"
     code, msg = one_line(capsys, "simulate", "--seed", "1", "--out", out)
     assert code == 2
