@@ -63,6 +63,22 @@ def test_every_glued_value_is_unchanged(built_book):
         assert not changed, f"{page}: glued values changed (position, frozen, built): {changed}"
 
 
+_RANGE = re.compile(
+    r'(?:between|from)\s+<span class="pasted-text">([^<]*)</span>\s*(?:and|to)\s+'
+    r'<span class="pasted-text">([^<]*)</span>')
+
+
+def test_no_glued_range_has_two_equal_ends(built_book):
+    """A sentence such as "between 0.0110 and 0.0110" contradicts itself: the prose must say what
+    the numbers show (a difference too small to print), not a range that is not one."""
+    bad = {}
+    for page in sorted((built_book / "chapters").glob("*.html")):
+        same = [(a, b) for a, b in _RANGE.findall(page.read_text()) if a.strip() == b.strip()]
+        if same:
+            bad[page.name] = same
+    assert not bad, bad
+
+
 def _pages(built_book):
     return sorted(p.relative_to(built_book).as_posix() for p in built_book.rglob("*.html")
                   if not p.relative_to(built_book).as_posix().startswith(("_static", "_sources")))

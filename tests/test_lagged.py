@@ -146,7 +146,9 @@ def test_matches_lme4(example, name):
         if r["term"] == "prior":
             row = e[e["part"] == "prior"]
         else:
-            row = e[(e["term"] == r["term"]) & (e["level"] == r["level"])]
+            # the frozen R output labels the lag "(t-1)"; the package says "(s-1)" (s = session)
+            term = r["term"].replace("(t-1)", "(s-1)")
+            row = e[(e["term"] == term) & (e["level"] == r["level"])]
         assert len(row) == 1
         assert row["estimate"].iloc[0] == pytest.approx(r["estimate"], abs=1e-5)
         assert row["se"].iloc[0] == pytest.approx(r["se"], rel=1e-4)
@@ -424,7 +426,7 @@ def test_cli_json(forward):
     np.testing.assert_allclose(est["estimate"], forward.estimates["estimate"])
     code, out = _cli(["fit", "lagged", str(alliance.example_path()),
                       "--direction", "outcome->alliance", "--no-prior"])
-    assert code == 0 and "alliance_patient[t] ~" in out
+    assert code == 0 and "alliance_patient[s] ~" in out
 
 
 def test_cli_column_mapping_and_bad_file(tmp_path, example):

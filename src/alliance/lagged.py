@@ -268,13 +268,13 @@ def _effects_table(fit: MixedFit, d: pd.DataFrame, outcome: str, predictors, pri
     for c in predictors:
         for part in PARTS:
             col = f"{c}_lag1_within" if part == "within" else f"{c}_between"
-            parts[f"{c} (t-1) {part}"] = (c, part, col)
+            parts[f"{c} (s-1) {part}"] = (c, part, col)
     if prior_term is not None:
-        parts[f"{outcome} (t-1) prior"] = (outcome, "prior", prior_term)
+        parts[f"{outcome} (s-1) prior"] = (outcome, "prior", prior_term)
     moderated = {k: v[2] for k, v in parts.items() if v[1] != "prior"}
     L, meta = moderated_contrasts(moderated, moderator, levels, fit.coef.index)
     if prior_term is not None and prior_term in fit.coef.index:
-        extra, extra_meta = moderated_contrasts({f"{outcome} (t-1) prior": prior_term}, None, None,
+        extra, extra_meta = moderated_contrasts({f"{outcome} (s-1) prior": prior_term}, None, None,
                                                 fit.coef.index)
         L.update(extra)
         meta += extra_meta
@@ -318,15 +318,15 @@ def _fit_one(data, *, outcome, predictors, control_prior, prior_centring, modera
     fit = fit_lmm(d["y"].to_numpy(), X, random, method=method, source=source,
                   conf_level=conf_level, ddf=df)
     effects = _effects_table(fit, d, outcome, predictors, info["prior_term"], moderator, levels)
-    parts = " + ".join([f"{c}[t-1] within + {c} between" for c in predictors])
+    parts = " + ".join([f"{c}[s-1] within + {c} between" for c in predictors])
     mod = f"{moderator} * " if moderator else ""
-    prior = (f" + {outcome}[t-1] ({'grand' if prior_centring == 'grand' else 'person'}-mean "
+    prior = (f" + {outcome}[s-1] ({'grand' if prior_centring == 'grand' else 'person'}-mean "
              "centred)") if control_prior else ""
     rnd = "(1 | patient)" + {
         "intercept": " + (1 | therapist)", "none": "",
-        "intercept+slopes": f" + (1 + {' + '.join(f'{c}[t-1] within' for c in predictors)} | therapist)",
+        "intercept+slopes": f" + (1 + {' + '.join(f'{c}[s-1] within' for c in predictors)} | therapist)",
     }[therapist_effects]
-    formula = f"{outcome}[t] ~ {mod}({parts} + session){prior} + {rnd}"
+    formula = f"{outcome}[s] ~ {mod}({parts} + session){prior} + {rnd}"
     return fit, d, info, effects, levels, formula
 
 
@@ -486,7 +486,7 @@ def fit_lagged(
     >>> from alliance.lagged import fit_lagged
     >>> res = fit_lagged(alliance.load_example())
     >>> res.estimates[["term", "level"]].head(3).to_numpy().tolist()
-    [['alliance_therapist (t-1) within', 'control'], ['alliance_therapist (t-1) within', 'training'], ['alliance_therapist (t-1) within', 'training - control']]
+    [['alliance_therapist (s-1) within', 'control'], ['alliance_therapist (s-1) within', 'training'], ['alliance_therapist (s-1) within', 'training - control']]
     >>> res.tables["rows"]["reason"].iloc[0]
     'rows used'
     """
@@ -545,9 +545,9 @@ def fit_lagged(
                           "that mean minus its mean over the analysed rows"),
         models=models,
     )
-    title = ("Lagged outcomes: " + (f"{outcome}[t] on {', '.join(predictors)}[t-1]"
+    title = ("Lagged outcomes: " + (f"{outcome}[s] on {', '.join(predictors)}[s-1]"
                                     if direction == "alliance->outcome"
-                                    else f"{', '.join(predictors)}[t] on {outcome}[t-1]")
+                                    else f"{', '.join(predictors)}[s] on {outcome}[s-1]")
              + f"; {DDF_LABEL[next(iter(fits.values())).ddf]}")
     return LaggedResult(
         title=title,

@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="alliance at t-1 predicting well-being at t (default) or well-being "
                              "at t-1 predicting each rater's alliance at t")
     parser.add_argument("--no-prior", action="store_true",
-                        help="do not control the prior (t-1) value of the model's outcome")
+                        help="do not control the prior (s-1) value of the model's outcome")
     parser.add_argument("--prior-centring", choices=list(PRIOR_CENTRINGS), default="person",
                         help="prior outcome centred on the patient's own mean (default; its own "
                              "coefficient is Nickell-biased in short series) or on the grand mean")

@@ -42,7 +42,7 @@ def plot_effects(*results: LaggedResult, standardized: bool = True, parts=PARTS)
                         color=ARM_COLORS.get(lv, "#333333"), label=ARM_LABELS.get(lv, lv))
         ax.axvline(0, color="black", lw=0.8)
         ax.set_yticks(y0)
-        ax.set_yticklabels([t.replace(" (t-1) ", "\n(t-1) ") for t in terms], fontsize=8)
+        ax.set_yticklabels([t.replace(" (s-1) ", "\n(s-1) ") for t in terms], fontsize=8)
         outcome = tab["outcome"].iloc[0]
         ax.set_xlabel(f"effect on {COLUMN_LABELS.get(outcome, outcome)}"
                       + (" (SD per SD)" if standardized else ""))
