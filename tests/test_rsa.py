@@ -461,8 +461,11 @@ def test_figures_and_kernel_free_view():
         assert isinstance(fig, Figure) and len(fig.axes) >= 2
         assert all(ax.get_title() == "" for ax in fig.axes)  # captions carry titles
         plt.close(fig)
-    view = interactive_surface(res, steps=4)
-    assert view.steps[0] == "0" and view.steps[-1] == "1" and len(view.steps) == 5
+    view = interactive_surface(res)
+    assert view.steps == ["0", "1"]  # one button per fitted level, no blended surfaces
+    linked = interactive_surface(res, plotly_src="../_static/plotly/plotly-gl3d.min.js")
+    assert '<script type="text/javascript" src="../_static/plotly/plotly-gl3d.min.js">' in \
+        linked._repr_html_() and len(linked._repr_html_()) < 600_000
     html = view._repr_html_()
     import re
 
@@ -470,6 +473,6 @@ def test_figures_and_kernel_free_view():
     # built page makes no request to another host
     assert not re.search(r"<script[^>]*\ssrc=", html)
     assert len(html) > 1_000_000
-    assert f'data-rsa-interactive="{view.div_id}"' in html and "sliders" in html
+    assert f'data-rsa-interactive="{view.div_id}"' in html and "updatemenus" in html
     widget = explorer(res.b("1"))
     assert len(widget.children) == 1

@@ -1,9 +1,11 @@
 """The kernel-free interactive response surface of chapter 5, in a real (headless) browser.
 
 Opens the built page offline (requests to other hosts are aborted by the ``visit`` fixture),
-checks that plotly.js came from the page itself, then moves the slider the way a reader does
-(a mouse click on the slider rail) and checks that the drawn surface, its printed surface
-parameters and the pixels on screen all change.
+checks that plotly.js came from the book's own static files, then clicks the control arm's
+button the way a reader does and checks that the drawn surface, the surface parameters printed
+under the plot and the pixels on screen all change -- between two *fitted* surfaces, never a
+blend -- and that the readout sits below the plot, not over it. On a phone-sized screen the
+plot and its axis titles stay inside the screen.
 """
 
 from __future__ import annotations
@@ -16,48 +18,58 @@ PAGE = "chapters/05_response_surfaces.html"
 
 _STATE = """(id) => {
   const gd = document.getElementById(id);
-  // the drawn (decoded) surface: plain arrays or typed arrays
-  const z = (gd._fullData && gd._fullData[0].z) || gd.data[0].z;
+  const shown = gd._fullData.filter(t => t.type === 'surface' && t.visible === true);
   let s = 0;
-  for (const row of z) { for (const v of row) { s += v; } }
-  const ann = (gd.layout.annotations || []).map(a => a.text).join(' | ');
-  const active = gd.layout.sliders && gd.layout.sliders[0].active;
-  return {sum: s, annotation: ann, active: active, plotly: typeof window.Plotly};
+  for (const row of shown[0].z) { for (const v of row) { s += v; } }
+  const points = gd._fullData.filter(t => t.mode === 'markers' && t.visible === true);
+  return {n_shown: shown.length, sum: s, n_points: points.length ? points[0].x.length : 0,
+          readout: document.getElementById(id + '-readout').textContent,
+          plotly: typeof window.Plotly,
+          src: Array.from(document.scripts).map(x => x.src).filter(x => x.includes('plotly'))};
 }"""
 
 
-def test_interactive_surface_changes_with_the_slider(visit):
-    report = visit(PAGE, wait_ms=1500)
+def _open(visit, **kw):
+    report = visit(PAGE, wait_ms=1500, **kw)
     report.assert_clean()
     page = report.page
     wrapper = page.locator("[data-rsa-interactive]")
     assert wrapper.count() == 1, "the kernel-free view is not on the page"
     div_id = wrapper.get_attribute("data-rsa-interactive")
     page.wait_for_function(
-        "(id) => { const g = document.getElementById(id); return g && g.data && g.layout; }",
-        arg=div_id, timeout=20000,
-    )
+        "(id) => { const g = document.getElementById(id); return g && g._fullData; }",
+        arg=div_id, timeout=20000)
+    return report, page, div_id
+
+
+def test_interactive_surface_switches_between_fitted_arms(visit):
+    report, page, div_id = _open(visit)
     before = page.evaluate(_STATE, div_id)
-    assert before["plotly"] == "object", "plotly.js is not loaded (it must be embedded, no CDN)"
-    assert before["active"] == 0
+    assert before["plotly"] == "object"
+    assert before["src"] and all("_static/plotly/plotly-gl3d.min.js" in s for s in before["src"])
+    assert before["n_shown"] == 1 and before["n_points"] > 50
+    assert before["readout"].startswith("Alliance training")
     graph = page.locator(f"#{div_id}")
     graph.scroll_into_view_if_needed()
     shot_before = graph.screenshot()
-
-    rail = page.locator(f"#{div_id} .slider-rail-touch-rect").first
-    box = rail.bounding_box()
-    assert box is not None, "slider not rendered"
-    page.mouse.click(box["x"] + box["width"] - 4, box["y"] + box["height"] / 2)
+    page.locator(f"#{div_id} .updatemenu-button").first.click()  # the control arm
     page.wait_for_function(
-        "(id) => document.getElementById(id).layout.sliders[0].active > 0", arg=div_id, timeout=10000
-    )
+        "(id) => document.getElementById(id + '-readout').textContent.startsWith('Control')",
+        arg=div_id, timeout=10000)
     page.wait_for_timeout(500)
     after = page.evaluate(_STATE, div_id)
-    shot_after = graph.screenshot()
-
-    assert after["active"] > before["active"]
+    assert after["n_shown"] == 1, "exactly one fitted surface is shown, never a blend"
     assert abs(after["sum"] - before["sum"]) > 1e-6, "the surface data did not change"
-    assert after["annotation"] != before["annotation"], "the printed surface parameters did not change"
-    assert shot_after != shot_before, "nothing changed on screen"
-    assert not report.console_errors, report.console_errors
-    assert not report.external_requests, report.external_requests
+    assert after["readout"] != before["readout"]
+    assert graph.screenshot() != shot_before, "nothing changed on screen"
+    plot_box = graph.bounding_box()
+    readout_box = page.locator(f"#{div_id}-readout").bounding_box()
+    assert readout_box["y"] >= plot_box["y"] + plot_box["height"] - 1, "the readout overlaps the plot"
+    assert not report.console_errors and not report.external_requests
+
+
+def test_interactive_surface_fits_a_phone(visit):
+    report, page, div_id = _open(visit, viewport=(390, 844), mobile=True)
+    box = page.locator(f"#{div_id}").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 391
+    assert 300 <= box["height"] <= 480

@@ -4,16 +4,15 @@
   level of a moderator), reused by ``alliance report``.
 * :func:`explorer` is an ipywidgets app (five coefficient sliders) for readers who run the
   book with a kernel.
-* :func:`interactive_surface` is a self-contained Plotly view for the web page: a rotatable
-  surface and a slider that moves between the fitted surfaces of the moderator's levels,
-  precomputed in Python, so it works without a kernel and without a network (plotly.js is
-  embedded in the page, never fetched from a CDN).
+* :func:`interactive_surface` is a Plotly view for the web page: a rotatable surface, one
+  button per moderator level showing that level's fitted surface and observed points,
+  precomputed in Python, so it works without a kernel; plotly.js comes from the book's own
+  static files (or is embedded), never from a CDN.
 """
 
 from __future__ import annotations
 
 import html as _html
-import itertools
 import json
 import uuid
 from pathlib import Path
@@ -54,8 +53,8 @@ def _poly(b, b0, X, Y, cx, cy):
 def _labels(result, xlabel, ylabel, zlabel):
     """Axis labels: the given ones, else readable names of the columns (and the lag)."""
     info = result.info
-    lag = f" (session t−{info['lag']})" if info.get("lag") else ""
-    now = " (session t)" if info.get("lag") else ""
+    lag = f" (session s−{info['lag']})" if info.get("lag") else ""
+    now = " (session s)" if info.get("lag") else ""
     name = lambda c: COLUMN_LABELS.get(c, c)  # noqa: E731
     return (xlabel or name(info["x"]) + lag, ylabel or name(info["y"]) + lag,
             zlabel or name(info["outcome"]) + now)
@@ -305,31 +304,35 @@ class InteractiveSurface:
         return self.html
 
     def save(self, path) -> None:
-        """Write a standalone HTML page (works offline)."""
+        """Write a standalone HTML page (works offline when plotly.js is embedded)."""
         Path(path).write_text(f"<!DOCTYPE html><html><head><meta charset='utf-8'></head><body>{self.html}"
                               "</body></html>", encoding="utf-8")
 
 
-def interactive_surface(result, levels=None, *, steps: int = 10, grid: int = 30, xlabel=None,
-                        ylabel=None, zlabel=None, include_plotlyjs: bool = True,
+def interactive_surface(result, levels=None, *, grid: int = 30, xlabel=None, ylabel=None,
+                        zlabel=None, plotly_src: str | None = None, include_plotlyjs: bool = True,
                         div_id: str | None = None) -> InteractiveSurface:
-    """Kernel-free interactive surface: rotate it, and slide between the levels' fitted surfaces.
+    """Kernel-free interactive surface: rotate it, and switch between the levels' fitted surfaces.
 
-    The slider moves the coefficients linearly from one level's surface to the next
-    (for a binary moderator: from the reference arm at 0 to the focal arm at 1); every
-    step is precomputed here, so the page needs no kernel. The five surface parameters of
-    the step are shown under the plot.
+    One button per level (for the trial: control and training) shows that level's
+    fitted surface and its observed points -- only surfaces the model fitted, never a
+    blend of two -- and the five surface parameters of the shown level are printed
+    under the plot, outside it. Every surface is precomputed here, so the page needs
+    no kernel. The plot resizes with its column (a phone gets a shorter one).
 
     Parameters
     ----------
     result : RSAResult
     levels : list, optional
-        Levels to move between (default: every level of the fit).
-    steps : int
-        Slider steps between consecutive levels.
+        Levels to offer (default: every level of the fit).
+    plotly_src : str, optional
+        URL of plotly.js for the page to load (e.g. the book's own static copy of the
+        partial 3-D bundle, ``"../_static/plotly/plotly-gl3d.min.js"``): loaded once,
+        never embedded.
     include_plotlyjs : bool
-        Embed plotly.js (the page then works offline). With False the page must load
-        plotly.js itself.
+        Without ``plotly_src``: embed the full plotly.js (the view then works offline
+        on its own, e.g. in a notebook or a saved page). With False the page must
+        load plotly.js itself.
     div_id : str, optional
         id of the plot's ``<div>`` (default: random). The browser test finds the plot by
         the ``data-rsa-interactive`` attribute of the wrapper.
@@ -337,7 +340,7 @@ def interactive_surface(result, levels=None, *, steps: int = 10, grid: int = 30,
     Returns
     -------
     InteractiveSurface
-        Displays as HTML in notebooks and in the built book.
+        Displays as HTML in notebooks and in the built book; ``steps`` are the levels.
     """
     import plotly.graph_objects as go
 
@@ -347,75 +350,77 @@ def interactive_surface(result, levels=None, *, steps: int = 10, grid: int = 30,
     s = np.linspace(-(hi - lo) / 2, (hi - lo) / 2, grid)
     keep = (c + s >= lo) & (c + s <= hi) & (c - s >= lo) & (c - s <= hi)
     lx, ly = (c + s)[keep], (c - s)[keep]
-
-    frames = []  # (label, b, b0)
-    coefs = [(lv, result.b(lv).to_numpy(), result.intercept(lv)) for lv in levels]
-    if len(coefs) == 1:
-        frames.append((str(levels[0]), coefs[0][1], coefs[0][2]))
-    for (l0, b0v, i0), (l1, b1v, i1) in itertools.pairwise(coefs):
-        for t in np.linspace(0, 1, steps + 1):
-            if frames and t == 0:
-                continue
-            lab = l0 if t == 0 else (l1 if t == 1 else f"{t:.1f}")
-            frames.append((lab, b0v + t * (b1v - b0v), i0 + t * (i1 - i0)))
-
-    def traces(b, b0):
-        return (np.round(_poly(b, b0, Xg, Yg, cx, cy), 4),
-                np.round(_poly(b, b0, g, g, cx, cy), 4),
-                np.round(_poly(b, b0, lx, ly, cx, cy), 4))
-
-    def note(b):
+    surfaces = []
+    for lv in levels:
+        b, b0 = result.b(lv).to_numpy(), result.intercept(lv)
         q = surface_quantities(b)
-        return "   ".join(f"{k} = {q[k]:.2f}" for k in ("a1", "a2", "a3", "a4", "a5"))
-
-    z0, loc0, loic0 = traces(frames[0][1], frames[0][2])
-    allz = np.concatenate([traces(b, b0)[0].ravel() for _, b, b0 in frames])
-    fig = go.Figure([
-        go.Surface(x=g.tolist(), y=g.tolist(), z=z0.tolist(), colorscale="Viridis", cmin=float(allz.min()), cmax=float(allz.max()),
-                   colorbar={"title": {"text": zl}}, name="surface", opacity=0.92),
-        go.Scatter3d(x=g.tolist(), y=g.tolist(), z=loc0.tolist(), mode="lines", line={"color": "black", "width": 6},
-                     name="line of congruence (X = Y)"),
-        go.Scatter3d(x=lx.tolist(), y=ly.tolist(), z=loic0.tolist(), mode="lines", line={"color": "black", "width": 5, "dash": "dash"},
-                     name="line of incongruence"),
-    ])
-    slider_steps = []
-    for lab, b, b0 in frames:
-        z, loc, loic = traces(b, b0)
-        slider_steps.append({
-            "label": lab,
-            "method": "update",
-            "args": [{"z": [z.tolist(), loc.tolist(), loic.tolist()]},
-                     {"annotations": [{"text": note(b), "showarrow": False, "x": 0.5, "y": -0.02,
-                                       "xref": "paper", "yref": "paper", "font": {"size": 12}}]}],
-        })
-    layout = {
-        "scene": {"xaxis": {"title": {"text": xl}}, "yaxis": {"title": {"text": yl}},
-                  "zaxis": {"title": {"text": zl}, "range": [float(allz.min()), float(allz.max())]},
-                  "camera": {"eye": {"x": -1.6, "y": -1.4, "z": 0.9}}},
-        "margin": {"l": 0, "r": 0, "t": 10, "b": 60},
-        "height": 560,
-        "legend": {"x": 0.0, "y": 1.0},
-        "annotations": [{"text": note(frames[0][1]), "showarrow": False, "x": 0.5, "y": -0.02,
-                         "xref": "paper", "yref": "paper", "font": {"size": 12}}],
-    }
-    if len(frames) > 1:
-        lv_text = " → ".join(str(lv) for lv in levels)
-        layout["sliders"] = [{"active": 0, "steps": slider_steps, "pad": {"t": 30},
-                              "currentvalue": {"prefix": f"surface ({lv_text}): "}}]
-    fig.update_layout(**layout)
+        note = "  ".join(f"a{k} = {q[f'a{k}']:.2f}" for k in range(1, 6))
+        surfaces.append((str(lv), np.round(_poly(b, b0, Xg, Yg, cx, cy), 4),
+                         np.round(_poly(b, b0, g, g, cx, cy), 4),
+                         np.round(_poly(b, b0, lx, ly, cx, cy), 4), note, _points(result, lv)))
+    allz = np.concatenate([sf[1].ravel() for sf in surfaces])
+    zmin, zmax = float(allz.min()), float(allz.max())
+    traces = []
+    for k, (lab, z, loc, loic, _note, pts) in enumerate(surfaces):
+        vis = k == len(surfaces) - 1
+        traces += [
+            go.Surface(x=g.tolist(), y=g.tolist(), z=z.tolist(), colorscale="Viridis", cmin=zmin,
+                       cmax=zmax, showscale=False, name=f"surface ({lab})", opacity=0.9,
+                       visible=vis),
+            go.Scatter3d(x=g.tolist(), y=g.tolist(), z=loc.tolist(), mode="lines", visible=vis,
+                         line={"color": "black", "width": 6}, name="line of congruence",
+                         showlegend=k == 0),
+            go.Scatter3d(x=lx.tolist(), y=ly.tolist(), z=loic.tolist(), mode="lines", visible=vis,
+                         line={"color": "black", "width": 4, "dash": "dash"},
+                         name="line of incongruence", showlegend=k == 0),
+            go.Scatter3d(x=np.round(pts["x_raw"], 3).tolist(), y=np.round(pts["y_raw"], 3).tolist(),
+                         z=np.round(pts["z"], 2).tolist(), mode="markers", visible=vis,
+                         marker={"size": 2, "color": ARM_COLORS.get(lab, "#444444")},
+                         name="observed", showlegend=k == 0),
+        ]
+    per = 4
+    buttons = []
+    for k, (lab, *_rest) in enumerate(surfaces):
+        visible = [j // per == k for j in range(per * len(surfaces))]
+        buttons.append({"label": ARM_LABELS.get(lab, lab), "method": "restyle",
+                        "args": [{"visible": visible}]})
+    fig = go.Figure(traces)
+    fig.update_layout(
+        scene={"xaxis": {"title": {"text": xl}}, "yaxis": {"title": {"text": yl}},
+               "zaxis": {"title": {"text": zl}, "range": [zmin, zmax]},
+               "camera": {"eye": {"x": -1.8, "y": -1.6, "z": 1.0}}, "aspectmode": "cube"},
+        margin={"l": 0, "r": 0, "t": 40, "b": 0}, autosize=True,
+        legend={"orientation": "h", "x": 0.0, "y": 0.0, "yanchor": "top"},
+        updatemenus=[{"type": "buttons", "direction": "right", "active": len(surfaces) - 1,
+                      "buttons": buttons, "x": 0.0, "xanchor": "left", "y": 1.0, "yanchor": "bottom",
+                      "pad": {"r": 4, "t": 4}, "showactive": True}],
+    )
     div_id = div_id or f"rsa-{uuid.uuid4().hex[:8]}"
-    body = fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id,
+    body = fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, default_height="100%",
                        config={"displaylogo": False, "responsive": True})
-    js = ""
-    if include_plotlyjs:
+    if plotly_src is not None:
+        js = f'<script type="text/javascript" src="{_html.escape(plotly_src)}"></script>'
+    elif include_plotlyjs:
         from plotly.offline import get_plotlyjs
 
-        # Hide an AMD loader (require.js, used by the widget manager) while plotly.js
-        # registers itself, so that window.Plotly is defined either way.
-        js = ("<script type=\"text/javascript\">window.PlotlyConfig = {MathJaxConfig: 'local'};"
-              "window.__rsaDefine = window.define; window.define = undefined;</script>"
-              f"<script type=\"text/javascript\">{get_plotlyjs()}</script>"
-              "<script type=\"text/javascript\">window.define = window.__rsaDefine;</script>")
-    meta = _html.escape(json.dumps([lab for lab, _, _ in frames]))
-    html = f'<div class="rsa-interactive" data-rsa-interactive="{div_id}" data-steps="{meta}">{js}{body}</div>'
-    return InteractiveSurface(html, div_id, [lab for lab, _, _ in frames])
+        js = f'<script type="text/javascript">{get_plotlyjs()}</script>'
+    else:
+        js = ""
+    notes = [sf[4] for sf in surfaces]
+    labels = [ARM_LABELS.get(sf[0], sf[0]) for sf in surfaces]
+    readout_id = f"{div_id}-readout"
+    # the readout sits under the plot, never over it; a click on a level's button rewrites it
+    script = (
+        "<script type=\"text/javascript\">(function(){"
+        f"var notes={json.dumps(notes)}, labels={json.dumps(labels)};"
+        f"var gd=document.getElementById({json.dumps(div_id)}),"
+        f"out=document.getElementById({json.dumps(readout_id)});"
+        "function hook(){if(!gd||!gd.on){return setTimeout(hook,100);}"
+        "gd.on('plotly_buttonclicked',function(e){var k=e.active;"
+        "out.textContent=labels[k]+': '+notes[k];});}hook();})();</script>")
+    meta = _html.escape(json.dumps([sf[0] for sf in surfaces]))
+    html = (f'<div class="rsa-interactive" data-rsa-interactive="{div_id}" data-steps="{meta}">'
+            f"{js}<div class=\"rsa-interactive-plot\">{body}</div>"
+            f'<p class="rsa-readout" id="{readout_id}">{_html.escape(labels[-1] + ": " + notes[-1])}'
+            f"</p>{script}</div>")
+    return InteractiveSurface(html, div_id, [sf[0] for sf in surfaces])

@@ -27,7 +27,7 @@ import pandas as pd
 from alliance.errors import AllianceWarning
 from alliance.plots.style import use_style
 
-__all__ = ["Table", "explain_warning", "format_value", "setup_book", "table"]
+__all__ = ["Table", "compact_png", "explain_warning", "format_value", "setup_book", "table"]
 
 _ROOT = Path(__file__).resolve().parents[3]
 
@@ -182,9 +182,43 @@ def _show(message, category, filename, lineno, file=None, line=None):
 _original_show = warnings.showwarning
 
 
+def compact_png(fig, colors: int = 256) -> bytes:
+    """A figure as a palette PNG (at most ``colors`` colours): a fraction of the bytes of a
+    full-colour PNG, visually the same for the book's figures (flat colours, one colour map)."""
+    import io
+
+    from PIL import Image  # Pillow ships with matplotlib
+
+    raw = io.BytesIO()
+    fig.savefig(raw, format="png", bbox_inches="tight", dpi="figure")  # as the inline backend
+    image = Image.open(io.BytesIO(raw.getvalue())).convert("RGB")
+    small = image.quantize(colors=colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    out = io.BytesIO()
+    small.save(out, format="PNG", optimize=True)
+    return out.getvalue() if out.tell() < raw.tell() else raw.getvalue()
+
+
+def _register_compact_figures() -> None:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - plain Python
+        return
+    ip = get_ipython()
+    if ip is None:
+        return
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    # the inline backend registers its own PNG formatter when it is first loaded, which
+    # pyplot does lazily at the first figure: load it now, then take its place
+    plt.close(plt.figure())
+    ip.display_formatter.formatters["image/png"].for_type(Figure, compact_png)
+
+
 def setup_book() -> None:
     """The first call of every chapter: figure style, table defaults, warnings as explained notes."""
     use_style()
+    _register_compact_figures()  # every figure of the page as a compact palette PNG
     pd.set_option("display.max_colwidth", None)
     pd.set_option("display.width", 250)
     warnings.showwarning = _show
