@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alliance.studies import draw_rng, read_store, run_draws
+from alliance.draws import draw_rng, read_store, run_draws
 
 
 def _draw(draw, rng, scale=1.0):

@@ -11,7 +11,7 @@ import pytest
 from alliance.cli import main
 from alliance.findings import findings_draw, summarise_draws
 from alliance.studies import frozen, power
-from alliance.studies.runner import run_draws
+from alliance.draws.runner import run_draws
 from alliance.synthetic import scenario_params
 
 
