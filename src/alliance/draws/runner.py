@@ -15,8 +15,8 @@ if it failed, the exception (``error``) instead of hiding it. With a ``store``
 folder, draws are computed in chunks and each finished chunk is written
 atomically (``chunk-<first draw>-<last draw>.csv``): a killed run resumes where
 it stopped without losing or repeating a draw. A store belongs to one study: its
-``study.json`` records the function, the seed and a fingerprint of the
-arguments, and a run with another function, seed or arguments is refused
+``study.json`` records the function, the seed, a fingerprint of the
+arguments and the package version, and a run that differs in any is refused
 (:class:`~alliance.outputs.OutputError`) instead of mixing its draws with the
 stored ones.
 """
@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from alliance import __version__
 from alliance.outputs import OutputError
 
 __all__ = ["draw_rng", "read_store", "run_draws", "study_identity"]
@@ -144,7 +145,8 @@ def _feed(h, obj) -> None:
 
 
 def study_identity(fn: Callable, seed: int, args: tuple = (), kwargs: dict | None = None) -> dict:
-    """What makes two runs the same study: the function, the seed and the arguments' fingerprint.
+    """What makes two runs the same study: the function, the seed, the arguments' fingerprint and
+    the package version (a draw of another version may differ).
 
     ``n_draws`` is not part of it (a study may be extended), nor are ``jobs``,
     ``scheduler`` or ``chunk_size`` (they do not change a draw's row).
@@ -158,7 +160,7 @@ def study_identity(fn: Callable, seed: int, args: tuple = (), kwargs: dict | Non
     h = hashlib.sha256()
     _feed(h, (tuple(args), dict(kwargs or {})))
     return {"function": f"{fn.__module__}.{fn.__qualname__}", "seed": int(seed),
-            "arguments_sha256": h.hexdigest()}
+            "arguments_sha256": h.hexdigest(), "alliance_version": __version__}
 
 
 def _claim_store(store: Path, identity: dict) -> None:
