@@ -1,0 +1,147 @@
+"""Within-patient, raw lagged and prior-outcome surfaces: fits, draws and their recovery summary."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import alliance
+from alliance import DataError
+from alliance.draws import binomial_ci, read_store, run_draws
+from alliance.studies.specifications import (SPECIFICATIONS, TERMS, fit_specification,
+                                             specification_draw, specification_recovery)
+from alliance.synthetic.scenarios import scenario_params
+
+
+def _store(est: dict, se=1.0, df=np.inf, p=None, error=None) -> pd.DataFrame:
+    """Draws with the columns of every term of the given specifications (prefix -> estimates)."""
+    n = len(next(iter(est.values())))
+    out = pd.DataFrame({"draw": range(n), "error": error or [""] * n, "warnings": "",
+                        "seconds": 0.1})
+    for prefix, values in est.items():
+        for key in TERMS:
+            out[f"est_{prefix}{key}"] = values
+            out[f"se_{prefix}{key}"] = se
+            out[f"df_{prefix}{key}"] = df
+            out[f"p_{prefix}{key}"] = p if p is not None else [0.5] * n
+    return out
+
+
+def test_recovery_of_known_values():
+    # truth a1 = 3 in the training arm: estimates 2, 3, 4, 5 (bias 0.5), every SE 1.
+    # z intervals (df inf) cover 2, 3 and 4 (|e - 3| <= 1.96) but not 5 (|5 - 3| = 2).
+    draws = _store({"": [2.0, 3.0, 4.0, 5.0]}, p=[0.01, 0.2, 0.04, 0.9])
+    rec = specification_recovery(draws)
+    row = rec.rows(specification="within", term="a1_training").iloc[0]
+    assert row["truth"] == 3.0
+    assert row["estimate"] == pytest.approx(3.5)
+    assert row["bias"] == pytest.approx(0.5)
+    assert row["emp_sd"] == pytest.approx(np.std([2, 3, 4, 5], ddof=1))
+    assert row["se"] == pytest.approx(np.std([2, 3, 4, 5], ddof=1) / 2)
+    assert row["mean_se"] == pytest.approx(1.0)
+    assert row["coverage"] == pytest.approx(0.75)
+    assert (row["coverage_low"], row["coverage_high"]) == pytest.approx(binomial_ci(3, 4))
+    assert row["rejection"] == pytest.approx(0.5)  # p = .01 and .04 below .05
+    assert (row["n"], row["failed"]) == (4, 0)
+    # the control arm's truth is 0: estimates 2..5 with SE 1 are all outside except 0 +- 1.96
+    ctrl = rec.rows(specification="within", term="a1_control").iloc[0]
+    assert ctrl["truth"] == 0.0 and ctrl["bias"] == pytest.approx(3.5)
+    assert ctrl["coverage"] == 0.0
+    # only the specification whose columns are present is summarised
+    assert set(rec.estimates["specification"]) == {"within"}
+
+
+def test_coverage_uses_the_stored_degrees_of_freedom():
+    # with 10 df the critical value is t(.975, 10) = 2.228 > 2: the estimate 5 is covered too
+    rec = specification_recovery(_store({"raw_": [2.0, 3.0, 4.0, 5.0]}, df=10.0))
+    assert rec.value("a1_training", specification="raw", column="coverage") == 1.0
+    # a wider conf_level never covers less
+    narrow = specification_recovery(_store({"raw_": [2.0, 3.0, 4.0, 5.0]}), conf_level=0.5)
+    assert narrow.value("a1_training", specification="raw", column="coverage") == 0.25
+
+
+def test_failed_draws_are_counted_not_used():
+    draws = _store({"": [3.0, 3.0, 100.0], "raw_": [3.0, 3.0, 100.0]},
+                   error=["", "", "FitError: degenerate"])
+    draws.loc[1, "est_raw_a1_training"] = np.nan
+    rec = specification_recovery(draws)
+    within = rec.rows(specification="within", term="a1_training").iloc[0]
+    raw = rec.rows(specification="raw", term="a1_training").iloc[0]
+    assert (within["n"], within["failed"], within["estimate"]) == (2, 1, 3.0)
+    assert (raw["n"], raw["failed"], raw["estimate"]) == (1, 2, 3.0)
+    assert np.isnan(raw["emp_sd"])
+
+
+def test_truth_follows_the_scenario():
+    draws = _store({"": [1.5, 1.5]})
+    rec = specification_recovery(draws, scenario_params("control_association"))
+    assert rec.value("a1_control", specification="within", column="truth") == 1.5
+    assert rec.value("a1_control", specification="within", column="bias") == 0.0
+    null = specification_recovery(draws, scenario_params("null"))
+    assert null.value("a4_training", specification="within", column="truth") == 0.0
+
+
+def test_draws_without_the_columns_are_refused():
+    with pytest.raises(DataError, match=r"specification-columns"):
+        specification_recovery(pd.DataFrame({"draw": [0], "error": [""], "est_g_ther": [1.0]}))
+    partial = _store({"raw_": [1.0]}).drop(columns=["df_raw_a4_training"])
+    with pytest.raises(DataError, match=r"df_raw_a4_training.*'raw'"):
+        specification_recovery(partial)
+    with pytest.raises(DataError, match="'prior'"):
+        specification_recovery(_store({"": [1.0]}), specs=["prior"])
+    with pytest.raises(ValueError, match="unknown specification"):
+        specification_recovery(_store({"": [1.0]}), specs=["between"])
+
+
+def test_raw_within_and_prior_fits_differ_on_the_example():
+    data = alliance.load_example()
+    fits = {name: fit_specification(data, name) for name in ("raw", "within")}
+    with pytest.warns(alliance.AllianceWarning, match="boundary"):
+        fits["prior"] = fit_specification(data, "prior")
+    within, raw, prior = fits["within"], fits["raw"], fits["prior"]
+    assert [t for t in within.beta.index if t.startswith("mean_")] == [
+        "mean_x", "mean_y", "mean_x2", "mean_xy", "mean_y2"]
+    assert not any(t.startswith("mean_") for t in raw.beta.index)
+    assert "wellbeing_lag1" in prior.beta.index
+    # the same rows: patient means add columns, not rows; the prior outcome needs s-2 too
+    assert within.info["rows_used"] == raw.info["rows_used"]
+    assert prior.info["rows_used"] < raw.info["rows_used"]
+    a1 = {k: r.value("a1", "training", table="surface") for k, r in fits.items()}
+    assert abs(a1["raw"] - a1["within"]) > 0.05
+    assert abs(a1["raw"] - a1["prior"]) > 0.5
+    with pytest.raises(ValueError, match="unknown specification"):
+        fit_specification(data, "between")
+
+
+def test_specification_draw_rows_and_reproducibility():
+    params = scenario_params("default")
+    one = specification_draw(3, np.random.default_rng(7), params, specs=("within", "raw"))
+    again = specification_draw(3, np.random.default_rng(7), params, specs=("within", "raw"))
+    assert one == again
+    for name in ("within", "raw"):
+        prefix = SPECIFICATIONS[name][0]
+        for key in TERMS:
+            for c in ("est", "se", "df", "p"):
+                assert np.isfinite(one[f"{c}_{prefix}{key}"])
+    assert one["est_a1_training"] != one["est_raw_a1_training"]
+    assert not any(k.startswith("est_prior_") for k in one)
+
+
+def test_within_recovers_the_control_arm_when_level_is_confounded(tmp_path):
+    """Stable alliance level confounded with well-being (scenario confounded_level): the raw
+    lagged surface credits the control arm with an association (truth 0), the within-patient
+    surface does not. Paired over the same synthetic trials, the raw - within difference is
+    far less noisy than either mean, so 40 draws show it."""
+    params = scenario_params("confounded_level")
+    run_draws(specification_draw, 40, seed=2023, args=(params,), store=tmp_path / "store")
+    draws = read_store(tmp_path / "store")
+    assert (draws["error"] == "").all()
+    rec = specification_recovery(draws, params)
+    within = rec.rows(specification="within", term="a1_control").iloc[0]
+    raw = rec.rows(specification="raw", term="a1_control").iloc[0]
+    assert abs(within["estimate"]) < 3 * within["se"]  # 0 within Monte Carlo error
+    assert within["coverage_high"] >= 0.95 and raw["n"] == 40
+    diff = draws["est_raw_a1_control"] - draws["est_a1_control"]
+    assert diff.mean() > 3 * diff.std(ddof=1) / np.sqrt(len(diff)) > 0
+    assert raw["bias"] > within["bias"]
