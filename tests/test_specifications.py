@@ -145,3 +145,22 @@ def test_within_recovers_the_control_arm_when_level_is_confounded(tmp_path):
     diff = draws["est_raw_a1_control"] - draws["est_a1_control"]
     assert diff.mean() > 3 * diff.std(ddof=1) / np.sqrt(len(diff)) > 0
     assert raw["bias"] > within["bias"]
+
+
+def test_contour_figure_of_two_specifications_shares_one_scale():
+    import matplotlib.pyplot as plt
+
+    from alliance.plots.rsa import plot_contour_specifications
+
+    data = alliance.load_example()
+    fits = {"raw lagged": fit_specification(data, "raw"),
+            "within-patient": fit_specification(data, "within")}
+    fig = plot_contour_specifications(fits, "training")
+    panels = [ax for ax in fig.axes if ax.get_xlabel()]
+    assert [t.get_text() for ax in panels for t in ax.texts] == ["raw lagged", "within-patient"]
+    limits = {tuple(ax.collections[0].get_clim()) for ax in panels}
+    assert len(limits) == 1  # one colour scale for both panels
+    plt.close(fig)
+    fig = plot_contour_specifications(fits, ["control", "training"])
+    assert len([ax for ax in fig.axes if ax.get_xlabel()]) == 4
+    plt.close(fig)

@@ -1,7 +1,8 @@
 """Figures of response surface analysis: 3D surface, contour, a live explorer and a kernel-free view.
 
 * :func:`plot_surface` and :func:`plot_contour` return matplotlib Figures (one panel per
-  level of a moderator), reused by ``alliance report``.
+  level of a moderator), reused by ``alliance report``; :func:`plot_contour_specifications`
+  draws one arm's surface under several specifications side by side (chapter 5).
 * :func:`explorer` is an ipywidgets app (five coefficient sliders) for readers who run the
   book with a kernel.
 * :func:`interactive_surface` is a Plotly view for the web page: a rotatable surface, one
@@ -24,7 +25,8 @@ from alliance.data.schema import COLUMN_LABELS
 from alliance.plots.style import ARM_COLORS, ARM_LABELS, use_style
 from alliance.rsa.surface import surface_quantities
 
-__all__ = ["InteractiveSurface", "explorer", "interactive_surface", "plot_contour", "plot_surface"]
+__all__ = ["InteractiveSurface", "explorer", "interactive_surface", "plot_contour",
+           "plot_contour_specifications", "plot_surface"]
 
 _LOC = "#444444"
 
@@ -181,19 +183,62 @@ def plot_contour(result, levels=None, *, grid: int = 80, xlabel=None, ylabel=Non
     surface only inside it). One panel per moderator level. Cubic surfaces are drawn
     without axes and stationary point (they have none).
     """
+    levels = _levels(result, levels)
+    panels = [(result, lv, _title(lv) if len(levels) > 1 else None, ARM_COLORS.get(lv, "k"))
+              for lv in levels]
+    return _contour_panels(panels, grid=grid, labels=_labels(result, xlabel, ylabel, zlabel),
+                           points=points, boot=boot)
+
+
+def plot_contour_specifications(results: dict, levels="training", *, grid: int = 80,
+                                xlabel=None, ylabel=None, zlabel=None, points: bool = True):
+    """Contour maps of the same arm's surface under several specifications, side by side.
+
+    Parameters
+    ----------
+    results : dict of str to RSAResult
+        Panel title -> fit (e.g. the raw lagged and the within-patient surface of
+        :func:`alliance.studies.specifications.fit_specification`), one column each.
+    levels : str or list
+        Moderator level(s) to draw: one row of panels per level.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        As :func:`plot_contour`, on one colour scale over every panel and one range (the
+        union of the fits' observed ratings), so that the surfaces can be compared.
+    """
+    levels = [levels] if isinstance(levels, str) else list(levels)
+    first = next(iter(results.values()))
+    panels = [(res, lv, name if len(levels) == 1 else f"{name}: {_title(lv)}",
+               ARM_COLORS.get(lv, "k"))
+              for lv in levels for name, res in results.items()]
+    return _contour_panels(panels, grid=grid, labels=_labels(first, xlabel, ylabel, zlabel),
+                           points=points, ncols=len(results))
+
+
+def _contour_panels(panels, *, grid, labels, points, boot=None, ncols=None):
+    """Contour maps of (result, level, title, title colour) panels on one colour scale."""
     use_style()
-    levels, lo, hi, g, Xg, Yg, cx, cy = _grid(result, levels, grid)
-    xl, yl, zl = _labels(result, xlabel, ylabel, zlabel)
-    Z = {lv: result.predict_surface(Xg, Yg, lv) for lv in levels}
-    vmin = min(float(z.min()) for z in Z.values())
-    vmax = max(float(z.max()) for z in Z.values())
-    fig, axes = plt.subplots(1, len(levels), figsize=(4.6 * len(levels) + 0.8, 4.3), squeeze=False)
+    xl, yl, zl = labels
+    ranges = [_range(res) for res, *_ in panels]
+    lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
+    g = np.linspace(lo, hi, grid)
+    Xg, Yg = np.meshgrid(g, g)
+    Z = [res.predict_surface(Xg, Yg, lv) for res, lv, *_ in panels]
+    vmin = min(float(z.min()) for z in Z)
+    vmax = max(float(z.max()) for z in Z)
+    ncols = ncols or len(panels)
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols + 0.8, 4.3 * nrows),
+                             squeeze=False)
     cs = None
-    for k, lv in enumerate(levels):
-        ax = axes[0, k]
+    for k, ((result, lv, title, color), z) in enumerate(zip(panels, Z)):
+        ax = axes[k // ncols, k % ncols]
+        cx, cy = result.info["center_x"], result.info["center_y"]
         ax.grid(False)
-        cs = ax.contourf(Xg, Yg, Z[lv], levels=14, cmap="viridis", vmin=vmin, vmax=vmax)
-        ax.contour(Xg, Yg, Z[lv], levels=14, colors="white", linewidths=0.4, alpha=0.6)
+        cs = ax.contourf(Xg, Yg, z, levels=14, cmap="viridis", vmin=vmin, vmax=vmax)
+        ax.contour(Xg, Yg, z, levels=14, colors="white", linewidths=0.4, alpha=0.6)
         ax.plot([lo, hi], [lo, hi], color="0.85", lw=1.8, label="line of congruence")
         c = (cx + cy) / 2
         ax.plot([lo, hi], [2 * c - lo, 2 * c - hi], color="0.85", lw=1.5, ls="--",
@@ -224,15 +269,21 @@ def plot_contour(result, levels=None, *, grid: int = 80, xlabel=None, ylabel=Non
         ax.set_ylim(lo, hi)
         ax.set_aspect("equal")
         ax.set_xlabel(xl)
-        ax.set_ylabel(yl if k == 0 else "")
-        if len(levels) > 1:
-            ax.text(0.5, 1.02, _title(lv), transform=ax.transAxes, ha="center", va="bottom",
-                    color=ARM_COLORS.get(lv, "k"), fontsize=10)
+        ax.set_ylabel(yl if k % ncols == 0 else "")
+        if title:
+            ax.text(0.5, 1.02, title, transform=ax.transAxes, ha="center", va="bottom",
+                    color=color, fontsize=10)
+    for k in range(len(panels), nrows * ncols):
+        axes[k // ncols, k % ncols].set_visible(False)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(5, len(labels)), fontsize=8,
                bbox_to_anchor=(0.5, -0.02))
-    fig.subplots_adjust(bottom=0.2, right=0.86, wspace=0.25)
-    cax = fig.add_axes([0.89, 0.25, 0.015, 0.62])
+    if nrows == 1:
+        fig.subplots_adjust(bottom=0.2, right=0.86, wspace=0.25)
+        cax = fig.add_axes([0.89, 0.25, 0.015, 0.62])
+    else:
+        fig.subplots_adjust(bottom=0.16 / nrows, top=0.96, right=0.86, wspace=0.25, hspace=0.3)
+        cax = fig.add_axes([0.89, 0.2, 0.015, 0.7])
     fig.colorbar(cs, cax=cax, label=zl)
     return fig
 
