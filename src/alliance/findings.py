@@ -554,14 +554,16 @@ def summarise_draws(draws: pd.DataFrame, params=None, *, alpha: float = 0.05,
     rows, vrows = [], []
     for c in CLAIMS:
         v = verdicts[f"verdict_{c.number}"]
-        rows.append(rate((v == "replicated").astype(float).where(~failed), f"finding {c.number}",
+        ok = ~failed & v.notna()
+        rows.append(rate((v == "replicated").astype(float).where(ok), f"finding {c.number}",
                          _claim_meaning(c.number, truth, "replicated"), conf_level))
         for name in VERDICTS:
-            vrows.append(rate((v == name).astype(float).where(~failed), f"finding {c.number}",
+            vrows.append(rate((v == name).astype(float).where(ok), f"finding {c.number}",
                               _claim_meaning(c.number, truth, name), conf_level,
                               claim=c.number, verdict=name))
     joint = (verdicts == "replicated").all(axis=1)
-    rows.append(rate(joint.astype(float).where(~failed), "all four findings",
+    rows.append(rate(joint.astype(float).where(~failed & verdicts.notna().all(axis=1)),
+                     "all four findings",
                      "joint rate: every finding replicated in the same trial", conf_level))
     tests = []
     for key, t in PRIMARY_TESTS.items():
