@@ -145,6 +145,8 @@ def test_within_recovers_the_control_arm_when_level_is_confounded(tmp_path):
     diff = draws["est_raw_a1_control"] - draws["est_a1_control"]
     assert diff.mean() > 3 * diff.std(ddof=1) / np.sqrt(len(diff)) > 0
     assert raw["bias"] > within["bias"]
+    paired = rec.rows("differences", specification="raw - within", term="a1_control").iloc[0]
+    assert paired["estimate"] == pytest.approx(diff.mean()) and paired["p"] < 0.001
 
 
 def test_contour_figure_of_two_specifications_shares_one_scale():
@@ -164,3 +166,16 @@ def test_contour_figure_of_two_specifications_shares_one_scale():
     fig = plot_contour_specifications(fits, ["control", "training"])
     assert len([ax for ax in fig.axes if ax.get_xlabel()]) == 4
     plt.close(fig)
+
+
+def test_paired_differences_between_specifications():
+    draws = _store({"": [1.0, 2.0, 3.0, 4.0], "raw_": [1.5, 2.5, 3.0, 5.0]})
+    diff = specification_recovery(draws).tables["differences"]
+    row = diff[(diff["specification"] == "raw - within") & (diff["term"] == "a1_control")].iloc[0]
+    d = np.array([0.5, 0.5, 0.0, 1.0])
+    assert row["estimate"] == pytest.approx(d.mean())
+    assert row["se"] == pytest.approx(d.std(ddof=1) / 2)
+    from scipy import stats
+    assert row["p"] == pytest.approx(stats.ttest_1samp(d, 0.0).pvalue)
+    assert (row["n"], row["df"]) == (4, 3)
+    assert specification_recovery(_store({"raw_": [1.0, 2.0]})).tables["differences"].empty

@@ -6,8 +6,10 @@ headline surface (chapter 5) regresses well-being :math:`W_{is}` on the raw
 ratings of session :math:`s-1` with random intercepts only, so its coefficients
 mix two associations: session-to-session (within patients) and between patients
 (patients whose alliance is high throughout are better off throughout). The
-specifications compared here (each a call of :func:`alliance.rsa.fit_rsa` with
-the chapter's lagged arguments, :data:`LAGGED`):
+specifications compared here (each the lagged surface of chapter 5 and of
+:data:`alliance.findings.PAPER_MODELS` -- well-being on both ratings of the previous
+session, moderated by arm, session as covariate, random intercepts of therapist and
+patient, ML -- with one option of :func:`alliance.rsa.fit_rsa`):
 
 ``within``
     Patient means of the five polynomial terms as level-2 predictors
@@ -69,19 +71,12 @@ from scipy import stats
 
 from alliance.draws.rates import StudyResult, rate
 from alliance.errors import DataError
-from alliance.rsa import fit_rsa
+from alliance.findings import _rsa_lagged
 from alliance.synthetic.params import SimulationParams
 from alliance.synthetic.simulate import simulate
 
-__all__ = ["LAGGED", "SPECIFICATIONS", "TERMS", "fit_specification", "specification_draw",
+__all__ = ["SPECIFICATIONS", "TERMS", "fit_specification", "specification_draw",
            "specification_recovery"]
-
-#: The lagged surface of chapter 5 and of the findings (the arguments every specification
-#: shares): well-being on both ratings of the previous session, moderated by arm, session
-#: as covariate, random intercepts of therapist and patient, ML.
-LAGGED = dict(outcome="wellbeing", x="alliance_therapist", y="alliance_patient",
-              group=["therapist", "patient"], time="session", lag=1, moderator="condition",
-              moderator_levels=["control", "training"], covariates=["session"], method="ML")
 
 #: name -> (column prefix in a draw's row, extra arguments of fit_rsa, label).
 SPECIFICATIONS: dict[str, tuple[str, dict, str]] = {
@@ -134,9 +129,7 @@ def fit_specification(data, name: str = "within", *, conf_level: float = 0.95):
     True
     """
     _prefix, extra, _label = _spec(name)
-    kw = dict(LAGGED)
-    outcome, x, y = kw.pop("outcome"), kw.pop("x"), kw.pop("y")
-    return fit_rsa(data, outcome, x, y, **kw, **extra, conf_level=conf_level)
+    return _rsa_lagged(data, conf_level, **extra)
 
 
 def _tests(res, prefix: str) -> dict[str, float]:
@@ -205,8 +198,14 @@ def specification_recovery(draws: pd.DataFrame, params: SimulationParams | None 
         Monte Carlo interval of the mean), ``bias``, ``emp_sd``, ``mean_se``,
         ``coverage`` with ``coverage_low``, ``coverage_high`` (Clopper-Pearson),
         ``rejection`` (share with :math:`p < \\alpha`, any direction) with
-        ``rejection_low``, ``rejection_high``, ``n`` and ``failed``. Table ``draws``:
-        the input.
+        ``rejection_low``, ``rejection_high``, ``n`` and ``failed``. Table
+        ``differences`` (when ``within`` is among the specifications): per other
+        specification and term, the mean paired difference of the estimates from the
+        within-patient ones over the same draws (``specification`` ``"raw - within"``),
+        its Monte Carlo SE, a paired t test (``statistic``, ``df``, ``p``: is the
+        difference more than Monte Carlo noise?), normal interval and ``n``. The same
+        trials analysed two ways make the difference far more precise than either
+        mean. Table ``draws``: the input.
 
     Raises
     ------
@@ -275,7 +274,24 @@ def specification_recovery(draws: pd.DataFrame, params: SimulationParams | None 
                 "rejection_high": rej["ci_high"],
                 "n": m, "failed": int(len(draws) - m),
             })
-    return StudyResult(title=title, tables={"recovery": pd.DataFrame(rows), "draws": draws},
+    diffs = []
+    if "within" in names:
+        for n in (m for m in names if m != "within"):
+            for key in TERMS:
+                d = (pd.to_numeric(draws[f"est_{SPECIFICATIONS[n][0]}{key}"], errors="coerce")
+                     - pd.to_numeric(draws[f"est_{key}"], errors="coerce")).to_numpy(float)
+                d = d[ok_draw & np.isfinite(d)]
+                m = len(d)
+                mean = float(d.mean()) if m else np.nan
+                mc_se = float(d.std(ddof=1) / np.sqrt(m)) if m > 1 else np.nan
+                tstat = mean / mc_se if m > 1 and mc_se > 0 else np.nan
+                diffs.append({
+                    "specification": f"{n} - within", "term": key, "estimate": mean, "se": mc_se,
+                    "statistic": tstat, "df": m - 1,
+                    "p": float(2 * stats.t.sf(abs(tstat), m - 1)) if np.isfinite(tstat) else np.nan,
+                    "ci_low": mean - z * mc_se, "ci_high": mean + z * mc_se, "n": m})
+    return StudyResult(title=title, tables={"recovery": pd.DataFrame(rows),
+                                            "differences": pd.DataFrame(diffs), "draws": draws},
                        n_obs=int(len(draws)),
                        info={"alpha": alpha, "conf_level": conf_level, "truth": truth,
                              "specifications": names})
