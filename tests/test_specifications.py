@@ -179,3 +179,17 @@ def test_paired_differences_between_specifications():
     assert row["p"] == pytest.approx(stats.ttest_1samp(d, 0.0).pvalue)
     assert (row["n"], row["df"]) == (4, 3)
     assert specification_recovery(_store({"raw_": [1.0, 2.0]})).tables["differences"].empty
+
+
+def test_recovery_figure_has_a_panel_per_term_and_a_row_per_specification():
+    import matplotlib.pyplot as plt
+
+    from alliance.plots.specifications import plot_recovery
+
+    rec = pd.concat([specification_recovery(_store({"": [2.0, 3.0], "raw_": [3.0, 4.0]}))
+                     .tables["recovery"].assign(scenario=s) for s in ("default", "confounded")])
+    fig = plot_recovery(rec)
+    assert len(fig.axes) == 3
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels == ["default: within", "default: raw", "confounded: within", "confounded: raw"]
+    plt.close(fig)
