@@ -193,3 +193,9 @@ def test_recovery_figure_has_a_panel_per_term_and_a_row_per_specification():
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert labels == ["default: within", "default: raw", "confounded: within", "confounded: raw"]
     plt.close(fig)
+
+
+def test_confounded_level_changes_no_lagged_effect():
+    """The scenario's docstring: a between-patient association only, the surface is the default's."""
+    assert scenario_params("confounded_level").truth() == scenario_params("default").truth()
+    assert scenario_params("confounded_level").level_wellbeing_corr == 0.3

@@ -15,7 +15,8 @@ and their error rates move when the model is less tidy:
 ``therapist_slopes``   therapists differ in how fast the alliance grows (random slopes the
                        analyses do not model: can the tests be liberal?)
 ``control_association``  alliance and next-session well-being are related in the control arm too
-``confounded_level``   patients with a good alliance are better off to begin with
+``confounded_level``   patients with a good alliance are better off in every session (stable
+                       levels correlated; the lagged surface unchanged)
 ``realistic``          all five at once
 =====================  =====================================================================
 
@@ -98,9 +99,12 @@ _REALISM = {
                              "is implausible; half the training arm's a1")}),
     "confounded_level": Scenario(
         "confounded_level", "A stable alliance level confounded with well-being",
-        "Patients whose stable alliance level is high also have a higher well-being level "
-        "(correlation .3), a between-patient association the lagged within-session analyses "
-        "should not mistake for an effect of last session's alliance.",
+        "A patient's stable alliance level (the latent alliance's therapist and patient "
+        "intercepts, u_j + v_i, which both raters see) is correlated .3 with the patient's "
+        "well-being level v^W_i: patients who form a good alliance are better off in every "
+        "session, whatever happened in the last one. The lagged surface is that of the default "
+        "model, so this between-patient association is no effect of last session's alliance: the raw lagged surface mistakes it for one, the "
+        "within-patient surface (patient means at level 2) does not (chapter 5).",
         {"level_wellbeing_corr": (0.3, "assumption: trait-like alliance and outcome covary "
                                        "between patients (Zilcha-Mano 2017)")}),
 }

@@ -43,8 +43,12 @@ scenarios of :mod:`alliance.synthetic.scenarios`: therapist random slopes
 plane :math:`(1 - a_j)\,\tfrac{a_1^C}{2}(x + y)` in :math:`W` (``control_a1``);
 a well-being level correlated with the stable alliance level,
 :math:`v^W_i = r\,\sigma_{vW}(u_j + v_i)/\sigma_{u+v} + \sqrt{1 - r^2}\,z_i`
-(``level_wellbeing_corr``); and dropout whose odds rise by ``dropout_rupture_odds``
-after a rupture (:math:`\xi_{is}` below ``rupture_threshold`` SDs). Features that
+(``level_wellbeing_corr``: :math:`v^W_i` keeps its SD and correlates :math:`r` with the
+stable alliance level :math:`u_j + v_i`, :math:`\sigma_{u+v}^2 = \sigma_u^2 + \sigma_v^2`;
+patients of one therapist share the part that comes through :math:`u_j`; :math:`f` is
+untouched, so this is a between-patient association, not a lagged effect); and dropout
+whose odds rise by ``dropout_rupture_odds`` after a rupture (:math:`\xi_{is}` below
+``rupture_threshold`` SDs). Features that
 transform values already drawn consume no extra random numbers; the therapist
 slopes are drawn from a child generator (``rng.spawn``), so every scenario shares
 all other values of a draw with the default model for the same seed (common random
