@@ -1,10 +1,11 @@
 """Studies: Monte Carlo computations over whole analyses, run by :mod:`alliance.draws`.
 
 :mod:`~alliance.studies.power` (power curves for the next trial),
-:mod:`~alliance.studies.bootstrap` (the cluster bootstrap of any model) and
-:mod:`~alliance.studies.frozen` (studies frozen in ``data/studies`` with their
-provenance) sit above the analyses and :mod:`alliance.findings`, whose per-draw
-functions they run; the runner and the rates they use live one layer down in
+:mod:`~alliance.studies.bootstrap` (the cluster bootstrap of any model),
+:mod:`~alliance.studies.specifications` (which specification of the lagged surface
+recovers the within-patient surface) and :mod:`~alliance.studies.frozen` (studies
+frozen in ``data/studies`` with their provenance) sit above the analyses and
+:mod:`alliance.findings`, whose per-draw functions they run; the runner and the rates they use live one layer down in
 :mod:`alliance.draws`. Names are imported lazily, so importing one study never
 loads the others.
 """
@@ -19,6 +20,9 @@ _EXPORTS = {
     "therapists_needed": "alliance.studies.power",
     "load_study": "alliance.studies.frozen",
     "cluster_bootstrap": "alliance.studies.bootstrap",
+    "fit_specification": "alliance.studies.specifications",
+    "specification_draw": "alliance.studies.specifications",
+    "specification_recovery": "alliance.studies.specifications",
 }
 
 __all__ = sorted(_EXPORTS)
