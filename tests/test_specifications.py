@@ -199,3 +199,23 @@ def test_confounded_level_changes_no_lagged_effect():
     """The scenario's docstring: a between-patient association only, the surface is the default's."""
     assert scenario_params("confounded_level").truth() == scenario_params("default").truth()
     assert scenario_params("confounded_level").level_wellbeing_corr == 0.3
+
+
+def test_findings_draws_carry_the_same_tests_as_specification_draws():
+    """The frozen findings studies record the within-patient (no prefix) and raw lagged
+    (``raw_``) surface tests: the same numbers as specification_draw for the same draw, so
+    specification_recovery reads either store."""
+    from alliance.findings import findings_draw
+
+    params = scenario_params("confounded_level")
+    findings = run_draws(findings_draw, 2, seed=11, args=(params,))
+    ours = run_draws(specification_draw, 2, seed=11, args=(params,))
+    for name in ("within", "raw"):
+        prefix = SPECIFICATIONS[name][0]
+        for key in TERMS:
+            for c in ("est", "se", "df", "p"):
+                col = f"{c}_{prefix}{key}"
+                np.testing.assert_allclose(findings[col], ours[col], rtol=1e-10, err_msg=col)
+    rec = specification_recovery(findings, params)
+    assert set(rec.estimates["specification"]) == {"within", "raw"}
+    assert (rec.estimates["n"] == 2).all()
