@@ -26,6 +26,7 @@ from alliance.lagged import fit_lagged
 from alliance.randomise import balance, icc
 from alliance.report import run_report
 from alliance.rsa import fit_rsa
+from alliance.studies.specifications import fit_specification
 from alliance.truth_bias import fit_truth_bias
 
 ROW = 4  # 0-based position of the bad cell: data row 5, file line 6
@@ -55,6 +56,7 @@ ENTRY_POINTS = {
     "fit_lagged": lambda d: fit_lagged(d),
     "fit_rsa": lambda d: fit_rsa(d, "wellbeing", "alliance_therapist", "alliance_patient",
                                  group="patient", time="session", lag=1),
+    "fit_specification": lambda d: fit_specification(d, "within"),
     "icc": lambda d: icc(d, "alliance_therapist"),
     "balance": lambda d: balance(d),
     "evaluate_findings": lambda d: evaluate(d),
