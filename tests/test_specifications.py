@@ -219,3 +219,33 @@ def test_findings_draws_carry_the_same_tests_as_specification_draws():
     rec = specification_recovery(findings, params)
     assert set(rec.estimates["specification"]) == {"within", "raw"}
     assert (rec.estimates["n"] == 2).all()
+
+
+def test_within_patient_surface_against_lme4():
+    """Chapter 5's within-patient surface on the shipped data against lme4 + lmerTest
+    (tests/r/rsa_within_reference.R -> tests/reference/rsa_within_chapter5.json).
+
+    Tolerances: estimates 1e-6 and SEs 1e-5 relative, as the chapter-5 model's lme4 test
+    (tests/test_rsa.py; both optimisers stop at gradient ~1e-8 of a flat ML surface);
+    log-likelihood 1e-6 absolute; Satterthwaite df 1e-3 relative (lmerTest's numerical
+    Hessian of the variance parameters, ddf tests in tests/test_mixed_ddf.py use the same)."""
+    import json
+    from pathlib import Path
+
+    ref = json.loads((Path(__file__).parent / "reference" / "rsa_within_chapter5.json").read_text())
+    res = fit_specification(alliance.load_example(), "within")
+    assert res.n_obs == ref["n"]
+    assert res.info["center_x"] == pytest.approx(ref["center"], rel=1e-12)
+    assert res.info["loglik"] == pytest.approx(ref["loglik"], abs=1e-6)
+    coef = dict(zip(ref["terms"], ref["coef"]))
+    for t in ("mean_x", "mean_y", "mean_x2", "mean_xy", "mean_y2", "session"):
+        assert res.beta[t] == pytest.approx(coef[t], rel=1e-6, abs=1e-6), t
+    r = pd.DataFrame(ref["surface"]).set_index(["level", "term"])
+    s = res.tables["surface"].set_index(["level", "term"])
+    for level in ("control", "training", "difference"):
+        for t in ("a1", "a2", "a3", "a4", "a5"):
+            mine, theirs = s.loc[(level, t)], r.loc[(level, t)]
+            assert mine["estimate"] == pytest.approx(theirs["estimate"], rel=1e-6, abs=1e-6)
+            assert mine["se"] == pytest.approx(theirs["se"], rel=1e-5)
+            assert mine["df"] == pytest.approx(theirs["df"], rel=1e-3)
+            assert mine["p"] == pytest.approx(theirs["p"], rel=1e-3, abs=1e-6)
