@@ -50,10 +50,16 @@ with :math:`\nu_i` the stored degrees of freedom of draw :math:`i` (``inf``: a
 z interval); coverage and the rejection rate at :math:`\alpha` carry
 Clopper-Pearson intervals (:func:`alliance.draws.rate`).
 
-Validated by ``tests/test_specifications.py``: bias, empirical SD, mean SE,
-coverage and their counts on a store with known values; the within-patient
-specification recovers a control-arm :math:`a_1` near 0 in the scenario
-``confounded_level`` where the raw one does not.
+Validated by ``tests/test_specifications.py``: the within-patient surface on the
+shipped synthetic data against lme4 and lmerTest (``tests/r/rsa_within_reference.R``:
+log-likelihood, coefficients, :math:`a_1..a_5` per arm and their difference with
+SE, Satterthwaite df and p; the raw surface is chapter 5's model, checked against
+lme4 in ``tests/test_rsa.py``); bias, empirical SD, mean SE, coverage and their
+counts on a store with known values; the per-draw rows of the frozen findings
+studies (:func:`alliance.findings.findings_draw`) equal those of
+:func:`specification_draw`; the within-patient specification recovers a
+control-arm :math:`a_1` near 0 in the scenario ``confounded_level`` where the raw
+one does not.
 
 References
 ----------
@@ -101,7 +107,22 @@ def _spec(name: str) -> tuple[str, dict, str]:
 
 
 def fit_specification(data, name: str = "within", *, conf_level: float = 0.95):
-    """Fit the lagged response surface of chapter 5 in specification ``name``.
+    r"""Fit the lagged response surface of chapter 5 in specification ``name``.
+
+    Model (session :math:`s` of patient :math:`i` of therapist :math:`j`, arm
+    :math:`a_j`; :math:`T_1..T_5 = X, Y, X^2, XY, Y^2` the therapist- and patient-rated
+    alliance of session :math:`s-1`, centred on their pooled mean):
+
+    .. math::
+
+        W_{is} = b_0 + \sum_k b_k T_{k,is} + a_j\,(d_0 + \sum_k d_k T_{k,is})
+                 + \gamma s + [	extstyle\sum_k c_k ar T_{k,i}]
+                 + [\delta W_{i,s-1}] + u_j + v_i + arepsilon_{is}
+
+    with the patient means :math:`ar T_{k,i}` for ``"within"``, the prior outcome
+    :math:`W_{i,s-1}` for ``"prior"`` and neither for ``"raw"``; ML. Validated against
+    lme4 (``"within"``: ``tests/r/rsa_within_reference.R``; ``"raw"``:
+    ``tests/r/rsa_reference.R``).
 
     Parameters
     ----------
