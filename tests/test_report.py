@@ -160,3 +160,19 @@ def test_report_page_opens_offline_with_every_figure(tmp_path, browser):
     md = (tmp_path / "rep" / "report.md").read_text()
     assert md.count("](figures/") == len(written["figures"])
     ctx.close()
+
+
+def test_report_on_a_null_scenario_file(tmp_path):
+    data = tmp_path / "null.csv"
+    assert main(["simulate", "--scenario", "null", "--seed", "4", "--out", str(data)]) == 0
+    out = tmp_path / "rep"
+    assert main(["report", str(data), "--out", str(out)]) == 0
+    findings = pd.read_csv(out / "tables" / "findings.csv")
+    assert set(findings["verdict"]) <= set(VERDICTS) and len(findings) == 4
+    evidence = pd.read_csv(out / "tables" / "findings_evidence.csv")
+    primary = evidence[evidence["role"] == "primary"]
+    assert (primary["p_holm"] >= primary["p"]).all()
+    # a finding is replicated only if its primary test survives Holm
+    for row in findings.itertuples():
+        if row.verdict == "replicated":
+            assert primary.set_index("claim").loc[row.claim, "p_holm"] < 0.05
