@@ -358,7 +358,7 @@ def multiverse(data, *, findings=(1, 2, 3, 4), columns=None, alpha: float = 0.05
             for m in methods:
                 for f in these:
                     row = {"finding": f, "term": FINDINGS[f], "model": name, **s, "df_method": m,
-                           "warnings": "; ".join(notes), "error": error,
+                           "warnings": " | ".join(notes), "error": error,
                            "n_obs": np.nan if res is None else int(res.n_obs)}
                     if res is not None:
                         try:
@@ -376,7 +376,7 @@ def multiverse(data, *, findings=(1, 2, 3, 4), columns=None, alpha: float = 0.05
     for f, sub in spec_table.groupby("finding"):
         fitted_warned = sub[(sub["df_method"] == "satterthwaite") & (sub["warnings"] != "")]
         if len(fitted_warned):
-            kinds = sorted({_kind(w) for ws in fitted_warned["warnings"] for w in ws.split("; ")})
+            kinds = sorted({_kind(w) for ws in fitted_warned["warnings"] for w in ws.split(" | ")})
             n_models = int((sub["df_method"] == "satterthwaite").sum())
             messages.append(f"multiverse, finding {f}: {len(fitted_warned)} of {n_models} model "
                             f"fits warned ({'; '.join(kinds)}); see the 'warnings' column")
