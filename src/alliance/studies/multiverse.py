@@ -61,7 +61,7 @@ from alliance.rsa import fit_rsa
 from alliance.rsa.surface import SURFACE_L
 from alliance.truth_bias import FORCES, fit_truth_bias
 
-__all__ = ["CHOICES", "FINDINGS", "MultiverseResult", "choices_table", "multiverse",
+__all__ = ["CHOICES", "FINDINGS", "MultiverseResult", "by_choice", "choices_table", "multiverse",
            "specifications"]
 
 #: Finding -> key estimate (a key of :data:`alliance.findings.PRIMARY_TESTS`).
@@ -432,3 +432,29 @@ def _summary(t: pd.DataFrame) -> pd.DataFrame:
             "book_agrees": bool(book["agrees"]),
         })
     return pd.DataFrame(out)
+
+
+def by_choice(result: MultiverseResult, finding: int) -> pd.DataFrame:
+    """Which choices move a finding: per value of each choice, its fitted specifications.
+
+    One row per (``choice``, ``value``) that varies for ``finding``: ``specifications``
+    (fitted ones using that value), ``share_agreeing``, ``median_estimate``,
+    ``min_estimate``, ``max_estimate``. A choice whose values give very different shares
+    is one the finding depends on; within a full grid each value is crossed with every
+    combination of the other choices, so the rows of one choice are comparable.
+    """
+    t = result.tables["specifications"]
+    t = t[(t["finding"] == finding) & (t["error"] == "")]
+    rows = []
+    for c in CHOICE_COLUMNS:
+        values = t[c].dropna().unique()
+        if len(values) < 2:
+            continue
+        for v in values:
+            sub = t[t[c] == v]
+            rows.append({"choice": c, "value": v, "specifications": len(sub),
+                         "share_agreeing": float(sub["agrees"].mean()),
+                         "median_estimate": float(sub["estimate"].median()),
+                         "min_estimate": float(sub["estimate"].min()),
+                         "max_estimate": float(sub["estimate"].max())})
+    return pd.DataFrame(rows)
