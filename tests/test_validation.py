@@ -26,6 +26,7 @@ from alliance.lagged import fit_lagged
 from alliance.randomise import balance, icc
 from alliance.report import run_report
 from alliance.rsa import fit_rsa
+from alliance.studies.multiverse import multiverse
 from alliance.truth_bias import fit_truth_bias
 
 ROW = 4  # 0-based position of the bad cell: data row 5, file line 6
@@ -59,6 +60,7 @@ ENTRY_POINTS = {
     "balance": lambda d: balance(d),
     "evaluate_findings": lambda d: evaluate(d),
     "report": _run_report,
+    "multiverse": lambda d: multiverse(d, grid="small"),
 }
 
 
