@@ -290,3 +290,34 @@ def test_command_output_is_all_or_nothing(files, tmp_path, monkeypatch, capsys):
     assert _cli(argv + ["--force"]) == 2
     assert [p.name for p in out.iterdir()] == ["old.csv"]
     assert len(list(tmp_path.iterdir())) == 1
+
+
+# ---------------------------------------------------------------------------- the lag rule
+
+
+def test_bridged_lag_skips_unrated_and_missed_sessions():
+    from alliance.data.lags import lag
+
+    d = pd.DataFrame({"patient": ["a"] * 4 + ["b"] * 3, "session": [1, 2, 3, 5, 1, 2, 3],
+                      "x": [1.0, np.nan, 3.0, 5.0, 10.0, 11.0, 12.0]})
+    strict = lag(d, "x")["x_lag1"].to_numpy()
+    bridged = lag(d, "x", bridge=["x"])
+    np.testing.assert_array_equal(strict, [np.nan, 1.0, np.nan, np.nan, np.nan, 10.0, 11.0])
+    np.testing.assert_array_equal(bridged["x_lag1"], [np.nan, 1.0, 1.0, 3.0, np.nan, 10.0, 11.0])
+    assert bridged.attrs["lag"]["n_bridged"] == 2  # a3 skips a2 (unrated), a5 skips the missed a4
+
+
+def test_gaps_allowed_equals_strict_without_gaps(example):
+    """Where every session is present and rated, both lag rules give the same surface."""
+    complete = example.dropna(subset=["alliance_patient", "alliance_therapist"])
+    complete = complete[complete.groupby("patient")["session"].transform(
+        lambda s: (s.diff().fillna(1) == 1).all())]
+    kw = dict(x="alliance_therapist", y="alliance_patient", group=["therapist", "patient"],
+              time="session", lag=1, moderator="condition", moderator_levels=["control", "training"],
+              covariates=["session"])
+    (a, b), _ = _quiet(lambda: [alliance.rsa.fit_rsa(complete, "wellbeing", **kw, lag_gaps=g)
+                                for g in (False, True)])
+    assert a.info["rows_used"] == b.info["rows_used"]
+    assert a.value("a1", "training", table="surface") == pytest.approx(
+        b.value("a1", "training", table="surface"), rel=1e-12)
+    assert b.info["lag_report"]["n_bridged"] == 0
