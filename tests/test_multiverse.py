@@ -312,9 +312,9 @@ def test_gaps_allowed_equals_strict_without_gaps(example):
     complete = example.dropna(subset=["alliance_patient", "alliance_therapist"])
     complete = complete[complete.groupby("patient")["session"].transform(
         lambda s: (s.diff().fillna(1) == 1).all())]
-    kw = dict(x="alliance_therapist", y="alliance_patient", group=["therapist", "patient"],
-              time="session", lag=1, moderator="condition", moderator_levels=["control", "training"],
-              covariates=["session"])
+    kw = {"x": "alliance_therapist", "y": "alliance_patient", "group": ["therapist", "patient"],
+          "time": "session", "lag": 1, "moderator": "condition",
+          "moderator_levels": ["control", "training"], "covariates": ["session"]}
     (a, b), _ = _quiet(lambda: [alliance.rsa.fit_rsa(complete, "wellbeing", **kw, lag_gaps=g)
                                 for g in (False, True)])
     assert a.info["rows_used"] == b.info["rows_used"]

@@ -34,16 +34,12 @@ def plot_specification_curve(result: MultiverseResult, finding: int):
     if t.empty:
         raise ValueError(f"finding {finding} has no fitted specification to plot")
     t = t.sort_values(["estimate", "spec"], kind="stable").reset_index(drop=True)
-    rows = []  # (choice, value) pairs, the book's value of each choice first
-    book = t[t["book"]]
+    rows = []  # (choice, value) pairs in the order the grid lists them: the book's value first
+    by_spec = t.sort_values("spec")
     for c in CHOICE_COLUMNS:
-        values = [v for v in t[c].dropna().unique()]
-        if len(values) < 2:
-            continue
-        if not book.empty and book[c].iloc[0] in values:
-            values.remove(book[c].iloc[0])
-            values.insert(0, book[c].iloc[0])
-        rows += [(c, v) for v in values]
+        values = list(by_spec[c].dropna().unique())
+        if len(values) > 1:
+            rows += [(c, v) for v in values]
     n = len(t)
     fig, (top, bottom) = plt.subplots(
         2, 1, figsize=(7.5, 3.0 + 0.17 * len(rows)), sharex=True,

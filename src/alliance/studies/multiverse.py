@@ -45,7 +45,7 @@ from __future__ import annotations
 import itertools
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -89,7 +89,7 @@ class _Family:
     crossed: tuple[str, ...]  # choices crossed in the full grid (the others vary one at a time)
     fit: Callable  # (data, spec, conf_level) -> result
     weights: Callable  # (result, finding) -> {term: weight} of the key estimate
-    valid: Callable = lambda spec: True  # noqa: E731 - combinations the model cannot take are not specifications
+    valid: Callable = lambda spec: True  # combinations the model cannot take are no specification
 
 
 def _fit_growth(data, s, cl):
@@ -224,14 +224,14 @@ class MultiverseResult(Result):
     per choice (empty where it does not apply), ``estimate``, ``se``,
     ``statistic``, ``df``, ``p``, ``ci_low``, ``ci_high``, ``agrees``, ``n_obs``,
     ``warnings``, ``error``); ``summary`` (per finding: ``specifications``,
-    ``fitted``, ``agreeing``, ``share_agreeing``, ``median_estimate``,
+    ``fitted``, ``agreeing``, ``warned`` (fitted specifications whose model fit warned, e.g.
+    a boundary fit), ``share_agreeing``, ``median_estimate``,
     ``min_estimate``, ``max_estimate``, ``book_estimate``, ``book_agrees``);
     ``choices`` (:func:`choices_table`).
     """
 
     alpha: float = 0.05
     grid: str = "full"
-    fits: dict = field(default_factory=dict, repr=False)
 
 
 def _kind(message: str) -> str:
@@ -424,6 +424,7 @@ def _summary(t: pd.DataFrame) -> pd.DataFrame:
             "finding": int(f), "term": FINDINGS[int(f)],
             "label": PRIMARY_TESTS[FINDINGS[int(f)]][4],
             "specifications": len(sub), "fitted": len(ok), "agreeing": int(ok["agrees"].sum()),
+            "warned": int((ok["warnings"] != "").sum()),
             "share_agreeing": float(ok["agrees"].mean()) if len(ok) else np.nan,
             "median_estimate": float(ok["estimate"].median()) if len(ok) else np.nan,
             "min_estimate": float(ok["estimate"].min()) if len(ok) else np.nan,
@@ -444,7 +445,7 @@ def by_choice(result: MultiverseResult, finding: int) -> pd.DataFrame:
     combination of the other choices, so the rows of one choice are comparable.
     """
     t = result.tables["specifications"]
-    t = t[(t["finding"] == finding) & (t["error"] == "")]
+    t = t[(t["finding"] == finding) & (t["error"] == "")].sort_values("spec")
     rows = []
     for c in CHOICE_COLUMNS:
         values = t[c].dropna().unique()
