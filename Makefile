@@ -60,10 +60,10 @@ chromium:
 ## studies: the frozen Monte Carlo studies that chapters 7 and 9 read (data/studies/, with manifests).
 ## Long (hours on 2 cores) and resumable: an interrupted run continues where it stopped, and a larger
 ## DRAWS adds draws to the studies already there. SCHEDULER=tcp://host:8786 runs them on a Dask cluster.
-DRAWS ?= 1000
+DRAWS ?=
 JOBS ?= 2
 studies: setup
-	$(BIN)/python -m alliance.cli.make_studies --draws $(DRAWS) --jobs $(JOBS) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
+	$(BIN)/python -m alliance.cli.make_studies $(if $(DRAWS),--draws $(DRAWS)) --jobs $(JOBS) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 ## bench: time the models (not part of the tests)
 bench: setup

@@ -657,3 +657,33 @@ def test_an_internal_error_in_one_analysis_does_not_stop_the_others(tmp_path, ca
     reason = status["analyses"]["randomisation"]["reason"]
     assert reason.startswith("internal error (ZeroDivisionError: division by zero)")
     assert status["analyses"]["lagged_reverse"]["status"] == "ok"
+
+
+def test_a_signal_swallowed_by_a_finaliser_prints_no_exception_report(capsys):
+    """A signal raised inside a weakref callback is reported once, not as 'Exception ignored'."""
+    import weakref
+
+    from alliance import cli
+
+    class Thing:
+        pass
+
+    def callback(_ref):
+        cli._on_signal(signal.SIGINT, None)  # as if SIGINT arrived while the callback ran
+
+    def command(_args):
+        obj = Thing()
+        ref = weakref.ref(obj, callback)  # noqa: F841 - kept alive until obj dies
+        del obj  # the callback runs here; its KeyboardInterrupt cannot propagate
+        return 0
+
+    parser = cli.build_parser(["validate", "x"])
+    real = parser.parse_args
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cli, "build_parser", lambda argv: parser)
+        mp.setattr(parser, "parse_args",
+                   lambda argv: (lambda a: (setattr(a, "func", command), a)[1])(real(argv)))
+        code = cli.main(["validate", "x"])
+    err = capsys.readouterr().err
+    assert code == 130
+    assert err.strip().splitlines() == ["alliance: interrupted; no output was left half-written"]

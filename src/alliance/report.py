@@ -72,6 +72,7 @@ ANALYSES = {
     "growth_both": "stacked growth model of both raters (chapter 3)",
     "truth_bias": "truth and bias: temporal congruence and directional bias (chapter 4)",
     "rsa": "lagged multilevel response surface of well-being (chapter 5)",
+    "rsa_within": "the same surface within patients: patient means at level 2 (chapters 5, 7)",
     "findings": "the paper's four findings (chapter 7)",
     "lagged_forward": "lagged outcomes: alliance at t-1 -> well-being at t (chapter 6)",
     "lagged_reverse": "lagged outcomes: well-being at t-1 -> alliance at t (chapter 6)",
@@ -223,6 +224,9 @@ def _run_all(data: pd.DataFrame, out: Path) -> dict:
                 table("rsa_checklist", res.tables["checklist"])
                 figure("rsa_surface", rsa_plots.plot_surface(res))
                 figure("rsa_contour", rsa_plots.plot_contour(res))
+            elif name == "rsa_within":
+                table("rsa_within_surface", res.tables["surface"])
+                table("rsa_within_checklist", res.tables["checklist"])
         return step
 
     def findings_step():
@@ -336,12 +340,17 @@ def _summary(data, origin: dict, written: dict) -> str:
         for row in findings.tables["findings"].itertuples():
             lines.append(f"{row.claim}. **{row.verdict}**: {row.statement} ({row.reason})")
         if len(ev):
-            lines += ["", "| claim | quantity | level | estimate | SE | z | p | 95% CI |",
-                      "|---|---|---|---|---|---|---|---|"]
+            lines += ["", "| claim | test | role | estimate | SE | df | p | p (Holm) | CI |",
+                      "|---|---|---|---|---|---|---|---|---|"]
             for r in ev.itertuples():
-                lines.append(f"| {r.claim} | {r.term} | {r.level} | {r.estimate:.3f} | "
-                             f"{r.se:.3f} | {r.statistic:.2f} | {r.p:.4f} | "
+                holm = "" if pd.isna(r.p_holm) else f"{r.p_holm:.4f}"
+                lines.append(f"| {r.claim} | {r.term} | {r.role} | {r.estimate:.3f} | "
+                             f"{r.se:.3f} | {r.df:.1f} | {r.p:.4f} | {holm} | "
                              f"[{r.ci_low:.3f}, {r.ci_high:.3f}] |")
+            lines += ["", "Verdicts follow the pre-specified rules of chapter 7 "
+                      "(`alliance.findings.judge`): one primary test per finding, Holm-adjusted "
+                      "across the four; a finding with further parts is replicated only when "
+                      "every part holds, otherwise inconclusive."]
     else:
         needed = sorted({m for ms in CLAIM_MODELS.values() for m in ms})
         lines.append("The findings could not be evaluated: none of the models they rest on "
@@ -394,7 +403,10 @@ TABLE_TITLES = {
     "growth_both": "Stacked growth model of both raters",
     "growth_trajectories": "Model-implied trajectories",
     "truth_bias_forces": "Truth-and-bias forces", "rsa_surface": "Response surface parameters",
-    "rsa_checklist": "Congruence checklist", "findings": "The four findings",
+    "rsa_checklist": "Congruence checklist",
+    "rsa_within_surface": "Within-patient response surface parameters (patient means at level 2)",
+    "rsa_within_checklist": "Congruence checklist of the within-patient surface",
+    "findings": "The four findings",
     "findings_evidence": "The estimates behind the verdicts",
     "lagged_alliance_to_wellbeing": "Lagged effects: alliance at t−1 on well-being at t",
     "lagged_wellbeing_to_alliance": "Lagged effects: well-being at t−1 on alliance at t",

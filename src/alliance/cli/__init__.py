@@ -180,6 +180,20 @@ def _on_signal(signum, frame):
     raise KeyboardInterrupt()
 
 
+def _quiet_unraisable(unraisable) -> None:
+    """Drop the "Exception ignored in ..." report of a signal swallowed by a finaliser.
+
+    A signal can arrive while Python runs a finaliser or a weak-reference callback;
+    the exception the handler raises there cannot propagate and Python prints it to
+    stderr. The signal is recorded in ``SIGNALS_SEEN`` and handled on the way out
+    (``main`` ends with the one-line interruption message), so the report is noise.
+    Every other unraisable exception goes to Python's default hook.
+    """
+    if isinstance(unraisable.exc_value, (KeyboardInterrupt, _Terminated)) and SIGNALS_SEEN:
+        return
+    sys.__unraisablehook__(unraisable)
+
+
 def _signalled() -> int | None:
     """The exit code of a signal received during the command (it may have been swallowed)."""
     if not SIGNALS_SEEN:
@@ -221,8 +235,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     previous = {}
     SIGNALS_SEEN.clear()
+    previous_hook = sys.unraisablehook
     if threading.current_thread() is threading.main_thread():
         previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        sys.unraisablehook = _quiet_unraisable
     parser = None
     try:
         parser = build_parser(argv)
@@ -267,6 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        sys.unraisablehook = previous_hook
 
 
 if __name__ == "__main__":

@@ -2,36 +2,54 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib.pyplot as plt
 
 from alliance.findings import FindingsResult
 
 __all__ = ["plot_evidence"]
 
+#: Marker of each role of a test (primary tests filled, further parts open).
+_MARKERS = {"primary": "o", "secondary": "D"}
+
 
 def plot_evidence(result: FindingsResult):
-    """Forest plot of the estimates behind each verdict, one panel per claim.
+    """Forest plot of the tests behind each verdict, one panel per claim, titled with its verdict.
 
-    Each panel has its own scale (the quantities are on different scales: rating
-    points per session, regression weights, well-being points per alliance
-    point); the dashed line marks zero.
+    Each panel has its own scale (rating points per session, regression weights,
+    well-being points per alliance point); the dashed line marks zero. Primary
+    tests are filled circles, the further parts of a claim open diamonds; an
+    equivalence test shows its bounds as dotted lines and its ``1 - 2 alpha``
+    interval.
     """
-
     ev = result.tables["evidence"]
+    verdicts = result.tables["findings"].set_index("claim")["verdict"]
     claims = sorted(ev["claim"].unique())
-    fig, axes = plt.subplots(len(claims), 1, figsize=(7.5, 1.1 + 0.55 * len(ev)),
-                             gridspec_kw={"height_ratios": [(ev["claim"] == c).sum() for c in claims]})
-    for ax, c in zip(axes, claims):
-        d = ev[ev["claim"] == c].iloc[::-1]
-        labels = [t if lv == "all" else f"{t} [{lv}]" for t, lv in zip(d["term"], d["level"])]
-        y = range(len(d))
-        ax.errorbar(d["estimate"], y, xerr=[d["estimate"] - d["ci_low"], d["ci_high"] - d["estimate"]],
-                    fmt="o", color="#0072B2", capsize=3)
+    sesoi = result.info.get("sesoi", {})
+    fig, axes = plt.subplots(len(claims), 1, figsize=(7.5, 1.5 + 0.7 * len(ev)), squeeze=False,
+                             gridspec_kw={"height_ratios": [(ev["claim"] == c).sum() + 0.6
+                                                            for c in claims]})
+    for ax, c in zip(axes[:, 0], claims):
+        d = ev[ev["claim"] == c].iloc[::-1].reset_index(drop=True)
+        for i, row in d.iterrows():
+            filled = row["role"] == "primary"
+            ax.errorbar(row["estimate"], i, xerr=[[row["estimate"] - row["ci_low"]],
+                                                  [row["ci_high"] - row["estimate"]]],
+                        fmt=_MARKERS.get(row["role"], "o"), color="#0072B2", capsize=3,
+                        mfc="#0072B2" if filled else "white")
+            if str(row["test"]).endswith("_equivalence"):
+                bound = sesoi.get(str(row["test"]).removesuffix("_equivalence"))
+                if bound:
+                    for b in (-bound, bound):
+                        ax.plot([b, b], [i - 0.35, i + 0.35], color="#D55E00", ls=":", lw=1.5)
         ax.axvline(0, color="grey", ls="--", lw=1)
-        ax.set_yticks(list(y))
-        ax.set_yticklabels(labels, fontsize=8)
-        ax.set_ylabel(f"finding {c}", rotation=0, ha="right", va="center", fontsize=9)
+        ax.set_yticks(range(len(d)))
+        ax.set_yticklabels([textwrap.fill(t, 34) for t in d["term"]], fontsize=8)
+        ax.set_ylim(-0.6, len(d) - 0.4)
+        ax.set_title(f"finding {c}: {verdicts.get(c, '')}", fontsize=9, loc="left")
         ax.grid(axis="y", visible=False)
-    axes[-1].set_xlabel("estimate with 95% CI (scale differs by panel)")
+    axes[-1, 0].set_xlabel("estimate with 95% CI; equivalence: 90% CI, bounds dotted\n"
+                           "(the scale differs by panel)", fontsize=8)
     fig.tight_layout()
     return fig

@@ -104,13 +104,18 @@ def power_draw(draw: int, rng, params: SimulationParams, alpha: float = 0.05) ->
     return {"n_obs": int(len(data)), **primary_tests(fits)}
 
 
+def _power_tests() -> list[str]:
+    """The tests a power study records: those of :data:`PRIMARY_TESTS` on :data:`PRIMARY_MODELS`."""
+    return [k for k, t in PRIMARY_TESTS.items() if t.model in PRIMARY_MODELS]
+
+
 def _rejections(draws: pd.DataFrame, params: SimulationParams, alpha: float) -> pd.DataFrame:
     truth = params.truth()
     failed = draws["error"].astype(str) != ""
     out = {}
-    for key, (*_rest, tkey) in PRIMARY_TESTS.items():
+    for key in _power_tests():
         p, est = draws[f"p_{key}"], draws[f"est_{key}"]
-        effect = truth[tkey]
+        effect = truth[PRIMARY_TESTS[key].truth]
         hit = (p < alpha) & ((np.sign(est) == np.sign(effect)) if effect != 0 else True)
         out[f"reject_{key}"] = hit.astype(float).where(~failed & p.notna())
     return pd.DataFrame(out, index=draws.index)
@@ -142,10 +147,11 @@ def summarise_power(parts, *, alpha: float = 0.05, conf_level: float = 0.95, tit
         point = design_point(params, effect, caseload)
         rej = _rejections(draws, params, alpha)
         truth = params.truth()
-        for key, (_m, _t, _term, _lv, label, tkey) in PRIMARY_TESTS.items():
-            rows.append({**point, "test": key, "truth": truth[tkey],
-                         **rate(rej[f"reject_{key}"], label,
-                                "power" if truth[tkey] != 0 else "false-positive rate",
+        for key in _power_tests():
+            t = PRIMARY_TESTS[key]
+            rows.append({**point, "test": key, "truth": truth[t.truth],
+                         **rate(rej[f"reject_{key}"], t.label,
+                                "power" if truth[t.truth] != 0 else "false-positive rate",
                                 conf_level)})
         all_draws.append(pd.concat([draws.assign(**point), rej], axis=1))
     power = pd.DataFrame(rows)

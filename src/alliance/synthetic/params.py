@@ -115,6 +115,7 @@ class SimulationParams:
             "a1": b1 + b2, "a2": b3 + b4 + b5, "a3": b1 - b2, "a4": b3 - b4 + b5, "a5": b3 - b5,
             "growth_difference_therapist": self.growth_therapist_training_effect,
             "growth_difference_patient": 0.0,
+            "growth_difference_rater": self.growth_therapist_training_effect,
             "tracking_difference": self.tracking_training - self.tracking_control,
             "a1_control": self.control_a1,
             "a1_difference": b1 + b2 - self.control_a1,
