@@ -27,9 +27,10 @@ finding    key estimate       choices
                               session control (yes, no)
 3, 4       ``a1_training``,   centring (pooled mean, none, scale midpoint); therapist
            ``a1_difference``  level (intercept, none, intercept + slopes); method (ML,
-                              REML); df method; within/between split (raw, patient
-                              means at level 2); prior control (none, prior
-                              well-being); lag rule (strict, gaps allowed)
+                              REML); df method; within/between split (patient means
+                              at level 2, as the primary tests, or raw as chapter 5's
+                              first surface); prior control (none, prior well-being);
+                              lag rule (strict, gaps allowed)
 =========  =================  ==========================================================
 
 Choices that do not apply are left empty (``None``): the growth and truth-and-bias
@@ -53,7 +54,7 @@ import pandas as pd
 from alliance.data.schema import INSTRUMENTS
 from alliance.data.validate import read_sessions
 from alliance.errors import AllianceWarning, DataError, FitError
-from alliance.findings import PRIMARY_TESTS
+from alliance.findings import PRIMARY, PRIMARY_TESTS
 from alliance.growth import fit_growth
 from alliance.moderation import moderated_contrasts
 from alliance.results import Result
@@ -64,8 +65,9 @@ from alliance.truth_bias import FORCES, fit_truth_bias
 __all__ = ["CHOICES", "FINDINGS", "MultiverseResult", "by_choice", "choices_table", "multiverse",
            "specifications"]
 
-#: Finding -> key estimate (a key of :data:`alliance.findings.PRIMARY_TESTS`).
-FINDINGS = {1: "g_ther", 2: "tc_diff", 3: "a1_training", 4: "a1_difference"}
+#: Finding -> key estimate: its primary test (:data:`alliance.findings.PRIMARY`), ``g_ther``,
+#: ``tc_diff``, ``a1_training``, ``a1_difference``.
+FINDINGS = {claim: PRIMARY[claim] for claim in sorted(PRIMARY)}
 #: The direction each finding claims for its key estimate (+1: positive).
 DIRECTION = {1: 1, 2: 1, 3: 1, 4: 1}
 #: Every choice column of the specifications table, in display order.
@@ -126,7 +128,7 @@ def _fit_rsa(data, s, cl):
         group=["patient"] if level == "none" else ["therapist", "patient"],
         time="session", lag=1, moderator="condition", moderator_levels=["control", "training"],
         covariates=["session"], method=s["method"], conf_level=cl,
-        center=centre[s["centring"]], level2_means=s["within_between"] != "raw",
+        center=centre[s["centring"]], level2_means=s["within_between"] == "patient means at level 2",
         prior_outcome=s["prior_control"] != "none", lag_gaps=s["lag_rule"] != "strict",
         outer_random="intercept" if level == "none" else _TE[level])
 
@@ -161,7 +163,7 @@ CHOICES: dict[str, _Family] = {
         {"centring": ("pooled mean", "none", f"scale midpoint ({_MIDPOINT:g})"),
          "therapist_level": ("intercept", "none", "intercept + slopes"),
          "method": ("ML", "REML"),
-         "within_between": ("raw", "patient means at level 2"),
+         "within_between": ("patient means at level 2", "raw"),
          "prior_control": ("none", "prior well-being"),
          "lag_rule": ("strict", "gaps allowed")},
         ("centring", "therapist_level", "method", "within_between", "prior_control", "lag_rule"),
@@ -422,7 +424,7 @@ def _summary(t: pd.DataFrame) -> pd.DataFrame:
         book = sub[sub["book"]].iloc[0]
         out.append({
             "finding": int(f), "term": FINDINGS[int(f)],
-            "label": PRIMARY_TESTS[FINDINGS[int(f)]][4],
+            "label": PRIMARY_TESTS[FINDINGS[int(f)]].label,
             "specifications": len(sub), "fitted": len(ok), "agreeing": int(ok["agrees"].sum()),
             "warned": int((ok["warnings"] != "").sum()),
             "share_agreeing": float(ok["agrees"].mean()) if len(ok) else np.nan,
