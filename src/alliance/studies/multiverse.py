@@ -274,9 +274,9 @@ def multiverse(data, *, findings=(1, 2, 3, 4), columns=None, alpha: float = 0.05
     grid : {"full", "small"}
         ``"full"`` (chapter 8, ``alliance multiverse``): every combination of each
         model's choices (18 growth, 18 truth-and-bias and 144 response-surface fits;
-        about 25 s on the shipped data, ``benchmarks/bench_multiverse.py``).
-        ``"small"``: the book's specification and each choice varied alone from it
-        (about 2 s; tests). Both test every fit under every df method it allows.
+        about 10 s on the shipped data on a quiet machine, 25-30 s on a busy one:
+        ``benchmarks/bench_multiverse.py``). ``"small"``: the book's specification and
+        each choice varied alone from it (21 fits, about 1 s; tests). Both test every fit under every df method it allows.
         :func:`choices_table` lists the choices.
 
     Returns
