@@ -58,19 +58,17 @@ _AXES = {
     "effect": [0.5, 0.75, 1.0, 1.25, 1.5],
 }
 
-#: Draws per study (per design point for power studies). The verdict rules' own studies
-#: (default, null) and the confounding scenario of chapter 5 have 1000 draws (Monte Carlo SE
-#: of a share at most 1.6 points); the other realism scenarios 300 (at most 2.9 points);
-#: the power curves 300 along the therapists axis and 150 along the others (at most 4.1
-#: points per point of a curve, which the logistic reading of chapter 9 smooths). More
-#: draws resume into the same stores: ``make studies DRAWS=1000``.
-_DRAWS = {"findings-default": 1000, "findings-null": 1000, "findings-confounded_level": 1000,
-          "power-therapists": 300}
+#: Draws per study (per design point for power studies): 1000 for every findings study
+#: (Monte Carlo SE of a share at most 1.6 points); the power curves 300 along the
+#: therapists axis and 150 along the others (at most 2.9 and 4.1 points per point of a
+#: curve, which chapter 9's logistic reading smooths). More draws resume into the same
+#: stores: ``make studies DRAWS=1000``.
+_DRAWS = {"power-therapists": 300}
 
 #: name -> specification of every frozen study (``kind`` findings or power).
 PLAN: dict[str, dict] = {
     **{f"findings-{s}": {"kind": "findings", "scenario": s, "seed": FINDINGS_SEED,
-                          "alpha": 0.05, "draws": _DRAWS.get(f"findings-{s}", 300)}
+                          "alpha": 0.05, "draws": _DRAWS.get(f"findings-{s}", 1000)}
        for s in ("default", "null", "ceiling", "rupture_dropout", "therapist_slopes",
                  "control_association", "confounded_level", "realistic")},
     **{f"power-{axis}": {"kind": "power", "scenario": "default", "axis": axis, "values": values,
