@@ -26,6 +26,7 @@ from alliance.lagged import fit_lagged
 from alliance.randomise import balance, icc
 from alliance.report import run_report
 from alliance.rsa import fit_rsa
+from alliance.studies.multiverse import multiverse
 from alliance.studies.specifications import fit_specification
 from alliance.truth_bias import fit_truth_bias
 
@@ -61,6 +62,7 @@ ENTRY_POINTS = {
     "balance": lambda d: balance(d),
     "evaluate_findings": lambda d: evaluate(d),
     "report": _run_report,
+    "multiverse": lambda d: multiverse(d, grid="small"),
 }
 
 

@@ -76,6 +76,9 @@ COMMANDS = {
                  "write a synthetic trial (the book's generative model or a named scenario)"),
     "power": ("alliance.cli.power",
               "power of the primary tests for a planned trial (simulation; local or Dask)"),
+    "multiverse": ("alliance.cli.multiverse",
+                   "each finding's key estimate under every defensible specification "
+                   "(specification curve)"),
 }
 
 #: ``alliance fit KIND`` -> (adapter module, one-line help).

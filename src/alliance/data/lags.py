@@ -42,6 +42,7 @@ def lag(
     group: str = "patient",
     time: str = "session",
     lag: int = 1,
+    bridge: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     r"""Lagged copies of ``columns``: the value ``lag`` sessions earlier, same ``group``.
 
@@ -59,6 +60,12 @@ def lag(
         never bridged.
     lag : int
         Positive number of sessions to look back.
+    bridge : iterable of str, optional
+        Bridge gaps (default: never): a row's lagged values come from the ``lag``-th
+        most recent *earlier* row of the same ``group`` in which every column of
+        ``bridge`` is observed, however many sessions back (a missed session, or one
+        whose ratings are missing, is skipped). The multiverse's "gaps allowed" lag
+        rule (:mod:`alliance.studies.multiverse`).
 
     Returns
     -------
@@ -70,7 +77,8 @@ def lag(
         ``n_rows``; ``n_no_previous`` (rows without an earlier row of the same
         group ``lag`` units back); ``n_first`` (of those, rows less than ``lag``
         units after the group's first time: nothing that far back); ``n_gap`` (the
-        others: a missed session in between); ``n_missing_value`` (per column: earlier row present, value
+        others: a missed session in between); ``n_bridged`` (with ``bridge``: rows
+        whose lagged row is further back than ``lag``); ``n_missing_value`` (per column: earlier row present, value
         missing); ``n_valid`` (per column: non-missing lagged values).
 
     Raises
@@ -131,6 +139,12 @@ def lag(
     right["_pos"] = np.arange(len(keys))
     left = pd.DataFrame({"_g": g, "_t": t - lag})
     matched = left.merge(right, on=["_g", "_t"], how="left", sort=False)["_pos"].to_numpy()
+    n_bridged = None
+    if bridge is not None:
+        strict = matched
+        ok = data[list(bridge)].notna().all(axis=1).to_numpy()
+        matched = _previous_observed(keys, ok, lag)
+        n_bridged = int(np.sum(~np.isnan(matched) & ~(matched == strict)))
     has_prev = ~np.isnan(matched)
     pos = np.where(has_prev, matched, 0).astype(np.intp)
 
@@ -161,7 +175,25 @@ def lag(
         "n_gap": int((no_prev & ~is_first).sum()),
         "n_missing_value": n_missing_value,
         "n_valid": n_valid,
+        **({} if n_bridged is None else {"n_bridged": n_bridged}),
     }
+    return out
+
+
+def _previous_observed(keys: pd.DataFrame, ok: np.ndarray, lag: int) -> np.ndarray:
+    """Position of each row's ``lag``-th most recent earlier row of its group with ``ok``; NaN if none.
+
+    ``keys`` has the group ``_g`` and time ``_t`` (unique per group, checked by the caller).
+    """
+    out = np.full(len(keys), np.nan)
+    order = keys.assign(_ok=ok, _pos=np.arange(len(keys))).sort_values(["_g", "_t"], kind="stable")
+    for _, sub in order.groupby("_g", sort=False):
+        seen: list[int] = []
+        for pos, good in zip(sub["_pos"].to_numpy(), sub["_ok"].to_numpy()):
+            if len(seen) >= lag:
+                out[pos] = seen[-lag]
+            if good:
+                seen.append(int(pos))
     return out
 
 

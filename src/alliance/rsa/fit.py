@@ -111,6 +111,7 @@ def fit_rsa(
     lag: int | None = None,
     lag_within: str | None = None,
     prior_outcome: bool = False,
+    lag_gaps: bool = False,
     moderator: str | None = None,
     moderator_levels: Sequence | None = None,
     at: Sequence[float] | None = None,
@@ -167,6 +168,12 @@ def fit_rsa(
         single-level lagged fit, e.g. ``lag_within="patient"`` without ``group``).
     prior_outcome : bool
         With ``lag``: add the outcome ``lag`` sessions earlier as a covariate.
+    lag_gaps : bool
+        With ``lag``: take the lagged predictors (and prior outcome) from the unit's
+        ``lag``-th most recent earlier session at which *both* predictors were
+        recorded, however far back (:func:`alliance.data.lags.lag` with ``bridge``),
+        instead of exactly ``lag`` sessions earlier (default: a missed or unrated
+        session in between drops the row).
     moderator : str, optional
         A binary moderator (two distinct values; ``moderator_levels`` fixes the
         reference and focal level, default sorted order) gives one surface per level
@@ -291,7 +298,7 @@ def fit_rsa(
     True
     """
     spec = RSASpec(outcome, x, y, group=group, time=time, lag=lag, lag_within=lag_within,
-                   prior_outcome=prior_outcome, moderator=moderator,
+                   prior_outcome=prior_outcome, lag_gaps=lag_gaps, moderator=moderator,
                    moderator_levels=moderator_levels, at=at, covariates=tuple(covariates),
                    center=center, se=se, random=random, level2_means=level2_means,
                    y_as_group_mean=y_as_group_mean, method=method, conf_level=conf_level,
@@ -394,6 +401,7 @@ def fit_rsa(
         "moderator": moderator, "moderator_kind": kind, "groups": spec.groups,
         "random": spec.random if spec.groups else None, "level2_means": level2_means,
         "lag": lag, "time": time, "lag_within": spec.lag_unit if lag is not None else None,
+        "lag_gaps": bool(lag_gaps),
         "lag_report": frame_info["lag_report"], **info_fit, "surface_intercepts": intercepts,
         "model": spec.model, "cubic": spec.cubic, "family": list(spec.family),
         "outliers": spec.outliers, "outlier_rows": frame_info.get("outlier_rows", []),

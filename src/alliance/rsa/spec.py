@@ -64,6 +64,7 @@ class RSASpec:
     lag: int | None = None
     lag_within: str | None = None
     prior_outcome: bool = False
+    lag_gaps: bool = False
     moderator: str | None = None
     moderator_levels: Sequence | None = None
     at: Sequence[float] | None = None
@@ -120,6 +121,8 @@ class RSASpec:
             raise ValueError("a lagged surface needs group or lag_within (the unit lags stay within)")
         if self.prior_outcome and self.lag is None:
             raise ValueError("prior_outcome needs lag")
+        if self.lag_gaps and self.lag is None:
+            raise ValueError("lag_gaps needs lag")
         from alliance.rsa.models import MODELS, model_names
 
         asked_cubic = bool(self.cubic)
@@ -226,7 +229,8 @@ def analysis_frame(data, spec: RSASpec) -> tuple[pd.DataFrame, dict]:
                             "_time": d[spec.time]})
         tmp.attrs["source"] = source.name
         lagged = build_lag(tmp, ["_x", "_y", "_time"] + (["_z"] if spec.prior_outcome else []),
-                           group="_unit", time="_time", lag=spec.lag)
+                           group="_unit", time="_time", lag=spec.lag,
+                           bridge=["_x", "_y"] if spec.lag_gaps else None)
         lag_info = dict(lagged.attrs["lag"], group=spec.lag_unit, time=spec.time)
         lag_info["n_missing_value"] = {k: v for k, v in lag_info["n_missing_value"].items()
                                        if not k.startswith("_time")}
