@@ -191,7 +191,8 @@ def plot_contour(result, levels=None, *, grid: int = 80, xlabel=None, ylabel=Non
 
 
 def plot_contour_specifications(results: dict, levels="training", *, grid: int = 80,
-                                xlabel=None, ylabel=None, zlabel=None, points: bool = True):
+                                xlabel=None, ylabel=None, zlabel=None, points: bool = True,
+                                width: float = 4.6, legend: bool = True, isolines: bool = True):
     """Contour maps of the same arm's surface under several specifications, side by side.
 
     Parameters
@@ -201,6 +202,14 @@ def plot_contour_specifications(results: dict, levels="training", *, grid: int =
         :func:`alliance.studies.specifications.fit_specification`), one column each.
     levels : str or list
         Moderator level(s) to draw: one row of panels per level.
+    points : bool
+        Draw the observed pairs of ratings and their convex hull.
+    width : float
+        Width of one panel in inches (the height follows).
+    legend, isolines : bool
+        Draw the legend of the lines (as in :func:`plot_contour`) and the white isolines
+        over the filled contours. Without them the figure is a third lighter, for a page
+        with a weight budget (its caption then names the lines).
 
     Returns
     -------
@@ -214,10 +223,12 @@ def plot_contour_specifications(results: dict, levels="training", *, grid: int =
                ARM_COLORS.get(lv, "k"))
               for lv in levels for name, res in results.items()]
     return _contour_panels(panels, grid=grid, labels=_labels(first, xlabel, ylabel, zlabel),
-                           points=points, ncols=len(results))
+                           points=points, ncols=len(results), width=width, legend=legend,
+                           isolines=isolines)
 
 
-def _contour_panels(panels, *, grid, labels, points, boot=None, ncols=None):
+def _contour_panels(panels, *, grid, labels, points, boot=None, ncols=None, width=4.6,
+                    legend=True, isolines=True):
     """Contour maps of (result, level, title, title colour) panels on one colour scale."""
     use_style()
     xl, yl, zl = labels
@@ -230,7 +241,7 @@ def _contour_panels(panels, *, grid, labels, points, boot=None, ncols=None):
     vmax = max(float(z.max()) for z in Z)
     ncols = ncols or len(panels)
     nrows = -(-len(panels) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols + 0.8, 4.3 * nrows),
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols + 0.8, width * 4.3 / 4.6 * nrows),
                              squeeze=False)
     cs = None
     for k, ((result, lv, title, color), z) in enumerate(zip(panels, Z)):
@@ -238,7 +249,8 @@ def _contour_panels(panels, *, grid, labels, points, boot=None, ncols=None):
         cx, cy = result.info["center_x"], result.info["center_y"]
         ax.grid(False)
         cs = ax.contourf(Xg, Yg, z, levels=14, cmap="viridis", vmin=vmin, vmax=vmax)
-        ax.contour(Xg, Yg, z, levels=14, colors="white", linewidths=0.4, alpha=0.6)
+        if isolines:
+            ax.contour(Xg, Yg, z, levels=14, colors="white", linewidths=0.4, alpha=0.6)
         ax.plot([lo, hi], [lo, hi], color="0.85", lw=1.8, label="line of congruence")
         c = (cx + cy) / 2
         ax.plot([lo, hi], [2 * c - lo, 2 * c - hi], color="0.85", lw=1.5, ls="--",
@@ -275,9 +287,10 @@ def _contour_panels(panels, *, grid, labels, points, boot=None, ncols=None):
                     color=color, fontsize=10)
     for k in range(len(panels), nrows * ncols):
         axes[k // ncols, k % ncols].set_visible(False)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(5, len(labels)), fontsize=8,
-               bbox_to_anchor=(0.5, -0.02))
+    if legend:
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=min(5, len(labels)), fontsize=8,
+                   bbox_to_anchor=(0.5, -0.02))
     if nrows == 1:
         fig.subplots_adjust(bottom=0.2, right=0.86, wspace=0.25)
         cax = fig.add_axes([0.89, 0.25, 0.015, 0.62])
