@@ -40,7 +40,7 @@ import alliance
 from alliance.findings import MODELS, findings_draw, fit_paper_models
 from alliance.mixed import fit_lmm
 from alliance.studies.power import design_params, power_draw
-from alliance.studies.runner import run_draws
+from alliance.draws.runner import run_draws
 from alliance.synthetic import scenario_params
 
 ROOT = Path(__file__).resolve().parents[1]

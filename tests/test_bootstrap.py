@@ -14,7 +14,7 @@ from alliance.studies.bootstrap import (
     headline_inference,
     resample_clusters,
 )
-from alliance.studies.runner import draw_rng
+from alliance.draws.runner import draw_rng
 
 
 @pytest.fixture(scope="module")

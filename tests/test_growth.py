@@ -396,7 +396,7 @@ def test_type_one_error_of_the_df_corrected_growth_tests():
     growth in the generative model): over 800 simulated trials the Satterthwaite and
     Kenward-Roger t tests reject at a rate inside the central 99.9% binomial range of 5%
     (2.6% to 7.8%). Draws run through the package's runner (seeded per draw)."""
-    from alliance.studies import run_draws
+    from alliance.draws import run_draws
 
     n = 800
     res = run_draws(_null_growth_draw, n, seed=4242, kwargs={"rater": "patient"}, jobs=2)
@@ -417,7 +417,7 @@ def test_type_one_error_and_se_of_the_three_way_test():
     15%, about 2.6 Monte Carlo SEs of an SD from 150 draws; with one shared residual variance
     and no session effect it is about 19% too large, a conservative test) and the
     Satterthwaite test rejects inside the central 99.9% binomial range of 5%."""
-    from alliance.studies import run_draws
+    from alliance.draws import run_draws
 
     n = 150
     res = run_draws(_null_growth_draw, n, seed=777,

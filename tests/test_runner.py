@@ -6,10 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alliance.studies import draw_rng, read_store, run_draws
+from alliance.draws import draw_rng, read_store, run_draws
+from alliance.outputs import OutputError
+
+CALLS: list[int] = []  # draws computed by _draw in this process
 
 
 def _draw(draw, rng, scale=1.0):
+    CALLS.append(draw)
     if draw == 7:
         raise ValueError("draw 7 fails on purpose")
     return {"x": float(rng.normal()) * scale, "n": int(rng.integers(0, 100))}
@@ -40,17 +44,34 @@ def test_a_killed_run_resumes_without_losing_or_repeating(tmp_path, monkeypatch)
     store = tmp_path / "store"
     run_draws(_draw, 30, seed=3, chunk_size=5, store=store, draws=range(12))  # "killed" early
     assert len(list(store.glob("chunk-*.csv"))) == 3  # draws 0-4, 5-9, 10-11
-    calls = []
-    real = _draw
-
-    def counting(draw, rng):
-        calls.append(draw)
-        return real(draw, rng)
-
-    resumed = run_draws(counting, 30, seed=3, chunk_size=5, store=store)
+    CALLS.clear()
+    resumed = run_draws(_draw, 30, seed=3, chunk_size=5, store=store)
+    calls = list(CALLS)
     both = read_store(store)
     pd.testing.assert_frame_equal(resumed[["draw", "x", "n"]], both[["draw", "x", "n"]])
     assert list(both["draw"]) == list(range(30))
     pd.testing.assert_frame_equal(both[["draw", "x", "n"]], full[["draw", "x", "n"]],
                                   check_dtype=False)
     assert sorted(calls) == list(range(12, 30)) and len(calls) == len(set(calls))
+
+
+def test_a_store_never_mixes_the_draws_of_two_studies(tmp_path):
+    store = tmp_path / "store"
+    run_draws(_draw, 10, seed=3, chunk_size=5, store=store)
+    before = sorted((p.name, p.read_bytes()) for p in store.iterdir())
+    for kwargs in ({"seed": 4}, {"seed": 3, "kwargs": {"scale": 2.0}}):
+        with pytest.raises(OutputError, match="another study") as err:
+            run_draws(_draw, 20, chunk_size=5, store=store, **kwargs)
+        assert str(store) in str(err.value)
+    with pytest.raises(OutputError, match="function"):
+        run_draws(_other, 20, seed=3, store=store)
+    assert sorted((p.name, p.read_bytes()) for p in store.iterdir()) == before, "left as it was"
+    # the same study extends its store; a store without its record is refused
+    assert len(run_draws(_draw, 20, seed=3, chunk_size=5, store=store)) == 20
+    (store / "study.json").unlink()
+    with pytest.raises(OutputError, match="no study.json"):
+        run_draws(_draw, 20, seed=3, store=store)
+
+
+def _other(draw, rng):
+    return {"x": 0.0}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
@@ -9,9 +10,9 @@ import pandas as pd
 import pytest
 
 from alliance.cli import main
+from alliance.draws.runner import run_draws
 from alliance.findings import findings_draw, summarise_draws
 from alliance.studies import frozen, power
-from alliance.studies.runner import run_draws
 from alliance.synthetic import scenario_params
 
 
@@ -169,6 +170,7 @@ def test_power_command_writes_whole_resumes_and_refuses_to_overwrite(tmp_path, m
     # a run killed while it computes the second design point
     real = power.power_draw
 
+    @functools.wraps(real)  # the same study (its identity is the function's name), instrumented
     def interrupted(draw, rng, params, alpha):
         if params.n_therapists == 12:
             raise KeyboardInterrupt
@@ -178,9 +180,14 @@ def test_power_command_writes_whole_resumes_and_refuses_to_overwrite(tmp_path, m
     assert main(cmd) == 130
     assert not out.exists() and (tmp_path / "plan.partial").exists()
     capsys.readouterr()
+    # the interrupted draws are never mixed with another study's: another seed is refused
+    monkeypatch.setattr(power, "power_draw", real)
+    assert main(cmd + ["--seed", "7"]) == 2
+    assert "another study" in capsys.readouterr().err
 
     seen = []
 
+    @functools.wraps(real)
     def counting(draw, rng, params, alpha):
         seen.append((params.n_therapists, draw))
         return real(draw, rng, params, alpha)
@@ -205,7 +212,7 @@ def test_power_command_writes_whole_resumes_and_refuses_to_overwrite(tmp_path, m
     assert main(cmd) == 2
     assert "not empty" in capsys.readouterr().err
     assert main(cmd[:4] + ["--draws", "1", "--jobs", "1", "--quiet", "--out", str(out),
-                           "--replace", "--therapists", "8"]) == 0
+                           "--force", "--therapists", "8"]) == 0
     assert set(pd.read_csv(out / "power.csv")["therapists"]) == {8}
 
 

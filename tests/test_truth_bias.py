@@ -608,7 +608,7 @@ def test_type_one_error_of_the_temporal_congruence_difference():
     range of 5% (1.8% to 8.8%), and the estimates centre on zero."""
     from scipy import stats
 
-    from alliance.studies import run_draws
+    from alliance.draws import run_draws
 
     n = 400
     res = run_draws(_null_tracking_draw, n, seed=2011, jobs=2)

@@ -29,8 +29,8 @@ from alliance.errors import AllianceWarning
 from alliance.growth import fit_growth
 from alliance.results import Result
 from alliance.rsa import fit_rsa
-from alliance.studies.rates import StudyResult, rate
-from alliance.studies.runner import run_draws
+from alliance.draws.rates import StudyResult, rate
+from alliance.draws.runner import run_draws
 from alliance.synthetic.params import SimulationParams
 from alliance.synthetic.scenarios import scenario_params
 from alliance.synthetic.simulate import simulate
@@ -337,7 +337,7 @@ def findings_draw(draw: int, rng, params=None, alpha: float = 0.05) -> dict:
     generator), runs :func:`evaluate` on it and returns ``verdict_1`` .. ``verdict_4``
     (1 = replicated), ``joint`` (all four), the primary tests
     (:func:`primary_tests`) and the rows used. The function of
-    :func:`alliance.studies.run_draws`: warnings, time and failures are recorded
+    :func:`alliance.draws.run_draws`: warnings, time and failures are recorded
     by the runner.
     """
     res = evaluate(simulate(params, seed=rng), alpha=alpha)
@@ -367,7 +367,7 @@ def summarise_draws(draws: pd.DataFrame, params=None, *, alpha: float = 0.05,
     """Rates of a replication study's draws, each with its CI and what it estimates.
 
     ``draws`` are rows of :func:`findings_draw` (from :func:`replication_rates` or a
-    frozen study). Returns a :class:`~alliance.studies.rates.StudyResult` with
+    frozen study). Returns a :class:`~alliance.draws.rates.StudyResult` with
     tables ``rates`` (each finding's verdict and all four jointly) and ``tests``
     (the rejection rate of every primary test at ``alpha``: power where
     ``params`` builds the effect in, a false-positive rate where it does not; a
@@ -410,7 +410,7 @@ def replication_rates(n_draws: int = 20, *, params=None, scenario: str | None = 
 
     Draws ``n_draws`` trials from the generative model (``params``, or the named
     ``scenario`` of :mod:`alliance.synthetic.scenarios`; default the book's model)
-    with :func:`alliance.studies.run_draws` -- draw *i* from
+    with :func:`alliance.draws.run_draws` -- draw *i* from
     ``SeedSequence(seed, spawn_key=(i,))``, so it is the same whatever runs it --
     evaluates each (:func:`findings_draw`) and summarises them
     (:func:`summarise_draws`).

@@ -13,10 +13,14 @@ given (``--therapists``, ``--patients-per-therapist``, ``--sessions``,
   fits, warnings, failures, seconds);
 * ``manifest.json``: the command, scenario, seed and versions.
 
+* ``store/``: the draws' chunk files, one folder per design point.
+
 The draws are computed into ``DIR.partial/`` (chunk files, one per 25 draws):
 an interrupted run (exit code 130) resumes there when the same command is run
-again, and the finished folder is renamed into place whole. An existing
-non-empty ``DIR`` is refused unless ``--replace`` is given.
+again; the same folder with another scenario, seed or design is refused (exit
+code 2) rather than mixed. The finished folder is moved into place whole
+(:func:`alliance.outputs.atomic_dir`). An existing non-empty ``DIR`` is refused
+(exit code 2), before any draw is computed, unless ``--force`` is given.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ def add_arguments(parser) -> None:
     """Options of ``alliance power``."""
     from alliance.synthetic.scenarios import SCENARIOS
 
-    parser.add_argument("--scenario", default="default", choices=sorted(SCENARIOS))
+    parser.add_argument("--scenario", default="default", choices=sorted(SCENARIOS),
+                        help="scenario of the generative model (default: the book's model)")
     parser.add_argument("--therapists", type=int, nargs="+", metavar="J",
                         help="numbers of therapists (randomised 1:1)")
     parser.add_argument("--patients-per-therapist", type=float, nargs="+", metavar="M",
@@ -47,8 +52,8 @@ def add_arguments(parser) -> None:
                         help="a running dask.distributed scheduler (tcp://host:8786) to use "
                              "instead of local processes")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--replace", action="store_true",
-                        help="replace an existing non-empty output folder")
+    parser.add_argument("--force", action="store_true",
+                        help="replace a non-empty --out folder whole (never mixed with new files)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -59,6 +64,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from alliance.cli.common import UsageError
+    from alliance.outputs import atomic_dir, check_target
     from alliance.studies.frozen import versions
     from alliance.studies.power import power_study, therapists_needed
 
@@ -69,8 +75,7 @@ def run(args) -> int:
         raise UsageError(f"--jobs must be at least 1; got {args.jobs}")
     if not 0 < args.alpha < 1:
         raise UsageError(f"--alpha must lie between 0 and 1; got {args.alpha}")
-    if out.exists() and any(out.iterdir()) and not args.replace:
-        raise UsageError(f"{out} exists and is not empty (give --replace to replace it)")
+    check_target(out, kind="folder", force=args.force, option="--out")  # refused before any draw
     partial = out.with_name(out.name + ".partial")
     try:
         res = power_study(
@@ -86,8 +91,6 @@ def run(args) -> int:
               f"to resume")
         return 130
     power, draws = res.tables["power"], res.tables["draws"]
-    power.to_csv(partial / "power.csv", index=False)
-    draws.to_csv(partial / "draws.csv", index=False)
     needed = []
     if draws["therapists"].nunique() > 1:
         for keys, sub in draws.groupby(["caseload", "sessions", "effect"]):
@@ -97,19 +100,21 @@ def run(args) -> int:
                 for target in (0.8, 0.9):
                     needed.append({"caseload": keys[0], "sessions": keys[1], "effect": keys[2],
                                    **therapists_needed(sub, test, target)})
-    if needed:
-        import pandas as pd
-
-        pd.DataFrame(needed).to_csv(partial / "needed.csv", index=False)
     manifest = {"command": "alliance power", "arguments": {
         k: v for k, v in vars(args).items() if k not in ("func",)},
         "synthetic": "every row comes from synthetic trials of alliance.simulate",
         "draw_seed": f"numpy.random.SeedSequence({args.seed}, spawn_key=(draw,))",
         "versions": versions(), "failed_draws": res.info["failed"]}
-    (partial / "manifest.json").write_text(json.dumps(manifest, indent=1, default=str) + "\n")
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(partial, out)
+    with atomic_dir(out, force=args.force, option="--out") as tmp:
+        power.to_csv(tmp / "power.csv", index=False)
+        draws.to_csv(tmp / "draws.csv", index=False)
+        if needed:
+            import pandas as pd
+
+            pd.DataFrame(needed).to_csv(tmp / "needed.csv", index=False)
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, default=str) + "\n")
+        shutil.copytree(partial / "store", tmp / "store")
+    shutil.rmtree(partial, ignore_errors=True)
     shown = power[["therapists", "caseload", "sessions", "effect", "test",
                    "estimates", "estimate", "ci_low", "ci_high"]]
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))

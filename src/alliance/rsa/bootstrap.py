@@ -21,7 +21,7 @@ Resampling follows the data's structure:
 The centre of the predictors stays the one of the original fit (it is part of the
 definition of the surface), and each draw fits the same model (the one in
 ``result.info["model"]``) with the same estimator. Draws are run by the project's one
-runner, :func:`alliance.studies.runner.run_draws`: draw *i* uses its own
+runner, :func:`alliance.draws.runner.run_draws`: draw *i* uses its own
 ``SeedSequence(seed, spawn_key=(i,))`` generator, so the result does not depend on
 the number of processes or on a Dask cluster, and a failed draw is recorded (and
 counted in ``info``), never hidden.
@@ -42,7 +42,7 @@ from alliance.rsa.fitters import lmm_fitter, ols_fitter
 from alliance.rsa.models import fit_model
 from alliance.rsa.spec import design_matrix
 from alliance.rsa.surface import QUANTITIES, intercept_weights, surface_quantities
-from alliance.studies.runner import run_draws
+from alliance.draws.runner import run_draws
 
 __all__ = ["BootstrapResult", "bootstrap_rsa"]
 
@@ -134,7 +134,7 @@ def bootstrap_rsa(result, n_boot: int = 1000, *, seed: int, jobs: int = 1,
     seed : int
         Seed of the study: draw *i* uses ``SeedSequence(seed, spawn_key=(i,))``.
     jobs, scheduler, store, progress
-        Passed to :func:`alliance.studies.runner.run_draws` (local processes, a Dask
+        Passed to :func:`alliance.draws.runner.run_draws` (local processes, a Dask
         scheduler address, a folder that makes an interrupted run resumable).
     conf_level : float, optional
         Level of the percentile intervals (default: the fit's).

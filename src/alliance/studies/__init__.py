@@ -1,13 +1,12 @@
-"""Studies: Monte Carlo computations built on one runner (local processes or a Dask cluster).
+"""Studies: Monte Carlo computations over whole analyses, run by :mod:`alliance.draws`.
 
-Two layers live here. :mod:`~alliance.studies.runner` (draws, seeds, the chunk
-store) and :mod:`~alliance.studies.rates` (shares with binomial intervals) import
-nothing of the package above :mod:`alliance.results`, so every analysis may use
-them. :mod:`~alliance.studies.power` (power curves for the next trial) and
+:mod:`~alliance.studies.power` (power curves for the next trial),
+:mod:`~alliance.studies.bootstrap` (the cluster bootstrap of any model) and
 :mod:`~alliance.studies.frozen` (studies frozen in ``data/studies`` with their
-provenance) sit at the top beside :mod:`alliance.findings`, whose per-draw
-function they run. Names are imported lazily, so importing the runner never loads
-the analyses.
+provenance) sit above the analyses and :mod:`alliance.findings`, whose per-draw
+functions they run; the runner and the rates they use live one layer down in
+:mod:`alliance.draws`. Names are imported lazily, so importing one study never
+loads the others.
 """
 
 from __future__ import annotations
@@ -15,15 +14,11 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "draw_rng": "alliance.studies.runner",
-    "read_store": "alliance.studies.runner",
-    "run_draws": "alliance.studies.runner",
-    "binomial_ci": "alliance.studies.rates",
-    "StudyResult": "alliance.studies.rates",
     "power_draw": "alliance.studies.power",
     "power_study": "alliance.studies.power",
     "therapists_needed": "alliance.studies.power",
     "load_study": "alliance.studies.frozen",
+    "cluster_bootstrap": "alliance.studies.bootstrap",
 }
 
 __all__ = sorted(_EXPORTS)

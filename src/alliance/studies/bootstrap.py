@@ -7,7 +7,7 @@ each arm so that every bootstrap trial keeps the trial's arm sizes
 distinct therapists with distinct patients (their identifiers get a copy suffix),
 so the random-effect structure of every model is kept. Each bootstrap draw refits
 the models and records the statistics (:func:`cluster_bootstrap`, one function
-per draw mapped by :func:`alliance.studies.runner.run_draws`: the same draw gives
+per draw mapped by :func:`alliance.draws.runner.run_draws`: the same draw gives
 the same trial whatever runs it).
 
 From the :math:`B` bootstrap estimates :math:`\hat\theta^*_b` of a statistic with
@@ -48,7 +48,7 @@ import pandas as pd
 from alliance.data.validate import read_sessions
 from alliance.errors import AllianceWarning
 from alliance.results import Result
-from alliance.studies.runner import run_draws
+from alliance.draws.runner import run_draws
 
 __all__ = ["HEADLINE", "BootstrapResult", "cluster_bootstrap", "headline_estimates",
            "headline_inference", "resample_clusters"]
@@ -119,7 +119,7 @@ def cluster_bootstrap(data, statistic: Callable, n_boot: int = 999, *, seed: int
     n_boot : int
         Bootstrap draws :math:`B`.
     seed : int
-        Seed of the study; draw *b* uses :func:`alliance.studies.runner.draw_rng`.
+        Seed of the study; draw *b* uses :func:`alliance.draws.runner.draw_rng`.
     cluster, strata : str
         The resampled unit (default therapists) and the column whose levels are
         resampled separately (default the arm; None: no strata).
@@ -127,7 +127,7 @@ def cluster_bootstrap(data, statistic: Callable, n_boot: int = 999, *, seed: int
         Level of the percentile intervals.
     jobs, store
         Worker processes and an optional resumable store (see
-        :func:`alliance.studies.runner.run_draws`).
+        :func:`alliance.draws.runner.run_draws`).
 
     Returns
     -------

@@ -5,7 +5,7 @@ each scenario, and the power curves of chapter 9 (one axis of the design at a
 time around the trial's design). ``make studies`` runs
 ``python -m alliance.cli.make_studies``, which calls :func:`make_study` for each:
 the draws go into ``data/studies/<name>/`` as chunk files of
-:func:`alliance.studies.run_draws` (a killed run resumes without losing or
+:func:`alliance.draws.run_draws` (a killed run resumes without losing or
 repeating a draw; more draws can be added later by raising ``--draws``), and a
 ``manifest.json`` records the study's specification, the generative model's
 parameters of every design point, the seed, the package and library versions,
@@ -35,8 +35,8 @@ from alliance.errors import DataError
 from alliance.findings import findings_draw, summarise_draws
 from alliance.studies.power import (design_params, design_point, point_name, power_draw,
                                     summarise_power)
-from alliance.studies.rates import StudyResult
-from alliance.studies.runner import read_store, run_draws
+from alliance.draws.rates import StudyResult
+from alliance.draws.runner import read_store, run_draws
 from alliance.synthetic.scenarios import scenario_params
 
 __all__ = ["PLAN", "STUDIES_DIR", "load_study", "make_study", "readme_text", "summarise_study",
@@ -215,7 +215,7 @@ trials drawn from the generative model of `src/alliance/synthetic/` (a named sce
 ## How they were made, and how to remake or extend them
 
 `make studies` (that is, `python -m alliance.cli.make_studies --draws 1000 --jobs 2`) runs every
-study of `alliance.studies.frozen.PLAN` with `alliance.studies.run_draws`. Draw *i* of a study uses
+study of `alliance.studies.frozen.PLAN` with `alliance.draws.run_draws`. Draw *i* of a study uses
 the random numbers of `numpy.random.SeedSequence(seed, spawn_key=(i,))`, so it is reproducible on
 its own, whatever the order, the number of workers or the machine (a Dask cluster gives the same
 rows: `make studies SCHEDULER=tcp://host:8786`). Draws are written in chunk files of 25

@@ -5,7 +5,7 @@ A design point is a scenario of the generative model
 patients per therapist :math:`m`, sessions :math:`S` and an effect multiplier
 :math:`k` (:func:`alliance.synthetic.scenarios.scale_effects`: :math:`k = 1` is
 the scenario's effects, :math:`k = 0.5` half of each). For each point,
-:func:`power_study` draws trials with :func:`alliance.studies.run_draws`, fits the
+:func:`power_study` draws trials with :func:`alliance.draws.run_draws`, fits the
 models behind the primary tests (:data:`alliance.findings.PRIMARY_MODELS`: growth
 per rater, truth and bias, the lagged response surface; the same specifications
 as chapter 7) and counts rejections at level :math:`\alpha`:
@@ -43,8 +43,8 @@ import pandas as pd
 import statsmodels.api as sm
 
 from alliance.findings import PRIMARY_MODELS, PRIMARY_TESTS, fit_paper_models, primary_tests
-from alliance.studies.rates import StudyResult, rate
-from alliance.studies.runner import run_draws
+from alliance.draws.rates import StudyResult, rate
+from alliance.draws.runner import run_draws
 from alliance.synthetic.params import SimulationParams
 from alliance.synthetic.scenarios import scale_effects, scenario_params
 from alliance.synthetic.simulate import simulate
@@ -169,7 +169,7 @@ def power_study(scenario: str = "default", *, therapists=(None,), patients_per_t
 
     The grid is the product of ``therapists``, ``patients_per_therapist``,
     ``sessions`` and ``effects`` (``None`` = the scenario's value). Each point is
-    ``n_draws`` draws of :func:`power_draw` by :func:`alliance.studies.run_draws`
+    ``n_draws`` draws of :func:`power_draw` by :func:`alliance.draws.run_draws`
     (``jobs`` local processes, or the Dask ``scheduler``), stored under
     ``store/<point>/`` when ``store`` is given (a killed study resumes).
 

@@ -14,11 +14,18 @@ the function's outputs, the seconds the draw took, the warnings it raised and,
 if it failed, the exception (``error``) instead of hiding it. With a ``store``
 folder, draws are computed in chunks and each finished chunk is written
 atomically (``chunk-<first draw>-<last draw>.csv``): a killed run resumes where
-it stopped without losing or repeating a draw.
+it stopped without losing or repeating a draw. A store belongs to one study: its
+``study.json`` records the function, the seed, a fingerprint of the
+arguments and the package version, and a run that differs in any is refused
+(:class:`~alliance.outputs.OutputError`) instead of mixing its draws with the
+stored ones.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import math
 import multiprocessing as mp
 import os
@@ -34,7 +41,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["draw_rng", "run_draws", "read_store"]
+from alliance import __version__
+from alliance.outputs import OutputError
+
+__all__ = ["draw_rng", "read_store", "run_draws", "study_identity"]
+
+#: The file of a store that names the study its draws belong to.
+STUDY_FILE = "study.json"
 
 #: Columns every row of :func:`run_draws` carries besides the function's own outputs.
 RUNNER_COLUMNS = ("draw", "seconds", "warnings", "error")
@@ -98,6 +111,82 @@ def _write_chunk(store: Path, rows: list[dict], draws: Sequence[int]) -> None:
     os.replace(tmp, path)  # a chunk appears whole or not at all
 
 
+def _feed(h, obj) -> None:
+    """Feed a stable description of ``obj`` to the hash ``h`` (the same value gives the same bytes
+    in any process, on any machine)."""
+    if isinstance(obj, pd.DataFrame):
+        h.update(b"frame" + repr((list(map(str, obj.columns)), list(map(str, obj.dtypes)))).encode())
+        h.update(pd.util.hash_pandas_object(obj, index=True).to_numpy().tobytes())
+    elif isinstance(obj, pd.Series):
+        h.update(b"series" + repr((str(obj.name), str(obj.dtype))).encode())
+        h.update(pd.util.hash_pandas_object(obj, index=True).to_numpy().tobytes())
+    elif isinstance(obj, np.ndarray):
+        h.update(b"array" + repr((obj.dtype.str, obj.shape)).encode())
+        h.update(np.ascontiguousarray(obj).tobytes())
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        h.update(f"dataclass {type(obj).__module__}.{type(obj).__qualname__}".encode())
+        for f in dataclasses.fields(obj):
+            h.update(f.name.encode())
+            _feed(h, getattr(obj, f.name))
+    elif isinstance(obj, dict):
+        h.update(b"dict")
+        for k in sorted(obj, key=repr):
+            _feed(h, k)
+            _feed(h, obj[k])
+    elif isinstance(obj, list | tuple):
+        h.update(f"{type(obj).__name__}{len(obj)}".encode())
+        for v in obj:
+            _feed(h, v)
+    elif callable(obj):
+        h.update(f"callable {getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', obj)}"
+                 .encode())
+    else:
+        h.update(f"{type(obj).__name__} {obj!r}".encode())
+
+
+def study_identity(fn: Callable, seed: int, args: tuple = (), kwargs: dict | None = None) -> dict:
+    """What makes two runs the same study: the function, the seed, the arguments' fingerprint and
+    the package version (a draw of another version may differ).
+
+    ``n_draws`` is not part of it (a study may be extended), nor are ``jobs``,
+    ``scheduler`` or ``chunk_size`` (they do not change a draw's row).
+
+    Examples
+    --------
+    >>> a = study_identity(draw_rng, 1, (2.0,), {"n": 3})
+    >>> a == study_identity(draw_rng, 1, (2.0,), {"n": 3}), a == study_identity(draw_rng, 2, (2.0,))
+    (True, False)
+    """
+    h = hashlib.sha256()
+    _feed(h, (tuple(args), dict(kwargs or {})))
+    return {"function": f"{fn.__module__}.{fn.__qualname__}", "seed": int(seed),
+            "arguments_sha256": h.hexdigest(), "alliance_version": __version__}
+
+
+def _claim_store(store: Path, identity: dict) -> None:
+    """Make ``store`` the store of the study ``identity``, or refuse one that holds another's draws."""
+    record = store / STUDY_FILE
+    if record.exists():
+        try:
+            held = json.loads(record.read_text())
+        except (OSError, ValueError) as exc:
+            raise OutputError(f"store {store}: {STUDY_FILE} cannot be read ({exc}); it cannot be "
+                              "told which study its draws belong to") from None
+        differ = [k for k in identity if held.get(k) != identity[k]]
+        if differ:
+            raise OutputError(
+                f"store {store}: holds the draws of another study (its {', '.join(differ)} "
+                f"{'differs' if len(differ) == 1 else 'differ'}: stored {', '.join(f'{k}={held.get(k)!r}' for k in differ)}); resume "
+                "with the same command, or give a new store (the stored draws are kept)")
+        return
+    if any(store.glob("chunk-*.csv")):
+        raise OutputError(f"store {store}: holds draws but no {STUDY_FILE}, so it cannot be told "
+                          "which study they belong to; give a new store")
+    tmp = record.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(identity, indent=1) + "\n")
+    os.replace(tmp, record)
+
+
 def _progress(done: int, total: int, start: float, stream, before: int = 0) -> None:
     if stream is None:
         return
@@ -134,6 +223,9 @@ def run_draws(fn: Callable, n_draws: int, *, seed: int, args: tuple = (), kwargs
         chunks are computed there instead (``jobs`` is then ignored).
     store : path, optional
         Folder for the chunk files; completed chunks found there are read, not recomputed.
+        The store is claimed for this study (:func:`study_identity` in ``study.json``):
+        a store of another function, seed or arguments raises
+        :class:`~alliance.outputs.OutputError` and is left as it was.
     chunk_size : int
         Draws per chunk (the unit of work sent to a worker and written to the store).
     draws : sequence of int, optional
@@ -157,6 +249,7 @@ def run_draws(fn: Callable, n_draws: int, *, seed: int, args: tuple = (), kwargs
     if store is not None:
         store = Path(store)
         store.mkdir(parents=True, exist_ok=True)
+        _claim_store(store, study_identity(fn, seed, args, kwargs))
         prior = read_store(store)
         done_rows = prior[prior["draw"].isin(wanted)].to_dict("records")
         have = set(prior["draw"].astype(int))

@@ -1,0 +1,67 @@
+"""The package's layers (CONTRIBUTING.md): each module imports only its own layer and those below.
+
+Lazy imports inside functions count too: a layer that reaches up at run time is
+as tangled as one that does so at import time.
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "alliance"
+
+#: Layer of each top-level module or subpackage of ``alliance``, from the ground up
+#: (the table of CONTRIBUTING.md). ``alliance/__init__.py`` is the facade: it may name anything.
+LAYERS = [
+    {"errors", "results", "moderation", "outputs"},
+    {"data", "provenance"},
+    {"allocation", "synthetic"},
+    {"mixed"},
+    {"draws"},
+    {"randomise", "growth", "truth_bias", "lagged", "rsa"},
+    {"findings"},
+    {"studies"},
+    {"plots"},
+    {"report"},
+    {"cli"},
+]
+LEVEL = {name: i for i, names in enumerate(LAYERS) for name in names}
+
+
+def _unit(path: Path) -> str:
+    return path.relative_to(SRC).parts[0].removesuffix(".py")
+
+
+def _imported_units(path: Path):
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "alliance" and len(parts) > 1 and parts[1] in LEVEL:
+                yield parts[1], node.lineno
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and node.value.startswith("alliance.") and " " not in node.value:
+            unit = node.value.split(".")[1]
+            if unit in LEVEL:  # a module named for importlib.import_module
+                yield unit, node.lineno
+
+
+MODULES = sorted(p for p in SRC.rglob("*.py") if p != SRC / "__init__.py")
+
+
+def test_every_module_has_a_layer():
+    assert {_unit(p) for p in MODULES} <= set(LEVEL), \
+        "a new top-level module needs a row in CONTRIBUTING.md's layer table and in LAYERS"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(SRC)))
+def test_imports_run_down_the_layers(path):
+    unit = _unit(path)
+    up = sorted({f"{other} (line {line})" for other, line in _imported_units(path)
+                 if LEVEL[other] > LEVEL[unit]})
+    assert not up, f"{path.relative_to(SRC)} (layer {unit}) imports a higher layer: {up}"
