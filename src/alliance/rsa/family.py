@@ -24,7 +24,8 @@ from alliance.results import wald_table
 from alliance.rsa.models import CUBIC_NAMES, MODELS, POLY_NAMES, ModelFit, fit_model
 from alliance.rsa.surface import SURFACE_L
 
-__all__ = ["NESTED_PAIRS", "family_tables", "fit_family", "model_wald"]
+__all__ = ["NESTED_PAIRS", "family_tables", "fit_family", "model_wald", "robust_trace",
+           "scaled_difference"]
 
 #: Nested pairs tested by likelihood ratio (smaller, larger), when both were fitted.
 NESTED_PAIRS = (
@@ -53,6 +54,46 @@ def model_wald(est, cov, names, conf_level: float = 0.95) -> pd.DataFrame:
     fixed = tab["se"].fillna(np.inf) <= 1e-10 * scale
     tab.loc[fixed, ["statistic", "p"]] = np.nan
     return tab
+
+
+def robust_trace(fit: ModelFit, z: np.ndarray, X: pd.DataFrame) -> float:
+    r"""The trace :math:`\mathrm{tr}(A_0^{-1} B_0)` of one single-level model (robust scaling).
+
+    :math:`A_0` is the expected information of the regression (coefficients and
+    residual variance :math:`\hat\sigma^2 = \mathrm{RSS}/n`) restricted to the
+    model (the columns :math:`D = X T` of its tangent space), :math:`B_0` the mean
+    outer product of its case-wise scores at the model's estimates. For the
+    coefficients the trace is :math:`\sum_i \hat e_i^2 h_{ii} / \hat\sigma^2`
+    (:math:`h_{ii}` the leverages of :math:`D`), for the variance
+    :math:`\overline{(\hat e^2 - \hat\sigma^2)^2} / (2\hat\sigma^4)`; the two
+    blocks of :math:`A_0` are orthogonal. This is lavaan's ``trace.h0`` of the
+    Yuan-Bentler (Mplus) scaling behind ``estimator = "MLR"``; a model's scaling
+    factor against the unrestricted one is ``(trace(unrestricted) - trace(model)) / df``.
+    """
+    Xm = X.to_numpy(dtype=float)
+    e = np.asarray(z, float) - Xm @ fit.beta.to_numpy()
+    s2 = float(e @ e) / len(e)
+    D = Xm @ fit.extra["tangent"]
+    q, r = np.linalg.qr(D)
+    keep = np.abs(np.diag(r)) > 1e-10 * np.abs(np.diag(r)).max()  # a flat ridge: phi unidentified
+    h = (q[:, keep] ** 2).sum(axis=1)
+    return float((e * e) @ h / s2 + np.mean((e * e - s2) ** 2) / (2 * s2 * s2))
+
+
+def scaled_difference(ll0, k0, tr0, ll1, k1, tr1) -> tuple[float, float, float]:
+    r"""Satorra-Bentler (2001) scaled difference test of a model (0) nested in a larger one (1).
+
+    :math:`T = 2(\ell_1 - \ell_0)`, :math:`m = k_1 - k_0` and the scaling
+    :math:`c_d = (d_0 c_0 - d_1 c_1)/m = (\mathrm{tr}_1 - \mathrm{tr}_0)/m` (the
+    unrestricted model's trace cancels); returns :math:`(T/c_d, c_d, p)`, the p value
+    from :math:`\chi^2_m`, NaN when :math:`c_d \le 0` (as lavaan).
+    """
+    m = k1 - k0
+    t = max(0.0, 2 * (ll1 - ll0))
+    cd = (tr1 - tr0) / m if m > 0 else np.nan
+    if not np.isfinite(cd) or cd <= 0:
+        return np.nan, np.nan, np.nan
+    return t / cd, cd, float(stats.chi2.sf(t / cd, m))
 
 
 def _aicc(ll, k, n):
@@ -100,11 +141,16 @@ def fit_family(z: np.ndarray, X: pd.DataFrame, fitter, models: Sequence[str], *,
 
 
 def family_tables(fits: dict[str, ModelFit], *, levels: dict, moderated: bool = False,
-                  conf_level: float = 0.95, b0_weights: dict | None = None) -> dict[str, pd.DataFrame]:
+                  conf_level: float = 0.95, b0_weights: dict | None = None,
+                  scaled: tuple | None = None) -> dict[str, pd.DataFrame]:
     """The family table (``models``), nested LR tests (``model_tests``), estimates (``model_estimates``).
 
     ``levels`` maps each level to the matrix M with b1..b5 = M beta; ``b0_weights`` each
     level to the weights of its surface intercept (covariates at their means).
+    ``scaled=(z, X)`` (single-level fits with robust standard errors) adds the scaled
+    likelihood-ratio tests (:func:`scaled_difference`, lavaan's ``MLR``):
+    ``chi2_scaled_vs``, ``scaling_vs``, ``p_scaled_vs`` in ``models`` and
+    ``chi2_scaled``, ``scaling``, ``p_scaled`` in ``model_tests``.
     """
     any_fit = next(iter(fits.values()))
     n = any_fit.n
@@ -142,17 +188,30 @@ def family_tables(fits: dict[str, ModelFit], *, levels: dict, moderated: bool = 
         d = fits[ref].k - fits[name].k
         chi.append(c), dfs.append(d), ps.append(float(stats.chi2.sf(c, d)) if d > 0 else np.nan)
     tab["chi2_vs"], tab["df_vs"], tab["p_vs"] = chi, dfs, ps
+    trace = {m: robust_trace(f, *scaled) for m, f in fits.items()} if scaled is not None else {}
+
+    def scaled_test(a, b):
+        return scaled_difference(fits[a].loglik, fits[a].k, trace[a], fits[b].loglik, fits[b].k,
+                                 trace[b])
+
+    if scaled is not None:
+        sc = [scaled_test(m, ref_of[m]) if ref_of[m] else (np.nan,) * 3 for m in tab["model"]]
+        tab["chi2_scaled_vs"], tab["scaling_vs"], tab["p_scaled_vs"] = (list(c) for c in zip(*sc))
     tests = []
     for a, b in NESTED_PAIRS:
         if a in fits and b in fits:
             c = max(0.0, 2 * (fits[b].loglik - fits[a].loglik))
             d = fits[b].k - fits[a].k
-            tests.append({"smaller": a, "larger": b, "chi2": c, "df": d,
-                          "p": float(stats.chi2.sf(c, d))})
+            row = {"smaller": a, "larger": b, "chi2": c, "df": d, "p": float(stats.chi2.sf(c, d))}
+            if scaled is not None:
+                row["chi2_scaled"], row["scaling"], row["p_scaled"] = scaled_test(a, b)
+            tests.append(row)
     est = pd.concat([_estimates(f, levels, moderated, conf_level, b0_weights or {})
                      for f in fits.values()],
                     ignore_index=True)
-    return {"models": tab, "model_tests": pd.DataFrame(tests, columns=["smaller", "larger", "chi2",
-                                                                      "df", "p"]),
+    cols = ["smaller", "larger", "chi2", "df", "p"]
+    if scaled is not None:
+        cols += ["chi2_scaled", "scaling", "p_scaled"]
+    return {"models": tab, "model_tests": pd.DataFrame(tests, columns=cols),
             "model_estimates": est.reset_index(drop=True)}
 

@@ -25,7 +25,7 @@ from alliance.rsa.cubic import cubic_parameters
 from alliance.rsa.family import family_tables, model_wald
 from alliance.rsa.fitters import lmm_fitter, ols_fitter
 from alliance.rsa.models import MODELS, constrained_fits
-from alliance.rsa.ols import ols
+from alliance.rsa.ols import ROBUST_SE, ols
 from alliance.rsa.outliers import drop_outliers
 from alliance.rsa.regions import regions_of_significance, regions_table
 from alliance.rsa.spec import RSASpec, analysis_frame, design_matrix
@@ -380,7 +380,9 @@ def fit_rsa(
     if family:
         tables.update(family_tables(family, levels=levels, moderated=kind is not None,
                                     conf_level=spec.conf_level,
-                                    b0_weights=intercept_weights(X, levels, mod_term)))
+                                    b0_weights=intercept_weights(X, levels, mod_term),
+                                    scaled=(z, X) if not spec.groups and spec.se in ROBUST_SE
+                                    else None))
     tables["verdict"], tables["verdict_conditions"] = verdict_table(tables["checklist"], fam, f,
                                                                     spec.conf_level)
     for msg in notes:  # fit_lmm's own warnings were caught above: emit every one once, here

@@ -230,9 +230,12 @@ def _finish(name, fit: Linear, T, full_names, n, beta_full=None, rotation="", ex
     beta = T @ fit.beta if beta_full is None else beta_full
     cov = T @ fit.cov @ T.T
     cov = (cov + cov.T) / 2
+    # ``tangent``: the columns T spanning the model's coefficients (for SRRR/SRSQD the tangent
+    # space of the constraint surface at the estimate), used by the scaled likelihood-ratio tests
     return ModelFit(name, pd.Series(beta, index=full_names),
                     pd.DataFrame(cov, index=full_names, columns=full_names), float(fit.loglik),
-                    int(T.shape[1]) + 1, n, True, rotation, dict(extra or {}, **fit.extra))
+                    int(T.shape[1]) + 1, n, True, rotation,
+                    dict(extra or {}, **fit.extra, tangent=T))
 
 
 def _rotated_T(kind, phi, names, mod_term, lam=0.0, mu=0.0):
