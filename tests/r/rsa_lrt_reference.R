@@ -70,6 +70,7 @@ pairs <- list(c("null", "onlyx"), c("null", "onlyy"), c("onlyx", "onlyx2"), c("o
               c("RRCA", "cubic"), c("RRCL", "cubic"), c("absdiff", "absunc"))
 
 model_fit <- function(m) {
+  if (!lavInspect(m, "converged")) return(list(converged = FALSE))
   fm <- fitMeasures(m)
   get <- function(k) if (k %in% names(fm)) unname(fm[k]) else NA
   list(converged = lavInspect(m, "converged"), logl = get("logl"), npar = get("npar"),
@@ -90,7 +91,7 @@ lrt <- function(models) {
   for (p in pairs) {
     a <- models[[p[1]]]
     b <- models[[p[2]]]
-    if (is.null(a) || is.null(b)) next
+    if (is.null(a) || is.null(b) || !lavInspect(a, "converged") || !lavInspect(b, "converged")) next
     t <- suppressWarnings(lavTestLRT(b, a, method = "default"))
     out[[length(out) + 1]] <- list(smaller = p[1], larger = p[2],
                                    chisq_diff = t[["Chisq diff"]][2], df_diff = t[["Df diff"]][2],

@@ -21,7 +21,7 @@ import pandas as pd
 from scipy import stats
 
 from alliance.results import wald_table
-from alliance.rsa.models import CUBIC_NAMES, MODELS, POLY_NAMES, ModelFit, fit_model
+from alliance.rsa.models import CUBIC_NAMES, MODELS, PIECE_LABELS, POLY_NAMES, ModelFit, fit_model
 from alliance.rsa.surface import SURFACE_L
 
 __all__ = ["NESTED_PAIRS", "family_tables", "fit_family", "model_wald", "robust_trace",
@@ -37,7 +37,7 @@ NESTED_PAIRS = (
     ("SSQD", "SRSQD"), ("SRSQD", "SRRR"), ("SRR", "SRRR"), ("SRRR", "full"), ("SRR", "full"),
     ("full", "cubic"), ("SQD", "CA"), ("SQD", "CL"), ("RR", "RRCA"), ("RR", "RRCL"),
     ("CA", "RRCA"), ("CL", "RRCL"), ("CA", "cubic"), ("CL", "cubic"), ("RRCA", "cubic"),
-    ("RRCL", "cubic"),
+    ("RRCL", "cubic"), ("absdiff", "absunc"),
 )
 
 #: Cubic surface parameters (Humberg et al. 2022): LOC (u) and LOIC (v) polynomials.
@@ -70,7 +70,7 @@ def robust_trace(fit: ModelFit, z: np.ndarray, X: pd.DataFrame) -> float:
     Yuan-Bentler (Mplus) scaling behind ``estimator = "MLR"``; a model's scaling
     factor against the unrestricted one is ``(trace(unrestricted) - trace(model)) / df``.
     """
-    Xm = X.to_numpy(dtype=float)
+    Xm = fit.extra["design"] if "design" in fit.extra else X.to_numpy(dtype=float)  # piecewise
     e = np.asarray(z, float) - Xm @ fit.beta.to_numpy()
     s2 = float(e @ e) / len(e)
     D = Xm @ fit.extra["tangent"]
@@ -110,6 +110,11 @@ def _estimates(fit: ModelFit, levels: dict, moderated: bool, conf_level: float,
                b0_weights: dict) -> pd.DataFrame:
     names = list(fit.beta.index)
     b, V = fit.beta.to_numpy(), fit.cov.to_numpy()
+    if MODELS[fit.name].piecewise:  # its own coefficients b1, b2, w2, w3: no polynomial surface
+        out = model_wald(b, V, [PIECE_LABELS.get(n, n) for n in names], conf_level)
+        out.insert(0, "level", "all")
+        out.insert(0, "model", fit.name)
+        return out
     parts = [model_wald(b, V, [_label(n, moderated) for n in names], conf_level)]
     parts[0].insert(0, "level", "all")
     for lab, w in b0_weights.items():  # the surface intercept of each level, covariates at their means
@@ -154,7 +159,8 @@ def family_tables(fits: dict[str, ModelFit], *, levels: dict, moderated: bool = 
     """
     any_fit = next(iter(fits.values()))
     n = any_fit.n
-    names = list(any_fit.beta.index)
+    poly_fits = [f for f in fits.values() if not MODELS[f.name].piecewise]
+    names = list(poly_fits[0].beta.index) if poly_fits else []
     bcols = [t for t in POLY_NAMES if t in names]
     rows = []
     for name, f in fits.items():
@@ -163,12 +169,15 @@ def family_tables(fits: dict[str, ModelFit], *, levels: dict, moderated: bool = 
         rows.append({"model": name, "description": spec.description, "order": spec.order,
                      "k": f.k, "loglik": f.loglik, "aic": -2 * f.loglik + 2 * f.k, "aicc": aicc,
                      "converged": f.converged, "rotation": f.rotation,
-                     **{f"b{POLY_NAMES.index(t) + 1}": float(f.beta[t]) for t in bcols}})
+                     **{f"b{POLY_NAMES.index(t) + 1}": float(f.beta.get(t, np.nan)) for t in bcols}})
     tab = pd.DataFrame(rows)
-    ok = tab["converged"].to_numpy()
-    tab["delta_aicc"] = tab["aicc"] - tab.loc[ok, "aicc"].min()
+    # the piecewise models stay out of the Akaike weights, as in RSA's aictab
+    piece = np.array([bool(MODELS[m].piecewise) for m in tab["model"]], dtype=bool)
+    ok = tab["converged"].to_numpy(dtype=bool) & ~piece
+    tab["delta_aicc"] = tab["aicc"] - (tab.loc[ok, "aicc"].min() if ok.any() else np.nan)
     w = np.where(ok, np.exp(-0.5 * tab["delta_aicc"]), 0.0)
-    tab["weight"] = w / w.sum()
+    tab["weight"] = w / w.sum() if ok.any() else np.nan
+    tab.loc[piece, ["delta_aicc", "weight"]] = np.nan
     ll_null = fits["null"].loglik if "null" in fits else np.nan
     tab["r2"] = [1 - math.exp(-2 * (ll - ll_null) / n) if np.isfinite(ll_null) else np.nan
                  for ll in tab["loglik"]]
@@ -176,6 +185,8 @@ def family_tables(fits: dict[str, ModelFit], *, levels: dict, moderated: bool = 
     for name in tab["model"]:
         order = MODELS[name].order
         top = "cubic" if (order == 3 or name == "full") else "full"
+        if MODELS[name].piecewise:
+            top = "absunc"
         ref_of[name] = top if top in fits and top != name else None
     tab["vs"] = [ref_of[m] or "" for m in tab["model"]]
     chi, dfs, ps = [], [], []

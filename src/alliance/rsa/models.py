@@ -52,6 +52,9 @@ from alliance.errors import DataError, FitError
 
 __all__ = [
     "CUBIC_MODELS",
+    "PIECEWISE_MODELS",
+    "PIECE_LABELS",
+    "PIECE_NAMES",
     "CUBIC_NAMES",
     "DEFAULT_MODELS",
     "MODELS",
@@ -61,6 +64,7 @@ __all__ = [
     "constrained_fits",
     "fit_model",
     "model_names",
+    "piecewise_design",
 ]
 
 #: b1..b5 and b6..b9: the design columns of the polynomial terms.
@@ -87,6 +91,7 @@ class ModelSpec:
     order: int
     columns: tuple = ()        # ((label, weights over POLY_NAMES), ...) for linear models
     rotated: str | None = None  # "SRRR" or "SRSQD": the non-linear models
+    piecewise: tuple = ()      # absdiff/absunc: weights over PIECE_NAMES (not a polynomial)
 
     def weights(self, n_terms: int) -> np.ndarray:
         """The weight matrix C (n_terms x free columns) of a linear model."""
@@ -130,7 +135,19 @@ MODELS: dict[str, ModelSpec] = {m.name: m for m in (
          ("x+y", _w(x=1, y=1)), ("(x-y)^2", _SQD), ("(x-y)^3", _CUBE_D)),
     _lin("RRCL", "rising ridge cubic level: CL + c4 (X + Y)", 3,
          ("x+y", _w(x=1, y=1)), ("(x-y)^2", _SQD), ("(x+y)(x-y)^2", _LEVEL_SQD)),
+    ModelSpec("absdiff", "absolute difference (piecewise): z = b0 + w2 |X - Y|", 2,
+              piecewise=(("|x-y|", (0.0, 0.0, 1.0, -1.0)),)),
+    ModelSpec("absunc", "unconstrained absolute difference (piecewise): "
+              "z = b0 + b1 X + b2 Y + w2 W X + w3 W Y, W = sign(X - Y)", 2,
+              piecewise=tuple((t, tuple(float(i == j) for j in range(4)))
+                              for i, t in enumerate(("x", "y", "w_x", "w_y")))),
 )}
+
+#: The columns of the piecewise models (Edwards 2002, as RSA): X, Y, W X, W Y with
+#: W = sign(X - Y) (0 on the line of congruence); their coefficients are b1, b2, w2, w3.
+PIECE_NAMES = ("x", "y", "w_x", "w_y")
+PIECE_LABELS = {"Intercept": "b0", "x": "b1", "y": "b2", "w_x": "w2", "w_y": "w3"}
+PIECEWISE_MODELS = ("absdiff", "absunc")
 
 #: RSA's default second-order family (``RSA(..., models = "default")``).
 DEFAULT_MODELS = ("null", "onlyx", "onlyy", "onlyx2", "onlyy2", "additive", "IA", "SQD", "SSQD",
@@ -142,8 +159,10 @@ CUBIC_MODELS = ("cubic", "CA", "CL", "RRCA", "RRCL")
 def model_names(models, moderated: bool = False) -> list[str]:
     """Resolve ``"default"``, ``"cubic"`` (default + cubic family), ``"all"`` or a list of names.
 
-    For a moderated surface the named sets leave out SRRR and SRSQD (their non-linear
-    constraints are not available there); naming them explicitly is an error later.
+    ``"all"`` adds ``diff``, ``mean`` and the piecewise ``absdiff`` and ``absunc``. For a
+    moderated surface the named sets leave out SRRR, SRSQD (their non-linear constraints
+    are not available there) and the piecewise models; naming them explicitly is an
+    error later.
     """
     if models is None or models is False:
         return []
@@ -152,7 +171,8 @@ def model_names(models, moderated: bool = False) -> list[str]:
         sets = {"default": DEFAULT_MODELS, "cubic": DEFAULT_MODELS + CUBIC_MODELS,
                 "all": tuple(MODELS)}
         if key in sets:
-            return [m for m in sets[key] if not (moderated and MODELS[m].rotated)]
+            return [m for m in sets[key]
+                    if not (moderated and (MODELS[m].rotated or MODELS[m].piecewise))]
         models = [m.strip() for m in key.split(",")]
     names = list(dict.fromkeys(models))
     unknown = [m for m in names if m not in MODELS]
@@ -172,8 +192,9 @@ class Linear:
     extra: dict = field(default_factory=dict)
 
 
-#: fitter(design DataFrame) -> Linear
-Fitter = Callable[[pd.DataFrame], Linear]
+#: fitter(design DataFrame) -> Linear; the single-level one also takes ``saturated=`` (the
+#: unrestricted design a robust covariance takes its residuals from, for the piecewise models)
+Fitter = Callable[..., Linear]
 
 
 @dataclass
@@ -269,6 +290,8 @@ def fit_model(name: str, z: np.ndarray, X: pd.DataFrame, fitter: Fitter, *,
     present = [t for t in POLY_NAMES if t in names]
     if spec.order == 3 and len(present) < 9:
         raise ValueError(f"model {name!r} is cubic: fit with cubic=True")
+    if spec.piecewise:
+        return _fit_piecewise(spec, z, X, fitter, mod_term)
     if spec.rotated is None:
         C = spec.weights(len(present))
         T, red = _transform(names, mod_term, C, [lab for lab, _ in spec.columns])
@@ -314,6 +337,39 @@ def fit_model(name: str, z: np.ndarray, X: pd.DataFrame, fitter: Fitter, *,
                   extra={"phi": phi, "lambda": lam, **({"mu": mu} if kind == "SRSQD" else {})})
     out.k = int(Taug.shape[1]) + 1
     out.converged = converged
+    return out
+
+
+def piecewise_design(X: pd.DataFrame) -> pd.DataFrame:
+    """The columns of the piecewise models: every non-polynomial column, X, Y, W X, W Y."""
+    _, _, _, rest = _blocks(list(X.columns), None)
+    x, y = X["x"].to_numpy(), X["y"].to_numpy()
+    w = np.sign(x - y)
+    out = X[rest].copy()
+    for name, v in zip(PIECE_NAMES, (x, y, w * x, w * y)):
+        out[name] = v
+    return out
+
+
+def _fit_piecewise(spec: ModelSpec, z, X: pd.DataFrame, fitter: Fitter, mod_term) -> ModelFit:
+    """absdiff / absunc: a linear model in the piecewise columns; estimates in those columns."""
+    if mod_term:
+        raise ValueError(f"model {spec.name!r} (piecewise) is not available for a moderated surface")
+    P = piecewise_design(X)
+    names = list(P.columns)
+    rest = names[:-len(PIECE_NAMES)]
+    cols, red = [], []
+    for r in rest:
+        cols.append(np.eye(len(names))[names.index(r)])
+        red.append(r)
+    for lab, w in spec.piecewise:
+        cols.append(np.r_[np.zeros(len(rest)), w])
+        red.append(lab)
+    T = np.column_stack(cols)
+    # the unrestricted model of RSA's piecewise syntax also holds W (its coefficient w1 fixed at 0)
+    sat = np.column_stack([P.to_numpy(dtype=float), np.sign(X["x"].to_numpy() - X["y"].to_numpy())])
+    out = _finish(spec.name, fitter(_design(P, T, red), saturated=sat), T, names, len(z))
+    out.extra["design"] = P.to_numpy(dtype=float)
     return out
 
 

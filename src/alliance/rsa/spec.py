@@ -134,8 +134,13 @@ class RSASpec:
             self.model = "cubic" if asked_cubic else "full"
         if self.model not in MODELS:
             raise ValueError(f"unknown model {self.model!r}; models are {list(MODELS)}")
+        if MODELS[self.model].piecewise:
+            raise ValueError(f"model {self.model!r} is piecewise, not a polynomial surface: compare "
+                             "it in family=, not as the fitted model")
         if MODELS[self.model].order == 3:
             self.cubic = True
+        if self.groups and any(MODELS[m].piecewise for m in self.family):
+            raise ValueError("the piecewise models (absdiff, absunc) are single-level only")
         if self.family and self.groups and self.method != "ML":
             raise ValueError("the model family is compared by likelihood: use method='ML'")
         if self.cubic and self.moderator:
