@@ -393,6 +393,12 @@ def test_cli_usage_errors(capsys):
     assert cli.main(base + ["--group", "therapist", "--outliers", "bj1980"]) == 2
 
 
+def test_outlier_rule_refused_for_multilevel_fits_with_the_reason():
+    with pytest.raises(ValueError, match="single-level fits only.*independent rows.*groups"):
+        fit_rsa(alliance.load_example(), "wellbeing", "alliance_therapist", "alliance_patient",
+                group=["therapist", "patient"], outliers="bj1980")
+
+
 def test_errors_of_the_new_options():
     data, z, x, y, _ = load("motcon")
     with pytest.raises(ValueError, match="unknown model"):

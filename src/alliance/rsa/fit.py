@@ -207,11 +207,18 @@ def fit_rsa(
     family : "auto", "default", "cubic", "all", list of str or None
         Models fitted and compared (tables ``models``, ``model_tests``,
         ``model_estimates``): RSA's default second-order family of 14 models, the same
-        plus the cubic family (``"cubic"``), every model (``"all"``: also ``diff``
-        and ``mean``), a list, or none. ``"auto"``: RSA's family for a single-level
-        surface without moderator (the cubic one with ``cubic=True``), none otherwise.
-        Multilevel families need ``method="ML"`` (models differ in fixed effects);
-        moderated families hold every level's surface to the model's constraints.
+        plus the cubic family (``"cubic"``), every model (``"all"``: also ``diff``,
+        ``mean`` and the piecewise ``absdiff`` and ``absunc``, which are single-level,
+        unmoderated and, as in RSA's ``aictab``, outside the Akaike weights), a list, or
+        none. ``"auto"``: RSA's family for a single-level surface without moderator (the
+        cubic one with ``cubic=True``), none otherwise. Multilevel families need
+        ``method="ML"`` (models differ in fixed effects); moderated families hold every
+        level's surface to the model's constraints. Single-level fits with robust
+        standard errors (``se`` hc0, hc1, hc3) also get *scaled* likelihood-ratio tests
+        (columns ``chi2_scaled``, ``scaling``, ``p_scaled``; in ``models`` against the
+        unconstrained model): the Satorra-Bentler (2001) scaled difference of lavaan's
+        ``MLR`` chi-squares, which RSA's ``compare()`` reports
+        (:func:`alliance.rsa.family.scaled_difference`).
     cubic : bool
         Add the third-order terms :math:`X^3, X^2Y, XY^2, Y^3` (Humberg et al. 2022);
         not with a moderator.
@@ -220,6 +227,8 @@ def fit_rsa(
         unconstrained model (all three of DFFITS, Cook's distance and leverage), as the
         RSA package does by default; the rows are counted in ``rows_dropped``
         (``outlier_bj1980``), listed in ``info["outlier_rows"]`` and warned about.
+        Refused for multilevel fits (its cutoffs assume independent rows; see
+        :mod:`alliance.rsa.outliers`).
     df : {"satterthwaite", "kenward-roger", "z"}, optional
         Multilevel fits of the full model: tests of the coefficients and of a1-a5
         (linear in b1-b5) are t tests with Satterthwaite (the default) or Kenward-Roger
@@ -266,7 +275,10 @@ def fit_rsa(
     (residual variance), as RSA's ``aictab``. The model family (second-order and cubic:
     coefficients, standard errors, log-likelihoods, AICc weights, the rotation of SRRR and
     SRSQD) is validated against the R package RSA 0.10.8 itself on motcon, motcon2 and
-    selfother (``tests/r/rsa_package_reference.R``, ``tests/test_rsa_family.py``); with
+    selfother (``tests/r/rsa_package_reference.R``, ``tests/test_rsa_family.py``); SRRR and
+    SRSQD against RSA with tight optimiser tolerances (``tests/r/rsa_rotated_reference.R``),
+    the scaled tests and the piecewise models against RSA/lavaan
+    (``tests/r/rsa_lrt_reference.R``, ``tests/test_rsa_lrt.py``); with
     ``fixed.x = TRUE`` lavaan's log-likelihood is the conditional one, which OLS gives.
 
     References

@@ -28,6 +28,16 @@ the Jacobian :math:`\partial b/\partial\theta`. This is the constrained
 information (the tangent space of the constraint) that lavaan uses, so the
 standard errors -- ML or the HC0 sandwich of lavaan's ``MLR`` -- agree with RSA's.
 
+Two models of RSA are not polynomials: the piecewise ``absdiff`` and ``absunc``
+(Edwards 2002), linear in :math:`X, Y, WX, WY` with :math:`W = \mathrm{sign}(X - Y)`
+(0 on the line of congruence): ``absunc`` :math:`z = b_0 + b_1 X + b_2 Y + w_2 WX +
+w_3 WY`, ``absdiff`` the same with :math:`b_1 = b_2 = 0`, :math:`w_2 = -w_3`, that is
+:math:`z = b_0 + w_2 |X - Y|`. Their estimates are in their own columns
+(:data:`PIECE_NAMES`), they have no surface parameters, and their unrestricted model
+(for robust covariances) is the regression on :math:`X, Y, W, WX, WY`, as lavaan's for
+RSA's syntax. Unlike RSA, which leaves the control variables out of these two models
+only, they keep the covariates, as every other model.
+
 A moderated design (a moderator's main effect and its products with the
 polynomial terms) is constrained level by level: the same :math:`C` acts on the
 terms and on their products with the moderator, so every level's surface obeys

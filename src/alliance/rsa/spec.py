@@ -150,7 +150,12 @@ class RSASpec:
         if self.outliers == "none":
             self.outliers = None
         if self.outliers and self.groups:
-            raise ValueError("outliers='bj1980' (Bollen & Jackman 1980) applies to single-level fits")
+            raise ValueError(
+                "outliers='bj1980' (Bollen & Jackman 1980) applies to single-level fits only: its "
+                "cutoffs (DFFITS, Cook's distance against F(k, n - k), leverage 3k/n) assume "
+                "independent rows, while in a multilevel fit rows of one therapist or patient are "
+                "correlated and influence belongs to whole groups; check influential groups by "
+                "refitting without each one instead")
         if self.at is not None:
             at = [float(a) for a in self.at]
             if not all(np.isfinite(at)) or not at:
