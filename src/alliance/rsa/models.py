@@ -21,12 +21,20 @@ quadratic form non-linearly, and are parametrised by an angle :math:`\varphi`
   :math:`z = b_0 + \mu u + \lambda u^2`.
 
 Both are linear given :math:`\varphi`, so the maximum-likelihood fit profiles the
-likelihood over :math:`\varphi` (a grid over :math:`[0, \pi)`, then a bounded
-one-dimensional search), and the covariance comes from the linearised model
-(the design augmented by :math:`\partial\mu/\partial\varphi`), mapped back by
-the Jacobian :math:`\partial b/\partial\theta`. This is the constrained
-information (the tangent space of the constraint) that lavaan uses, so the
-standard errors -- ML or the HC0 sandwich of lavaan's ``MLR`` -- agree with RSA's.
+likelihood over :math:`\varphi` (a grid over :math:`[0, \pi)`, a bounded
+one-dimensional search, then Gauss-Newton steps that solve the score equation of
+:math:`\varphi` to machine precision), and the covariance comes from the linearised
+model (the design augmented by :math:`\partial\mu/\partial\varphi`), mapped back by
+the Jacobian :math:`\partial b/\partial\theta`. This is the constrained expected
+information that lavaan uses -- the information of the unconstrained coefficients
+bordered by the Jacobian of the constraints, whose parameter block is the projection
+onto the constraint's tangent space -- so the standard errors (ML, or the sandwich of
+lavaan's ``MLR``) are RSA's. Validated against RSA run with tight optimiser
+tolerances and the bordered matrix inverted exactly (``tests/r/rsa_rotated_reference.R``):
+RSA's defaults stop lavaan's optimiser short of the constrained optimum (up to 4e-4
+relative in the coefficients) and, for ill-conditioned cubic designs (selfother, IQ
+scale), ``MASS::ginv`` drops directions of the bordered matrix, which moves lavaan's
+SEs by up to 20%.
 
 Two models of RSA are not polynomials: the piecewise ``absdiff`` and ``absunc``
 (Edwards 2002), linear in :math:`X, Y, WX, WY` with :math:`W = \mathrm{sign}(X - Y)`
@@ -327,19 +335,44 @@ def fit_model(name: str, z: np.ndarray, X: pd.DataFrame, fitter: Fitter, *,
     opt = optimize.minimize_scalar(negll, bounds=(phis[j] - step, phis[j] + step), method="bounded",
                                    options={"xatol": 1e-10})
     phi = float(opt.x) if opt.fun <= vals[j] else float(phis[j])
-    T, red, _ = _rotated_T(kind, phi, names, mod_term)
-    base = fitter(_design(X, T, red))
-    theta = pd.Series(base.beta, index=red)
-    lam = float(theta["lambda"])
-    mu = float(theta["mu"]) if kind == "SRSQD" else 0.0
+
+    def at(phi):
+        """The fit at ``phi``, and the augmented (linearised) fit whose last coefficient is the
+        Gauss-Newton step in phi (None on a flat ridge, where phi is not identified)."""
+        T, red, _ = _rotated_T(kind, phi, names, mod_term)
+        base = fitter(_design(X, T, red))
+        theta = pd.Series(base.beta, index=red)
+        lam = float(theta["lambda"])
+        mu = float(theta["mu"]) if kind == "SRSQD" else 0.0
+        T2, red2, td = _rotated_T(kind, phi, names, mod_term, lam=lam, mu=mu)
+        Taug = np.column_stack([T2, td])
+        try:
+            aug = fitter(_design(X, Taug, red2 + ["phi"]))
+        except (DataError, FitError, np.linalg.LinAlgError):
+            aug = None
+        return T, base, lam, mu, Taug, aug
+
+    # The bounded search stops where the profile log-likelihood is flat to rounding; Gauss-Newton
+    # steps (the linearised model's coefficient of d fitted / d phi, zero exactly at the maximum)
+    # then solve the score equation of phi to machine precision.
+    T, base, lam, mu, Taug, aug = at(phi)
+    for _ in range(10):
+        if aug is None:
+            break
+        step = float(aug.beta[-1])
+        if not math.isfinite(step) or abs(step) <= 1e-14:
+            break
+        nxt = at(phi + step)
+        if nxt[1].loglik < base.loglik - 1e-12 * abs(base.loglik):  # worse beyond rounding: stop
+            break
+        phi = phi + step
+        T, base, lam, mu, Taug, aug = nxt
+    phi = phi % math.pi
     beta_full = T @ base.beta
-    T2, red2, td = _rotated_T(kind, phi, names, mod_term, lam=lam, mu=mu)
-    Taug = np.column_stack([T2, td])
     converged = abs(lam) > 1e-8 and min(math.cos(phi) ** 2, math.sin(phi) ** 2) > 1e-12
-    try:
-        aug = fitter(_design(X, Taug, red2 + ["phi"]))
+    if aug is not None:
         cov_fit = Linear(aug.beta, aug.cov, base.loglik, base.extra)
-    except (DataError, FitError, np.linalg.LinAlgError):  # flat ridge: the angle is not identified
+    else:  # flat ridge: the angle is not identified
         cov_fit = Linear(np.zeros(Taug.shape[1]), np.full((Taug.shape[1],) * 2, np.nan), base.loglik)
         converged = False
     out = _finish(name, cov_fit, Taug, names, n, beta_full=beta_full,
