@@ -180,3 +180,17 @@ def test_piecewise_models_refused_where_undefined():
     # the named sets of a moderated surface leave them out
     from alliance.rsa.models import model_names
     assert "absdiff" in model_names("all") and "absdiff" not in model_names("all", moderated=True)
+
+
+def test_cli_compare_prints_the_scaled_tests(capsys):
+    from alliance import cli
+
+    code = cli.main(["fit", "rsa", str(DATA / "rsa_motcon.csv"), "--outcome", "postVA", "--x", "ePow",
+                     "--y", "iPow", "--center", "none", "--compare", "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    tests = {(r["smaller"], r["larger"]): r for r in out["model_tests"]}
+    cmp = pd.DataFrame(json.loads((REF / "rsa_package_motcon.json").read_text())["compare"])
+    want = cmp[(cmp["set"] == "directed") & (cmp["model"] == "additive")].iloc[0]  # additive vs IA
+    assert tests[("additive", "IA")]["chi2_scaled"] == pytest.approx(want["chisq_diff"], rel=1e-5)
+    assert tests[("additive", "IA")]["p_scaled"] == pytest.approx(want["p"], abs=1e-6)

@@ -15,8 +15,8 @@
 # rsa_package_reference.R) and cubic in FALSE/TRUE this records every model's chisq, df, scaled
 # chisq and scaling factor, and lavTestLRT() for every nested pair the package tests
 # (alliance.rsa.family.NESTED_PAIRS). The fits use tight optimiser control and the exactly inverted
-# bordered information of tests/r/rsa_rotated_reference.R (SRRR and SRSQD; the other models have no
-# non-linear constraint and are unaffected).
+# bordered information of tests/r/rsa_rotated_reference.R for SRRR and SRSQD (the other models have
+# no non-linear constraint: they keep lavaan's default control, with which they converge).
 #
 # Piecewise models (RSA's models = "absdiff", "absunc"; Edwards 2002): W = sign(X - Y) (0 on the
 # line of congruence), absunc z = b0 + b1 X + b2 Y + w2 W X + w3 W Y (w1 W fixed at 0 unless
@@ -106,10 +106,16 @@ run <- function(file, formula, center = "none", cvs = c()) {
   out <- list(data = file, formula = deparse(formula), center = center, control_variables = cvs)
   use_invert(exact_invert)
   for (cubic in c(FALSE, TRUE)) {
-    r <- suppressWarnings(RSA(formula, d, center = center, control.variables = cvs,
-                              center.control.variables = length(cvs) > 0, out.rm = FALSE,
-                              models = "default", cubic = cubic, verbose = FALSE, control = tight))
+    fit <- function(...) suppressWarnings(RSA(formula, d, center = center, control.variables = cvs,
+                                               center.control.variables = length(cvs) > 0,
+                                               out.rm = FALSE, cubic = cubic, verbose = FALSE, ...))
+    # lavaan's default control for the models with linear constraints (with rel.tol = 1e-14 its
+    # nlminb reports no convergence for them); tight control for the two non-linear ones
+    r <- fit(models = "default")
+    rt <- fit(models = c("SRRR", "SRSQD", if (cubic) "cubic" else "full"), control = tight)
     ms <- r$models[!sapply(r$models, is.null)]
+    ms$SRRR <- rt$models$SRRR
+    ms$SRSQD <- rt$models$SRSQD
     key <- if (cubic) "cubic" else "second"
     out[[key]] <- list(models = lapply(ms, model_fit), lrt = lrt(ms))
   }
@@ -117,7 +123,7 @@ run <- function(file, formula, center = "none", cvs = c()) {
   for (est in c("MLR", "ML")) {
     args <- list(formula, d, center = center, control.variables = cvs,
                  center.control.variables = length(cvs) > 0, out.rm = FALSE,
-                 models = c("absdiff", "absunc"), verbose = FALSE, control = tight)
+                 models = c("absdiff", "absunc"), verbose = FALSE)
     if (est == "ML") args <- c(args, list(estimator = "ML", se = "standard"))
     r <- suppressWarnings(do.call(RSA, args))
     pw <- list()
@@ -135,10 +141,10 @@ run <- function(file, formula, center = "none", cvs = c()) {
                   absunc = paste(rhs, "w1 == 0", sep = "\n"))
       fits <- list()
       for (m in names(syn)) {
-        sa <- list(syn[[m]], data = dd, fixed.x = TRUE, meanstructure = TRUE, control = tight)
+        sa <- list(syn[[m]], data = dd, fixed.x = TRUE, meanstructure = TRUE)
         if (est == "ML") sa <- c(sa, list(estimator = "ML", se = "standard")) else
           sa <- c(sa, list(estimator = "MLR", se = "robust"))
-        fits[[m]] <- suppressWarnings(do.call(sem, sa))
+        fits[[m]] <- suppressWarnings(do.call("sem", sa))
         pw[[paste0(m, "_cv")]] <- c(model_fit(fits[[m]]), list(params = model_params(fits[[m]], dv, cvs)))
       }
       pw$lrt_cv <- lrt(fits)
@@ -152,7 +158,7 @@ run <- function(file, formula, center = "none", cvs = c()) {
 res <- list(
   source = "R package RSA (Schoenbrodt & Humberg) with lavaan, run by tests/r/rsa_lrt_reference.R",
   versions = versions,
-  control = "control = list(rel.tol = 1e-14, control.outer = list(tol = 1e-12, itmax = 500L))",
+  control = "SRRR, SRSQD: control = list(rel.tol = 1e-14, control.outer = list(tol = 1e-12, itmax = 500L)); other models lavaan's default",
   motcon = run("rsa_motcon.csv", postVA ~ ePow * iPow),
   motcon2 = run("rsa_motcon2.csv", VA ~ EM * IM),
   selfother = run("rsa_selfother.csv", liking ~ IQ_self * IQ_friend, center = "pooled",

@@ -107,11 +107,15 @@ def _label(name: str, moderated: bool) -> str:
 
 
 def _estimates(fit: ModelFit, levels: dict, moderated: bool, conf_level: float,
-               b0_weights: dict) -> pd.DataFrame:
+               b0_weights: dict, full_names: list) -> pd.DataFrame:
     names = list(fit.beta.index)
     b, V = fit.beta.to_numpy(), fit.cov.to_numpy()
     if MODELS[fit.name].piecewise:  # its own coefficients b1, b2, w2, w3: no polynomial surface
-        out = model_wald(b, V, [PIECE_LABELS.get(n, n) for n in names], conf_level)
+        parts = [model_wald(b, V, [PIECE_LABELS.get(n, n) for n in names], conf_level)]
+        for w in list(b0_weights.values())[:1]:  # b0 at the covariates' means (the shared columns)
+            wp = np.array([w[full_names.index(n)] if n in full_names else 0.0 for n in names])
+            parts.append(model_wald([wp @ b], [[wp @ V @ wp]], ["b0"], conf_level))
+        out = pd.concat(parts, ignore_index=True)
         out.insert(0, "level", "all")
         out.insert(0, "model", fit.name)
         return out
@@ -217,7 +221,7 @@ def family_tables(fits: dict[str, ModelFit], *, levels: dict, moderated: bool = 
             if scaled is not None:
                 row["chi2_scaled"], row["scaling"], row["p_scaled"] = scaled_test(a, b)
             tests.append(row)
-    est = pd.concat([_estimates(f, levels, moderated, conf_level, b0_weights or {})
+    est = pd.concat([_estimates(f, levels, moderated, conf_level, b0_weights or {}, names)
                      for f in fits.values()],
                     ignore_index=True)
     cols = ["smaller", "larger", "chi2", "df", "p"]

@@ -164,7 +164,7 @@ MODELS: dict[str, ModelSpec] = {m.name: m for m in (
 #: The columns of the piecewise models (Edwards 2002, as RSA): X, Y, W X, W Y with
 #: W = sign(X - Y) (0 on the line of congruence); their coefficients are b1, b2, w2, w3.
 PIECE_NAMES = ("x", "y", "w_x", "w_y")
-PIECE_LABELS = {"Intercept": "b0", "x": "b1", "y": "b2", "w_x": "w2", "w_y": "w3"}
+PIECE_LABELS = {"x": "b1", "y": "b2", "w_x": "w2", "w_y": "w3"}
 PIECEWISE_MODELS = ("absdiff", "absunc")
 
 #: RSA's default second-order family (``RSA(..., models = "default")``).
