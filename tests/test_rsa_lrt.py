@@ -10,7 +10,10 @@ Evidence:
   scaling factor against the unrestricted model and ``lavTestLRT`` for every nested pair the
   package tests, second-order and cubic, fitted with tight optimiser control and the exactly
   inverted constrained information (see tests/test_rsa_family.py on SRRR/SRSQD); and RSA's
-  piecewise models absdiff/absunc (coefficients, SEs, log-likelihood, their scaled test).
+  piecewise models absdiff/absunc (coefficients, SEs, log-likelihood, their scaled test);
+* ``tests/reference/rsa_package_weak_strong.json`` (tests/r/rsa_weak_strong_reference.R): RSA's
+  ``weak`` and ``strong`` fit patterns (in its ``models = "all"``), on the three data sets and on
+  motcon with b5 flipped positive, where weak's inequality binds.
 
 Tolerances: the statistics are smooth functions of maximum-likelihood estimates that lavaan
 finds iteratively with its default tolerances (SRRR/SRSQD in the new reference with tight ones),
@@ -199,3 +202,65 @@ def test_cli_compare_prints_the_scaled_tests(capsys):
     want = cmp[(cmp["set"] == "directed") & (cmp["model"] == "additive")].iloc[0]  # additive vs IA
     assert tests[("additive", "IA")]["chi2_scaled"] == pytest.approx(want["chisq_diff"], rel=1e-5)
     assert tests[("additive", "IA")]["p_scaled"] == pytest.approx(want["p"], abs=1e-6)
+
+
+# --------------------------------------------------------------------------- weak and strong patterns
+
+WS = {**CASES, "motcon_flipped": CASES["motcon"]}
+
+
+def ws_data(name):
+    data, z, x, y, kw = load("motcon" if name == "motcon_flipped" else name)
+    if name == "motcon_flipped":  # as tests/r/rsa_weak_strong_reference.R: b5 turns positive
+        data = data.assign(postVA=data["postVA"] + 0.5 * data["iPow"] ** 2)
+    return data, z, x, y, kw
+
+
+@pytest.mark.parametrize("name", sorted(WS))
+@pytest.mark.parametrize("se", ["hc0", "ml"])
+def test_weak_and_strong_patterns_match_rsa(name, se):
+    # tests/reference/rsa_package_weak_strong.json (tests/r/rsa_weak_strong_reference.R, RSA's
+    # defaults). weak = full model under b3 b5 > 0 (binding only on motcon_flipped, where the
+    # optimum is on b3 = 0); strong = SRSQD's constraints with b3 b5 > 0, which is SRSQD.
+    ref = json.loads((REF / "rsa_package_weak_strong.json").read_text())[name]["MLR" if se == "hc0" else "ML"]
+    data, z, x, y, kw = ws_data(name)
+    res = fit_rsa(data, z, x, y, se=se, family=["weak", "strong", "full", "SRSQD"], **kw)
+    fam = res.tables["models"].set_index("model")
+    est = res.tables["model_estimates"]
+
+    def got(model):
+        return est[est["model"] == model].drop_duplicates("term").set_index("term")
+
+    terms = ["b0", "b1", "b2", "b3", "b4", "b5"]
+    for model in ("weak", "strong"):
+        r = ref[model]
+        assert r["converged"]
+        assert fam.loc[model, "k"] == r["npar"]  # RSA's K: an inequality removes no parameter
+        # strong: lavaan's default tolerances (as SRSQD in RSA's default run, see test_rsa_family)
+        assert fam.loc[model, "loglik"] == pytest.approx(r["logl"], rel=1e-9 if model == "weak" else 1e-6)
+        want = params(r)
+        np.testing.assert_allclose(got(model).loc[terms, "estimate"], want.loc[terms, "est"],
+                                   rtol=1e-5 if model == "weak" else 1e-3, atol=1e-7, err_msg=model)
+    # weak's SEs: lavaan's, with the binding constraint fixing b3 (SE 0, or none under ML)
+    want = params(ref["weak"])
+    if name != "selfother":
+        np.testing.assert_allclose(got("weak").loc[terms, "se"], want.loc[terms, "se"].fillna(0.0),
+                                   rtol=1e-4, atol=1e-9)
+    # strong is SRSQD (validated against RSA at tight tolerances in test_rsa_family); where the
+    # inequality does not bind, weak is the full model
+    pd.testing.assert_frame_equal(got("strong")[["estimate", "se"]], got("SRSQD")[["estimate", "se"]])
+    if name != "motcon_flipped":
+        pd.testing.assert_frame_equal(got("weak")[["estimate", "se"]], got("full")[["estimate", "se"]])
+    else:
+        assert got("weak").loc["b3", "estimate"] == 0.0 and got("full").loc["b3", "estimate"] < 0
+
+
+def test_lavaan_weak_and_strong_ses_on_selfother_hold_an_inactive_inequality():
+    # documented difference: on selfother (IQ scale) b3 b5 = 8e-6 > 0, the inequality does not bind
+    # and the ML covariance is the full model's (weak) or SRSQD's (strong), as here; lavaan's
+    # augmented-Lagrangian multiplier of the inequality is not zero, so lavaan borders the
+    # information with it as if it were active and reports SEs up to 50% smaller
+    ref = json.loads((REF / "rsa_package_weak_strong.json").read_text())["selfother"]["MLR"]
+    weak, full = params(ref["weak"]), params(ref["full"])
+    assert weak.loc["b3", "est"] * weak.loc["b5", "est"] > 0
+    assert abs(weak.loc["b5", "se"] / full.loc["b5", "se"] - 1) > 0.3

@@ -208,8 +208,10 @@ def fit_rsa(
         Models fitted and compared (tables ``models``, ``model_tests``,
         ``model_estimates``): RSA's default second-order family of 14 models, the same
         plus the cubic family (``"cubic"``), every model (``"all"``: also ``diff``,
-        ``mean`` and the piecewise ``absdiff`` and ``absunc``, which are single-level,
-        unmoderated and, as in RSA's ``aictab``, outside the Akaike weights), a list, or
+        ``mean``, RSA's ``weak`` and ``strong`` fit patterns -- the full model with
+        :math:`b_3 b_5 > 0`, SRSQD with it -- and the piecewise ``absdiff`` and
+        ``absunc``, which are single-level, unmoderated and, as in RSA's ``aictab``,
+        outside the Akaike weights), a list, or
         none. ``"auto"``: RSA's family for a single-level surface without moderator (the
         cubic one with ``cubic=True``), none otherwise. Multilevel families need
         ``method="ML"`` (models differ in fixed effects); moderated families hold every

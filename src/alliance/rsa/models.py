@@ -36,6 +36,11 @@ relative in the coefficients) and, for ill-conditioned cubic designs (selfother,
 scale), ``MASS::ginv`` drops directions of the bordered matrix, which moves lavaan's
 SEs by up to 20%.
 
+RSA's ``weak`` fit pattern is the full model under the inequality :math:`b_3 b_5 > 0`
+(:func:`_fit_weak`: the full model, or its better face :math:`b_3 = 0` / :math:`b_5 = 0`
+when the inequality binds); ``strong`` adds SRSQD's equalities, which already imply it,
+so it is fitted as SRSQD.
+
 Two models of RSA are not polynomials: the piecewise ``absdiff`` and ``absunc``
 (Edwards 2002), linear in :math:`X, Y, WX, WY` with :math:`W = \mathrm{sign}(X - Y)`
 (0 on the line of congruence): ``absunc`` :math:`z = b_0 + b_1 X + b_2 Y + w_2 WX +
@@ -110,6 +115,7 @@ class ModelSpec:
     columns: tuple = ()        # ((label, weights over POLY_NAMES), ...) for linear models
     rotated: str | None = None  # "SRRR" or "SRSQD": the non-linear models
     piecewise: tuple = ()      # absdiff/absunc: weights over PIECE_NAMES (not a polynomial)
+    inequality: bool = False   # weak: the full model with b3 b5 >= 0
 
     def weights(self, n_terms: int) -> np.ndarray:
         """The weight matrix C (n_terms x free columns) of a linear model."""
@@ -153,6 +159,8 @@ MODELS: dict[str, ModelSpec] = {m.name: m for m in (
          ("x+y", _w(x=1, y=1)), ("(x-y)^2", _SQD), ("(x-y)^3", _CUBE_D)),
     _lin("RRCL", "rising ridge cubic level: CL + c4 (X + Y)", 3,
          ("x+y", _w(x=1, y=1)), ("(x-y)^2", _SQD), ("(x+y)(x-y)^2", _LEVEL_SQD)),
+    ModelSpec("weak", "weak fit pattern: the full polynomial with b3 b5 > 0", 2, inequality=True),
+    ModelSpec("strong", "strong fit pattern: SRSQD's constraints with b3 b5 > 0", 2, rotated="SRSQD"),
     ModelSpec("absdiff", "absolute difference (piecewise): z = b0 + w2 |X - Y|", 2,
               piecewise=(("|x-y|", (0.0, 0.0, 1.0, -1.0)),)),
     ModelSpec("absunc", "unconstrained absolute difference (piecewise): "
@@ -177,10 +185,10 @@ CUBIC_MODELS = ("cubic", "CA", "CL", "RRCA", "RRCL")
 def model_names(models, moderated: bool = False) -> list[str]:
     """Resolve ``"default"``, ``"cubic"`` (default + cubic family), ``"all"`` or a list of names.
 
-    ``"all"`` adds ``diff``, ``mean`` and the piecewise ``absdiff`` and ``absunc``. For a
-    moderated surface the named sets leave out SRRR, SRSQD (their non-linear constraints
-    are not available there) and the piecewise models; naming them explicitly is an
-    error later.
+    ``"all"`` adds ``diff``, ``mean``, RSA's ``weak`` and ``strong`` fit patterns and the
+    piecewise ``absdiff`` and ``absunc``. For a moderated surface the named sets leave
+    out SRRR, SRSQD, strong (their non-linear constraints are not available there),
+    weak and the piecewise models; naming them explicitly is an error later.
     """
     if models is None or models is False:
         return []
@@ -189,8 +197,8 @@ def model_names(models, moderated: bool = False) -> list[str]:
         sets = {"default": DEFAULT_MODELS, "cubic": DEFAULT_MODELS + CUBIC_MODELS,
                 "all": tuple(MODELS)}
         if key in sets:
-            return [m for m in sets[key]
-                    if not (moderated and (MODELS[m].rotated or MODELS[m].piecewise))]
+            return [m for m in sets[key] if not (moderated and (
+                MODELS[m].rotated or MODELS[m].piecewise or MODELS[m].inequality))]
         models = [m.strip() for m in key.split(",")]
     names = list(dict.fromkeys(models))
     unknown = [m for m in names if m not in MODELS]
@@ -310,6 +318,8 @@ def fit_model(name: str, z: np.ndarray, X: pd.DataFrame, fitter: Fitter, *,
         raise ValueError(f"model {name!r} is cubic: fit with cubic=True")
     if spec.piecewise:
         return _fit_piecewise(spec, z, X, fitter, mod_term)
+    if spec.inequality:
+        return _fit_weak(spec, z, X, fitter, mod_term, source)
     if spec.rotated is None:
         C = spec.weights(len(present))
         T, red = _transform(names, mod_term, C, [lab for lab, _ in spec.columns])
@@ -381,6 +391,34 @@ def fit_model(name: str, z: np.ndarray, X: pd.DataFrame, fitter: Fitter, *,
     out.k = int(Taug.shape[1]) + 1
     out.converged = converged
     return out
+
+
+def _fit_weak(spec: ModelSpec, z, X: pd.DataFrame, fitter: Fitter, mod_term, source) -> ModelFit:
+    """RSA's weak pattern: the full model if b3 b5 > 0, else the better fit with b3 = 0 or b5 = 0.
+
+    The feasible set b3 b5 >= 0 is two convex cones; when the unconstrained optimum lies
+    outside, the constrained optimum of the (concave) log-likelihood lies on a face
+    b3 = 0 or b5 = 0, where the active constraint fixes that coefficient (lavaan's
+    bordered information then equals the information of the model without it). k is
+    the full model's: an inequality removes no parameter (as lavaan counts).
+    """
+    if mod_term:
+        raise ValueError(f"model {spec.name!r} (an inequality) is not available for a moderated surface")
+    full = fit_model("full", z, X, fitter, source=source)
+    out = full
+    if not float(full.beta["x2"]) * float(full.beta["y2"]) > 0:
+        faces = []
+        for drop in ("x2", "y2"):
+            face = ModelSpec(f"weak_{drop}", "", 2, tuple((t, _w(**{t: 1})) for t in SECOND_NAMES
+                                                          if t != drop))
+            C = face.weights(len([t for t in POLY_NAMES if t in X.columns]))
+            T, red = _transform(list(X.columns), None, C, [lab for lab, _ in face.columns])
+            faces.append(_finish(spec.name, fitter(_design(X, T, red)), T, list(X.columns), len(z),
+                                 extra={"inequality_active": drop}))
+        out = max(faces, key=lambda f: f.loglik)
+        out.k = full.k
+    return ModelFit(spec.name, out.beta, out.cov, out.loglik, full.k, out.n, out.converged,
+                    "", dict(out.extra))
 
 
 def piecewise_design(X: pd.DataFrame) -> pd.DataFrame:
