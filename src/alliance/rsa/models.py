@@ -372,7 +372,10 @@ def fit_model(name: str, z: np.ndarray, X: pd.DataFrame, fitter: Fitter, *,
         step = float(aug.beta[-1])
         if not math.isfinite(step) or abs(step) <= 1e-14:
             break
-        nxt = at(phi + step)
+        try:
+            nxt = at(phi + step)
+        except (DataError, FitError, np.linalg.LinAlgError):
+            break
         if nxt[1].loglik < base.loglik - 1e-12 * abs(base.loglik):  # worse beyond rounding: stop
             break
         phi = phi + step
