@@ -48,7 +48,7 @@ def cases(skip_slow: bool):
                                                              family=None)
     yield "motcon2 second-order + cubic family (19 models)", lambda: fit_rsa(
         motcon, "VA", "EM", "IM", center="none", family="cubic")
-    yield "motcon2 every model (family='all', 23, scaled LR tests)", lambda: fit_rsa(
+    yield "motcon2 every model (family='all', 25, scaled LR tests)", lambda: fit_rsa(
         motcon, "VA", "EM", "IM", center="none", family="all")
     yield "motcon2 second-order family, ML SEs (no scaled tests)", lambda: fit_rsa(
         motcon, "VA", "EM", "IM", center="none", se="ml")
