@@ -180,7 +180,7 @@ def test_rotated_fit_solves_the_score_equation_of_the_angle():
     # independent of R: the profile log-likelihood of SRRR and SRSQD is maximal in the angle (a
     # step of 1e-6 either way lowers it) and the Gauss-Newton step there is zero
     from alliance.rsa.fitters import ols_fitter
-    from alliance.rsa.models import _rotated_T, _design, fit_model
+    from alliance.rsa.models import _design, _rotated_T, fit_model
 
     res = fitted("motcon2", cubic=False)
     X = res.frame.assign(Intercept=1.0)[["Intercept", "x", "y", "x2", "xy", "y2"]]

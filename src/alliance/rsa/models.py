@@ -75,12 +75,12 @@ from alliance.errors import DataError, FitError
 
 __all__ = [
     "CUBIC_MODELS",
-    "PIECEWISE_MODELS",
-    "PIECE_LABELS",
-    "PIECE_NAMES",
     "CUBIC_NAMES",
     "DEFAULT_MODELS",
     "MODELS",
+    "PIECEWISE_MODELS",
+    "PIECE_LABELS",
+    "PIECE_NAMES",
     "POLY_NAMES",
     "ModelFit",
     "ModelSpec",
