@@ -13,7 +13,9 @@ Evidence:
   piecewise models absdiff/absunc (coefficients, SEs, log-likelihood, their scaled test);
 * ``tests/reference/rsa_package_weak_strong.json`` (tests/r/rsa_weak_strong_reference.R): RSA's
   ``weak`` and ``strong`` fit patterns (in its ``models = "all"``), on the three data sets and on
-  motcon with b5 flipped positive, where weak's inequality binds.
+  motcon with b5 flipped positive, where weak's inequality binds;
+* ``tests/reference/rsa_package_diff_mean.json`` (tests/r/rsa_diff_mean_reference.R): RSA's
+  documented ``diff`` and ``mean`` models, outside its default family.
 
 Tolerances: the statistics are smooth functions of maximum-likelihood estimates that lavaan
 finds iteratively with its default tolerances (SRRR/SRSQD in the new reference with tight ones),
@@ -264,3 +266,34 @@ def test_lavaan_weak_and_strong_ses_on_selfother_hold_an_inactive_inequality():
     weak, full = params(ref["weak"]), params(ref["full"])
     assert weak.loc["b3", "est"] * weak.loc["b5", "est"] > 0
     assert abs(weak.loc["b5", "se"] / full.loc["b5", "se"] - 1) > 0.3
+
+
+# --------------------------------------------------------------------------- diff and mean
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("se", ["hc0", "ml"])
+def test_diff_and_mean_models_match_rsa(name, se):
+    # tests/reference/rsa_package_diff_mean.json (tests/r/rsa_diff_mean_reference.R): RSA's documented
+    # models outside its default family; linear constraints, lavaan's default tolerances (1e-4, as
+    # the other linear models in tests/test_rsa_family.py)
+    ref = json.loads((REF / "rsa_package_diff_mean.json").read_text())[name]["MLR" if se == "hc0" else "ML"]
+    data, z, x, y, kw = load(name)
+    res = fit_rsa(data, z, x, y, se=se, family=["null", "diff", "mean", "full"], **kw)  # RSA adds null
+    fam = res.tables["models"].set_index("model")
+    est = res.tables["model_estimates"]
+    for model in ("diff", "mean"):
+        r = ref[model]
+        assert r["converged"]
+        assert fam.loc[model, "k"] == r["npar"]
+        assert fam.loc[model, "loglik"] == pytest.approx(r["logl"], rel=1e-6)
+        want = params(r)
+        got = est[est["model"] == model].drop_duplicates("term").set_index("term")
+        terms = [t for t in want.index if t in got.index]
+        assert {"b0", "b1", "b2", "b3", "b4", "b5"} <= set(terms)
+        np.testing.assert_allclose(got.loc[terms, "estimate"], want.loc[terms, "est"], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(got.loc[terms, "se"], want.loc[terms, "se"].fillna(0.0), rtol=1e-4,
+                                   atol=1e-5)
+    tab = pd.DataFrame(ref["aictab"]).set_index("Modnames")
+    np.testing.assert_allclose(fam.loc[tab.index, "aicc"], tab["AICc"], rtol=1e-6)
+    np.testing.assert_allclose(fam.loc[tab.index, "weight"], tab["AICcWt"], atol=1e-6)
