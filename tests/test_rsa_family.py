@@ -450,8 +450,10 @@ def test_cli_usage_errors(capsys):
 
     base = ["fit", "rsa", str(alliance.example_path()), "--outcome", "wellbeing", "--x",
             "alliance_therapist", "--y", "alliance_patient", "--moderator", "condition"]
-    assert cli.main(base + ["--cubic"]) == 2
-    assert "moderator" in capsys.readouterr().err
+    assert cli.main(base + ["--model", "SRRR"]) == 2  # non-linear constraints: one surface only
+    assert "moderated" in capsys.readouterr().err
+    assert cli.main(base + ["--cubic", "--json"]) == 0  # a moderated cubic surface (tests/test_rsa_lrt.py)
+    assert {"u3", "v3"} <= {r["term"] for r in json.loads(capsys.readouterr().out)["surface"]}
     assert cli.main(base + ["--model", "nope"]) == 2
     assert "unknown model" in capsys.readouterr().err
     assert cli.main(base + ["--group", "therapist", "--outliers", "bj1980"]) == 2

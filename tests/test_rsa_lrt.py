@@ -297,3 +297,52 @@ def test_diff_and_mean_models_match_rsa(name, se):
     tab = pd.DataFrame(ref["aictab"]).set_index("Modnames")
     np.testing.assert_allclose(fam.loc[tab.index, "aicc"], tab["AICc"], rtol=1e-6)
     np.testing.assert_allclose(fam.loc[tab.index, "weight"], tab["AICcWt"], atol=1e-6)
+
+
+# --------------------------------------------------------------------------- moderated cubic family
+
+
+def test_moderated_cubic_family_matches_lm():
+    # tests/reference/rsa_cubic_moderated.json (tests/r/rsa_cubic_moderated_reference.R): R's lm on
+    # motcon with a constructed binary moderator (synthetic: alternate rows), each model's
+    # constraints imposed on both levels; log-likelihoods to 1e-9, u1..v3 of each level and of the
+    # difference with classical SEs to 1e-7 relative (both sides solve least squares exactly)
+    r = json.loads((REF / "rsa_cubic_moderated.json").read_text())["models"]
+    data, z, x, y, kw = load("motcon")
+    data = data.assign(g=np.where(np.arange(len(data)) % 2 == 0, "a", "b"))
+    res = fit_rsa(data, z, x, y, moderator="g", moderator_levels=["a", "b"], se="classical",
+                  cubic=True, family=list(r), **kw)
+    fam = res.tables["models"].set_index("model")
+    est = res.tables["model_estimates"]
+    for model, rm in r.items():
+        assert fam.loc[model, "loglik"] == pytest.approx(rm["loglik"], rel=1e-9), model
+        assert fam.loc[model, "k"] == rm["k"]
+        if model in ("full", "SQD"):
+            continue  # second-order models: no u1..v3 rows here
+        for level in ("a", "b"):
+            want = pd.DataFrame(rm[level]).set_index("term")
+            got = est[(est["model"] == model) & (est["level"] == level)].set_index("term")
+            np.testing.assert_allclose(got.loc[want.index, "estimate"], want["estimate"], rtol=1e-7,
+                                       atol=1e-10, err_msg=f"{model} {level}")
+            np.testing.assert_allclose(got.loc[want.index, "se"], want["se"], rtol=1e-7, atol=1e-10,
+                                       err_msg=f"{model} {level}")
+    # the main tables of the moderated cubic model: u1..v3 per level and for the difference
+    s = res.tables["surface"]
+    for level in ("a", "b", "difference"):
+        want = pd.DataFrame(r["cubic"][level]).set_index("term")
+        got = s[(s["level"] == level) & s["term"].isin(want.index)].set_index("term")
+        np.testing.assert_allclose(got.loc[want.index, "estimate"], want["estimate"], rtol=1e-7, atol=1e-10)
+        np.testing.assert_allclose(got.loc[want.index, "se"], want["se"], rtol=1e-7, atol=1e-10)
+    # the predicted surface of a level includes its own cubic terms
+    b = res.b("b").to_numpy()
+    c = res.cubic_levels["b"] @ res.beta.to_numpy()
+    X0, Y0 = 1.0, -0.5
+    want = (res.intercept("b") + b @ [X0, Y0, X0 * X0, X0 * Y0, Y0 * Y0]
+            + c @ [X0**3, X0 * X0 * Y0, X0 * Y0 * Y0, Y0**3])
+    assert res.predict_surface([X0], [Y0], "b")[0] == pytest.approx(want)
+    # the range checks are for one surface
+    from alliance.rsa.cubic import ca_range
+
+    ca = fit_rsa(data, z, x, y, moderator="g", moderator_levels=["a", "b"], model="CA", family=None, **kw)
+    with pytest.raises(ValueError, match="one surface"):
+        ca_range(ca)

@@ -107,7 +107,7 @@ def _label(name: str, moderated: bool) -> str:
 
 
 def _estimates(fit: ModelFit, levels: dict, moderated: bool, conf_level: float,
-               b0_weights: dict, full_names: list) -> pd.DataFrame:
+               b0_weights: dict, full_names: list, cubic_levels: dict) -> pd.DataFrame:
     names = list(fit.beta.index)
     b, V = fit.beta.to_numpy(), fit.cov.to_numpy()
     if MODELS[fit.name].piecewise:  # its own coefficients b1, b2, w2, w3: no polynomial surface
@@ -129,10 +129,8 @@ def _estimates(fit: ModelFit, levels: dict, moderated: bool, conf_level: float,
     for lab, M in levels.items():
         L = SURFACE_L.to_numpy() @ M
         t = model_wald(L @ b, L @ V @ L.T, list(SURFACE_L.index), conf_level)
-        if cubic and MODELS[fit.name].order == 3 and not moderated:
-            pos = [names.index(c) for c in POLY_NAMES]
-            Lc = np.zeros((6, len(names)))
-            Lc[:, pos] = CUBIC_L.to_numpy()
+        if cubic and MODELS[fit.name].order == 3:  # u1..v3 of the level
+            Lc = CUBIC_L.to_numpy() @ np.vstack([M, cubic_levels[lab]])
             t = pd.concat([t, model_wald(Lc @ b, Lc @ V @ Lc.T, list(CUBIC_L.index), conf_level)],
                           ignore_index=True)
         t.insert(0, "level", lab)
@@ -151,11 +149,13 @@ def fit_family(z: np.ndarray, X: pd.DataFrame, fitter, models: Sequence[str], *,
 
 def family_tables(fits: dict[str, ModelFit], *, levels: dict, moderated: bool = False,
                   conf_level: float = 0.95, b0_weights: dict | None = None,
-                  scaled: tuple | None = None) -> dict[str, pd.DataFrame]:
+                  scaled: tuple | None = None,
+                  cubic_levels: dict | None = None) -> dict[str, pd.DataFrame]:
     """The family table (``models``), nested LR tests (``model_tests``), estimates (``model_estimates``).
 
     ``levels`` maps each level to the matrix M with b1..b5 = M beta; ``b0_weights`` each
-    level to the weights of its surface intercept (covariates at their means).
+    level to the weights of its surface intercept (covariates at their means);
+    ``cubic_levels`` (cubic fits) each level to the 4 x p matrix of its b6..b9.
     ``scaled=(z, X)`` (single-level fits with robust standard errors) adds the scaled
     likelihood-ratio tests (:func:`scaled_difference`, lavaan's ``MLR``):
     ``chi2_scaled_vs``, ``scaling_vs``, ``p_scaled_vs`` in ``models`` and
@@ -221,7 +221,8 @@ def family_tables(fits: dict[str, ModelFit], *, levels: dict, moderated: bool = 
             if scaled is not None:
                 row["chi2_scaled"], row["scaling"], row["p_scaled"] = scaled_test(a, b)
             tests.append(row)
-    est = pd.concat([_estimates(f, levels, moderated, conf_level, b0_weights or {}, names)
+    est = pd.concat([_estimates(f, levels, moderated, conf_level, b0_weights or {}, names,
+                                cubic_levels or {})
                      for f in fits.values()],
                     ignore_index=True)
     cols = ["smaller", "larger", "chi2", "df", "p"]

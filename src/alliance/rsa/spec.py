@@ -143,8 +143,6 @@ class RSASpec:
             raise ValueError("the piecewise models (absdiff, absunc) are single-level only")
         if self.family and self.groups and self.method != "ML":
             raise ValueError("the model family is compared by likelihood: use method='ML'")
-        if self.cubic and self.moderator:
-            raise ValueError("cubic surfaces with a moderator are not supported; fit each level")
         if self.outliers not in (None, "none", "bj1980"):
             raise ValueError(f"outliers must be None or 'bj1980'; got {self.outliers!r}")
         if self.outliers == "none":
@@ -310,7 +308,7 @@ def design_matrix(f: pd.DataFrame, spec: RSASpec, kind: str | None, levels) -> t
         mod_term = spec.moderator
     if kind:
         X[mod_term] = f["mod"].to_numpy()
-        for t in COEF_NAMES:
+        for t in COEF_NAMES + (CUBIC_NAMES if spec.cubic else ()):
             X[f"{t}:{mod_term}"] = (f[t] * f["mod"]).to_numpy()
     for c in spec.covariates:
         name = c if c not in X.columns else f"cov:{c}"
