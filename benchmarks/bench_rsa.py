@@ -48,8 +48,15 @@ def cases(skip_slow: bool):
                                                              family=None)
     yield "motcon2 second-order + cubic family (19 models)", lambda: fit_rsa(
         motcon, "VA", "EM", "IM", center="none", family="cubic")
+    yield "motcon2 every model (family='all', 25, scaled LR tests)", lambda: fit_rsa(
+        motcon, "VA", "EM", "IM", center="none", family="all")
+    yield "motcon2 second-order family, ML SEs (no scaled tests)", lambda: fit_rsa(
+        motcon, "VA", "EM", "IM", center="none", se="ml")
     yield "chapter 5 + multilevel family (12 linear models, both arms)", lambda: fit_rsa(
         ex, "wellbeing", "alliance_therapist", "alliance_patient", family="default", **ch5)
+    yield "chapter 5 cubic, moderated, + cubic family (7 models, both arms)", lambda: fit_rsa(
+        ex, "wellbeing", "alliance_therapist", "alliance_patient", cubic=True,
+        family=["SQD", "CA", "CL", "RRCA", "RRCL", "full", "cubic"], **ch5)
     ch5_fit = fit_rsa(ex, "wellbeing", "alliance_therapist", "alliance_patient", **ch5)
     yield "chapter 5 cluster bootstrap, 100 draws, 1 process", lambda: bootstrap_rsa(
         ch5_fit, 100, seed=1)

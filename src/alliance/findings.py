@@ -104,12 +104,18 @@ class FindingsResult(Result):
     fits: dict = field(default_factory=dict, repr=False)
 
 
-def _rsa_lagged(data, conf_level, **within):
+def _rsa_lagged(data, conf_level=0.95, *, method: str = "ML", **options):
+    """The book's lagged surface (chapter 5); ``options`` go to :func:`alliance.rsa.fit_rsa`.
+
+    The one place the specification is written: :data:`PAPER_MODELS`, the cluster
+    bootstrap of chapter 7 (:mod:`alliance.studies.bootstrap`) and the
+    specification studies of chapter 5 call it.
+    """
     return fit_rsa(
         data, "wellbeing", x="alliance_therapist", y="alliance_patient",
         group=["therapist", "patient"], time="session", lag=1, moderator="condition",
-        moderator_levels=["control", "training"], covariates=["session"], method="ML",
-        conf_level=conf_level, **within,
+        moderator_levels=["control", "training"], covariates=["session"], method=method,
+        conf_level=conf_level, **options,
     )
 
 

@@ -57,10 +57,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="model of the surface tables: full (default), or a constrained model of "
                              "the family (" + ", ".join(MODELS) + ")")
     parser.add_argument("--compare", action="store_true",
-                        help="fit and compare the model family (AICc weights, LR tests, every "
-                             "model's estimates); with --cubic also the cubic models")
+                        help="fit and compare the model family (AICc weights, LR tests -- scaled "
+                             "as lavaan's MLR when the SEs are robust -- every model's "
+                             "estimates); with --cubic also the cubic models")
     parser.add_argument("--family", metavar="SPEC",
-                        help="models to compare: default, cubic, all, or names separated by commas")
+                        help="models to compare: default, cubic, all (also diff, mean and the "
+                             "piecewise absdiff, absunc), or names separated by commas")
     parser.add_argument("--cubic", action="store_true",
                         help="third-order surface (X^3, X^2Y, XY^2, Y^3; Humberg et al. 2022)")
     parser.add_argument("--verdict", action="store_true",

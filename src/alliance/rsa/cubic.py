@@ -42,7 +42,8 @@ from scipy import stats
 from alliance.results import wald_table
 from alliance.rsa.surface import covariate_columns
 
-__all__ = ["CUBIC_TERMS", "ca_range", "ca_range_of", "cl_range", "cl_range_of", "cubic_parameters"]
+__all__ = ["CUBIC_TERMS", "ca_range", "ca_range_of", "cl_range", "cl_range_of", "cubic_level_parameters",
+           "cubic_parameters"]
 
 #: Polynomial columns b1..b9 of a cubic design.
 CUBIC_TERMS = ("x", "y", "x2", "xy", "y2", "x3", "x2y", "xy2", "y3")
@@ -60,6 +61,23 @@ def cubic_parameters(beta, cov, names, conf_level: float = 0.95) -> pd.DataFrame
     L[:, [names.index(t) for t in CUBIC_TERMS]] = _U
     b, V = np.asarray(beta, float), np.asarray(cov, float)
     return wald_table(L @ b, L @ V @ L.T, CUBIC_QUANTITIES, conf_level)
+
+
+def cubic_level_parameters(beta, cov, levels: dict, cubic_levels: dict,
+                           conf_level: float = 0.95) -> pd.DataFrame:
+    """u1-u3 and v1-v3 of every level of a moderated cubic surface (column ``level``).
+
+    ``levels`` maps a level to the 5 x p matrix of its b1..b5, ``cubic_levels`` to the
+    4 x p matrix of its b6..b9 (the arm difference included, for a binary moderator).
+    """
+    b, V = np.asarray(beta, float), np.asarray(cov, float)
+    parts = []
+    for lab, M in levels.items():
+        L = _U @ np.vstack([M, cubic_levels[lab]])
+        t = wald_table(L @ b, L @ V @ L.T, CUBIC_QUANTITIES, conf_level)
+        t.insert(0, "level", lab)
+        parts.append(t)
+    return pd.concat(parts, ignore_index=True)
 
 
 def _prediction_parts(beta: pd.Series, cov: pd.DataFrame, X: pd.DataFrame):
@@ -96,6 +114,8 @@ def ca_range(result, alpha: float = 0.05) -> dict:
     Follows RSA's ``caRange`` (t quantile with :math:`n - 10` df).
     """
     model = result.info.get("model")
+    if result.info.get("moderator"):
+        raise ValueError("ca_range is defined for one surface: fit each moderator level alone")
     if model not in ("CA", "RRCA"):
         raise ValueError(f"ca_range needs the CA or RRCA model; this result is {model!r}")
     return _ca(result.beta, result.cov, result.frame, model, alpha)
@@ -150,6 +170,8 @@ def cl_range(result, alpha: float = 0.05) -> pd.DataFrame:
     ``upper``, ``n`` (observations strictly inside) and ``share``; ``attrs["k1"]``,
     ``attrs["k2"]``. Follows RSA's ``clRange``.
     """
+    if result.info.get("moderator"):
+        raise ValueError("cl_range is defined for one surface: fit each moderator level alone")
     model = result.info.get("model")
     if model not in ("CL", "RRCL"):
         raise ValueError(f"cl_range needs the CL or RRCL model; this result is {model!r}")

@@ -21,11 +21,11 @@ import pandas as pd
 from alliance.errors import AllianceWarning
 from alliance.mixed import DDF_LABEL, RandomTerm, fit_lmm
 from alliance.results import Result, wald_table
-from alliance.rsa.cubic import cubic_parameters
+from alliance.rsa.cubic import CUBIC_TERMS, cubic_level_parameters, cubic_parameters
 from alliance.rsa.family import family_tables, model_wald
 from alliance.rsa.fitters import lmm_fitter, ols_fitter
 from alliance.rsa.models import MODELS, constrained_fits
-from alliance.rsa.ols import ols
+from alliance.rsa.ols import ROBUST_SE, ols
 from alliance.rsa.outliers import drop_outliers
 from alliance.rsa.regions import regions_of_significance, regions_table
 from alliance.rsa.spec import RSASpec, analysis_frame, design_matrix
@@ -64,6 +64,7 @@ class RSAResult(Result):
     beta: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
     cov: pd.DataFrame = field(default_factory=pd.DataFrame)
     levels: dict = field(default_factory=dict)  # level label -> M (5 x p) mapping beta -> b
+    cubic_levels: dict = field(default_factory=dict)  # cubic fits: level -> (4 x p) beta -> b6..b9
     frame: pd.DataFrame = field(default_factory=pd.DataFrame)  # analysis rows (centred x, y, z)
     fit: object = None  # the MixedFit (multilevel) or None
     spec: object = None  # the RSASpec the result was fitted with (for refits: bootstrap)
@@ -94,8 +95,9 @@ class RSAResult(Result):
         x = np.asarray(X, float) - cx
         y = np.asarray(Y, float) - cy
         z = self.intercept(level) + b[0] * x + b[1] * y + b[2] * x * x + b[3] * x * y + b[4] * y * y
-        if "x3" in self.beta.index:  # cubic surface (no moderator)
-            c = self.beta[["x3", "x2y", "xy2", "y3"]].to_numpy()
+        if "x3" in self.beta.index:  # cubic surface: the level's b6..b9
+            label = next(iter(self.levels)) if level is None else level
+            c = self.cubic_levels[label] @ self.beta.to_numpy()
             z = z + c[0] * x**3 + c[1] * x * x * y + c[2] * x * y * y + c[3] * y**3
         return z
 
@@ -214,19 +216,34 @@ def fit_rsa(
     family : "auto", "default", "cubic", "all", list of str or None
         Models fitted and compared (tables ``models``, ``model_tests``,
         ``model_estimates``): RSA's default second-order family of 14 models, the same
-        plus the cubic family (``"cubic"``), every model (``"all"``: also ``diff``
-        and ``mean``), a list, or none. ``"auto"``: RSA's family for a single-level
-        surface without moderator (the cubic one with ``cubic=True``), none otherwise.
-        Multilevel families need ``method="ML"`` (models differ in fixed effects);
-        moderated families hold every level's surface to the model's constraints.
+        plus the cubic family (``"cubic"``), every model (``"all"``: also ``diff``,
+        ``mean``, RSA's ``weak`` and ``strong`` fit patterns -- the full model with
+        :math:`b_3 b_5 > 0`, SRSQD with it -- and the piecewise ``absdiff`` and
+        ``absunc``, which are single-level, unmoderated and, as in RSA's ``aictab``,
+        outside the Akaike weights), a list, or
+        none. ``"auto"``: RSA's family for a single-level surface without moderator (the
+        cubic one with ``cubic=True``), none otherwise. Multilevel families need
+        ``method="ML"`` (models differ in fixed effects); moderated families hold every
+        level's surface to the model's constraints. Single-level fits with robust
+        standard errors (``se`` hc0, hc1, hc3) also get *scaled* likelihood-ratio tests
+        (columns ``chi2_scaled``, ``scaling``, ``p_scaled``; in ``models`` against the
+        unconstrained model): the Satorra-Bentler (2001) scaled difference of lavaan's
+        ``MLR`` chi-squares, which RSA's ``compare()`` reports
+        (:func:`alliance.rsa.family.scaled_difference`).
     cubic : bool
-        Add the third-order terms :math:`X^3, X^2Y, XY^2, Y^3` (Humberg et al. 2022);
-        not with a moderator.
+        Add the third-order terms :math:`X^3, X^2Y, XY^2, Y^3` (Humberg et al. 2022).
+        With a moderator their products with it enter too: every level (and, for a
+        binary moderator, the difference) gets its u1-u3, v1-v3 in ``surface``, and the
+        cubic family constrains every level's surface (validated against R's ``lm``,
+        ``tests/r/rsa_cubic_moderated_reference.R``); the verdict's cubic step and the
+        range checks (:func:`~alliance.rsa.cubic.ca_range`) remain for one surface.
     outliers : {None, "bj1980"}
         Single level: drop the rows that the Bollen & Jackman (1980) rule flags on the
         unconstrained model (all three of DFFITS, Cook's distance and leverage), as the
         RSA package does by default; the rows are counted in ``rows_dropped``
         (``outlier_bj1980``), listed in ``info["outlier_rows"]`` and warned about.
+        Refused for multilevel fits (its cutoffs assume independent rows; see
+        :mod:`alliance.rsa.outliers`).
     df : {"satterthwaite", "kenward-roger", "z"}, optional
         Multilevel fits of the full model: tests of the coefficients and of a1-a5
         (linear in b1-b5) are t tests with Satterthwaite (the default) or Kenward-Roger
@@ -273,7 +290,10 @@ def fit_rsa(
     (residual variance), as RSA's ``aictab``. The model family (second-order and cubic:
     coefficients, standard errors, log-likelihoods, AICc weights, the rotation of SRRR and
     SRSQD) is validated against the R package RSA 0.10.8 itself on motcon, motcon2 and
-    selfother (``tests/r/rsa_package_reference.R``, ``tests/test_rsa_family.py``); with
+    selfother (``tests/r/rsa_package_reference.R``, ``tests/test_rsa_family.py``); SRRR and
+    SRSQD against RSA with tight optimiser tolerances (``tests/r/rsa_rotated_reference.R``),
+    the scaled tests and the piecewise models against RSA/lavaan
+    (``tests/r/rsa_lrt_reference.R``, ``tests/test_rsa_lrt.py``); with
     ``fixed.x = TRUE`` lavaan's log-likelihood is the conditional one, which OLS gives.
 
     References
@@ -360,13 +380,16 @@ def fit_rsa(
     notes = list(dict.fromkeys(notes))
     beta_s = pd.Series(beta, index=names)
     levels, intercepts, base, inter = _levels(beta_s, X, kind, mod_term, mod_levels, f, spec)
+    cubic_levels = _cubic_levels(X, levels, mod_term) if spec.cubic else {}
     surfaces = _surfaces(beta, cov, levels, kind, spec.conf_level, df_of)
     unidentified = stationary_point_flags(surfaces["surface"], f["x"], f["y"])  # issue 15
     notes = list(dict.fromkeys(notes + unidentified))
     surface = add_intercepts(surfaces["surface"], beta, cov, X, levels, mod_term, spec.conf_level)
     if spec.cubic and MODELS[spec.model].order == 3:
-        surface = pd.concat([surface, cubic_parameters(beta, cov, names, spec.conf_level)],
-                            ignore_index=True)
+        cub = (cubic_parameters(beta, cov, names, spec.conf_level) if kind is None else
+               cubic_level_parameters(beta, cov, _with_difference(levels, base, inter, kind),
+                                      cubic_levels, spec.conf_level))
+        surface = pd.concat([surface, cub], ignore_index=True)
     if "full" in fam and spec.model != "full":  # the checklist reads the full second-order surface
         surfaces["checklist"] = _surfaces(fam["full"].beta.to_numpy(), fam["full"].cov.to_numpy(),
                                           levels, kind, spec.conf_level, df_full)["checklist"]
@@ -386,8 +409,11 @@ def fit_rsa(
     family = {m: fam[m] for m in spec.family}
     if family:
         tables.update(family_tables(family, levels=levels, moderated=kind is not None,
+                                    cubic_levels=cubic_levels,
                                     conf_level=spec.conf_level,
-                                    b0_weights=intercept_weights(X, levels, mod_term)))
+                                    b0_weights=intercept_weights(X, levels, mod_term),
+                                    scaled=(z, X) if not spec.groups and spec.se in ROBUST_SE
+                                    else None))
     tables["verdict"], tables["verdict_conditions"] = verdict_table(tables["checklist"], fam, f,
                                                                     spec.conf_level)
     for msg in notes:  # fit_lmm's own warnings were caught above: emit every one once, here
@@ -412,7 +438,7 @@ def fit_rsa(
         + (f", lag {lag}" if lag else "") + (f", moderated by {moderator}" if moderator else ""),
         tables=tables, n_obs=len(f), n_groups=n_groups, converged=converged, warnings=notes,
         info=info, beta=beta_s, cov=pd.DataFrame(cov, index=names, columns=names),
-        levels=levels, frame=f, fit=fit, spec=spec,
+        levels=levels, cubic_levels=cubic_levels, frame=f, fit=fit, spec=spec,
     )
 
 
@@ -454,6 +480,32 @@ def _lmm(z, X, terms, spec: RSASpec, source: str, ddf: str = "satterthwaite"):
         fit = fit_lmm(z, X, terms, method=spec.method, source=source, conf_level=spec.conf_level,
                       ddf=ddf)
     return fit, list(caught)
+
+
+def _cubic_levels(X: pd.DataFrame, levels: dict, mod_term: str | None) -> dict:
+    """Per level (and the arm difference of a binary moderator): the 4 x p matrix of b6..b9.
+
+    A level's moderator value is read off its b1 row (the weight of ``x:moderator``); the
+    difference of a binary moderator is the block of the products alone.
+    """
+    names = list(X.columns)
+    idx = {nm: i for i, nm in enumerate(names)}
+    cbase = np.zeros((4, len(names)))
+    cinter = np.zeros((4, len(names)))
+    for r, t in enumerate(CUBIC_TERMS[5:]):
+        cbase[r, idx[t]] = 1.0
+        if mod_term:
+            cinter[r, idx[f"{t}:{mod_term}"]] = 1.0
+    if not mod_term:
+        return {lab: cbase for lab in levels}
+    out = {lab: cbase + float(M[0, idx[f"x:{mod_term}"]]) * cinter for lab, M in levels.items()}
+    out["difference"] = cinter
+    return out
+
+
+def _with_difference(levels: dict, base, inter, kind) -> dict:
+    """The levels, and for a binary moderator the arm difference (its b1..b5: the products)."""
+    return {**levels, "difference": inter} if kind == "binary" else dict(levels)
 
 
 def _levels(beta_s: pd.Series, X: pd.DataFrame, kind, mod_term, mod_levels, f, spec: RSASpec):

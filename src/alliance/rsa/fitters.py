@@ -33,20 +33,26 @@ def ols_fitter(z: np.ndarray, se: str, source: str = "<DataFrame>", saturated=No
     ``robust.sem`` form, built on the asymptotic covariance of the saturated model's
     statistics), so constrained models get RSA's standard errors; for the
     unconstrained model it is the ordinary HC0. ``hc1`` and ``hc3`` are statsmodels'
-    corrections on the model's own design and residuals.
+    corrections on the model's own design and residuals. ``fit(D, saturated=S)`` takes
+    the meat from another unrestricted design ``S`` (the piecewise models, whose
+    unrestricted model is not the polynomial).
     """
     e_sat = None
     if se == "hc0" and saturated is not None:
         S = np.asarray(saturated, float)
         e_sat = z - S @ np.linalg.lstsq(S, z, rcond=None)[0]
 
-    def fit(D: pd.DataFrame) -> Linear:
+    def fit(D: pd.DataFrame, saturated=None) -> Linear:
         Dm = D.to_numpy()
         o = ols(z, Dm, se, source)
         cov = o.cov
-        if e_sat is not None:
+        e = e_sat
+        if e is not None and saturated is not None:  # another unrestricted model (piecewise)
+            S = np.asarray(saturated, float)
+            e = z - S @ np.linalg.lstsq(S, z, rcond=None)[0]
+        if e is not None:
             bread = np.linalg.inv(Dm.T @ Dm)
-            cov = bread @ (Dm.T * e_sat**2) @ Dm @ bread
+            cov = bread @ (Dm.T * e**2) @ Dm @ bread
         return Linear(o.beta, cov, o.loglik, {"rss": o.rss})
 
     return fit

@@ -15,10 +15,12 @@ import statsmodels.api as sm
 
 from alliance.errors import FitError
 
-__all__ = ["SE_TYPES", "OLSFit", "ols"]
+__all__ = ["ROBUST_SE", "SE_TYPES", "OLSFit", "ols"]
 
 #: Covariance types of a single-level fit -> statsmodels ``cov_type``.
 SE_TYPES = {"hc0": "HC0", "hc1": "HC1", "hc3": "HC3", "classical": "nonrobust", "ml": "nonrobust"}
+#: The robust ones: with these the model family also gets scaled likelihood-ratio tests.
+ROBUST_SE = ("hc0", "hc1", "hc3")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,19 @@ outliers="bj1980")``), reported when used: the rows are counted in
 ``rows_dropped["outlier_bj1980"]``, listed by input row, and warned about.
 Validated against R's ``influence.measures`` and RSA's ``out.rm = TRUE`` in
 ``tests/test_rsa_family.py``.
+
+**Single level only, by decision.** A multilevel surface refuses the option (a
+``ValueError`` saying why). The rule's three cutoffs are derived for independent
+rows of an OLS fit: DFFITS and Cook's distance scale a row's own deletion effect by
+the residual variance of independent errors, and ``F(k, n - k)`` and ``3k/n`` count
+independent rows. In a multilevel fit the rows of one therapist (or patient) share
+random effects, deleting one row moves the predicted random effect of its group as
+well, and the number of independent units is the number of groups, not rows. Applied
+to the fixed part's level-1 residuals and leverages the cutoffs would have no known
+false-positive rate, and RSA -- whose default the rule mirrors -- has no multilevel
+fits. Influence in a multilevel surface belongs to groups: refit without each
+therapist and compare the surface parameters (the cluster bootstrap of
+:func:`alliance.rsa.bootstrap_rsa` shows the same spread from resampling groups).
 """
 
 from __future__ import annotations

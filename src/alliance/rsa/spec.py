@@ -137,18 +137,26 @@ class RSASpec:
             self.model = "cubic" if asked_cubic else "full"
         if self.model not in MODELS:
             raise ValueError(f"unknown model {self.model!r}; models are {list(MODELS)}")
+        if MODELS[self.model].piecewise:
+            raise ValueError(f"model {self.model!r} is piecewise, not a polynomial surface: compare "
+                             "it in family=, not as the fitted model")
         if MODELS[self.model].order == 3:
             self.cubic = True
+        if self.groups and any(MODELS[m].piecewise for m in self.family):
+            raise ValueError("the piecewise models (absdiff, absunc) are single-level only")
         if self.family and self.groups and self.method != "ML":
             raise ValueError("the model family is compared by likelihood: use method='ML'")
-        if self.cubic and self.moderator:
-            raise ValueError("cubic surfaces with a moderator are not supported; fit each level")
         if self.outliers not in (None, "none", "bj1980"):
             raise ValueError(f"outliers must be None or 'bj1980'; got {self.outliers!r}")
         if self.outliers == "none":
             self.outliers = None
         if self.outliers and self.groups:
-            raise ValueError("outliers='bj1980' (Bollen & Jackman 1980) applies to single-level fits")
+            raise ValueError(
+                "outliers='bj1980' (Bollen & Jackman 1980) applies to single-level fits only: its "
+                "cutoffs (DFFITS, Cook's distance against F(k, n - k), leverage 3k/n) assume "
+                "independent rows, while in a multilevel fit rows of one therapist or patient are "
+                "correlated and influence belongs to whole groups; check influential groups by "
+                "refitting without each one instead")
         if self.at is not None:
             at = [float(a) for a in self.at]
             if not all(np.isfinite(at)) or not at:
@@ -304,7 +312,7 @@ def design_matrix(f: pd.DataFrame, spec: RSASpec, kind: str | None, levels) -> t
         mod_term = spec.moderator
     if kind:
         X[mod_term] = f["mod"].to_numpy()
-        for t in COEF_NAMES:
+        for t in COEF_NAMES + (CUBIC_NAMES if spec.cubic else ()):
             X[f"{t}:{mod_term}"] = (f[t] * f["mod"]).to_numpy()
     for c in spec.covariates:
         name = c if c not in X.columns else f"cov:{c}"

@@ -197,15 +197,15 @@ HEADLINE = (
      None),
     ("temporal congruence, training - control", "truth_bias", "temporal congruence",
      "training - control"),
-    ("a1, training", "rsa", "a1", "training"),
-    ("a1, control", "rsa", "a1", "control"),
-    ("a1, training - control", "rsa", "a1", "difference"),
+    ("a1, training (within-patient)", "rsa", "a1", "training"),
+    ("a1, control (within-patient)", "rsa", "a1", "control"),
+    ("a1, training - control (within-patient)", "rsa", "a1", "difference"),
 )
 
 
 def _models(data, df: str, method_rsa: str = "ML") -> dict:
     from alliance.growth import fit_growth
-    from alliance.rsa import fit_rsa
+    from alliance.findings import _rsa_lagged
     from alliance.truth_bias import fit_truth_bias
 
     with warnings.catch_warnings():
@@ -215,10 +215,8 @@ def _models(data, df: str, method_rsa: str = "ML") -> dict:
             "growth_patient": fit_growth(data, "patient", df=df),
             "growth_both": fit_growth(data, "both", df=df),
             "truth_bias": fit_truth_bias(data, df=df),
-            "rsa": fit_rsa(data, "wellbeing", x="alliance_therapist", y="alliance_patient",
-                           group=["therapist", "patient"], time="session", lag=1,
-                           moderator="condition", moderator_levels=["control", "training"],
-                           covariates=["session"], method=method_rsa, df=df),
+            # findings 3 and 4 rest on the within-patient surface (chapter 7)
+            "rsa": _rsa_lagged(data, method=method_rsa, df=df, level2_means=True),
         }
 
 
