@@ -20,8 +20,11 @@ import pandas as pd
 
 import alliance
 from alliance.draws import run_draws
-from alliance.studies.specifications import (fit_specification, specification_draw,
-                                             specification_recovery)
+from alliance.studies.specifications import (
+    fit_specification,
+    specification_draw,
+    specification_recovery,
+)
 from alliance.synthetic.scenarios import scenario_params
 
 

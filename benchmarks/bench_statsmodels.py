@@ -51,7 +51,7 @@ def run(repeats: int = 3) -> list[dict]:
             t_ours, ours = _median_time(lambda: fit_lmm(y, X, random, method="REML"), repeats)
             t_sm, res = _median_time(lambda: smf.mixedlm(formula, data, **spec).fit(reml=True),
                                      repeats)
-        rows.append({"model": name, "n": int(len(y)), "alliance_seconds": t_ours,
+        rows.append({"model": name, "n": len(y), "alliance_seconds": t_ours,
                      "statsmodels_seconds": t_sm, "speedup": t_sm / t_ours,
                      "alliance_loglik": float(ours.loglik), "statsmodels_loglik": float(res.llf),
                      "statsmodels_converged": bool(res.converged)})

@@ -37,10 +37,10 @@ import numpy as np
 import pandas as pd
 
 import alliance
+from alliance.draws.runner import run_draws
 from alliance.findings import MODELS, findings_draw, fit_paper_models
 from alliance.mixed import fit_lmm
 from alliance.studies.power import design_params, power_draw
-from alliance.draws.runner import run_draws
 from alliance.synthetic import scenario_params
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -24,7 +24,7 @@ import re
 import sys
 from pathlib import Path
 
-_PASTED = re.compile(r'<span class="pasted-text">(.*?)</span>', re.S)
+_PASTED = re.compile(r'<span class="pasted-text">(.*?)</span>', re.DOTALL)
 
 
 def collect(html_dir: Path) -> dict[str, list[str]]:

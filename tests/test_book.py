@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("*.md"))
 APPENDICES = sorted((ROOT / "appendices").glob("*.md"))
-JUPYTEXT_HEADER = re.compile(r"^---\njupytext:\n.*?\nkernelspec:\n.*?\n---\n", re.S)
+JUPYTEXT_HEADER = re.compile(r"^---\njupytext:\n.*?\nkernelspec:\n.*?\n---\n", re.DOTALL)
 
 pytestmark = pytest.mark.slow
 

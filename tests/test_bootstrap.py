@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 import alliance
+from alliance.draws.runner import draw_rng
 from alliance.studies.bootstrap import (
     HEADLINE,
     cluster_bootstrap,
@@ -14,7 +15,6 @@ from alliance.studies.bootstrap import (
     headline_inference,
     resample_clusters,
 )
-from alliance.draws.runner import draw_rng
 
 
 @pytest.fixture(scope="module")

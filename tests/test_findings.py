@@ -7,8 +7,16 @@ import pytest
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from alliance.findings import (PRIMARY, PRIMARY_TESTS, SESOI, VERDICTS, analysis_plan,
-                               equivalence, holm, judge)
+from alliance.findings import (
+    PRIMARY,
+    PRIMARY_TESTS,
+    SESOI,
+    VERDICTS,
+    analysis_plan,
+    equivalence,
+    holm,
+    judge,
+)
 
 
 def _rec(**tests):

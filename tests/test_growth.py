@@ -23,8 +23,6 @@ from scipy import stats
 
 import alliance
 from alliance import AllianceWarning, DataError
-from alliance.results import ESTIMATE_COLUMNS, Result
-from alliance.plots.growth import plot_spaghetti, plot_trajectories
 from alliance.growth import (
     SINGLE_TERMS,
     STACKED_TERMS,
@@ -33,6 +31,8 @@ from alliance.growth import (
     growth_frame,
     therapist_level_sensitivity,
 )
+from alliance.plots.growth import plot_spaghetti, plot_trajectories
+from alliance.results import ESTIMATE_COLUMNS, Result
 
 ROOT = Path(__file__).resolve().parents[1]
 REF = json.loads((ROOT / "tests" / "reference" / "growth_lme4.json").read_text())

@@ -34,10 +34,9 @@ import pytest
 import alliance
 import alliance.lagged
 import alliance.synthetic.truths
-from alliance.errors import AllianceWarning, DataError
 from alliance.cli import main
 from alliance.data.lags import split_within_between
-from alliance.plots.lagged import plot_effects, plot_nickell
+from alliance.errors import AllianceWarning, DataError
 from alliance.lagged import (
     LaggedResult,
     fit_lagged,
@@ -45,6 +44,7 @@ from alliance.lagged import (
     nickell_approximation,
     nickell_simulation,
 )
+from alliance.plots.lagged import plot_effects, plot_nickell
 
 HERE = Path(__file__).parent
 REF = HERE / "reference"

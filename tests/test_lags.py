@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 import alliance
-from alliance.errors import DataError
 from alliance.data.lags import lag, lag_name
+from alliance.errors import DataError
 
 
 def small() -> pd.DataFrame:

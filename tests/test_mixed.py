@@ -20,12 +20,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from alliance import mixed
+from alliance.errors import AllianceWarning, DataError, FitError
+from alliance.mixed import MixedFit, RandomTerm, fit_lmm, lrt
 from alliance.mixed import fit as mixed_fit  # noqa: F401
 from alliance.mixed import optimize as mixed_optimize
 from alliance.mixed.model import Model, prepare
-from alliance.errors import AllianceWarning, DataError, FitError
-from alliance.mixed import MixedFit, RandomTerm, fit_lmm, lrt
 
 HERE = Path(__file__).parent
 DATA = HERE / "data"

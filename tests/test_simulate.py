@@ -9,9 +9,14 @@ import pandas as pd
 import pytest
 
 import alliance
-from alliance.synthetic import make_data
 from alliance.data.example import example_path, sha256, write_sessions
-from alliance.synthetic import EXAMPLE_SEED, SimulationParams, describe_parameters, simulate
+from alliance.synthetic import (
+    EXAMPLE_SEED,
+    SimulationParams,
+    describe_parameters,
+    make_data,
+    simulate,
+)
 
 
 def test_design_matches_the_trial():

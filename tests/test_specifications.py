@@ -9,8 +9,13 @@ import pytest
 import alliance
 from alliance import DataError
 from alliance.draws import binomial_ci, read_store, run_draws
-from alliance.studies.specifications import (SPECIFICATIONS, TERMS, fit_specification,
-                                             specification_draw, specification_recovery)
+from alliance.studies.specifications import (
+    SPECIFICATIONS,
+    TERMS,
+    fit_specification,
+    specification_draw,
+    specification_recovery,
+)
 from alliance.synthetic.scenarios import scenario_params
 
 

@@ -35,10 +35,10 @@ import pandas as pd
 import pytest
 
 import alliance
-from alliance.errors import AllianceWarning, DataError, FitError
 from alliance.cli import main
-from alliance.synthetic import SimulationParams, simulate
+from alliance.errors import AllianceWarning, DataError, FitError
 from alliance.plots.truth_bias import plot_dyads, plot_forces
+from alliance.synthetic import SimulationParams, simulate
 from alliance.synthetic.truths import implied_temporal_congruence
 from alliance.truth_bias import (
     TruthBiasResult,

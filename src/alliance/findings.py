@@ -32,22 +32,43 @@ import pandas as pd
 from scipy import stats
 
 from alliance.data.validate import read_sessions
+from alliance.draws.rates import StudyResult, rate
+from alliance.draws.runner import run_draws
 from alliance.errors import AllianceWarning
 from alliance.growth import fit_growth
 from alliance.results import Result
 from alliance.rsa import fit_rsa
-from alliance.draws.rates import StudyResult, rate
-from alliance.draws.runner import run_draws
 from alliance.synthetic.params import SimulationParams
 from alliance.synthetic.scenarios import scenario_params
 from alliance.synthetic.simulate import simulate
 from alliance.truth_bias import fit_truth_bias
 
-__all__ = ["CLAIMS", "CLAIM_MODELS", "Claim", "FindingsResult", "MODELS", "PAPER_MODELS", "PRIMARY",
-           "PRIMARY_MODELS", "PRIMARY_TESTS", "SESOI", "Test", "VERDICTS", "analysis_plan",
-           "claim_map_markdown", "draw_verdicts", "equivalence", "evaluate", "findings_draw",
-           "fit_paper_models", "holm", "judge", "primary_tests", "replication_rates",
-           "summarise_draws"]
+__all__ = [
+    "CLAIMS",
+    "CLAIM_MODELS",
+    "MODELS",
+    "PAPER_MODELS",
+    "PRIMARY",
+    "PRIMARY_MODELS",
+    "PRIMARY_TESTS",
+    "SESOI",
+    "VERDICTS",
+    "Claim",
+    "FindingsResult",
+    "Test",
+    "analysis_plan",
+    "claim_map_markdown",
+    "draw_verdicts",
+    "equivalence",
+    "evaluate",
+    "findings_draw",
+    "fit_paper_models",
+    "holm",
+    "judge",
+    "primary_tests",
+    "replication_rates",
+    "summarise_draws",
+]
 
 
 @dataclass(frozen=True)
@@ -515,7 +536,7 @@ def findings_draw(draw: int, rng, params=None, alpha: float = 0.05) -> dict:
     """
     data = simulate(params, seed=rng)
     fits, _ = fit_paper_models(data)
-    return {"n_obs": int(len(data)), **primary_tests(fits)}
+    return {"n_obs": len(data), **primary_tests(fits)}
 
 
 def draw_verdicts(draws: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
@@ -585,9 +606,9 @@ def summarise_draws(draws: pd.DataFrame, params=None, *, alpha: float = 0.05,
                        tables={"rates": pd.DataFrame(rows), "verdicts": pd.DataFrame(vrows),
                                "tests": pd.DataFrame(tests),
                                "draws": pd.concat([draws, verdicts], axis=1)},
-                       n_obs=int(len(draws)),
+                       n_obs=len(draws),
                        warnings=([f"{int(failed.sum())} draws failed"] if failed.any() else []),
-                       info={"alpha": alpha, "conf_level": conf_level, "draws": int(len(draws)),
+                       info={"alpha": alpha, "conf_level": conf_level, "draws": len(draws),
                              "failed": int(failed.sum())})
 
 

@@ -51,7 +51,7 @@ def git_commit(path=None) -> str | None:
 def provenance(input_path=None, command: list[str] | None = None) -> dict:
     """Facts that identify a run: date (UTC), versions, platform, commit, input checksum, command line."""
     facts = {
-        "date_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+        "date_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
         **versions(),
         "platform": f"{platform.system()} {platform.machine()}",
         "git_commit": git_commit() or "not a git checkout",

@@ -32,7 +32,7 @@ from alliance.allocation import allocate, make_rng
 from alliance.data.cells import fail, parse_numeric, rows_text, source_of
 from alliance.data.schema import CONDITIONS, RATING_COLUMNS
 from alliance.data.validate import read_sessions, require_columns
-from alliance.errors import AllianceWarning, DataError
+from alliance.errors import AllianceWarning
 from alliance.mixed import RandomTerm, fit_lmm
 from alliance.results import Result
 

@@ -18,8 +18,8 @@ __all__ = ["main"]
 
 def main(argv=None) -> int:
     """Run (or resume) the frozen studies; return the exit code."""
-    from alliance.studies.frozen import PLAN, STUDIES_DIR, make_study, readme_text
     from alliance.draws.runner import read_store
+    from alliance.studies.frozen import PLAN, STUDIES_DIR, make_study, readme_text
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", action="append", choices=sorted(PLAN), metavar="NAME",

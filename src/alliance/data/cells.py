@@ -26,10 +26,10 @@ import pandas as pd
 from alliance.errors import DataError
 
 __all__ = [
-    "LineMap",
-    "MISSING_TOKENS",
     "MAX_ID_CHARS",
     "MAX_SESSION",
+    "MISSING_TOKENS",
+    "LineMap",
     "Source",
     "fail",
     "parse_identifier",
@@ -53,7 +53,7 @@ _NUMBER = {
     ".": re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$"),
     ",": re.compile(r"^[+-]?(?:\d+(?:,\d*)?|,\d+)(?:[eE][+-]?\d+)?$"),
 }
-_INFINITE = re.compile(r"^[+-]?(?:inf|infinity)$", re.I)
+_INFINITE = re.compile(r"^[+-]?(?:inf|infinity)$", re.IGNORECASE)
 
 
 class LineMap:

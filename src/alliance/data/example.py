@@ -18,7 +18,7 @@ from alliance.data.validate import read_sessions
 from alliance.errors import DataError
 from alliance.outputs import sha256_file as sha256
 
-__all__ = ["example_path", "load_example", "write_sessions", "sha256", "DATA_DIR"]
+__all__ = ["DATA_DIR", "example_path", "load_example", "sha256", "write_sessions"]
 
 #: Folder of the shipped data inside the installed package.
 DATA_DIR = Path(__file__).resolve().parent / "files"

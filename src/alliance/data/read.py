@@ -36,7 +36,7 @@ import pandas as pd
 from alliance.data.cells import MISSING_TOKENS, Source, fail, shorten
 from alliance.data.schema import SAFE_NAME
 
-__all__ = ["DELIMITERS", "read_text", "check_names"]
+__all__ = ["DELIMITERS", "check_names", "read_text"]
 
 #: Delimiters a data file may use, by the name the CLI accepts.
 DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\t": "\t"}

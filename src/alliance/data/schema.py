@@ -12,15 +12,15 @@ import re
 from dataclasses import dataclass
 
 __all__ = [
+    "CANONICAL_COLUMNS",
+    "COLUMN_DESCRIPTIONS",
     "COLUMN_LABELS",
     "CONDITIONS",
     "ID_COLUMNS",
     "INSTRUMENTS",
     "RATING_COLUMNS",
-    "CANONICAL_COLUMNS",
-    "Instrument",
     "SAFE_NAME",
-    "COLUMN_DESCRIPTIONS",
+    "Instrument",
 ]
 
 

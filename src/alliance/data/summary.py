@@ -13,13 +13,13 @@ import pandas as pd
 from alliance.data.schema import CONDITIONS, RATING_COLUMNS
 
 __all__ = [
-    "validation_summary",
-    "sample_structure",
+    "attendance",
     "caseloads",
     "descriptives",
-    "missingness",
-    "attendance",
     "long_ratings",
+    "missingness",
+    "sample_structure",
+    "validation_summary",
 ]
 
 
@@ -27,7 +27,7 @@ def validation_summary(data: pd.DataFrame) -> dict:
     """A short description of a validated data set (what ``alliance validate`` prints)."""
     rated = {c: int(data[c].notna().sum()) for c in RATING_COLUMNS}
     return {
-        "rows": int(len(data)),
+        "rows": len(data),
         "therapists": int(data["therapist"].nunique()),
         "patients": int(data["patient"].nunique()),
         "therapists_per_arm": {k: int(v) for k, v in
@@ -56,7 +56,7 @@ def sample_structure(data: pd.DataFrame) -> pd.DataFrame:
         return {
             "therapists": int(d["therapist"].nunique()),
             "patients": int(d["patient"].nunique()),
-            "rows": int(len(d)),
+            "rows": len(d),
             "patients_per_therapist_mean": float(per.mean()),
             "patients_per_therapist_min": int(per.min()),
             "patients_per_therapist_max": int(per.max()),
@@ -124,7 +124,7 @@ def missingness(data: pd.DataFrame) -> pd.DataFrame:
         for col in RATING_COLUMNS:
             miss = int(d[col].isna().sum())
             rows.append({
-                "measure": col, "condition": arm, "attended": int(len(d)), "missing": miss,
+                "measure": col, "condition": arm, "attended": len(d), "missing": miss,
                 "missing_share": miss / len(d) if len(d) else np.nan,
                 "absent_sessions": int(expected - len(d)),
             })

@@ -10,7 +10,6 @@ evaluates the profiled criterion and its exact gradient (see
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.collections import LineCollection
 import pandas as pd
+from matplotlib.collections import LineCollection
 
 from alliance.data.schema import COLUMN_LABELS, RATING_COLUMNS
 from alliance.data.summary import attendance, missingness
 from alliance.plots.style import ARM_COLORS, ARM_LABELS
 
-__all__ = ["plot_trajectories", "plot_missingness"]
+__all__ = ["plot_missingness", "plot_trajectories"]
 
 
 def plot_trajectories(data: pd.DataFrame, measures=RATING_COLUMNS):

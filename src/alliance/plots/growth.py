@@ -8,7 +8,7 @@ import pandas as pd
 from alliance.growth import RATER_LABEL, GrowthResult, growth_frame
 from alliance.plots.style import ARM_COLORS, ARM_LABELS
 
-__all__ = ["plot_trajectories", "plot_spaghetti"]
+__all__ = ["plot_spaghetti", "plot_trajectories"]
 
 
 def plot_trajectories(result: GrowthResult, observed: bool = True):

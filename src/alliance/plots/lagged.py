@@ -5,8 +5,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from alliance.lagged import PARTS, LaggedResult, NickellSimulation
 from alliance.data.schema import COLUMN_LABELS
+from alliance.lagged import PARTS, LaggedResult, NickellSimulation
 from alliance.plots.style import ARM_COLORS, ARM_LABELS
 
 __all__ = ["plot_effects", "plot_nickell"]

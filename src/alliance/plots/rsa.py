@@ -57,7 +57,7 @@ def _labels(result, xlabel, ylabel, zlabel):
     info = result.info
     lag = f" (session s−{info['lag']})" if info.get("lag") else ""
     now = " (session s)" if info.get("lag") else ""
-    name = lambda c: COLUMN_LABELS.get(c, c)  # noqa: E731
+    name = lambda c: COLUMN_LABELS.get(c, c)
     return (xlabel or name(info["x"]) + lag, ylabel or name(info["y"]) + lag,
             zlabel or name(info["outcome"]) + now)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import matplotlib as mpl
 
-__all__ = ["use_style", "ARM_COLORS", "RATER_COLORS", "ARM_LABELS"]
+__all__ = ["ARM_COLORS", "ARM_LABELS", "RATER_COLORS", "use_style"]
 
 #: Colour-blind-safe colours (Okabe-Ito) for the two arms.
 ARM_COLORS = {"control": "#E69F00", "training": "#0072B2"}

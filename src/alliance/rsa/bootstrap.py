@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from alliance.draws.runner import run_draws
 from alliance.errors import AllianceWarning
 from alliance.results import Result
 from alliance.rsa.fit import _random_terms
@@ -42,7 +43,6 @@ from alliance.rsa.fitters import lmm_fitter, ols_fitter
 from alliance.rsa.models import fit_model
 from alliance.rsa.spec import design_matrix
 from alliance.rsa.surface import QUANTITIES, intercept_weights, surface_quantities
-from alliance.draws.runner import run_draws
 
 __all__ = ["BootstrapResult", "bootstrap_rsa"]
 

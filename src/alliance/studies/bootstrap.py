@@ -46,9 +46,9 @@ import numpy as np
 import pandas as pd
 
 from alliance.data.validate import read_sessions
+from alliance.draws.runner import run_draws
 from alliance.errors import AllianceWarning
 from alliance.results import Result
-from alliance.draws.runner import run_draws
 
 __all__ = ["HEADLINE", "BootstrapResult", "cluster_bootstrap", "headline_estimates",
            "headline_inference", "resample_clusters"]
@@ -204,8 +204,8 @@ HEADLINE = (
 
 
 def _models(data, df: str, method_rsa: str = "ML") -> dict:
-    from alliance.growth import fit_growth
     from alliance.findings import _rsa_lagged
+    from alliance.growth import fit_growth
     from alliance.truth_bias import fit_truth_bias
 
     with warnings.catch_warnings():

@@ -31,12 +31,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from alliance.errors import DataError
-from alliance.findings import findings_draw, summarise_draws
-from alliance.studies.power import (design_params, design_point, point_name, power_draw,
-                                    summarise_power)
 from alliance.draws.rates import StudyResult
 from alliance.draws.runner import read_store, run_draws
+from alliance.errors import DataError
+from alliance.findings import findings_draw, summarise_draws
+from alliance.studies.power import (
+    design_params,
+    design_point,
+    point_name,
+    power_draw,
+    summarise_power,
+)
 from alliance.synthetic.scenarios import scenario_params
 
 __all__ = ["PLAN", "STUDIES_DIR", "load_study", "make_study", "readme_text", "summarise_study",

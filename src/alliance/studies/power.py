@@ -42,9 +42,9 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
-from alliance.findings import PRIMARY_MODELS, PRIMARY_TESTS, fit_paper_models, primary_tests
 from alliance.draws.rates import StudyResult, rate
 from alliance.draws.runner import run_draws
+from alliance.findings import PRIMARY_MODELS, PRIMARY_TESTS, fit_paper_models, primary_tests
 from alliance.synthetic.params import SimulationParams
 from alliance.synthetic.scenarios import scale_effects, scenario_params
 from alliance.synthetic.simulate import simulate
@@ -101,7 +101,7 @@ def power_draw(draw: int, rng, params: SimulationParams, alpha: float = 0.05) ->
     """
     data = simulate(params, seed=rng)
     fits, _ = fit_paper_models(data, only=PRIMARY_MODELS)
-    return {"n_obs": int(len(data)), **primary_tests(fits)}
+    return {"n_obs": len(data), **primary_tests(fits)}
 
 
 def _power_tests() -> list[str]:
@@ -160,7 +160,7 @@ def summarise_power(parts, *, alpha: float = 0.05, conf_level: float = 0.95, tit
     draws = pd.concat(all_draws, ignore_index=True)
     failed = int((draws["error"].astype(str) != "").sum())
     return StudyResult(title=title, tables={"power": power, "draws": draws},
-                       n_obs=int(len(draws)),
+                       n_obs=len(draws),
                        warnings=[f"{failed} draws failed"] if failed else [],
                        info={"alpha": alpha, "conf_level": conf_level, "failed": failed,
                              **(info or {})})

@@ -176,7 +176,7 @@ def specification_draw(draw: int, rng, params: SimulationParams | None = None,
     ``boundary_<spec>`` (1 if a variance was estimated as zero).
     """
     data = simulate(params, seed=rng)
-    out: dict[str, float] = {"n_obs": int(len(data))}
+    out: dict[str, float] = {"n_obs": len(data)}
     for name in specs:
         prefix = _spec(name)[0]
         res = fit_specification(data, name)
@@ -313,6 +313,6 @@ def specification_recovery(draws: pd.DataFrame, params: SimulationParams | None 
                     "ci_low": mean - z * mc_se, "ci_high": mean + z * mc_se, "n": m})
     return StudyResult(title=title, tables={"recovery": pd.DataFrame(rows),
                                             "differences": pd.DataFrame(diffs), "draws": draws},
-                       n_obs=int(len(draws)),
+                       n_obs=len(draws),
                        info={"alpha": alpha, "conf_level": conf_level, "truth": truth,
                              "specifications": names})
