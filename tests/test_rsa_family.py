@@ -16,6 +16,7 @@ inverted exactly (tests/r/rsa_rotated_reference.R), to 2e-5 (coefficients) and 1
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -34,16 +35,10 @@ from alliance.rsa.outliers import bollen_jackman
 pytestmark = pytest.mark.filterwarnings(
     "ignore:.*stationary point lies far outside the data:alliance.errors.AllianceWarning")
 
-HERE = Path(__file__).parent
-DATA = HERE / "data"
-REF = HERE / "reference"
-
-CASES = {
-    "motcon": ("rsa_motcon.csv", "postVA", "ePow", "iPow", {"center": "none"}),
-    "motcon2": ("rsa_motcon2.csv", "VA", "EM", "IM", {"center": "none"}),
-    "selfother": ("rsa_selfother.csv", "liking", "IQ_self", "IQ_friend",
-                  {"center": "pooled", "covariates": ["age", "int"]}),
-}
+_spec = importlib.util.spec_from_file_location("rsa_cases", Path(__file__).with_name("rsa_cases.py"))
+rsa_cases = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(rsa_cases)
+DATA, REF, CASES, load = rsa_cases.DATA, rsa_cases.REF, rsa_cases.CASES, rsa_cases.load
 RTOL, ATOL = 1e-4, 1e-5
 # SRRR and SRSQD carry non-linear equality constraints (b4^2 = 4 b3 b5, 2 b1 b5 = b2 b4). RSA's
 # defaults leave lavaan's augmented-Lagrangian optimiser off the constrained optimum (motcon SRSQD:
@@ -59,21 +54,8 @@ def ref(name):
     return json.loads((REF / f"rsa_package_{name}.json").read_text())
 
 
-def load(name):
-    file, z, x, y, kw = CASES[name]
-    cols = [z, x, y, *kw.get("covariates", [])]
-    return alliance.read_table(DATA / file, numeric=cols), z, x, y, kw
-
-
-_FITS = {}
-
-
 def fitted(name, se="hc0", cubic=True):
-    key = (name, se, cubic)
-    if key not in _FITS:
-        data, z, x, y, kw = load(name)
-        _FITS[key] = fit_rsa(data, z, x, y, se=se, family="cubic" if cubic else "default", **kw)
-    return _FITS[key]
+    return rsa_cases.fit(name, "cubic" if cubic else "default", se)
 
 
 def params(entry) -> pd.DataFrame:

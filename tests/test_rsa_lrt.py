@@ -26,6 +26,7 @@ to ~1e-7 relative in the estimates; scaled statistics and scaling factors agree 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -39,29 +40,14 @@ from alliance.rsa import fit_rsa
 pytestmark = pytest.mark.filterwarnings(
     "ignore:.*stationary point lies far outside the data:alliance.errors.AllianceWarning")
 
-HERE = Path(__file__).parent
-DATA = HERE / "data"
-REF = HERE / "reference"
-CASES = {
-    "motcon": ("rsa_motcon.csv", "postVA", "ePow", "iPow", {"center": "none"}),
-    "motcon2": ("rsa_motcon2.csv", "VA", "EM", "IM", {"center": "none"}),
-    "selfother": ("rsa_selfother.csv", "liking", "IQ_self", "IQ_friend",
-                  {"center": "pooled", "covariates": ["age", "int"]}),
-}
-_FITS = {}
-
-
-def load(name):
-    file, z, x, y, kw = CASES[name]
-    return alliance.read_table(DATA / file, numeric=[z, x, y, *kw.get("covariates", [])]), z, x, y, kw
+_spec = importlib.util.spec_from_file_location("rsa_cases", Path(__file__).with_name("rsa_cases.py"))
+rsa_cases = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(rsa_cases)
+DATA, REF, CASES, load = rsa_cases.DATA, rsa_cases.REF, rsa_cases.CASES, rsa_cases.load
 
 
 def fitted(name, family="default", se="hc0"):
-    key = (name, family, se)
-    if key not in _FITS:
-        data, z, x, y, kw = load(name)
-        _FITS[key] = fit_rsa(data, z, x, y, se=se, family=family, **kw)
-    return _FITS[key]
+    return rsa_cases.fit(name, family, se)
 
 
 def lrt_ref():
