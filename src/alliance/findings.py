@@ -65,6 +65,7 @@ __all__ = [
     "fit_paper_models",
     "holm",
     "judge",
+    "primary_holm",
     "primary_tests",
     "replication_rates",
     "summarise_draws",
@@ -325,6 +326,12 @@ def holm(p) -> np.ndarray:
     return out
 
 
+def primary_holm(rec) -> dict[int, float]:
+    """Claim -> Holm-adjusted p of its primary test, over the four (a missing test counts as 1)."""
+    claims = sorted(PRIMARY)
+    return dict(zip(claims, holm([rec.get(f"p_{PRIMARY[c]}", np.nan) for c in claims])))
+
+
 def equivalence(estimate: float, se: float, df: float, bound: float,
                 alpha: float = 0.05) -> float:
     """p of the two one-sided tests (TOST) that ``|effect| < bound`` (t with ``df``; z if inf).
@@ -369,9 +376,8 @@ def judge(rec, alpha: float = 0.05) -> dict[int, tuple[str, str]]:
       control arm's a1 is not significantly > 0; otherwise **inconclusive**.
       "Not significant in control" alone is never replicated.
     """
-    p_adj = holm([rec.get(f"p_{PRIMARY[c]}", np.nan) for c in (1, 2, 3, 4)])
     out = {}
-    for c, padj in zip((1, 2, 3, 4), p_adj):
+    for c, padj in primary_holm(rec).items():
         key = PRIMARY[c]
         if f"p_{key}" not in rec:
             continue
@@ -465,8 +471,7 @@ def evaluate(data, *, alpha: float = 0.05, conf_level: float = 0.95,
             for part in ("est", "se", "df", "p"):
                 rec.pop(f"{part}_{key}", None)
     rules = judge(rec, alpha)
-    p_adj = dict(zip((1, 2, 3, 4), holm([rec.get(f"p_{PRIMARY[c]}", np.nan)
-                                          for c in (1, 2, 3, 4)])))
+    p_adj = primary_holm(rec)
     ev = []
     for key, t in PRIMARY_TESTS.items():
         if t.role == "context" or f"p_{key}" not in rec:
