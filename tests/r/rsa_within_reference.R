@@ -10,7 +10,9 @@
 # surface (well-being on therapist- and patient-rated alliance of the same patient exactly one
 # session earlier, centred on their pooled mean over the rows used, moderated by arm, session
 # as covariate, random intercepts of therapist and patient, ML) plus each patient's means of
-# x, y, x^2, xy, y^2 over the rows used as fixed effects (not moderated by arm).
+# x, y, x^2, xy, y^2 over the rows used as fixed effects, each interacted with the arm (so each
+# arm's a1..a5 are within-patient: no between-patient association is borrowed across arms; the
+# same a1..a5 as centring all five terms at each patient's mean).
 # Surface parameters a = L b, Var(a) = L V L'; Satterthwaite df of each a by
 # lmerTest::contest(joint = FALSE).
 
@@ -44,7 +46,9 @@ cc$therapist <- factor(cc$therapist); cc$patient <- factor(cc$patient)
 
 m <- lmerTest::lmer(wellbeing ~ x + y + x2 + xy + y2 + trained + trained:x + trained:y +
                       trained:x2 + trained:xy + trained:y2 + session + mean_x + mean_y +
-                      mean_x2 + mean_xy + mean_y2 + (1 | therapist) + (1 | patient),
+                      mean_x2 + mean_xy + mean_y2 + trained:mean_x + trained:mean_y +
+                      trained:mean_x2 + trained:mean_xy + trained:mean_y2 +
+                      (1 | therapist) + (1 | patient),
                     data = cc, REML = FALSE, control = ctrl)
 b <- fixef(m); V <- as.matrix(vcov(m))
 inter <- paste0("trained:", idx)
@@ -66,8 +70,9 @@ vc <- as.data.frame(VarCorr(m), order = "lower.tri")
 
 write_json(list(
   data = "src/alliance/data/files/sessions.csv (synthetic)",
-  model = paste("wellbeing ~ (x + y + x2 + xy + y2) * trained + session + mean_x + mean_y +",
-                "mean_x2 + mean_xy + mean_y2 + (1 | therapist) + (1 | patient), REML = FALSE;",
+  model = paste("wellbeing ~ (x + y + x2 + xy + y2) * trained + session +",
+                "(mean_x + mean_y + mean_x2 + mean_xy + mean_y2) * trained +",
+                "(1 | therapist) + (1 | patient), REML = FALSE;",
                 "x, y = therapist- and patient-rated alliance of the same patient exactly one",
                 "session earlier, centred on their pooled mean over the rows used; mean_* = the",
                 "patient's mean of each term over the rows used"),

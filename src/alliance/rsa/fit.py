@@ -199,8 +199,11 @@ def fit_rsa(
         (unstructured covariance) for the innermost group.
     level2_means : bool
         Add the innermost group's means of the five terms as fixed level-2
-        predictors (Nestler et al. 2019): the surface then describes within-group
-        associations.
+        predictors (Nestler et al. 2019), with a moderator also their products with
+        it: every level's surface then describes within-group associations only (the
+        same a1..a5 as centring the five terms at each group's means). Without the
+        products, each level's a1..a5 would still borrow the between-group association
+        of the pooled means.
     y_as_group_mean : bool
         Build :math:`Y` as the innermost group's mean of ``x`` (an individual value and
         its group's average: the L1/L2 design of Humberg & Nestler); ``y`` must be None.

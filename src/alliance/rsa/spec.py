@@ -320,7 +320,13 @@ def design_matrix(f: pd.DataFrame, spec: RSASpec, kind: str | None, levels) -> t
     if spec.prior_outcome:
         X[f"{spec.outcome}_lag{spec.lag}"] = f["prior_outcome"].to_numpy()
     if spec.level2_means:
+        # Each group's means of the five terms, and (with a moderator) their products with it:
+        # every level's a1..a5 are then within-group, none borrows between-group association
+        # from another level (the same a1..a5 as centring the five terms at the group's means).
         gcol = f[f"group:{spec.inner}"]
         for t in COEF_NAMES:
             X[f"mean_{t}"] = f[t].groupby(gcol).transform("mean").to_numpy()
+        if kind:
+            for t in COEF_NAMES:
+                X[f"mean_{t}:{mod_term}"] = X[f"mean_{t}"].to_numpy() * f["mod"].to_numpy()
     return X, mod_term

@@ -143,7 +143,7 @@ def fit_specification(data, name: str = "within", *, conf_level: float = 0.95):
     >>> import alliance
     >>> from alliance.studies.specifications import fit_specification
     >>> res = fit_specification(alliance.load_example(), "within")
-    >>> sorted(t for t in res.beta.index if t.startswith("mean_"))
+    >>> sorted(t for t in res.beta.index if t.startswith("mean_") and ":" not in t)
     ['mean_x', 'mean_x2', 'mean_xy', 'mean_y', 'mean_y2']
     >>> raw = fit_specification(alliance.load_example(), "raw")
     >>> bool(raw.value("a1", "training", table="surface") != res.value("a1", "training", table="surface"))
