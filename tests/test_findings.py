@@ -9,14 +9,23 @@ from statsmodels.stats.multitest import multipletests
 
 from alliance.findings import (
     PRIMARY,
+    MARGINS,
+    PLAN,
     PRIMARY_TESTS,
-    SESOI,
+    VERDICT_MEANINGS,
     VERDICTS,
     analysis_plan,
     equivalence,
+    equivalence_factor,
+    equivalence_power,
     holm,
     judge,
+    margin_table,
+    plan_provenance,
 )
+
+#: margins in the estimates' units, as primary_tests records them from a data set
+MARGIN = {"margin_g_pat": 0.04, "margin_a1_control": 1.5}
 
 
 def _rec(**tests):
@@ -73,35 +82,81 @@ def test_holm_decides_a_primary_test_that_passes_only_unadjusted():
 def test_finding_1_needs_the_rater_contrast_and_equivalence_for_patients():
     equivalent = (0.0, 0.01, 100.0, 0.99)          # 90% CI about +/-0.017, inside +/-0.04
     vague = (0.0, 0.05, 100.0, 0.99)               # 90% CI about +/-0.083: not equivalent
+    differs = (0.1, 0.01, 100.0, 1e-6)             # patients' growth differs too
     base = dict(g_ther=STRONG, tc_diff=STRONG, a1_training=STRONG, a1_difference=STRONG)
-    ok = judge(_rec(**base, g_rater=STRONG, g_pat=equivalent))[1]
+    ok = judge({**_rec(**base, g_rater=STRONG, g_pat=equivalent), **MARGIN})[1]
     assert ok[0] == "replicated"
-    no_contrast = judge(_rec(**base, g_rater=NULL, g_pat=equivalent))[1]
+    no_contrast = judge({**_rec(**base, g_rater=NULL, g_pat=equivalent), **MARGIN})[1]
     assert no_contrast[0] == "inconclusive" and "rater x condition x time" in no_contrast[1]
-    no_equiv = judge(_rec(**base, g_rater=STRONG, g_pat=vague))[1]
-    assert no_equiv[0] == "inconclusive" and "no effect for patients is not shown" in no_equiv[1]
+    no_equiv = judge({**_rec(**base, g_rater=STRONG, g_pat=vague), **MARGIN})[1]
+    assert no_equiv[0] == "inconclusive" and "'no effect' (growth difference, patient-rated) is " \
+        "not shown" in no_equiv[1]
     # "not significant for patients" alone is not "no effect for patients"
     assert vague[3] > 0.05 and no_equiv[0] != "replicated"
-    assert SESOI["g_pat"] == pytest.approx(0.04)
+    # the reason says what this trial could show and what it would take
+    assert "probability 0%" in no_equiv[1] and "times its size" in no_equiv[1]
+    both = judge({**_rec(**base, g_rater=STRONG, g_pat=differs), **MARGIN})[1]
+    assert both[0] == "inconclusive" and "differs from 0" in both[1]
+    # no margin recorded: the part cannot be judged, so the claim is not replicated
+    nomargin = judge(_rec(**base, g_rater=STRONG, g_pat=equivalent))[1]
+    assert nomargin[0] == "inconclusive" and "margin" in nomargin[1]
+    # the margin's sensitivity: at half of it, the same estimate is no longer equivalent
+    half = judge({**_rec(**base, g_rater=STRONG, g_pat=equivalent), **MARGIN},
+                 margin_scale=0.25)[1]
+    assert half[0] == "inconclusive"
 
 
-def test_finding_3_needs_the_congruence_pattern():
+def test_finding_3_needs_a4_below_zero_and_never_uses_a_wide_ci_as_evidence():
     base = _rec(g_ther=STRONG, tc_diff=STRONG, a1_training=STRONG, a1_difference=STRONG)
-    assert judge({**base, "congruence_training": 1})[3][0] == "replicated"
-    got = judge({**base, "congruence_training": 0})[3]
-    assert got[0] == "inconclusive" and "congruence pattern" in got[1]
+    a4_neg = _rec(a4_training=(-5.0, 1.0, 300.0, 1e-6))
+    a4_vague = _rec(a4_training=(-5.0, 4.0, 300.0, 0.21))
+    a4_pos = _rec(a4_training=(5.0, 1.0, 300.0, 1e-6))
+    got = judge({**base, **a4_neg, "ridge_consistent_training": 1})[3]
+    assert got[0] == "replicated" and "consistent with the line of congruence" in got[1]
+    # the checklist's "CI includes the value" conditions cannot make or break the verdict
+    assert judge({**base, **a4_neg, "ridge_consistent_training": 0})[3][0] == "replicated"
+    assert judge({**base, **a4_neg, "congruence_training": 0})[3][0] == "replicated"
+    for a4 in (a4_vague, a4_pos):
+        got = judge({**base, **a4, "ridge_consistent_training": 1, "congruence_training": 1})[3]
+        assert got[0] == "inconclusive" and "is not < 0" in got[1]
 
 
-def test_finding_4_is_never_replicated_by_a_non_significant_control_arm_alone():
+def test_finding_4_needs_equivalence_in_the_control_arm():
     base = _rec(g_ther=STRONG, tc_diff=STRONG, a1_training=STRONG)
     # the control arm shows nothing, but the arms do not differ either
-    got = judge({**base, **_rec(a1_difference=NULL, a1_control=NULL)})[4]
+    got = judge({**base, **_rec(a1_difference=NULL, a1_control=NULL), **MARGIN})[4]
     assert got[0] == "not replicated"
-    # the arms differ and control is flat: replicated
-    assert judge({**base, **_rec(a1_difference=STRONG, a1_control=NULL)})[4][0] == "replicated"
+    # the arms differ and control is flat but imprecise: not significant is not enough
+    flat_vague = (0.1, 1.2, 300.0, 0.93)
+    got = judge({**base, **_rec(a1_difference=STRONG, a1_control=flat_vague), **MARGIN})[4]
+    assert got[0] == "inconclusive" and "'no effect'" in got[1]
+    # the arms differ and the control arm's a1 is shown inside +/-1.5
+    flat_precise = (0.1, 0.3, 300.0, 0.74)
+    got = judge({**base, **_rec(a1_difference=STRONG, a1_control=flat_precise), **MARGIN})[4]
+    assert got[0] == "replicated"
     # the arms differ but control has the association too: inconclusive
-    got = judge({**base, **_rec(a1_difference=STRONG, a1_control=STRONG)})[4]
-    assert got[0] == "inconclusive" and "control arm too" in got[1]
+    big = (3.0, 0.3, 300.0, 1e-6)
+    got = judge({**base, **_rec(a1_difference=STRONG, a1_control=big), **MARGIN})[4]
+    assert got[0] == "inconclusive" and "differs from 0" in got[1]
+    # significant but inside the margin: negligible by the plan's margin, so equivalent
+    small = (0.5, 0.1, 300.0, 1e-6)
+    got = judge({**base, **_rec(a1_difference=STRONG, a1_control=small), **MARGIN})[4]
+    assert got[0] == "replicated"
+
+
+def test_equivalence_power_and_size_factor():
+    # bound 3 SE: q = 3 - 1.645, power = 2 Phi(1.355) - 1
+    assert equivalence_power(1.0, np.inf, 3.0) == pytest.approx(2 * stats.norm.cdf(
+        3 - stats.norm.ppf(0.95)) - 1)
+    assert equivalence_power(1.0, np.inf, 1.0) == 0.0
+    # at the factor's size (SE / sqrt(k)) the power is the target
+    k = equivalence_factor(1.0, np.inf, 1.0)
+    assert equivalence_power(1.0 / np.sqrt(k), np.inf, 1.0) == pytest.approx(0.8, abs=1e-9)
+    # the power is what a simulation of estimates N(0, se^2) gives (seeded)
+    rng = np.random.default_rng(11)
+    est = rng.normal(0, 0.5, 20000)
+    sim = np.mean([equivalence(e, 0.5, np.inf, 1.5) < 0.05 for e in est])
+    assert sim == pytest.approx(equivalence_power(0.5, np.inf, 1.5), abs=0.01)  # MC SE 0.0035
 
 
 def test_the_plan_lists_every_test_a_verdict_uses_and_no_context_test():
@@ -110,3 +165,17 @@ def test_the_plan_lists_every_test_a_verdict_uses_and_no_context_test():
     assert set(plan["test"]) == used
     assert set(plan.loc[plan["role"] == "primary", "claim"]) == {1, 2, 3, 4}
     assert VERDICTS == ("replicated", "inconclusive", "not replicated", "contradicted")
+    assert set(VERDICT_MEANINGS) == set(VERDICTS)
+    # every equivalence part has a margin with its source and arithmetic
+    eq = {k for k, t in PRIMARY_TESTS.items() if t.role == "equivalence"}
+    assert eq == {"g_pat", "a1_control"}
+    assert {PRIMARY_TESTS[k].margin for k in eq} == set(MARGINS)
+    m = margin_table()
+    assert set(m["test"]) == eq and m["source"].str.len().min() > 40
+    assert PLAN["models"]["growth_therapist_effects"] == "intercept+slope"
+
+
+def test_plan_provenance_names_the_plan_file_and_its_checksum():
+    got = plan_provenance()
+    assert got["version"] == PLAN["plan"]["version"] and len(got["sha256"]) == 64
+    assert got["plan_precedes_data"] in (True, False, None)

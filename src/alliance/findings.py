@@ -1,36 +1,45 @@
 """The paper's four findings, each tested by pre-specified rules.
 
-:data:`CLAIMS` maps every published finding (Tasca et al. 2023, abstract) to
-the chapter, figure and function of this book that re-derive it; the README's
-claim map and chapter 7 are generated from it. :data:`PRIMARY_TESTS` fixes,
-before any result, the tests behind every claim (one primary test per claim,
-Holm-adjusted across the four, and the further parts a claim makes);
-:func:`judge` turns them into one of four verdicts -- *replicated*,
-*inconclusive*, *not replicated*, *contradicted* -- with the reason.
-:func:`evaluate` runs it on a data set (chapter 7 and ``alliance report``);
-:func:`findings_draw` and :func:`summarise_draws` give the rules' operating
+The analysis plan is one committed file, ``src/alliance/analysis_plan.toml``
+(:data:`PLAN`): every model, primary test, rule and equivalence margin behind a
+verdict, with the sources of the margins and the plan's history. This module reads
+it: :data:`PRIMARY_TESTS` (one primary test per claim, Holm-adjusted across the
+four; the further parts a claim makes, tested at alpha; a part that claims *no
+effect* is an equivalence test within a stated margin, never "not significant"),
+:data:`MARGINS` and :data:`VERDICT_MEANINGS`. :func:`judge` turns the tests into
+one of four verdicts -- *replicated*, *inconclusive*, *not replicated*,
+*contradicted* -- with the reason. :data:`CLAIMS` maps every published finding
+(Tasca et al. 2023, abstract) to the chapter, figure and function of this book that
+re-derive it; the README's claim map and chapter 7 are generated from it.
+:func:`evaluate` runs the rules on a data set (chapter 7 and ``alliance report``);
+:func:`findings_draw` and :func:`summarise_draws` give their operating
 characteristics over many simulated trials (frozen studies, chapter 7).
 
-The specifications are those of the chapters: growth (chapter 3) with a
-random intercept per therapist and a random intercept and slope per patient,
-REML; truth and bias (chapter 4) with the therapist's rating as judgment and
-the patient's as truth, REML; the lagged multilevel response surface
-(chapter 5) of well-being on both ratings in the previous session,
-moderated by arm, session as covariate, random intercepts per therapist and
-patient, ML as in Nestler et al. (2019), with each patient's mean ratings at
-level 2 so that the surface of findings 3 and 4 is within-patient (the raw
-surface is recorded beside it).
+The specifications (:data:`PAPER_MODELS`, described in the plan's ``[models]``):
+growth (chapter 3) with a random intercept and slope of time per patient *and per
+therapist* (the unit of randomisation), REML; truth and bias (chapter 4), REML;
+the lagged multilevel response surface (chapter 5) of well-being on both ratings
+in the previous session, moderated by arm, session as covariate, random intercepts
+per therapist and patient, ML as in Nestler et al. (2019), with each patient's
+means of the five terms and their products with the arm at level 2, so that each
+arm's surface is within-patient (the raw surface is recorded beside it).
 """
 
 from __future__ import annotations
 
+import hashlib
+import subprocess
+import tomllib
 import warnings
 from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from alliance.data.example import example_path
 from alliance.data.validate import read_sessions
 from alliance.draws.rates import StudyResult, rate
 from alliance.draws.runner import run_draws
@@ -46,13 +55,16 @@ from alliance.truth_bias import fit_truth_bias
 __all__ = [
     "CLAIMS",
     "CLAIM_MODELS",
+    "MARGINS",
     "MODELS",
     "PAPER_MODELS",
+    "PLAN",
     "PRIMARY",
     "PRIMARY_MODELS",
     "PRIMARY_TESTS",
-    "SESOI",
     "VERDICTS",
+    "VERDICT_MEANINGS",
+    "VERDICT_MODELS",
     "Claim",
     "FindingsResult",
     "Test",
@@ -60,17 +72,38 @@ __all__ = [
     "claim_map_markdown",
     "draw_verdicts",
     "equivalence",
+    "equivalence_factor",
+    "equivalence_power",
     "evaluate",
     "findings_draw",
     "fit_paper_models",
     "holm",
     "judge",
+    "lagged_surface",
+    "margin_table",
+    "plan_provenance",
     "primary_holm",
     "primary_tests",
     "replication_rates",
     "summarise_draws",
 ]
 
+#: The analysis plan's file inside the package.
+PLAN_FILE = "analysis_plan.toml"
+
+
+def _plan_path():
+    return resources.files("alliance").joinpath(PLAN_FILE)
+
+
+def _load_plan() -> dict:
+    with _plan_path().open("rb") as fh:
+        return tomllib.load(fh)
+
+
+#: The analysis plan (``src/alliance/analysis_plan.toml``), parsed: ``plan``, ``verdicts``,
+#: ``models``, ``test`` (a list) and ``margin`` (by name).
+PLAN = _load_plan()
 
 @dataclass(frozen=True)
 class Claim:
@@ -126,12 +159,15 @@ class FindingsResult(Result):
     fits: dict = field(default_factory=dict, repr=False)
 
 
-def _rsa_lagged(data, conf_level=0.95, *, method: str = "ML", **options):
-    """The book's lagged surface (chapter 5); ``options`` go to :func:`alliance.rsa.fit_rsa`.
+def lagged_surface(data, conf_level=0.95, *, method: str = "ML", **options):
+    """The book's lagged response surface (chapter 5); ``options`` go to :func:`alliance.rsa.fit_rsa`.
 
-    The one place the specification is written: :data:`PAPER_MODELS`, the cluster
-    bootstrap of chapter 7 (:mod:`alliance.studies.bootstrap`) and the
-    specification studies of chapter 5 call it.
+    Well-being on the therapist's (``x``) and the patient's (``y``) alliance rating of
+    the previous session of the same patient, moderated by arm, session as covariate,
+    random intercepts of therapist and patient, ML. The one place the specification is
+    written: :data:`PAPER_MODELS` (``rsa``; ``rsa_within`` adds ``level2_means=True``),
+    the cluster bootstrap of chapter 7 (:mod:`alliance.studies.bootstrap`), the
+    specification studies of chapter 5 and the multiverse call it.
     """
     return fit_rsa(
         data, "wellbeing", x="alliance_therapist", y="alliance_patient",
@@ -142,22 +178,35 @@ def _rsa_lagged(data, conf_level=0.95, *, method: str = "ML", **options):
 
 
 def _rsa_within(data, conf_level):
-    return _rsa_lagged(data, conf_level, level2_means=True)
+    return lagged_surface(data, conf_level, level2_means=True)
+
+
+#: Therapist-level random effects of every growth model behind a verdict (the plan's
+#: ``[models] growth_therapist_effects``): an intercept and a slope of time per therapist.
+GROWTH_THERAPIST_EFFECTS = PLAN["models"]["growth_therapist_effects"]
+
+
+def _growth(rater):
+    def fit(data, cl):
+        return fit_growth(data, rater, conf_level=cl, therapist_effects=GROWTH_THERAPIST_EFFECTS)
+    return fit
 
 
 #: The book's specification of every model behind the four findings: name ->
 #: ``fn(validated_data, conf_level) -> Result``. :func:`fit_paper_models` fits them
 #: all; ``alliance report`` fits them one by one, so that one that cannot be fitted
 #: does not stop the others. ``rsa`` is chapter 5's raw lagged surface (within- and
-#: between-patient association mixed); ``rsa_within`` adds each patient's mean
-#: ratings at level 2 (Nestler et al., 2019), so its a1..a5 are within-patient --
-#: the surface findings 3 and 4 are judged on.
+#: between-patient association mixed); ``rsa_within`` adds each patient's means of
+#: the five terms and their products with the arm at level 2 (Nestler et al., 2019),
+#: so each arm's a1..a5 are within-patient -- the surface findings 3 and 4 are judged
+#: on. The growth models have a random intercept and slope per patient and per
+#: therapist (the unit of randomisation).
 PAPER_MODELS = {
-    "growth_therapist": lambda data, cl: fit_growth(data, "therapist", conf_level=cl),
-    "growth_patient": lambda data, cl: fit_growth(data, "patient", conf_level=cl),
-    "growth_both": lambda data, cl: fit_growth(data, "both", conf_level=cl),
+    "growth_therapist": _growth("therapist"),
+    "growth_patient": _growth("patient"),
+    "growth_both": _growth("both"),
     "truth_bias": lambda data, cl: fit_truth_bias(data, conf_level=cl),
-    "rsa": _rsa_lagged,
+    "rsa": lagged_surface,
     "rsa_within": _rsa_within,
 }
 
@@ -169,8 +218,19 @@ CLAIM_MODELS = {1: ("growth_therapist", "growth_patient", "growth_both"), 2: ("t
 #: Names of the models behind the findings, in the order they are fitted.
 MODELS = tuple(PAPER_MODELS)
 
+#: The models every verdict needs (all but chapter 5's raw surface, which is context):
+#: what ``alliance power`` fits per draw so that it can give verdicts too.
+VERDICT_MODELS = tuple(m for m in MODELS if m != "rsa")
+
+#: Kept for callers of the first edition's name: the models of a power study.
+PRIMARY_MODELS = VERDICT_MODELS
+
 #: The verdicts a claim can get, from the best to the worst for the paper.
 VERDICTS = ("replicated", "inconclusive", "not replicated", "contradicted")
+
+#: What each verdict means (the plan's ``[verdicts]``): the sentence the report and
+#: chapter 7 print beside it.
+VERDICT_MEANINGS = {v: PLAN["verdicts"][v] for v in VERDICTS}
 
 
 def fit_paper_models(data, conf_level: float = 0.95, *, columns=None,
@@ -179,7 +239,7 @@ def fit_paper_models(data, conf_level: float = 0.95, *, columns=None,
 
     ``data`` is a file or a DataFrame, validated by :func:`alliance.read_sessions`
     (``columns`` maps your column names). ``only`` names a subset of :data:`MODELS`
-    (the power studies fit :data:`PRIMARY_MODELS`). Returns the fitted results by
+    (the power studies fit :data:`VERDICT_MODELS`). Returns the fitted results by
     name and the warnings they raised (each also re-emitted as
     :class:`alliance.AllianceWarning`).
     """
@@ -202,7 +262,15 @@ def fit_paper_models(data, conf_level: float = 0.95, *, columns=None,
 
 @dataclass(frozen=True)
 class Test:
-    """One pre-specified test: where its estimate comes from and what it is for."""
+    """One pre-specified test of the plan: where its estimate comes from and what it is for.
+
+    ``role``: ``primary`` (one per claim; Holm-adjusted across the four), ``secondary`` (a
+    further part of the same claim, tested at alpha in the claimed ``direction``),
+    ``equivalence`` (a further part that claims no effect: two one-sided tests within the
+    ``margin`` of :data:`MARGINS`) or ``context`` (recorded by the studies, never used by a
+    verdict). ``truth``: the key of :meth:`SimulationParams.truth` the estimate targets
+    (its estimand).
+    """
 
     claim: int
     role: str
@@ -212,58 +280,36 @@ class Test:
     level: str | None
     label: str
     truth: str | None
+    direction: str | None = None
+    margin: str | None = None
+    rule: str = ""
+
+    @property
+    def sign(self) -> int:
+        """+1 or -1: the sign of the effect the claim makes (0 for an equivalence part)."""
+        return {"positive": 1, "negative": -1}.get(self.direction, 0)
 
 
-#: Every test behind the verdicts, fixed before any result is seen: key -> :class:`Test`.
-#: ``role`` is ``primary`` (one per claim; Holm-adjusted across the four), ``secondary``
-#: (a further part of the same claim, tested at alpha: a claim with several parts is
-#: replicated only when every part is, so no further adjustment is needed -- the
-#: intersection-union principle) or ``context`` (recorded by the studies, never used by a
-#: verdict: the raw lagged surface of chapter 5). ``truth`` is the key of
-#: :meth:`SimulationParams.truth` the estimate targets (``None``: not encoded).
-PRIMARY_TESTS = {
-    "g_ther": Test(1, "primary", "growth_therapist", None, "time:training", None,
-                   "growth difference, therapist-rated", "growth_difference_therapist"),
-    "g_rater": Test(1, "secondary", "growth_both", None, "time:training:therapist_rater", None,
-                    "rater difference in the growth difference (rater x condition x time)",
-                    "growth_difference_rater"),
-    "g_pat": Test(1, "secondary", "growth_patient", None, "time:training", None,
-                  "growth difference, patient-rated", "growth_difference_patient"),
-    "tc_diff": Test(2, "primary", "truth_bias", None, "temporal congruence", "training - control",
-                    "temporal congruence, training - control", "tracking_difference"),
-    "a1_training": Test(3, "primary", "rsa_within", "surface", "a1", "training",
-                        "a1, training arm (within-patient)", "a1"),
-    "a4_training": Test(3, "secondary", "rsa_within", "surface", "a4", "training",
-                        "a4, training arm (within-patient)", "a4"),
-    "a1_difference": Test(4, "primary", "rsa_within", "surface", "a1", "difference",
-                          "a1, training - control (within-patient)", "a1_difference"),
-    "a1_control": Test(4, "secondary", "rsa_within", "surface", "a1", "control",
-                       "a1, control arm (within-patient)", "a1_control"),
-    "raw_a1_training": Test(3, "context", "rsa", "surface", "a1", "training",
-                            "a1, training arm (raw lagged)", "a1"),
-    "raw_a4_training": Test(3, "context", "rsa", "surface", "a4", "training",
-                            "a4, training arm (raw lagged)", "a4"),
-    "raw_a1_control": Test(4, "context", "rsa", "surface", "a1", "control",
-                           "a1, control arm (raw lagged)", "a1_control"),
-    "raw_a1_difference": Test(4, "context", "rsa", "surface", "a1", "difference",
-                              "a1, training - control (raw lagged)", "a1_difference"),
-}
+def _tests_from_plan(plan) -> dict[str, Test]:
+    out = {}
+    for t in plan["test"]:
+        out[t["key"]] = Test(int(t["claim"]), t["role"], t["model"], t.get("table"), t["term"],
+                             t.get("level"), t["label"], t.get("estimand"), t.get("direction"),
+                             t.get("margin"), t.get("rule", ""))
+    return out
+
+
+#: Every test behind the verdicts, read from the analysis plan: key -> :class:`Test`.
+PRIMARY_TESTS = _tests_from_plan(PLAN)
 
 #: The primary test of each claim (Holm-adjusted across the four).
 PRIMARY = {t.claim: key for key, t in PRIMARY_TESTS.items() if t.role == "primary"}
 
-#: The smallest effect of interest of the equivalence test of finding 1's second part
-#: (patient-rated growth difference, scale points per session): 0.04 per session is
-#: 0.2 points over the five intervals of six sessions, about a third of the
-#: between-patient SD of patient-rated alliance (0.55 in the generative model), and the
-#: size of the therapist-rated difference the paper reports as an effect. A difference
-#: whose 90% CI lies inside +/-0.04 counts as "no effect for patients" (two one-sided
-#: tests at alpha = 0.05).
-SESOI = {"g_pat": 0.04}
-
-#: The models a power study of the primary tests fits (the stacked growth model, for the
-#: secondary rater test, is the slowest and is left out; so is the raw surface).
-PRIMARY_MODELS = ("growth_therapist", "growth_patient", "truth_bias", "rsa_within")
+#: The equivalence margins of the plan, by name: ``standardised`` (the smallest effect of
+#: interest on a standardised scale), ``unit``, ``measure``, ``scale``, ``arithmetic``,
+#: ``source`` and ``reason``. :func:`primary_tests` turns each into the estimate's units
+#: with the data's own spread (``margin_<name>`` in a draw's record).
+MARGINS = {k: dict(v) for k, v in PLAN["margin"].items()}
 
 
 def analysis_plan() -> pd.DataFrame:
@@ -272,28 +318,112 @@ def analysis_plan() -> pd.DataFrame:
     for key, t in PRIMARY_TESTS.items():
         if t.role == "context":
             continue
-        rule = {"primary": "Holm-adjusted p < alpha, estimate > 0",
-                "secondary": "p < alpha, estimate > 0"}[t.role]
-        if key == "g_pat":
-            rule = f"equivalence: 90% CI inside +/-{SESOI['g_pat']:g} (two one-sided tests)"
-        if key == "a4_training":
-            rule = "the congruence checklist (Humberg et al. 2019) holds: broad or strict"
-        if key == "a1_control":
-            rule = "not significantly > 0 (p >= alpha or estimate <= 0)"
+        rule = t.rule
+        if t.margin:
+            m = MARGINS[t.margin]
+            rule = (f"{rule}; margin: standardised {m['standardised']:g} ({m['measure']}), "
+                    f"in {m['unit']}: {m['arithmetic']}")
         rows.append({"claim": t.claim, "test": key, "role": t.role, "quantity": t.label,
                      "model": t.model, "rule": rule})
     return pd.DataFrame(rows)
+
+
+def margin_table() -> pd.DataFrame:
+    """Each equivalence margin with its standardised value, arithmetic and sources."""
+    rows = []
+    for name, m in MARGINS.items():
+        test = next(k for k, t in PRIMARY_TESTS.items() if t.margin == name)
+        rows.append({"margin": name, "test": test, "claim": PRIMARY_TESTS[test].claim,
+                     "standardised": float(m["standardised"]), "measure": m["measure"],
+                     "unit": m["unit"], "scale": m["scale"], "arithmetic": m["arithmetic"],
+                     "source": m["source"], "reason": m["reason"]})
+    return pd.DataFrame(rows)
+
+
+def _git(args, cwd) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def plan_provenance() -> dict:
+    """Where the analysis plan came from, and whether it precedes the shipped data.
+
+    Returns ``version``, ``written`` (the plan's own date), ``sha256`` of the plan file,
+    and -- in a git checkout -- ``plan_commit`` and ``plan_date`` (the last commit that
+    changed the plan file), ``data_commit`` and ``data_date`` (the same for the shipped
+    synthetic data file) and ``plan_precedes_data``: ``True`` when the plan's last change
+    is an ancestor of the data file's last change (the plan was fixed before the shipped
+    draw was made), ``False`` when not (e.g. the plan changed afterwards), ``None`` when
+    git cannot tell (no checkout: a source archive or an installed package).
+    """
+    path = Path(str(_plan_path()))
+    data = Path(str(example_path()))
+    out = {"version": PLAN["plan"]["version"], "written": PLAN["plan"]["written"],
+           "file": "src/alliance/analysis_plan.toml",
+           "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+           "plan_commit": None, "plan_date": None, "data_commit": None, "data_date": None,
+           "plan_precedes_data": None}
+    for key, f in (("plan", path), ("data", data)):
+        got = _git(["log", "-1", "--format=%H %cs", "--", f.name], f.parent)
+        if got:
+            out[f"{key}_commit"], out[f"{key}_date"] = got.split()
+    if out["plan_commit"] and out["data_commit"]:
+        if out["plan_commit"] == out["data_commit"]:
+            out["plan_precedes_data"] = False
+        else:
+            anc = subprocess.run(["git", "merge-base", "--is-ancestor", out["plan_commit"],
+                                  out["data_commit"]], cwd=path.parent, capture_output=True,
+                                 timeout=10)
+            out["plan_precedes_data"] = anc.returncode == 0
+    return out
+
+
+def _within_sd(values: np.ndarray, groups: np.ndarray) -> float:
+    """Pooled within-group SD: deviations from each group's mean, df = n - groups."""
+    s = pd.Series(values)
+    dev = s - s.groupby(groups).transform("mean")
+    dof = len(s) - pd.Series(groups).nunique()
+    return float(np.sqrt((dev**2).sum() / dof)) if dof > 0 else float("nan")
+
+
+def _margins(fits: dict) -> dict[str, float]:
+    """Each margin of :data:`MARGINS` in the estimate's units, from the fits' own data."""
+    out = {}
+    if "growth_patient" in fits:
+        g = fits["growth_patient"]
+        last = g.sessions()[-1]
+        sd = g.marginal_sd("patient", last)
+        out["margin_g_pat"] = MARGINS["g_pat"]["standardised"] * sd / (last - 1)
+        out["sd_g_pat"] = sd
+    if "rsa_within" in fits:
+        f = fits["rsa_within"].frame
+        # the arm is a binary moderator coded 1 for its second level, training
+        binary = fits["rsa_within"].info.get("moderator_kind") == "binary"
+        ctrl = f["mod"].to_numpy() == 0 if binary else np.ones(len(f), bool)
+        c = f[ctrl]
+        groups = c["group:patient"].to_numpy()
+        sd_w = _within_sd(c["z"].to_numpy(), groups)
+        sd_m = _within_sd(((c["x"] + c["y"]) / 2).to_numpy(), groups)
+        out["margin_a1_control"] = MARGINS["a1_control"]["standardised"] * sd_w / sd_m
+    return out
 
 
 def primary_tests(fits: dict) -> dict[str, float]:
     """Estimate, SE, df and p of every test of :data:`PRIMARY_TESTS`, flat.
 
     Keys ``est_<key>``, ``se_<key>``, ``df_<key>`` (``inf`` for a Wald z test) and
-    ``p_<key>`` for every test whose model is in ``fits``; ``congruence_training``
-    (1 when the Humberg et al. checklist of the within-patient surface's training
-    arm says broad or strict congruence, else 0); ``converged_<model>`` and
-    ``boundary_<model>`` of each fit. The per-draw record of the studies (chapters 7
-    and 9): :func:`judge` turns it into verdicts.
+    ``p_<key>`` for every test whose model is in ``fits``; ``margin_<name>`` for each
+    equivalence margin in the estimate's units (see :data:`MARGINS`; ``sd_g_pat`` is the
+    SD behind finding 1's); ``congruence_training`` (1 when the Humberg et al. checklist
+    of the within-patient surface's training arm says broad or strict congruence, else
+    0) and ``ridge_consistent_training`` (1 when the CIs of p10, p11 and a3 include 0, 1
+    and 0: the ridge's position is consistent with the line of congruence -- not
+    evidence that it lies there); ``converged_<model>`` and ``boundary_<model>`` of each
+    fit. The per-draw record of the studies (chapters 7 and 9): :func:`judge` turns it
+    into verdicts.
     """
     out: dict[str, float] = {}
     for key, t in PRIMARY_TESTS.items():
@@ -305,9 +435,14 @@ def primary_tests(fits: dict) -> dict[str, float]:
         out[f"se_{key}"] = float(row["se"])
         out[f"df_{key}"] = float(row["df"]) if "df" in row.index else float("inf")
         out[f"p_{key}"] = float(row["p"])
+    out.update(_margins(fits))
     if "rsa_within" in fits:
-        v = fits["rsa_within"].tables["verdict"].set_index("level")["outcome"]
+        tabs = fits["rsa_within"].tables
+        v = tabs["verdict"].set_index("level")["outcome"]
         out["congruence_training"] = int(v.get("training") in ("broad", "strict"))
+        ck = tabs["checklist"]
+        ridge = ck[(ck["level"] == "training") & ck["condition"].isin([2, 3, 4])]
+        out["ridge_consistent_training"] = int(len(ridge) == 3 and bool(ridge["met"].all()))
     for model, res in fits.items():
         out[f"converged_{model}"] = int(bool(res.converged))
         out[f"boundary_{model}"] = int(bool(res.info.get("boundary", False)))
@@ -332,6 +467,10 @@ def primary_holm(rec) -> dict[int, float]:
     return dict(zip(claims, holm([rec.get(f"p_{PRIMARY[c]}", np.nan) for c in claims])))
 
 
+def _dist(df):
+    return stats.norm if not np.isfinite(df) else stats.t(df)
+
+
 def equivalence(estimate: float, se: float, df: float, bound: float,
                 alpha: float = 0.05) -> float:
     """p of the two one-sided tests (TOST) that ``|effect| < bound`` (t with ``df``; z if inf).
@@ -339,10 +478,41 @@ def equivalence(estimate: float, se: float, df: float, bound: float,
     Equivalence is shown at ``alpha`` when p < alpha, i.e. when the ``1 - 2 alpha``
     CI lies inside ``(-bound, bound)``.
     """
-    dist = stats.norm if not np.isfinite(df) else stats.t(df)
+    dist = _dist(df)
     lower = dist.sf((estimate + bound) / se)
     upper = dist.cdf((estimate - bound) / se)
     return float(max(lower, upper))
+
+
+def equivalence_interval(estimate: float, se: float, df: float,
+                         alpha: float = 0.05) -> tuple[float, float]:
+    """The ``1 - 2 alpha`` CI that :func:`equivalence` compares with the bounds."""
+    half = _dist(df).ppf(1 - alpha) * se
+    return estimate - half, estimate + half
+
+
+def equivalence_power(se: float, df: float, bound: float, alpha: float = 0.05) -> float:
+    """Probability that the TOST shows equivalence when the true effect is 0, at this SE.
+
+    The estimate is :math:`N(0, se^2)`; equivalence is shown when
+    :math:`|\\hat\\theta| < b - t_{1-\\alpha} se`, so the power is
+    :math:`2\\Phi(b/se - t_{1-\\alpha}) - 1` (0 when the bound is within one critical
+    value of the SE: then no estimate can show it).
+    """
+    q = bound / se - _dist(df).ppf(1 - alpha)
+    return float(max(0.0, 2 * stats.norm.cdf(q) - 1))
+
+
+def equivalence_factor(se: float, df: float, bound: float, alpha: float = 0.05,
+                       power: float = 0.8) -> float:
+    """How many times this trial's size would give the TOST ``power`` at a true effect of 0.
+
+    SE shrinks as one over the square root of the sample size (same design, more of
+    it), so the factor is :math:`(se / se^*)^2` with
+    :math:`se^* = b / (t_{1-\\alpha} + z_{(1+power)/2})`.
+    """
+    need = bound / (_dist(df).ppf(1 - alpha) + stats.norm.ppf((1 + power) / 2))
+    return float((se / need) ** 2)
 
 
 def _sig(rec, key, alpha, p=None):
@@ -353,28 +523,61 @@ def _sig(rec, key, alpha, p=None):
     return 1 if rec[f"est_{key}"] > 0 else -1
 
 
-def judge(rec, alpha: float = 0.05) -> dict[int, tuple[str, str]]:
+def _part(rec, key: str, alpha: float, margin_scale: float) -> str | None:
+    """``None`` when a further part of a claim holds, else the reason it does not."""
+    t = PRIMARY_TESTS[key]
+    if f"p_{key}" not in rec:
+        return f"{t.label} could not be tested"
+    if t.role == "secondary":
+        if _sig(rec, key, alpha) * t.sign > 0:
+            return None
+        return (f"{t.label} is not {'>' if t.sign > 0 else '<'} 0 at alpha (estimate "
+                f"{rec[f'est_{key}']:.3g}, p {rec[f'p_{key}']:.3g})")
+    m = MARGINS[t.margin]
+    bound = rec.get(f"margin_{t.margin}", np.nan) * margin_scale
+    est, se, df = rec[f"est_{key}"], rec[f"se_{key}"], rec[f"df_{key}"]
+    if not np.isfinite(bound):
+        return f"the margin of {t.label} could not be computed"
+    p_eq = equivalence(est, se, df, bound, alpha)
+    if p_eq < alpha:
+        return None
+    if _sig(rec, key, alpha) != 0:
+        return (f"{t.label} differs from 0 (estimate {est:.3g}, p {rec[f'p_{key}']:.3g}), "
+                "where the finding says it does not")
+    pw = equivalence_power(se, df, bound, alpha)
+    k = equivalence_factor(se, df, bound, alpha)
+    return (f"'no effect' ({t.label}) is not shown: equivalence within +/-{bound:.3g} "
+            f"{m['unit']} (standardised {m['standardised'] * margin_scale:g}) has p {p_eq:.3g}; "
+            f"at a true effect of 0 this trial would show it with probability {pw:.0%}, and "
+            f"about {k:.1f} times its size would be needed for 80%")
+
+
+def judge(rec, alpha: float = 0.05, *, margin_scale: float = 1.0) -> dict[int, tuple[str, str]]:
     """The verdict and its reason for every claim whose tests are in ``rec``.
 
     ``rec`` is a mapping as :func:`primary_tests` returns it (one draw of a study,
-    or one data set). The four primary p values are Holm-adjusted (a claim without
-    its tests counts as p = 1). Rules, fixed before any result (chapter 7):
+    or one data set). Rules (the analysis plan, :data:`PLAN`; chapter 7):
 
-    * every claim: **contradicted** when its primary test rejects in the opposite
-      direction; **not replicated** when it does not reject (absence of evidence --
-      not evidence of absence).
-    * finding 1 (therapist-rated growth difference): **replicated** when, besides,
-      the rater x condition x time interaction is > 0 (p < alpha) and the
-      patient-rated difference is shown equivalent to 0 within :data:`SESOI`;
-      otherwise **inconclusive**, naming the part that is missing.
-    * finding 2 (temporal congruence, training - control): replicated when the
-      primary test rejects upwards.
-    * finding 3 (within-patient a1 in the training arm): **replicated** when the
-      congruence checklist also holds (``congruence_training``); otherwise
-      **inconclusive** (high alliance helps, agreement is not shown).
-    * finding 4 (within-patient a1, training - control): **replicated** when the
-      control arm's a1 is not significantly > 0; otherwise **inconclusive**.
-      "Not significant in control" alone is never replicated.
+    * The four primary p values are Holm-adjusted (a claim without its primary test
+      counts as p = 1). A claim is **contradicted** when its primary test rejects in
+      the opposite direction, **not replicated** when it does not reject (absence of
+      evidence -- not evidence of absence).
+    * Otherwise every further part of the claim must hold: a ``secondary`` part
+      rejects at alpha in the claimed direction; an ``equivalence`` part (a claim of
+      *no effect*) is shown by two one-sided tests within its margin
+      (:data:`MARGINS`, in the estimate's units in ``rec['margin_<name>']``, times
+      ``margin_scale`` for the sensitivity analysis). Then the claim is
+      **replicated**; if not, **inconclusive**, with the part that is missing and --
+      for an equivalence part -- the probability that this trial could show it and
+      how much larger it would have to be.
+    * Finding 1: growth difference (therapist-rated) > 0; the rater x condition x time
+      interaction > 0; the patient-rated difference equivalent to 0.
+      Finding 2: temporal congruence, training - control > 0.
+      Finding 3: within-patient a1 of the training arm > 0 and a4 < 0; the ridge's
+      position on the line of congruence is reported as "consistent with" (CIs that
+      include the values), never used as evidence.
+      Finding 4: within-patient a1, training - control > 0, and the control arm's a1
+      equivalent to 0. "Not significant in control" alone is never replicated.
     """
     out = {}
     for c, padj in primary_holm(rec).items():
@@ -382,7 +585,7 @@ def judge(rec, alpha: float = 0.05) -> dict[int, tuple[str, str]]:
         if f"p_{key}" not in rec:
             continue
         t = PRIMARY_TESTS[key]
-        s = _sig(rec, key, alpha, padj)
+        s = _sig(rec, key, alpha, padj) * t.sign
         head = f"{t.label}: estimate {rec[f'est_{key}']:.3g}, Holm-adjusted p {padj:.3g}"
         if s < 0:
             out[c] = ("contradicted", f"{head}, significantly in the opposite direction")
@@ -391,36 +594,23 @@ def judge(rec, alpha: float = 0.05) -> dict[int, tuple[str, str]]:
             out[c] = ("not replicated", f"{head} >= {alpha:g}: no evidence for the claim "
                                         "(which is not evidence against it)")
             continue
-        missing = []
-        if c == 1:
-            if "p_g_rater" not in rec or "p_g_pat" not in rec:
-                missing.append("the rater contrast could not be tested")
-            else:
-                if _sig(rec, "g_rater", alpha) <= 0:
-                    missing.append("the rater x condition x time interaction is not > 0 at "
-                                   f"alpha (p {rec['p_g_rater']:.3g})")
-                p_eq = equivalence(rec["est_g_pat"], rec["se_g_pat"], rec["df_g_pat"],
-                                   SESOI["g_pat"], alpha)
-                if p_eq >= alpha:
-                    missing.append("no effect for patients is not shown (equivalence within "
-                                   f"+/-{SESOI['g_pat']:g} per session: p {p_eq:.3g})")
-        elif c == 3:
-            if not rec.get("congruence_training", 0):
-                missing.append("the congruence pattern is not established (the checklist of "
-                               "the training arm's surface is not met), so 'agreement' is not "
-                               "shown, only that a higher alliance goes with better well-being")
-        elif c == 4:
-            if "p_a1_control" in rec and _sig(rec, "a1_control", alpha) > 0:
-                missing.append("the association is significant in the control arm too "
-                               f"(p {rec['p_a1_control']:.3g})")
+        parts = [k for k, p in PRIMARY_TESTS.items()
+                 if p.claim == c and p.role in ("secondary", "equivalence")]
+        missing = [why for k in parts if (why := _part(rec, k, alpha, margin_scale))]
+        shown = [PRIMARY_TESTS[k].label for k in parts
+                 if _part(rec, k, alpha, margin_scale) is None]
+        note = ""
+        if c == 3 and "ridge_consistent_training" in rec:
+            note = ("; the ridge's position is consistent with the line of congruence (CIs "
+                    "include p10 = 0, p11 = 1, a3 = 0; not evidence that it lies there)"
+                    if rec["ridge_consistent_training"] else
+                    "; the ridge lies off the line of congruence (a CI of p10, p11 or a3 "
+                    "excludes its value): best well-being where the ratings differ a little")
         if missing:
-            out[c] = ("inconclusive", f"{head} < {alpha:g}, but " + "; ".join(missing))
+            out[c] = ("inconclusive", f"{head} < {alpha:g}, but " + "; ".join(missing) + note)
         else:
-            out[c] = ("replicated", f"{head} < {alpha:g}"
-                      + {1: ", the rater contrast > 0 and no effect for patients (equivalence)",
-                         2: "",
-                         3: ", with the congruence pattern (checklist met)",
-                         4: ", and not significant in the control arm"}[c])
+            extra = "".join(f"; {lab} shown" for lab in shown)
+            out[c] = ("replicated", f"{head} < {alpha:g}{extra}{note}")
     return out
 
 
@@ -478,26 +668,23 @@ def evaluate(data, *, alpha: float = 0.05, conf_level: float = 0.95,
             continue
         r = fits[t.model].rows(t.table, term=t.term, **({"level": t.level} if t.level else {}))
         r = r.iloc[0]
-        ev.append({"claim": t.claim, "test": key, "role": t.role, "term": t.label,
-                   "level": t.level or "all", "estimate": float(r["estimate"]),
-                   "se": float(r["se"]), "statistic": float(r["statistic"]),
-                   "df": rec[f"df_{key}"], "p": float(r["p"]),
-                   "p_holm": p_adj[t.claim] if t.role == "primary" else np.nan,
-                   "ci_low": float(r["ci_low"]), "ci_high": float(r["ci_high"])})
-        if key == "g_pat":
-            b = SESOI["g_pat"]
-            p_eq = equivalence(rec["est_g_pat"], rec["se_g_pat"], rec["df_g_pat"], b, alpha)
-            dist = stats.norm if not np.isfinite(rec["df_g_pat"]) else stats.t(rec["df_g_pat"])
-            half = dist.ppf(1 - alpha) * rec["se_g_pat"]
-            ev.append({"claim": 1, "test": "g_pat_equivalence", "role": "secondary",
-                       "term": f"patient-rated growth difference inside +/-{b:g} (TOST, "
-                               f"{1 - 2 * alpha:.0%} CI)",
-                       "level": "all", "estimate": rec["est_g_pat"], "se": rec["se_g_pat"],
-                       "statistic": np.nan, "df": rec["df_g_pat"], "p": p_eq, "p_holm": np.nan,
-                       "ci_low": rec["est_g_pat"] - half, "ci_high": rec["est_g_pat"] + half})
+        row = {"claim": t.claim, "test": key, "role": t.role, "term": t.label,
+               "level": t.level or "all", "estimate": float(r["estimate"]),
+               "se": float(r["se"]), "statistic": float(r["statistic"]),
+               "df": rec[f"df_{key}"], "p": float(r["p"]),
+               "p_holm": p_adj[t.claim] if t.role == "primary" else np.nan,
+               "ci_low": float(r["ci_low"]), "ci_high": float(r["ci_high"]),
+               "margin": np.nan, "p_equivalence": np.nan,
+               "boundary": bool(fits[t.model].info.get("boundary", False))}
+        if t.margin:
+            b = rec.get(f"margin_{t.margin}", np.nan)
+            row["margin"] = b
+            row["p_equivalence"] = equivalence(rec[f"est_{key}"], rec[f"se_{key}"],
+                                               rec[f"df_{key}"], b, alpha)
+        ev.append(row)
     evidence = pd.DataFrame(ev, columns=["claim", "test", "role", "term", "level", "estimate",
                                          "se", "statistic", "df", "p", "p_holm", "ci_low",
-                                         "ci_high"])
+                                         "ci_high", "margin", "p_equivalence", "boundary"])
 
     def verdict(c):
         if missing[c.number]:
@@ -509,12 +696,15 @@ def evaluate(data, *, alpha: float = 0.05, conf_level: float = 0.95,
     findings = pd.DataFrame([verdict(c) for c in CLAIMS])
     first = next(iter(fits.values()), None)
     n_groups = dict(first.n_groups) if first is not None else {}
+    margins = {k: float(rec[k]) for k in rec if k.startswith("margin_")}
     return FindingsResult(
         title="The paper's four findings on this data set",
         tables={"findings": findings, "evidence": evidence, "plan": analysis_plan()},
         n_obs=len(data), n_groups=dict(n_groups), converged=all(
             getattr(f, "converged", True) for f in fits.values()),
-        warnings=messages, info={"alpha": alpha, "conf_level": conf_level, "sesoi": dict(SESOI)},
+        warnings=messages, info={"alpha": alpha, "conf_level": conf_level,
+                                 "margins": margins, "plan_version": PLAN["plan"]["version"],
+                                 "record": rec},
         fits=fits,
     )
 
@@ -544,7 +734,8 @@ def findings_draw(draw: int, rng, params=None, alpha: float = 0.05) -> dict:
     return {"n_obs": len(data), **primary_tests(fits)}
 
 
-def draw_verdicts(draws: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+def draw_verdicts(draws: pd.DataFrame, alpha: float = 0.05, *,
+                  margin_scale: float = 1.0) -> pd.DataFrame:
     """The verdict of every claim in every draw (columns ``verdict_1`` .. ``verdict_4``).
 
     A failed draw (``error`` not empty) has no verdicts (missing).
@@ -554,7 +745,7 @@ def draw_verdicts(draws: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     rows = []
     for (i, rec), bad in zip(draws.iterrows(), failed):
         rec = {k: v for k, v in rec.items() if not (isinstance(v, float) and np.isnan(v))}
-        got = {} if bad else judge(rec, alpha)
+        got = {} if bad else judge(rec, alpha, margin_scale=margin_scale)
         rows.append({f"verdict_{c}": got.get(c, (None, ""))[0] for c in (1, 2, 3, 4)})
     return pd.DataFrame(rows, index=draws.index)
 
@@ -567,7 +758,8 @@ def _claim_meaning(number: int, truth: dict, verdict: str) -> str:
 
 
 def summarise_draws(draws: pd.DataFrame, params=None, *, alpha: float = 0.05,
-                    conf_level: float = 0.95, title: str = "Replication rates"):
+                    conf_level: float = 0.95, title: str = "Replication rates",
+                    margin_scale: float = 1.0):
     """Rates of each verdict across a replication study's draws, each with its CI.
 
     ``draws`` are rows of :func:`findings_draw` (from :func:`replication_rates` or a
@@ -576,13 +768,16 @@ def summarise_draws(draws: pd.DataFrame, params=None, *, alpha: float = 0.05,
     out *replicated*), ``verdicts`` (every claim x verdict: the share of trials with
     that verdict), ``tests`` (the rejection rate of every test at ``alpha``: power
     where ``params`` builds the effect in, a false-positive rate where it does not;
-    a test with an effect counts only rejections in the effect's direction) and
-    ``draws`` (with ``verdict_1`` .. ``verdict_4``). A failed draw (``error`` not
-    empty) counts in ``failed``, not in ``n``.
+    a test with an effect counts only rejections in the effect's direction; for each
+    equivalence part also the share of trials in which equivalence was shown),
+    ``coverage`` (the share of trials whose ``conf_level`` CI of each test contains
+    the test's estimand, :meth:`SimulationParams.truth`) and ``draws`` (with
+    ``verdict_1`` .. ``verdict_4``). A failed draw (``error`` not empty) counts in
+    ``failed``, not in ``n``.
     """
     truth = (params or SimulationParams()).truth()
     failed = draws["error"].astype(str) != ""
-    verdicts = draw_verdicts(draws, alpha)
+    verdicts = draw_verdicts(draws, alpha, margin_scale=margin_scale)
     rows, vrows = [], []
     for c in CLAIMS:
         v = verdicts[f"verdict_{c.number}"]
@@ -597,24 +792,40 @@ def summarise_draws(draws: pd.DataFrame, params=None, *, alpha: float = 0.05,
     rows.append(rate(joint.astype(float).where(~failed & verdicts.notna().all(axis=1)),
                      "all four findings",
                      "joint rate: every finding replicated in the same trial", conf_level))
-    tests = []
+    tests, cover = [], []
     for key, t in PRIMARY_TESTS.items():
         if f"p_{key}" not in draws or t.truth not in truth:
             continue
         p, est = draws[f"p_{key}"], draws[f"est_{key}"]
+        se, df = draws[f"se_{key}"], draws[f"df_{key}"]
+        valid = ~failed & p.notna()
         effect = truth[t.truth]
         hit = (p < alpha) & ((np.sign(est) == np.sign(effect)) if effect != 0 else True)
-        tests.append(rate(hit.astype(float).where(~failed & p.notna()), t.label,
+        tests.append(rate(hit.astype(float).where(valid), t.label,
                           "power" if effect != 0 else "false-positive rate", conf_level,
+                          test=key, truth=effect))
+        if t.margin and f"margin_{t.margin}" in draws:
+            bound = draws[f"margin_{t.margin}"] * margin_scale
+            shown = pd.Series([equivalence(e, s_, d, b, alpha) < alpha if np.isfinite(b) else False
+                               for e, s_, d, b in zip(est, se, df, bound)], index=draws.index)
+            tests.append(rate(shown.astype(float).where(valid), f"{t.label}: equivalence shown",
+                              "share of trials showing equivalence within the margin "
+                              + ("(power)" if abs(effect) == 0 else "(truth not 0)"),
+                              conf_level, test=f"{key}_equivalence", truth=effect))
+        q = np.where(np.isfinite(df), stats.t.ppf(0.5 + conf_level / 2, np.where(
+            np.isfinite(df), df, 1.0)), stats.norm.ppf(0.5 + conf_level / 2))
+        inside = (est - q * se <= effect) & (effect <= est + q * se)
+        cover.append(rate(inside.astype(float).where(valid), t.label,
+                          f"coverage of the {conf_level:.0%} CI of the estimand", conf_level,
                           test=key, truth=effect))
     return StudyResult(title=title,
                        tables={"rates": pd.DataFrame(rows), "verdicts": pd.DataFrame(vrows),
-                               "tests": pd.DataFrame(tests),
+                               "tests": pd.DataFrame(tests), "coverage": pd.DataFrame(cover),
                                "draws": pd.concat([draws, verdicts], axis=1)},
                        n_obs=len(draws),
                        warnings=([f"{int(failed.sum())} draws failed"] if failed.any() else []),
                        info={"alpha": alpha, "conf_level": conf_level, "draws": len(draws),
-                             "failed": int(failed.sum())})
+                             "failed": int(failed.sum()), "margin_scale": margin_scale})
 
 
 def replication_rates(n_draws: int = 20, *, params=None, scenario: str | None = None,

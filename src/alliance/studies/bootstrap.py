@@ -204,7 +204,7 @@ HEADLINE = (
 
 
 def _models(data, df: str, method_rsa: str = "ML") -> dict:
-    from alliance.findings import _rsa_lagged
+    from alliance.findings import lagged_surface
     from alliance.growth import fit_growth
     from alliance.truth_bias import fit_truth_bias
 
@@ -216,7 +216,7 @@ def _models(data, df: str, method_rsa: str = "ML") -> dict:
             "growth_both": fit_growth(data, "both", df=df),
             "truth_bias": fit_truth_bias(data, df=df),
             # findings 3 and 4 rest on the within-patient surface (chapter 7)
-            "rsa": _rsa_lagged(data, method=method_rsa, df=df, level2_means=True),
+            "rsa": lagged_surface(data, method=method_rsa, df=df, level2_means=True),
         }
 
 

@@ -77,7 +77,7 @@ from scipy import stats
 
 from alliance.draws.rates import StudyResult, rate
 from alliance.errors import DataError
-from alliance.findings import _rsa_lagged
+from alliance.findings import lagged_surface
 from alliance.synthetic.params import SimulationParams
 from alliance.synthetic.simulate import simulate
 
@@ -150,7 +150,7 @@ def fit_specification(data, name: str = "within", *, conf_level: float = 0.95):
     True
     """
     _prefix, extra, _label = _spec(name)
-    return _rsa_lagged(data, conf_level, **extra)
+    return lagged_surface(data, conf_level, **extra)
 
 
 def _tests(res, prefix: str) -> dict[str, float]:
