@@ -11,7 +11,7 @@ import pytest
 
 from alliance.cli import main
 from alliance.draws.runner import run_draws
-from alliance.findings import findings_draw, summarise_draws
+from alliance.findings import draw_verdicts, findings_draw, summarise_draws
 from alliance.studies import frozen, power
 from alliance.synthetic import scenario_params
 
@@ -211,7 +211,20 @@ def test_power_command_writes_whole_resumes_and_refuses_to_overwrite(tmp_path, m
     table = pd.read_csv(out / "power.csv")
     assert set(table["therapists"]) == {8, 12} and set(table["test"]) == set(power._power_tests())
     assert (table["n"] + table["failed"] == 3).all()
-    assert {"power.csv", "draws.csv", "manifest.json", "store"} <= {p.name for p in out.iterdir()}
+    assert {"power.csv", "verdicts.csv", "draws.csv", "manifest.json",
+            "store"} <= {p.name for p in out.iterdir()}
+    # the verdicts: every finding x verdict at every design point, shares summing to 1, the
+    # same verdicts as chapter 7's rules give on the draws' records
+    verdicts = pd.read_csv(out / "verdicts.csv")
+    assert {"finding", "verdict", "share", "ci_low", "ci_high", "n", "scenario",
+            "therapists", "caseload", "sessions", "effect"} <= set(verdicts.columns)
+    assert len(verdicts) == 2 * 4 * 4 and set(verdicts["scenario"]) == {"default"}
+    sums = verdicts.groupby(["therapists", "finding"])["share"].sum()
+    assert np.allclose(sums[(verdicts.groupby(["therapists", "finding"])["n"].max() > 0)], 1.0)
+    drawn = pd.read_csv(out / "draws.csv", keep_default_na=False, na_values=[""])
+    again = draw_verdicts(drawn[drawn.columns[~drawn.columns.str.startswith("verdict_")]])
+    for c in (1, 2, 3, 4):
+        assert (again[f"verdict_{c}"].fillna("") == drawn[f"verdict_{c}"].fillna("")).all()
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["arguments"]["draws"] == 3
     # the same draws as the library gives

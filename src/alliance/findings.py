@@ -272,6 +272,8 @@ class Test:
     (its estimand).
     """
 
+    __test__ = False  # a dataclass named Test is not a pytest test class
+
     claim: int
     role: str
     model: str
@@ -740,7 +742,7 @@ def draw_verdicts(draws: pd.DataFrame, alpha: float = 0.05, *,
 
     A failed draw (``error`` not empty) has no verdicts (missing).
     """
-    failed = draws["error"].astype(str) != "" if "error" in draws else pd.Series(False,
+    failed = draws["error"].fillna("").astype(str) != "" if "error" in draws else pd.Series(False,
                                                                                    draws.index)
     rows = []
     for (i, rec), bad in zip(draws.iterrows(), failed):
@@ -776,7 +778,7 @@ def summarise_draws(draws: pd.DataFrame, params=None, *, alpha: float = 0.05,
     ``failed``, not in ``n``.
     """
     truth = (params or SimulationParams()).truth()
-    failed = draws["error"].astype(str) != ""
+    failed = draws["error"].fillna("").astype(str) != ""
     verdicts = draw_verdicts(draws, alpha, margin_scale=margin_scale)
     rows, vrows = [], []
     for c in CLAIMS:

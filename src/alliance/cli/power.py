@@ -7,6 +7,10 @@ given (``--therapists``, ``--patients-per-therapist``, ``--sessions``,
 
 * ``power.csv``: power (or false-positive rate) of every primary test at every
   design point, with its Clopper-Pearson interval;
+* ``verdicts.csv``: how often each finding would come out *replicated*,
+  *inconclusive*, *not replicated* or *contradicted* by the rules of chapter 7
+  (``finding``, ``verdict``, ``share``, ``ci_low``, ``ci_high``, ``n``, ``failed``,
+  ``scenario`` and the design columns);
 * ``needed.csv``: therapists needed for 80% and 90% power per test (when more
   than one number of therapists was given);
 * ``draws.csv``: every draw's row (estimates, SE, df, p, convergence, boundary
@@ -107,6 +111,7 @@ def run(args) -> int:
         "versions": versions(), "failed_draws": res.info["failed"]}
     with atomic_dir(out, force=args.force, option="--out") as tmp:
         power.to_csv(tmp / "power.csv", index=False)
+        res.tables["verdicts"].to_csv(tmp / "verdicts.csv", index=False)
         draws.to_csv(tmp / "draws.csv", index=False)
         if needed:
             import pandas as pd
@@ -118,7 +123,8 @@ def run(args) -> int:
     shown = power[["therapists", "caseload", "sessions", "effect", "test",
                    "estimates", "estimate", "ci_low", "ci_high"]]
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print(f"wrote {out}/power.csv, draws.csv{', needed.csv' if needed else ''} and manifest.json")
+    print(f"wrote {out}/power.csv, verdicts.csv, draws.csv{', needed.csv' if needed else ''} "
+          "and manifest.json")
     if res.info["failed"]:
         print(f"{res.info['failed']} draws failed (rows with an error in draws.csv)")
     return 0

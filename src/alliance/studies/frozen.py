@@ -74,8 +74,8 @@ _DRAWS = {"power-therapists": 1000}
 PLAN: dict[str, dict] = {
     **{f"findings-{s}": {"kind": "findings", "scenario": s, "seed": FINDINGS_SEED,
                           "alpha": 0.05, "draws": _DRAWS.get(f"findings-{s}", 1000)}
-       for s in ("default", "null", "ceiling", "rupture_dropout", "therapist_slopes",
-                 "control_association", "confounded_level", "realistic")},
+       for s in ("default", "null", "null_therapist_slopes", "ceiling", "rupture_dropout",
+                 "therapist_slopes", "control_association", "confounded_level", "realistic")},
     **{f"power-{axis}": {"kind": "power", "scenario": "default", "axis": axis, "values": values,
                          "seed": POWER_SEED, "alpha": 0.05,
                          "draws": _DRAWS.get(f"power-{axis}", 150)}
@@ -250,8 +250,10 @@ recompute a random few draws and require the same rows.
 | column | meaning |
 |---|---|
 | `draw` | draw number *i* (its seed is `SeedSequence(seed, spawn_key=(i,))`) |
-| `est_<test>`, `se_<test>`, `df_<test>`, `p_<test>` | estimate, standard error, degrees of freedom (`inf`: Wald z) and p value of each test of `alliance.findings.PRIMARY_TESTS`: `g_ther`, `g_pat` (arm difference in therapist- and patient-rated growth), `g_rater` (rater x condition x time, findings studies only), `tc_diff` (arm difference in temporal congruence), `a1_training`, `a4_training`, `a1_control`, `a1_difference` (within-patient lagged surface: patient means at level 2), `raw_a1_training`, `raw_a4_training`, `raw_a1_control`, `raw_a1_difference` (chapter 5's raw lagged surface, findings studies only) |
-| `congruence_training` | 1 if the congruence checklist of the within-patient surface's training arm holds (broad or strict) |
+| `est_<test>`, `se_<test>`, `df_<test>`, `p_<test>` | estimate, standard error, degrees of freedom (`inf`: Wald z) and p value of each test of `alliance.findings.PRIMARY_TESTS`: `g_ther`, `g_pat` (arm difference in therapist- and patient-rated growth), `g_rater` (rater x condition x time, findings studies only), `tc_diff` (arm difference in temporal congruence), `a1_training`, `a4_training`, `a1_control`, `a1_difference` (within-patient lagged surface: patient means and their products with the arm at level 2), `raw_a1_training`, `raw_a4_training`, `raw_a1_control`, `raw_a1_difference` (chapter 5's raw lagged surface, findings studies only) |
+| `margin_g_pat`, `margin_a1_control` | the equivalence margins of the analysis plan in the estimates' units, from the trial's own spread (`alliance.findings.MARGINS`); `sd_g_pat` is the SD behind the first |
+| `congruence_training` | 1 if the congruence checklist of the within-patient surface's training arm holds (broad or strict); context, not used by a verdict |
+| `ridge_consistent_training` | 1 if the CIs of p10, p11 and a3 of the training arm's within-patient surface include 0, 1 and 0 (the ridge's position is consistent with the line of congruence; reported, never used as evidence) |
 | `converged_<model>`, `boundary_<model>` | 1 if that model's fit converged / ended on the boundary (a variance estimated as zero) |
 | `n_obs` | rows of the synthetic trial |
 | `warnings` | every warning the draw raised, separated by a vertical bar |

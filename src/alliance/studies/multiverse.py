@@ -17,7 +17,7 @@ specification, :data:`alliance.findings.PAPER_MODELS`, first):
 =========  =================  ==========================================================
 finding    key estimate       choices
 =========  =================  ==========================================================
-1          ``g_ther``         therapist level (intercept, none, intercept + slope);
+1          ``g_ther``         therapist level (intercept + slope, intercept, none);
                               method (REML, ML); df method; residual structure (the
                               therapist-rated model alone, or both raters stacked with
                               one shared residual variance or one per rater)
@@ -39,6 +39,10 @@ within-patient slope by construction), the growth model has no lag, only the
 stacked growth model has a residual structure to choose. The df method
 (Satterthwaite, Kenward-Roger, z) changes only the test, so each fitted model is
 tested under every method it allows (Kenward-Roger needs REML) without refitting.
+
+The equivalence margins of the analysis plan are a choice too, of the verdicts
+rather than of an estimate: :func:`margin_sensitivity` gives every finding's
+verdict at half, the plan's and double each margin (chapter 8).
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ import pandas as pd
 from alliance.data.schema import INSTRUMENTS
 from alliance.data.validate import read_sessions
 from alliance.errors import AllianceWarning, DataError, FitError
-from alliance.findings import PRIMARY, PRIMARY_TESTS
+from alliance.findings import CLAIMS, MARGINS, PRIMARY, PRIMARY_TESTS, judge, summarise_draws
 from alliance.growth import fit_growth
 from alliance.moderation import moderated_contrasts
 from alliance.results import Result
@@ -62,8 +66,8 @@ from alliance.rsa import fit_rsa
 from alliance.rsa.surface import SURFACE_L
 from alliance.truth_bias import FORCES, fit_truth_bias
 
-__all__ = ["CHOICES", "FINDINGS", "MultiverseResult", "by_choice", "choices_table", "multiverse",
-           "specifications"]
+__all__ = ["CHOICES", "FINDINGS", "MARGIN_SCALES", "WITHIN", "MultiverseResult", "by_choice",
+           "choices_table", "margin_sensitivity", "multiverse", "specifications"]
 
 #: Finding -> key estimate: its primary test (:data:`alliance.findings.PRIMARY`), ``g_ther``,
 #: ``tc_diff``, ``a1_training``, ``a1_difference``.
@@ -77,6 +81,8 @@ DF_METHODS = ("satterthwaite", "kenward-roger", "z")
 _MIDPOINT = (INSTRUMENTS["alliance_therapist"].low + INSTRUMENTS["alliance_therapist"].high) / 2
 _TE = {"intercept": "intercept", "none": "none", "intercept + slope": "intercept+slope",
        "intercept + slopes": "diagonal"}
+#: The book's within-patient specification of the lagged surface (findings 3 and 4).
+WITHIN = "patient means x arm at level 2"
 _KNOWN = ("boundary (singular) fit", "fallback optimizer", "stationary point",
           "no alliance", "centred variable-wise")
 
@@ -128,7 +134,7 @@ def _fit_rsa(data, s, cl):
         group=["patient"] if level == "none" else ["therapist", "patient"],
         time="session", lag=1, moderator="condition", moderator_levels=["control", "training"],
         covariates=["session"], method=s["method"], conf_level=cl,
-        center=centre[s["centring"]], level2_means=s["within_between"] == "patient means at level 2",
+        center=centre[s["centring"]], level2_means=s["within_between"] == WITHIN,
         prior_outcome=s["prior_control"] != "none", lag_gaps=s["lag_rule"] != "strict",
         outer_random="intercept" if level == "none" else _TE[level])
 
@@ -143,7 +149,7 @@ def _rsa_weights(res, finding):
 CHOICES: dict[str, _Family] = {
     "growth": _Family(
         "growth", (1,),
-        {"therapist_level": ("intercept", "none", "intercept + slope"),
+        {"therapist_level": ("intercept + slope", "intercept", "none"),
          "method": ("REML", "ML"),
          "residual": ("therapist-rated model", "both raters, shared residual",
                       "both raters, residual per rater")},
@@ -163,7 +169,7 @@ CHOICES: dict[str, _Family] = {
         {"centring": ("pooled mean", "none", f"scale midpoint ({_MIDPOINT:g})"),
          "therapist_level": ("intercept", "none", "intercept + slopes"),
          "method": ("ML", "REML"),
-         "within_between": ("patient means at level 2", "raw"),
+         "within_between": (WITHIN, "raw"),
          "prior_control": ("none", "prior well-being"),
          "lag_rule": ("strict", "gaps allowed")},
         ("centring", "therapist_level", "method", "within_between", "prior_control", "lag_rule"),
@@ -460,4 +466,49 @@ def by_choice(result: MultiverseResult, finding: int) -> pd.DataFrame:
                          "median_estimate": float(sub["estimate"].median()),
                          "min_estimate": float(sub["estimate"].min()),
                          "max_estimate": float(sub["estimate"].max())})
+    return pd.DataFrame(rows)
+
+
+#: Multipliers of every equivalence margin in :func:`margin_sensitivity`: half, the plan's, double.
+MARGIN_SCALES = (0.5, 1.0, 2.0)
+
+
+def margin_sensitivity(result, *, scales=MARGIN_SCALES, alpha: float | None = None,
+                       draws: pd.DataFrame | None = None, params=None) -> pd.DataFrame:
+    """Every finding's verdict with the equivalence margins scaled by each of ``scales``.
+
+    ``result`` is a :class:`alliance.findings.FindingsResult` (:func:`alliance.findings.evaluate`),
+    whose ``info["record"]`` holds the tests and margins of the data set; the verdicts are
+    re-judged (:func:`alliance.findings.judge`) with every margin of the analysis plan
+    times the scale (the standardised values 0.2 and 0.10 become 0.1 and 0.05, or 0.4
+    and 0.2). With ``draws`` (the rows of a frozen findings study, and its ``params``)
+    each row also gets the share of those trials in which the finding came out
+    *replicated* at that scale, with its Clopper-Pearson interval.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``scale``, ``claim``, ``verdict``, ``reason``, the margins in the estimates'
+        units (``margin_g_pat``, ``margin_a1_control``) and, with ``draws``,
+        ``replicated_share``, ``ci_low``, ``ci_high``, ``n``.
+    """
+    rec = result.info["record"]
+    alpha = result.info["alpha"] if alpha is None else alpha
+    rows = []
+    for k in scales:
+        verdicts = judge(rec, alpha, margin_scale=k)
+        rates = None
+        if draws is not None:
+            rates = summarise_draws(draws, params, alpha=alpha, margin_scale=k).tables["rates"]
+        for c in CLAIMS:
+            if c.number not in verdicts:
+                continue
+            v, why = verdicts[c.number]
+            row = {"scale": k, "claim": c.number, "verdict": v, "reason": why,
+                   **{f"margin_{m}": rec.get(f"margin_{m}", np.nan) * k for m in MARGINS}}
+            if rates is not None:
+                r = rates[rates["term"] == f"finding {c.number}"].iloc[0]
+                row.update({"replicated_share": r["estimate"], "ci_low": r["ci_low"],
+                            "ci_high": r["ci_high"], "n": r["n"]})
+            rows.append(row)
     return pd.DataFrame(rows)

@@ -6,9 +6,9 @@ patients per therapist :math:`m`, sessions :math:`S` and an effect multiplier
 :math:`k` (:func:`alliance.synthetic.scenarios.scale_effects`: :math:`k = 1` is
 the scenario's effects, :math:`k = 0.5` half of each). For each point,
 :func:`power_study` draws trials with :func:`alliance.draws.run_draws`, fits the
-models behind the primary tests (:data:`alliance.findings.PRIMARY_MODELS`: growth
-per rater, truth and bias, the lagged response surface; the same specifications
-as chapter 7) and counts rejections at level :math:`\alpha`:
+models behind the verdicts (:data:`alliance.findings.VERDICT_MODELS`: growth per
+rater and stacked, truth and bias, the within-patient lagged response surface; the
+same specifications as chapter 7) and counts rejections at level :math:`\alpha`:
 
 .. math::
 
@@ -18,7 +18,9 @@ as chapter 7) and counts rejections at level :math:`\alpha`:
 with a Clopper-Pearson interval; for a test whose effect is zero in the
 scenario the count is of any rejection (a false-positive rate). The per-draw
 rows (estimates, SE, df, p, convergence, boundary fits, warnings, failures,
-seconds) are kept. :func:`therapists_needed` reads the number of therapists for
+seconds) are kept, and the verdict of every finding in every draw by the rules of
+chapter 7 (:func:`alliance.findings.judge`): the share of trials of the design in
+which each finding would come out *replicated*, *inconclusive*, ... :func:`therapists_needed` reads the number of therapists for
 a target power off a logistic regression of rejection on :math:`\log J`
 (smooth, using every draw) and off the grid.
 
@@ -44,7 +46,15 @@ import statsmodels.api as sm
 
 from alliance.draws.rates import StudyResult, rate
 from alliance.draws.runner import run_draws
-from alliance.findings import PRIMARY_MODELS, PRIMARY_TESTS, fit_paper_models, primary_tests
+from alliance.findings import (
+    CLAIMS,
+    PRIMARY_TESTS,
+    VERDICT_MODELS,
+    VERDICTS,
+    draw_verdicts,
+    fit_paper_models,
+    primary_tests,
+)
 from alliance.synthetic.params import SimulationParams
 from alliance.synthetic.scenarios import scale_effects, scenario_params
 from alliance.synthetic.simulate import simulate
@@ -97,21 +107,21 @@ def power_draw(draw: int, rng, params: SimulationParams, alpha: float = 0.05) ->
     """One draw of a power study: a trial of the design and its primary tests.
 
     Returns :func:`alliance.findings.primary_tests` of the fits of
-    :data:`alliance.findings.PRIMARY_MODELS` and the rows used (``n_obs``).
+    :data:`alliance.findings.VERDICT_MODELS` and the rows used (``n_obs``).
     """
     data = simulate(params, seed=rng)
-    fits, _ = fit_paper_models(data, only=PRIMARY_MODELS)
+    fits, _ = fit_paper_models(data, only=VERDICT_MODELS)
     return {"n_obs": len(data), **primary_tests(fits)}
 
 
 def _power_tests() -> list[str]:
-    """The tests a power study records: those of :data:`PRIMARY_TESTS` on :data:`PRIMARY_MODELS`."""
-    return [k for k, t in PRIMARY_TESTS.items() if t.model in PRIMARY_MODELS]
+    """The tests a power study records: those of :data:`PRIMARY_TESTS` on :data:`VERDICT_MODELS`."""
+    return [k for k, t in PRIMARY_TESTS.items() if t.model in VERDICT_MODELS]
 
 
 def _rejections(draws: pd.DataFrame, params: SimulationParams, alpha: float) -> pd.DataFrame:
     truth = params.truth()
-    failed = draws["error"].astype(str) != ""
+    failed = draws["error"].fillna("").astype(str) != ""
     out = {}
     for key in _power_tests():
         p, est = draws[f"p_{key}"], draws[f"est_{key}"]
@@ -142,10 +152,22 @@ def summarise_power(parts, *, alpha: float = 0.05, conf_level: float = 0.95, tit
     The summary of :func:`power_study` and of chapter 9's frozen studies: see
     :func:`power_study` for the tables.
     """
-    rows, all_draws = [], []
+    rows, vrows, all_draws = [], [], []
+    scenario = (info or {}).get("scenario")
     for params, effect, caseload, draws in parts:
         point = design_point(params, effect, caseload)
         rej = _rejections(draws, params, alpha)
+        verdicts = draw_verdicts(draws, alpha)
+        failed = draws["error"].fillna("").astype(str) != ""
+        for c in CLAIMS:
+            v = verdicts[f"verdict_{c.number}"]
+            ok = ~failed & v.notna()
+            for name in VERDICTS:
+                r = rate((v == name).astype(float).where(ok), f"finding {c.number}",
+                         "share of trials", conf_level)
+                vrows.append({"finding": c.number, "verdict": name, "share": r["estimate"],
+                              "ci_low": r["ci_low"], "ci_high": r["ci_high"], "n": r["n"],
+                              "failed": r["failed"], "scenario": scenario, **point})
         truth = params.truth()
         for key in _power_tests():
             t = PRIMARY_TESTS[key]
@@ -153,13 +175,14 @@ def summarise_power(parts, *, alpha: float = 0.05, conf_level: float = 0.95, tit
                          **rate(rej[f"reject_{key}"], t.label,
                                 "power" if truth[t.truth] != 0 else "false-positive rate",
                                 conf_level)})
-        all_draws.append(pd.concat([draws.assign(**point), rej], axis=1))
+        all_draws.append(pd.concat([draws.assign(**point), rej, verdicts], axis=1))
     power = pd.DataFrame(rows)
     first = ["term", "estimate", "se", "statistic", "p", "ci_low", "ci_high"]
     power = power[first + [c for c in power.columns if c not in first]]
     draws = pd.concat(all_draws, ignore_index=True)
-    failed = int((draws["error"].astype(str) != "").sum())
-    return StudyResult(title=title, tables={"power": power, "draws": draws},
+    failed = int((draws["error"].fillna("").astype(str) != "").sum())
+    return StudyResult(title=title, tables={"power": power, "verdicts": pd.DataFrame(vrows),
+                                           "draws": draws},
                        n_obs=len(draws),
                        warnings=[f"{failed} draws failed"] if failed else [],
                        info={"alpha": alpha, "conf_level": conf_level, "failed": failed,
@@ -186,8 +209,11 @@ def power_study(scenario: str = "default", *, therapists=(None,), patients_per_t
         ``estimate`` (the share), ``se``, ``ci_low``, ``ci_high``, then
         ``therapists``, ``patients_per_therapist``, ``sessions``, ``effect``,
         ``test``, ``truth``, ``k``, ``n``, ``failed``, ``estimates`` (power or
-        false-positive rate)); ``draws``: every draw's row with its design and
-        ``reject_<test>``.
+        false-positive rate)); ``verdicts``: one row per point, finding and verdict
+        (``finding``, ``verdict``, ``share`` of the trials with that verdict,
+        ``ci_low``, ``ci_high`` (Clopper-Pearson), ``n``, ``failed``, ``scenario`` and
+        the design columns), by the rules of chapter 7; ``draws``: every draw's row
+        with its design, ``reject_<test>`` and ``verdict_1`` .. ``verdict_4``.
 
     Examples
     --------

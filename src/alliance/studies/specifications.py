@@ -86,7 +86,7 @@ __all__ = ["SPECIFICATIONS", "TERMS", "fit_specification", "specification_draw",
 
 #: name -> (column prefix in a draw's row, extra arguments of fit_rsa, label).
 SPECIFICATIONS: dict[str, tuple[str, dict, str]] = {
-    "within": ("", {"level2_means": True}, "within-patient (patient means at level 2)"),
+    "within": ("", {"level2_means": True}, "within-patient (patient means x arm at level 2)"),
     "raw": ("raw_", {}, "raw lagged (random intercepts only)"),
     "prior": ("prior_", {"prior_outcome": True}, "raw lagged + prior well-being"),
 }
