@@ -18,7 +18,8 @@ with :math:`(v_{0i}, v_{1i}) \sim N(0, G_P)` (unstructured 2 x 2, always),
 Fixed-effect names: :math:`\beta_0` ``Intercept``, :math:`\beta_1` ``training``,
 :math:`\beta_2` ``time``, :math:`\beta_3` ``time:training`` (the training effect
 on the growth rate, per session). In lme4 syntax:
-``y ~ time * training + (1 + time | patient) + (1 | therapist)``.
+``y ~ time * training + (1 + time | patient) + (1 + time | therapist)`` (the
+default; ``therapist_effects="intercept"`` is ``(1 | therapist)``).
 
 Stacked model (``rater="both"``): both ratings of a session are rows of one
 long outcome, with :math:`r = 1` for the therapist's rating (``therapist_rater``)
@@ -242,7 +243,7 @@ class GrowthResult(Result):
 
     fit: MixedFit | None = None
     rater: str = "therapist"
-    therapist_effects: str = "intercept"
+    therapist_effects: str = "intercept+slope"
     method: str = "REML"
     residual: str = "shared"
     frame: pd.DataFrame | None = field(default=None, repr=False)
@@ -388,7 +389,7 @@ def fit_growth(
     *,
     columns=None,
     method: str = "REML",
-    therapist_effects: str = "intercept",
+    therapist_effects: str = "intercept+slope",
     conf_level: float = 0.95,
     df: str = "satterthwaite",
     residual: str = "rater",
@@ -424,9 +425,16 @@ def fit_growth(
     method : {"REML", "ML"}
         REML (default, less biased variance components) or ML (to compare
         fixed-effect structures by likelihood ratio).
-    therapist_effects : {"intercept", "none", "intercept+slope"}
-        Random effects at the therapist level (per rater in the stacked model).
-        The patient level always has a random intercept and slope (per rater).
+    therapist_effects : {"intercept+slope", "intercept", "none"}
+        Random effects at the therapist level (per rater in the stacked model). The
+        default, a random intercept and slope of time per therapist, is the model
+        of a trial that randomises therapists: the arm difference in growth is then
+        tested against the variation of growth between therapists, the unit of
+        randomisation (with a therapist intercept only, that test rejects too often
+        when therapists' growth rates vary; chapter 7's ``null_therapist_slopes``
+        study). A slope variance estimated at zero is kept and reported as a
+        boundary fit, never dropped. The patient level always has a random
+        intercept and slope (per rater).
     conf_level : float
         Level of the confidence intervals.
     df : {"satterthwaite", "kenward-roger", "z"}

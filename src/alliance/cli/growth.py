@@ -27,9 +27,10 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--therapist-effects",
         choices=THERAPIST_EFFECTS,
-        default="intercept",
-        help="random effects at the therapist level (default intercept; intercept+slope lets "
-             "growth vary by therapist, so the arm difference in growth is tested against it)",
+        default="intercept+slope",
+        help="random effects at the therapist level (default intercept+slope: growth varies by "
+             "therapist, the unit of randomisation, and the arm difference in growth is tested "
+             "against that variation; intercept or none for comparison)",
     )
     parser.add_argument(
         "--residual",
