@@ -11,7 +11,7 @@ from alliance.findings import FindingsResult
 __all__ = ["plot_evidence"]
 
 #: Marker of each role of a test (primary tests filled, further parts open).
-_MARKERS = {"primary": "o", "secondary": "D"}
+_MARKERS = {"primary": "o", "secondary": "D", "equivalence": "s"}
 
 
 def plot_evidence(result: FindingsResult):
@@ -19,14 +19,16 @@ def plot_evidence(result: FindingsResult):
 
     Each panel has its own scale (rating points per session, regression weights,
     well-being points per alliance point); the dashed line marks zero. Primary
-    tests are filled circles, the further parts of a claim open diamonds; an
-    equivalence test shows its bounds as dotted lines and its ``1 - 2 alpha``
-    interval.
+    tests are filled circles, the further parts of a claim open diamonds; a part
+    that claims no effect (an equivalence test) is an open square with its
+    ``1 - 2 alpha`` interval (thick) beside the 95% one, and its margin as dotted
+    bounds.
     """
+    from alliance.findings import equivalence_interval
     ev = result.tables["evidence"]
     verdicts = result.tables["findings"].set_index("claim")["verdict"]
     claims = sorted(ev["claim"].unique())
-    sesoi = result.info.get("sesoi", {})
+    alpha = result.info.get("alpha", 0.05)
     fig, axes = plt.subplots(len(claims), 1, figsize=(7.5, 1.5 + 0.7 * len(ev)), squeeze=False,
                              gridspec_kw={"height_ratios": [(ev["claim"] == c).sum() + 0.6
                                                             for c in claims]})
@@ -38,18 +40,19 @@ def plot_evidence(result: FindingsResult):
                                                   [row["ci_high"] - row["estimate"]]],
                         fmt=_MARKERS.get(row["role"], "o"), color="#0072B2", capsize=3,
                         mfc="#0072B2" if filled else "white")
-            if str(row["test"]).endswith("_equivalence"):
-                bound = sesoi.get(str(row["test"]).removesuffix("_equivalence"))
-                if bound:
-                    for b in (-bound, bound):
-                        ax.plot([b, b], [i - 0.35, i + 0.35], color="#D55E00", ls=":", lw=1.5)
+            if row["role"] == "equivalence" and row["margin"] == row["margin"]:
+                lo, hi = equivalence_interval(row["estimate"], row["se"], row["df"], alpha)
+                ax.plot([lo, hi], [i, i], color="#0072B2", lw=3.5, solid_capstyle="butt")
+                for b in (-row["margin"], row["margin"]):
+                    ax.plot([b, b], [i - 0.35, i + 0.35], color="#D55E00", ls=":", lw=1.5)
         ax.axvline(0, color="grey", ls="--", lw=1)
         ax.set_yticks(range(len(d)))
         ax.set_yticklabels([textwrap.fill(t, 34) for t in d["term"]], fontsize=8)
         ax.set_ylim(-0.6, len(d) - 0.4)
         ax.set_title(f"finding {c}: {verdicts.get(c, '')}", fontsize=9, loc="left")
         ax.grid(axis="y", visible=False)
-    axes[-1, 0].set_xlabel("estimate with 95% CI; equivalence: 90% CI, bounds dotted\n"
+    axes[-1, 0].set_xlabel(f"estimate with 95% CI; no-effect parts: {1 - 2 * alpha:.0%} CI (thick) "
+                           "and margin (dotted)\n"
                            "(the scale differs by panel)", fontsize=8)
     fig.tight_layout()
     return fig
