@@ -410,6 +410,8 @@ def _margins(fits: dict) -> dict[str, float]:
         sd_w = _within_sd(c["z"].to_numpy(), groups)
         sd_m = _within_sd(((c["x"] + c["y"]) / 2).to_numpy(), groups)
         out["margin_a1_control"] = MARGINS["a1_control"]["standardised"] * sd_w / sd_m
+        out["sdw_wellbeing_control"] = sd_w
+        out["sdw_alliance_control"] = sd_m
     return out
 
 
@@ -419,7 +421,8 @@ def primary_tests(fits: dict) -> dict[str, float]:
     Keys ``est_<key>``, ``se_<key>``, ``df_<key>`` (``inf`` for a Wald z test) and
     ``p_<key>`` for every test whose model is in ``fits``; ``margin_<name>`` for each
     equivalence margin in the estimate's units (see :data:`MARGINS`; ``sd_g_pat`` is the
-    SD behind finding 1's); ``congruence_training`` (1 when the Humberg et al. checklist
+    SD behind finding 1's, ``sdw_wellbeing_control`` and ``sdw_alliance_control`` the
+    within-patient SDs behind finding 4's); ``congruence_training`` (1 when the Humberg et al. checklist
     of the within-patient surface's training arm says broad or strict congruence, else
     0) and ``ridge_consistent_training`` (1 when the CIs of p10, p11 and a3 include 0, 1
     and 0: the ridge's position is consistent with the line of congruence -- not
