@@ -435,6 +435,29 @@ def test_cli_moderated_multilevel_lagged(capsys):
         assert got[key] == pytest.approx(v, rel=1e-5, abs=1e-6)
 
 
+def test_cli_level2_means_is_the_fully_within_surface_of_lme4(capsys):
+    """`alliance fit rsa ... --level2-means` on the shipped data equals the fully within-patient
+    surface fitted by lme4/lmerTest (patient means of the five terms and their products with the
+    arm; tests/r/rsa_within_reference.R -> rsa_within_chapter5.json): estimates and SEs to 1e-6
+    (relative; both optimisers stop at gradients ~1e-8 of the ML criterion), Satterthwaite df to
+    1e-3 (lmerTest's numerical Hessian)."""
+    code = cli.main(["fit", "rsa", str(alliance.example_path()), "--outcome", "wellbeing",
+                     "--x", "alliance_therapist", "--y", "alliance_patient", "--group", "therapist",
+                     "--group", "patient", "--time", "session", "--lag", "1", "--moderator",
+                     "condition", "--moderator-levels", "control", "training",
+                     "--covariate", "session", "--level2-means", "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    got = {(r["level"], r["term"]): r for r in out["surface"]}
+    want = pd.DataFrame(ref("within_chapter5")["surface"]).set_index(["level", "term"])
+    assert len(want) == 15
+    for (level, term), w in want.iterrows():
+        g = got[(level, term)]
+        assert g["estimate"] == pytest.approx(w["estimate"], rel=1e-6, abs=1e-6), (level, term)
+        assert g["se"] == pytest.approx(w["se"], rel=1e-6), (level, term)
+        assert g["df"] == pytest.approx(w["df"], rel=1e-3), (level, term)
+
+
 def test_cli_bad_column_exit_code(capsys):
     code = cli.main(["fit", "rsa", str(DATA / "rsa_motcon.csv"), "--outcome", "nope", "--x", "ePow",
                      "--y", "iPow"])
