@@ -24,7 +24,11 @@ Conventions every subcommand follows:
 
 This is the only module that uses :mod:`argparse`. A command's module is
 imported only when that command runs (``alliance validate`` never loads the
-model code), so every command starts quickly. A new ``alliance fit KIND`` is one
+model code), so every command starts quickly. This module itself imports only
+the standard library and the package's light base modules, and :func:`main`
+installs its signal handlers before anything heavy (pandas, NumPy) is loaded:
+Ctrl-C at any moment after the interpreter has started gives the one-line
+message, never a traceback. A new ``alliance fit KIND`` is one
 adapter module in this package, defining ``add_arguments(parser)`` and
 ``run(args) -> Result``, and one line in :data:`FIT_COMMANDS`.
 """
@@ -47,14 +51,11 @@ from alliance.cli.common import (
     Parser,
     UsageError,
     add_input_options,
-    nonnegative_int,
     option_message,
     parse_columns,
 )
-from alliance.data.summary import validation_summary
-from alliance.data.validate import read_sessions
-from alliance.errors import AllianceWarning, DataError, FitError
-from alliance.outputs import SIGNALS_SEEN, OutputError
+from alliance.errors import AllianceWarning, DataError, FitError, OptionError, OptionTypeError
+from alliance.outputs import COMPLETED, SIGNALS_SEEN, OutputError, deferring_signals
 
 __all__ = ["COMMANDS", "EXIT_CODES", "FIT_COMMANDS", "build_parser", "main"]
 
@@ -93,7 +94,11 @@ FIT_COMMANDS = {
 
 
 def _validate(args) -> int:
-    data = read_sessions(args.file, parse_columns(args.column), sep=args.sep, decimal=args.decimal)
+    from alliance.data.summary import validation_summary
+    from alliance.data.validate import read_sessions
+
+    data = read_sessions(args.file, parse_columns(args.column), sep=args.sep, decimal=args.decimal,
+                         ids=args.ids)
     summary = validation_summary(data)
     if args.json:
         print(json.dumps(summary))
@@ -175,6 +180,8 @@ class _Terminated(BaseException):
 
 def _on_signal(signum, frame):
     SIGNALS_SEEN.append(signum)
+    if deferring_signals():  # an output is being moved into place: finish that first
+        return
     if signum == signal.SIGTERM:
         raise _Terminated()
     raise KeyboardInterrupt()
@@ -230,11 +237,21 @@ def _fail(text: str, code: int) -> int:
     return code
 
 
+def _interrupted(word: str) -> str:
+    """The interruption message: what exists now, truthfully."""
+    if COMPLETED:
+        done = ", ".join(str(p) for p in dict.fromkeys(COMPLETED))
+        return (f"alliance: {word} after the output was complete: {done} was written whole; "
+                "nothing was left half-written")
+    return f"alliance: {word}; no output was left half-written"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (:data:`EXIT_CODES`)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     previous = {}
     SIGNALS_SEEN.clear()
+    COMPLETED.clear()
     previous_hook = sys.unraisablehook
     if threading.current_thread() is threading.main_thread():
         previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -252,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if _signalled() is not None:  # a signal swallowed by a finaliser: still an interruption
             raise KeyboardInterrupt()
         return code
-    except UsageError as exc:
+    except (UsageError, OptionError, OptionTypeError) as exc:
         return _fail(f"alliance: error: {option_message(parser, str(exc))}", 2)
     except DataError as exc:
         return _fail(f"alliance: invalid data: {exc}", 1)
@@ -263,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (KeyboardInterrupt, _Terminated) as exc:
         code = _signalled() or (143 if isinstance(exc, _Terminated) else 130)
         word = "terminated" if code == 143 else "interrupted"
-        return _fail(f"alliance: {word}; no output was left half-written", code)
+        return _fail(_interrupted(word), code)
     except BrokenPipeError:  # output piped into e.g. `head`, which closed early
         sys.stderr.close()
         return 0
@@ -273,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("ALLIANCE_TRACEBACK"):
             raise
-        if isinstance(exc, ValueError) and _raised_by_package(exc):
+        if isinstance(exc, (ValueError, TypeError)) and _raised_by_package(exc):
             # the package's own argument checks (an option value it cannot use)
             return _fail(f"alliance: error: {option_message(parser, str(exc))}", 2)
         frame = traceback.extract_tb(exc.__traceback__)[-1]
