@@ -233,8 +233,8 @@ def check_tests(table: pd.DataFrame, source, what: str) -> None:
     >>> try:
     ...     check_tests(t, "<DataFrame>", "growth")
     ... except Exception as exc:
-    ...     print(type(exc).__name__, str(exc)[:80])
-    FitError <DataFrame> (growth): the design cannot test 'b' (1e-06 degrees of freedom):
+    ...     print(type(exc).__name__, str(exc).split(": a term")[0])
+    FitError <DataFrame> (growth): the design cannot test 'b' (1e-06 degrees of freedom)
     """
     from alliance.errors import FitError
 

@@ -59,9 +59,9 @@ from alliance.results import Result, RowLog, check_tests, format_table
 
 __all__ = [
     "FORCES",
-    "check_bias_scale",
     "THERAPIST_EFFECTS",
     "TruthBiasResult",
+    "check_bias_scale",
     "fit_truth_bias",
     "fit_truth_bias_cross",
     "therapist_level_sensitivity",

@@ -105,6 +105,8 @@ def check_options(args) -> None:
     Raises :class:`~alliance.errors.OptionError` (exit code 2) naming the option,
     its allowed range and the value given, before anything is computed.
     """
+    from alliance.data.cells import MAX_SESSION
+    from alliance.errors import OptionError
     from alliance.options import (
         MAX_DRAWS,
         available_memory,
@@ -114,8 +116,6 @@ def check_options(args) -> None:
         check_number,
         check_seed,
     )
-    from alliance.data.cells import MAX_SESSION
-    from alliance.errors import OptionError
     from alliance.studies.power import BYTES_PER_ROW, MAX_EFFECT
     from alliance.synthetic.scenarios import scenario_params
 

@@ -16,6 +16,7 @@ is an error naming the cell, never a missing value.
 from __future__ import annotations
 
 import decimal
+import math
 import numbers
 import re
 from collections.abc import Iterable
@@ -313,6 +314,12 @@ def _canonical_number(value: decimal.Decimal) -> str | None:
     return str(int(value))
 
 
+def _canonical_text(text: str) -> str | None:
+    """The canonical text of an id written as a whole number (None for any other id)."""
+    key = _number_key(text)
+    return None if key is None else _canonical_number(key)
+
+
 def parse_identifier(values, column: str, source: Source, *, ids: str = "text",
                      allow_missing: bool = False) -> pd.Series:
     """An id column as text: present, text or whole numbers, printable, at most :data:`MAX_ID_CHARS`.
@@ -369,8 +376,8 @@ def parse_identifier(values, column: str, source: Source, *, ids: str = "text",
     elif not pd.api.types.is_integer_dtype(dtype):
         kind = pd.api.types.infer_dtype(s, skipna=True)
         if kind not in ("string", "integer", "empty"):  # mixed or odd cells: look at each one
-            why = s.map(lambda v: None if v is None or (isinstance(v, float) and v != v)
-                        or v is pd.NA or v is pd.NaT else _id_type_problem(v))
+            why = s.map(lambda v: None if v is None or v is pd.NA or v is pd.NaT
+                        or (isinstance(v, float) and math.isnan(v)) else _id_type_problem(v))
             bad = why.notna().to_numpy() & present
             if bad.any():
                 first = why[bad].iloc[0]
@@ -392,8 +399,7 @@ def parse_identifier(values, column: str, source: Source, *, ids: str = "text",
     codes, uniques = pd.factorize(text, sort=False, use_na_sentinel=True)
     uniq = pd.Series(uniques, dtype=object).astype(str).str.strip()
     if ids == "numeric":  # a whole number written any way is that number
-        canon = uniq.map(lambda t: (lambda k: None if k is None else _canonical_number(k))(
-            _number_key(t)))
+        canon = uniq.map(_canonical_text)
         uniq = canon.where(canon.notna(), uniq).astype(str)
     has = codes >= 0
     out = pd.Series(np.where(has, uniq.to_numpy(dtype=object)[np.where(has, codes, 0)], None),

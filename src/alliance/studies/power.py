@@ -45,6 +45,7 @@ import statsmodels.api as sm
 from alliance.draws.rates import StudyResult, rate
 from alliance.draws.runner import all_failed, run_draws
 from alliance.errors import FitError
+from alliance.findings import PRIMARY_MODELS, PRIMARY_TESTS, fit_paper_models, primary_tests
 from alliance.options import (
     check_alpha,
     check_conf_level,
@@ -52,7 +53,6 @@ from alliance.options import (
     check_memory,
     check_number,
 )
-from alliance.findings import PRIMARY_MODELS, PRIMARY_TESTS, fit_paper_models, primary_tests
 from alliance.synthetic.params import SimulationParams
 from alliance.synthetic.scenarios import scale_effects, scenario_params
 from alliance.synthetic.simulate import simulate
