@@ -34,7 +34,9 @@ def _fails_sometimes(d):
 
 
 def _fails_always(d):
-    raise ValueError("cannot compute")
+    if d["therapist"].str.contains("#").any():  # every resample (not the data themselves)
+        raise ValueError("cannot compute")
+    return {"mean": d["wellbeing"].mean()}
 
 
 def test_resampling_keeps_arms_and_makes_copies_distinct(data):

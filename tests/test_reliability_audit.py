@@ -109,6 +109,29 @@ def test_a_therapist_slope_needs_two_therapists_per_arm_with_repeated_ratings():
     assert (res.estimates["df"] >= 1).all()
 
 
+def _one_therapist_per_arm() -> pd.DataFrame:
+    d = alliance.load_example()
+    caseload = d.groupby(["condition", "therapist"])["patient"].nunique()
+    keep = [caseload["training"].idxmax(), caseload["control"].idxmax()]
+    return d[d["therapist"].isin(keep)].reset_index(drop=True)
+
+
+@pytest.mark.parametrize("argv", [
+    ["fit", "growth"], ["fit", "growth", "--rater", "both"], ["fit", "truth-bias"],
+    ["fit", "lagged"], ["fit", "lagged", "--direction", "outcome->alliance"],
+    ["fit", "rsa", *RSA, "--group", "therapist", "--group", "patient", "--time", "session",
+     "--lag", "1", "--moderator", "condition"],
+])
+def test_one_therapist_per_arm_is_refused_by_every_analysis_that_compares_arms(
+        tmp_path, capsys, argv):
+    """The arm difference of one therapist per arm is that therapist's effect: truth and bias,
+    lagged outcomes and the response surface fitted it with df 5 to 40 and reported a test."""
+    path = write_sessions(_one_therapist_per_arm(), tmp_path / "one.csv")
+    code, msg = one_line(capsys, *argv[:2], path, *argv[2:])
+    assert code == 3, msg
+    assert msg.endswith("[rule: at least 2 therapists per arm]"), msg
+
+
 def test_a_test_without_degrees_of_freedom_is_a_fit_error():
     """The rule behind the above: a reported t test with df < 1 or no SE is refused."""
     ok = wald_table([1.0, 2.0], np.diag([0.25, 0.25]), ["a", "b"], df=[10.0, 3.0])

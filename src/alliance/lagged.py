@@ -35,7 +35,7 @@ from alliance.data.lags import lag, lag_name, split_within_between
 from alliance.data.validate import moderator_levels, numeric_column, read_sessions, require_columns
 from alliance.errors import AllianceWarning
 from alliance.mixed import DDF_LABEL, MixedFit, RandomTerm, fit_lmm
-from alliance.moderation import add_moderator, moderated_contrasts
+from alliance.moderation import add_moderator, moderated_contrasts, require_groups_per_level
 from alliance.options import check_conf_level
 from alliance.results import Result, RowLog, check_tests, format_table
 
@@ -308,6 +308,10 @@ def _fit_one(data, *, outcome, predictors, control_prior, prior_centring, modera
     levels = None
     if moderator is not None:
         levels = moderator_levels(d["moderator"], moderator, source, what="an effect")
+        nested = {"patient": d["patient"]}
+        if therapist_effects != "none":
+            nested["therapist"] = d["therapist"]
+        require_groups_per_level(moderator, d["moderator"], nested, source, f"lagged {outcome}")
         X = add_moderator(X, moderated, d["moderator"], moderator, levels)
     random = [RandomTerm("patient", d["patient"].to_numpy())]
     within = [f"{c}_lag1_within" for c in predictors]

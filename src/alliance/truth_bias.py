@@ -53,6 +53,7 @@ from alliance.moderation import (
     moderated_contrasts,
     moderator_kind,
     numeric_moderated_contrasts,
+    require_groups_per_level,
 )
 from alliance.options import check_conf_level, check_within_data
 from alliance.results import Result, RowLog, check_tests, format_table
@@ -516,6 +517,11 @@ def fit_truth_bias(
         X[b] = d[b].to_numpy()
     X, levels, numeric = _moderate(X, base, d["moderator"] if moderator else None, moderator,
                                    source, moderator_at, "a force")
+    if levels is not None:  # the minimum design: 2 therapists (patients) per arm
+        nested = {"patient": d["patient"]}
+        if therapist_effects != "none":
+            nested["therapist"] = d["therapist"]
+        require_groups_per_level(moderator, d["moderator"], nested, source, "truth and bias")
     zcols = ["Intercept", "truth_within"] if truth_slope else ["Intercept"]
     Z = pd.DataFrame({"Intercept": 1.0, "truth_within": d["truth_within"].to_numpy()},
                      index=d.index)
@@ -707,6 +713,9 @@ def fit_truth_bias_cross(
         mod_values = d["moderator"]
     X, levels, numeric_spec = _moderate(X, base, mod_values, moderator, source, moderator_at,
                                         "a force")
+    if levels is not None:  # dyads nested in a moderator's levels: at least 2 per level
+        require_groups_per_level(moderator, d["moderator"], {group: d["group"]}, source.name,
+                                 "truth and bias")
     resid = None
     if residual_by is not None:
         d["residual_level"] = data.loc[ok, residual_by].astype(str).to_numpy()

@@ -20,6 +20,7 @@ import pandas as pd
 from alliance.data.cells import fail, source_of
 from alliance.data.lags import lag as build_lag
 from alliance.data.validate import read_table
+from alliance.moderation import require_groups_per_level
 from alliance.options import check_conf_level, check_number, check_within_data
 from alliance.results import RowLog
 from alliance.rsa.surface import COEF_NAMES
@@ -269,6 +270,10 @@ def analysis_frame(data, spec: RSASpec) -> tuple[pd.DataFrame, dict]:
     n = len(f)
     if n < MIN_ROWS:
         raise fail(source, "enough rows", f"only {n} complete rows for the response surface model")
+    if kind == "binary" and spec.groups:  # groups nested in the moderator: at least 2 per level
+        labels = np.asarray(levels, dtype=object)[f["mod"].to_numpy(dtype=int)]
+        require_groups_per_level(spec.moderator, labels, {g: f[f"group:{g}"] for g in spec.groups},
+                                 source, "response surface")
     notes = []
     if spec.center == "pooled":
         cx = cy = float(np.mean(np.concatenate([f["x_raw"], f["y_raw"]])))
