@@ -366,7 +366,7 @@ def _main(argv: list[str], handlers: dict) -> int:
     except Exception as exc:
         if os.environ.get("ALLIANCE_TRACEBACK"):
             raise
-        if isinstance(exc, (ValueError, TypeError)) and _raised_by_package(exc):
+        if isinstance(exc, ValueError) and _raised_by_package(exc):
             # the package's own argument checks (an option value it cannot use)
             return _fail(f"alliance: error: {option_message(parser, str(exc))}", 2)
         frame = traceback.extract_tb(exc.__traceback__)[-1]
