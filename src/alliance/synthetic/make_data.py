@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from alliance.data.example import DATA_DIR, EXAMPLE_FILE, sha256, write_sessions
+from alliance.data.example import DATA_DIR, EXAMPLE_FILE, example_path, load_example, sha256, write_sessions
 from alliance.data.schema import COLUMN_DESCRIPTIONS, INSTRUMENTS
 from alliance.synthetic.params import EXAMPLE_SEED, SimulationParams, describe_parameters
 from alliance.synthetic.scenarios import SCENARIOS
 from alliance.synthetic.simulate import simulate
 
-__all__ = ["README_DIR", "build", "readme_text"]
+__all__ = ["README_DIR", "build", "readme_text", "write_readme"]
 
 #: Where the codebook lives in a checkout of the repository (``data/README.md``).
 README_DIR = Path(__file__).resolve().parents[3] / "data"
@@ -189,3 +189,20 @@ def build(out_dir: Path | None = None) -> dict[str, Path]:
     readme = readme_dir / "README.md"
     readme.write_text(readme_text(data, digest), encoding="utf-8", newline="\n")
     return {"data": csv, "checksum": sumfile, "readme": readme}
+
+
+def write_readme(out_dir: Path | None = None) -> Path:
+    """Rewrite the codebook (``data/README.md``) for the shipped data file, leaving the file as it is.
+
+    The parameter, scenario and model sections come from the code; the seed, checksum,
+    row counts and column ranges from the shipped ``sessions.csv`` (checksum verified).
+    After :func:`build` the two agree, so this writes what :func:`build` writes; between a
+    change of the model and the regeneration of the data it documents the new model
+    beside the data file that is actually shipped.
+    """
+    readme_dir = Path(out_dir) if out_dir is not None else README_DIR
+    readme_dir.mkdir(parents=True, exist_ok=True)
+    readme = readme_dir / "README.md"
+    readme.write_text(readme_text(load_example(), sha256(example_path())), encoding="utf-8",
+                      newline="\n")
+    return readme
