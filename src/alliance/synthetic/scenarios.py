@@ -87,19 +87,19 @@ _REALISM = {
                                        "dependence")}),
     "therapist_slopes": Scenario(
         "therapist_slopes", "Therapists differ strongly in alliance growth",
-        "Therapists' random slopes twice the default's: SD 0.06 points per session in the "
-        "patients' latent alliance and in the therapist's own ratings (the default has 0.03 and "
-        "0.034), so a therapist's patients can gain 0.3 points more or less over five sessions "
+        "Therapists' random slopes twice the default's in both raters' alliance: SD 0.06 points "
+        "per session in patient ratings and 0.067 in therapist ratings (the default: 0.03 and "
+        "0.034), so one therapist's patients can gain 0.3 points more or less over five sessions "
         "than another's. Growth models without a therapist random slope then understate the SE "
         "of the arm difference in growth badly; with one they should hold their level.",
         {"sd_therapist_growth_patient": (0.06, "assumption: twice the default's 0.03, a stress "
                                                "value beyond what therapist effects of about 5% "
                                                "of outcome variance suggest (Baldwin & Imel "
                                                "2013)"),
-         "sd_therapist_growth_therapist": (0.052, "assumption: with growth_accuracy 0.5 the "
-                                                  "therapist-rated therapist slope has SD "
-                                                  "sqrt(0.5^2 0.06^2 + 0.052^2) = 0.06, twice "
-                                                  "the default's")}),
+         "sd_therapist_growth_therapist": (0.06, "assumption: twice the default's 0.03; with "
+                                                 "growth_accuracy 0.5 the therapist-rated "
+                                                 "therapist slope has SD sqrt(0.5^2 0.06^2 + "
+                                                 "0.06^2) = 0.067, twice the default's")}),
     "control_association": Scenario(
         "control_association", "An alliance-outcome association without training",
         "Alliance in the previous session predicts well-being within patients in the control "
