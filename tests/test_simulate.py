@@ -1,7 +1,7 @@
 """The generative model and the shipped synthetic data.
 
-Run ``python tests/test_simulate.py [N] [parameter=value ...]`` for the realism figures the
-parameters' sources quote: over N seeded draws (default 200) of the default model (or with the
+Run ``python tests/test_simulate.py [N] [--no-growth] [parameter=value ...]`` for the realism
+figures the parameters' sources quote: over N seeded draws (default 200) of the default model (or with the
 given changes), the therapist ICC of every rating (:func:`alliance.randomise.icc`), the
 correlation of control-arm patients' mean alliance with their mean well-being, and how often the
 growth models with a therapist random slope end at a boundary (and why).
@@ -364,16 +364,18 @@ def test_truths_are_the_estimands():
 
 
 if __name__ == "__main__":  # the realism figures quoted in the parameters' sources
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 200
-    changes = {k: float(v) for k, v in (a.split("=") for a in sys.argv[2:])}
+    args = [a for a in sys.argv[1:] if a != "--no-growth"]
+    growth = "--no-growth" not in sys.argv  # growth fits take about 3 s a draw
+    n = int(args[0]) if args else 200
+    changes = {k: float(v) for k, v in (a.split("=") for a in args[1:])}
     params = dataclasses.replace(SimulationParams(), **changes)
-    draws = pd.DataFrame([_realism(params, 20221110 + i, growth=True) for i in range(n)])
+    draws = pd.DataFrame([_realism(params, 20221110 + i, growth=growth) for i in range(n)])
     pd.set_option("display.width", 160)
     print(f"{n} seeded draws of the default model{' with ' + str(changes) if changes else ''}")
     numeric = draws.select_dtypes("number")
     print(pd.DataFrame({"mean": numeric.mean(), "q05": numeric.quantile(0.05),
                         "q95": numeric.quantile(0.95)}).round(3).to_string())
-    for rater in ("therapist", "patient", "both"):
+    for rater in ("therapist", "patient", "both") if growth else ():
         why = draws[f"why_{rater}"].str.split(";").explode()
         print(f"boundary terms, {rater} (share of draws):",
               (why[why != ""].value_counts() / n).round(3).to_dict())

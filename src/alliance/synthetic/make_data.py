@@ -13,7 +13,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from alliance.data.example import DATA_DIR, EXAMPLE_FILE, example_path, load_example, sha256, write_sessions
+from alliance.data.example import (
+    DATA_DIR,
+    EXAMPLE_FILE,
+    example_path,
+    load_example,
+    sha256,
+    write_sessions,
+)
 from alliance.data.schema import COLUMN_DESCRIPTIONS, INSTRUMENTS
 from alliance.synthetic.params import EXAMPLE_SEED, SimulationParams, describe_parameters
 from alliance.synthetic.scenarios import SCENARIOS

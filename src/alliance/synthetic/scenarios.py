@@ -72,19 +72,19 @@ _REALISM = {
         "spread the scale's ceiling censors about a quarter of patient ratings at 5 and skews "
         "them (skewness about -0.7; the default model has 6% at 5 and skewness -0.3). The "
         "surface centre stays at 3.75, so the lagged surface is seen from higher up.",
-        {"mu_patient": (4.45, "assumption: WAI-SR patient item means above 4 with a heavy ceiling "
-                              "are typical of outpatient samples (Hatcher & Gillaspy 2006)"),
-         "sd_patient_alliance": (0.55, "assumption: a wider between-patient spread that reaches "
-                                       "the ceiling")}),
+        {"mu_patient": (4.45, ("assumption: WAI-SR patient item means above 4 with a heavy ceiling "
+                              "are typical of outpatient samples (Hatcher & Gillaspy 2006)")),
+         "sd_patient_alliance": (0.55, ("assumption: a wider between-patient spread that reaches "
+                                       "the ceiling"))}),
     "rupture_dropout": Scenario(
         "rupture_dropout", "Dropout after a rupture",
         "A session whose latent alliance falls one SD below the patient's course is a rupture; "
         "the odds of leaving after it are four times the usual ones. Dropout then depends on "
         "the alliance (missing not at random given the observed ratings of that session).",
-        {"dropout_rupture_odds": (4.0, "assumption: ruptures that are not repaired predict "
+        {"dropout_rupture_odds": (4.0, ("assumption: ruptures that are not repaired predict "
                                        "unilateral termination (Safran, Muran & Eubanks-Carter "
                                        "2011); an odds ratio of 4 is a strong but plausible "
-                                       "dependence")}),
+                                       "dependence"))}),
     "therapist_slopes": Scenario(
         "therapist_slopes", "Therapists differ strongly in alliance growth",
         "Therapists' random slopes twice the default's in both raters' alliance: SD 0.06 points "
@@ -92,23 +92,23 @@ _REALISM = {
         "0.034), so one therapist's patients can gain 0.3 points more or less over five sessions "
         "than another's. Growth models without a therapist random slope then understate the SE "
         "of the arm difference in growth badly; with one they should hold their level.",
-        {"sd_therapist_growth_patient": (0.06, "assumption: twice the default's 0.03, a stress "
+        {"sd_therapist_growth_patient": (0.06, ("assumption: twice the default's 0.03, a stress "
                                                "value beyond what therapist effects of about 5% "
                                                "of outcome variance suggest (Baldwin & Imel "
-                                               "2013)"),
-         "sd_therapist_growth_therapist": (0.06, "assumption: twice the default's 0.03; with "
+                                               "2013)")),
+         "sd_therapist_growth_therapist": (0.06, ("assumption: twice the default's 0.03; with "
                                                  "growth_accuracy 0.5 the therapist-rated "
                                                  "therapist slope has SD sqrt(0.5^2 0.06^2 + "
-                                                 "0.06^2) = 0.067, twice the default's")}),
+                                                 "0.06^2) = 0.067, twice the default's"))}),
     "control_association": Scenario(
         "control_association", "An alliance-outcome association without training",
         "Alliance in the previous session predicts well-being within patients in the control "
         "arm too, with half the training arm's slope along the line of congruence (a1 = 1.5 "
         "against 3). The default's control arm has only the between-patient association "
         "(level_wellbeing_corr); this scenario drops finding 4's premise.",
-        {"control_a1": (1.5, "assumption: the alliance-outcome correlation averages r = .28 "
+        {"control_a1": (1.5, ("assumption: the alliance-outcome correlation averages r = .28 "
                              "across treatments (Fluckiger et al. 2018), so a within-patient "
-                             "effect without training is plausible; half the training arm's a1")}),
+                             "effect without training is plausible; half the training arm's a1"))}),
     "confounded_level": Scenario(
         "confounded_level", "A stable alliance level strongly confounded with well-being",
         "A patient's stable alliance level (the latent alliance's therapist and patient "
@@ -119,10 +119,10 @@ _REALISM = {
         "between-patient association is no effect of last session's alliance: the raw lagged "
         "surface mistakes it for one, the within-patient surface (patient means at level 2) "
         "should not (chapter 5).",
-        {"level_wellbeing_corr": (0.6, "assumption: trait-like alliance and outcome covary "
+        {"level_wellbeing_corr": (0.6, ("assumption: trait-like alliance and outcome covary "
                                        "between patients (Zilcha-Mano 2017); a confound "
                                        "stronger than the literature's average, to stress "
-                                       "the within-patient specification")}),
+                                       "the within-patient specification"))}),
 }
 
 _NULL = {
@@ -153,11 +153,11 @@ SCENARIOS: dict[str, Scenario] = {
         "from null only in the therapist-rated slope SD (0.030 against the default's 0.034); it "
         "pins the value so the check does not move when the default does.",
         {**_NULL,
-         "sd_therapist_growth_patient": (0.03, "null_therapist_slopes: therapist random slope "
-                                               "SD 0.03 in patient ratings"),
-         "sd_therapist_growth_therapist": (0.026, "null_therapist_slopes: with growth_accuracy "
+         "sd_therapist_growth_patient": (0.03, ("null_therapist_slopes: therapist random slope "
+                                               "SD 0.03 in patient ratings")),
+         "sd_therapist_growth_therapist": (0.026, ("null_therapist_slopes: with growth_accuracy "
                                                   "0.5 the therapist-rated therapist slope has "
-                                                  "SD sqrt(0.5^2 0.03^2 + 0.026^2) = 0.030")}),
+                                                  "SD sqrt(0.5^2 0.03^2 + 0.026^2) = 0.030"))}),
     **_REALISM,
     "realistic": Scenario(
         "realistic", "All realism features at once",
