@@ -13,13 +13,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from alliance.data.example import DATA_DIR, EXAMPLE_FILE, sha256, write_sessions
+from alliance.data.example import (
+    DATA_DIR,
+    EXAMPLE_FILE,
+    example_path,
+    load_example,
+    sha256,
+    write_sessions,
+)
 from alliance.data.schema import COLUMN_DESCRIPTIONS, INSTRUMENTS
 from alliance.synthetic.params import EXAMPLE_SEED, SimulationParams, describe_parameters
 from alliance.synthetic.scenarios import SCENARIOS
 from alliance.synthetic.simulate import simulate
 
-__all__ = ["README_DIR", "build", "readme_text"]
+__all__ = ["README_DIR", "build", "readme_text", "write_readme"]
 
 #: Where the codebook lives in a checkout of the repository (``data/README.md``).
 README_DIR = Path(__file__).resolve().parents[3] / "data"
@@ -79,25 +86,42 @@ items, total 0-40, clinical cut-off 25) are plausible choices and set the ranges
 
 For therapist j (arm a_j = 1 for training), patient i and session s = 1..6 with t = s - 1:
 
-- latent alliance: eta_is = mu_P + u_j + v_i + (gamma_P + w_i) t + xi_is
+- latent alliance: eta_is = mu_P + u_j + v_i + (gamma_P + w_i + g^P_j) t + xi_is
 - patient rating: P_is = eta_is + e^P_is, rounded to 1/12, kept in 1-5
-- therapist rating: R_is = mu_T + u^T_j + v^T_i + beta_L (u_j + v_i) + (gamma_T + delta_T a_j) t
-  + lambda_a xi_is + e^T_is, rounded to 1/12, kept in 1-5
-- well-being: W_is = mu_W + u^W_j + v^W_i + gamma_W t + a_j f(R_i,s-1 - c, P_i,s-1 - c) + e_is,
+- therapist rating: R_is = mu_T + u^T_j + v^T_i + beta_L (u_j + v_i)
+  + (gamma_T + delta_T a_j + beta_G (w_i + g^P_j) + w^T_i + g^T_j) t + lambda_a xi_is + e^T_is,
+  rounded to 1/12, kept in 1-5
+- well-being: W_is = mu_W + u^W_j + v^W_i + gamma_W t + a_j f(R_i,s-1 - c, P_i,s-1 - c)
+  + (1 - a_j) (a1^C / 2) (R_i,s-1 + P_i,s-1 - 2c) + e_is,
   with AR(1) residuals e_is = rho e_i,s-1 + nu_is, rounded to 0.1, kept in 0-40;
-  f(x, y) = b1 x + b2 y + b3 x^2 + b4 xy + b5 y^2 (training arm only, from session 2)
+  f(x, y) = b1 x + b2 y + b3 x^2 + b4 xy + b5 y^2 (training arm only, from session 2);
+  a1^C = `control_a1` (0 in the default model)
+- between patients, the well-being level v^W_i correlates `level_wellbeing_corr` with the stable
+  alliance level u_j + v_i (an association of levels, not a lagged effect)
 - allocation: `alliance.randomise.allocate` (1:1, one permutation); caseloads 1-6 per therapist drawn
   with Gamma-distributed recruitment propensities; dropout after each session with a constant
   hazard; missed forms completely at random.
 
+Therapists are the unit of randomisation and differ in their patients' alliance level (u_j) and
+growth (g^P_j), in their rating leniency (u^T_j) and in their own rated growth (g^T_j); the
+therapist's rating sees a share beta_L of the patient's level and beta_G of the patient's growth.
+
 How the four findings are encoded: (1) delta_T > 0 and no arm difference in patient-rated growth;
 (2) lambda_1 > lambda_0 (therapists track their patients' session-to-session fluctuations more
 closely under training); (3) a1 = b1 + b2 > 0 and a4 = b3 - b4 + b5 < 0 in the training arm;
-(4) f = 0 in the control arm. Covariates have no effect on anything.
+(4) no within-patient lagged effect in the control arm (a1^C = 0): an assumption, finding 4's
+premise; the control arm does have the literature's between-patient alliance-outcome association
+(about r = .28) through `level_wellbeing_corr`. Covariates have no effect on anything.
+
+The values the book's estimators target (the estimands, e.g. the temporal-congruence difference
+attenuated by the patient rating's reliability) are derived in `alliance.synthetic.truths`
+(`truth()`, `estimand_notes()`).
 
 ## Every parameter, its value and its source
 
-"published" means the abstract of Tasca et al. (2023); "assumption" says why the value is plausible.
+"published" means the abstract of Tasca et al. (2023); "literature" a value set from a published
+figure (cited); "assumption" says why the value is plausible (citing where it leans on the
+literature).
 
 | parameter | value | meaning | source |
 |---|---|---|---|
@@ -109,8 +133,9 @@ _README_SCENARIOS = """
 The shipped file is a draw of the `default` scenario. The other scenarios
 (`alliance.synthetic.scenarios`; `alliance simulate --scenario NAME --seed N --out FILE`) change the
 parameters below and nothing else; chapter 7 runs the book's evaluation on each and chapter 9 plans
-a trial under them. `null` removes every training effect; the realism scenarios each add one feature
-the default model leaves out.
+a trial under them. `null` removes every training effect (and keeps the rest of the default);
+`null_therapist_slopes` is `null` with both raters' therapist random-slope SD at 0.03; the realism
+scenarios each push one feature beyond the default model.
 
 | scenario | parameter | value | default | reason |
 |---|---|---|---|---|
@@ -171,3 +196,20 @@ def build(out_dir: Path | None = None) -> dict[str, Path]:
     readme = readme_dir / "README.md"
     readme.write_text(readme_text(data, digest), encoding="utf-8", newline="\n")
     return {"data": csv, "checksum": sumfile, "readme": readme}
+
+
+def write_readme(out_dir: Path | None = None) -> Path:
+    """Rewrite the codebook (``data/README.md``) for the shipped data file, leaving the file as it is.
+
+    The parameter, scenario and model sections come from the code; the seed, checksum,
+    row counts and column ranges from the shipped ``sessions.csv`` (checksum verified).
+    After :func:`build` the two agree, so this writes what :func:`build` writes; between a
+    change of the model and the regeneration of the data it documents the new model
+    beside the data file that is actually shipped.
+    """
+    readme_dir = Path(out_dir) if out_dir is not None else README_DIR
+    readme_dir.mkdir(parents=True, exist_ok=True)
+    readme = readme_dir / "README.md"
+    readme.write_text(readme_text(load_example(), sha256(example_path())), encoding="utf-8",
+                      newline="\n")
+    return readme

@@ -42,25 +42,27 @@ class SimulationParams:
     caseload_shape: float = _p(1.5, "Gamma shape of therapists' recruitment propensity (lower = more uneven caseloads)", "assumption: uneven caseloads as in practice research networks")
     # --- latent alliance and patient ratings (WAI-SR item mean, 1-5) --------
     mu_patient: float = _p(3.90, "mean patient-rated alliance at session 1", "assumption: typical of WAI-SR patient means early in therapy (Hatcher & Gillaspy 2006 report means near 4 on the 1-5 item scale)")
-    sd_therapist_alliance: float = _p(0.15, "SD of therapists' effect on their patients' alliance (u_j)", "assumption: therapist effects of a few per cent of alliance variance (Baldwin, Wampold & Imel 2007)")
+    sd_therapist_alliance: float = _p(0.15, "SD of therapists' effect on their patients' alliance (u_j)", "assumption: therapists account for 1.7-6.9% of the variance in patient-rated alliance in routine care (Imel, Hubbard, Rutter & Simon 2013, J Consult Clin Psychol 81(1), 154-165); with the therapist slopes below, the therapist ICC of patient-rated alliance is about .085 (mean over 1,000 seeded draws: python tests/test_simulate.py 1000 --no-growth), at the upper end of that range")
     sd_patient_alliance: float = _p(0.45, "SD of patients' alliance level (v_i)", "assumption: between-patient SD of WAI-SR means about 0.5")
     growth_patient: float = _p(0.04, "patient-rated alliance growth per session, both arms (gamma_P)", "assumption: slow early growth; finding 1 says training did not change it")
-    sd_growth_patient: float = _p(0.04, "SD of patients' growth rates (w_i)", "assumption")
-    sd_fluctuation: float = _p(0.30, "SD of session-to-session fluctuation of the latent alliance (xi; ruptures and repairs)", "assumption: within-patient SD of session alliance about 0.3")
-    sd_error_patient: float = _p(0.15, "SD of patient-rating error (epsilon^P)", "assumption: reliability of the within-patient deviations about 0.8")
+    sd_growth_patient: float = _p(0.05, "SD of patients' growth rates (w_i)", "assumption: patients differ in the direction of early alliance development, not only its speed (Kivlighan & Shaughnessy 2000, J Couns Psychol 47(3), 362-371; Stiles et al. 2004, J Couns Psychol 51(1), 81-92): with mean 0.04, SD 0.05 and the therapist slopes the latent alliance of about one patient in four declines")
+    sd_fluctuation: float = _p(0.25, "SD of session-to-session fluctuation of the latent alliance (xi; ruptures and repairs)", "literature: a single session's alliance rating has a patient-level generalizability coefficient of about .77 (Crits-Christoph, Gibbons, Hamilton, Ring-Kurtz & Gallop 2011, J Consult Clin Psychol 79(3), 267-278); assumption: with the patient level's variance 0.15^2 + 0.45^2, fluctuation 0.25 and rating error 0.12 give .75")
+    sd_error_patient: float = _p(0.12, "SD of patient-rating error (epsilon^P)", "assumption: reliability of the within-patient session deviations about 0.8 (0.25^2 / (0.25^2 + 0.12^2)); see sd_fluctuation for the total within-patient variance")
     # --- therapist ratings -------------------------------------------------
     mu_therapist: float = _p(3.55, "mean therapist-rated alliance at session 1", "assumption: therapists rate the alliance lower than patients (Tryon, Blackwell & Hammel 2007), giving negative directional bias")
-    sd_therapist_leniency: float = _p(0.25, "SD of therapists' rating leniency (u^T_j)", "assumption")
+    sd_therapist_leniency: float = _p(0.15, "SD of therapists' rating leniency (u^T_j)", "assumption: therapists differ more in how they rate the alliance than patients of one therapist agree (Marcus, Kashy & Baldwin 2009, J Couns Psychol 56(4), 537-548); SD 0.15 gives a therapist ICC of therapist-rated alliance of about .16 (mean over 1,000 seeded draws: python tests/test_simulate.py 1000 --no-growth; 0.25 gave .31, above the .05-.20 asked of the model by issue 18)")
     sd_patient_therapist_view: float = _p(0.30, "SD of the therapist's patient-specific view (v^T_i)", "assumption")
     level_accuracy: float = _p(0.30, "weight of the patient's true alliance level in the therapist's rating (beta_L)", "assumption: patient-therapist agreement on alliance level is modest (r about .3; Tryon et al. 2007)")
     growth_therapist_control: float = _p(0.02, "therapist-rated alliance growth per session, control arm (gamma_T)", "assumption")
     growth_therapist_training_effect: float = _p(0.04, "extra therapist-rated growth per session under training (delta_T)", "assumption encoding finding 1 (faster therapist-rated growth under training; chosen so a trial of this size detects it most of the time: chapter 7 estimates how often)")
     tracking_control: float = _p(0.20, "weight of the patient's session fluctuation in the therapist's rating, control (lambda_0)", "assumption")
     tracking_training: float = _p(0.40, "same under training (lambda_1)", "assumption encoding finding 2 (greater temporal congruence under training; chapter 7 estimates how often a trial of this size detects it)")
-    sd_error_therapist: float = _p(0.20, "SD of therapist-rating error (epsilon^T)", "assumption")
+    growth_accuracy: float = _p(0.5, "weight of the patient's own latent alliance growth (w_i + g^P_j) in the therapist's rated growth (beta_G)", "assumption: therapists perceive part of how their patient's alliance develops (patient and therapist ratings converge over treatment: Laws et al. 2017, Psychotherapy Research 27(4), 410-424); one half makes the two raters' patient-specific growth rates correlate about .6")
+    sd_growth_therapist_view: float = _p(0.03, "SD of the therapist's patient-specific view of alliance growth per session (w^T_i)", "assumption: the therapist's own reading of a patient's progress; with beta_G the patient-specific growth rates of therapist ratings have SD 0.039 (patient ratings: 0.05). Without growth of its own, therapist-rated patient-level slope variance was zero and most growth fits of therapist ratings ended at a boundary")
+    sd_error_therapist: float = _p(0.15, "SD of therapist-rating error (epsilon^T)", "assumption: about the patient form's (0.12); the therapist's session-specific rating noise")
     # --- well-being (ORS total, 0-40) ---------------------------------------
     mu_wellbeing: float = _p(21.0, "mean well-being at session 1", "assumption: clinical samples start below the ORS cut-off of 25 (Miller et al. 2003)")
-    sd_therapist_wellbeing: float = _p(1.5, "SD of therapist effects on well-being (u^W_j)", "assumption: small therapist effects on outcome")
+    sd_therapist_wellbeing: float = _p(1.8, "SD of therapist effects on well-being (u^W_j)", "literature: therapists account for about 5% of outcome variance (Baldwin & Imel 2013, in Lambert (Ed.), Bergin and Garfield's Handbook, 6th ed.; Johns, Barkham, Kellett & Saxon 2019, Clin Psychol Rev 67, 78-93); assumption: SD 1.8 gives a therapist ICC of session well-being of about .085 (mean over 1,000 seeded draws: python tests/test_simulate.py 1000 --no-growth; levels also carry case mix)")
     sd_patient_wellbeing: float = _p(5.5, "SD of patients' well-being level (v^W_i)", "assumption")
     growth_wellbeing: float = _p(0.6, "well-being gain per session (gamma_W)", "assumption: early improvement of a few ORS points")
     sd_wellbeing_residual: float = _p(3.0, "SD of session well-being innovations (nu)", "assumption")
@@ -78,11 +80,11 @@ class SimulationParams:
     p_missing_wellbeing: float = _p(0.03, "probability a well-being rating is missing", "assumption: MCAR missed forms")
     dropout_rupture_odds: float = _p(1.0, "odds ratio of leaving after a session with a rupture (1: dropout does not depend on the alliance)", "assumption: 1 in the default model (missing completely at random); ruptures predict dropout in the literature (Safran, Muran & Eubanks-Carter 2011), see the scenario rupture_dropout")
     rupture_threshold: float = _p(-1.0, "a session is a rupture when the latent alliance fluctuation xi is below this many SDs of xi", "assumption: about one session in six is a rupture (a one-SD drop)")
-    # --- realism features (all off in the default model) --------------------
-    sd_therapist_growth_patient: float = _p(0.0, "SD of therapists' effect on their patients' alliance growth per session (a therapist random slope, seen in patient ratings)", "assumption: 0 in the default model; see the scenario therapist_slopes")
-    sd_therapist_growth_therapist: float = _p(0.0, "SD of therapists' own rated-growth slopes (a therapist random slope in therapist ratings)", "assumption: 0 in the default model; see the scenario therapist_slopes")
-    control_a1: float = _p(0.0, "lagged association of alliance with well-being in the control arm along the line of congruence (a1 of a plane f_c = a1 (x + y) / 2)", "assumption: 0 in the default model (finding 4); the alliance-outcome correlation averages r = .28 across therapies (Fluckiger et al. 2018), see the scenario control_association")
-    level_wellbeing_corr: float = _p(0.0, "correlation of a patient's stable alliance level (u_j + v_i) with the patient's well-being level (v^W_i)", "assumption: 0 in the default model; patients who form good alliances may be better off to begin with, see the scenario confounded_level")
+    # --- therapist differences in growth; alliance and outcome between patients ---
+    sd_therapist_growth_patient: float = _p(0.03, "SD of therapists' effect on their patients' alliance growth per session (g^P_j: a therapist random slope, seen in patient ratings)", "assumption: therapists differ in their patients' outcomes (about 5% of outcome variance; Baldwin & Imel 2013) and in the alliances they build (Imel et al. 2013); 0.03 per session is 0.15 over the five intervals, the order of the training effect. Therapists are the unit of randomisation, so the growth models need a therapist random slope")
+    sd_therapist_growth_therapist: float = _p(0.03, "SD of therapists' own rated-growth slopes (g^T_j; the therapist random slope of therapist ratings is beta_G g^P_j + g^T_j, SD 0.034)", "assumption: as sd_therapist_growth_patient; with 0.03 the therapist-rated growth model with a therapist random slope ends at a boundary in about 15% of draws (0.02: about 30%; python tests/test_simulate.py)")
+    control_a1: float = _p(0.0, "lagged within-patient effect of alliance on next-session well-being in the control arm along the line of congruence (a1 of a plane f_c = a1 (x + y) / 2)", "assumption: 0 in the default model -- finding 4's premise (an alliance-outcome link only under training), assumed, not derived from the literature; the control arm still has the literature's between-patient association (level_wellbeing_corr). See the scenario control_association for a within-patient effect without training")
+    level_wellbeing_corr: float = _p(0.34, "correlation of a patient's stable alliance level (u_j + v_i) with the patient's well-being level (v^W_i)", "literature: the alliance-outcome correlation averages r = .278 (Fluckiger, Del Re, Wampold & Horvath 2018, Psychotherapy 55(4), 316-340); assumption: 0.34 between the latent levels gives r of about .28 between a control-arm patient's mean patient-rated alliance and mean well-being over the six sessions (mean over 1,000 seeded draws: python tests/test_simulate.py 1000 --no-growth); a between-patient association only: no lagged effect")
     # --- covariates (no effect on any outcome) ------------------------------
     experience_median: float = _p(10.0, "median therapist experience in years (log-normal)", "assumption; carried as a balance covariate, no effect")
     experience_max: float = _p(40.0, "most years of experience a therapist can have (larger log-normal draws are set to this bound)", "assumption: a working life of about 40 years (practice from about 25 to 65); an unbounded log-normal produced 87.8 years")
@@ -104,11 +106,20 @@ class SimulationParams:
             raise ValueError("min_caseload exceeds max_caseload")
 
     def truth(self) -> dict[str, float]:
-        """The surface parameters a1-a5 of the training arm and the other encoded effects.
+        """The estimands of the book's tests: the values a correct analysis of this model targets.
 
-        ``a1_control`` is the control arm's association along the line of congruence
-        (0 unless :attr:`control_a1` is set) and ``a1_difference`` the arm difference.
+        Keys: ``a1`` .. ``a5`` (the training arm's within-patient lagged surface),
+        ``a1_control`` (the control arm's, 0 unless :attr:`control_a1` is set) and
+        ``a1_difference``; ``growth_difference_therapist``, ``growth_difference_patient``
+        and ``growth_difference_rater`` (finding 1's growth models);
+        ``tracking_difference`` (finding 2: the temporal-congruence difference the
+        truth-and-bias model estimates, i.e. ``tracking_training - tracking_control``
+        attenuated by the reliability of the patient's observed session deviations,
+        :func:`alliance.synthetic.truths.implied_temporal_congruence`).
+        :func:`alliance.synthetic.truths.estimand_notes` describes each.
         """
+        from alliance.synthetic.truths import implied_temporal_congruence
+
         b1, b2, b3, b4, b5 = (self.b1_therapist, self.b2_patient, self.b3_therapist_sq,
                               self.b4_product, self.b5_patient_sq)
         return {
@@ -116,7 +127,7 @@ class SimulationParams:
             "growth_difference_therapist": self.growth_therapist_training_effect,
             "growth_difference_patient": 0.0,
             "growth_difference_rater": self.growth_therapist_training_effect,
-            "tracking_difference": self.tracking_training - self.tracking_control,
+            "tracking_difference": implied_temporal_congruence(self)["training - control"],
             "a1_control": self.control_a1,
             "a1_difference": b1 + b2 - self.control_a1,
         }

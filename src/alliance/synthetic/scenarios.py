@@ -1,24 +1,28 @@
-"""Named scenarios of the generative model: the default, a null model and realism checks.
+"""Named scenarios of the generative model: the default, null models and realism checks.
 
 A scenario is a documented set of changes to :class:`SimulationParams`: each
 changed parameter carries its new value and the reason for it (a published
 figure or an assumption), exactly as the parameters themselves do. The
 ``default`` scenario is the book's model (the shipped data are one draw of it);
-``null`` removes every training effect, so the share of draws in which a
-finding comes out is a false-positive rate; the realism scenarios each add one
-feature the default model leaves out, so chapter 7 can show how the verdicts
-and their error rates move when the model is less tidy:
+``null`` removes every training effect and keeps everything else of the default
+(its therapist random slopes and its between-patient alliance-outcome
+association included), so the share of draws in which a finding comes out is a
+false-positive rate; ``null_therapist_slopes`` is ``null`` with both raters'
+therapist random-slope SD fixed at 0.03 points per session whatever the
+default's values. The realism scenarios each push one feature beyond the
+default model, so chapter 7 can show how the verdicts and their error rates
+move when the model is less tidy:
 
-=====================  =====================================================================
-``ceiling``            patient ratings near the top of the scale (a quarter at 5, skewed)
-``rupture_dropout``    patients leave after a rupture (missing not at random)
-``therapist_slopes``   therapists differ in how fast the alliance grows (random slopes the
-                       analyses do not model: can the tests be liberal?)
-``control_association``  alliance and next-session well-being are related in the control arm too
-``confounded_level``   patients with a good alliance are better off in every session (stable
-                       levels correlated; the lagged surface unchanged)
-``realistic``          all five at once
-=====================  =====================================================================
+=========================  =================================================================
+``ceiling``                patient ratings near the top of the scale (a quarter at 5, skewed)
+``rupture_dropout``        patients leave after a rupture (missing not at random)
+``therapist_slopes``       therapists differ twice as much in alliance growth as in the default
+``control_association``    alliance predicts next-session well-being within patients in the
+                           control arm too
+``confounded_level``       a stable alliance level much more strongly confounded with well-being
+                           than in the default (the lagged surface unchanged)
+``realistic``              all five at once
+=========================  =================================================================
 
 Use ``alliance simulate --scenario NAME --seed N --out FILE`` or
 ``simulate(scenario_params(NAME), seed=N)``. :func:`scale_effects` multiplies every
@@ -68,45 +72,67 @@ _REALISM = {
         "spread the scale's ceiling censors about a quarter of patient ratings at 5 and skews "
         "them (skewness about -0.7; the default model has 6% at 5 and skewness -0.3). The "
         "surface centre stays at 3.75, so the lagged surface is seen from higher up.",
-        {"mu_patient": (4.45, "assumption: WAI-SR patient item means above 4 with a heavy ceiling "
-                              "are typical of outpatient samples (Hatcher & Gillaspy 2006)"),
-         "sd_patient_alliance": (0.55, "assumption: a wider between-patient spread that reaches "
-                                       "the ceiling")}),
+        {"mu_patient": (4.45, ("assumption: WAI-SR patient item means above 4 with a heavy ceiling "
+                              "are typical of outpatient samples (Hatcher & Gillaspy 2006)")),
+         "sd_patient_alliance": (0.55, ("assumption: a wider between-patient spread that reaches "
+                                       "the ceiling"))}),
     "rupture_dropout": Scenario(
         "rupture_dropout", "Dropout after a rupture",
         "A session whose latent alliance falls one SD below the patient's course is a rupture; "
         "the odds of leaving after it are four times the usual ones. Dropout then depends on "
         "the alliance (missing not at random given the observed ratings of that session).",
-        {"dropout_rupture_odds": (4.0, "assumption: ruptures that are not repaired predict "
+        {"dropout_rupture_odds": (4.0, ("assumption: ruptures that are not repaired predict "
                                        "unilateral termination (Safran, Muran & Eubanks-Carter "
                                        "2011); an odds ratio of 4 is a strong but plausible "
-                                       "dependence")}),
+                                       "dependence"))}),
     "therapist_slopes": Scenario(
-        "therapist_slopes", "Therapists differ in alliance growth",
-        "Each therapist has a random slope, in the patients' latent alliance and in the "
-        "therapist's own ratings (SD 0.03 points per session each, of the order of the "
-        "training effect). The book's growth models have a therapist random intercept only, "
-        "so their tests of the arm difference in growth ignore this variation.",
-        {"sd_therapist_growth_patient": (0.03, "assumption: therapist differences in outcome "
-                                               "trajectories are common (Baldwin & Imel 2013)"),
-         "sd_therapist_growth_therapist": (0.03, "assumption: as for patient ratings")}),
+        "therapist_slopes", "Therapists differ strongly in alliance growth",
+        "Therapists' random slopes twice the default's in both raters' alliance: SD 0.06 points "
+        "per session in patient ratings and 0.067 in therapist ratings (the default: 0.03 and "
+        "0.034), so one therapist's patients can gain 0.3 points more or less over five sessions "
+        "than another's. Growth models without a therapist random slope then understate the SE "
+        "of the arm difference in growth badly; with one they should hold their level.",
+        {"sd_therapist_growth_patient": (0.06, ("assumption: twice the default's 0.03, a stress "
+                                               "value beyond what therapist effects of about 5% "
+                                               "of outcome variance suggest (Baldwin & Imel "
+                                               "2013)")),
+         "sd_therapist_growth_therapist": (0.06, ("assumption: twice the default's 0.03; with "
+                                                 "growth_accuracy 0.5 the therapist-rated "
+                                                 "therapist slope has SD sqrt(0.5^2 0.06^2 + "
+                                                 "0.06^2) = 0.067, twice the default's"))}),
     "control_association": Scenario(
         "control_association", "An alliance-outcome association without training",
-        "Alliance in the previous session predicts well-being in the control arm too, with half "
-        "the training arm's slope along the line of congruence (a1 = 1.5 against 3).",
-        {"control_a1": (1.5, "assumption: the alliance-outcome correlation averages r = .28 "
-                             "across treatments (Fluckiger et al. 2018), so zero without training "
-                             "is implausible; half the training arm's a1")}),
+        "Alliance in the previous session predicts well-being within patients in the control "
+        "arm too, with half the training arm's slope along the line of congruence (a1 = 1.5 "
+        "against 3). The default's control arm has only the between-patient association "
+        "(level_wellbeing_corr); this scenario drops finding 4's premise.",
+        {"control_a1": (1.5, ("assumption: the alliance-outcome correlation averages r = .28 "
+                             "across treatments (Fluckiger et al. 2018), so a within-patient "
+                             "effect without training is plausible; half the training arm's a1"))}),
     "confounded_level": Scenario(
-        "confounded_level", "A stable alliance level confounded with well-being",
+        "confounded_level", "A stable alliance level strongly confounded with well-being",
         "A patient's stable alliance level (the latent alliance's therapist and patient "
-        "intercepts, u_j + v_i, which both raters see) is correlated .3 with the patient's "
-        "well-being level v^W_i: patients who form a good alliance are better off in every "
-        "session, whatever happened in the last one. The lagged surface is that of the default "
-        "model, so this between-patient association is no effect of last session's alliance: the raw lagged surface mistakes it for one, the "
-        "within-patient surface (patient means at level 2) does not (chapter 5).",
-        {"level_wellbeing_corr": (0.3, "assumption: trait-like alliance and outcome covary "
-                                       "between patients (Zilcha-Mano 2017)")}),
+        "intercepts, u_j + v_i, which both raters see) correlates .6 with the patient's "
+        "well-being level v^W_i (the default: .34, which reproduces the literature's r of about "
+        ".28): patients who form a good alliance are much better off in every session, whatever "
+        "happened in the last one. The lagged surface is that of the default model, so this "
+        "between-patient association is no effect of last session's alliance: the raw lagged "
+        "surface mistakes it for one, the within-patient surface (patient means at level 2) "
+        "should not (chapter 5).",
+        {"level_wellbeing_corr": (0.6, ("assumption: trait-like alliance and outcome covary "
+                                       "between patients (Zilcha-Mano 2017); a confound "
+                                       "stronger than the literature's average, to stress "
+                                       "the within-patient specification"))}),
+}
+
+_NULL = {
+    "growth_therapist_training_effect": (0.0, "null: no training effect on growth"),
+    "tracking_training": (0.20, "null: tracking as in the control arm"),
+    "b1_therapist": (0.0, "null: no lagged surface"),
+    "b2_patient": (0.0, "null: no lagged surface"),
+    "b3_therapist_sq": (0.0, "null: no lagged surface"),
+    "b4_product": (0.0, "null: no lagged surface"),
+    "b5_patient_sq": (0.0, "null: no lagged surface"),
 }
 
 SCENARIOS: dict[str, Scenario] = {
@@ -116,15 +142,22 @@ SCENARIOS: dict[str, Scenario] = {
     "null": Scenario(
         "null", "No training effect anywhere",
         "Training changes nothing: the same therapist-rated growth and tracking in both arms and "
-        "no lagged surface in either arm. The share of draws in which a finding comes out is "
-        "then its false-positive rate.",
-        {"growth_therapist_training_effect": (0.0, "null: no training effect on growth"),
-         "tracking_training": (0.20, "null: tracking as in the control arm"),
-         "b1_therapist": (0.0, "null: no lagged surface"),
-         "b2_patient": (0.0, "null: no lagged surface"),
-         "b3_therapist_sq": (0.0, "null: no lagged surface"),
-         "b4_product": (0.0, "null: no lagged surface"),
-         "b5_patient_sq": (0.0, "null: no lagged surface")}),
+        "no lagged surface in either arm. Everything else is the default's, its therapist random "
+        "slopes and between-patient alliance-outcome association included. The share of draws "
+        "in which a finding comes out is then its false-positive rate.",
+        _NULL),
+    "null_therapist_slopes": Scenario(
+        "null_therapist_slopes", "No training effect; therapist slopes of SD 0.03",
+        "As null, with both raters' therapist random-slope SD set to 0.03 points per session "
+        "(issue 18's check of finding 1's primary test). Under the current default it differs "
+        "from null only in the therapist-rated slope SD (0.030 against the default's 0.034); it "
+        "pins the value so the check does not move when the default does.",
+        {**_NULL,
+         "sd_therapist_growth_patient": (0.03, ("null_therapist_slopes: therapist random slope "
+                                               "SD 0.03 in patient ratings")),
+         "sd_therapist_growth_therapist": (0.026, ("null_therapist_slopes: with growth_accuracy "
+                                                  "0.5 the therapist-rated therapist slope has "
+                                                  "SD sqrt(0.5^2 0.03^2 + 0.026^2) = 0.030"))}),
     **_REALISM,
     "realistic": Scenario(
         "realistic", "All realism features at once",
@@ -162,8 +195,8 @@ def scale_effects(params: SimulationParams, factor: float) -> SimulationParams:
     --------
     >>> from alliance.synthetic.scenarios import scale_effects, scenario_params
     >>> half = scale_effects(scenario_params("default"), 0.5)
-    >>> round(half.truth()["a1"], 2), round(half.truth()["tracking_difference"], 2)
-    (1.5, 0.1)
+    >>> round(half.truth()["a1"], 2), round(half.truth()["tracking_difference"], 3)
+    (1.5, 0.07)
     """
     values = {k: getattr(params, k) * factor for k in TRAINING_EFFECTS}
     values["tracking_training"] = (params.tracking_control

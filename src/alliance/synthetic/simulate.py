@@ -13,48 +13,62 @@ Generative model (session :math:`s = 1..6`, time :math:`t = s - 1`, therapist
 
 .. math::
 
-   \eta_{is} &= \mu_P + u_j + v_i + (\gamma_P + w_i)\,t + \xi_{is}
+   \eta_{is} &= \mu_P + u_j + v_i + (\gamma_P + w_i + g^P_j)\,t + \xi_{is}
        && \text{patient's latent alliance}\\
    P_{is} &= \eta_{is} + \varepsilon^P_{is}
        && \text{patient rating}\\
    R_{is} &= \mu_T + u^T_j + v^T_i + \beta_L (u_j + v_i)
-       + (\gamma_T + \delta_T a_j)\,t + \lambda_{a_j}\,\xi_{is} + \varepsilon^T_{is}
+       + \bigl(\gamma_T + \delta_T a_j + \beta_G (w_i + g^P_j) + w^T_i + g^T_j\bigr)\,t
+       + \lambda_{a_j}\,\xi_{is} + \varepsilon^T_{is}
        && \text{therapist rating}\\
    W_{is} &= \mu_W + u^W_j + v^W_i + \gamma_W t
-       + a_j\,f(R_{i,s-1} - c,\; P_{i,s-1} - c) + e_{is},\quad
+       + a_j\,f(R_{i,s-1} - c,\; P_{i,s-1} - c)
+       + (1 - a_j)\,\tfrac{a_1^C}{2}(R_{i,s-1} + P_{i,s-1} - 2c) + e_{is},\quad
        e_{is} = \rho\, e_{i,s-1} + \nu_{is}
        && \text{well-being}
 
 with :math:`f(x, y) = b_1 x + b_2 y + b_3 x^2 + b_4 xy + b_5 y^2` (the lagged
 response surface, active in the training arm only; :math:`x` therapist-,
 :math:`y` patient-rated alliance in the previous session, centred at
-:math:`c`). The four findings map onto :math:`\delta_T > 0` with no arm
+:math:`c`) and :math:`a_1^C` the control arm's lagged slope (``control_a1``, 0 in
+the default model). The four findings map onto :math:`\delta_T > 0` with no arm
 difference in patient-rated growth (finding 1), :math:`\lambda_1 > \lambda_0`
 (finding 2, temporal congruence), and :math:`f` with :math:`a_1 = b_1 + b_2 > 0`
 and :math:`a_4 = b_3 - b_4 + b_5 < 0` in training only (findings 3 and 4).
 
+Therapists differ in the alliance their patients build (:math:`u_j`) and in how
+fast it grows (:math:`g^P_j`, a therapist random slope); the therapist's rating
+sees a share :math:`\beta_L` of the patient's level and :math:`\beta_G` of the
+patient's growth, plus a view of its own (:math:`v^T_i`, :math:`w^T_i`) and a
+leniency and rated-growth slope of the therapist's own (:math:`u^T_j`,
+:math:`g^T_j`). Between patients, well-being and alliance are associated as in
+the literature: :math:`v^W_i = r\,\sigma_{vW}(u_j + v_i)/\sigma_{u+v} + \sqrt{1 - r^2}\,z_i`
+(``level_wellbeing_corr``: :math:`v^W_i` keeps its SD and correlates :math:`r` with the
+stable alliance level :math:`u_j + v_i`, :math:`\sigma_{u+v}^2 = \sigma_u^2 + \sigma_v^2`;
+patients of one therapist share the part that comes through :math:`u_j`). This is a
+between-patient association, not a lagged effect: :math:`f` and :math:`a_1^C` are
+untouched by it, so the within-patient surface of findings 3 and 4 has the same
+truth with or without it.
+
 Ratings are rounded to the instruments' resolution (WAI-SR item means are
 multiples of 1/12; ORS totals are read to 0.1) and kept within range.
 
-Realism features, all off in the default model and switched on by the named
-scenarios of :mod:`alliance.synthetic.scenarios`: therapist random slopes
-:math:`g^P_j t` in :math:`\eta` and :math:`g^T_j t` in :math:`R`
-(``sd_therapist_growth_patient``, ``sd_therapist_growth_therapist``); a control-arm
-plane :math:`(1 - a_j)\,\tfrac{a_1^C}{2}(x + y)` in :math:`W` (``control_a1``);
-a well-being level correlated with the stable alliance level,
-:math:`v^W_i = r\,\sigma_{vW}(u_j + v_i)/\sigma_{u+v} + \sqrt{1 - r^2}\,z_i`
-(``level_wellbeing_corr``: :math:`v^W_i` keeps its SD and correlates :math:`r` with the
-stable alliance level :math:`u_j + v_i`, :math:`\sigma_{u+v}^2 = \sigma_u^2 + \sigma_v^2`;
-patients of one therapist share the part that comes through :math:`u_j`; :math:`f` is
-untouched, so this is a between-patient association, not a lagged effect); and dropout
-whose odds rise by ``dropout_rupture_odds`` after a rupture (:math:`\xi_{is}` below
-``rupture_threshold`` SDs). Features that
-transform values already drawn consume no extra random numbers; the therapist
-slopes are drawn from a child generator (``rng.spawn``), so every scenario shares
-all other values of a draw with the default model for the same seed (common random
-numbers: differences between scenarios are not Monte Carlo noise in the other
-parts of the model). Therapist experience is bounded at ``experience_max`` by the
-same kind of transform.
+Further realism features, off in the default model and switched on by the named
+scenarios of :mod:`alliance.synthetic.scenarios`: the control-arm slope
+:math:`a_1^C` (``control_a1``) and dropout whose odds rise by
+``dropout_rupture_odds`` after a rupture (:math:`\xi_{is}` below
+``rupture_threshold`` SDs); the scenarios also vary the values above.
+
+Common random numbers: the therapist slopes :math:`g^P_j`, :math:`g^T_j` and the
+therapist's view of growth :math:`w^T_i` are standard normals drawn from a child
+generator (``rng.spawn``, which does not advance ``rng``), always in the same order
+and then scaled by their SDs; the features that transform values already drawn
+(the level correlation, the control-arm slope, rupture dropout, the bound on
+experience) consume no extra random numbers. So every scenario shares all other
+values of a draw with the default model for the same seed, and differences
+between scenarios are not Monte Carlo noise in the other parts of the model.
+Therapist experience is bounded at ``experience_max`` by the same kind of
+transform.
 """
 
 from __future__ import annotations
@@ -148,14 +162,19 @@ def simulate(params: SimulationParams | None = None, seed: int = EXAMPLE_SEED) -
     eT = rng.normal(0, p.sd_error_therapist, (n, S))
     nu = rng.normal(0, p.sd_wellbeing_residual, (n, S))
 
-    # realism features that need random numbers of their own draw them from a child
-    # generator, so the main stream (and so every other value of the draw) is unchanged
-    slope_P = np.zeros(J)
-    slope_T = np.zeros(J)
-    if p.sd_therapist_growth_patient > 0 or p.sd_therapist_growth_therapist > 0:
-        extra = rng.spawn(1)[0]
-        slope_P = extra.normal(0, 1, J) * p.sd_therapist_growth_patient
-        slope_T = extra.normal(0, 1, J) * p.sd_therapist_growth_therapist
+    # draws added to the model after its first version come from a child generator
+    # (``rng.spawn`` does not advance ``rng``), always the same standard normals in the same
+    # order and scaled by their SDs: the main stream, and so every other value of the draw,
+    # is the same in every scenario (common random numbers)
+    extra = rng.spawn(1)[0]
+    z_slope_P = extra.normal(0, 1, J)
+    z_slope_T = extra.normal(0, 1, J)
+    z_growth_view = extra.normal(0, 1, n)
+    slope_P = z_slope_P * p.sd_therapist_growth_patient  # g^P_j
+    # the therapist sees beta_G of the growth the therapist brings about, plus a slope of
+    # their own (as levels: beta_L (u_j + v_i) + u^T_j)
+    slope_T = p.growth_accuracy * slope_P + z_slope_T * p.sd_therapist_growth_therapist
+    wT = z_growth_view * p.sd_growth_therapist_view  # w^T_i
 
     a = arm[ther_of][:, None]
     level = (u[ther_of] + v)[:, None]
@@ -166,7 +185,7 @@ def simulate(params: SimulationParams | None = None, seed: int = EXAMPLE_SEED) -
     tracking = np.where(a == 1, p.tracking_training, p.tracking_control)
     ther = (p.mu_therapist + uT[ther_of][:, None] + vT[:, None] + p.level_accuracy * level
             + (p.growth_therapist_control + p.growth_therapist_training_effect * a
-               + slope_T[ther_of][:, None]) * t
+               + p.growth_accuracy * w[:, None] + wT[:, None] + slope_T[ther_of][:, None]) * t
             + tracking * xi + eT)
     ther = _round_to(ther, step, 1.0, 5.0)
 

@@ -4,8 +4,11 @@ The effects :func:`alliance.synthetic.simulate` builds in are not always the
 numbers an analysis estimates: a tracking weight on the latent alliance is seen
 through the patient's noisy rating, a curved surface is seen through a linear
 slope. These functions derive, from :class:`~alliance.synthetic.SimulationParams`,
-the values the book's analyses estimate on the synthetic data, so chapters and
-tests can set estimates beside their truths.
+the values the book's analyses estimate on the synthetic data -- the *estimands* --
+so chapters and tests set estimates beside their truths. :func:`truth` (the same as
+:meth:`SimulationParams.truth`) is the one place the book's printed truths come from;
+:func:`estimand_notes` says, for each, which estimate targets it and why it has the
+value it has.
 """
 
 from __future__ import annotations
@@ -17,12 +20,91 @@ from alliance.data.example import load_example
 from alliance.data.lags import split_within_between
 from alliance.synthetic.params import SimulationParams
 
-__all__ = ["implied_temporal_congruence", "implied_within_slopes", "truth"]
+__all__ = ["estimand_notes", "implied_temporal_congruence", "implied_within_slopes", "truth",
+           "within_time_variance"]
+
+#: Resolution of the WAI-SR item mean (12 items): ratings are rounded to multiples of 1/12.
+_ALLIANCE_STEP = 1.0 / 12.0
 
 
 def truth(params: SimulationParams | None = None) -> dict[str, float]:
-    """The surface parameters a1-a5 of the training arm and the other encoded effects."""
+    """The estimands of the book's tests (:meth:`SimulationParams.truth`; see :func:`estimand_notes`).
+
+    Examples
+    --------
+    >>> from alliance.synthetic.truths import truth
+    >>> t = truth()
+    >>> t["a1"], t["growth_difference_therapist"], round(t["tracking_difference"], 3)
+    (3.0, 0.04, 0.141)
+    """
     return (params or SimulationParams()).truth()
+
+
+def estimand_notes() -> dict[str, str]:
+    """What each key of :func:`truth` is: the estimate that targets it and how its value follows.
+
+    Examples
+    --------
+    >>> from alliance.synthetic.truths import estimand_notes, truth
+    >>> sorted(estimand_notes()) == sorted(truth())
+    True
+    """
+    surface = ("of the within-patient lagged surface (Nestler et al. 2019: patient means at level "
+               "2), training arm; the surface f of the generative model is a polynomial in the "
+               "observed (rounded) ratings of the previous session, so its within-patient "
+               "coefficients are exactly the b's: ")
+    return {
+        "a1": surface + "a1 = b1 + b2 (slope along the line of congruence)",
+        "a2": surface + "a2 = b3 + b4 + b5 (curvature along the line of congruence)",
+        "a3": surface + "a3 = b1 - b2 (slope along the line of incongruence)",
+        "a4": surface + "a4 = b3 - b4 + b5 (curvature along the line of incongruence)",
+        "a5": surface + "a5 = b3 - b5",
+        "growth_difference_therapist": (
+            "time:training of the therapist-rated growth model: delta_T. The therapist random "
+            "slopes and patient-specific growth have mean zero in both arms, so they widen the "
+            "estimate's SE, not its target; rounding and the scale's bounds change it by far "
+            "less than its SE (tests/test_simulate.py)"),
+        "growth_difference_patient": (
+            "time:training of the patient-rated growth model: 0 (patient-rated growth is the same "
+            "in both arms)"),
+        "growth_difference_rater": (
+            "time:training:therapist_rater of the stacked growth model: delta_T - 0"),
+        "tracking_difference": (
+            "temporal congruence, training - control, of the truth-and-bias model: "
+            "(lambda_1 - lambda_0) attenuated by the reliability of the patient's observed session "
+            "deviations (implied_temporal_congruence), not lambda_1 - lambda_0"),
+        "a1_control": (
+            "a1 of the within-patient surface, control arm: control_a1 (0 in the default model). "
+            "The control arm's between-patient alliance-outcome association (level_wellbeing_corr) "
+            "is not part of it: a specification that lets between-patient association into an "
+            "arm's a1 is biased for it"),
+        "a1_difference": "a1, training - control, of the within-patient surface: b1 + b2 - control_a1",
+    }
+
+
+def within_time_variance(params: SimulationParams | None = None) -> float:
+    r"""Expected within-patient variance of time per within-patient degree of freedom.
+
+    For a patient who attends :math:`k` consecutive sessions, the deviations of
+    :math:`t = 0..k-1` from their mean have sum of squares :math:`k(k^2 - 1)/12` on
+    :math:`k - 1` degrees of freedom; dropout after each of sessions
+    :math:`1..S-1` with the constant hazard ``dropout_hazard`` weights the
+    :math:`k`. The ratio :math:`E[\sum (t - \bar t)^2] / E[k - 1]` is what a patient's
+    random growth rate adds to the within-patient variance of a rating (missed forms,
+    completely at random, are ignored).
+
+    Examples
+    --------
+    >>> from alliance.synthetic.truths import within_time_variance
+    >>> from alliance.synthetic import SimulationParams
+    >>> within_time_variance(SimulationParams(dropout_hazard=0.0))
+    3.5
+    """
+    p = params or SimulationParams()
+    S, h = p.n_sessions, p.dropout_hazard
+    k = np.arange(1, S + 1, dtype=float)
+    prob = np.where(k < S, h * (1 - h) ** (k - 1), (1 - h) ** (S - 1))
+    return float(np.sum(prob * k * (k**2 - 1) / 12) / np.sum(prob * (k - 1)))
 
 
 def implied_temporal_congruence(params=None) -> dict[str, float]:
@@ -31,39 +113,47 @@ def implied_temporal_congruence(params=None) -> dict[str, float]:
     The simulator's tracking weight :math:`\lambda_a` multiplies the *latent*
     session fluctuation :math:`\xi` of the patient's alliance, but the model
     regresses the therapist's rating on the patient's *observed* rating. Within a
-    patient (session trend controlled) the observed truth varies by
-    :math:`\xi + \varepsilon^P + w_i (t - \bar t)` and the judgment by
-    :math:`\lambda_a \xi + \varepsilon^T`, so the observed within-dyad slope is
+    patient (the arm's session trend controlled) the observed truth varies by
+    :math:`\xi + \varepsilon^P + \epsilon_r + s_i (t - \bar t)` and the judgment by
+    :math:`\lambda_a \xi + \beta_G s_i (t - \bar t) + \dots`, where
+    :math:`s_i = w_i + g^P_j` is the patient's own growth rate (patient and therapist
+    parts, variance :math:`\sigma^2_s = \sigma^2_w + \sigma^2_{gP}`) and
+    :math:`\epsilon_r` the rounding to 1/12 (variance :math:`1/(12^2 \cdot 12)`). So
+    the within-dyad slope is
 
     .. math::
 
-        \tau_{W,a} = \lambda_a\,
-            \frac{\sigma^2_\xi}{\sigma^2_\xi + \sigma^2_P + \sigma^2_w\,\mathrm{Var}(t)},
+        \tau_{W,a} = \frac{\lambda_a\,\sigma^2_\xi + \beta_G\,\sigma^2_s V}
+            {\sigma^2_\xi + \sigma^2_P + \sigma^2_r + \sigma^2_s V},
 
-    :math:`\lambda_a` attenuated by the reliability of the patient's session
-    deviations (``sd_fluctuation``, ``sd_error_patient``, ``sd_growth_patient``;
-    :math:`\mathrm{Var}(t)` over sessions ``0 .. n_sessions - 1``). Rounding to the
-    instrument's resolution and clipping at the scale's ends are ignored; the
-    tests check the value against a fit to a draw 100 times the trial's size.
+    with :math:`V` the within-patient variance of time (:func:`within_time_variance`).
+    The arm difference, the estimand of finding 2's test, is
+    :math:`(\lambda_1 - \lambda_0)` times ``reliability``
+    :math:`= \sigma^2_\xi / (\sigma^2_\xi + \sigma^2_P + \sigma^2_r + \sigma^2_s V)`:
+    the shared growth term is the same in both arms and cancels. Clipping at the
+    scale's ends is ignored; the tests check the values against a fit to a draw
+    50 times the trial's size.
 
     Returns
     -------
     dict
         ``control``, ``training``, ``training - control`` and ``reliability``
-        (the attenuation factor).
+        (the attenuation factor of the difference).
 
     Examples
     --------
     >>> from alliance.synthetic.truths import implied_temporal_congruence
     >>> round(implied_temporal_congruence()["training - control"], 3)
-    0.154
+    0.141
     """
     p = params or SimulationParams()
-    t = np.arange(p.n_sessions, dtype=float)
-    k = p.sd_fluctuation**2 / (p.sd_fluctuation**2 + p.sd_error_patient**2
-                               + p.sd_growth_patient**2 * t.var())
-    k = float(k)
-    return {"control": k * p.tracking_control, "training": k * p.tracking_training,
+    growth_var = p.sd_growth_patient**2 + p.sd_therapist_growth_patient**2
+    v = within_time_variance(p)
+    denom = (p.sd_fluctuation**2 + p.sd_error_patient**2 + _ALLIANCE_STEP**2 / 12
+             + growth_var * v)
+    k = float(p.sd_fluctuation**2 / denom)
+    shared = float(p.growth_accuracy * growth_var * v / denom)
+    return {"control": k * p.tracking_control + shared, "training": k * p.tracking_training + shared,
             "training - control": k * (p.tracking_training - p.tracking_control),
             "reliability": k}
 
