@@ -563,7 +563,7 @@ def fit_growth(
     >>> import alliance
     >>> from alliance.growth import fit_growth
     >>> data = alliance.load_example()
-    >>> res = fit_growth(data, "patient")
+    >>> res = fit_growth(data, "therapist")
     >>> list(res.estimates["term"])
     ['Intercept', 'training', 'time', 'time:training']
     >>> res.n_groups
