@@ -36,7 +36,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-## vendor: MathJax and plotly.js, served by the book itself (no CDN)
+## vendor: MathJax and plotly.js, served by the book itself (no CDN); axe-core for the browser tests only
 vendor: $(VENDOR_STAMP)
 
 $(VENDOR_STAMP): vendor/package.json vendor/package-lock.json
@@ -51,6 +51,8 @@ $(VENDOR_STAMP): vendor/package.json vendor/package-lock.json
 	cp vendor/node_modules/mathjax/es5/output/chtml.js .vendor/static/mathjax/output/
 	# plotly.js, the partial bundle with 3-D surfaces (the interactive response surface)
 	cp vendor/node_modules/plotly.js-gl3d-dist-min/plotly-gl3d.min.js .vendor/static/plotly/
+	# axe-core, the accessibility checker the browser tests inject (outside static/: never in a page)
+	mkdir -p .vendor/test && cp vendor/node_modules/axe-core/axe.min.js .vendor/test/
 	touch $(VENDOR_STAMP)
 
 ## chromium: Debian's chromium for the browser tests (never a Playwright download)
