@@ -80,7 +80,7 @@ COLUMN_LABELS: dict[str, str] = {
     "requirement": "Requirement", "met": "Met", "rater": "Rater", "difference": "Difference",
     "default": "Default scenario", "null": "Null scenario",
     # benchmarks, status
-    "n_obs": "Observations", "speedup": "Speed-up", "version": "Version",
+    "n_obs": "Observations", "speedup": "Speed-up", "version": "Version", "item": "Item",
 }
 
 #: Codes that appear inside cells (model terms, test keys, variable names) -> plain names.
