@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html as _html
 import json
+import re
 import uuid
 from pathlib import Path
 
@@ -391,8 +392,9 @@ def interactive_surface(result, levels=None, *, grid: int = 30, xlabel=None, yla
         Levels to offer (default: every level of the fit).
     plotly_src : str, optional
         URL of plotly.js for the page to load (e.g. the book's own static copy of the
-        partial 3-D bundle, ``"../_static/plotly/plotly-gl3d.min.js"``): loaded once,
-        never embedded.
+        partial 3-D bundle, ``"../_static/plotly/plotly-gl3d.min.js"``): never embedded,
+        and fetched only when the plot comes near the screen (so a page that holds it
+        stays light until the reader scrolls to it).
     include_plotlyjs : bool
         Without ``plotly_src``: embed the full plotly.js (the view then works offline
         on its own, e.g. in a notebook or a saved page). With False the page must
@@ -462,28 +464,49 @@ def interactive_surface(result, levels=None, *, grid: int = 30, xlabel=None, yla
     div_id = div_id or f"rsa-{uuid.uuid4().hex[:8]}"
     body = fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, default_height="100%",
                        config={"displaylogo": False, "responsive": True})
-    if plotly_src is not None:
-        js = f'<script type="text/javascript" src="{_html.escape(plotly_src)}"></script>'
+    notes = [sf[4] for sf in surfaces]
+    labels = [ARM_LABELS.get(sf[0], sf[0]) for sf in surfaces]
+    readout_id = f"{div_id}-readout"
+    lazy = plotly_src is not None
+    if lazy:  # plotly.js (1.7 MB) is fetched only when the plot comes near the screen
+        body = re.sub(r'<script(?: type="text/javascript")?>',
+                      '<script type="text/plain" data-plotly-code="1">', body, count=1)
+        js = ""
     elif include_plotlyjs:
         from plotly.offline import get_plotlyjs
 
         js = f'<script type="text/javascript">{get_plotlyjs()}</script>'
     else:
         js = ""
-    notes = [sf[4] for sf in surfaces]
-    labels = [ARM_LABELS.get(sf[0], sf[0]) for sf in surfaces]
-    readout_id = f"{div_id}-readout"
-    # the readout sits under the plot, never over it; a click on a level's button rewrites it
+    # the readout sits under the plot, never over it; a click on a level's button rewrites it.
+    # On a narrow screen the camera moves back so that every axis title stays inside the plot.
     script = (
         "<script type=\"text/javascript\">(function(){"
-        f"var notes={json.dumps(notes)}, labels={json.dumps(labels)};"
-        f"var gd=document.getElementById({json.dumps(div_id)}),"
-        f"out=document.getElementById({json.dumps(readout_id)});"
+        f"var notes={json.dumps(notes)}, labels={json.dumps(labels)}, src={json.dumps(plotly_src)};"
+        f"var id={json.dumps(div_id)}, gd=document.getElementById(id),"
+        f"out=document.getElementById({json.dumps(readout_id)}),"
+        "wrap=document.querySelector('[data-rsa-interactive=\"'+id+'\"]');"
         "function hook(){if(!gd||!gd.on){return setTimeout(hook,100);}"
+        "if(gd.clientWidth<560){window.Plotly.relayout(gd,{'scene.camera.eye':{x:-2.3,y:-2.1,z:1.3},"
+        "'scene.xaxis.title.font.size':11,'scene.yaxis.title.font.size':11,"
+        "'scene.zaxis.title.font.size':11});}"
         "gd.on('plotly_buttonclicked',function(e){var k=e.active;"
-        "out.textContent=labels[k]+': '+notes[k];});}hook();})();</script>")
+        "out.textContent=labels[k]+': '+notes[k];});}"
+        "function draw(){var code=wrap.querySelector('script[data-plotly-code]');"
+        "if(code){(new Function(code.textContent))();}hook();}"
+        "function load(){if(wrap.getAttribute('data-loading')){return;}"
+        "wrap.setAttribute('data-loading','1');"
+        "if(window.Plotly||!src){return draw();}"
+        "var s=document.createElement('script');s.src=src;s.onload=draw;document.head.appendChild(s);}"
+        "if(src&&'IntersectionObserver' in window){var io=new IntersectionObserver(function(es){"
+        "if(es.some(function(e){return e.isIntersecting;})){io.disconnect();load();}},"
+        "{rootMargin:'300px'});io.observe(wrap);}else{load();}"
+        "})();</script>")
     meta = _html.escape(json.dumps([sf[0] for sf in surfaces]))
-    html = (f'<div class="rsa-interactive" data-rsa-interactive="{div_id}" data-steps="{meta}">'
+    name = (f"Interactive 3-D response surface: {zl} over {xl} and {yl}, one fitted surface per "
+            "arm with the observed points; drag to rotate, the buttons switch between arms")
+    html = (f'<div class="rsa-interactive" data-rsa-interactive="{div_id}" data-steps="{meta}" '
+            f'role="group" aria-label="{_html.escape(name, quote=True)}">'
             f"{js}<div class=\"rsa-interactive-plot\">{body}</div>"
             f'<p class="rsa-readout" id="{readout_id}">{_html.escape(labels[-1] + ": " + notes[-1])}'
             f"</p>{script}</div>")
