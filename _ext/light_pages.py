@@ -152,6 +152,9 @@ def _page(app, pagename, templatename, context, doctree):
         body = typeset
     has_math = typeset is not None or ('class="math' not in body)
     body = _zoomable(body)
+    # docutils marks bibliography entries with the deprecated role doc-biblioentry inside a
+    # role="list": a list's children must be list items (axe: aria-required-children)
+    body = body.replace('role="doc-biblioentry"', 'role="listitem"')
     context["body"] = body
     scripts = context.get("script_files")
     css = context.get("css_files")

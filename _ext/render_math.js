@@ -12,8 +12,8 @@ const dir = process.argv[2];
 const readline = require('readline');
 
 require(dir + '/node-main.js').init({
-  loader: {paths: {mathjax: dir}, load: ['input/tex', 'output/svg', 'a11y/assistive-mml']},
-  tex: {packages: {'[+]': ['ams']}},
+  loader: {paths: {mathjax: dir}, load: ['input/tex', '[tex]/textmacros', 'output/svg', 'a11y/assistive-mml']},
+  tex: {packages: {'[+]': ['ams', 'textmacros']}},
   svg: {fontCache: 'global'},
   startup: {typeset: false},
 }).then((MathJax) => {

@@ -110,6 +110,13 @@ TERM_LABELS: dict[str, str] = {
     "therapist_experience": "Therapist experience",
     "condition": "Arm",
     "prior": "Prior rating",
+    # the models behind the findings (alliance.findings.PAPER_MODELS)
+    "growth_therapist": "Growth model, therapist-rated",
+    "growth_patient": "Growth model, patient-rated",
+    "growth_both": "Stacked growth model, both raters",
+    "truth_bias": "Truth-and-bias model",
+    "rsa": "Raw lagged response surface",
+    "rsa_within": "Within-patient lagged response surface",
 }
 
 #: Values of grouping columns (arms, levels) -> plain names.

@@ -51,7 +51,7 @@ EXPLANATIONS = {
 
 _P_COLUMNS = ("p", "p_value", "pvalue", "p_holm", "p_vs")
 #: Columns whose cells are codes a reader should see in plain language (model terms, tests).
-_TERM_COLUMNS = ("term", "term1", "term2", "predictor", "test", "outcome", "quantity")
+_TERM_COLUMNS = ("term", "term1", "term2", "predictor", "test", "outcome", "quantity", "model")
 #: Columns whose cells are arms or levels.
 _VALUE_COLUMNS = ("level", "condition", "moderator", "rater", "group")
 
@@ -170,7 +170,8 @@ def _table_id(frame: pd.DataFrame, caption) -> str:
 _EXTRA_CSS = (
     "#{id} .gt_table {{ margin-left: 0; font-variant-numeric: tabular-nums; }}"
     " #{id} td.gt_right, #{id} th.gt_right {{ white-space: nowrap; }}"
-    " #{id} td.gt_left {{ white-space: normal; min-width: 7em; max-width: 40em; }}"
+    " #{id} td.gt_left {{ white-space: normal; min-width: 7em; max-width: 40em;"
+    " overflow-wrap: anywhere; }}"
     " #{id} .gt_col_heading {{ white-space: normal; overflow-x: visible; }}"
     " #{id} .gt_heading {{ white-space: normal; }}"
     " #{id}:focus-visible {{ outline: 2px solid #0072B2; outline-offset: 2px; }}"
