@@ -155,6 +155,9 @@ def _page(app, pagename, templatename, context, doctree):
     # docutils marks bibliography entries with the deprecated role doc-biblioentry inside a
     # role="list": a list's children must be list items (axe: aria-required-children)
     body = body.replace('role="doc-biblioentry"', 'role="listitem"')
+    # myst-nb names its "Show code cell source" toggles "Toggle hidden content", a name that
+    # leaves out the words on screen (axe: label-content-name-mismatch): let the words name them
+    body = body.replace('<summary aria-label="Toggle hidden content">', "<summary>")
     context["body"] = body
     scripts = context.get("script_files")
     css = context.get("css_files")

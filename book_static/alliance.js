@@ -5,7 +5,7 @@
 (function () {
   "use strict";
   var BOXES = [
-    ["div.math", "Equation"],
+    ["div.math, mjx-container[display='true']", "Equation"],
     [".cell_output .output, .cell_output pre", "Output of the code cell"],
     [".cell_input pre, div.highlight pre", "Code"],
     [".alliance-table, .bd-article table", "Table"]
