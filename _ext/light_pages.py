@@ -30,9 +30,9 @@ from sphinx.util import logging
 
 logger = logging.getLogger(__name__)
 
-_INLINE = re.compile(r'<span class="math notranslate nohighlight">\\\((.*?)\\\)</span>', re.S)
-_DISPLAY = re.compile(r'(<div class="math notranslate nohighlight"[^>]*>)(.*?)(</div>)', re.S)
-_DISPLAY_TEX = re.compile(r"\\\[(.*?)\\\]", re.S)
+_INLINE = re.compile(r'<span class="math notranslate nohighlight">\\\((.*?)\\\)</span>', re.DOTALL)
+_DISPLAY = re.compile(r'(<div class="math notranslate nohighlight"[^>]*>)(.*?)(</div>)', re.DOTALL)
+_DISPLAY_TEX = re.compile(r"\\\[(.*?)\\\]", re.DOTALL)
 _IMG = re.compile(r'<img [^>]*src="([^"]*_images/[^"]+)"[^>]*>')
 
 

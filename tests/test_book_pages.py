@@ -156,3 +156,35 @@ def test_chapter_7_verdict_table_shows_every_reason_in_full(visit, device, tmp_p
         image = Image.open(shot).convert("L")
         assert image.width <= viewport[0]
         assert min(ImageStat.Stat(image).extrema[0]) < 100, f"{device}: reason {i} shows no text"
+
+
+def test_every_figure_reads_on_a_phone(built_book):
+    """Figures are drawn at the width they are shown, with text of at least 9 pt on a phone.
+
+    Each figure's PNG records the CSS width it is drawn for and its smallest text as a
+    390-px phone shows it (alliance.plots.tables.compact_png); the page shows it at that
+    width (scaled down on narrower screens) and links it full size.
+    """
+    from PIL import Image
+
+    problems = []
+    shown = 0
+    for rel in _pages(built_book):
+        text = (built_book / rel).read_text()
+        for m in re.finditer(r'<a class="alliance-zoom" href="([^"]+)"[^>]*>\s*(<img [^>]*>)', text):
+            href, img = m.groups()
+            src = re.search(r'src="([^"]+)"', img).group(1)
+            assert src == href, f"{rel}: the figure links {href}, not itself ({src})"
+            path = (built_book / rel).parent / src
+            if path.suffix != ".png":
+                continue
+            shown += 1
+            info = Image.open(path).text
+            pt = float(info.get("alliance:phone-text-pt", "0"))
+            width = re.search(r'width="(\d+)', img)
+            if pt < 9:
+                problems.append(f"{rel} {path.name[:12]}: smallest text {pt:.1f} pt on a phone")
+            if not width or width.group(1) != info.get("alliance:css-width"):
+                problems.append(f"{rel} {path.name[:12]}: not shown at the width it is drawn for")
+    assert shown >= 20, f"only {shown} figures found"
+    assert not problems, problems

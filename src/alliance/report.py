@@ -431,12 +431,12 @@ def _summary(data, origin: dict, written: dict) -> str:
                              f"{r.se:.3f} | {format_value(r.df, 'df')} | "
                              f"{format_value(r.p, 'p')} | {format_value(r.p_holm, 'p')} | "
                              f"[{r.ci_low:.3f}, {r.ci_high:.3f}] |")
-            lines += ["", "Verdicts follow the pre-specified rules of chapter 7 "
-                      "(`alliance.findings.judge`): one primary test per finding, Holm-adjusted "
-                      "across the four; a finding with further parts is replicated only when "
-                      "every part holds, otherwise inconclusive. p values in APA style "
-                      "(< .001 below one in a thousand).", "",
-                      *[f"- **{v}**: {m}" for v, m in VERDICT_MEANINGS.items()]]
+            lines += ["", ("Verdicts follow the pre-specified rules of chapter 7 "
+                           "(`alliance.findings.judge`): one primary test per finding, "
+                           "Holm-adjusted across the four; a finding with further parts is "
+                           "replicated only when every part holds, otherwise inconclusive. p "
+                           "values in APA style (< .001 below one in a thousand)."), "",
+                      *[f"- *{v}*: {m}" for v, m in VERDICT_MEANINGS.items()]]
     else:
         needed = sorted({m for ms in CLAIM_MODELS.values() for m in ms})
         lines.append("The findings could not be evaluated: none of the models they rest on "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+from alliance.plots.style import FIG_WIDTH, wrap
 from alliance.studies.multiverse import CHOICE_COLUMNS, MultiverseResult
 
 __all__ = ["AGREE_COLORS", "plot_specification_curve"]
@@ -42,8 +43,8 @@ def plot_specification_curve(result: MultiverseResult, finding: int):
             rows += [(c, v) for v in values]
     n = len(t)
     fig, (top, bottom) = plt.subplots(
-        2, 1, figsize=(7.5, 3.0 + 0.17 * len(rows)), sharex=True,
-        gridspec_kw={"height_ratios": [3.0, max(1.0, 0.17 * len(rows))], "hspace": 0.05})
+        2, 1, figsize=(FIG_WIDTH, 3.4 + 0.24 * len(rows)), sharex=True,
+        gridspec_kw={"height_ratios": [3.4, max(1.0, 0.24 * len(rows))], "hspace": 0.05})
     x = np.arange(n)
     small = n > 60
     for agree in (True, False):
@@ -61,18 +62,18 @@ def plot_specification_curve(result: MultiverseResult, finding: int):
         top.scatter(x[b], t["estimate"].iloc[b], s=70, facecolors="none", edgecolors="black",
                     lw=1.2, zorder=4, label="the book's specification")
     top.axhline(0, color="grey", ls="--", lw=1)
-    top.set_ylabel(f"{t['term'].iloc[0]}\nestimate with CI")
-    top.legend(loc="upper left", fontsize=8)
+    top.set_ylabel(wrap(f"{t['term'].iloc[0]}: estimate with CI", 20))
+    top.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), frameon=False)
     top.grid(axis="x", visible=False)
     for k, (c, v) in enumerate(rows):
         used = (t[c] == v).to_numpy()
         bottom.scatter(x[used], np.full(used.sum(), k), s=4 if small else 10, color="#333333",
                        marker="s" if small else "o")
     bottom.set_yticks(range(len(rows)))
-    bottom.set_yticklabels([f"{_CHOICE_LABELS[c]}: {v}" for c, v in rows], fontsize=7)
+    bottom.set_yticklabels([f"{_CHOICE_LABELS[c]}: {v}" for c, v in rows])
     bottom.set_ylim(len(rows) - 0.5, -0.5)
     bottom.grid(axis="x", visible=False)
     bottom.set_xlabel("specifications, sorted by estimate")
     bottom.set_xlim(-1, n)
-    fig.subplots_adjust(left=0.36)
+    fig.subplots_adjust(left=0.5)
     return fig

@@ -58,7 +58,7 @@ _VALUE_COLUMNS = ("level", "condition", "moderator", "rater", "group")
 
 def _rounding(column: str) -> str:
     c = column.lower()
-    if c in _P_COLUMNS or c.startswith("p_") or c.endswith("_p") or c.startswith("p ("):
+    if c in _P_COLUMNS or c.startswith(("p_", "p (")) or c.endswith("_p"):
         return "p"
     if c in ("statistic", "z", "t") or c.endswith("statistic"):
         return "stat"
@@ -185,7 +185,7 @@ def _prune_css(raw: str) -> str:
     rows, ...): about 8 kB per table. A rule is kept when every class it names is used
     by the table (or it names none).
     """
-    m = re.search(r"<style>(.*?)</style>", raw, re.S)
+    m = re.search(r"<style>(.*?)</style>", raw, re.DOTALL)
     if not m:
         return raw
     body = raw[:m.start()] + raw[m.end():]
@@ -379,18 +379,44 @@ _original_show = warnings.showwarning
 
 def compact_png(fig, colors: int = 256) -> bytes:
     """A figure as a palette PNG (at most ``colors`` colours): a fraction of the bytes of a
-    full-colour PNG, visually the same for the book's figures (flat colours, one colour map)."""
+    full-colour PNG, visually the same for the book's figures (flat colours, one colour map).
+
+    The PNG records, as text chunks, the CSS width it is drawn for
+    (``alliance:css-width``, pixels at 96 per inch) and its smallest text as a phone
+    shows it (``alliance:phone-text-pt``, :func:`alliance.plots.style.phone_text_pt`);
+    the browser test reads both.
+    """
     import io
 
     from PIL import Image  # Pillow ships with matplotlib
+    from PIL.PngImagePlugin import PngInfo
+
+    from alliance.plots.style import phone_text_pt
 
     raw = io.BytesIO()
-    fig.savefig(raw, format="png", bbox_inches="tight", dpi="figure")  # as the inline backend
-    image = Image.open(io.BytesIO(raw.getvalue())).convert("RGB")
-    small = image.quantize(colors=colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    fig.savefig(raw, format="png", bbox_inches="tight", dpi="figure" if fig.dpi >= 150 else 192)
+    image = Image.open(io.BytesIO(raw.getvalue()))
+    dpi = image.info.get("dpi", (192, 192))[0] or 192
+    info = PngInfo()
+    info.add_text("alliance:css-width", str(round(image.width * 96 / dpi)))
+    info.add_text("alliance:phone-text-pt", f"{phone_text_pt(fig):.2f}")
+    small = image.convert("RGB").quantize(colors=colors, method=Image.Quantize.MEDIANCUT,
+                                          dither=Image.Dither.NONE)
     out = io.BytesIO()
-    small.save(out, format="PNG", optimize=True)
-    return out.getvalue() if out.tell() < raw.tell() else raw.getvalue()
+    small.save(out, format="PNG", optimize=True, pnginfo=info, dpi=(dpi, dpi))
+    if out.tell() >= raw.tell():
+        out = io.BytesIO()
+        image.save(out, format="PNG", pnginfo=info, dpi=(dpi, dpi))
+    return out.getvalue()
+
+
+def _figure_png(fig):
+    """The notebook output of a figure: its compact PNG, shown at the width it is drawn for."""
+    from PIL import Image
+
+    data = compact_png(fig)
+    width = Image.open(__import__("io").BytesIO(data)).text.get("alliance:css-width")
+    return (data, {"width": int(width)}) if width else data
 
 
 def _register_compact_figures() -> None:
@@ -407,7 +433,7 @@ def _register_compact_figures() -> None:
     # the inline backend registers its own PNG formatter when it is first loaded, which
     # pyplot does lazily at the first figure: load it now, then take its place
     plt.close(plt.figure())
-    ip.display_formatter.formatters["image/png"].for_type(Figure, compact_png)
+    ip.display_formatter.formatters["image/png"].for_type(Figure, _figure_png)
 
 
 def setup_book() -> None:
