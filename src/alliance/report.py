@@ -632,7 +632,9 @@ def _document(data, origin: dict, written: dict, facts: dict, kind: str) -> str:
                      f"<figcaption>{esc(cap)}</figcaption></figure>")
     parts.append("<h2>Tables</h2>")
     for stem, path in tables.items():
-        parts.append(format_table(pd.read_csv(path), caption=TABLE_TITLES.get(
+        # the CSV keeps every column; the page leaves out the model's internal contrast codes
+        shown = pd.read_csv(path).drop(columns=["combination"], errors="ignore")
+        parts.append(format_table(shown, caption=TABLE_TITLES.get(
             stem, stem.replace("_", " ")))._repr_html_())
     parts += ["<h2>Analyses</h2>", kv({n: written["status"].get(n, "not run")
                                         + (f": {failed[n]}" if n in failed else "")

@@ -34,7 +34,7 @@ COLUMN_LABELS: dict[str, str] = {
     "term": "Term", "level": "Level", "estimate": "Estimate", "se": "SE",
     "statistic": "Test statistic", "df": "df", "p": "p", "p_holm": "p (Holm)",
     "ci_low": "CI lower", "ci_high": "CI upper", "p_vs": "p (vs. previous model)",
-    "std_estimate": "Standardised estimate", "significant": "Significant",
+    "std_estimate": "Standardised estimate", "std": "Standardised", "significant": "Significant",
     "method": "Method", "part": "Part", "predictor": "Predictor", "outcome": "Outcome",
     # models and fit
     "model": "Model", "description": "Description", "k": "Parameters", "loglik": "Log-likelihood",
@@ -123,7 +123,7 @@ TERM_LABELS: dict[str, str] = {
 VALUE_LABELS: dict[str, str] = {
     "training": "Training", "control": "Control", "difference": "Training − control",
     "training - control": "Training − control", "patient": "Patient", "therapist": "Therapist",
-    "both": "Both raters",
+    "both": "Both raters", "all": "All",
 }
 
 _PHRASES = (  # codes inside longer labels, replaced word by word

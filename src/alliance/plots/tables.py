@@ -51,7 +51,8 @@ EXPLANATIONS = {
 
 _P_COLUMNS = ("p", "p_value", "pvalue", "p_holm", "p_vs")
 #: Columns whose cells are codes a reader should see in plain language (model terms, tests).
-_TERM_COLUMNS = ("term", "term1", "term2", "predictor", "test", "outcome", "quantity", "model")
+_TERM_COLUMNS = ("term", "term1", "term2", "predictor", "test", "outcome", "quantity", "model",
+                 "measure")
 #: Columns whose cells are arms or levels.
 _VALUE_COLUMNS = ("level", "condition", "moderator", "rater", "group")
 
@@ -169,10 +170,10 @@ def _table_id(frame: pd.DataFrame, caption) -> str:
 #: at a readable width, the table sits at the left of the column.
 _EXTRA_CSS = (
     "#{id} .gt_table {{ margin-left: 0; font-variant-numeric: tabular-nums; }}"
-    " #{id} td.gt_right, #{id} th.gt_right {{ white-space: nowrap; }}"
+    " #{id} td.gt_right {{ white-space: nowrap; }}"
     " #{id} td.gt_left {{ white-space: normal; min-width: 7em; max-width: 40em;"
     " overflow-wrap: anywhere; }}"
-    " #{id} .gt_col_heading {{ white-space: normal; overflow-x: visible; }}"
+    " #{id} .gt_col_heading {{ white-space: normal; overflow-x: visible; min-width: 4em; }}"
     " #{id} .gt_heading {{ white-space: normal; }}"
     " #{id}:focus-visible {{ outline: 2px solid #0072B2; outline-offset: 2px; }}"
 )
@@ -330,14 +331,16 @@ def table(data: pd.DataFrame | pd.Series, *, columns=None, rename=None, caption=
         col = _plain(c, frame[c])
         kind = _kind(c, col)
         header = rename.get(c) or column_label(c)
-        if merge_ci and c == "ci_low" and "ci_high" in frame.columns:
-            lo = [format_value(v, kind) for v in frame["ci_low"].tolist()]
-            hi = [format_value(v, _kind("ci_high", frame["ci_high"]))
-                  for v in frame["ci_high"].tolist()]
-            header = rename.get("ci") or "CI"
+        upper = c[:-len("ci_low")] + "ci_high"
+        if merge_ci and c.endswith("ci_low") and upper in frame.columns:
+            lo = [format_value(v, kind) for v in frame[c].tolist()]
+            hi = [format_value(v, _kind(upper, frame[upper])) for v in frame[upper].tolist()]
+            prefix = c[:-len("ci_low")]
+            header = rename.get(prefix + "ci") or (
+                "CI" if not prefix else column_label(prefix.rstrip("_")) + " CI")
             out[header] = [f"[{a}, {b}]" if a or b else "" for a, b in zip(lo, hi, strict=True)]
             numeric.append(header)
-            skip.add("ci_high")
+            skip.add(upper)
             continue
         out[header] = [format_value(v, kind) for v in col.tolist()]
         if _is_numeric(col):
