@@ -14,7 +14,8 @@
   already draws the same icons with its web font. Sphinx's search scripts and index
   load only on the search page (``_templates/layout.html``; the theme's search box
   submits to that page).
-* **Figures open full size**: every figure image is a link to the image itself.
+* **Figures open full size**: every figure image is a link to the image itself, and is
+  fetched when the reader scrolls near it (``loading="lazy"``), not with the page.
 """
 
 from __future__ import annotations
@@ -129,9 +130,12 @@ def _zoomable(body: str) -> str:
         before = body[:m.start()]
         if before.rfind("<a ") > before.rfind("</a>"):
             continue  # already inside a link
+        img = m.group(0)
+        if " loading=" not in img:  # fetched when the reader scrolls near it, not up front
+            img = img.replace("<img ", '<img loading="lazy" decoding="async" ', 1)
         out += [body[pos:m.start()],
                 f'<a class="alliance-zoom" href="{m.group(1)}" title="Open the figure full size">',
-                m.group(0), "</a>"]
+                img, "</a>"]
         pos = m.end()
     out.append(body[pos:])
     return "".join(out)
