@@ -124,18 +124,21 @@ def _typeset(app, pagename: str, body: str) -> str | None:
 
 
 def _zoomable(body: str) -> str:
-    """Every figure image a link to itself: a tap or click opens it full size."""
+    """Every figure image a link to itself (a tap or click opens it full size), fetched when
+    the reader scrolls near it. Sphinx already links an image drawn at a set width (the
+    book's figures: ``image-reference``); any other image gets the link here."""
     out, pos = [], 0
     for m in _IMG.finditer(body):
-        before = body[:m.start()]
-        if before.rfind("<a ") > before.rfind("</a>"):
-            continue  # already inside a link
         img = m.group(0)
         if " loading=" not in img:  # fetched when the reader scrolls near it, not up front
             img = img.replace("<img ", '<img loading="lazy" decoding="async" ', 1)
-        out += [body[pos:m.start()],
-                f'<a class="alliance-zoom" href="{m.group(1)}" title="Open the figure full size">',
-                img, "</a>"]
+        before = body[:m.start()]
+        out.append(body[pos:m.start()])
+        if before.rfind("<a ") > before.rfind("</a>"):
+            out.append(img)  # already inside a link
+        else:
+            out += [f'<a class="alliance-zoom" href="{m.group(1)}" '
+                    'title="Open the figure full size">', img, "</a>"]
         pos = m.end()
     out.append(body[pos:])
     return "".join(out)

@@ -171,7 +171,8 @@ def test_every_figure_reads_on_a_phone(built_book):
     shown = 0
     for rel in _pages(built_book):
         text = (built_book / rel).read_text()
-        for m in re.finditer(r'<a class="alliance-zoom" href="([^"]+)"[^>]*>\s*(<img [^>]*>)', text):
+        links = r'<a class="[^"]*(?:alliance-zoom|image-reference)[^"]*" href="([^"]+)"[^>]*>'
+        for m in re.finditer(links + r"\s*(<img [^>]*>)", text):
             href, img = m.groups()
             src = re.search(r'src="([^"]+)"', img).group(1)
             assert src == href, f"{rel}: the figure links {href}, not itself ({src})"
@@ -181,9 +182,11 @@ def test_every_figure_reads_on_a_phone(built_book):
             shown += 1
             info = Image.open(path).text
             pt = float(info.get("alliance:phone-text-pt", "0"))
-            width = re.search(r'width="(\d+)', img)
+            width = re.search(r'width(?:="|: )(\d+)', img)
             if pt < 9:
                 problems.append(f"{rel} {path.name[:12]}: smallest text {pt:.1f} pt on a phone")
+            if "loading=\"lazy\"" not in img:
+                problems.append(f"{rel} {path.name[:12]}: fetched with the page, not when shown")
             if not width or width.group(1) != info.get("alliance:css-width"):
                 problems.append(f"{rel} {path.name[:12]}: not shown at the width it is drawn for")
     assert shown >= 20, f"only {shown} figures found"

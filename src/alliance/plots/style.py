@@ -37,7 +37,7 @@ def use_style() -> None:
     mpl.rcParams.update({
         "figure.figsize": (FIG_WIDTH, 3.6),
         "figure.dpi": 96,
-        "savefig.dpi": 192,  # twice the CSS pixel density: sharp on high-density screens
+        "savefig.dpi": 150,  # 1.6 times the CSS pixel density: sharp on high-density screens
         "savefig.bbox": "tight",
         "font.size": FONT_SIZE,
         "legend.fontsize": FONT_SIZE,

@@ -380,7 +380,7 @@ def _show(message, category, filename, lineno, file=None, line=None):
 _original_show = warnings.showwarning
 
 
-def compact_png(fig, colors: int = 256) -> bytes:
+def compact_png(fig, colors: int = 64) -> bytes:
     """A figure as a palette PNG (at most ``colors`` colours): a fraction of the bytes of a
     full-colour PNG, visually the same for the book's figures (flat colours, one colour map).
 
@@ -397,9 +397,9 @@ def compact_png(fig, colors: int = 256) -> bytes:
     from alliance.plots.style import phone_text_pt
 
     raw = io.BytesIO()
-    fig.savefig(raw, format="png", bbox_inches="tight", dpi="figure" if fig.dpi >= 150 else 192)
+    fig.savefig(raw, format="png", bbox_inches="tight")  # at savefig.dpi (use_style: 150)
     image = Image.open(io.BytesIO(raw.getvalue()))
-    dpi = image.info.get("dpi", (192, 192))[0] or 192
+    dpi = round(image.info.get("dpi", (150, 150))[0]) or 150
     info = PngInfo()
     info.add_text("alliance:css-width", str(round(image.width * 96 / dpi)))
     info.add_text("alliance:phone-text-pt", f"{phone_text_pt(fig):.2f}")
