@@ -133,6 +133,8 @@ def test_report_summary_lists_every_analysis_and_the_input(tmp_path):
     assert res["failed"] == {} and set(res["status"]) == set(ANALYSES)
     summary = (tmp_path / "rep" / "summary.md").read_text()
     assert "a DataFrame; SHA-256 of its rows" in summary
+    # the shipped rows, passed as a DataFrame: recognised by their digest, called synthetic
+    assert "synthetic trial shipped with alliance" in summary
     for name in ANALYSES:
         assert f"| {name} |" in summary
     assert all(p.exists() for p in res["tables"] + res["figures"])

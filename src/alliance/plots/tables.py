@@ -333,8 +333,9 @@ def table(data: pd.DataFrame | pd.Series, *, columns=None, rename=None, caption=
         header = rename.get(c) or column_label(c)
         upper = c[:-len("ci_low")] + "ci_high"
         if merge_ci and c.endswith("ci_low") and upper in frame.columns:
-            lo = [format_value(v, kind) for v in frame[c].tolist()]
-            hi = [format_value(v, _kind(upper, frame[upper])) for v in frame[upper].tolist()]
+            both = kind if kind == _kind(upper, frame[upper]) else "num"  # one style per column
+            lo = [format_value(v, both) for v in frame[c].tolist()]
+            hi = [format_value(v, both) for v in frame[upper].tolist()]
             prefix = c[:-len("ci_low")]
             header = rename.get(prefix + "ci") or (
                 "CI" if not prefix else column_label(prefix.rstrip("_")) + " CI")
