@@ -75,6 +75,9 @@ def test_every_page_fits_the_screen_and_is_complete(built_book, visit, axe, devi
                 "article img", "els => els.map(e => [e.getAttribute('alt') || '', e.src])"):
             if not alt.strip() or re.search(r"\.(png|jpe?g|svg)$|_images/|/", alt):
                 issues.append(f"image {src.rsplit('/', 1)[-1]} has alt text {alt!r}")
+        untitled = page.locator(".alliance-table:not(:has(.gt_title))").count()
+        if untitled:
+            issues.append(f"{untitled} table(s) without a caption (table(..., caption=...))")
         footer = page.locator(".extra_footer")
         if footer.count() == 0 or "synthetic" not in footer.first.inner_text():
             issues.append("no footer with the synthetic-data notice")
