@@ -171,7 +171,7 @@ def _page(app, pagename, templatename, context, doctree):
     mathjax = app.config.mathjax_path
     if scripts is not None:
         if has_math:  # typeset here, or no math at all: MathJax is not needed
-            _drop(scripts, lambda name, attrs: name == mathjax
+            _drop(scripts, lambda name, attrs: name in (mathjax, f"_static/{mathjax}")
                   or (attrs.get("body") or "").startswith("window.MathJax"))
         if "sd-tab" not in body:
             _drop(scripts, lambda name, attrs: name.endswith("design-tabs.js"))

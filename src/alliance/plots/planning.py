@@ -37,14 +37,14 @@ def plot_power_curves(power: pd.DataFrame, axis: str, tests=("g_ther", "tc_diff"
         if d.empty:
             continue
         color = TEST_COLORS.get(test)
-        ax.plot(d[axis], d["estimate"], "o-", color=color, label=d["term"].iloc[0])
+        ax.plot(d[axis], d["estimate"], "o-", color=color, label=wrap(d["term"].iloc[0], 34))
         ax.fill_between(d[axis], d["ci_low"], d["ci_high"], color=color, alpha=0.15, lw=0)
     for t in targets:
         ax.axhline(t, color="grey", ls=":", lw=1)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel(wrap(_AXIS_LABELS.get(axis, axis), 30))
     ax.set_ylabel(wrap("power (share of trials, 95% CI)", 18))
-    ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.25), frameon=False)
+    ax.legend(loc="upper left", bbox_to_anchor=(-0.2, -0.25), frameon=False)
     fig.tight_layout()
     return fig
 
@@ -65,6 +65,6 @@ def plot_rates(rates: pd.DataFrame, ax=None):
     ax.set_xticklabels([wrap(t, 12) for t in terms])
     ax.set_ylim(-0.02, 1.02)
     ax.set_ylabel(wrap("share of synthetic trials (95% CI)", 18))
-    ax.legend(ncol=2, loc="upper left", bbox_to_anchor=(0.0, -0.3), frameon=False)
+    ax.legend(ncol=1, loc="upper left", bbox_to_anchor=(-0.2, -0.3), frameon=False)
     fig.tight_layout()
     return fig
