@@ -137,8 +137,8 @@ def _zoomable(body: str) -> str:
         if before.rfind("<a ") > before.rfind("</a>"):
             out.append(img)  # already inside a link
         else:
-            out += [f'<a class="alliance-zoom" href="{m.group(1)}" '
-                    'title="Open the figure full size">', img, "</a>"]
+            link = f'<a class="alliance-zoom" href="{m.group(1)}" title="Open the figure full size">'
+            out += [link, img, "</a>"]
         pos = m.end()
     out.append(body[pos:])
     return "".join(out)
