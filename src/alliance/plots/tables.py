@@ -416,10 +416,12 @@ def compact_png(fig, colors: int = 64) -> bytes:
 
 def _figure_png(fig):
     """The notebook output of a figure: its compact PNG, shown at the width it is drawn for."""
+    import io
+
     from PIL import Image
 
     data = compact_png(fig)
-    width = Image.open(__import__("io").BytesIO(data)).text.get("alliance:css-width")
+    width = Image.open(io.BytesIO(data)).text.get("alliance:css-width")
     return (data, {"width": int(width)}) if width else data
 
 
