@@ -50,7 +50,8 @@ from alliance import __version__, lagged, randomise
 from alliance.data import summary as design
 from alliance.data.validate import read_sessions
 from alliance.errors import AllianceError, AllianceWarning
-from alliance.findings import CLAIM_MODELS, PAPER_MODELS, analysis_plan, evaluate
+from alliance.findings import CLAIM_MODELS, PAPER_MODELS, PLAN, analysis_plan, evaluate
+from alliance.findings import VERDICT_MEANINGS as FINDINGS_VERDICT_MEANINGS
 from alliance.outputs import atomic_dir, check_target, sha256_file
 from alliance.plots import design as design_plots
 from alliance.plots import growth as growth_plots
@@ -82,17 +83,10 @@ ANALYSES = {
 }
 
 
-#: What each verdict means, in one sentence (the rules: ``alliance.findings.judge``, chapter 7).
+#: What each verdict means, in one sentence: the analysis plan's definitions
+#: (``alliance.findings.VERDICT_MEANINGS``, from ``analysis_plan.toml``), and "not evaluated".
 VERDICT_MEANINGS = {
-    "replicated": "The finding's primary test is significant in the claimed direction after the "
-                  "Holm adjustment across the four findings, and every further part the finding "
-                  "claims holds too.",
-    "inconclusive": "The primary test is significant in the claimed direction, but a further "
-                    "part of the finding is not shown on these data (the reason names it).",
-    "not replicated": "The primary test is not significant after the Holm adjustment: these data "
-                      "give no evidence for the finding, which is not evidence against it.",
-    "contradicted": "The primary test is significant in the opposite direction: the data point "
-                    "the other way.",
+    **{v: m[0].upper() + m[1:] + "." for v, m in FINDINGS_VERDICT_MEANINGS.items()},
     "not evaluated": "A model the finding rests on could not be fitted on these data.",
 }
 
@@ -617,8 +611,10 @@ def _document(data, origin: dict, written: dict, facts: dict, kind: str) -> str:
             "findings_evidence"] + " (p in APA style; p (Holm) for the primary tests)")
             ._repr_html_())
     parts.append('<h2 id="analysis-plan">The analysis plan</h2>')
-    parts.append("<p>Every test behind the verdicts, fixed before any result was computed "
-                 "(alliance.findings.analysis_plan).</p>")
+    parts.append(f"<p>Every test behind the verdicts, from the analysis plan (version "
+                 f"{PLAN['plan']['version']}, written {PLAN['plan']['written']}; "
+                 "src/alliance/analysis_plan.toml in the package, alliance.findings.analysis_plan), "
+                 "applied unchanged to every data set.</p>")
     parts.append(format_table(analysis_plan(), caption="The analysis plan")._repr_html_())
     parts += ["<h2>Data</h2>", kv(data_facts, "The data")]
     parts += ["<h2>Models</h2>", "<dl>" + "".join(
