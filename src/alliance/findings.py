@@ -28,7 +28,6 @@ arm's surface is within-patient (the raw surface is recorded beside it).
 from __future__ import annotations
 
 import hashlib
-import subprocess
 import tomllib
 import warnings
 from dataclasses import dataclass, field
@@ -46,6 +45,7 @@ from alliance.draws.runner import run_draws
 from alliance.errors import AllianceWarning
 from alliance.growth import fit_growth
 from alliance.options import check_alpha, check_conf_level
+from alliance.provenance import git_is_ancestor, git_last_change
 from alliance.results import Result
 from alliance.rsa import fit_rsa
 from alliance.synthetic.params import SimulationParams
@@ -343,14 +343,6 @@ def margin_table() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _git(args, cwd) -> str | None:
-    try:
-        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
-
-
 def plan_provenance() -> dict:
     """Where the analysis plan came from, and whether it precedes the shipped data.
 
@@ -370,17 +362,13 @@ def plan_provenance() -> dict:
            "plan_commit": None, "plan_date": None, "data_commit": None, "data_date": None,
            "plan_precedes_data": None}
     for key, f in (("plan", path), ("data", data)):
-        got = _git(["log", "-1", "--format=%H %cs", "--", f.name], f.parent)
+        got = git_last_change(f)
         if got:
-            out[f"{key}_commit"], out[f"{key}_date"] = got.split()
+            out[f"{key}_commit"], out[f"{key}_date"] = got
     if out["plan_commit"] and out["data_commit"]:
-        if out["plan_commit"] == out["data_commit"]:
-            out["plan_precedes_data"] = False
-        else:
-            anc = subprocess.run(["git", "merge-base", "--is-ancestor", out["plan_commit"],
-                                  out["data_commit"]], cwd=path.parent, capture_output=True,
-                                 timeout=10)
-            out["plan_precedes_data"] = anc.returncode == 0
+        out["plan_precedes_data"] = (False if out["plan_commit"] == out["data_commit"] else
+                                     git_is_ancestor(out["plan_commit"], out["data_commit"],
+                                                     path.parent))
     return out
 
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from alliance.outputs import sha256_file as sha256
 
-__all__ = ["PACKAGES", "git_commit", "provenance", "sha256", "versions"]
+__all__ = ["PACKAGES", "git", "git_commit", "git_is_ancestor", "git_last_change", "provenance",
+           "sha256", "versions"]
 
 #: Libraries whose versions decide the numbers.
 PACKAGES = ("alliance", "numpy", "scipy", "pandas", "statsmodels", "matplotlib", "plotly")
@@ -31,6 +32,33 @@ def versions(packages=PACKAGES) -> dict[str, str]:
         except PackageNotFoundError:
             out[p] = "not installed"
     return out
+
+
+def git(args, cwd) -> str | None:
+    """``git <args>`` in ``cwd``: its standard output, or ``None`` (no git, not a checkout, error)."""
+    try:
+        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10,
+                             check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def git_last_change(path) -> tuple[str, str] | None:
+    """``(commit, date)`` of the last commit that changed the file ``path``, if git can tell."""
+    path = Path(path)
+    got = git(["log", "-1", "--format=%H %cs", "--", path.name], path.parent)
+    return tuple(got.split()) if got else None
+
+
+def git_is_ancestor(first: str, second: str, cwd) -> bool | None:
+    """Whether commit ``first`` is an ancestor of ``second`` (``None`` if git cannot tell)."""
+    try:
+        out = subprocess.run(["git", "merge-base", "--is-ancestor", first, second], cwd=cwd,
+                             capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {0: True, 1: False}.get(out.returncode)
 
 
 def git_commit(path=None) -> str | None:
