@@ -43,15 +43,16 @@ from alliance.data.validate import read_sessions
 from alliance.draws.rates import StudyResult, rate
 from alliance.draws.runner import run_draws
 from alliance.errors import AllianceWarning
-from alliance.growth import fit_growth
+from alliance.growth import _fit_growth
 from alliance.options import check_alpha, check_conf_level
 from alliance.provenance import git_is_ancestor, git_last_change
 from alliance.results import Result
 from alliance.rsa import fit_rsa
+from alliance.rsa.fit import _fit_rsa_validated
 from alliance.synthetic.params import SimulationParams
 from alliance.synthetic.scenarios import scenario_params
 from alliance.synthetic.simulate import simulate
-from alliance.truth_bias import fit_truth_bias
+from alliance.truth_bias import _fit_truth_bias
 
 __all__ = [
     "CLAIMS",
@@ -160,7 +161,8 @@ class FindingsResult(Result):
     fits: dict = field(default_factory=dict, repr=False)
 
 
-def lagged_surface(data, conf_level=0.95, *, method: str = "ML", **options):
+def lagged_surface(data, conf_level=0.95, *, method: str = "ML", validated: bool = False,
+                   **options):
     """The book's lagged response surface (chapter 5); ``options`` go to :func:`alliance.rsa.fit_rsa`.
 
     Well-being on the therapist's (``x``) and the patient's (``y``) alliance rating of
@@ -168,9 +170,10 @@ def lagged_surface(data, conf_level=0.95, *, method: str = "ML", **options):
     random intercepts of therapist and patient, ML. The one place the specification is
     written: :data:`PAPER_MODELS` (``rsa``; ``rsa_within`` adds ``level2_means=True``),
     the cluster bootstrap of chapter 7 (:mod:`alliance.studies.bootstrap`), the
-    specification studies of chapter 5 and the multiverse call it.
+    specification studies of chapter 5 and the multiverse call it. ``validated=True``: ``data``
+    came from :func:`alliance.read_sessions` and is not validated again.
     """
-    return fit_rsa(
+    return (_fit_rsa_validated if validated else fit_rsa)(
         data, "wellbeing", x="alliance_therapist", y="alliance_patient",
         group=["therapist", "patient"], time="session", lag=1, moderator="condition",
         moderator_levels=["control", "training"], covariates=["session"], method=method,
@@ -178,8 +181,8 @@ def lagged_surface(data, conf_level=0.95, *, method: str = "ML", **options):
     )
 
 
-def _rsa_within(data, conf_level):
-    return lagged_surface(data, conf_level, level2_means=True)
+def _rsa_within(data, conf_level, validated: bool = False):
+    return lagged_surface(data, conf_level, level2_means=True, validated=validated)
 
 
 #: Therapist-level random effects of every growth model behind a verdict (the plan's
@@ -188,14 +191,16 @@ GROWTH_THERAPIST_EFFECTS = PLAN["models"]["growth_therapist_effects"]
 
 
 def _growth(rater):
-    def fit(data, cl):
-        return fit_growth(data, rater, conf_level=cl, therapist_effects=GROWTH_THERAPIST_EFFECTS)
+    def fit(data, cl):  # the private fit behind fit_growth's door: data validated once
+        return _fit_growth(data, rater, conf_level=cl,
+                           therapist_effects=GROWTH_THERAPIST_EFFECTS)
     return fit
 
 
 #: The book's specification of every model behind the four findings: name ->
 #: ``fn(validated_data, conf_level) -> Result``. :func:`fit_paper_models` fits them
-#: all; ``alliance report`` fits them one by one, so that one that cannot be fitted
+#: all (on the data validated once: the private fits behind each public door);
+#: ``alliance report`` fits them one by one, so that one that cannot be fitted
 #: does not stop the others. ``rsa`` is chapter 5's raw lagged surface (within- and
 #: between-patient association mixed); ``rsa_within`` adds each patient's means of
 #: the five terms and their products with the arm at level 2 (Nestler et al., 2019),
@@ -206,9 +211,9 @@ PAPER_MODELS = {
     "growth_therapist": _growth("therapist"),
     "growth_patient": _growth("patient"),
     "growth_both": _growth("both"),
-    "truth_bias": lambda data, cl: fit_truth_bias(data, conf_level=cl),
-    "rsa": lagged_surface,
-    "rsa_within": _rsa_within,
+    "truth_bias": lambda data, cl: _fit_truth_bias(data, conf_level=cl),
+    "rsa": lambda data, cl: lagged_surface(data, cl, validated=True),
+    "rsa_within": lambda data, cl: _rsa_within(data, cl, validated=True),
 }
 
 #: The fits each claim's verdict and evidence rest on.
