@@ -25,6 +25,22 @@ from urllib.parse import urlparse
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+#: Fixtures that need the strict book build (and so npm, for the vendored MathJax and plotly.js)
+#: or a browser; a test using any of them, directly or through another fixture, is marked
+#: accordingly here, so ``make test-fast`` (``-m "not book and not browser"``) never runs one.
+BOOK_FIXTURES = {"built_book", "book_url"}
+BROWSER_FIXTURES = {"browser", "visit"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & (BOOK_FIXTURES | BROWSER_FIXTURES):
+            item.add_marker(pytest.mark.book)
+            item.add_marker(pytest.mark.slow)
+        if used & BROWSER_FIXTURES:
+            item.add_marker(pytest.mark.browser)
 BIN = Path(sys.executable).parent
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
