@@ -110,7 +110,14 @@ def _standalone_notebook(app, pagename: str, source: Path, target: Path, title: 
     glue = json.loads(glue_file.read_text(encoding="utf-8")) if glue_file.exists() else None
     figures, titles = _numbers_and_titles(app)
     intro = _INTRO.format(title=title or pagename, book=app.config.html_title or app.config.project, version=__version__)
-    out = standalone(nb, glue, figures=figures, labels=titles, intro=intro, where=f"{pagename}.ipynb")
+    def include(path: str, options: dict) -> str:
+        from sphinx.directives.code import LiteralIncludeReader
+
+        where = (Path(app.srcdir) / pagename).parent / path
+        return LiteralIncludeReader(str(where), options, app.config).read()[0]
+
+    out = standalone(nb, glue, figures=figures, labels=titles, intro=intro,
+                     where=f"{pagename}.ipynb", include=include)
     target.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 

@@ -15,8 +15,9 @@ the executed notebook into the one the download menu offers:
   nbconvert), followed by its number and caption;
 * ``{numref}`` and ``{ref}`` roles become the figure number or section title
   they show on the page (when the build can resolve them), ``{cite}`` roles the
-  citation keys of the book's bibliography, label targets HTML anchors, and
-  admonitions, exercises and solutions block quotes;
+  citation keys of the book's bibliography, label targets HTML anchors,
+  admonitions, exercises and solutions block quotes, and ``{literalinclude}``
+  blocks the source code they show;
 * the code cells that compute the glued values are kept, so that "Run all" in a
   fresh kernel with the package installed computes the same values again; cells
   the page hides keep their code, collapsed (``metadata.jupyter.source_hidden``);
@@ -52,6 +53,9 @@ _BLOCK = re.compile(
     r"attention|seealso|exercise|solution|exercise-start|solution-start|exercise-end|solution-end)"
     r"\}[ \t]*(?P<arg>[^\n]*)\n(?P<body>.*?)^(?P=fence)[ \t]*$\n?",
     re.DOTALL | re.MULTILINE)
+_INCLUDE = re.compile(
+    r"^(?P<fence>`{3,}|:{3,})\{literalinclude\}[ \t]+(?P<path>\S+)[ \t]*\n(?P<body>.*?)"
+    r"^(?P=fence)[ \t]*$\n?", re.DOTALL | re.MULTILINE)
 _CITE = re.compile(r"\{cite(?::[a-z]+)?\}`([^`]+)`")
 _NUMREF = re.compile(r"\{numref\}`([^`]+)`")
 _REF = re.compile(r"\{ref\}`([^`]+)`")
@@ -128,8 +132,20 @@ def _alt(text: str) -> str:
 
 
 class _Rewriter:
-    def __init__(self, glue: dict, figures: dict, labels: dict, where: str):
+    def __init__(self, glue: dict, figures: dict, labels: dict, where: str, include=None):
         self.glue, self.figures, self.labels, self.where = glue, figures, labels, where
+        self.include = include
+
+    def literal(self, m: re.Match) -> str:
+        if self.include is None:
+            return m.group(0)
+        options = {}
+        for line in m["body"].split("\n"):
+            opt = _OPTION.match(line)
+            if opt:
+                options[opt.group(1)] = opt.group(2).strip()
+        text = self.include(m["path"], options)
+        return f"```{options.get('language', '')}\n{text.rstrip()}\n```\n"
 
     def value(self, key: str) -> dict:
         if "::" in key:
@@ -246,6 +262,7 @@ class _Rewriter:
         src = _TARGET.sub(lambda m: f'<a id="{m.group(1)}"></a>', src)
         src = _DIRECTIVE.sub(lambda m: self.directive(cell, m), src)
         src = _BLOCK.sub(self.block, src)
+        src = _INCLUDE.sub(self.literal, src)
         src = _CITE.sub(lambda m: "(" + "; ".join(k.strip() for k in m.group(1).split(",")) + ")",
                         src)
         src = _ROLE.sub(lambda m: self.role(cell, m.group(1), m.group(2)), src)
@@ -261,7 +278,7 @@ _HIDE_OUTPUT = {"hide-output", "remove-output", "remove-cell"}
 def standalone(nb: dict, glue_json: dict | None = None, *,
                figures: dict[str, tuple[str, str]] | None = None,
                labels: dict[str, str] | None = None, intro: str = "",
-               where: str = "notebook") -> dict:
+               where: str = "notebook", include=None) -> dict:
     """The downloadable version of an executed chapter notebook (a new dict; ``nb`` unchanged).
 
     Parameters
@@ -280,6 +297,10 @@ def standalone(nb: dict, glue_json: dict | None = None, *,
         Markdown of a first cell (what the notebook is, how to re-run it); none if empty.
     where : str
         The notebook's name, for error messages.
+    include : callable, optional
+        ``include(path, options) -> text``: the text a ``{literalinclude}`` of ``path`` with
+        these options shows on the page (the build passes Sphinx's own reader); without it
+        such blocks are left as they are.
 
     Raises
     ------
@@ -288,7 +309,8 @@ def standalone(nb: dict, glue_json: dict | None = None, *,
         not build), or a glued value that a notebook cannot show.
     """
     out = copy.deepcopy(nb)
-    rw = _Rewriter(glue_values(nb, glue_json), dict(figures or {}), dict(labels or {}), where)
+    rw = _Rewriter(glue_values(nb, glue_json), dict(figures or {}), dict(labels or {}), where,
+                   include)
     for cell in out.get("cells", []):
         if cell.get("cell_type") == "markdown":
             rw.markdown(cell)

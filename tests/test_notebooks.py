@@ -97,6 +97,15 @@ def test_myst_blocks_become_markdown_jupyter_renders():
     assert numbered["cells"][1]["source"].endswith("> **Solution to Exercise 2.1**\n")
 
 
+def test_a_literal_include_shows_the_code_the_page_shows():
+    md = "Code:\n\n```{literalinclude} ../src/a.py\n:language: python\n:pyobject: f\n```\n"
+    seen = []
+    out = sn.standalone(_notebook([md]), include=lambda p, o: seen.append((p, o)) or "def f():\n")
+    assert seen == [("../src/a.py", {"language": "python", "pyobject": "f"})]
+    assert out["cells"][1]["source"] == "Code:\n\n```python\ndef f():\n```\n"
+    assert sn.standalone(_notebook([md]))["cells"][1]["source"] == md, "left as it is"
+
+
 def test_the_input_is_unchanged_and_an_intro_cell_gets_its_own_id():
     nb = _notebook(["{glue:text}`n`"], [_glued("n", {"text/plain": "3"})])
     nb["nbformat_minor"] = 5
