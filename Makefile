@@ -23,10 +23,10 @@ book: setup vendor
 test: setup vendor chromium
 	$(BIN)/python -m pytest
 
-## test-fast: the contributor's shortcut (a few minutes): every test that needs neither the book
-## build, a browser, npm nor R, without the long Monte Carlo studies (marked slow); make test runs all
+## test-fast: the contributor's shortcut (under 3 minutes): every test that needs neither the book
+## build, a browser, npm nor R, without the long Monte Carlo studies (marked slow), in two processes
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow and not book and not browser"
+	$(BIN)/python tests/parallel.py -m "not slow and not book and not browser"
 
 setup: $(STAMP)
 
