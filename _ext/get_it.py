@@ -93,7 +93,7 @@ def _numbers_and_titles(app) -> tuple[dict, dict]:
 
 
 _INTRO = """\
-**{title}**, a chapter of *{book}*, as an executed Jupyter notebook (package `alliance` {version}).
+**{title}**, a page of *{book}*, as an executed Jupyter notebook (package `alliance` {version}).
 Every number and figure in the text was computed by the code cells below when the book was built, from
 **synthetic** data (one seeded draw of `alliance.simulate`, not the trial's data). The cells the web
 page hides are kept, collapsed: to compute everything again, install the package with the book's
