@@ -222,6 +222,8 @@ def test_every_downloadable_notebook_shows_the_pages_numbers_and_figures(built_b
         text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
         left = sn.GLUE_LEFT.findall(text)
         assert not left, f"{rel}.ipynb: {len(left)} glue placeholders left"
+        for markup in ("{literalinclude}", "{numref}", "{glue:figure}", "{solution-start}"):
+            assert markup not in text, f"{rel}.ipynb: {markup} left, which Jupyter cannot show"
         rest = _smart(text)
         for value in printed.get(rel, []):  # in page order
             value = _smart(value)
