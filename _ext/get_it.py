@@ -109,7 +109,9 @@ def _standalone_notebook(app, pagename: str, source: Path, target: Path, title: 
     glue_file = source.with_name(source.stem + ".glue.json")
     glue = json.loads(glue_file.read_text(encoding="utf-8")) if glue_file.exists() else None
     figures, titles = _numbers_and_titles(app)
-    intro = _INTRO.format(title=title or pagename, book=app.config.html_title or app.config.project, version=__version__)
+    intro = _INTRO.format(title=title or pagename, version=__version__,
+                          book=app.config.html_title or app.config.project)
+
     def include(path: str, options: dict) -> str:
         from sphinx.directives.code import LiteralIncludeReader
 
