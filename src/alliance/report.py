@@ -93,14 +93,14 @@ def _input_checksum(source, data: pd.DataFrame) -> dict:
 
 def run_report(data, out, *, columns=None, force: bool = False, sep: str | None = None,
                decimal: str | None = None, option: str = "output",
-               command: list[str] | None = None) -> dict:
+               command: list[str] | None = None, ids: str = "text") -> dict:
     """Run every analysis on ``data`` and write tables, figures and a summary into ``out``.
 
     Parameters
     ----------
     data : str, path or pandas.DataFrame
         Session data, validated by :func:`alliance.read_sessions` (with ``columns``,
-        ``sep`` and ``decimal`` as there). Invalid data raise :class:`~alliance.DataError`
+        ``sep``, ``decimal`` and ``ids`` as there). Invalid data raise :class:`~alliance.DataError`
         before anything is written.
     out : str or path
         The folder to write. It must not exist, or be empty, unless ``force``.
@@ -149,8 +149,8 @@ def run_report(data, out, *, columns=None, force: bool = False, sep: str | None 
     is_path = isinstance(data, (str, os.PathLike))
     keep = [data] if is_path else []  # --force must never delete the input
     target = check_target(out, kind="folder", force=force, option=option, keep=keep)
-    valid = read_sessions(data, columns, sep=sep, decimal=decimal) if is_path else \
-        read_sessions(data, columns)
+    valid = read_sessions(data, columns, sep=sep, decimal=decimal, ids=ids) if is_path else \
+        read_sessions(data, columns, ids=ids)
     origin = _input_checksum(data, valid)
     matplotlib.use("Agg")
     use_style()

@@ -18,7 +18,7 @@ def run(args) -> int:
     ``--best-effort``.
     """
     written = run_report(args.file, args.out, columns=parse_columns(args.column), force=args.force,
-                         sep=args.sep, decimal=args.decimal, option="--out")
+                         sep=args.sep, decimal=args.decimal, option="--out", ids=args.ids)
     print(f"wrote {len(written['tables'])} tables, {len(written['figures'])} figures and "
           f"{written['summary']}")
     for name, msg in written["failed"].items():
