@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from alliance.course import page_text
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTATION = ROOT / "notation.md"
 
@@ -47,7 +49,6 @@ NAMES = {"mathrm", "operatorname"}
 #: accents that carry a meaning of their own (``\widehat`` is the wide ``\hat``)
 ACCENT_ALIASES = {"widehat": "hat", "widetilde": "tilde"}
 TOKEN = re.compile(r"\\([A-Za-z]+)|\\.|([A-Za-z])")
-CODE = ("{code-cell}", "{code-block}", "{code}", "{literalinclude}")
 ROLE_TARGET = re.compile(r"\{(?:glue:text|glue|ref|numref|doc|term|cite:[pt]|cite|eq|download)\}`[^`]*`")
 
 
@@ -73,29 +74,9 @@ def toc_pages() -> list[Path]:
 
 
 def prose(text: str) -> str:
-    """The Markdown a reader sees as text: no front matter, no code, no directive options."""
-    text = re.sub(r"\A---\n.*?\n---\n", "", text, flags=re.DOTALL)
-    out: list[str] = []
-    stack: list[tuple[str, bool]] = []  # open fences: (marker, holds code)
-    for line in text.splitlines():
-        m = re.match(r"^\s*(`{3,}|~{3,})(.*)$", line)
-        if m:
-            marker, info = m.group(1), m.group(2).strip()
-            top = stack[-1] if stack else None
-            if (top and not info and marker[0] == top[0][0]
-                    and len(marker) >= len(top[0])):
-                stack.pop()
-                continue
-            if not (top and top[1]):  # a fence opens (inside code, a fence is code)
-                stack.append((marker, not info.startswith("{") or info.startswith(CODE)))
-                continue
-        if stack and stack[-1][1]:
-            continue
-        if stack and re.match(r"^:[\w-]+:", line):  # a directive option
-            continue
-        out.append(line)
-    text = "\n".join(out)
-    text = ROLE_TARGET.sub(" ", text)
+    """The Markdown a reader sees as text (:func:`alliance.course.page_text`), without roles' targets
+    and inline code."""
+    text = ROLE_TARGET.sub(" ", page_text(text))
     return re.sub(r"`[^`\n]*`", " ", text)  # inline code
 
 
