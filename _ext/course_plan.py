@@ -51,10 +51,21 @@ def _inline(text: str) -> list[nodes.Node]:
     return out
 
 
+#: Short names of the pages in the table (chapters are "Ch. <number>").
+SHORT = {"intro": "Introduction", "paths": "Three ways through the book", "notation": "Notation",
+         "appendices/engine": "Appendix (engine)", "instructor": "This guide"}
+
+
+def _short(docname: str) -> str:
+    m = re.match(r"chapters/(\d+)_", docname)
+    return f"Ch. {int(m.group(1))}" if m else SHORT.get(docname, docname)
+
+
 def _link(parent: str, docname: str) -> nodes.Node:
+    text = _short(docname)
     ref = pending_xref(refdoc=parent, reftarget="/" + docname, reftype="doc", refdomain="std",
-                       refexplicit=False, refwarn=True)
-    ref += nodes.inline(docname, docname)
+                       refexplicit=True, refwarn=True)
+    ref += nodes.inline(text, text)
     return ref
 
 
@@ -83,14 +94,11 @@ def _pages(parent: str, docnames) -> nodes.Node:
     return p
 
 
-def _minutes(seconds: float) -> str:
-    return f"{seconds / 60:.1f} min"
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
-def plan_table(env, parent: str) -> nodes.table:
-    """The week plan as a docutils table (reading and lab times of this build)."""
-    headers = ["Week", "Topic", "Read", "Reading", "Run in the lab", "Lab: code runs",
-               "Students learn to"]
+def _table(headers, rows) -> nodes.table:
     table = nodes.table(classes=["colwidths-auto", "course-plan"])
     group = nodes.tgroup(cols=len(headers))
     table += group
@@ -104,34 +112,44 @@ def plan_table(env, parent: str) -> nodes.table:
     head += row
     body = nodes.tbody()
     group += body
-    total_read, total_lab = 0, 0.0
+    for cells in rows:
+        row = nodes.row()
+        for cell in cells:
+            row += _cell(cell)
+        body += row
+    return table
+
+
+def plan_nodes(env, parent: str) -> list[nodes.Node]:
+    """The week plan: a table of pages and times (this build's), then each week's objectives."""
+    rows, total_read, total_lab = [], 0, 0.0
+    objectives = nodes.bullet_list(classes=["course-objectives"])
     for week in course.WEEK_PLAN:
         minutes = sum(course.reading_minutes(env.doc2path(d)) for d in week.read)
         total_read += minutes
-        runs = [_runtime(env, d) for d in week.lab]
-        known = [r for r in runs if r is not None]
-        total_lab += sum(known)
-        objectives = nodes.bullet_list()
-        for text in week.objectives:
-            objectives += nodes.list_item("", _para(*_inline(text)))
-        topic = [_para(nodes.Text(week.topic))]
+        runs = [r for r in (_runtime(env, d) for d in week.lab) if r is not None]
+        total_lab += sum(runs)
+        topic = _para(nodes.Text(week.topic))
         if week.assessed:
-            topic.append(_para(nodes.emphasis(week.assessed, week.assessed.capitalize())))
-        row = nodes.row()
-        row += _cell(_para(nodes.Text(str(week.number))))
-        row += _cell(*topic)
-        row += _cell(_pages(parent, week.read))
-        row += _cell(_para(nodes.Text(f"{minutes} min" if week.read else "–")))
-        row += _cell(_pages(parent, week.lab))
-        row += _cell(_para(nodes.Text(_minutes(sum(known)) if known else "–")))
-        row += _cell(objectives)
-        body += row
-    row = nodes.row()
-    row += _cell(_para(nodes.strong("all", "All")))
-    for text in ("", "", f"{total_read} min", "", _minutes(total_lab), ""):
-        row += _cell(_para(nodes.strong(text, text)) if text else _para())
-    body += row
-    return table
+            topic += nodes.Text(" (")
+            topic += nodes.emphasis(week.assessed, week.assessed)
+            topic += nodes.Text(")")
+        rows.append([_para(nodes.Text(str(week.number))), topic, _pages(parent, week.read),
+                     _para(nodes.Text(f"{minutes} min" if week.read else "–")),
+                     _pages(parent, week.lab),
+                     _para(nodes.Text(_duration(sum(runs)) if runs else "–"))])
+        goals = nodes.bullet_list()
+        for text in week.objectives:
+            goals += nodes.list_item("", _para(*_inline(text)))
+        head = _para(nodes.strong(f"Week {week.number}", f"Week {week.number}"),
+                     nodes.Text(f": {week.topic}. Students learn to"))
+        objectives += nodes.list_item("", head, goals)
+    rows.append([_para(nodes.strong("All", "All")), _para(), _para(),
+                 _para(nodes.strong(f"{total_read} min", f"{total_read} min")), _para(),
+                 _para(nodes.strong(_duration(total_lab), _duration(total_lab)))])
+    table = _table(["Week", "Topic", "Read", "Reading time", "Run in the lab",
+                    "Lab: the code runs in"], rows)
+    return [table, _para(nodes.Text("Learning objectives, week by week:")), objectives]
 
 
 class CoursePlanTransform(SphinxPostTransform):
@@ -141,7 +159,7 @@ class CoursePlanTransform(SphinxPostTransform):
 
     def run(self, **kwargs) -> None:
         for node in list(self.document.findall(course_plan)):
-            node.replace_self(plan_table(self.env, self.env.docname))
+            node.replace_self(plan_nodes(self.env, self.env.docname))
 
 
 def _update_plans(app, env):
