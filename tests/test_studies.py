@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -225,6 +226,23 @@ def test_the_tolerance_accepts_the_optimizers_play_and_rejects_a_real_change():
         bad[col] += change
         with pytest.raises(AssertionError):
             _assert_within_optimizer_tolerance(bad, row, "a real change")
+
+
+def test_the_code_fingerprint_changes_with_any_source_file(tmp_path):
+    import shutil
+
+    import alliance
+
+    copy = tmp_path / "alliance"
+    shutil.copytree(Path(alliance.__file__).parent, copy,
+                    ignore=shutil.ignore_patterns("__pycache__", "files"))
+    assert source_sha256(copy) == source_sha256()
+    (copy / "__pycache__").mkdir()
+    (copy / "__pycache__" / "x.py").write_text("# compiled files do not count\n")
+    assert source_sha256(copy) == source_sha256()
+    target = copy / "mixed" / "optimize.py"
+    target.write_text(target.read_text() + "\n")
+    assert source_sha256(copy) != source_sha256()
 
 
 def test_a_frozen_study_records_its_machine_and_code(tmp_path, monkeypatch):
