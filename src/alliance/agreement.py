@@ -113,6 +113,9 @@ def reference(path: str | Path) -> Reference:
     ``rsa_within_reference.R``, whose ``level`` column is kept).
     """
     p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no frozen R fit of this model; the tests/r script that fits "
+                                "it writes this file (Rscript tests/r/<script>.R)")
     d = json.loads(p.read_text())
     source = str(d.get("source", ""))
     model = str(d.get("formula") or d.get("model") or "")
