@@ -142,7 +142,8 @@ def plan_nodes(env, parent: str) -> list[nodes.Node]:
         for text in week.objectives:
             goals += nodes.list_item("", _para(*_inline(text)))
         head = _para(nodes.strong(f"Week {week.number}", f"Week {week.number}"),
-                     nodes.Text(f": {week.topic}. Students learn to"))
+                     nodes.Text(f": {week.topic}{'' if week.topic.endswith('?') else '.'} "
+                                "Students learn to"))
         objectives += nodes.list_item("", head, goals)
     rows.append([_para(nodes.strong("All", "All")), _para(), _para(),
                  _para(nodes.strong(f"{total_read} min", f"{total_read} min")), _para(),
