@@ -14,14 +14,14 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "alliance"
 #: Layer of each top-level module or subpackage of ``alliance``, from the ground up
 #: (the table of CONTRIBUTING.md). ``alliance/__init__.py`` is the facade: it may name anything.
 LAYERS = [
-    {"errors", "results", "moderation", "outputs", "options"},
+    {"errors", "results", "moderation", "outputs", "options", "agreement", "course"},
     {"data", "provenance"},
     {"allocation", "synthetic"},
     {"mixed"},
     {"draws"},
     {"randomise", "growth", "truth_bias", "lagged", "rsa"},
     {"findings"},
-    {"studies"},
+    {"studies", "exercises"},
     {"plots"},
     {"report"},
     {"cli"},

@@ -52,6 +52,7 @@ freeze <- function(fit, name, data_name, model_text, rename = NULL) {
 }
 
 # ------------------------------------------------------------------ chapter 3: stacked growth
+# book/growth-stacked-nlme/begin
 d <- growth_stacked_data()
 f <- y ~ tr + training + tr_training + time + time_tr + time_training + time_training_tr
 rnd <- list(therapist = pdSymm(~ 0 + pr + tr), patient = pdSymm(~ 0 + pr + tr + time_pr + time_tr))
@@ -60,6 +61,7 @@ text <- paste("y ~ tr * training * time (8 terms); random = list(therapist = pdS
 for (meth in c("REML", "ML")) {
   fit <- lme(f, random = rnd, weights = varIdent(form = ~ 1 | rater), data = d, method = meth,
              control = ctl)
+# book/growth-stacked-nlme/end
   freeze(fit, paste0("growth_stacked_", tolower(meth)), "data/sessions.csv", text, growth_rename)
 }
 
