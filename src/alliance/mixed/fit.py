@@ -742,28 +742,9 @@ def _assemble(model, x, f, sigma2, opt_name, fit_warnings, xnames, n, p, method,
         )
 
     # conditional modes b = Lambda M^-1 Lambda' Z' W (y - X beta)
-    offs, comp, node_start, bucket_of_block, pos_in_bucket = model.node_info
-    delta = f["delta"]
-    bvecs = []
-    for bk, (lam, L, K, LtS, _S, Linv) in zip(model.buckets, f["store"]):
-        Q = bk.Q
-        rhs = LtS[:, :, Q + p] - LtS[:, :, Q : Q + p] @ delta
-        w = np.linalg.solve(L, rhs[:, :, None])
-        u = np.linalg.solve(np.swapaxes(L, 1, 2), w)[:, :, 0]
-        bvecs.append(np.einsum("bij,bj->bi", lam, u))
     re = {}
     fitted = Xa @ beta
-    for kt, t in enumerate(terms):
-        nodes = offs[kt] + np.arange(len(t.levels))
-        blk = comp[nodes]
-        vals = np.zeros((len(t.levels), t.q))
-        for kb, bv in enumerate(bvecs):
-            sel = bucket_of_block[blk] == kb
-            if sel.any():
-                st = node_start[nodes[sel]]
-                pb = pos_in_bucket[blk[sel]]
-                for j in range(t.q):
-                    vals[sel, j] = bv[pb, st + j]
+    for t, vals in zip(terms, model.modes(x)):
         re[t.name] = pd.DataFrame(vals, index=pd.Index(t.levels, name=t.name), columns=t.zcols)
         fitted = fitted + np.sum(t.Z * vals[t.codes], axis=1)
 
@@ -775,7 +756,7 @@ def _assemble(model, x, f, sigma2, opt_name, fit_warnings, xnames, n, p, method,
     for w in fit_warnings:
         warnings.warn(f"{source}: {w}", AllianceWarning, stacklevel=4)
     fit_index = index if index is not None else pd.RangeIndex(n)
-    blocks = comp[model.row_nodes[:, 0]]
+    blocks = model.row_blocks
     kr_parts = (Xa, blocks, terms, Gs,
                 rcodes if rcodes is not None else np.zeros(n, dtype=np.intp), resid_var)
     out = MixedFit(
