@@ -216,7 +216,7 @@ class Model:
 
     def _setup_blocks(self, X, yt, terms, lv):
         """The general layout: connected levels form blocks, padded to a few common sizes."""
-        n, p = X.shape
+        p = X.shape[1]
         # ---- graph of levels -> blocks
         offs = np.cumsum([0] + [len(t.levels) for t in terms])
         nnodes = int(offs[-1])

@@ -221,31 +221,36 @@ class NestedLayout:
         F11 = self._weighted(w, "F11")
         F1X = self._weighted(w, "F1X")
         lam1T = np.swapaxes(lam1, -1, -2)
-        P1 = F11 @ lam1  # Z1'W Z1 Lambda1
+        # ---- fine levels: A_i = I + L1'(Z1'WZ1)L1, G_i = L1'[Z1'WZ2 L2 | Z1'W[X y]]
+        P1 = F11 @ lam1
         A = lam1T @ P1
         A[..., range(q1), range(q1)] += 1.0
-        c1 = lam1T @ F1X
-        logdet, L1i = _chol_inv(A)
-        logdet = 2.0 * logdet.sum(axis=(-1, -2)) + jac
-        Ec = L1i @ c1
-        Ecr = Ec.reshape(m, -1, k1)
-        quad = np.swapaxes(Ecr, -1, -2) @ Ecr
         if nested:
             F12 = self._weighted(w, "F12")
+            Q12 = F12 @ lam2
+            G = lam1T @ np.concatenate([Q12, np.broadcast_to(F1X, Q12.shape[:-1] + (k1,))],
+                                       axis=-1)
+        else:
+            G = lam1T @ F1X
+        logd, L1i = _chol_inv(A)
+        logdet = 2.0 * logd.sum(axis=(-1, -2)) + jac
+        E = L1i @ G  # (m, n1, q1, q2 + k1)
+        Er = E.reshape(m, -1, q2 + k1)
+        quad = (np.swapaxes(Er, -1, -2) @ Er)[:, q2:, q2:]  # sum_i c_i' A_i^-1 c_i
+        if nested:
+            # ---- coarse levels: the Schur complements S_t = D_t - sum_i B A^-1 B'
             H22 = self._weighted(w, "H22")
             H2X = self._weighted(w, "H2X")
             lam2T = np.swapaxes(lam2, -1, -2)
-            Q12 = F12 @ lam2  # Z1'W Z2 Lambda2
-            EB = L1i @ (lam1T @ Q12)
-            EBT = np.swapaxes(EB, -1, -2)
-            T_BB = np.add.reduceat(EBT @ EB, self.starts, axis=1)
-            T_Bc = np.add.reduceat(EBT @ Ec, self.starts, axis=1)
+            EB = E[..., :q2]
+            EBT = np.ascontiguousarray(np.swapaxes(EB, -1, -2))
+            T = np.add.reduceat(EBT @ E, self.starts, axis=1)  # (m, n2, q2, q2 + k1)
             N2 = H22 @ lam2
-            D = lam2T @ N2 - T_BB
+            D = lam2T @ N2 - T[..., :q2]
             D[..., range(q2), range(q2)] += 1.0
-            c2t = lam2T @ H2X - T_Bc
-            ld2, L2i = _chol_inv(D)
-            logdet = logdet + 2.0 * ld2.sum(axis=(-1, -2))
+            c2t = lam2T @ H2X - T[..., q2:]
+            logd2, L2i = _chol_inv(D)
+            logdet = logdet + 2.0 * logd2.sum(axis=(-1, -2))
             K2 = L2i @ c2t
             K2r = K2.reshape(m, -1, k1)
             quad = quad + np.swapaxes(K2r, -1, -2) @ K2r
@@ -271,19 +276,19 @@ class NestedLayout:
                "logdetX": logdetX, "dfr": dfr, "ok": ok}
         if not (want_grad or want_modes):
             return out
-        # ---- U = M^-1 Lambda' Z'W [X y] per level, the conditional modes and the gradient
+        # ---- U = M^-1 L'Z'W [X y] per level, the conditional modes and the gradient
         dvec = np.concatenate([-delta, np.ones((m, 1))], axis=1)  # (m, k1)
         dcol = dvec[:, None, :, None]
-        L1iT = np.swapaxes(L1i, -1, -2)
+        L1iT = np.ascontiguousarray(np.swapaxes(L1i, -1, -2))
         if nested:
-            L2iT = np.swapaxes(L2i, -1, -2)
+            L2iT = np.ascontiguousarray(np.swapaxes(L2i, -1, -2))
             U2 = L2iT @ K2  # (m, n2, q2, k1)
             U2p = U2[:, self.parent]
-            U1 = L1iT @ (Ec - EB @ U2p)
+            U1 = L1iT @ (E[..., q2:] - EB @ U2p)
             V2 = lam2 @ U2
             V2p = V2[:, self.parent]
         else:
-            U1 = L1iT @ Ec
+            U1 = L1iT @ E
         V1 = lam1 @ U1  # Lambda U: the (unscaled) random effects of each column
         if want_modes:
             out["modes"] = ((V1 @ dcol)[..., 0], (V2 @ dcol)[..., 0] if nested else None)
@@ -303,13 +308,15 @@ class NestedLayout:
         Mii = _tri_gram(L1i)  # A^-1
         if nested:
             Stt = _tri_gram(L2i)  # S^-1 = (M^-1)_tt
-            AiB = L1iT @ EB
-            Mit = -(AiB @ Stt[:, self.parent])  # (M^-1)_it
-            Mii = Mii - Mit @ np.swapaxes(AiB, -1, -2)
-        GL1 = (P1 @ Mii).sum(axis=1)
+            Sp = Stt[:, self.parent]
+            AiB = L1iT @ EB  # A^-1 B'
+            AiBT = EBT @ L1i
+            Mit = -(AiB @ Sp)  # (M^-1)_it
+            Mii = Mii - Mit @ AiBT
+        GL1 = _sum_ab(P1, Mii)
         if nested:
-            GL1 = GL1 + (Q12 @ np.swapaxes(Mit, -1, -2)).sum(axis=1)
-            GL2 = (N2 @ Stt).sum(axis=1) + ((F21 @ lam1) @ Mit).sum(axis=1)
+            GL1 = GL1 + _sum_abt(Q12, Mit)
+            GL2 = _sum_ab(N2, Stt) + _sum_ab(F21 @ lam1, Mit)
             ue2 = (U2 @ dcol)[..., 0]
             a2 = (Gc2 @ dcol)[..., 0]
             Ar2 = np.swapaxes(a2, -1, -2) @ ue2
@@ -318,23 +325,29 @@ class NestedLayout:
         if model.reml:
             Sinv = np.linalg.inv(XVX)
             S4 = Sinv[:, None]
-            GL1 = GL1 - ((Gc1[..., :p] @ S4) @ np.swapaxes(U1[..., :p], -1, -2)).sum(axis=1)
+            GL1 = GL1 - _sum_abt(Gc1[..., :p] @ S4, U1[..., :p])
             if nested:
-                GL2 = GL2 - ((Gc2[..., :p] @ S4) @ np.swapaxes(U2[..., :p], -1, -2)).sum(axis=1)
+                GL2 = GL2 - _sum_abt(Gc2[..., :p] @ S4, U2[..., :p])
         g_a[:, self.th1] = 2.0 * GL1.reshape(m, -1)[:, self.pos1]
         if nested:
             g_a[:, self.th2] = 2.0 * GL2.reshape(m, -1)[:, self.pos2]
         if model.nrho:
+            UU = _sum_gram(U1) + (_sum_gram(U2) if nested else 0.0)
+            trM = np.trace(Mii, axis1=-2, axis2=-1).sum(axis=-1)
+            if nested:
+                trM = trM + np.trace(Stt, axis1=-2, axis2=-1).sum(axis=-1)
             ga_rho, gr2_rho = self._rho_gradient(
                 model, w, lam1, lam2, Mii, Mit if nested else None, Stt if nested else None,
-                V1, V2 if nested else None, V2p if nested else None, dvec, Sinv)
+                V1, V2 if nested else None, V2p if nested else None, dvec, Sinv,
+                XVXY - UU, trM)
             g_a[:, model.ntheta :] = ga_rho
             g_r2[:, model.ntheta :] = gr2_rho
         out["g_a"] = g_a
         out["g_r2"] = g_r2
         return out
 
-    def _rho_gradient(self, model, w, lam1, lam2, Mii, Mit, Stt, V1, V2, V2p, dvec, Sinv):
+    def _rho_gradient(self, model, w, lam1, lam2, Mii, Mit, Stt, V1, V2, V2p, dvec, Sinv,
+                      omega_w, trM):
         r"""The rho-gradients of the parts, as :meth:`Model._rho_gradient` (same algebra).
 
         Per residual level :math:`l`: :math:`\partial\log|M|/\partial w_l =
@@ -342,12 +355,18 @@ class NestedLayout:
         :math:`M^{-1}`, and :math:`\Omega_l = F_l^\top F_l` with
         :math:`F = [X\,y] - Z\Lambda U` (:math:`U = M^{-1}\Lambda^\top Z^\top W[X\,y]`),
         which gives :math:`\lVert e_l\rVert^2 = d^\top\Omega_l d` (:math:`d = (-\delta, 1)`)
-        and, for REML, :math:`\mathrm{tr}(S^{-1}\Omega_{l,XX})`.
+        and, for REML, :math:`\mathrm{tr}(S^{-1}\Omega_{l,XX})`. One level is not computed
+        but follows from the weighted sums, which are known:
+        :math:`\sum_l w_l\Omega_l = [X\,y]^\top V^{-1}[X\,y] - U^\top U` (``omega_w``) and
+        :math:`\sum_l w_l\,\mathrm{tr}(M^{-1}\Lambda^\top Z_l^\top Z_l\Lambda) =
+        \mathrm{tr}(M^{-1}(M - I)) = \dim M - \mathrm{tr}\,M^{-1}` (``trM`` the trace); the
+        level left out is the one of largest weight, so the division by it loses nothing.
         """
         m = w.shape[0]
         L = self.n_levels
         k1, p = self.k1, self.p
         nested = lam2 is not None
+        last = np.argmax(w, axis=1)  # per point: the level derived from the sums
         lam1T = np.swapaxes(lam1, -1, -2)
         P11 = (lam1 @ Mii @ lam1T).reshape(m, -1)
         d_logM = P11 @ self.F11.reshape(L, -1).T  # (m, L)
@@ -361,16 +380,27 @@ class NestedLayout:
                 + P22 @ self.H22.reshape(L, -1).T
             V2r = V2.reshape(m, -1, k1)
             V2rT = np.swapaxes(V2r, -1, -2)
-        omega = np.empty((m, L, k1, k1))
+        omega = np.zeros((m, L, k1, k1))
         for lvl in range(L):
-            cross = V1rT @ self.F1X[lvl].reshape(-1, k1)  # V' Z_l'[X y]
-            quad = V1rT @ (self.F11[lvl] @ V1).reshape(m, -1, k1)
+            sel = np.flatnonzero(last != lvl)
+            if sel.size == 0:
+                continue
+            Vs, V1rTs = V1[sel], V1rT[sel]
+            cross = V1rTs @ self.F1X[lvl].reshape(-1, k1)  # V' Z_l'[X y]
+            quad = V1rTs @ (self.F11[lvl] @ Vs).reshape(sel.size, -1, k1)
             if nested:
-                cross = cross + V2rT @ self.H2X[lvl].reshape(-1, k1)
-                t12 = V1rT @ (self.F12[lvl] @ V2p).reshape(m, -1, k1)
+                cross = cross + V2rT[sel] @ self.H2X[lvl].reshape(-1, k1)
+                t12 = V1rTs @ (self.F12[lvl] @ V2p[sel]).reshape(sel.size, -1, k1)
                 quad = quad + t12 + np.swapaxes(t12, -1, -2) \
-                    + V2rT @ (self.H22[lvl] @ V2).reshape(m, -1, k1)
-            omega[:, lvl] = model.XY_lv[lvl] - cross - np.swapaxes(cross, -1, -2) + quad
+                    + V2rT[sel] @ (self.H22[lvl] @ V2[sel]).reshape(sel.size, -1, k1)
+            omega[sel, lvl] = model.XY_lv[lvl] - cross - np.swapaxes(cross, -1, -2) + quad
+        dim = self.n1 * self.q1 + self.n2 * self.q2
+        idx = np.arange(m)
+        wl = w[idx, last]
+        other = np.arange(L)[None, :] != last[:, None]
+        rest = np.einsum("ml,mlab->mab", w * other, omega)
+        omega[idx, last] = (omega_w - rest) / wl[:, None, None]
+        d_logM[idx, last] = (dim - trM - np.sum(w * other * d_logM, axis=1)) / wl
         d_r2 = np.einsum("ma,mlab,mb->ml", dvec, omega, dvec)
         chain = -2.0 * w
         ga = chain * d_logM + 2.0 * model.level_n
@@ -381,8 +411,29 @@ class NestedLayout:
         return ga[:, 1:], gr2[:, 1:]
 
 
+def _sum_ab(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    r""":math:`\sum_i A_i B_i` over axis 1 of (m, n, a, b) and (m, n, b, c), as one product."""
+    m, n, a, b = A.shape
+    A2 = np.ascontiguousarray(A.transpose(0, 2, 1, 3)).reshape(m, a, n * b)
+    return A2 @ np.ascontiguousarray(B).reshape(B.shape[0], n * b, B.shape[-1])
+
+
+def _sum_abt(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    r""":math:`\sum_i A_i B_i^\top` over axis 1 of (m, n, a, b) and (m, n, c, b), as one product."""
+    m, n, a, b = A.shape
+    A2 = np.ascontiguousarray(A.transpose(0, 2, 1, 3)).reshape(m, a, n * b)
+    B2 = np.ascontiguousarray(B.transpose(0, 2, 1, 3)).reshape(B.shape[0], B.shape[2], n * b)
+    return A2 @ np.swapaxes(B2, -1, -2)
+
+
+def _sum_gram(U: np.ndarray) -> np.ndarray:
+    r""":math:`\sum_i U_i^\top U_i` over axis 1 of (m, n, q, k)."""
+    Ur = U.reshape(U.shape[0], -1, U.shape[-1])
+    return np.swapaxes(Ur, -1, -2) @ Ur
+
+
 def _chol_inv(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cholesky factors of a stack of small SPD matrices, entry by entry across the stack.
+    r"""Cholesky factors of a stack of small SPD matrices, entry by entry across the stack.
 
     ``A`` has shape (..., q, q). Returns ``log_diag`` (..., q), the logarithms of the
     diagonal of :math:`L` (:math:`A = LL^\top`), and :math:`L^{-1}` (..., q, q). Each step is
@@ -428,7 +479,7 @@ def _chol_inv(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _tri_gram(Li: np.ndarray) -> np.ndarray:
-    """:math:`L^{-\top}L^{-1} = A^{-1}` for a stack of lower-triangular ``Li``, entry by entry."""
+    r""":math:`L^{-\top}L^{-1} = A^{-1}` for a stack of lower-triangular ``Li``, entry by entry."""
     q = Li.shape[-1]
     out = np.empty(Li.shape)
     for i in range(q):
