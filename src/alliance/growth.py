@@ -144,7 +144,11 @@ def growth_frame(data, rater: str = "therapist", *, columns=None) -> tuple[pd.Da
         a missing rating is the only reason a row is dropped), ``describe`` and
         ``patients_without_ratings``.
     """
-    data = read_sessions(data, columns)
+    return _growth_frame(read_sessions(data, columns), rater)
+
+
+def _growth_frame(data: pd.DataFrame, rater: str) -> tuple[pd.DataFrame, dict]:
+    """:func:`growth_frame` on data already validated by :func:`alliance.read_sessions`."""
     raters = _raters_of(rater)
     parts = []
     keep_all = []
@@ -511,13 +515,24 @@ def fit_growth(
     >>> res.n_groups
     {'patient': 117, 'therapist': 40}
     """
+    _check_args(rater, therapist_effects, method, residual)  # options before the data
+    return _fit_growth(read_sessions(data, columns), rater, method=method,
+                       therapist_effects=therapist_effects, conf_level=conf_level, df=df,
+                       residual=residual, session_effect=session_effect)
+
+
+def _fit_growth(data: pd.DataFrame, rater: str = "therapist", *, method: str = "REML",
+                therapist_effects: str = "intercept", conf_level: float = 0.95,
+                df: str = "satterthwaite", residual: str = "rater",
+                session_effect: bool = False) -> GrowthResult:
+    """:func:`fit_growth` on data already validated by :func:`alliance.read_sessions` (the
+    door of every public analysis): callers that validated once call this."""
     method = _check_args(rater, therapist_effects, method, residual)
     if session_effect and rater != "both":
         raise ValueError("session_effect needs both raters (rater='both'): with one rating per "
                          "session a session effect is the residual")
-    data = read_sessions(data, columns)
     source = data.attrs["source"]
-    frame, dropped = growth_frame(data, rater)
+    frame, dropped = _growth_frame(data, rater)
     by_rater = rater == "both" and residual == "rater"
     arms = set(frame["condition"])
     if arms != {"training", "control"}:
@@ -617,8 +632,8 @@ def therapist_level_sensitivity(
     data = read_sessions(data, columns)
     rows = []
     for te in THERAPIST_EFFECTS:
-        res = fit_growth(data, rater, method=method, therapist_effects=te, conf_level=conf_level,
-                         df=df, residual=residual)
+        res = _fit_growth(data, rater, method=method, therapist_effects=te,
+                          conf_level=conf_level, df=df, residual=residual)
         row = res.rows(term=term).iloc[0].drop("term").to_dict()
         rows.append(
             {

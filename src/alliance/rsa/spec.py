@@ -204,8 +204,13 @@ def _moderator(m: pd.Series, spec: RSASpec, source) -> tuple[str | None, np.ndar
     return "continuous", m.to_numpy(dtype=float), []
 
 
-def analysis_frame(data, spec: RSASpec) -> tuple[pd.DataFrame, dict]:
+def analysis_frame(data, spec: RSASpec, *, validated: bool = False) -> tuple[pd.DataFrame, dict]:
     """The rows a surface is fitted on, with the centred polynomial terms.
+
+    ``data`` is validated by :func:`alliance.read_table` (the surface's numeric columns
+    parsed as numbers); with ``validated=True`` it is a frame :func:`alliance.read_sessions`
+    returned, used as it is when every numeric column of the surface already holds numbers
+    there (the canonical ratings and session do), else validated as above.
 
     Returns
     -------
@@ -220,7 +225,12 @@ def analysis_frame(data, spec: RSASpec) -> tuple[pd.DataFrame, dict]:
         ``lag_report`` and the rows (``rows_input``, ``rows_used``,
         ``rows_dropped`` by identifier, ``describe``); ``warnings`` (a list).
     """
-    d = read_table(data, numeric=spec.numeric_columns(), required=[])
+    numeric = spec.numeric_columns()
+    if validated and all(c in data.columns and pd.api.types.is_numeric_dtype(data[c].dtype)
+                         and not pd.api.types.is_bool_dtype(data[c].dtype) for c in numeric):
+        d = data
+    else:
+        d = read_table(data, numeric=numeric, required=[])
     source = source_of(d)
     missing = [c for c in spec.id_columns() if c not in d.columns]
     if missing:
