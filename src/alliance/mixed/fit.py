@@ -85,6 +85,7 @@ class MixedFit(Result):
     _curv: Curvature | None = field(default=None, repr=False)
     _kr_parts: tuple | None = field(default=None, repr=False)
     _inference: dict = field(default_factory=dict, repr=False)
+    _beta: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def coef(self) -> pd.Series:
@@ -152,7 +153,8 @@ class MixedFit(Result):
         eye = np.eye(len(names))
         df = None if inf is None else inf.df(eye)
         V = self.cov_fixed.to_numpy() if inf is None else inf.vcov()
-        return wald_table(self.coef.to_numpy(), V, names, self.conf_level, df=df)
+        beta = self._beta if self._beta is not None else self.coef.to_numpy()
+        return wald_table(beta, V, names, self.conf_level, df=df)
 
     # ---- linear combinations of beta
     def _L(self, L) -> pd.DataFrame:
@@ -790,13 +792,16 @@ def _assemble(model, x, f, sigma2, opt_name, fit_warnings, xnames, n, p, method,
         _random_spec=tuple((t.name, tuple(t.zcols), t.structure) for t in terms),
         _curv=curv,
         _kr_parts=kr_parts,
+        _beta=np.asarray(beta, dtype=float),
     )
     # the table needs the fit's df machinery, so it is built last
-    out.tables["fixed"] = wald_table(beta, cov, xnames, conf_level)
-    if ddf != "z":
+    if ddf == "z":
+        out.tables["fixed"] = wald_table(beta, cov, xnames, conf_level)
+    else:
         try:
             out.tables["fixed"] = out.fixed_effects(ddf)
         except FitError:
+            out.tables["fixed"] = wald_table(beta, cov, xnames, conf_level)
             msg = "degrees of freedom unavailable (no curvature at the solution): Wald z tests"
             out.warnings.append(msg)
             warnings.warn(f"{source}: {msg}", AllianceWarning, stacklevel=4)

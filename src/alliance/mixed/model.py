@@ -83,8 +83,23 @@ def _as_frame(obj: Any, n: int, what: str, default_prefix: str) -> pd.DataFrame:
     return df
 
 
+def _finite_floats(values) -> np.ndarray | None:
+    """``values`` as floats when they already are real numbers (int or float dtype), all finite;
+    else None: the package's parser (:func:`alliance.data.cells.parse_numeric`) then decides,
+    with its messages. Numbers are not parsed again, only checked."""
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "fiu":
+        return None
+    arr = arr.astype(float, copy=False)
+    return arr if np.isfinite(arr).all() else None
+
+
 def _numeric(df: pd.DataFrame, what: str, source: Source) -> np.ndarray:
     """Columns of a design as floats: every cell a finite number (the package's one parser)."""
+    if all(getattr(dt, "kind", "O") in "fiu" for dt in df.dtypes):
+        fast = _finite_floats(df.to_numpy(dtype=float, na_value=np.nan))
+        if fast is not None:
+            return np.array(fast, dtype=float, order="C")
     out = np.empty(df.shape, dtype=float)
     for j, col in enumerate(df.columns):
         try:
@@ -634,7 +649,11 @@ def prepare(y, X, random, source: str):
     n = y_arr.shape[0]
     if n == 0:
         raise fail(src, "non-empty data", "no rows to fit")
-    y_num = parse_numeric(pd.Series(y_arr), "outcome", src)
+    y_num = _finite_floats(y_arr) if y_arr.ndim == 1 else None
+    if y_num is None:
+        y_num = parse_numeric(pd.Series(y_arr), "outcome", src)
+    else:
+        y_num = np.array(y_num, dtype=float)
     bad = np.isnan(y_num)
     if bad.any():
         raise fail(src, "finite values",

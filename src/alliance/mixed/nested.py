@@ -305,9 +305,9 @@ class NestedLayout:
         a1 = (Gc1 @ dcol)[..., 0]
         Ar1 = np.swapaxes(a1, -1, -2) @ ue1
         g_r2[:, self.th1] = -2.0 * Ar1.reshape(m, -1)[:, self.pos1]
-        Mii = _tri_gram(L1i)  # A^-1
+        Mii = _gram(L1iT, L1i)  # A^-1
         if nested:
-            Stt = _tri_gram(L2i)  # S^-1 = (M^-1)_tt
+            Stt = _gram(L2iT, L2i)  # S^-1 = (M^-1)_tt
             Sp = Stt[:, self.parent]
             AiB = L1iT @ EB  # A^-1 B'
             AiBT = EBT @ L1i
@@ -476,6 +476,14 @@ def _chol_inv(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
                 Lc[i][j] = -s * inv_d[i]
                 Li[..., i, j] = Lc[i][j]
     return logd, Li
+
+
+def _gram(LiT: np.ndarray, Li: np.ndarray) -> np.ndarray:
+    """:math:`L^{-\top}L^{-1}` of a stack: entry by entry for q <= 2 on long stacks, else one
+    batched product (measured: the faster of the two in each case)."""
+    if Li.shape[-1] <= 2 and Li.size > 4000:
+        return _tri_gram(Li)
+    return LiT @ Li
 
 
 def _tri_gram(Li: np.ndarray) -> np.ndarray:
