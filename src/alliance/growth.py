@@ -150,19 +150,19 @@ def growth_frame(data, rater: str = "therapist", *, columns=None) -> tuple[pd.Da
 def _growth_frame(data: pd.DataFrame, rater: str) -> tuple[pd.DataFrame, dict]:
     """:func:`growth_frame` on data already validated by :func:`alliance.read_sessions`."""
     raters = _raters_of(rater)
-    parts = []
-    keep_all = []
-    for r in raters:
-        keep = data[RATERS[r]].notna().to_numpy()
-        keep_all.append(keep)
-        d = data.loc[keep, ["therapist", "patient", "condition", "session"]].copy()
-        d["rater"] = r
-        d["y"] = data.loc[keep, RATERS[r]].to_numpy(dtype=float)
-        parts.append(d)
-    frame = pd.concat(parts, ignore_index=True)
-    frame["time"] = frame["session"].astype(float) - 1.0
-    frame["training"] = (frame["condition"] == "training").astype(float)
-    frame["therapist_rater"] = (frame["rater"] == "therapist").astype(float)
+    keep_all = [data[RATERS[r]].notna().to_numpy() for r in raters]
+    rows = np.concatenate([np.flatnonzero(k) for k in keep_all])
+    owner_rows = np.repeat(np.arange(len(raters)), [int(k.sum()) for k in keep_all])
+    # one take of the id columns for every rating kept (rater by rater), then the covariates
+    frame = data[["therapist", "patient", "condition", "session"]].take(rows)
+    frame.index = pd.RangeIndex(len(rows))
+    frame["rater"] = pd.Series(np.asarray(raters, dtype=object)[owner_rows],
+                               dtype=data["condition"].dtype)
+    frame["y"] = np.concatenate([data[RATERS[r]].to_numpy(dtype=float)[k]
+                                 for r, k in zip(raters, keep_all)])
+    frame["time"] = data["session"].to_numpy(dtype=float)[rows] - 1.0
+    frame["training"] = (data["condition"].to_numpy() == "training")[rows].astype(float)
+    frame["therapist_rater"] = (np.asarray(raters)[owner_rows] == "therapist").astype(float)
     if frame.empty:
         raise fail(data.attrs.get("source", "<DataFrame>"), "ratings to model",
                    f"no non-missing {'/'.join(RATERS[r] for r in raters)} rating to model")
