@@ -156,8 +156,7 @@ def _growth_frame(data: pd.DataFrame, rater: str) -> tuple[pd.DataFrame, dict]:
     # one take of the id columns for every rating kept (rater by rater), then the covariates
     frame = data[["therapist", "patient", "condition", "session"]].take(rows)
     frame.index = pd.RangeIndex(len(rows))
-    frame["rater"] = pd.Series(np.asarray(raters, dtype=object)[owner_rows],
-                               dtype=data["condition"].dtype)
+    frame["rater"] = pd.array(raters, dtype=data["condition"].dtype).take(owner_rows)
     frame["y"] = np.concatenate([data[RATERS[r]].to_numpy(dtype=float)[k]
                                  for r, k in zip(raters, keep_all)])
     frame["time"] = data["session"].to_numpy(dtype=float)[rows] - 1.0
@@ -173,8 +172,8 @@ def _growth_frame(data: pd.DataFrame, rater: str) -> tuple[pd.DataFrame, dict]:
         log.drop(missing & (owner == k), f"missing:{RATERS[r]}",
                  f"{RATERS[r]} missing (the likelihood uses every available rating; valid if "
                  "missingness is at random)")
-    lost = sorted(set(data["patient"]) - set(frame["patient"]))
-    return frame, {**log.info(), "patients_without_ratings": len(lost)}
+    lost = data["patient"].nunique() - frame["patient"].nunique()  # kept ones are a subset
+    return frame, {**log.info(), "patients_without_ratings": int(lost)}
 
 
 def _design(frame: pd.DataFrame, rater: str, therapist_effects: str,
