@@ -52,12 +52,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.sparse import csr_matrix
 
 __all__ = ["NestedLayout", "nesting"]
 
 #: Largest number of floats one pass of a batch of parameter points may hold in its
-#: largest arrays (about 64 MB); more points are evaluated in several passes.
-_BATCH_FLOATS = 8_000_000
+#: largest arrays (about 8 MB, measured best: a pass that outgrows the cache costs more per point
+#: than single points); more points are evaluated in several passes.
+_BATCH_FLOATS = 1_000_000
 
 
 def nesting(terms) -> tuple[int, int | None] | None:
@@ -135,6 +137,9 @@ class NestedLayout:
         self.parent = parent_of_fine[fine_order]  # coarse level of each internal fine level
         if tc is not None:
             self.starts = np.flatnonzero(np.r_[True, self.parent[1:] != self.parent[:-1]])
+            # sums over the fine levels of each coarse level: a sparse 0/1 matrix (a product
+            # with it is far faster than np.add.reduceat along an inner axis)
+            self.seg = csr_matrix((np.ones(n1), (self.parent, np.arange(n1))), shape=(n2, n1))
         # rows sorted by internal fine level; every fine level has rows, every coarse level
         # has fine levels, so no segment of a reduceat is empty
         fcode = rank[tf.codes]
@@ -167,6 +172,9 @@ class NestedLayout:
             H_lv = np.add.reduceat(H_fine, self.starts, axis=1)  # (L, n2, q2, q2 + k1)
             self.H22 = np.ascontiguousarray(H_lv[..., :q2])
             self.H2X = np.ascontiguousarray(H_lv[..., q2:])
+            self.F12_lv = _levels_last(self.F12)
+            self.H22_lv = _levels_last(self.H22)
+        self.F11_lv = _levels_last(self.F11)
         self.pos1, self.th1 = _tri_positions(tf)
         self.pos2, self.th2 = (_tri_positions(tc) if tc is not None
                                else (np.empty(0, np.intp), np.empty(0, np.intp)))
@@ -192,6 +200,15 @@ class NestedLayout:
         if w is None:
             return st
         return (w @ st.reshape(st.shape[0], -1)).reshape((w.shape[0],) + st.shape[1:])
+
+    def _segsum(self, X: np.ndarray) -> np.ndarray:
+        """Sums over the fine levels of each coarse level: (m, n1, ...) -> (m, n2, ...)."""
+        m, n1 = X.shape[:2]
+        rest = X.shape[2:]
+        if m == 1:
+            return (self.seg @ X.reshape(n1, -1)).reshape((1, self.n2) + rest)
+        Xt = np.moveaxis(X, 1, 0).reshape(n1, -1)
+        return np.moveaxis((self.seg @ Xt).reshape((self.n2, m) + rest), 0, 1)
 
     # ------------------------------------------------------------------ criterion
     def core(self, model, X: np.ndarray, want_grad: bool, want_modes: bool = False):
@@ -225,30 +242,24 @@ class NestedLayout:
         P1 = F11 @ lam1
         A = lam1T @ P1
         A[..., range(q1), range(q1)] += 1.0
-        if nested:
-            F12 = self._weighted(w, "F12")
-            Q12 = F12 @ lam2
-            G = lam1T @ np.concatenate([Q12, np.broadcast_to(F1X, Q12.shape[:-1] + (k1,))],
-                                       axis=-1)
-        else:
-            G = lam1T @ F1X
         logd, L1i = _chol_inv(A)
         logdet = 2.0 * logd.sum(axis=(-1, -2)) + jac
-        E = L1i @ G  # (m, n1, q1, q2 + k1)
-        Er = E.reshape(m, -1, q2 + k1)
-        quad = (np.swapaxes(Er, -1, -2) @ Er)[:, q2:, q2:]  # sum_i c_i' A_i^-1 c_i
+        Ec = L1i @ (lam1T @ F1X)  # L^-1 c_i
+        Ecr = Ec.reshape(m, -1, k1)
+        quad = np.swapaxes(Ecr, -1, -2) @ Ecr  # sum_i c_i' A_i^-1 c_i
         if nested:
             # ---- coarse levels: the Schur complements S_t = D_t - sum_i B A^-1 B'
             H22 = self._weighted(w, "H22")
             H2X = self._weighted(w, "H2X")
             lam2T = np.swapaxes(lam2, -1, -2)
-            EB = E[..., :q2]
+            F12 = self._weighted(w, "F12")
+            Q12 = F12 @ lam2
+            EB = L1i @ (lam1T @ Q12)  # L^-1 B_i'
             EBT = np.ascontiguousarray(np.swapaxes(EB, -1, -2))
-            T = np.add.reduceat(EBT @ E, self.starts, axis=1)  # (m, n2, q2, q2 + k1)
             N2 = H22 @ lam2
-            D = lam2T @ N2 - T[..., :q2]
+            D = lam2T @ N2 - self._segsum(EBT @ EB)
             D[..., range(q2), range(q2)] += 1.0
-            c2t = lam2T @ H2X - T[..., q2:]
+            c2t = lam2T @ H2X - self._segsum(EBT @ Ec)
             logd2, L2i = _chol_inv(D)
             logdet = logdet + 2.0 * logd2.sum(axis=(-1, -2))
             K2 = L2i @ c2t
@@ -284,11 +295,11 @@ class NestedLayout:
             L2iT = np.ascontiguousarray(np.swapaxes(L2i, -1, -2))
             U2 = L2iT @ K2  # (m, n2, q2, k1)
             U2p = U2[:, self.parent]
-            U1 = L1iT @ (E[..., q2:] - EB @ U2p)
+            U1 = L1iT @ (Ec - EB @ U2p)
             V2 = lam2 @ U2
             V2p = V2[:, self.parent]
         else:
-            U1 = L1iT @ E
+            U1 = L1iT @ Ec
         V1 = lam1 @ U1  # Lambda U: the (unscaled) random effects of each column
         if want_modes:
             out["modes"] = ((V1 @ dcol)[..., 0], (V2 @ dcol)[..., 0] if nested else None)
@@ -298,7 +309,7 @@ class NestedLayout:
         if nested:
             F21 = self._weighted(w, "F21")
             Gc1 = Gc1 - F12 @ V2p
-            Gc2 = H2X - H22 @ V2 - np.add.reduceat(F21 @ V1, self.starts, axis=1)
+            Gc2 = H2X - H22 @ V2 - self._segsum(F21 @ V1)
         g_r2 = np.zeros((m, model.npar))
         g_a = np.zeros((m, model.npar))
         ue1 = (U1 @ dcol)[..., 0]  # u of the residual e = y - X delta
@@ -324,10 +335,11 @@ class NestedLayout:
         Sinv = None
         if model.reml:
             Sinv = np.linalg.inv(XVX)
-            S4 = Sinv[:, None]
-            GL1 = GL1 - _sum_abt(Gc1[..., :p] @ S4, U1[..., :p])
+            S4 = np.zeros((m, 1, k1, k1))  # [[S^-1, 0], [0, 0]]: the X columns of [X y]
+            S4[:, 0, :p, :p] = Sinv
+            GL1 = GL1 - _sum_abt(Gc1 @ S4, U1)
             if nested:
-                GL2 = GL2 - _sum_abt(Gc2[..., :p] @ S4, U2[..., :p])
+                GL2 = GL2 - _sum_abt(Gc2 @ S4, U2)
         g_a[:, self.th1] = 2.0 * GL1.reshape(m, -1)[:, self.pos1]
         if nested:
             g_a[:, self.th2] = 2.0 * GL2.reshape(m, -1)[:, self.pos2]
@@ -367,17 +379,16 @@ class NestedLayout:
         k1, p = self.k1, self.p
         nested = lam2 is not None
         last = np.argmax(w, axis=1)  # per point: the level derived from the sums
-        lam1T = np.swapaxes(lam1, -1, -2)
-        P11 = (lam1 @ Mii @ lam1T).reshape(m, -1)
-        d_logM = P11 @ self.F11.reshape(L, -1).T  # (m, L)
+        # tr(M^-1 L'Z_l'Z_l L) from the selected blocks: sum_i <L1 Mii L1', (Z1'Z1)_i^l> and
+        # the like, each a sum over levels of products of two per-level matrices, by one
+        # product over the levels (C = sum_i vec(Mii_i) vec(F_i^l)') contracted with Lambda
+        l1, l2 = lam1[:, 0], (lam2[:, 0] if nested else None)
+        d_logM = _trace_sum(Mii, self.F11_lv, l1, l1)
         V1r = V1.reshape(m, -1, k1)
         V1rT = np.swapaxes(V1r, -1, -2)
         if nested:
-            lam2T = np.swapaxes(lam2, -1, -2)
-            P12 = (lam1 @ Mit @ lam2T).reshape(m, -1)
-            P22 = (lam2 @ Stt @ lam2T).reshape(m, -1)
-            d_logM = d_logM + 2.0 * (P12 @ self.F12.reshape(L, -1).T) \
-                + P22 @ self.H22.reshape(L, -1).T
+            d_logM = d_logM + 2.0 * _trace_sum(Mit, self.F12_lv, l1, l2) \
+                + _trace_sum(Stt, self.H22_lv, l2, l2)
             V2r = V2.reshape(m, -1, k1)
             V2rT = np.swapaxes(V2r, -1, -2)
         omega = np.zeros((m, L, k1, k1))
@@ -385,14 +396,18 @@ class NestedLayout:
             sel = np.flatnonzero(last != lvl)
             if sel.size == 0:
                 continue
-            Vs, V1rTs = V1[sel], V1rT[sel]
+            # the points whose level is computed here (all of them, unless the batch mixes)
+            pick = (lambda a: a) if sel.size == m else (lambda a, sel=sel: a[sel])
+            ns = sel.size
+            V1rTs = pick(V1rT)
             cross = V1rTs @ self.F1X[lvl].reshape(-1, k1)  # V' Z_l'[X y]
-            quad = V1rTs @ (self.F11[lvl] @ Vs).reshape(sel.size, -1, k1)
+            quad = V1rTs @ (self.F11[lvl] @ pick(V1)).reshape(ns, -1, k1)
             if nested:
-                cross = cross + V2rT[sel] @ self.H2X[lvl].reshape(-1, k1)
-                t12 = V1rTs @ (self.F12[lvl] @ V2p[sel]).reshape(sel.size, -1, k1)
+                V2rTs = pick(V2rT)
+                cross = cross + V2rTs @ self.H2X[lvl].reshape(-1, k1)
+                t12 = V1rTs @ (self.F12[lvl] @ pick(V2p)).reshape(ns, -1, k1)
                 quad = quad + t12 + np.swapaxes(t12, -1, -2) \
-                    + V2rT[sel] @ (self.H22[lvl] @ V2[sel]).reshape(sel.size, -1, k1)
+                    + V2rTs @ (self.H22[lvl] @ pick(V2)).reshape(ns, -1, k1)
             omega[sel, lvl] = model.XY_lv[lvl] - cross - np.swapaxes(cross, -1, -2) + quad
         dim = self.n1 * self.q1 + self.n2 * self.q2
         idx = np.arange(m)
@@ -409,6 +424,24 @@ class NestedLayout:
             ga = ga + chain * d_X
         gr2 = chain * d_r2
         return ga[:, 1:], gr2[:, 1:]
+
+
+def _levels_last(st: np.ndarray) -> np.ndarray:
+    """Per-level statistics (L, n, a, b) as (n, L * a * b): the layout of :func:`_trace_sum`."""
+    n = st.shape[1]
+    return np.ascontiguousarray(st.transpose(1, 0, 2, 3)).reshape(n, -1)
+
+
+def _trace_sum(M: np.ndarray, F: np.ndarray, la: np.ndarray, lb: np.ndarray) -> np.ndarray:
+    r""":math:`\sum_i \langle \Lambda_a M_i \Lambda_b^	op, F_i^l
+angle` for every level
+    :math:`l`: ``M`` (m, n, r, s), ``F`` (n, L * a * b) (:func:`_levels_last`), ``la``
+    (m, a, r), ``lb`` (m, b, s); returns (m, L)."""
+    m, n, r, s = M.shape
+    a, b = la.shape[1], lb.shape[1]
+    C = np.swapaxes(M.reshape(m, n, r * s), -1, -2) @ F  # (m, r*s, L*a*b)
+    C = C.reshape(m, r, s, -1, a, b)
+    return np.einsum("mrslab,mar,mbs->ml", C, la, lb)
 
 
 def _sum_ab(A: np.ndarray, B: np.ndarray) -> np.ndarray:
