@@ -289,7 +289,6 @@ class NestedLayout:
             return out
         # ---- U = M^-1 L'Z'W [X y] per level, the conditional modes and the gradient
         dvec = np.concatenate([-delta, np.ones((m, 1))], axis=1)  # (m, k1)
-        dcol = dvec[:, None, :, None]
         L1iT = np.ascontiguousarray(np.swapaxes(L1i, -1, -2))
         if nested:
             L2iT = np.ascontiguousarray(np.swapaxes(L2i, -1, -2))
@@ -302,7 +301,7 @@ class NestedLayout:
             U1 = L1iT @ Ec
         V1 = lam1 @ U1  # Lambda U: the (unscaled) random effects of each column
         if want_modes:
-            out["modes"] = ((V1 @ dcol)[..., 0], (V2 @ dcol)[..., 0] if nested else None)
+            out["modes"] = (_times(V1, dvec), _times(V2, dvec) if nested else None)
             if not want_grad:
                 return out
         Gc1 = F1X - F11 @ V1  # Z'V^-1 [X y] of the fine levels
@@ -312,8 +311,8 @@ class NestedLayout:
             Gc2 = H2X - H22 @ V2 - self._segsum(F21 @ V1)
         g_r2 = np.zeros((m, model.npar))
         g_a = np.zeros((m, model.npar))
-        ue1 = (U1 @ dcol)[..., 0]  # u of the residual e = y - X delta
-        a1 = (Gc1 @ dcol)[..., 0]
+        ue1 = _times(U1, dvec)  # u of the residual e = y - X delta
+        a1 = _times(Gc1, dvec)
         Ar1 = np.swapaxes(a1, -1, -2) @ ue1
         g_r2[:, self.th1] = -2.0 * Ar1.reshape(m, -1)[:, self.pos1]
         Mii = _gram(L1iT, L1i)  # A^-1
@@ -328,8 +327,8 @@ class NestedLayout:
         if nested:
             GL1 = GL1 + _sum_abt(Q12, Mit)
             GL2 = _sum_ab(N2, Stt) + _sum_ab(F21 @ lam1, Mit)
-            ue2 = (U2 @ dcol)[..., 0]
-            a2 = (Gc2 @ dcol)[..., 0]
+            ue2 = _times(U2, dvec)
+            a2 = _times(Gc2, dvec)
             Ar2 = np.swapaxes(a2, -1, -2) @ ue2
             g_r2[:, self.th2] = -2.0 * Ar2.reshape(m, -1)[:, self.pos2]
         Sinv = None
@@ -344,86 +343,81 @@ class NestedLayout:
         if nested:
             g_a[:, self.th2] = 2.0 * GL2.reshape(m, -1)[:, self.pos2]
         if model.nrho:
-            UU = _sum_gram(U1) + (_sum_gram(U2) if nested else 0.0)
-            trM = np.trace(Mii, axis1=-2, axis2=-1).sum(axis=-1)
-            if nested:
-                trM = trM + np.trace(Stt, axis1=-2, axis2=-1).sum(axis=-1)
             ga_rho, gr2_rho = self._rho_gradient(
                 model, w, lam1, lam2, Mii, Mit if nested else None, Stt if nested else None,
-                V1, V2 if nested else None, V2p if nested else None, dvec, Sinv,
-                XVXY - UU, trM)
+                V1, V2 if nested else None, V2p if nested else None, dvec, Sinv)
             g_a[:, model.ntheta :] = ga_rho
             g_r2[:, model.ntheta :] = gr2_rho
         out["g_a"] = g_a
         out["g_r2"] = g_r2
         return out
 
-    def _rho_gradient(self, model, w, lam1, lam2, Mii, Mit, Stt, V1, V2, V2p, dvec, Sinv,
-                      omega_w, trM):
+    def _rho_gradient(self, model, w, lam1, lam2, Mii, Mit, Stt, V1, V2, V2p, dvec, Sinv):
         r"""The rho-gradients of the parts, as :meth:`Model._rho_gradient` (same algebra).
 
-        Per residual level :math:`l`: :math:`\partial\log|M|/\partial w_l =
-        \mathrm{tr}(M^{-1}\Lambda^\top Z_l^\top Z_l\Lambda)` from the selected blocks of
-        :math:`M^{-1}`, and :math:`\Omega_l = F_l^\top F_l` with
-        :math:`F = [X\,y] - Z\Lambda U` (:math:`U = M^{-1}\Lambda^\top Z^\top W[X\,y]`),
-        which gives :math:`\lVert e_l\rVert^2 = d^\top\Omega_l d` (:math:`d = (-\delta, 1)`)
-        and, for REML, :math:`\mathrm{tr}(S^{-1}\Omega_{l,XX})`. One level is not computed
-        but follows from the weighted sums, which are known:
-        :math:`\sum_l w_l\Omega_l = [X\,y]^\top V^{-1}[X\,y] - U^\top U` (``omega_w``) and
-        :math:`\sum_l w_l\,\mathrm{tr}(M^{-1}\Lambda^\top Z_l^\top Z_l\Lambda) =
-        \mathrm{tr}(M^{-1}(M - I)) = \dim M - \mathrm{tr}\,M^{-1}` (``trM`` the trace); the
-        level left out is the one of largest weight, so the division by it loses nothing.
+        With precision weights :math:`w_l = e^{-2\rho_l}`, per residual level :math:`l`:
+        :math:`\partial\log|M|/\partial w_l = \mathrm{tr}(M^{-1}\Lambda^\top Z_l^\top Z_l
+        \Lambda)` from the selected blocks of :math:`M^{-1}`;
+        :math:`\partial r^2/\partial w_l = \lVert e_l\rVert^2`, :math:`e = r - Z v`
+        (:math:`r = y - X\delta`, :math:`v = \Lambda u` the random effects), and for REML
+        :math:`\partial\log|X^\top V^{-1}X|/\partial w_l = \mathrm{tr}(S^{-1}F_l^\top F_l)`,
+        :math:`F = X - Z V_X` (:math:`V_X = \Lambda M^{-1}\Lambda^\top Z^\top W X`). Every
+        term is a sum over levels of a statistic of level :math:`l` (``Z_l'Z_l``,
+        ``Z_l'[X y]`` per patient and therapist) against a quantity of the point, so each is
+        one product over the levels; only the REML term needs three small products per level
+        (:math:`V_X S^{-1} V_X^\top` and its fine-coarse counterpart).
         """
         m = w.shape[0]
         L = self.n_levels
         k1, p = self.k1, self.p
         nested = lam2 is not None
-        last = np.argmax(w, axis=1)  # per point: the level derived from the sums
-        # tr(M^-1 L'Z_l'Z_l L) from the selected blocks: sum_i <L1 Mii L1', (Z1'Z1)_i^l> and
-        # the like, each a sum over levels of products of two per-level matrices, by one
-        # product over the levels (C = sum_i vec(Mii_i) vec(F_i^l)') contracted with Lambda
         l1, l2 = lam1[:, 0], (lam2[:, 0] if nested else None)
         d_logM = _trace_sum(Mii, self.F11_lv, l1, l1)
-        V1r = V1.reshape(m, -1, k1)
-        V1rT = np.swapaxes(V1r, -1, -2)
         if nested:
             d_logM = d_logM + 2.0 * _trace_sum(Mit, self.F12_lv, l1, l2) \
                 + _trace_sum(Stt, self.H22_lv, l2, l2)
-            V2r = V2.reshape(m, -1, k1)
-            V2rT = np.swapaxes(V2r, -1, -2)
-        omega = np.zeros((m, L, k1, k1))
-        for lvl in range(L):
-            sel = np.flatnonzero(last != lvl)
-            if sel.size == 0:
-                continue
-            # the points whose level is computed here (all of them, unless the batch mixes)
-            pick = (lambda a: a) if sel.size == m else (lambda a, sel=sel: a[sel])
-            ns = sel.size
-            V1rTs = pick(V1rT)
-            cross = V1rTs @ self.F1X[lvl].reshape(-1, k1)  # V' Z_l'[X y]
-            quad = V1rTs @ (self.F11[lvl] @ pick(V1)).reshape(ns, -1, k1)
-            if nested:
-                V2rTs = pick(V2rT)
-                cross = cross + V2rTs @ self.H2X[lvl].reshape(-1, k1)
-                t12 = V1rTs @ (self.F12[lvl] @ pick(V2p)).reshape(ns, -1, k1)
-                quad = quad + t12 + np.swapaxes(t12, -1, -2) \
-                    + V2rTs @ (self.H22[lvl] @ pick(V2)).reshape(ns, -1, k1)
-            omega[sel, lvl] = model.XY_lv[lvl] - cross - np.swapaxes(cross, -1, -2) + quad
-        dim = self.n1 * self.q1 + self.n2 * self.q2
-        idx = np.arange(m)
-        wl = w[idx, last]
-        other = np.arange(L)[None, :] != last[:, None]
-        rest = np.einsum("ml,mlab->mab", w * other, omega)
-        omega[idx, last] = (omega_w - rest) / wl[:, None, None]
-        d_logM[idx, last] = (dim - trM - np.sum(w * other * d_logM, axis=1)) / wl
-        d_r2 = np.einsum("ma,mlab,mb->ml", dvec, omega, dvec)
+        # ||e_l||^2 = d'[X y]_l'[X y]_l d - 2 v' Z_l'[X y]_l d + v' Z_l'Z_l v
+        v1 = _times(V1, dvec)  # (m, n1, q1)
+        d_r2 = np.einsum("ma,lab,mb->ml", dvec, model.XY_lv, dvec)
+        zr = (self.F1X.reshape(-1, k1) @ dvec.T).reshape(L, -1, m)  # (L, n1*q1, m)
+        d_r2 -= 2.0 * np.einsum("lim,mi->ml", zr, v1.reshape(m, -1))
+        d_r2 += (v1[..., :, None] * v1[..., None, :]).reshape(m, -1) @ self.F11.reshape(L, -1).T
+        if nested:
+            v2 = _times(V2, dvec)  # (m, n2, q2)
+            zr2 = (self.H2X.reshape(-1, k1) @ dvec.T).reshape(L, -1, m)
+            d_r2 -= 2.0 * np.einsum("lim,mi->ml", zr2, v2.reshape(m, -1))
+            v2p = v2[:, self.parent]
+            d_r2 += 2.0 * ((v1[..., :, None] * v2p[..., None, :]).reshape(m, -1)
+                           @ self.F12.reshape(L, -1).T)
+            d_r2 += (v2[..., :, None] * v2[..., None, :]).reshape(m, -1) \
+                @ self.H22.reshape(L, -1).T
         chain = -2.0 * w
         ga = chain * d_logM + 2.0 * model.level_n
         if model.reml:
-            d_X = np.einsum("mab,mlab->ml", Sinv, omega[..., :p, :p])
+            # tr(S^-1 F_l'F_l) = <S^-1, X_l'X_l> - 2 <Z_l'X_l, V_X S^-1> + <Z_l'Z_l, V_X S^-1 V_X'>
+            S4 = np.zeros((m, 1, k1, k1))
+            S4[:, 0, :p, :p] = Sinv
+            Y1 = V1 @ S4  # (m, n1, q1, k1): V_X S^-1 in the X columns
+            d_X = np.einsum("mab,lab->ml", Sinv, model.XY_lv[:, :p, :p])
+            d_X -= 2.0 * (Y1.reshape(m, -1) @ self.F1X.reshape(L, -1).T)
+            V1T = np.ascontiguousarray(np.swapaxes(V1, -1, -2))
+            d_X += (Y1 @ V1T).reshape(m, -1) @ self.F11.reshape(L, -1).T
+            if nested:
+                Y2 = V2 @ S4
+                d_X -= 2.0 * (Y2.reshape(m, -1) @ self.H2X.reshape(L, -1).T)
+                V2pT = np.ascontiguousarray(np.swapaxes(V2p, -1, -2))
+                d_X += 2.0 * ((Y1 @ V2pT).reshape(m, -1) @ self.F12.reshape(L, -1).T)
+                V2T = np.ascontiguousarray(np.swapaxes(V2, -1, -2))
+                d_X += (Y2 @ V2T).reshape(m, -1) @ self.H22.reshape(L, -1).T
             ga = ga + chain * d_X
         gr2 = chain * d_r2
         return ga[:, 1:], gr2[:, 1:]
+
+
+def _times(A: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """``A_i d`` for every level: (m, n, q, k) times (m, k) -> (m, n, q), one product per point."""
+    m, n, q, k = A.shape
+    return (np.ascontiguousarray(A).reshape(m, n * q, k) @ d[:, :, None]).reshape(m, n, q)
 
 
 def _levels_last(st: np.ndarray) -> np.ndarray:
@@ -457,12 +451,6 @@ def _sum_abt(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     A2 = np.ascontiguousarray(A.transpose(0, 2, 1, 3)).reshape(m, a, n * b)
     B2 = np.ascontiguousarray(B.transpose(0, 2, 1, 3)).reshape(B.shape[0], B.shape[2], n * b)
     return A2 @ np.swapaxes(B2, -1, -2)
-
-
-def _sum_gram(U: np.ndarray) -> np.ndarray:
-    r""":math:`\sum_i U_i^\top U_i` over axis 1 of (m, n, q, k)."""
-    Ur = U.reshape(U.shape[0], -1, U.shape[-1])
-    return np.swapaxes(Ur, -1, -2) @ Ur
 
 
 def _chol_inv(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
