@@ -36,21 +36,22 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-## vendor: MathJax and plotly.js, served by the book itself (no CDN)
+## vendor: MathJax (typesets the math at build time) and plotly.js (served by the book itself, no CDN);
+## axe-core for the browser tests only
 vendor: $(VENDOR_STAMP)
 
 $(VENDOR_STAMP): vendor/package.json vendor/package-lock.json
 	npm ci --prefix vendor --no-audit --no-fund --ignore-scripts --loglevel=error
-	rm -rf .vendor && mkdir -p .vendor/static/mathjax/output .vendor/static/plotly
-	# MathJax: the TeX-to-HTML bundle, the TeX extensions it loads on demand, its HTML fonts, and
-	# the accessibility explorer and speech engine a reader can switch on from its menu
-	cp vendor/node_modules/mathjax/es5/tex-chtml.js .vendor/static/mathjax/
-	cp -r vendor/node_modules/mathjax/es5/input vendor/node_modules/mathjax/es5/a11y \
-	  vendor/node_modules/mathjax/es5/ui vendor/node_modules/mathjax/es5/sre .vendor/static/mathjax/
-	cp -r vendor/node_modules/mathjax/es5/output/chtml .vendor/static/mathjax/output/
-	cp vendor/node_modules/mathjax/es5/output/chtml.js .vendor/static/mathjax/output/
+	rm -rf .vendor && mkdir -p .vendor/mathjax-node/output .vendor/mathjax-node/a11y .vendor/static/plotly
+	# MathJax for Node: the book typesets its math as SVG when it is built (_ext/light_pages.py),
+	# so no page loads MathJax; only the parts that TeX-to-SVG with hidden MathML needs
+	cd vendor/node_modules/mathjax/es5 && cp -r node-main.js core.js startup.js loader.js input adaptors \
+	  ../../../../.vendor/mathjax-node/ && cp -r output/svg.js output/svg ../../../../.vendor/mathjax-node/output/ \
+	  && cp a11y/assistive-mml.js ../../../../.vendor/mathjax-node/a11y/
 	# plotly.js, the partial bundle with 3-D surfaces (the interactive response surface)
 	cp vendor/node_modules/plotly.js-gl3d-dist-min/plotly-gl3d.min.js .vendor/static/plotly/
+	# axe-core, the accessibility checker the browser tests inject (outside static/: never in a page)
+	mkdir -p .vendor/test && cp vendor/node_modules/axe-core/axe.min.js .vendor/test/
 	touch $(VENDOR_STAMP)
 
 ## chromium: Debian's chromium for the browser tests (never a Playwright download)

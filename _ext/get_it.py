@@ -20,6 +20,8 @@ from pathlib import Path
 
 DOWNLOADS = "downloads"
 SOURCE_ZIP = "alliance-book-source.zip"
+CITATION_CFF = "CITATION.cff"
+CITATION_BIB = "alliance-book.bib"
 
 
 def _root(app) -> Path:
@@ -59,10 +61,12 @@ def _footer(app, pagename, templatename, context, doctree):
     from alliance import __version__  # the package the book documents (installed in the build)
 
     cite = f'{context["pathto"]("intro")}#how-to-cite'
+    files = context["pathto"](DOWNLOADS, 1)
     context["theme_extra_footer"] = (
         "<p>All numbers in this book are computed from <b>synthetic</b> data unless a chapter says "
         f"otherwise. Package <code>alliance</code> {__version__}. Code and data: MIT licence. "
-        f'<a href="{cite}">How to cite</a>.</p>')
+        f'<a href="{cite}">How to cite</a>: <a href="{files}/{CITATION_CFF}" download>'
+        f'CITATION.cff</a>, <a href="{files}/{CITATION_BIB}" download>BibTeX</a>.</p>')
 
 
 def _page(app, pagename, templatename, context, doctree):
@@ -97,6 +101,19 @@ def _page(app, pagename, templatename, context, doctree):
     group["buttons"] = extra + group["buttons"]
 
 
+def bibtex(cff: dict, year: str) -> str:
+    """The book's citation (CITATION.cff, the one source) as a BibTeX entry."""
+    authors = " and ".join(
+        "{" + a["name"] + "}" if "name" in a else f"{a['family-names']}, {a['given-names']}"
+        for a in cff.get("authors", []))
+    fields = {"title": "{" + cff["title"] + "}", "author": authors, "year": year,
+              "version": cff.get("version", ""), "license": cff.get("license", ""),
+              "url": cff.get("repository-code", cff.get("url", "")),
+              "note": "All numbers in the book are computed from synthetic data"}
+    body = ",\n".join(f"  {k} = {{{v}}}" for k, v in fields.items() if v)
+    return f"@software{{alliance_book,\n{body}\n}}\n"
+
+
 def _finished(app, exception):
     if exception is not None or app.builder.name != "html":
         return
@@ -104,6 +121,14 @@ def _finished(app, exception):
     dest.mkdir(parents=True, exist_ok=True)
     for name, path in _data_files(app).items():
         shutil.copy2(path, dest / name)
+    cff = _root(app) / CITATION_CFF  # the citation, downloadable from every page's footer
+    if cff.is_file():
+        import yaml  # installed with Jupyter Book
+
+        shutil.copy2(cff, dest / CITATION_CFF)
+        year = str(app.config.copyright).split(",")[0].strip()[:4]
+        (dest / CITATION_BIB).write_text(bibtex(yaml.safe_load(cff.read_text(encoding="utf-8")),
+                                                year), encoding="utf-8")
     files = _git(app, "ls-files")
     if files:
         root = _root(app)

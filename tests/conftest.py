@@ -26,6 +26,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+#: axe-core (npm, vendor/package-lock.json), copied by `make vendor` for the tests only.
+AXE = ROOT / ".vendor" / "test" / "axe.min.js"
+#: axe-core rule tags: WCAG 2.0, 2.1 and 2.2, levels A and AA.
+WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
@@ -39,7 +43,7 @@ def _run(cmd, **kw):
 @pytest.fixture(scope="session")
 def built_book(tmp_path_factory) -> Path:
     """Build the whole book strictly into a temporary folder; return its HTML folder."""
-    if not (ROOT / ".vendor" / ".installed").exists():
+    if not (ROOT / ".vendor" / ".installed").exists() or not AXE.exists():
         proc = _run(["make", "vendor"])
         if proc.returncode:
             pytest.fail(f"make vendor failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
@@ -115,6 +119,29 @@ def browser():
         b = pw.chromium.launch(executable_path=exe, args=CHROMIUM_FLAGS, headless=True)
         yield b
         b.close()
+
+
+_AXE_RUN = """async (tags) => {
+  const r = await axe.run(document, {runOnly: {type: 'tag', values: tags}});
+  return r.violations.filter(v => ['serious', 'critical'].includes(v.impact))
+    .map(v => v.id + ' (' + v.impact + '): ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(' | '));
+}"""
+
+
+@pytest.fixture(scope="session")
+def axe():
+    """``axe(page) -> list[str]``: the serious and critical WCAG 2 A/AA violations that
+    axe-core finds on an open page (injected into the page; never part of the book)."""
+    if not AXE.exists():
+        proc = _run(["make", "vendor"])
+        if proc.returncode or not AXE.exists():
+            pytest.fail(f"axe-core is missing and make vendor failed:\n{proc.stderr[-2000:]}")
+
+    def check(page) -> list[str]:
+        page.add_script_tag(path=str(AXE))
+        return page.evaluate(_AXE_RUN, WCAG)
+
+    return check
 
 
 @dataclass

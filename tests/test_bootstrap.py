@@ -28,8 +28,14 @@ def _arm_mean_difference(d):
 
 
 def _fails_sometimes(d):
-    if d["therapist"].str.contains("#3").any():
-        raise ValueError("a therapist drawn three times")
+    if d["therapist"].str.contains("#4").any():
+        raise ValueError("a therapist drawn four times")
+    return {"mean": d["wellbeing"].mean()}
+
+
+def _fails_always(d):
+    if d["therapist"].str.contains("#").any():  # every resample (not the data themselves)
+        raise ValueError("cannot compute")
     return {"mean": d["wellbeing"].mean()}
 
 
@@ -85,12 +91,16 @@ def test_percentile_interval_and_p(data):
 def test_failed_draws_are_reported_not_hidden(data):
     res = cluster_bootstrap(data, _fails_sometimes, 30, seed=2)
     failed = int((res.tables["draws"]["error"] != "").sum())
-    assert failed > 0
+    assert 0 < failed < 30  # (with "#3" every draw failed: 20 draws of 20 repeat some thrice)
     row = res.tables["summary"].iloc[0]
     assert row["n_failed"] == failed and row["n_boot"] == 30 - failed
     assert any("failed" in w for w in res.warnings)
     with pytest.raises(ValueError, match="n_boot"):
         cluster_bootstrap(data, _fails_sometimes, 1)
+    # a bootstrap whose draws all fail has no distribution: an error, not a table of NaN
+    with pytest.raises(alliance.FitError, match="every one of the 5 bootstrap draws failed; the "
+                                                "first: ValueError: cannot compute"):
+        cluster_bootstrap(data, _fails_always, 5, seed=1)
 
 
 def test_headline_estimates_are_the_chapters_estimates(data):

@@ -14,7 +14,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "alliance"
 #: Layer of each top-level module or subpackage of ``alliance``, from the ground up
 #: (the table of CONTRIBUTING.md). ``alliance/__init__.py`` is the facade: it may name anything.
 LAYERS = [
-    {"errors", "results", "moderation", "outputs"},
+    {"errors", "results", "moderation", "outputs", "options"},
     {"data", "provenance"},
     {"allocation", "synthetic"},
     {"mixed"},

@@ -385,7 +385,7 @@ def test_an_unexpected_error_is_one_line_with_code_70(capsys, monkeypatch):
     def broken(data):
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr("alliance.cli.validation_summary", broken)
+    monkeypatch.setattr("alliance.data.summary.validation_summary", broken)
     code, msg = one_line(capsys, "validate", EXAMPLE)
     assert code == 70
     assert msg.startswith("alliance: internal error: ZeroDivisionError: division by zero (at ")

@@ -36,6 +36,9 @@ def _open(visit, **kw):
     wrapper = page.locator("[data-rsa-interactive]")
     assert wrapper.count() == 1, "the kernel-free view is not on the page"
     div_id = wrapper.get_attribute("data-rsa-interactive")
+    # plotly.js is fetched only when the plot comes near the screen, as a reader scrolls to it
+    assert page.evaluate("() => typeof window.Plotly") == "undefined", "plotly.js loaded up front"
+    wrapper.scroll_into_view_if_needed()
     page.wait_for_function(
         "(id) => { const g = document.getElementById(id); return g && g._fullData; }",
         arg=div_id, timeout=20000)

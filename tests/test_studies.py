@@ -230,7 +230,7 @@ def test_power_command_writes_whole_resumes_and_refuses_to_overwrite(tmp_path, m
 def test_power_command_rejects_bad_options(tmp_path, capsys):
     assert main(["power", "--draws", "0", "--out", str(tmp_path / "x")]) == 2
     assert main(["power", "--therapists", "2", "--draws", "1", "--out", str(tmp_path / "y")]) == 2
-    assert "therapists must be at least 4" in capsys.readouterr().err
+    assert "--therapists must be a whole number >= 4" in capsys.readouterr().err
 
 
 def test_simulate_command_with_a_scenario(tmp_path, capsys):

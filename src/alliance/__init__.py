@@ -9,8 +9,9 @@ The package is layered; each layer imports only the ones below it:
 ====================  ==============================================================
 ``errors``,           exceptions and warnings; the one result shape and row log;
 ``results``,          moderated effects (an effect per arm and the arm difference);
-``moderation``,       outputs written whole or not at all
-``outputs``
+``moderation``,       outputs written whole or not at all; the one check of every
+``outputs``,          common argument (levels, seeds, counts, values picked on the
+``options``           data), shared by the functions and the command line
 ``data``              the data model, the one validation path (files and DataFrames),
                       lags, data summaries, the shipped example data
 ``allocation``        cluster randomisation as code

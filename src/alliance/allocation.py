@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from alliance.data.schema import CONDITIONS
+from alliance.options import check_seed
 
 __all__ = ["allocate", "make_rng"]
 
@@ -24,6 +25,8 @@ def make_rng(seed=None, rng: np.random.Generator | None = None) -> np.random.Gen
     """A :class:`numpy.random.Generator` from ``seed`` or the given ``rng`` (not both)."""
     if rng is not None and seed is not None:
         raise ValueError("give either seed or rng, not both")
+    if seed is not None and rng is None:
+        seed = check_seed(seed, generator=True)
     return rng if rng is not None else np.random.default_rng(seed)
 
 

@@ -33,3 +33,18 @@ class AllianceWarning(UserWarning):
     that needed a fallback optimizer, predictors centred variable-wise.
     Recorded in each result's ``warnings`` list as well as emitted.
     """
+
+
+class OptionError(AllianceError, ValueError):
+    """An argument (CLI: an option) whose value the function cannot use.
+
+    The message names the argument, states the allowed values or range and
+    repeats the value given (``alpha must be a number between 0 and 0.5
+    (exclusive); got 2``). The command line turns it into one line and exit
+    code 2, naming the option (``--alpha``) instead of the argument.
+    """
+
+
+class OptionTypeError(AllianceError, TypeError):
+    """An argument of the wrong type (``conf_level="0.9"``); the message is as for
+    :class:`OptionError`."""

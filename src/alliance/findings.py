@@ -36,6 +36,7 @@ from alliance.draws.rates import StudyResult, rate
 from alliance.draws.runner import run_draws
 from alliance.errors import AllianceWarning
 from alliance.growth import _fit_growth
+from alliance.options import check_alpha, check_conf_level
 from alliance.results import Result
 from alliance.rsa import fit_rsa
 from alliance.rsa.fit import _fit_rsa_validated
@@ -461,6 +462,7 @@ def evaluate(data, *, alpha: float = 0.05, conf_level: float = 0.95,
     >>> res = evaluate(alliance.load_example())  # doctest: +SKIP
     >>> res.tables["findings"]["verdict"].tolist()  # doctest: +SKIP
     """
+    alpha, conf_level = check_alpha(alpha), check_conf_level(conf_level)
     data = read_sessions(data, columns)
     if fits is None:
         fits, messages = fit_paper_models(data, conf_level)

@@ -60,9 +60,10 @@ import pandas as pd
 
 from alliance.data.cells import fail
 from alliance.data.validate import read_sessions
-from alliance.errors import AllianceWarning
+from alliance.errors import AllianceWarning, FitError
 from alliance.mixed import DDF_LABEL, MixedFit, RandomTerm, fit_lmm
-from alliance.results import Result, RowLog
+from alliance.options import check_conf_level
+from alliance.results import Result, RowLog, check_tests
 
 __all__ = [
     "RATERS",
@@ -71,6 +72,7 @@ __all__ = [
     "STACKED_TERMS",
     "THERAPIST_EFFECTS",
     "GrowthResult",
+    "check_design",
     "fit_growth",
     "growth_frame",
     "therapist_level_sensitivity",
@@ -174,6 +176,54 @@ def _growth_frame(data: pd.DataFrame, rater: str) -> tuple[pd.DataFrame, dict]:
                  "missingness is at random)")
     lost = data["patient"].nunique() - frame["patient"].nunique()  # kept ones are a subset
     return frame, {**log.info(), "patients_without_ratings": int(lost)}
+
+
+def check_design(frame: pd.DataFrame, therapist_effects: str, source) -> None:
+    """The minimum design a growth model needs, checked before it is fitted (per rater and arm).
+
+    * with therapist effects (``"intercept"``, ``"intercept+slope"``): at least two
+      therapists with ratings in each arm -- the arm difference is tested against the
+      variation between therapists within an arm, which one therapist cannot show;
+    * at least two patients in each arm rated at two or more sessions -- each patient
+      has a random slope, and an arm's growth rate needs repeated ratings of more
+      than one patient;
+    * with a therapist slope (``"intercept+slope"``): at least two therapists in each
+      arm whose patients were rated at two or more sessions -- the arm difference in
+      growth is tested against the variation of growth between therapists.
+
+    Raises :class:`~alliance.FitError` naming the arm, the count and the rule (a fit
+    of such a design gives degrees of freedom near zero and p near 1, which look
+    like a result).
+    """
+    for r in frame["rater"].unique():
+        f = frame[frame["rater"] == r]
+        who = f"{r} ratings"
+        for arm in ("control", "training"):
+            a = f[f["condition"] == arm]
+            if therapist_effects != "none":
+                n = a["therapist"].nunique()
+                if n < 2:
+                    raise FitError(
+                        f"{source}: the {arm} arm has {n} therapist(s) with {who}; the growth "
+                        "model tests the arm difference against the variation between therapists "
+                        "within an arm, which needs at least 2 therapists per arm "
+                        "[rule: at least 2 therapists per arm]")
+            sessions = a.groupby("patient")["session"].nunique()
+            n = int((sessions >= 2).sum())
+            if n < 2:
+                raise FitError(
+                    f"{source}: the {arm} arm has {n} patient(s) with {who} at 2 or more "
+                    "sessions; growth (a random slope per patient) needs at least 2 such patients "
+                    "per arm [rule: at least 2 patients per arm rated at 2 or more sessions]")
+            if therapist_effects == "intercept+slope":
+                spans = a.groupby("therapist")["session"].nunique()
+                n = int((spans >= 2).sum())
+                if n < 2:
+                    raise FitError(
+                        f"{source}: the {arm} arm has {n} therapist(s) whose patients have {who} "
+                        "at 2 or more sessions; a therapist slope (therapist_effects="
+                        "'intercept+slope') needs at least 2 such therapists per arm "
+                        "[rule: at least 2 therapists per arm rated at 2 or more sessions]")
 
 
 def _design(frame: pd.DataFrame, rater: str, therapist_effects: str,
@@ -515,6 +565,7 @@ def fit_growth(
     {'patient': 117, 'therapist': 40}
     """
     _check_args(rater, therapist_effects, method, residual)  # options before the data
+    check_conf_level(conf_level)
     return _fit_growth(read_sessions(data, columns), rater, method=method,
                        therapist_effects=therapist_effects, conf_level=conf_level, df=df,
                        residual=residual, session_effect=session_effect)
@@ -527,6 +578,7 @@ def _fit_growth(data: pd.DataFrame, rater: str = "therapist", *, method: str = "
     """:func:`fit_growth` on data already validated by :func:`alliance.read_sessions` (the
     door of every public analysis): callers that validated once call this."""
     method = _check_args(rater, therapist_effects, method, residual)
+    conf_level = check_conf_level(conf_level)
     if session_effect and rater != "both":
         raise ValueError("session_effect needs both raters (rater='both'): with one rating per "
                          "session a session effect is the residual")
@@ -537,8 +589,9 @@ def _fit_growth(data: pd.DataFrame, rater: str = "therapist", *, method: str = "
     if arms != {"training", "control"}:
         raise fail(source, "both arms present",
                    f"the growth model compares arms but the rated rows hold only {sorted(arms)}")
-    X, random = _design(frame, rater, therapist_effects, session_effect)
     what = "both raters stacked" if rater == "both" else f"{RATER_LABEL[rater]} alliance"
+    check_design(frame, therapist_effects, f"{source} (growth, {what})")
+    X, random = _design(frame, rater, therapist_effects, session_effect)
     fit = fit_lmm(
         frame["y"].to_numpy(),
         X,
@@ -549,6 +602,7 @@ def _fit_growth(data: pd.DataFrame, rater: str = "therapist", *, method: str = "
         ddf=df,
         residual_groups=frame["rater"].to_numpy() if by_rater else None,
     )
+    check_tests(fit.estimates, source, f"growth, {what}")
     fixed = fit.estimates.copy()
     title = (
         f"Growth of {what} by arm ({method}; therapist level: {therapist_effects}; "

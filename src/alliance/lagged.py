@@ -35,8 +35,9 @@ from alliance.data.lags import lag, lag_name, split_within_between
 from alliance.data.validate import moderator_levels, numeric_column, read_sessions, require_columns
 from alliance.errors import AllianceWarning
 from alliance.mixed import DDF_LABEL, MixedFit, RandomTerm, fit_lmm
-from alliance.moderation import add_moderator, moderated_contrasts
-from alliance.results import Result, RowLog, format_table
+from alliance.moderation import add_moderator, moderated_contrasts, require_groups_per_level
+from alliance.options import check_conf_level
+from alliance.results import Result, RowLog, check_tests, format_table
 
 __all__ = [
     "DIRECTIONS",
@@ -307,6 +308,10 @@ def _fit_one(data, *, outcome, predictors, control_prior, prior_centring, modera
     levels = None
     if moderator is not None:
         levels = moderator_levels(d["moderator"], moderator, source, what="an effect")
+        nested = {"patient": d["patient"]}
+        if therapist_effects != "none":
+            nested["therapist"] = d["therapist"]
+        require_groups_per_level(moderator, d["moderator"], nested, source, f"lagged {outcome}")
         X = add_moderator(X, moderated, d["moderator"], moderator, levels)
     random = [RandomTerm("patient", d["patient"].to_numpy())]
     within = [f"{c}_lag1_within" for c in predictors]
@@ -318,6 +323,7 @@ def _fit_one(data, *, outcome, predictors, control_prior, prior_centring, modera
     fit = fit_lmm(d["y"].to_numpy(), X, random, method=method, source=source,
                   conf_level=conf_level, ddf=df)
     effects = _effects_table(fit, d, outcome, predictors, info["prior_term"], moderator, levels)
+    check_tests(fit.estimates, source, f"lagged {outcome}")
     parts = " + ".join([f"{c}[s-1] within + {c} between" for c in predictors])
     mod = f"{moderator} * " if moderator else ""
     prior = (f" + {outcome}[s-1] ({'grand' if prior_centring == 'grand' else 'person'}-mean "
@@ -496,6 +502,7 @@ def fit_lagged(
         raise ValueError(f"therapist_effects must be one of {THERAPIST_EFFECTS}; got "
                          f"{therapist_effects!r}")
     predictors = [predictors] if isinstance(predictors, str) else list(predictors)
+    conf_level = check_conf_level(conf_level)
     data = read_sessions(data, columns)
     if direction == "alliance->outcome":
         specs = [(outcome, predictors)]

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["add_moderator", "add_numeric_moderator", "indicator_name", "moderated_contrasts",
-           "moderator_kind", "numeric_moderated_contrasts"]
+           "moderator_kind", "numeric_moderated_contrasts", "require_groups_per_level"]
 
 
 def indicator_name(moderator: str, level: str) -> str:
@@ -111,6 +111,38 @@ def moderated_contrasts(terms: dict[str, str], moderator: str | None, levels,
             L[f"{label}|{lv} - {ref}"] = {inter[lv]: 1.0}
             meta.append((label, f"{lv} - {ref}", inter[lv]))
     return L, meta
+
+
+def require_groups_per_level(moderator: str, values, groups: dict, source, what: str) -> None:
+    """A categorical moderator's levels each need at least 2 of every group nested in them.
+
+    When every group of a random effect (each therapist, each patient) lies in one level
+    of the moderator (an arm), the difference between levels is tested against the
+    variation between those groups within a level: a level with a single group leaves
+    the difference confounded with that group (one therapist per arm: the arm effect
+    *is* that therapist's effect), and a fit would report a test that means nothing.
+    Groups that cross the levels (a dyad whose members differ) are not checked.
+
+    Raises :class:`~alliance.FitError` naming the level, the count and the rule.
+    """
+    from alliance.errors import FitError
+
+    level = pd.Series(np.asarray(values)).astype(str).to_numpy()
+    unit = "arm" if moderator == "condition" else f"level of '{moderator}'"
+    for name, ids in groups.items():
+        ids = pd.Series(np.asarray(ids)).astype(str).to_numpy()
+        frame = pd.DataFrame({"g": ids, "m": level})
+        if (frame.groupby("g")["m"].nunique() > 1).any():
+            continue  # crossed with the moderator: not nested, nothing to check
+        counts = frame.groupby("m")["g"].nunique()
+        short = counts[counts < 2]
+        if len(short):
+            lv, n = short.index[0], int(short.iloc[0])
+            raise FitError(
+                f"{source} ({what}): the {unit} '{lv}' has {n} {name}; an effect that differs "
+                f"between levels of '{moderator}' is tested against the variation between "
+                f"{name}s within a level, which needs at least 2 {name}s per {unit} "
+                f"[rule: at least 2 {name}s per {unit}]")
 
 
 def moderator_kind(values) -> str:

@@ -48,7 +48,8 @@ from pathlib import Path
 
 from alliance.errors import AllianceError
 
-__all__ = ["OutputError", "atomic_dir", "atomic_file", "check_target", "sha256_file"]
+__all__ = ["COMPLETED", "OutputError", "atomic_dir", "atomic_file", "check_target",
+           "deferring_signals", "sha256_file"]
 
 _CHUNK = 1 << 20
 
@@ -76,6 +77,27 @@ def sha256_file(path) -> str:
 #: A signal can arrive while Python runs a finaliser, which swallows the exception it raises;
 #: checking this list before an output is moved into place makes the interruption stick.
 SIGNALS_SEEN: list[int] = []
+
+#: Outputs moved into place whole during the current command (the command line's interruption
+#: message says so: a signal that arrives after an output is complete must not claim otherwise).
+COMPLETED: list[Path] = []
+
+_DEFERRING = [0]
+
+
+def deferring_signals() -> bool:
+    """True while an output is being moved into place: a signal handler must only record the
+    signal (in :data:`SIGNALS_SEEN`) and let the move finish; the signal is acted on after it."""
+    return _DEFERRING[0] > 0
+
+
+@contextlib.contextmanager
+def _critical() -> Iterator[None]:
+    _DEFERRING[0] += 1
+    try:
+        yield
+    finally:
+        _DEFERRING[0] -= 1
 
 
 def _stop_if_signalled() -> None:
@@ -122,6 +144,10 @@ def check_target(target, *, kind: str, force: bool = False, option: str = "outpu
             if not empty and not force:
                 raise OutputError(f"{label}: is a folder that is not empty; {hint} to "
                                   "replace it whole, or give a new folder")
+            if not empty and not os.access(path, os.W_OK | os.X_OK):
+                # replacing it moves it aside first, which needs write permission on it
+                raise OutputError(f"{label}: cannot replace the folder (permission denied: it "
+                                  "cannot be moved aside); it was left as it was")
             here = path.resolve()
             for inside in (Path.cwd(), *(Path(k) for k in keep)):
                 if inside.resolve().is_relative_to(here):
@@ -239,24 +265,28 @@ def _move_into_place(tmp: Path, path: Path, *, force: bool, option: str, kind: s
     label = f"{option} {path}"
     folder = kind == "folder"
     old = None
-    try:
-        if folder and path.is_dir() and any(path.iterdir()):
-            # os.replace cannot replace a non-empty folder: move the old one aside first
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=tmp.parent))
-            os.replace(path, old / path.name)
-        if folder:
-            tmp.chmod(0o777 & ~_umask())
-        else:
-            tmp.chmod(0o666 & ~_umask())
-        os.replace(tmp, path)
-    except OSError as exc:
-        if old is not None and (old / path.name).exists() and not path.exists():
-            os.replace(old / path.name, path)  # put the old folder back
+    with _critical():  # a signal now waits until the target is whole again (old or new)
+        try:
+            if folder and path.is_dir() and any(path.iterdir()):
+                # os.replace cannot replace a non-empty folder: move the old one aside first
+                old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=tmp.parent))
+                os.replace(path, old / path.name)
+            if folder:
+                tmp.chmod(0o777 & ~_umask())
+            else:
+                tmp.chmod(0o666 & ~_umask())
+            os.replace(tmp, path)
+        except OSError as exc:
+            if old is not None:
+                if (old / path.name).exists() and not path.exists():
+                    os.replace(old / path.name, path)  # put the old folder back
+                if not (old / path.name).exists():
+                    _remove(old)  # never leave the empty folder made to hold the old one
+            raise OutputError(f"{label}: cannot move the finished output into place "
+                              f"({_describe(exc)}); it was left as it was") from None
+        COMPLETED.append(path)
+        if old is not None:
             _remove(old)
-        raise OutputError(f"{label}: cannot move the finished output into place "
-                          f"({_describe(exc)})") from None
-    if old is not None:
-        _remove(old)
 
 
 def _umask() -> int:

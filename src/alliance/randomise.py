@@ -34,6 +34,7 @@ from alliance.data.schema import CONDITIONS, RATING_COLUMNS
 from alliance.data.validate import read_sessions, require_columns
 from alliance.errors import AllianceWarning
 from alliance.mixed import RandomTerm, fit_lmm
+from alliance.options import MAX_DRAWS, check_count
 from alliance.results import Result
 
 __all__ = [
@@ -773,9 +774,7 @@ def permutation_test(
     therapist, condition, arms = "therapist", "condition", CONDITIONS
     if alternative not in ("two-sided", "greater", "less"):
         raise ValueError("permutation_test: alternative must be 'two-sided', 'greater' or 'less'")
-    if int(n_permutations) < 1:
-        raise ValueError("permutation_test: n_permutations must be >= 1")
-    B = int(n_permutations)
+    B = check_count(n_permutations, "n_permutations", low=1, high=MAX_DRAWS)
     arm_of = data.groupby(therapist, sort=False)[condition].first()
     units = list(arm_of.index)
     if strata is not None:

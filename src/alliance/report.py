@@ -50,18 +50,21 @@ from alliance import __version__, lagged, randomise
 from alliance.data import summary as design
 from alliance.data.validate import read_sessions
 from alliance.errors import AllianceError, AllianceWarning
-from alliance.findings import CLAIM_MODELS, PAPER_MODELS, evaluate
+from alliance.findings import CLAIM_MODELS, PAPER_MODELS, analysis_plan, evaluate
 from alliance.outputs import atomic_dir, check_target, sha256_file
 from alliance.plots import design as design_plots
 from alliance.plots import growth as growth_plots
 from alliance.plots import lagged as lagged_plots
 from alliance.plots import rsa as rsa_plots
 from alliance.plots import truth_bias as tb_plots
+from alliance.plots.labels import term_label
 from alliance.plots.style import use_style
+from alliance.plots.tables import format_value
 from alliance.plots.tables import table as format_table
 from alliance.provenance import provenance
 
-__all__ = ["ANALYSES", "run_report"]
+__all__ = ["ANALYSES", "MODEL_DESCRIPTIONS", "VERDICT_MEANINGS", "is_shipped_synthetic",
+           "run_report"]
 
 #: Every analysis of the report, in the order it runs: name -> what it is.
 ANALYSES = {
@@ -79,6 +82,83 @@ ANALYSES = {
 }
 
 
+#: What each verdict means, in one sentence (the rules: ``alliance.findings.judge``, chapter 7).
+VERDICT_MEANINGS = {
+    "replicated": "The finding's primary test is significant in the claimed direction after the "
+                  "Holm adjustment across the four findings, and every further part the finding "
+                  "claims holds too.",
+    "inconclusive": "The primary test is significant in the claimed direction, but a further "
+                    "part of the finding is not shown on these data (the reason names it).",
+    "not replicated": "The primary test is not significant after the Holm adjustment: these data "
+                      "give no evidence for the finding, which is not evidence against it.",
+    "contradicted": "The primary test is significant in the opposite direction: the data point "
+                    "the other way.",
+    "not evaluated": "A model the finding rests on could not be fitted on these data.",
+}
+
+#: What each model behind the findings is (the report names every fitted model with it).
+MODEL_DESCRIPTIONS = {
+    "growth_therapist": "Growth of therapist-rated alliance over sessions by arm (chapter 3): "
+                        "linear mixed model with random intercepts for therapists and random "
+                        "intercepts and slopes for patients.",
+    "growth_patient": "The same growth model for patient-rated alliance (chapter 3).",
+    "growth_both": "Both raters' alliance stacked in one growth model with rater x condition x "
+                   "time terms (chapter 3).",
+    "truth_bias": "Truth-and-bias model of the therapist's rating (chapter 4): temporal "
+                  "congruence (within-dyad truth force), level accuracy and directional bias, "
+                  "by arm.",
+    "rsa": "Raw lagged response surface (chapter 5): well-being at session s on therapist- and "
+           "patient-rated alliance at s-1 (linear, squared and cross-product terms) by arm, with "
+           "session as covariate and random intercepts for therapists and patients; within- and "
+           "between-patient associations are mixed in its a1..a5.",
+    "rsa_within": "Within-patient lagged response surface (chapters 5 and 7; findings 3 and 4 "
+                  "are judged on it): the same surface with each patient's means of the five "
+                  "surface terms as level-2 predictors (Nestler et al., 2019){interacted}, so its "
+                  "a1..a5 describe within-patient associations.",
+}
+
+
+def _shipped_checksum() -> str | None:
+    """The SHA-256 of the synthetic data file shipped with the package (its checksum file)."""
+    from alliance.data.example import example_path
+
+    sumfile = Path(str(example_path()) + ".sha256")
+    try:
+        return sumfile.read_text(encoding="utf-8").split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def is_shipped_synthetic(origin: dict) -> bool:
+    """Whether the report's input is the synthetic trial shipped with the package.
+
+    A file is compared by its SHA-256 with the package's checksum file
+    (``sessions.csv.sha256``); a DataFrame by the digest of its rows with that of the
+    shipped file's rows. Only then does the report call its numbers synthetic.
+    """
+    shipped = _shipped_checksum()
+    if shipped is None:
+        return False
+    if origin.get("input_kind") == "file":
+        return origin.get("sha256") == shipped
+    from alliance.data.example import example_path
+
+    try:
+        reference = _input_checksum(None, read_sessions(example_path()))["sha256"]
+    except (AllianceError, OSError):
+        return False
+    return origin.get("sha256") == reference
+
+
+def _notice(origin: dict) -> str:
+    if is_shipped_synthetic(origin):
+        return ("These data are the synthetic trial shipped with alliance (their SHA-256 matches "
+                "the package's checksum file): every number in this report is computed from "
+                "synthetic data, not from the trial's clinical data.")
+    return ("Produced by alliance report with the functions the book's chapters call, on the "
+            "data named below (its SHA-256 is in the provenance).")
+
+
 def _input_checksum(source, data: pd.DataFrame) -> dict:
     """What the report was made from: the file and its SHA-256, or a DataFrame's content hash."""
     if isinstance(source, (str, os.PathLike)):
@@ -93,14 +173,14 @@ def _input_checksum(source, data: pd.DataFrame) -> dict:
 
 def run_report(data, out, *, columns=None, force: bool = False, sep: str | None = None,
                decimal: str | None = None, option: str = "output",
-               command: list[str] | None = None) -> dict:
+               command: list[str] | None = None, ids: str = "text") -> dict:
     """Run every analysis on ``data`` and write tables, figures and a summary into ``out``.
 
     Parameters
     ----------
     data : str, path or pandas.DataFrame
         Session data, validated by :func:`alliance.read_sessions` (with ``columns``,
-        ``sep`` and ``decimal`` as there). Invalid data raise :class:`~alliance.DataError`
+        ``sep``, ``decimal`` and ``ids`` as there). Invalid data raise :class:`~alliance.DataError`
         before anything is written.
     out : str or path
         The folder to write. It must not exist, or be empty, unless ``force``.
@@ -149,8 +229,8 @@ def run_report(data, out, *, columns=None, force: bool = False, sep: str | None 
     is_path = isinstance(data, (str, os.PathLike))
     keep = [data] if is_path else []  # --force must never delete the input
     target = check_target(out, kind="folder", force=force, option=option, keep=keep)
-    valid = read_sessions(data, columns, sep=sep, decimal=decimal) if is_path else \
-        read_sessions(data, columns)
+    valid = read_sessions(data, columns, sep=sep, decimal=decimal, ids=ids) if is_path else \
+        read_sessions(data, columns, ids=ids)
     origin = _input_checksum(data, valid)
     matplotlib.use("Agg")
     use_style()
@@ -310,6 +390,10 @@ def _status_record(origin: dict, written: dict) -> dict:
     }
 
 
+def _per_arm(counts: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.items())
+
+
 def _summary(data, origin: dict, written: dict) -> str:
     info = design.validation_summary(data)
     findings = written["findings"]
@@ -322,13 +406,13 @@ def _summary(data, origin: dict, written: dict) -> str:
            if origin["input_kind"] == "file" else
            f" (a DataFrame; SHA-256 of its rows `{origin['sha256']}`)")
         + f": {info['rows']} rows, {info['therapists']} therapists, "
-        f"{info['patients']} patients; therapists per arm {info['therapists_per_arm']}; "
-        f"patients per arm {info['patients_per_arm']}; sessions {info['sessions']}.",
+        f"{info['patients']} patients; therapists per arm {_per_arm(info['therapists_per_arm'])}; "
+        f"patients per arm {_per_arm(info['patients_per_arm'])}; sessions "
+        f"{', '.join(map(str, info['sessions']))}.",
         "",
         *[f"Note on the data: {n}\n" for n in info["notes"]],
         (f"Produced by `alliance report` (alliance {__version__}) with the functions the book's "
-         "chapters call (specifications as in chapters 1-6). If these data are synthetic (e.g. "
-         "from `alliance simulate`), every number below is synthetic."),
+         "chapters call (specifications as in chapters 1-6). " + _notice(origin)),
         "",
     ]
     if written["failed"]:
@@ -343,14 +427,16 @@ def _summary(data, origin: dict, written: dict) -> str:
             lines += ["", "| claim | test | role | estimate | SE | df | p | p (Holm) | CI |",
                       "|---|---|---|---|---|---|---|---|---|"]
             for r in ev.itertuples():
-                holm = "" if pd.isna(r.p_holm) else f"{r.p_holm:.4f}"
                 lines.append(f"| {r.claim} | {r.term} | {r.role} | {r.estimate:.3f} | "
-                             f"{r.se:.3f} | {r.df:.1f} | {r.p:.4f} | {holm} | "
+                             f"{r.se:.3f} | {format_value(r.df, 'df')} | "
+                             f"{format_value(r.p, 'p')} | {format_value(r.p_holm, 'p')} | "
                              f"[{r.ci_low:.3f}, {r.ci_high:.3f}] |")
-            lines += ["", "Verdicts follow the pre-specified rules of chapter 7 "
-                      "(`alliance.findings.judge`): one primary test per finding, Holm-adjusted "
-                      "across the four; a finding with further parts is replicated only when "
-                      "every part holds, otherwise inconclusive."]
+            lines += ["", ("Verdicts follow the pre-specified rules of chapter 7 "
+                           "(`alliance.findings.judge`): one primary test per finding, "
+                           "Holm-adjusted across the four; a finding with further parts is "
+                           "replicated only when every part holds, otherwise inconclusive. p "
+                           "values in APA style (< .001 below one in a thousand)."), "",
+                      *[f"- *{v}*: {m}" for v, m in VERDICT_MEANINGS.items()]]
     else:
         needed = sorted({m for ms in CLAIM_MODELS.values() for m in ms})
         lines.append("The findings could not be evaluated: none of the models they rest on "
@@ -413,18 +499,41 @@ TABLE_TITLES = {
 }
 
 
-def _models(written: dict) -> list[tuple[str, str]]:
-    """(analysis, model statement) of every fitted model, from the results themselves."""
+def _model_description(name: str, res) -> str:
+    """What a fitted model of the findings is, from :data:`MODEL_DESCRIPTIONS` and the fit."""
+    text = MODEL_DESCRIPTIONS.get(name, getattr(res, "title", name))
+    if "{interacted}" in text:
+        names = [str(n) for n in getattr(getattr(res, "beta", None), "index", [])]
+        both = any(n.startswith("mean_") and ":" in n for n in names)
+        text = text.replace("{interacted}", ", interacted with the arm" if both else "")
+    return text
+
+
+def _models(written: dict) -> list[tuple[str, str, str]]:
+    """(analysis, what the model is, its formula or "") of every fitted model."""
     out = []
     for name, res in written["fits"].items():
         info = getattr(res, "info", {}) or {}
         formula = next((str(info[k]) for k in ("model", "formula") if "~" in str(info.get(k, ""))),
                        "")
-        out.append((name, f"{res.title}" + (f": {formula}" if formula else "")))
+        out.append((name, _model_description(name, res), formula))
     for res in written["lagged_fits"].values():
         for m in res.info.get("models", []):
-            out.append((f"lagged ({m['outcome']})", m["formula"]))
+            out.append((f"lagged ({m['outcome']})",
+                        f"Lagged within/between model of {m['outcome']} (chapter 6)", m["formula"]))
     return out
+
+
+_STYLE = (
+    "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;max-width:82rem;"
+    "margin:1.5rem auto;padding:0 1rem;line-height:1.45;color:#1a1a1a}"
+    "h1{font-size:1.6rem}h2{margin-top:2rem}figure{margin:1.5rem 0}"
+    "figure img{max-width:100%;height:auto}figcaption{font-size:.9em;color:#444}"
+    ".notice{background:#fff4e0;padding:.6rem}.incomplete{background:#fde8e8;padding:.6rem}"
+    "code{font-size:.9em;overflow-wrap:anywhere}dt{font-weight:600}dd{margin:0 0 .5rem 1rem}"
+    ".verdict{font-weight:600}a{color:#0b57a4}"
+    "[role=region][tabindex='0']:focus-visible{outline:2px solid #0072B2;outline-offset:2px}"
+)
 
 
 def _document(data, origin: dict, written: dict, facts: dict, kind: str) -> str:
@@ -445,11 +554,13 @@ def _document(data, origin: dict, written: dict, facts: dict, kind: str) -> str:
                                                 info["patients_per_arm"].items()),
                   "sessions": ", ".join(map(str, info["sessions"]))}
     title = f"Alliance analysis report: {Path(origin['input']).name}"
-    notice = ("Produced by alliance report with the functions the book's chapters call. If these "
-              "data are synthetic (for example from alliance simulate), every number in this "
-              "report is synthetic.")
+    notice = _notice(origin)
     failed = written["failed"]
     tables = {p.stem: p for p in written["tables"]}
+    rules = ("Each finding has one primary test, fixed before any result; the four primary "
+             "p values are Holm-adjusted together, and a finding with further parts is "
+             "replicated only when every part holds (alliance.findings.judge, chapter 7 of the "
+             "book).")
     if kind == "md":
         lines = [f"# {title}", "", notice, ""]
         if failed:
@@ -461,8 +572,15 @@ def _document(data, origin: dict, written: dict, facts: dict, kind: str) -> str:
                       for r in findings.tables["findings"].itertuples()]
         else:
             lines.append("The findings could not be evaluated (see the analyses below).")
+        lines += ["", "### What the verdicts mean", "", rules + " The tests are listed under "
+                  "[the analysis plan](#the-analysis-plan).", ""]
+        lines += [f"- **{v}**: {m}" for v, m in VERDICT_MEANINGS.items()]
+        lines += ["", "## The analysis plan", ""] + [
+            f"- Finding {r.claim}, {r.role}: {r.quantity} ({term_label(r.model)}); rule: {r.rule}"
+            for r in analysis_plan().itertuples()]
         lines += ["", "## Data", ""] + [f"- {k}: {v}" for k, v in data_facts.items()]
-        lines += ["", "## Models", ""] + [f"- {n}: `{m}`" for n, m in _models(written)]
+        lines += ["", "## Models", ""] + [f"- {n}: {d}" + (f" `{m}`" if m else "")
+                                          for n, d, m in _models(written)]
         lines += ["", "## Figures", ""]
         for p in written["figures"]:
             lines += [f"![{CAPTIONS.get(p.stem, p.stem)}](figures/{p.name})", "",
@@ -473,9 +591,9 @@ def _document(data, origin: dict, written: dict, facts: dict, kind: str) -> str:
         lines += ["", "## Provenance", ""] + [f"- {k}: `{v}`" for k, v in prov.items()]
         return "\n".join(lines) + "\n"
 
-    def kv(rows: dict) -> str:
-        return "<table>" + "".join(f"<tr><th>{esc(str(k))}</th><td>{esc(str(v))}</td></tr>"
-                                   for k, v in rows.items()) + "</table>"
+    def kv(rows: dict, caption: str) -> str:
+        frame = pd.DataFrame({"item": list(rows), "value": [str(v) for v in rows.values()]})
+        return format_table(frame, caption=caption)._repr_html_()
 
     parts = [f"<h1>{esc(title)}</h1>", f'<p class="notice">{esc(notice)}</p>']
     if failed:
@@ -484,15 +602,28 @@ def _document(data, origin: dict, written: dict, facts: dict, kind: str) -> str:
     parts.append("<h2>The paper's four findings</h2>")
     if findings is not None:
         parts.append("<ol>" + "".join(
-            f"<li><b>{esc(str(r.verdict))}</b>: {esc(str(r.statement))} "
+            f'<li><span class="verdict">{esc(str(r.verdict))}</span>: {esc(str(r.statement))} '
             f"<span class=\"why\">({esc(str(r.reason))})</span></li>"
             for r in findings.tables["findings"].itertuples()) + "</ol>")
-        parts.append(format_table(findings.tables["evidence"])._repr_html_())
     else:
         parts.append("<p>The findings could not be evaluated (see the analyses below).</p>")
-    parts += ["<h2>Data</h2>", kv(data_facts)]
-    parts += ["<h2>Models</h2>", "<ul>" + "".join(
-        f"<li>{esc(n)}: <code>{esc(m)}</code></li>" for n, m in _models(written)) + "</ul>"]
+    parts.append('<h3 id="verdicts">What the verdicts mean</h3>')
+    parts.append(f'<p>{esc(rules)} The tests are listed in <a href="#analysis-plan">the '
+                 "analysis plan</a>.</p>")
+    parts.append("<dl>" + "".join(f"<dt>{esc(v)}</dt><dd>{esc(m)}</dd>"
+                                  for v, m in VERDICT_MEANINGS.items()) + "</dl>")
+    if findings is not None:
+        parts.append(format_table(findings.tables["evidence"], caption=TABLE_TITLES[
+            "findings_evidence"] + " (p in APA style; p (Holm) for the primary tests)")
+            ._repr_html_())
+    parts.append('<h2 id="analysis-plan">The analysis plan</h2>')
+    parts.append("<p>Every test behind the verdicts, fixed before any result was computed "
+                 "(alliance.findings.analysis_plan).</p>")
+    parts.append(format_table(analysis_plan(), caption="The analysis plan")._repr_html_())
+    parts += ["<h2>Data</h2>", kv(data_facts, "The data")]
+    parts += ["<h2>Models</h2>", "<dl>" + "".join(
+        f"<dt>{esc(n)}</dt><dd>{esc(d)}" + (f" <code>{esc(m)}</code>" if m else "") + "</dd>"
+        for n, d, m in _models(written)) + "</dl>"]
     parts.append("<h2>Figures</h2>")
     for p in written["figures"]:
         cap = CAPTIONS.get(p.stem, p.stem.replace("_", " "))
@@ -501,23 +632,19 @@ def _document(data, origin: dict, written: dict, facts: dict, kind: str) -> str:
                      f"<figcaption>{esc(cap)}</figcaption></figure>")
     parts.append("<h2>Tables</h2>")
     for stem, path in tables.items():
-        parts.append(f"<h3>{esc(TABLE_TITLES.get(stem, stem))}</h3>")
-        parts.append(format_table(pd.read_csv(path))._repr_html_())
+        # the CSV keeps every column; the page leaves out the model's internal contrast codes
+        shown = pd.read_csv(path).drop(columns=["combination"], errors="ignore")
+        parts.append(format_table(shown, caption=TABLE_TITLES.get(
+            stem, stem.replace("_", " ")))._repr_html_())
     parts += ["<h2>Analyses</h2>", kv({n: written["status"].get(n, "not run")
                                         + (f": {failed[n]}" if n in failed else "")
-                                        for n in ANALYSES})]
+                                        for n in ANALYSES}, "Every analysis and its status")]
     if written["warnings"]:
         parts += ["<h2>Notes from the models</h2>", "<ul>" + "".join(
             f"<li>{esc(n)}: {esc(m)}</li>" for n, ms in written["warnings"].items() for m in ms)
             + "</ul>"]
-    parts += ["<h2>Provenance</h2>", kv(prov)]
-    style = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;"
-             "line-height:1.45}figure{margin:1.5rem 0}figure img{max-width:100%;height:auto}"
-             "figcaption{font-size:.9em;color:#444}table{border-collapse:collapse;margin:.5rem 0}"
-             "td,th{border-bottom:1px solid #ddd;padding:.2rem .6rem;text-align:left}"
-             ".alliance-table{overflow-x:auto}.notice{background:#fff4e0;padding:.6rem}"
-             ".incomplete{background:#fde8e8;padding:.6rem}code{font-size:.9em}")
+    parts += ["<h2>Provenance</h2>", kv(prov, "Provenance")]
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>{esc(title)}</title><style>{style}</style></head><body>"
-            + "\n".join(parts) + "</body></html>\n")
+            f"<title>{esc(title)}</title><style>{_STYLE}</style></head><body><main>"
+            + "\n".join(parts) + "</main></body></html>\n")

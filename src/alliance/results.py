@@ -19,8 +19,10 @@ from scipy import special
 
 __all__ = [
     "ESTIMATE_COLUMNS",
+    "MIN_DF",
     "Result",
     "RowLog",
+    "check_tests",
     "format_table",
     "records",
     "wald_table",
@@ -229,6 +231,54 @@ def wald_table(est, cov, names, conf_level: float = 0.95, df=None) -> pd.DataFra
         "term": list(names), "estimate": est, "se": se, "statistic": stat, "df": nu, "p": p,
         "ci_low": est - crit * se, "ci_high": est + crit * se,
     })
+
+
+#: Fewest degrees of freedom a reported t test may have. A design that cannot identify a
+#: term gives it (numerically) zero: 1e-6 or 1e-8 rather than exactly 0, so the rule is not
+#: "df > 0"; a t test on fewer than one degree of freedom tests nothing a design meant to.
+MIN_DF = 1.0
+
+
+def check_tests(table: pd.DataFrame, source, what: str) -> None:
+    """Refuse a table of reported tests that the design cannot support (a degenerate design).
+
+    Every row must have a finite, positive standard error and, for a t test, at
+    least :data:`MIN_DF` degrees of freedom (a Wald z test has ``df`` infinite).
+    Otherwise :class:`~alliance.FitError` names the terms and the rule, instead
+    of numbers such as ``df = 0.00001, p = 1`` that look like a result.
+
+    Examples
+    --------
+    >>> t = wald_table([1.0, 2.0], [[0.25, 0], [0, 0.25]], ["a", "b"], df=[10.0, 1e-6])
+    >>> try:
+    ...     check_tests(t, "<DataFrame>", "growth")
+    ... except Exception as exc:
+    ...     print(type(exc).__name__, str(exc).split(": a term")[0])
+    FitError <DataFrame> (growth): the design cannot test 'b' (1e-06 degrees of freedom)
+    """
+    from alliance.errors import FitError
+
+    if table is None or table.empty:
+        return
+    df = pd.to_numeric(table["df"], errors="coerce").to_numpy(float) if "df" in table \
+        else np.full(len(table), np.inf)
+    se = pd.to_numeric(table["se"], errors="coerce").to_numpy(float)
+    bad_df = ~(df >= MIN_DF)  # NaN fails too
+    bad_se = ~(np.isfinite(se) & (se > 0))
+    bad = bad_df | bad_se
+    if not bad.any():
+        return
+    label = (table["term"].astype(str) + (" [" + table["level"].astype(str) + "]"
+                                           if "level" in table else "")).to_numpy()
+    shown = [f"'{label[i]}' ({df[i]:.2g} degrees of freedom)" if bad_df[i]
+             else f"'{label[i]}' (standard error {se[i]:.2g})" for i in np.flatnonzero(bad)[:4]]
+    more = f" and {int(bad.sum()) - 4} more" if bad.sum() > 4 else ""
+    raise FitError(
+        f"{source} ({what}): the design cannot test {', '.join(shown)}{more}: a term the design "
+        "cannot separate from the groups it varies between (e.g. one therapist per arm, one "
+        "patient per therapist) has no information left to test it "
+        f"[rule: every reported test has a standard error and at least {MIN_DF:g} degree of "
+        "freedom]")
 
 
 class RowLog:

@@ -36,8 +36,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from alliance.data.cells import fail, source_of
+from alliance.data.cells import fail, rows_text, source_of
 from alliance.data.lags import lag, lag_name
+from alliance.data.schema import INSTRUMENTS
 from alliance.data.validate import (
     moderator_levels,
     numeric_column,
@@ -52,13 +53,16 @@ from alliance.moderation import (
     moderated_contrasts,
     moderator_kind,
     numeric_moderated_contrasts,
+    require_groups_per_level,
 )
-from alliance.results import Result, RowLog, format_table
+from alliance.options import check_conf_level, check_within_data
+from alliance.results import Result, RowLog, check_tests, format_table
 
 __all__ = [
     "FORCES",
     "THERAPIST_EFFECTS",
     "TruthBiasResult",
+    "check_bias_scale",
     "fit_truth_bias",
     "fit_truth_bias_cross",
     "therapist_level_sensitivity",
@@ -157,6 +161,37 @@ def _forces_table(fit: MixedFit, forces: dict, moderator, levels, numeric=None) 
 # --------------------------------------------------------------------------- design
 
 
+def check_bias_scale(B: np.ndarray, T: np.ndarray, bias: str, truth: str, source) -> None:
+    """The bias variable must be on the truth's scale (West & Kenny 2011).
+
+    The model centres the judgment, the truth and the bias on the truth's mean, and
+    reads the bias force per point of that scale: a bias on another scale (an age, a
+    count) gives forces that mean nothing. For a rating column of the data model the
+    scale is its instrument's range (WAI-SR 1-5, ORS 0-40); for any other truth
+    column, the truth's observed range widened by its width on each side. A bias
+    value outside it is a :class:`~alliance.DataError` naming the rows.
+    """
+    inst = INSTRUMENTS.get(truth)
+    t = T[np.isfinite(T)]
+    if inst is not None:
+        low, high, scale = inst.low, inst.high, f"the {inst.name} range {inst.low:g}-{inst.high:g}"
+    elif t.size:
+        width = float(t.max() - t.min()) or 1.0
+        low, high = float(t.min()) - width, float(t.max()) + width
+        scale = (f"its observed range {t.min():g}-{t.max():g} widened by its width "
+                 f"({low:g} to {high:g})")
+    else:
+        return
+    bad = np.isfinite(B) & ((B < low) | (B > high))
+    if bad.any():
+        seen = ", ".join(f"{v:g}" for v in pd.unique(B[bad])[:3])
+        raise fail(source, "bias on the truth's scale",
+                   f"the bias column '{bias}' is not on the scale of the truth '{truth}' "
+                   f"({scale}): {rows_text(np.flatnonzero(bad), source)} hold {seen}; the bias is "
+                   "centred on the truth's mean and its force is read per point of the truth's "
+                   "scale, so it must be a variable on that scale (e.g. the judge's own rating)")
+
+
 def truth_bias_design(
     data,
     *,
@@ -227,6 +262,7 @@ def _truth_bias_design(data: pd.DataFrame, *, judgment: str = "alliance_therapis
         bias_label = f"{judgment} in the previous session (anchoring)"
     elif bias is not None:
         B = numeric_column(data, bias)
+        check_bias_scale(B, T, bias, truth, source)
         bias_label = bias
     else:
         B = None
@@ -283,8 +319,10 @@ def _moderate(X: pd.DataFrame, base, values, moderator, source, at, what: str):
         center = float(np.mean(g))
         sd = float(np.std(g, ddof=1))
         pick = list(at) if at is not None else [center - sd, center, center + sd]
-        if not pick or not np.all(np.isfinite(pick)):
+        if not pick:
             raise ValueError(f"moderator_at must be finite values of '{moderator}'; got {at!r}")
+        if at is not None:  # finite and near the data: 1e308 overflows, far out extrapolates
+            pick = check_within_data(pick, g, "moderator_at", f"'{moderator}'")
         X = add_numeric_moderator(X, base, g, moderator, center)
         return X, None, {"center": center, "sd": sd, "at": [float(a) for a in pick]}
     if at is not None:
@@ -478,6 +516,7 @@ def fit_truth_bias(
     True
     """
     _check_therapist_effects(therapist_effects)
+    conf_level = check_conf_level(conf_level)
     _check_design(judgment, truth, bias, control_session)  # options before the data
     return _fit_truth_bias(read_sessions(data, columns), judgment=judgment, truth=truth,
                            bias=bias, moderator=moderator, therapist_effects=therapist_effects,
@@ -500,6 +539,7 @@ def _fit_truth_bias(data: pd.DataFrame, *, judgment: str = "alliance_therapist",
     """:func:`fit_truth_bias` on data already validated by :func:`alliance.read_sessions` (the
     door of every public analysis): callers that validated once call this."""
     _check_therapist_effects(therapist_effects)
+    conf_level = check_conf_level(conf_level)
     d, info = _truth_bias_design(data, judgment=judgment, truth=truth, bias=bias,
                                  moderator=moderator, control_session=control_session)
     source = d.attrs["source"]
@@ -510,6 +550,11 @@ def _fit_truth_bias(data: pd.DataFrame, *, judgment: str = "alliance_therapist",
         X[b] = d[b].to_numpy()
     X, levels, numeric = _moderate(X, base, d["moderator"] if moderator else None, moderator,
                                    source, moderator_at, "a force")
+    if levels is not None:  # the minimum design: 2 therapists (patients) per arm
+        nested = {"patient": d["patient"]}
+        if therapist_effects != "none":
+            nested["therapist"] = d["therapist"]
+        require_groups_per_level(moderator, d["moderator"], nested, source, "truth and bias")
     zcols = ["Intercept", "truth_within"] if truth_slope else ["Intercept"]
     Z = pd.DataFrame({"Intercept": 1.0, "truth_within": d["truth_within"].to_numpy()},
                      index=d.index)
@@ -521,6 +566,7 @@ def _fit_truth_bias(data: pd.DataFrame, *, judgment: str = "alliance_therapist",
     fit = fit_lmm(d["judgment_c"].to_numpy(), X, random, method=method, source=source,
                   conf_level=conf_level, ddf=df)
     forces = _forces_table(fit, FORCES, moderator, levels, numeric)
+    check_tests(forces, source, "truth and bias")
     mod_txt = f"{moderator} * " if moderator else ""
     parts = " + ".join(["T_within", "T_between"] + (["B"] if "bias" in d else [])
                        + (["session_c"] if control_session else []))
@@ -658,12 +704,15 @@ def fit_truth_bias_cross(
     """
     if judgment == truth:
         raise ValueError("judgment and truth must be different columns")
+    conf_level = check_conf_level(conf_level)
     numeric = [judgment, truth] + ([bias] if bias is not None else [])
     data = read_table(data, numeric=numeric, required=[group])
     source = source_of(data)
     require_columns(data, [moderator, residual_by], "truth-and-bias model")
     J, T = data[judgment].to_numpy(), data[truth].to_numpy()
     B = data[bias].to_numpy() if bias is not None else None
+    if B is not None:
+        check_bias_scale(B, T, bias, truth, source)
     log = RowLog(len(data))
     log.drop(np.isnan(J), f"missing:{judgment}", f"{judgment} missing")
     log.drop(np.isnan(T), f"missing:{truth}", f"{truth} missing")
@@ -697,6 +746,9 @@ def fit_truth_bias_cross(
         mod_values = d["moderator"]
     X, levels, numeric_spec = _moderate(X, base, mod_values, moderator, source, moderator_at,
                                         "a force")
+    if levels is not None:  # dyads nested in a moderator's levels: at least 2 per level
+        require_groups_per_level(moderator, d["moderator"], {group: d["group"]}, source.name,
+                                 "truth and bias")
     resid = None
     if residual_by is not None:
         d["residual_level"] = data.loc[ok, residual_by].astype(str).to_numpy()
@@ -705,6 +757,7 @@ def fit_truth_bias_cross(
                   method=method, source=source.name, conf_level=conf_level, ddf=df,
                   residual_groups=resid)
     forces = _forces_table(fit, CROSS_FORCES, moderator, levels, numeric_spec)
+    check_tests(forces, source.name, "truth and bias")
     jw, tw = f"'{judgment}'", f"'{truth}'"
     expl = {}
     for r in forces.itertuples(index=False):

@@ -24,20 +24,49 @@ Conventions every subcommand follows:
 
 This is the only module that uses :mod:`argparse`. A command's module is
 imported only when that command runs (``alliance validate`` never loads the
-model code), so every command starts quickly. A new ``alliance fit KIND`` is one
+model code), so every command starts quickly. This module itself imports only
+the standard library and the package's light base modules, and :func:`main`
+installs its signal handlers before anything heavy (pandas, NumPy) is loaded.
+When this module is imported as the ``alliance`` program itself (the console
+script, or ``python -m alliance.cli``), its very first lines install a handler
+that only records a signal, and :func:`main` acts on it when it starts: Ctrl-C
+at any moment after the interpreter has started gives the one-line message,
+never a traceback. A new ``alliance fit KIND`` is one
 adapter module in this package, defining ``add_arguments(parser)`` and
 ``run(args) -> Result``, and one line in :data:`FIT_COMMANDS`.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import json
 import os
 import signal
 import sys
 import threading
+
+#: Signals received while the program itself was still starting (before :func:`main`).
+_EARLY: list[int] = []
+
+
+def _early_signal(signum, frame) -> None:
+    """A signal before :func:`main` runs: remembered (raising here would print a traceback)."""
+    _EARLY.append(signum)
+
+
+def _is_the_program() -> bool:
+    """True when this import is the start of the ``alliance`` program, not a library import."""
+    argv = list(getattr(sys, "orig_argv", []))
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return (name in ("alliance", "alliance.exe")
+            or any(argv[i:i + 2] == ["-m", "alliance.cli"] for i in range(len(argv))))
+
+
+if _is_the_program() and threading.current_thread() is threading.main_thread():
+    for _sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(_sig, _early_signal)
+
+import argparse  # after the early handler: the program's start is covered
+import importlib
+import json
 import traceback
 import warnings
 from collections.abc import Sequence
@@ -47,14 +76,22 @@ from alliance.cli.common import (
     Parser,
     UsageError,
     add_input_options,
-    nonnegative_int,
     option_message,
     parse_columns,
 )
-from alliance.data.summary import validation_summary
-from alliance.data.validate import read_sessions
-from alliance.errors import AllianceWarning, DataError, FitError
-from alliance.outputs import SIGNALS_SEEN, OutputError
+from alliance.errors import (
+    AllianceWarning,
+    DataError,
+    FitError,
+    OptionError,
+    OptionTypeError,
+)
+from alliance.outputs import (
+    COMPLETED,
+    SIGNALS_SEEN,
+    OutputError,
+    deferring_signals,
+)
 
 __all__ = ["COMMANDS", "EXIT_CODES", "FIT_COMMANDS", "build_parser", "main"]
 
@@ -93,7 +130,11 @@ FIT_COMMANDS = {
 
 
 def _validate(args) -> int:
-    data = read_sessions(args.file, parse_columns(args.column), sep=args.sep, decimal=args.decimal)
+    from alliance.data.summary import validation_summary
+    from alliance.data.validate import read_sessions
+
+    data = read_sessions(args.file, parse_columns(args.column), sep=args.sep, decimal=args.decimal,
+                         ids=args.ids)
     summary = validation_summary(data)
     if args.json:
         print(json.dumps(summary))
@@ -175,6 +216,8 @@ class _Terminated(BaseException):
 
 def _on_signal(signum, frame):
     SIGNALS_SEEN.append(signum)
+    if deferring_signals():  # an output is being moved into place: finish that first
+        return
     if signum == signal.SIGTERM:
         raise _Terminated()
     raise KeyboardInterrupt()
@@ -230,17 +273,66 @@ def _fail(text: str, code: int) -> int:
     return code
 
 
+def _interrupted(word: str) -> str:
+    """The interruption message: what exists now, truthfully."""
+    if COMPLETED:
+        done = ", ".join(str(p) for p in dict.fromkeys(COMPLETED))
+        return (f"alliance: {word} after the output was complete: {done} was written whole; "
+                "nothing was left half-written")
+    return f"alliance: {word}; no output was left half-written"
+
+
+def _stop_listening(handlers: dict) -> None:
+    """Ignore further SIGINT / SIGTERM (the command is already on its way out)."""
+    if handlers:
+        for sig in handlers:
+            signal.signal(sig, signal.SIG_IGN)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code (:data:`EXIT_CODES`)."""
+    """Run the command line; return the exit code (:data:`EXIT_CODES`).
+
+    The signal handlers are installed first, before anything heavy is imported,
+    so that Ctrl-C at any moment gives one line (never a traceback); the
+    interruption message says what exists (:func:`_interrupted`). Called as the
+    ``alliance`` program (``argv`` None), a signal that arrives after the command
+    has finished is ignored: the exit code already says what happened. Called
+    with ``argv`` (from Python), the previous handlers are restored.
+    """
+    program = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     previous = {}
     SIGNALS_SEEN.clear()
+    COMPLETED.clear()
     previous_hook = sys.unraisablehook
     if threading.current_thread() is threading.main_thread():
         previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         sys.unraisablehook = _quiet_unraisable
+        if previous.get(signal.SIGINT) is _early_signal:  # the program's own start: handled here
+            previous = {s: signal.default_int_handler if s == signal.SIGINT else signal.SIG_DFL
+                        for s in previous}
+    SIGNALS_SEEN.extend(_EARLY)  # a signal while the program was starting
+    _EARLY.clear()
+    try:
+        return _main(argv, previous)
+    except (KeyboardInterrupt, _Terminated) as exc:  # a signal while another outcome was reported
+        _stop_listening(previous)
+        code = _signalled() or (143 if isinstance(exc, _Terminated) else 130)
+        return _fail(_interrupted("terminated" if code == 143 else "interrupted"), code)
+    finally:
+        if program:
+            _stop_listening(previous)
+        else:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        sys.unraisablehook = previous_hook
+
+
+def _main(argv: list[str], handlers: dict) -> int:
     parser = None
     try:
+        if SIGNALS_SEEN:  # Ctrl-C while the program was starting: stop before anything runs
+            raise KeyboardInterrupt()
         parser = build_parser(argv)
         try:
             args = parser.parse_args(argv)
@@ -252,7 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if _signalled() is not None:  # a signal swallowed by a finaliser: still an interruption
             raise KeyboardInterrupt()
         return code
-    except UsageError as exc:
+    except (UsageError, OptionError, OptionTypeError) as exc:
         return _fail(f"alliance: error: {option_message(parser, str(exc))}", 2)
     except DataError as exc:
         return _fail(f"alliance: invalid data: {exc}", 1)
@@ -261,9 +353,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OutputError as exc:
         return _fail(f"alliance: error: {exc}", 2)
     except (KeyboardInterrupt, _Terminated) as exc:
+        _stop_listening(handlers)  # a second Ctrl-C must not interrupt the message
         code = _signalled() or (143 if isinstance(exc, _Terminated) else 130)
         word = "terminated" if code == 143 else "interrupted"
-        return _fail(f"alliance: {word}; no output was left half-written", code)
+        return _fail(_interrupted(word), code)
     except BrokenPipeError:  # output piped into e.g. `head`, which closed early
         sys.stderr.close()
         return 0
@@ -280,10 +373,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"alliance: internal error: {type(exc).__name__}: {exc} (at "
                      f"{Path(frame.filename).name}:{frame.lineno}; please report it; "
                      "ALLIANCE_TRACEBACK=1 shows the traceback)", 70)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        sys.unraisablehook = previous_hook
 
 
 if __name__ == "__main__":

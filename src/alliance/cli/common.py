@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from alliance.data.schema import CANONICAL_COLUMNS
-
 __all__ = ["Parser", "UsageError", "add_column_option", "add_df_option", "add_input_options",
            "check_df_method", "nonnegative_int", "option_message", "parse_columns"]
 
@@ -17,6 +15,8 @@ class UsageError(Exception):
 
 def parse_columns(items: Sequence[str] | None) -> dict[str, str]:
     """Turn ``["canonical=theirs", ...]`` into ``{canonical: theirs}``."""
+    from alliance.data.schema import CANONICAL_COLUMNS  # not at import: the CLI starts light
+
     mapping: dict[str, str] = {}
     for item in items or []:
         canon, sep, theirs = item.partition("=")
@@ -47,9 +47,14 @@ def add_column_option(parser: argparse.ArgumentParser) -> None:
 
 
 def add_input_options(parser: argparse.ArgumentParser, columns: bool = True) -> None:
-    """FILE's format options (``--sep``, ``--decimal``) and, for session data, ``--column``."""
+    """FILE's format options (``--sep``, ``--decimal``, ``--ids``) and, for session data,
+    ``--column``."""
     if columns:
         add_column_option(parser)
+    parser.add_argument("--ids", choices=["text", "numeric"], default="text",
+                        help="ids are the text written (default: one number written two ways, "
+                             "such as 1 and 1.0, is refused with its rows), or numeric: a whole "
+                             "number written any way (1, 1.0, 01) is one id")
     parser.add_argument("--sep", choices=[",", ";", "tab"],
                         help="delimiter of FILE (default: detected from its header line)")
     parser.add_argument("--decimal", choices=[".", ","],

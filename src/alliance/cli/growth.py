@@ -45,7 +45,8 @@ def add_arguments(parser) -> None:
 def run(args) -> GrowthResult:
     """Read FILE with the column mapping and fit the growth model."""
     check_df_method(args.df, args.method)
-    data = read_sessions(args.file, parse_columns(args.column), sep=args.sep, decimal=args.decimal)
+    data = read_sessions(args.file, parse_columns(args.column), sep=args.sep, decimal=args.decimal,
+                         ids=args.ids)
     return fit_growth(
         data, args.rater, method=args.method.upper(), therapist_effects=args.therapist_effects,
         df=args.df, residual=args.residual,

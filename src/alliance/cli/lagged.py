@@ -41,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args) -> LaggedResult:
     """Run the fit requested on the command line (see :func:`add_arguments`)."""
     check_df_method(args.df, args.method)
-    data = read_sessions(args.file, parse_columns(args.column), sep=args.sep, decimal=args.decimal)
+    data = read_sessions(args.file, parse_columns(args.column), sep=args.sep, decimal=args.decimal,
+                         ids=args.ids)
     return fit_lagged(data, direction=args.direction, control_prior=not args.no_prior,
                       prior_centring=args.prior_centring,
                       moderator=None if args.no_moderator else "condition",

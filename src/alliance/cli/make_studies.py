@@ -28,7 +28,9 @@ def main(argv=None) -> int:
                         "(default: the plan's, 1000)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="local worker processes (default: every core)")
-    parser.add_argument("--scheduler", help="address of a dask.distributed scheduler to use")
+    parser.add_argument("--scheduler", help="address of a dask.distributed scheduler to use (the "
+                        "work is sent pickled and the results unpickled here: use only a cluster "
+                        "of your own)")
     parser.add_argument("--list", action="store_true", help="list the studies and their draws")
     args = parser.parse_args(argv)
     names = args.only or list(PLAN)

@@ -53,20 +53,21 @@ def run(args) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from alliance.cli.common import UsageError, parse_columns
+    from alliance.cli.common import parse_columns
     from alliance.data.validate import read_sessions
     from alliance.errors import AllianceWarning
+    from alliance.options import check_alpha
     from alliance.outputs import atomic_dir, check_target
     from alliance.plots.multiverse import plot_specification_curve
     from alliance.plots.style import use_style
     from alliance.provenance import provenance
     from alliance.studies.multiverse import multiverse
 
-    if not 0 < args.alpha < 1:
-        raise UsageError(f"--alpha must lie between 0 and 1; got {args.alpha}")
+    check_alpha(args.alpha)
     keep = [args.file]  # --force must never delete the input
     out = check_target(args.out, kind="folder", force=args.force, option="--out", keep=keep)
-    data = read_sessions(args.file, parse_columns(args.column), sep=args.sep, decimal=args.decimal)
+    data = read_sessions(args.file, parse_columns(args.column), sep=args.sep, decimal=args.decimal,
+                         ids=args.ids)
     res = multiverse(data, findings=args.findings, alpha=args.alpha, grid=args.grid)
     specs, summary = res.tables["specifications"], res.tables["summary"]
     manifest = {

@@ -17,17 +17,44 @@ given (``--therapists``, ``--patients-per-therapist``, ``--sessions``,
 
 The draws are computed into ``DIR.partial/`` (chunk files, one per 25 draws):
 an interrupted run (exit code 130) resumes there when the same command is run
-again; the same folder with another scenario, seed or design is refused (exit
-code 2) rather than mixed. The finished folder is moved into place whole
+again. ``DIR.partial/run.json`` records the arguments that define the study
+(scenario, design values, draws, seed, alpha): a run with any of them different
+is refused (exit code 2, naming each argument that differs) rather than mixed,
+or, with ``--force``, deletes the unfinished draws and starts clean
+(:func:`alliance.draws.runner.claim_run`). One run at a time works in
+``DIR.partial``: a second one is refused at once, before it computes anything
+(:func:`alliance.draws.runner.folder_lock`). A damaged chunk file is named,
+removed and recomputed. The finished folder is moved into place whole
 (:func:`alliance.outputs.atomic_dir`). An existing non-empty ``DIR`` is refused
 (exit code 2), before any draw is computed, unless ``--force`` is given.
+
+Every option is checked before anything is computed (exit code 2 with the
+allowed range): design values, effect multipliers, draws, seed, alpha, jobs,
+and an estimate of the memory one trial's fits need (a design that cannot fit
+in this machine's memory is refused, not started).
+
+**The cluster path runs pickles.** ``--scheduler`` sends the work to a Dask
+scheduler pickled and unpickles the rows its workers send back: a scheduler
+someone else controls can run code on this machine. Use only a cluster of your
+own; across a network, use TLS: a ``tls://`` address with ``--tls-ca-file``,
+``--tls-cert`` and ``--tls-key`` (Dask's ``distributed.security.Security``).
 """
 
 from __future__ import annotations
 
 import os
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["STUDY_ARGUMENTS", "add_arguments", "run"]
+
+#: The options that define a study: resuming ``DIR.partial`` with any of them different is refused.
+STUDY_ARGUMENTS = ("scenario", "therapists", "patients_per_therapist", "sessions", "effect",
+                   "draws", "seed", "alpha")
+
+_SCHEDULER_HELP = (
+    "a running dask.distributed scheduler (tcp://host:8786, or tls://host:8786 with --tls-ca-file, "
+    "--tls-cert and --tls-key) to use instead of local processes. SECURITY: the work is sent to it "
+    "pickled and the results it returns are unpickled here, so a scheduler someone else controls "
+    "can run code on this machine: use only a cluster of your own, and TLS across a network")
 
 
 def add_arguments(parser) -> None:
@@ -37,53 +64,168 @@ def add_arguments(parser) -> None:
     parser.add_argument("--scenario", default="default", choices=sorted(SCENARIOS),
                         help="scenario of the generative model (default: the book's model)")
     parser.add_argument("--therapists", type=int, nargs="+", metavar="J",
-                        help="numbers of therapists (randomised 1:1)")
+                        help="numbers of therapists (randomised 1:1; at least 4, two per arm)")
     parser.add_argument("--patients-per-therapist", type=float, nargs="+", metavar="M",
-                        help="mean caseloads (caseloads stay uneven)")
-    parser.add_argument("--sessions", type=int, nargs="+", metavar="S", help="sessions rated")
+                        help="mean caseloads (at least 1; caseloads stay uneven)")
+    parser.add_argument("--sessions", type=int, nargs="+", metavar="S",
+                        help="sessions rated (at least 2)")
     parser.add_argument("--effect", type=float, nargs="+", metavar="K",
-                        help="multipliers of every training effect (1 = the scenario's)")
-    parser.add_argument("--draws", type=int, default=1000, help="draws per design point")
-    parser.add_argument("--seed", type=int, default=2024)
-    parser.add_argument("--alpha", type=float, default=0.05)
+                        help="multipliers of every training effect (1 = the scenario's, 0 = none; "
+                             "from -10 to 10)")
+    parser.add_argument("--draws", type=int, default=1000,
+                        help="draws per design point (1 to 1,000,000)")
+    parser.add_argument("--seed", type=int, default=2024,
+                        help="seed of the study, a whole number >= 0 (draw i uses "
+                             "SeedSequence(seed, spawn_key=(i,)))")
+    parser.add_argument("--alpha", type=float, default=0.05,
+                        help="level of the tests (between 0 and 0.5; default 0.05)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="local worker processes (default: every core)")
-    parser.add_argument("--scheduler", metavar="ADDRESS",
-                        help="a running dask.distributed scheduler (tcp://host:8786) to use "
-                             "instead of local processes")
+    parser.add_argument("--scheduler", metavar="ADDRESS", help=_SCHEDULER_HELP)
+    parser.add_argument("--tls-ca-file", metavar="FILE",
+                        help="with a tls:// --scheduler: the certificate authority that signed the "
+                             "cluster's certificates")
+    parser.add_argument("--tls-cert", metavar="FILE",
+                        help="with a tls:// --scheduler: this client's certificate")
+    parser.add_argument("--tls-key", metavar="FILE",
+                        help="with a tls:// --scheduler: the private key of --tls-cert")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--force", action="store_true",
                         help="replace a non-empty --out folder whole (never mixed with new files)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _sorted_unique(values):
+    return None if values is None else sorted(set(values))
+
+
+def check_options(args) -> None:
+    """Every option of ``alliance power`` within its range, and a design that fits in memory.
+
+    Raises :class:`~alliance.errors.OptionError` (exit code 2) naming the option,
+    its allowed range and the value given, before anything is computed.
+    """
+    from alliance.data.cells import MAX_SESSION
+    from alliance.errors import OptionError
+    from alliance.options import (
+        MAX_DRAWS,
+        available_memory,
+        check_alpha,
+        check_count,
+        check_jobs,
+        check_number,
+        check_seed,
+    )
+    from alliance.studies.power import BYTES_PER_ROW, MAX_EFFECT
+    from alliance.synthetic.scenarios import scenario_params
+
+    check_count(args.draws, "draws", high=MAX_DRAWS)
+    check_seed(args.seed)
+    check_alpha(args.alpha)
+    check_jobs(args.jobs)
+    for j in args.therapists or []:
+        check_count(j, "therapists", low=4, why=" (two therapists per arm at least)")
+    for m in args.patients_per_therapist or []:
+        check_number(m, "patients_per_therapist", low=1, rule="a finite number >= 1")
+    for s in args.sessions or []:
+        check_count(s, "sessions", low=2, high=MAX_SESSION)
+    for k in args.effect or []:
+        check_number(k, "effect", low=-MAX_EFFECT, high=MAX_EFFECT,
+                     rule=f"a number from -{MAX_EFFECT:g} to {MAX_EFFECT:g} (a multiplier of every "
+                          "training effect: 1 = the scenario's, 0 = none; a larger one pushes "
+                          "every rating against an end of its scale)")
+    base = scenario_params(args.scenario)
+    J = max(args.therapists or [base.n_therapists])
+    m = max(args.patients_per_therapist or [base.n_patients / base.n_therapists])
+    S = max(args.sessions or [base.n_sessions])
+    rows = float(J) * float(m) * float(S)  # floats: no overflow, however large the values
+    workers = 1 if args.scheduler else min(args.jobs, args.draws)
+    needed = rows * BYTES_PER_ROW * workers
+    avail = available_memory()
+    if avail is not None and needed > avail:
+        raise OptionError(
+            f"--therapists {J:g} x --patients-per-therapist {m:g} x --sessions {S:g} make trials of "
+            f"up to {rows:.3g} rows; fitting them in {workers} worker(s) needs about "
+            f"{needed / 1e9:,.3g} GB of memory, more than the {avail / 1e9:,.3g} GB available on "
+            "this machine; choose a smaller design (or fewer --jobs)")
+
+
+def _security(args):
+    """Dask TLS settings from the --tls-* options (None without them); checked at the door."""
+    from alliance.cli.common import UsageError
+
+    tls = {"tls_ca_file": args.tls_ca_file, "tls_client_cert": args.tls_cert,
+           "tls_client_key": args.tls_key}
+    given = {k: v for k, v in tls.items() if v}
+    address = str(args.scheduler or "")
+    if given and not address.startswith("tls://"):
+        raise UsageError("--tls-ca-file, --tls-cert and --tls-key go with a tls:// --scheduler "
+                         "address")
+    if address.startswith("tls://"):
+        names = {"tls_ca_file": "--tls-ca-file", "tls_client_cert": "--tls-cert",
+                 "tls_client_key": "--tls-key"}
+        missing = [names[k] for k in tls if not tls[k]]
+        if missing:
+            raise UsageError(f"a tls:// --scheduler needs {', '.join(missing)} (the certificate "
+                             "authority, this client's certificate and its key)")
+        for k, v in tls.items():
+            if not os.path.isfile(v) or not os.access(v, os.R_OK):
+                raise UsageError(f"{names[k]} {v}: not a readable file")
+    elif address and not address.startswith(("tcp://", "inproc://", "ucx://")) and "://" in address:
+        raise UsageError(f"--scheduler {address}: use a tcp:// or tls:// address")
+    if args.scheduler:
+        try:
+            from distributed.security import Security
+        except ImportError:  # pragma: no cover - distributed is a dependency
+            raise UsageError("--scheduler needs the Python package 'distributed'") from None
+        if given:
+            return Security(**tls, require_encryption=True)
+    return None
+
+
 def run(args) -> int:
-    """Run the study into ``--out``; exit codes 0, 2 (usage), 130 (interrupted, resumable)."""
-    import json
-    import shutil
+    """Run the study into ``--out``; exit codes 0, 2 (usage), 3 (every draw of a design point
+    failed), 130 (interrupted, resumable)."""
     from pathlib import Path
 
+    from alliance.draws.runner import claim_run, folder_lock
+    from alliance.outputs import check_target
+
+    out = Path(args.out)
+    check_options(args)
+    security = _security(args)
+    check_target(out, kind="folder", force=args.force, option="--out")  # refused before any draw
+    partial = out.with_name(out.name + ".partial")
+    study = {k: getattr(args, k) for k in STUDY_ARGUMENTS}
+    for k in ("therapists", "patients_per_therapist", "sessions", "effect"):
+        study[k] = _sorted_unique(study[k])
+    with folder_lock(partial, what=f"--out {out}: its work folder {partial}"):
+        resumed = claim_run(partial, study, force=args.force, what=f"--out {out}: {partial}",
+                            option=lambda k: "--" + k.replace("_", "-"), clean_hint="--force")
+        if resumed and not args.quiet:
+            print(f"resuming the unfinished draws in {partial}")
+        return _run_locked(args, out, partial, security)
+
+
+def _run_locked(args, out, partial, security) -> int:
+    """The study and its folder, while this run holds the lock on ``partial``."""
+    import json
+    import shutil
+
     from alliance.cli.common import UsageError
-    from alliance.outputs import atomic_dir, check_target
+    from alliance.draws.runner import LOCK_FILE
+    from alliance.outputs import atomic_dir
     from alliance.studies.frozen import versions
     from alliance.studies.power import power_study, therapists_needed
 
-    out = Path(args.out)
-    if args.draws < 1:
-        raise UsageError(f"--draws must be at least 1; got {args.draws}")
-    if args.jobs < 1:
-        raise UsageError(f"--jobs must be at least 1; got {args.jobs}")
-    if not 0 < args.alpha < 1:
-        raise UsageError(f"--alpha must lie between 0 and 1; got {args.alpha}")
-    check_target(out, kind="folder", force=args.force, option="--out")  # refused before any draw
-    partial = out.with_name(out.name + ".partial")
     try:
         res = power_study(
             args.scenario, therapists=args.therapists or [None],
             patients_per_therapist=args.patients_per_therapist or [None],
             sessions=args.sessions or [None], effects=args.effect or [1.0],
             n_draws=args.draws, seed=args.seed, alpha=args.alpha, jobs=args.jobs,
-            scheduler=args.scheduler, store=partial / "store", progress=not args.quiet)
+            scheduler=args.scheduler, store=partial / "store", progress=not args.quiet,
+            **({"security": security} if security is not None else {}))
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     except KeyboardInterrupt:
@@ -113,7 +255,8 @@ def run(args) -> int:
 
             pd.DataFrame(needed).to_csv(tmp / "needed.csv", index=False)
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, default=str) + "\n")
-        shutil.copytree(partial / "store", tmp / "store")
+        shutil.copytree(partial / "store", tmp / "store",
+                        ignore=shutil.ignore_patterns(LOCK_FILE, "*.tmp*"))
     shutil.rmtree(partial, ignore_errors=True)
     shown = power[["therapists", "caseload", "sessions", "effect", "test",
                    "estimates", "estimate", "ci_low", "ci_high"]]

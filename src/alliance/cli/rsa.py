@@ -6,6 +6,7 @@ import argparse
 
 from alliance.cli.common import UsageError, add_df_option, add_input_options, check_df_method
 from alliance.data.validate import read_table
+from alliance.options import MAX_DRAWS, check_count, check_jobs, check_seed
 from alliance.results import Result
 from alliance.rsa.bootstrap import bootstrap_rsa
 from alliance.rsa.fit import fit_rsa
@@ -73,7 +74,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bootstrap", type=int, metavar="N",
                         help="add percentile bootstrap CIs from N draws (cases; units of the "
                              "outermost --group for multilevel fits)")
-    parser.add_argument("--seed", type=int, default=1, help="seed of the bootstrap (default 1)")
+    parser.add_argument("--seed", type=int, default=1,
+                        help="seed of the bootstrap, a whole number >= 0 (default 1)")
     parser.add_argument("--jobs", type=int, default=1, help="bootstrap worker processes")
     parser.add_argument("--random", choices=["intercept", "full"], default="intercept",
                         help="random intercept only, or also random slopes of the five terms")
@@ -91,12 +93,16 @@ def run(args) -> Result:
     ``--verdict`` returns only the tables ``verdict`` and ``verdict_conditions``.
     """
     check_df_method(args.df, args.method)
+    if args.bootstrap is not None:
+        check_count(args.bootstrap, "bootstrap", low=2, high=MAX_DRAWS)
+    check_seed(args.seed)
+    check_jobs(args.jobs)
     numeric = [args.outcome, args.x] + ([args.y] if args.y else []) + list(args.covariate)
     numeric += [args.time] if args.time else []
-    required = list(args.group) + ([args.moderator] if args.moderator else [])
-    required += [args.lag_within] if args.lag_within else []
+    # ids (groups, the lag unit) by the one id rule; a moderator may be numeric: read as it is
+    required = list(args.group) + ([args.lag_within] if args.lag_within else [])
     data = read_table(args.file, numeric=numeric, required=required, sep=args.sep,
-                      decimal=args.decimal)
+                      decimal=args.decimal, ids=args.ids)
     family = args.family or (("cubic" if args.cubic else "default") if args.compare else "auto")
     try:
         res = fit_rsa(
@@ -125,7 +131,7 @@ def run(args) -> Result:
         outliers=args.outliers,
         df=args.df if args.group else None,
         )
-        if args.bootstrap:
+        if args.bootstrap is not None:
             boot = bootstrap_rsa(res, args.bootstrap, seed=args.seed, jobs=args.jobs)
             res.tables["bootstrap"] = boot.tables["bootstrap"]
             res.warnings += boot.warnings

@@ -68,15 +68,16 @@ def run(args) -> TruthBiasResult:
         if args.bias == "anchoring":
             raise UsageError("--bias anchoring needs session data (drop --judgment/--truth)")
         numeric = [args.judgment, args.truth] + ([args.bias] if args.bias else [])
-        required = [args.group] + ([args.moderator] if args.moderator else []) + (
-            [args.residual_by] if args.residual_by else [])
+        # the group (an id) by the one id rule; a moderator may be numeric: read as it is
+        required = [args.group] + ([args.residual_by] if args.residual_by else [])
         data = read_table(args.file, numeric=numeric, required=required, sep=args.sep,
-                          decimal=args.decimal)
+                          decimal=args.decimal, ids=args.ids)
         return fit_truth_bias_cross(data, judgment=args.judgment, truth=args.truth, bias=args.bias,
                                     group=args.group, moderator=args.moderator,
                                     method=args.method, conf_level=args.conf_level, df=args.df,
                                     residual_by=args.residual_by, moderator_at=args.moderator_at)
-    data = read_sessions(args.file, parse_columns(args.column), sep=args.sep, decimal=args.decimal)
+    data = read_sessions(args.file, parse_columns(args.column), sep=args.sep, decimal=args.decimal,
+                         ids=args.ids)
     judgment, truth = ("alliance_therapist", "alliance_patient")
     if args.perspective == "patient":
         judgment, truth = truth, judgment

@@ -15,6 +15,8 @@ is an error naming the cell, never a missing value.
 
 from __future__ import annotations
 
+import decimal
+import math
 import numbers
 import re
 from collections.abc import Iterable
@@ -26,6 +28,7 @@ import pandas as pd
 from alliance.errors import DataError
 
 __all__ = [
+    "ID_RULES",
     "MAX_ID_CHARS",
     "MAX_SESSION",
     "MISSING_TOKENS",
@@ -287,62 +290,123 @@ def _id_type_problem(v) -> str | None:
     return "objects that are not text or numbers"
 
 
-def parse_identifier(values, column: str, source: Source) -> pd.Series:
+#: How ids that are numbers are read: as the text they are written in (default), or as numbers.
+ID_RULES = ("text", "numeric")
+_ID_NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
+_ID_HINT = ("pass ids='numeric' to alliance.read_sessions / read_table (CLI: --ids numeric) if "
+            "numbers written either way are one id")
+
+
+def _number_key(text: str):
+    """The value of an id written as a number (a Decimal), or None if it is not one."""
+    if not _ID_NUMBER.match(text):
+        return None
+    try:
+        return decimal.Decimal(text)
+    except decimal.InvalidOperation:  # pragma: no cover - the pattern admits only numbers
+        return None
+
+
+def _canonical_number(value: decimal.Decimal) -> str | None:
+    """The text of a whole number (``"1"`` for 1, 1.0, 01, 1e0); None if it is not whole."""
+    if value.adjusted() > MAX_ID_CHARS or value != value.to_integral_value():
+        return None
+    return str(int(value))
+
+
+def _canonical_text(text: str) -> str | None:
+    """The canonical text of an id written as a whole number (None for any other id)."""
+    key = _number_key(text)
+    return None if key is None else _canonical_number(key)
+
+
+def parse_identifier(values, column: str, source: Source, *, ids: str = "text",
+                     allow_missing: bool = False) -> pd.Series:
     """An id column as text: present, text or whole numbers, printable, at most :data:`MAX_ID_CHARS`.
 
-    Refused with a :class:`DataError` naming the rows: an empty or blank id;
-    booleans, fractional or non-finite numbers, complex numbers, dates and other
-    objects (a DataFrame's cells); ids holding control characters (a NUL byte, a
-    line break: a damaged or mis-quoted file); ids longer than
+    **One identity rule for files and DataFrames: ids are text.** A cell of a file is
+    the text written in it; a whole number in a DataFrame (an integer column, a
+    Python ``int``) is the text of that number (``7`` is ``"7"``). So ``"1"`` and
+    ``"1.0"`` -- or ``"7"`` and ``"007"`` -- are two spellings of one number, and
+    whether they are one id or two is something only the user knows: by default
+    (``ids="text"``) a column holding one number written two ways is refused with
+    the rows of each spelling named, and so is a column of decimal numbers
+    (``float``: a DataFrame's ``1.0`` cannot say whether the file said ``1`` or
+    ``1.0``). With ``ids="numeric"`` the user says that an id written as a whole
+    number *is* that number: ``1``, ``1.0``, ``01`` and a float ``1.0`` are all the
+    id ``"1"``, in a file and in a DataFrame alike.
+
+    Refused with a :class:`DataError` naming the rows: an empty or blank id (unless
+    ``allow_missing``: then a missing cell stays missing, for the analysis to drop
+    its row); booleans, fractional or non-finite numbers, complex numbers, dates
+    and other objects (a DataFrame's cells); ids holding control characters (a NUL
+    byte, a line break: a damaged or mis-quoted file); ids longer than
     :data:`MAX_ID_CHARS` characters (a quote left open swallows whole rows into
     one cell). Long ids are shortened in the message.
     """
+    if ids not in ID_RULES:
+        raise ValueError(f"ids must be one of {ID_RULES}; got {ids!r}")
     s = values if isinstance(values, pd.Series) else pd.Series(values)
     s = s.reset_index(drop=True)
+    original = s
     missing = s.isna().to_numpy()
-    if missing.any():
+    if missing.any() and not allow_missing:
         raise fail(source, "identifiers present",
                    f"column '{column}' is empty in {rows_text(np.flatnonzero(missing), source)}")
+    present = ~missing
     rule = "identifiers are text or whole numbers"
     dtype = s.dtype
     if pd.api.types.is_bool_dtype(dtype):
-        raise _bad(source, column, np.ones(len(s), dtype=bool), s, rule, "holds booleans, not ids")
+        raise _bad(source, column, present, s, rule, "holds booleans, not ids")
     if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
-        raise _bad(source, column, np.ones(len(s), dtype=bool), s, rule,
-                   "holds dates or times, not ids")
+        raise _bad(source, column, present, s, rule, "holds dates or times, not ids")
     if pd.api.types.is_complex_dtype(dtype):
-        raise _bad(source, column, np.ones(len(s), dtype=bool), s, rule,
-                   "holds complex numbers, not ids")
+        raise _bad(source, column, present, s, rule, "holds complex numbers, not ids")
+    floats = np.zeros(len(s), dtype=bool)  # whole decimal numbers (1.0): no spelling of their own
     if pd.api.types.is_float_dtype(dtype):
-        arr = s.to_numpy(dtype=float)
-        inf = ~np.isfinite(arr)
+        arr = s.to_numpy(dtype=float, na_value=np.nan)
+        inf = np.isinf(arr)
         if inf.any():
             raise _bad(source, column, inf, s, rule, "holds non-finite numbers, not ids")
-        frac = arr != np.round(arr)
+        frac = present & (arr != np.round(arr))
         if frac.any():
             raise _bad(source, column, frac, s, rule, "holds fractional numbers, not ids")
-        s = pd.Series(arr.astype("int64"))
+        floats = present.copy()
+        s = pd.Series([str(int(v)) if ok else None for v, ok in zip(arr, present)], dtype=object)
     elif not pd.api.types.is_integer_dtype(dtype):
-        kind = pd.api.types.infer_dtype(s, skipna=False)
-        if kind not in ("string", "integer"):  # mixed or odd cells: look at each one
-            why = s.map(_id_type_problem)
-            bad = why.notna().to_numpy()
+        kind = pd.api.types.infer_dtype(s, skipna=True)
+        if kind not in ("string", "integer", "empty"):  # mixed or odd cells: look at each one
+            why = s.map(lambda v: None if v is None or v is pd.NA or v is pd.NaT
+                        or (isinstance(v, float) and math.isnan(v)) else _id_type_problem(v))
+            bad = why.notna().to_numpy() & present
             if bad.any():
                 first = why[bad].iloc[0]
                 raise _bad(source, column, bad, s, rule, f"holds {first}, not ids")
-            floats = s.map(lambda v: isinstance(v, numbers.Real) and not
-                           isinstance(v, numbers.Integral)).to_numpy()
-            if floats.any():  # whole floats mixed with text or ints: 3.0 is the id "3"
-                s = s.copy()
-                s[floats] = [int(v) for v in s[floats]]
+            floats = present & s.map(lambda v: isinstance(v, numbers.Real) and not
+                                     isinstance(v, numbers.Integral)).to_numpy(dtype=bool)
+            if floats.any():
+                s = s.astype(object).copy()
+                s[floats] = [str(int(v)) for v in s[floats]]
+    if floats.any() and ids == "text":
+        raise _bad(source, column, floats, original, "identifiers are text",
+                   "holds decimal numbers (floats such as 1.0), not ids: ids are text, and a float "
+                   "cannot tell whether the id was written '1' or '1.0'; give the column as text "
+                   "or whole numbers (int), or " + _ID_HINT)
     # Text rules are checked on the distinct values (ids repeat over sessions: a
     # 365k-row file has some 70k patients), then mapped back to the rows.
-    codes, uniques = pd.factorize(s.astype(str), sort=False)
-    uniq = pd.Series(uniques).astype(str).str.strip()
-    out = uniq.take(codes).reset_index(drop=True)
+    text = s.astype(object).where(present, None)
+    text = text.map(lambda v: v if v is None else str(v))
+    codes, uniques = pd.factorize(text, sort=False, use_na_sentinel=True)
+    uniq = pd.Series(uniques, dtype=object).astype(str).str.strip()
+    if ids == "numeric":  # a whole number written any way is that number
+        canon = uniq.map(_canonical_text)
+        uniq = canon.where(canon.notna(), uniq).astype(str)
+    has = codes >= 0
+    out = pd.Series(np.where(has, uniq.to_numpy(dtype=object)[np.where(has, codes, 0)], None),
+                    dtype=object)
 
     def rows_of(mask_unique: np.ndarray) -> np.ndarray:
-        return mask_unique[codes]
+        return has & np.asarray(mask_unique, dtype=bool)[np.where(has, codes, 0)]
 
     blank = (uniq == "").to_numpy()
     if blank.any():
@@ -358,7 +422,31 @@ def parse_identifier(values, column: str, source: Source) -> pd.Series:
         raise _bad(source, column, rows_of(long), out, f"identifiers at most {MAX_ID_CHARS} characters",
                    f"holds ids longer than {MAX_ID_CHARS} characters (a quote left open in a "
                    "file swallows whole rows into one cell)")
+    _refuse_spellings(uniq, codes, column, source)
+    if not missing.any():
+        out = out.astype(str)
     return out
+
+
+def _refuse_spellings(uniq: pd.Series, codes: np.ndarray, column: str, source: Source) -> None:
+    """Refuse one number written two ways among the distinct ids (``'1'`` and ``'1.0'``)."""
+    seen: dict = {}
+    for i, text in enumerate(uniq):
+        key = _number_key(text)
+        if key is not None:
+            seen.setdefault(key, []).append(i)
+    clash = next((v for v in seen.values() if len({uniq[i] for i in v}) > 1), None)
+    if clash is None:
+        return
+    parts = []
+    for i in clash[:3]:
+        rows = np.flatnonzero(codes == i)
+        parts.append(f"{shorten(uniq[i])} in {rows_text(rows, source)}")
+    raise fail(
+        source, "one spelling per id",
+        f"column '{column}' holds one number written in different ways ({'; '.join(parts)}): ids "
+        "are text, so these would be different ids; write each id one way in a copy of the file, "
+        "or " + _ID_HINT)
 
 
 def parse_session(values, column: str, source: Source, *, decimal: str = ".") -> np.ndarray:

@@ -15,12 +15,14 @@ DataFrame) is never modified.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
 from alliance.data.cells import (
+    ID_RULES,
     LineMap,
     Source,
     fail,
@@ -33,7 +35,8 @@ from alliance.data.cells import (
 )
 from alliance.data.read import check_names, read_text
 from alliance.data.schema import CANONICAL_COLUMNS, CONDITIONS, INSTRUMENTS, RATING_COLUMNS
-from alliance.errors import DataError
+from alliance.errors import AllianceWarning, DataError
+from alliance.options import check_columns_mapping
 
 __all__ = [
     "moderator_levels",
@@ -58,6 +61,8 @@ def _input(data, sep, decimal) -> tuple[pd.DataFrame, Source, str, tuple]:
         return raw, src, decimal or ".", tuple(data.attrs.get("source_notes", ()))
     if isinstance(data, (str, os.PathLike)):
         cells, src, fmt = read_text(data, sep=sep, decimal=decimal)
+        for note in fmt["notes"]:  # every command reading the file says so, not only validate
+            warnings.warn(f"{src.name}: {note}", AllianceWarning, stacklevel=4)
         return cells, src, fmt["decimal"], tuple(fmt["notes"])
     raise TypeError(f"data must be a file path or a pandas DataFrame; got {type(data).__name__}")
 
@@ -73,7 +78,15 @@ def _finish(out: pd.DataFrame, src: Source, index=None, notes: tuple = ()) -> pd
     return out
 
 
+def _check_ids(ids: str) -> None:
+    if ids not in ID_RULES:
+        raise ValueError(f"ids must be 'text' (ids are the text written; one number written two "
+                         f"ways is refused) or 'numeric' (a whole number written any way is that "
+                         f"number); got {ids!r}")
+
+
 def _resolve_columns(columns: Mapping[str, str] | None, available, src) -> dict[str, str]:
+    columns = check_columns_mapping(columns)
     mapping = {c: c for c in CANONICAL_COLUMNS}
     if columns:
         unknown = [k for k in columns if k not in CANONICAL_COLUMNS]
@@ -141,7 +154,7 @@ def _check_range(values: np.ndarray, canon: str, col: str, src) -> None:
 
 
 def read_sessions(source, columns: Mapping[str, str] | None = None, *, sep: str | None = None,
-                  decimal: str | None = None) -> pd.DataFrame:
+                  decimal: str | None = None, ids: str = "text") -> pd.DataFrame:
     """Read and validate long session data (one row per patient x session).
 
     Parameters
@@ -157,6 +170,16 @@ def read_sessions(source, columns: Mapping[str, str] | None = None, *, sep: str 
     decimal : {".", ","}, optional
         Decimal mark; default: a point for comma-separated files and DataFrames,
         detected from the cells of semicolon- or tab-separated files.
+    ids : {"text", "numeric"}
+        How ids (``therapist``, ``patient``) that are numbers are read. ``"text"``
+        (default): an id is the text written in the file (a DataFrame's integer
+        ``7`` is ``"7"``), so one number written two ways (``1`` and ``1.0``, ``7``
+        and ``007``) is refused with the rows of each spelling named, and so is an
+        id column of floats, which cannot say how the id was written.
+        ``"numeric"``: a whole number written any way is that number (``1``,
+        ``1.0``, ``01`` and a float ``1.0`` are all the id ``"1"``). A file and a
+        DataFrame read from it give the same answer either way
+        (:func:`alliance.data.cells.parse_identifier`).
 
     Returns
     -------
@@ -189,12 +212,14 @@ def read_sessions(source, columns: Mapping[str, str] | None = None, *, sep: str 
     ['therapist', 'patient', 'condition', 'session', 'alliance_patient',
      'alliance_therapist', 'wellbeing']
     """
+    _check_ids(ids)
+    columns = check_columns_mapping(columns)
     raw, src, dec, notes = _input(source, sep, decimal)
     mapping = _resolve_columns(columns, list(raw.columns), src)
     out = pd.DataFrame(index=raw.index)
 
     for canon in ("therapist", "patient"):
-        out[canon] = parse_identifier(raw[mapping[canon]], mapping[canon], src)
+        out[canon] = parse_identifier(raw[mapping[canon]], mapping[canon], src, ids=ids)
 
     ccol = mapping["condition"]
     cond = parse_identifier(raw[ccol], ccol, src)
@@ -251,7 +276,8 @@ def read_sessions(source, columns: Mapping[str, str] | None = None, *, sep: str 
 
 
 def read_table(source, numeric: Iterable[str] = (), required: Iterable[str] = (), *,
-               sep: str | None = None, decimal: str | None = None) -> pd.DataFrame:
+               identifiers: Iterable[str] = (), sep: str | None = None,
+               decimal: str | None = None, ids: str = "text") -> pd.DataFrame:
     """Read any long data set with the rules of :func:`read_sessions` that apply to it.
 
     Parameters
@@ -263,8 +289,12 @@ def read_table(source, numeric: Iterable[str] = (), required: Iterable[str] = ()
         exactly as :func:`read_sessions` parses ratings.
     required : iterable of str
         Further columns that must exist and have no empty cell (ids, groups).
-    sep, decimal : optional
-        As in :func:`read_sessions`.
+    identifiers : iterable of str
+        Columns that must exist and hold ids by the same rule as ``required`` but
+        may have empty cells (missing, for the analysis to drop the row).
+    sep, decimal, ids : optional
+        As in :func:`read_sessions` (``ids`` applies to ``required`` and
+        ``identifiers``).
 
     Returns
     -------
@@ -280,10 +310,12 @@ def read_table(source, numeric: Iterable[str] = (), required: Iterable[str] = ()
     :func:`read_sessions` checks it (a missing-value code such as 9999 is an
     error, never a rating).
     """
+    _check_ids(ids)
     raw, src, dec, notes = _input(source, sep, decimal)
     numeric = list(dict.fromkeys(numeric))
     required = [c for c in dict.fromkeys(required) if c not in numeric]
-    missing = [c for c in numeric + required if c not in raw.columns]
+    identifiers = [c for c in dict.fromkeys(identifiers) if c not in numeric and c not in required]
+    missing = [c for c in numeric + required + identifiers if c not in raw.columns]
     if missing:
         raise fail(src, "required columns present",
                    f"missing column(s) {missing}; the data have {list(raw.columns)}")
@@ -293,8 +325,9 @@ def read_table(source, numeric: Iterable[str] = (), required: Iterable[str] = ()
             out[col] = parse_numeric(raw[col], col, src, decimal=dec)
             if col in INSTRUMENTS:  # a canonical rating column: the instrument's range holds too
                 _check_range(out[col].to_numpy(), col, col, src)
-        elif col in required:
-            out[col] = parse_identifier(raw[col], col, src)
+        elif col in required or col in identifiers:
+            out[col] = parse_identifier(raw[col], col, src, ids=ids,
+                                        allow_missing=col in identifiers)
         else:
             out[col] = _carry(raw[col], dec)
     return _finish(out, src, source.index if isinstance(source, pd.DataFrame) else None, notes)

@@ -9,7 +9,7 @@ from matplotlib.collections import LineCollection
 
 from alliance.data.schema import COLUMN_LABELS, RATING_COLUMNS
 from alliance.data.summary import attendance, missingness
-from alliance.plots.style import ARM_COLORS, ARM_LABELS
+from alliance.plots.style import ARM_COLORS, ARM_LABELS, FIG_WIDTH, wrap
 
 __all__ = ["plot_missingness", "plot_trajectories"]
 
@@ -22,8 +22,9 @@ def plot_trajectories(data: pd.DataFrame, measures=RATING_COLUMNS):
 
 
     measures = list(measures)
-    fig, axes = plt.subplots(1, len(measures), figsize=(3.4 * len(measures), 3.6), squeeze=False)
-    for ax, col in zip(axes[0], measures):
+    fig, axes = plt.subplots(len(measures), 1, figsize=(FIG_WIDTH, 2.6 * len(measures) + 0.6),
+                             squeeze=False, sharex=True)
+    for ax, col in zip(axes[:, 0], measures):
         for arm, d in data.groupby("condition"):
             color = ARM_COLORS.get(arm, "grey")
             # one thin line per patient, drawn as one LineCollection (a Line2D per patient
@@ -39,10 +40,10 @@ def plot_trajectories(data: pd.DataFrame, measures=RATING_COLUMNS):
             ax.errorbar(m.index, m["mean"], yerr=m["sem"], color=color, lw=2, capsize=2,
                         label=ARM_LABELS.get(arm, arm))
         ax.autoscale_view()
-        ax.set_xlabel("session")
-        ax.set_ylabel(COLUMN_LABELS.get(col, col))
+        ax.set_ylabel(wrap(COLUMN_LABELS.get(col, col), 14))
         ax.set_xticks(sorted(data["session"].unique()))
-    axes[0][0].legend(loc="lower right")
+    axes[-1][0].set_xlabel("session")
+    axes[0][0].legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=1, frameon=False)
     fig.tight_layout()
     return fig
 
@@ -51,7 +52,7 @@ def plot_missingness(data: pd.DataFrame):
     """Attendance by session and arm (left) and the share of missing ratings (right)."""
 
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(FIG_WIDTH, 6.4))
     att = attendance(data)
     for arm in [c for c in att.columns if c != "session"]:
         ax1.plot(att["session"], att[arm], marker="o", color=ARM_COLORS.get(arm),
@@ -69,6 +70,6 @@ def plot_missingness(data: pd.DataFrame):
                 label=ARM_LABELS.get(arm, arm))
     ax2.set_xticks(np.arange(len(RATING_COLUMNS)))
     ax2.set_xticklabels([COLUMN_LABELS[c].replace(" ", "\n", 1) for c in RATING_COLUMNS])
-    ax2.set_ylabel("% of attended sessions missing")
+    ax2.set_ylabel(wrap("% of attended sessions missing", 18))
     fig.tight_layout()
     return fig

@@ -7,6 +7,7 @@ import textwrap
 import matplotlib.pyplot as plt
 
 from alliance.findings import FindingsResult
+from alliance.plots.style import FIG_WIDTH
 
 __all__ = ["plot_evidence"]
 
@@ -27,7 +28,7 @@ def plot_evidence(result: FindingsResult):
     verdicts = result.tables["findings"].set_index("claim")["verdict"]
     claims = sorted(ev["claim"].unique())
     sesoi = result.info.get("sesoi", {})
-    fig, axes = plt.subplots(len(claims), 1, figsize=(7.5, 1.5 + 0.7 * len(ev)), squeeze=False,
+    fig, axes = plt.subplots(len(claims), 1, figsize=(FIG_WIDTH, 2.0 + 1.1 * len(ev)), squeeze=False,
                              gridspec_kw={"height_ratios": [(ev["claim"] == c).sum() + 0.6
                                                             for c in claims]})
     for ax, c in zip(axes[:, 0], claims):
@@ -45,11 +46,12 @@ def plot_evidence(result: FindingsResult):
                         ax.plot([b, b], [i - 0.35, i + 0.35], color="#D55E00", ls=":", lw=1.5)
         ax.axvline(0, color="grey", ls="--", lw=1)
         ax.set_yticks(range(len(d)))
-        ax.set_yticklabels([textwrap.fill(t, 34) for t in d["term"]], fontsize=8)
+        ax.set_yticklabels([textwrap.fill(t, 20) for t in d["term"]])
         ax.set_ylim(-0.6, len(d) - 0.4)
-        ax.set_title(f"finding {c}: {verdicts.get(c, '')}", fontsize=9, loc="left")
+        ax.xaxis.set_major_locator(plt.MaxNLocator(4))
+        ax.set_title(f"finding {c}: {verdicts.get(c, '')}", loc="left")
         ax.grid(axis="y", visible=False)
-    axes[-1, 0].set_xlabel("estimate with 95% CI; equivalence: 90% CI, bounds dotted\n"
-                           "(the scale differs by panel)", fontsize=8)
+    axes[-1, 0].set_xlabel("estimate with 95% CI;\nequivalence: 90% CI, bounds dotted\n"
+                           "(the scale differs by panel)")
     fig.tight_layout()
     return fig

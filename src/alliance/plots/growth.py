@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from alliance.growth import RATER_LABEL, GrowthResult, growth_frame
-from alliance.plots.style import ARM_COLORS, ARM_LABELS
+from alliance.plots.style import ARM_COLORS, ARM_LABELS, FIG_WIDTH
 
 __all__ = ["plot_spaghetti", "plot_trajectories"]
 
@@ -22,9 +22,10 @@ def plot_trajectories(result: GrowthResult, observed: bool = True):
     traj = result.trajectories()
     raters = result._raters()
     fig, axes = plt.subplots(
-        1, len(raters), figsize=(4.2 * len(raters), 3.6), squeeze=False, sharey=True
+        len(raters), 1, figsize=(FIG_WIDTH, 3.0 * len(raters) + 0.4), squeeze=False, sharex=True,
+        sharey=True
     )
-    for ax, r in zip(axes[0], raters):
+    for ax, r in zip(axes[:, 0], raters):
         for cond in ("control", "training"):
             tr = traj[(traj["rater"] == r) & (traj["condition"] == cond)]
             color = ARM_COLORS[cond]
@@ -36,10 +37,10 @@ def plot_trajectories(result: GrowthResult, observed: bool = True):
                 f = result.frame
                 m = f[(f["rater"] == r) & (f["condition"] == cond)].groupby("session")["y"].mean()
                 ax.plot(m.index, m.to_numpy(), "o", color=color, ms=4, alpha=0.8)
-        ax.set_xlabel("session")
-        ax.set_ylabel(f"{RATER_LABEL[r]} alliance")
+        ax.set_ylabel(f"{RATER_LABEL[r]}\nalliance")
         ax.set_xticks(result.sessions())
-    axes[0][0].legend(loc="upper left")
+    axes[-1][0].set_xlabel("session")
+    axes[0][0].legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     fig.tight_layout()
     return fig
 
@@ -57,7 +58,8 @@ def plot_spaghetti(data: pd.DataFrame, rater: str = "therapist"):
     raters = ["patient", "therapist"] if rater == "both" else [rater]
     frame, _ = growth_frame(data, rater)
     fig, axes = plt.subplots(
-        len(raters), 2, figsize=(8, 3.2 * len(raters)), squeeze=False, sharex=True, sharey=True
+        len(raters), 2, figsize=(FIG_WIDTH, 2.8 * len(raters) + 0.4), squeeze=False, sharex=True,
+        sharey=True
     )
     for i, r in enumerate(raters):
         for k, cond in enumerate(("control", "training")):
@@ -77,8 +79,10 @@ def plot_spaghetti(data: pd.DataFrame, rater: str = "therapist"):
             m = d.groupby("session")["y"].mean()
             ax.plot(m.index, m.to_numpy(), color="black", lw=2)
             ax.set_xlabel("session")
+            ax.set_xticks([2, 4, 6])
             if k == 0:
-                ax.set_ylabel(f"{RATER_LABEL[r]} alliance")
-            ax.text(0.0, 1.02, ARM_LABELS[cond], transform=ax.transAxes, va="bottom", fontsize=9)
+                ax.set_ylabel(f"{RATER_LABEL[r]}\nalliance")
+            ax.text(0.0, 1.02, ARM_LABELS[cond].split(" (")[0], transform=ax.transAxes,
+                    va="bottom")
     fig.tight_layout()
     return fig

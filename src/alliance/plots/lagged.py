@@ -7,7 +7,8 @@ import numpy as np
 
 from alliance.data.schema import COLUMN_LABELS
 from alliance.lagged import PARTS, LaggedResult, NickellSimulation
-from alliance.plots.style import ARM_COLORS, ARM_LABELS
+from alliance.plots.labels import term_label
+from alliance.plots.style import ARM_COLORS, ARM_LABELS, FIG_WIDTH, wrap
 
 __all__ = ["plot_effects", "plot_nickell"]
 
@@ -26,11 +27,11 @@ def plot_effects(*results: LaggedResult, standardized: bool = True, parts=PARTS)
         e = res.tables["effects"]
         for out in dict.fromkeys(e["outcome"]):
             panels.append(e[(e["outcome"] == out) & e["part"].isin(parts)])
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels) + 0.8, 3.4),
+    fig, axes = plt.subplots(len(panels), 1, figsize=(FIG_WIDTH, 3.4 * len(panels) + 0.4),
                              sharex=standardized, squeeze=False)
     cols = ("std_estimate", "std_ci_low", "std_ci_high") if standardized else \
         ("estimate", "ci_low", "ci_high")
-    for ax, tab in zip(axes[0], panels):
+    for ax, tab in zip(axes[:, 0], panels):
         terms = list(dict.fromkeys(tab["term"]))
         levels = [lv for lv in dict.fromkeys(tab["level"]) if " - " not in lv]
         y0 = np.arange(len(terms))[::-1]
@@ -42,11 +43,12 @@ def plot_effects(*results: LaggedResult, standardized: bool = True, parts=PARTS)
                         color=ARM_COLORS.get(lv, "#333333"), label=ARM_LABELS.get(lv, lv))
         ax.axvline(0, color="black", lw=0.8)
         ax.set_yticks(y0)
-        ax.set_yticklabels([t.replace(" (s-1) ", "\n(s-1) ") for t in terms], fontsize=8)
+        ax.set_yticklabels([wrap(term_label(t), 20) for t in terms])
         outcome = tab["outcome"].iloc[0]
-        ax.set_xlabel(f"effect on {COLUMN_LABELS.get(outcome, outcome)}"
-                      + (" (SD per SD)" if standardized else ""))
-    axes[0][0].legend(loc="best", fontsize=7)
+        ax.set_xlabel(wrap(f"effect on {COLUMN_LABELS.get(outcome, outcome)}"
+                           + (" (SD per SD)" if standardized else ""), 34))
+        ax.xaxis.set_tick_params(labelbottom=True)
+    axes[0][0].legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     fig.tight_layout()
     return fig
 
@@ -65,9 +67,9 @@ def plot_nickell(sim: NickellSimulation):
     specs = ["person", "grand"]
     labels = {"person": "person-mean\ncentred", "grand": "grand-mean\ncentred"}
     colors = {"person": "#D55E00", "grand": "#0072B2"}
-    fig, axes = plt.subplots(1, len(terms), figsize=(7.5, 3.6), squeeze=False)
+    fig, axes = plt.subplots(len(terms), 1, figsize=(FIG_WIDTH, 3.6 * len(terms)), squeeze=False)
     rng = np.random.default_rng(0)  # horizontal jitter of the points only
-    for ax, term in zip(axes[0], terms):
+    for ax, term in zip(axes[:, 0], terms):
         for k, spec in enumerate(specs):
             v = est[(est["term"] == term) & (est["specification"] == spec)]["estimate"].to_numpy()
             ax.scatter(k + rng.uniform(-0.18, 0.18, v.size), v, s=9, alpha=0.45,
@@ -81,8 +83,8 @@ def plot_nickell(sim: NickellSimulation):
         ax.set_xticks(range(len(specs)))
         ax.set_xticklabels([labels[s] for s in specs])
         ax.set_xlim(-0.6, len(specs) - 0.4)
-        ax.set_ylabel("prior-outcome coefficient" if term == "prior"
-                      else "lagged alliance (within) effect")
-        ax.legend(loc="best", fontsize=7)
+        ax.set_ylabel(wrap("prior-outcome coefficient" if term == "prior"
+                           else "lagged alliance (within) effect", 18))
+        ax.legend(loc="best")
     fig.tight_layout()
     return fig

@@ -5,6 +5,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+from alliance.plots.labels import term_label
+from alliance.plots.style import FIG_WIDTH, wrap
 from alliance.studies.multiverse import CHOICE_COLUMNS, MultiverseResult
 
 __all__ = ["AGREE_COLORS", "plot_specification_curve"]
@@ -41,9 +43,11 @@ def plot_specification_curve(result: MultiverseResult, finding: int):
         if len(values) > 1:
             rows += [(c, v) for v in values]
     n = len(t)
+    names = [wrap(f"{_CHOICE_LABELS[c]}: {v}", 18) for c, v in rows]
+    row_h = 0.05 + 0.21 * max([s.count("\n") + 1 for s in names] or [1])
     fig, (top, bottom) = plt.subplots(
-        2, 1, figsize=(7.5, 3.0 + 0.17 * len(rows)), sharex=True,
-        gridspec_kw={"height_ratios": [3.0, max(1.0, 0.17 * len(rows))], "hspace": 0.05})
+        2, 1, figsize=(FIG_WIDTH - 0.3, 3.4 + row_h * len(rows)), sharex=True,
+        gridspec_kw={"height_ratios": [3.4, max(1.0, row_h * len(rows))], "hspace": 0.05})
     x = np.arange(n)
     small = n > 60
     for agree in (True, False):
@@ -61,18 +65,18 @@ def plot_specification_curve(result: MultiverseResult, finding: int):
         top.scatter(x[b], t["estimate"].iloc[b], s=70, facecolors="none", edgecolors="black",
                     lw=1.2, zorder=4, label="the book's specification")
     top.axhline(0, color="grey", ls="--", lw=1)
-    top.set_ylabel(f"{t['term'].iloc[0]}\nestimate with CI")
-    top.legend(loc="upper left", fontsize=8)
+    top.set_ylabel(wrap(f"{term_label(t['term'].iloc[0])}: estimate with CI", 22))
+    top.legend(loc="lower left", bbox_to_anchor=(-0.9, 1.0), frameon=False)
     top.grid(axis="x", visible=False)
     for k, (c, v) in enumerate(rows):
         used = (t[c] == v).to_numpy()
         bottom.scatter(x[used], np.full(used.sum(), k), s=4 if small else 10, color="#333333",
                        marker="s" if small else "o")
     bottom.set_yticks(range(len(rows)))
-    bottom.set_yticklabels([f"{_CHOICE_LABELS[c]}: {v}" for c, v in rows], fontsize=7)
+    bottom.set_yticklabels(names)
     bottom.set_ylim(len(rows) - 0.5, -0.5)
     bottom.grid(axis="x", visible=False)
-    bottom.set_xlabel("specifications, sorted by estimate")
+    bottom.set_xlabel("specifications,\nsorted by estimate")
     bottom.set_xlim(-1, n)
-    fig.subplots_adjust(left=0.36)
+    fig.subplots_adjust(left=0.45, right=0.98)
     return fig

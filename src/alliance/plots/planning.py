@@ -5,6 +5,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from alliance.plots.style import FIG_WIDTH, wrap
+
 __all__ = ["TEST_COLORS", "plot_power_curves", "plot_rates"]
 
 #: One colour per primary test (Okabe-Ito), shared by every power figure.
@@ -29,27 +31,27 @@ def plot_power_curves(power: pd.DataFrame, axis: str, tests=("g_ther", "tc_diff"
     ``power`` is the ``power`` table of a study over ``axis`` (``therapists``,
     ``caseload``, ``sessions`` or ``effect``); dotted lines mark the target powers.
     """
-    fig, ax = (plt.subplots(figsize=(7, 4.2)) if ax is None else (ax.figure, ax))
+    fig, ax = (plt.subplots(figsize=(FIG_WIDTH, 3.8)) if ax is None else (ax.figure, ax))
     for test in tests:
         d = power[power["test"] == test].sort_values(axis)
         if d.empty:
             continue
         color = TEST_COLORS.get(test)
-        ax.plot(d[axis], d["estimate"], "o-", color=color, label=d["term"].iloc[0])
+        ax.plot(d[axis], d["estimate"], "o-", color=color, label=wrap(d["term"].iloc[0], 34))
         ax.fill_between(d[axis], d["ci_low"], d["ci_high"], color=color, alpha=0.15, lw=0)
     for t in targets:
         ax.axhline(t, color="grey", ls=":", lw=1)
     ax.set_ylim(0, 1.02)
-    ax.set_xlabel(_AXIS_LABELS.get(axis, axis))
-    ax.set_ylabel("power (share of trials, 95% CI)")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.set_xlabel(wrap(_AXIS_LABELS.get(axis, axis), 30))
+    ax.set_ylabel(wrap("power (share of trials, 95% CI)", 18))
+    ax.legend(loc="upper left", bbox_to_anchor=(-0.2, -0.25), frameon=False)
     fig.tight_layout()
     return fig
 
 
 def plot_rates(rates: pd.DataFrame, ax=None):
     """Rates of each finding (rows ``term``) per scenario (column ``scenario``) with their CIs."""
-    fig, ax = (plt.subplots(figsize=(7.5, 4.2)) if ax is None else (ax.figure, ax))
+    fig, ax = (plt.subplots(figsize=(FIG_WIDTH, 4.0)) if ax is None else (ax.figure, ax))
     scenarios = list(dict.fromkeys(rates["scenario"]))
     terms = list(dict.fromkeys(rates["term"]))
     width = 0.8 / len(scenarios)
@@ -60,9 +62,9 @@ def plot_rates(rates: pd.DataFrame, ax=None):
         ax.errorbar(x, d["estimate"], yerr=[d["estimate"] - d["ci_low"], d["ci_high"] - d["estimate"]],
                     fmt="o", color=cmap(k), capsize=2, ms=4, label=s)
     ax.set_xticks(range(len(terms)))
-    ax.set_xticklabels(terms, fontsize=8)
+    ax.set_xticklabels([wrap(t, 12) for t in terms])
     ax.set_ylim(-0.02, 1.02)
-    ax.set_ylabel("share of synthetic trials (95% CI)")
-    ax.legend(fontsize=7, ncol=2, loc="lower left")
+    ax.set_ylabel(wrap("share of synthetic trials (95% CI)", 18))
+    ax.legend(ncol=1, loc="upper left", bbox_to_anchor=(-0.2, -0.3), frameon=False)
     fig.tight_layout()
     return fig

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html as _html
 import json
+import re
 import uuid
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from alliance.data.schema import COLUMN_LABELS
-from alliance.plots.style import ARM_COLORS, ARM_LABELS, use_style
+from alliance.plots.style import ARM_COLORS, ARM_LABELS, FIG_WIDTH, use_style, wrap
 from alliance.rsa.surface import surface_quantities
 
 __all__ = ["InteractiveSurface", "explorer", "interactive_surface", "plot_contour",
@@ -141,9 +142,9 @@ def plot_surface(result, levels=None, *, grid: int = 40, xlabel=None, ylabel=Non
     Z = {lv: result.predict_surface(Xg, Yg, lv) for lv in levels}
     zmin = min(float(z.min()) for z in Z.values())
     zmax = max(float(z.max()) for z in Z.values())
-    fig = plt.figure(figsize=(5.2 * len(levels), 4.8))
+    fig = plt.figure(figsize=(FIG_WIDTH, 4.4 * len(levels)))
     for k, lv in enumerate(levels):
-        ax = fig.add_subplot(1, len(levels), k + 1, projection="3d")
+        ax = fig.add_subplot(len(levels), 1, k + 1, projection="3d")
         ax.plot_surface(Xg, Yg, Z[lv], cmap="viridis", vmin=zmin, vmax=zmax, alpha=0.85,
                         linewidth=0, antialiased=True)
         ax.plot(g, g, result.predict_surface(g, g, lv), color=_LOC, lw=2, label="line of congruence")
@@ -161,12 +162,14 @@ def plot_surface(result, levels=None, *, grid: int = 40, xlabel=None, ylabel=Non
             if len(hx):
                 ax.plot(hx, hy, np.full(len(hx), zmin), color="k", lw=1, alpha=0.7)
         ax.set_zlim(zmin, zmax)
-        ax.set_xlabel(xl)
-        ax.set_ylabel(yl)
-        ax.set_zlabel(zl)
+        ax.set_xlabel(wrap(xl, 14), labelpad=10)
+        ax.set_ylabel(wrap(yl, 14), labelpad=10)
+        ax.set_zlabel(wrap(zl, 14), labelpad=8)
+        for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
+            axis.set_major_locator(plt.MaxNLocator(4))
         ax.view_init(elev=elev, azim=azim)
         if len(levels) > 1:
-            ax.text2D(0.5, 0.97, _title(lv), transform=ax.transAxes, ha="center", fontsize=10)
+            ax.text2D(0.5, 0.97, _title(lv), transform=ax.transAxes, ha="center")
     fig.tight_layout()
     return fig
 
@@ -192,7 +195,8 @@ def plot_contour(result, levels=None, *, grid: int = 80, xlabel=None, ylabel=Non
 
 def plot_contour_specifications(results: dict, levels="training", *, grid: int = 80,
                                 xlabel=None, ylabel=None, zlabel=None, points: bool = True,
-                                width: float = 4.6, legend: bool = True, isolines: bool = True):
+                                width: float | None = None, legend: bool = True,
+                                isolines: bool = True):
     """Contour maps of the same arm's surface under several specifications, side by side.
 
     Parameters
@@ -227,7 +231,7 @@ def plot_contour_specifications(results: dict, levels="training", *, grid: int =
                            isolines=isolines)
 
 
-def _contour_panels(panels, *, grid, labels, points, boot=None, ncols=None, width=4.6,
+def _contour_panels(panels, *, grid, labels, points, boot=None, ncols=None, width=None,
                     legend=True, isolines=True):
     """Contour maps of (result, level, title, title colour) panels on one colour scale."""
     use_style()
@@ -239,10 +243,13 @@ def _contour_panels(panels, *, grid, labels, points, boot=None, ncols=None, widt
     Z = [res.predict_surface(Xg, Yg, lv) for res, lv, *_ in panels]
     vmin = min(float(z.min()) for z in Z)
     vmax = max(float(z.max()) for z in Z)
-    ncols = ncols or len(panels)
+    # one column for one or two panels, two for more, the figure FIG_WIDTH wide: on a phone
+    # its text stays readable
+    ncols = min(ncols or len(panels), 1 if len(panels) <= 2 else 2)
     nrows = -(-len(panels) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols + 0.8, width * 4.3 / 4.6 * nrows),
-                             squeeze=False)
+    width = width or (FIG_WIDTH - 1.3) / ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols + 1.3, width * nrows + 1.6),
+                             squeeze=False, layout="constrained")
     cs = None
     for k, ((result, lv, title, color), z) in enumerate(zip(panels, Z)):
         ax = axes[k // ncols, k % ncols]
@@ -280,24 +287,19 @@ def _contour_panels(panels, *, grid, labels, points, boot=None, ncols=None, widt
         ax.set_xlim(lo, hi)
         ax.set_ylim(lo, hi)
         ax.set_aspect("equal")
-        ax.set_xlabel(xl)
-        ax.set_ylabel(yl if k % ncols == 0 else "")
+        ax.set_xlabel(wrap(xl, 16))
+        ax.set_ylabel(wrap(yl, 16) if k % ncols == 0 else "")
+        ax.xaxis.set_major_locator(plt.MaxNLocator(4))
+        ax.yaxis.set_major_locator(plt.MaxNLocator(4))
         if title:
-            ax.text(0.5, 1.02, title, transform=ax.transAxes, ha="center", va="bottom",
-                    color=color, fontsize=10)
+            ax.text(0.5, 1.02, wrap(title, 24), transform=ax.transAxes, ha="center", va="bottom",
+                    color=color)
     for k in range(len(panels), nrows * ncols):
         axes[k // ncols, k % ncols].set_visible(False)
     if legend:
         handles, labels = axes[0, 0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="lower center", ncol=min(5, len(labels)), fontsize=8,
-                   bbox_to_anchor=(0.5, -0.02))
-    if nrows == 1:
-        fig.subplots_adjust(bottom=0.2, right=0.86, wspace=0.25)
-        cax = fig.add_axes([0.89, 0.25, 0.015, 0.62])
-    else:
-        fig.subplots_adjust(bottom=0.16 / nrows, top=0.96, right=0.86, wspace=0.25, hspace=0.3)
-        cax = fig.add_axes([0.89, 0.2, 0.015, 0.7])
-    fig.colorbar(cs, cax=cax, label=zl)
+        fig.legend(handles, labels, loc="outside lower center", ncol=1, frameon=False)
+    fig.colorbar(cs, ax=axes, label=wrap(zl, 24), shrink=0.8)
     return fig
 
 
@@ -391,8 +393,9 @@ def interactive_surface(result, levels=None, *, grid: int = 30, xlabel=None, yla
         Levels to offer (default: every level of the fit).
     plotly_src : str, optional
         URL of plotly.js for the page to load (e.g. the book's own static copy of the
-        partial 3-D bundle, ``"../_static/plotly/plotly-gl3d.min.js"``): loaded once,
-        never embedded.
+        partial 3-D bundle, ``"../_static/plotly/plotly-gl3d.min.js"``): never embedded,
+        and fetched only when the plot comes near the screen (so a page that holds it
+        stays light until the reader scrolls to it).
     include_plotlyjs : bool
         Without ``plotly_src``: embed the full plotly.js (the view then works offline
         on its own, e.g. in a notebook or a saved page). With False the page must
@@ -462,28 +465,49 @@ def interactive_surface(result, levels=None, *, grid: int = 30, xlabel=None, yla
     div_id = div_id or f"rsa-{uuid.uuid4().hex[:8]}"
     body = fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, default_height="100%",
                        config={"displaylogo": False, "responsive": True})
-    if plotly_src is not None:
-        js = f'<script type="text/javascript" src="{_html.escape(plotly_src)}"></script>'
+    notes = [sf[4] for sf in surfaces]
+    labels = [ARM_LABELS.get(sf[0], sf[0]) for sf in surfaces]
+    readout_id = f"{div_id}-readout"
+    lazy = plotly_src is not None
+    if lazy:  # plotly.js (1.7 MB) is fetched only when the plot comes near the screen
+        body = re.sub(r'<script(?: type="text/javascript")?>',
+                      '<script type="text/plain" data-plotly-code="1">', body, count=1)
+        js = ""
     elif include_plotlyjs:
         from plotly.offline import get_plotlyjs
 
         js = f'<script type="text/javascript">{get_plotlyjs()}</script>'
     else:
         js = ""
-    notes = [sf[4] for sf in surfaces]
-    labels = [ARM_LABELS.get(sf[0], sf[0]) for sf in surfaces]
-    readout_id = f"{div_id}-readout"
-    # the readout sits under the plot, never over it; a click on a level's button rewrites it
+    # the readout sits under the plot, never over it; a click on a level's button rewrites it.
+    # On a narrow screen the camera moves back so that every axis title stays inside the plot.
     script = (
         "<script type=\"text/javascript\">(function(){"
-        f"var notes={json.dumps(notes)}, labels={json.dumps(labels)};"
-        f"var gd=document.getElementById({json.dumps(div_id)}),"
-        f"out=document.getElementById({json.dumps(readout_id)});"
+        f"var notes={json.dumps(notes)}, labels={json.dumps(labels)}, src={json.dumps(plotly_src)};"
+        f"var id={json.dumps(div_id)}, gd=document.getElementById(id),"
+        f"out=document.getElementById({json.dumps(readout_id)}),"
+        "wrap=document.querySelector('[data-rsa-interactive=\"'+id+'\"]');"
         "function hook(){if(!gd||!gd.on){return setTimeout(hook,100);}"
+        "if(gd.clientWidth<560){window.Plotly.relayout(gd,{'scene.camera.eye':{x:-2.3,y:-2.1,z:1.3},"
+        "'scene.xaxis.title.font.size':11,'scene.yaxis.title.font.size':11,"
+        "'scene.zaxis.title.font.size':11});}"
         "gd.on('plotly_buttonclicked',function(e){var k=e.active;"
-        "out.textContent=labels[k]+': '+notes[k];});}hook();})();</script>")
+        "out.textContent=labels[k]+': '+notes[k];});}"
+        "function draw(){var code=wrap.querySelector('script[data-plotly-code]');"
+        "if(code){(new Function(code.textContent))();}hook();}"
+        "function load(){if(wrap.getAttribute('data-loading')){return;}"
+        "wrap.setAttribute('data-loading','1');"
+        "if(window.Plotly||!src){return draw();}"
+        "var s=document.createElement('script');s.src=src;s.onload=draw;document.head.appendChild(s);}"
+        "if(src&&'IntersectionObserver' in window){var io=new IntersectionObserver(function(es){"
+        "if(es.some(function(e){return e.isIntersecting;})){io.disconnect();load();}},"
+        "{rootMargin:'300px'});io.observe(wrap);}else{load();}"
+        "})();</script>")
     meta = _html.escape(json.dumps([sf[0] for sf in surfaces]))
-    html = (f'<div class="rsa-interactive" data-rsa-interactive="{div_id}" data-steps="{meta}">'
+    name = (f"Interactive 3-D response surface: {zl} over {xl} and {yl}, one fitted surface per "
+            "arm with the observed points; drag to rotate, the buttons switch between arms")
+    html = (f'<div class="rsa-interactive" data-rsa-interactive="{div_id}" data-steps="{meta}" '
+            f'role="group" aria-label="{_html.escape(name, quote=True)}">'
             f"{js}<div class=\"rsa-interactive-plot\">{body}</div>"
             f'<p class="rsa-readout" id="{readout_id}">{_html.escape(labels[-1] + ": " + notes[-1])}'
             f"</p>{script}</div>")

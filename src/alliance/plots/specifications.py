@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from alliance.plots.style import use_style
+from alliance.plots.style import FIG_WIDTH, use_style
 
 __all__ = ["SPEC_COLORS", "plot_recovery"]
 
@@ -29,10 +29,10 @@ def plot_recovery(recovery: pd.DataFrame, terms=("a1_training", "a1_control", "a
     use_style()
     rec = recovery.assign(scenario=recovery["scenario"] if "scenario" in recovery else "")
     rows = list(dict.fromkeys(zip(rec["scenario"], rec["specification"])))
-    fig, axes = plt.subplots(1, len(terms), figsize=(3.3 * len(terms) + 1.6, 0.45 * len(rows) + 1.4),
-                             sharey=True, squeeze=False)
+    fig, axes = plt.subplots(len(terms), 1, figsize=(FIG_WIDTH, (0.4 * len(rows) + 1.2) * len(terms)),
+                             squeeze=False)
     y = np.arange(len(rows))[::-1]
-    for ax, term in zip(axes[0], terms):
+    for ax, term in zip(axes[:, 0], terms):
         d = rec[rec["term"] == term].set_index(["scenario", "specification"]).reindex(rows)
         for k, ((_sc, sp), r) in enumerate(d.iterrows()):
             color = SPEC_COLORS.get(sp, "k")
@@ -45,7 +45,8 @@ def plot_recovery(recovery: pd.DataFrame, terms=("a1_training", "a1_control", "a
             ax.axvline(truth, color="k", ls="--", lw=1)
         ax.set_xlabel(_TERM_LABELS.get(term, term))
         ax.grid(axis="y", visible=False)
-    axes[0, 0].set_yticks(y)
-    axes[0, 0].set_yticklabels([f"{sc}: {sp}" if sc else sp for sc, sp in rows])
+    for ax in axes[:, 0]:
+        ax.set_yticks(y)
+        ax.set_yticklabels([f"{sc}: {sp}" if sc else sp for sc, sp in rows])
     fig.tight_layout()
     return fig

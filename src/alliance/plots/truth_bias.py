@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from alliance.data.schema import COLUMN_LABELS, CONDITIONS
-from alliance.plots.style import ARM_COLORS, ARM_LABELS, RATER_COLORS
+from alliance.plots.style import ARM_COLORS, ARM_LABELS, FIG_WIDTH, RATER_COLORS, wrap
 from alliance.truth_bias import TruthBiasResult
 
 __all__ = ["plot_dyads", "plot_forces"]
@@ -37,7 +37,7 @@ def plot_dyads(data: pd.DataFrame, n_per_arm: int = 3, *, judgment: str = "allia
                         if (data.loc[data["patient"] == p, "condition"] == arm).any()]
                   for arm in arms}
     ncol = max(len(v) for v in chosen.values())
-    fig, axes = plt.subplots(len(arms), ncol, figsize=(2.6 * ncol + 0.6, 2.3 * len(arms)),
+    fig, axes = plt.subplots(len(arms), ncol, figsize=(FIG_WIDTH, 2.5 * len(arms) + 0.6),
                              sharex=True, sharey=True, squeeze=False)
     lo = np.nanmin(data[[judgment, truth]].to_numpy())
     hi = np.nanmax(data[[judgment, truth]].to_numpy())
@@ -52,15 +52,17 @@ def plot_dyads(data: pd.DataFrame, n_per_arm: int = 3, *, judgment: str = "allia
             for col in (truth, judgment):
                 ax.plot(p["session"], p[col], marker="o", ms=3.5,
                         color=RATER_COLORS.get(col, "grey"), label=COLUMN_LABELS.get(col, col))
-            ax.text(0.0, 1.02, f"{pid} ({ARM_LABELS.get(arm, arm).split(' (')[0].lower()})",
-                    transform=ax.transAxes, va="bottom", fontsize=8,
+            ax.text(0.0, 1.02, f"{pid}" if c else f"{ARM_LABELS.get(arm, arm).split(' (')[0]}:"
+                    f" {pid}", transform=ax.transAxes, va="bottom",
                     color=ARM_COLORS.get(arm, "black"))
+            ax.set_xticks([2, 4, 6])
             ax.set_ylim(lo - 0.1, hi + 0.1)
             if r == len(arms) - 1:
                 ax.set_xlabel("session")
             if c == 0:
                 ax.set_ylabel("alliance")
-    axes[0][0].legend(loc="lower right", fontsize=7)
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="lower center",
+               bbox_to_anchor=(0.5, 1.0), ncol=1, frameon=False)
     fig.tight_layout()
     return fig
 
@@ -78,8 +80,8 @@ def plot_forces(result: TruthBiasResult, terms=None):
     levels = [lv for lv in dict.fromkeys(f["level"]) if " - " not in lv]
     diffs = [lv for lv in dict.fromkeys(f["level"]) if " - " in lv]
     ncols = 2 if diffs else 1
-    fig, axes = plt.subplots(1, ncols, figsize=(4.2 * ncols + 1.0, 0.75 * len(terms) + 1.4),
-                             sharey=True, squeeze=False)
+    fig, axes = plt.subplots(ncols, 1, figsize=(FIG_WIDTH, (0.7 * len(terms) + 1.6) * ncols),
+                             squeeze=False)
     y0 = np.arange(len(terms))[::-1]
     palette = ["#E69F00", "#0072B2", "#009E73", "#CC79A7", "#56B4E9"]
 
@@ -97,15 +99,17 @@ def plot_forces(result: TruthBiasResult, terms=None):
             ax.errorbar(xs, ys, xerr=[lo, hi], fmt="o", color=colors[k], capsize=3,
                         label=labels[k])
         ax.axvline(0, color="black", lw=0.8)
-        ax.legend(loc="lower left", fontsize=8)
+        ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), frameon=False, ncol=1)
 
     cols = [ARM_COLORS.get(lv, palette[k % len(palette)]) for k, lv in enumerate(levels)]
     draw(axes[0][0], levels, cols, [ARM_LABELS.get(lv, lv) for lv in levels])
     axes[0][0].set_xlabel("estimate (rating points)")
-    axes[0][0].set_yticks(y0)
-    axes[0][0].set_yticklabels(terms)
+    for ax in axes[:, 0]:
+        ax.set_yticks(y0)
+        ax.set_yticklabels([wrap(t, 11) for t in terms])
     if diffs:
-        draw(axes[0][1], diffs, ["#333333"] * len(diffs), diffs)
-        axes[0][1].set_xlabel("difference between levels")
+        draw(axes[1][0], diffs, ["#333333"] * len(diffs),
+             [d.replace(" - ", " − ") for d in diffs])
+        axes[1][0].set_xlabel("difference between arms")
     fig.tight_layout()
     return fig

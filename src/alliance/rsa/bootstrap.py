@@ -35,8 +35,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from alliance.draws.runner import run_draws
-from alliance.errors import AllianceWarning
+from alliance.draws.runner import all_failed, run_draws
+from alliance.errors import AllianceWarning, FitError
+from alliance.options import MAX_DRAWS, check_conf_level, check_count, check_seed
 from alliance.results import Result
 from alliance.rsa.fit import _random_terms
 from alliance.rsa.fitters import lmm_fitter, ols_fitter
@@ -173,9 +174,9 @@ def bootstrap_rsa(result, n_boot: int = 1000, *, seed: int, jobs: int = 1,
     spec = result.spec
     if spec is None:
         raise ValueError("bootstrap_rsa needs a result of fit_rsa")
-    if n_boot < 2:
-        raise ValueError(f"n_boot must be at least 2; got {n_boot}")
-    conf = spec.conf_level if conf_level is None else float(conf_level)
+    n_boot = check_count(n_boot, "n_boot", low=2, high=MAX_DRAWS)
+    seed = check_seed(seed)
+    conf = spec.conf_level if conf_level is None else check_conf_level(conf_level)
     kind = result.info["moderator_kind"]
     mod_levels = [lv for lv in result.levels] if kind == "binary" else []
     frame = result.frame
@@ -183,6 +184,11 @@ def bootstrap_rsa(result, n_boot: int = 1000, *, seed: int, jobs: int = 1,
     draws = run_draws(_draw, n_boot, seed=seed, jobs=jobs, scheduler=scheduler, store=store,
                       progress=progress,
                       args=(frame, spec, kind, mod_levels, result.levels, source))
+    first = all_failed(draws)
+    if first is not None:  # no interval can come from no draw: an error, not a warning
+        raise FitError(f"{source}: every one of the {n_boot} bootstrap draws failed, so there is "
+                       f"no bootstrap distribution; the first: {first} [rule: a bootstrap needs "
+                       "draws that can be fitted]")
     ok = draws[draws["error"] == ""]
     orig = _estimates(frame, spec, kind, mod_levels, result.levels, source)
     lo_q, hi_q = (1 - conf) / 2, 1 - (1 - conf) / 2

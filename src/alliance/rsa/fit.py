@@ -20,7 +20,7 @@ import pandas as pd
 
 from alliance.errors import AllianceWarning
 from alliance.mixed import DDF_LABEL, RandomTerm, fit_lmm
-from alliance.results import Result, wald_table
+from alliance.results import Result, check_tests, wald_table
 from alliance.rsa.cubic import CUBIC_TERMS, cubic_level_parameters, cubic_parameters
 from alliance.rsa.family import family_tables, model_wald
 from alliance.rsa.fitters import lmm_fitter, ols_fitter
@@ -366,6 +366,7 @@ def _fit_rsa(data, spec: RSASpec, *, df: str | None = None, outer_random: str = 
     else:
         terms = _random_terms(f, X, spec, outer_random)
         fit, caught = _lmm(z, X, terms, spec, source, "satterthwaite" if df is None else df)
+        check_tests(fit.estimates, source, "response surface")
         notes += [str(c.message) for c in caught if issubclass(c.category, AllianceWarning)]
         for c in caught:
             if not issubclass(c.category, AllianceWarning):  # pragma: no cover - others untouched

@@ -20,6 +20,8 @@ import pandas as pd
 from alliance.data.cells import fail, source_of
 from alliance.data.lags import lag as build_lag
 from alliance.data.validate import read_table
+from alliance.moderation import require_groups_per_level
+from alliance.options import check_conf_level, check_number, check_within_data
 from alliance.results import RowLog
 from alliance.rsa.surface import COEF_NAMES
 
@@ -41,15 +43,13 @@ def _parse_center(center):
         if c in CENTRES:
             return c
         try:
-            return float(c)
+            center = float(c)
         except ValueError:
             raise ValueError(
                 f"center must be 'pooled', 'none', 'variablewise' or a number; got {center!r}"
             ) from None
-    value = float(center)
-    if not np.isfinite(value):
-        raise ValueError(f"center must be a finite number; got {center!r}")
-    return value
+    return check_number(center, "center",
+                        rule="'pooled', 'none', 'variablewise' or a finite number")
 
 
 @dataclass
@@ -88,8 +88,7 @@ class RSASpec:
             raise ValueError(f"method must be 'ML' or 'REML'; got {self.method!r}")
         if self.random not in ("intercept", "full"):
             raise ValueError(f"random must be 'intercept' or 'full'; got {self.random!r}")
-        if not 0 < self.conf_level < 1:
-            raise ValueError(f"conf_level must be between 0 and 1; got {self.conf_level!r}")
+        self.conf_level = check_conf_level(self.conf_level)
         g = self.group
         self.groups = [] if g is None else ([g] if isinstance(g, str) else list(g))
         self.covariates = list(self.covariates)
@@ -226,11 +225,14 @@ def analysis_frame(data, spec: RSASpec, *, validated: bool = False) -> tuple[pd.
         ``rows_dropped`` by identifier, ``describe``); ``warnings`` (a list).
     """
     numeric = spec.numeric_columns()
-    if validated and all(c in data.columns and pd.api.types.is_numeric_dtype(data[c].dtype)
-                         and not pd.api.types.is_bool_dtype(data[c].dtype) for c in numeric):
-        d = data
+    ids = list(dict.fromkeys(spec.groups + ([spec.lag_unit] if spec.lag is not None else [])))
+    if validated and set(ids) <= {"therapist", "patient"} and all(
+            c in data.columns and pd.api.types.is_numeric_dtype(data[c].dtype)
+            and not pd.api.types.is_bool_dtype(data[c].dtype) for c in numeric):
+        d = data  # read_sessions parsed these ids and numbers by the same rules
     else:
-        d = read_table(data, numeric=numeric, required=[])
+        d = read_table(data, numeric=numeric, required=[],
+                       identifiers=ids)  # group ids by the one id rule (a missing id drops the row)
     source = source_of(d)
     missing = [c for c in spec.id_columns() if c not in d.columns]
     if missing:
@@ -270,12 +272,19 @@ def analysis_frame(data, spec: RSASpec, *, validated: bool = False) -> tuple[pd.
     if spec.moderator:
         kind, coded, levels = _moderator(d[spec.moderator], spec, source)
         frame["mod"] = coded
+        if kind == "continuous" and spec.at is not None:  # 1e308 overflows; far out extrapolates
+            spec.at = check_within_data(spec.at, coded[np.isfinite(coded)], "at",
+                                        f"the moderator '{spec.moderator}'")
     log.drop(~frame.notna().all(axis=1).to_numpy(), "missing_values",
              "a value of the outcome, a predictor, a covariate, a group or the moderator missing")
     f = frame[log.keep].reset_index(drop=True)
     n = len(f)
     if n < MIN_ROWS:
         raise fail(source, "enough rows", f"only {n} complete rows for the response surface model")
+    if kind == "binary" and spec.groups:  # groups nested in the moderator: at least 2 per level
+        labels = np.asarray(levels, dtype=object)[f["mod"].to_numpy(dtype=int)]
+        require_groups_per_level(spec.moderator, labels, {g: f[f"group:{g}"] for g in spec.groups},
+                                 source, "response surface")
     notes = []
     if spec.center == "pooled":
         cx = cy = float(np.mean(np.concatenate([f["x_raw"], f["y_raw"]])))
@@ -287,8 +296,9 @@ def analysis_frame(data, spec: RSASpec, *, validated: bool = False) -> tuple[pd.
             "predictors centred variable-wise (each on its own mean): the line of congruence X = Y "
             "of the centred scores is no longer the line where the raw ratings agree"
         )
-    else:
-        cx = cy = float(spec.center)
+    else:  # a number: finite (checked in RSASpec) and near the data, or the powers overflow
+        cx = cy = check_within_data([spec.center], np.concatenate([f["x_raw"], f["y_raw"]]),
+                                    "center", "the predictors X and Y")[0]
     f["x"] = f["x_raw"] - cx
     f["y"] = f["y_raw"] - cy
     f["x2"] = f["x"] ** 2

@@ -46,8 +46,9 @@ import numpy as np
 import pandas as pd
 
 from alliance.data.validate import read_sessions
-from alliance.draws.runner import run_draws
-from alliance.errors import AllianceWarning
+from alliance.draws.runner import all_failed, run_draws
+from alliance.errors import AllianceWarning, FitError
+from alliance.options import MAX_DRAWS, check_conf_level, check_count, check_seed
 from alliance.results import Result
 
 __all__ = ["HEADLINE", "BootstrapResult", "cluster_bootstrap", "headline_estimates",
@@ -145,14 +146,16 @@ def cluster_bootstrap(data, statistic: Callable, n_boot: int = 999, *, seed: int
     >>> bool(row["ci_low"] < row["estimate"] < row["ci_high"]), int(row["n_boot"])
     (True, 50)
     """
+    n_boot = check_count(n_boot, "n_boot", low=2, high=MAX_DRAWS)
+    seed, conf_level = check_seed(seed), check_conf_level(conf_level)
     data = read_sessions(data, columns)
-    if n_boot < 2:
-        raise ValueError("n_boot must be at least 2")
-    if not 0 < conf_level < 1:
-        raise ValueError("conf_level must be between 0 and 1")
     est = {k: float(v) for k, v in statistic(data).items()}
     draws = run_draws(_draw, n_boot, seed=seed, args=(data, statistic, cluster, strata),
                       jobs=jobs, store=store)
+    first = all_failed(draws)
+    if first is not None:  # no interval can come from no draw: an error, not a warning
+        raise FitError(f"every one of the {n_boot} bootstrap draws failed; the first: {first} "
+                       "[rule: a bootstrap needs draws that can be computed]")
     ok = draws["error"] == ""
     rows = []
     alpha = 1.0 - conf_level

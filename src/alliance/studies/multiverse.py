@@ -57,6 +57,7 @@ from alliance.errors import AllianceWarning, DataError, FitError
 from alliance.findings import PRIMARY, PRIMARY_TESTS
 from alliance.growth import fit_growth
 from alliance.moderation import moderated_contrasts
+from alliance.options import check_alpha, check_conf_level
 from alliance.results import Result
 from alliance.rsa import fit_rsa
 from alliance.rsa.surface import SURFACE_L
@@ -331,10 +332,7 @@ def multiverse(data, *, findings=(1, 2, 3, 4), columns=None, alpha: float = 0.05
     """
     if grid not in ("small", "full"):
         raise ValueError(f"grid must be 'small' or 'full'; got {grid!r}")
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must lie between 0 and 1; got {alpha!r}")
-    if not 0 < conf_level < 1:
-        raise ValueError(f"conf_level must lie between 0 and 1; got {conf_level!r}")
+    alpha, conf_level = check_alpha(alpha), check_conf_level(conf_level)
     wanted = sorted({int(f) for f in findings})
     if not wanted or set(wanted) - set(FINDINGS):
         raise ValueError(f"findings must be among {sorted(FINDINGS)}; got {list(findings)}")

@@ -43,8 +43,16 @@ import pandas as pd
 import statsmodels.api as sm
 
 from alliance.draws.rates import StudyResult, rate
-from alliance.draws.runner import run_draws
+from alliance.draws.runner import all_failed, run_draws
+from alliance.errors import FitError
 from alliance.findings import PRIMARY_MODELS, PRIMARY_TESTS, fit_paper_models, primary_tests
+from alliance.options import (
+    check_alpha,
+    check_conf_level,
+    check_count,
+    check_memory,
+    check_number,
+)
 from alliance.synthetic.params import SimulationParams
 from alliance.synthetic.scenarios import scale_effects, scenario_params
 from alliance.synthetic.simulate import simulate
@@ -54,6 +62,12 @@ __all__ = ["design_params", "design_point", "point_name", "power_draw", "power_s
 
 #: Columns that identify a design point (``patients_per_therapist`` is the realised caseload).
 DESIGN = ("therapists", "caseload", "sessions", "effect")
+#: Memory one data row of a simulated trial needs while its primary models are fitted, in bytes:
+#: measured with tracemalloc at about 2-3.6 kB per row (J = 40 to 2560 therapists), times 2.5
+#: for the interpreter's and allocator's overhead that tracemalloc does not see.
+BYTES_PER_ROW = 9_000
+#: The largest effect multiplier: beyond it every rating is pushed against an end of its scale.
+MAX_EFFECT = 10.0
 
 
 def design_params(scenario: str = "default", *, therapists: int | None = None,
@@ -72,13 +86,16 @@ def design_params(scenario: str = "default", *, therapists: int | None = None,
     (80, 234, 8)
     """
     base = scenario_params(scenario)
-    J = int(therapists) if therapists is not None else base.n_therapists
-    if J < 4:
-        raise ValueError(f"therapists must be at least 4; got {J}")
-    m = (float(patients_per_therapist) if patients_per_therapist is not None
+    J = (check_count(therapists, "therapists", low=4, why=" (two therapists per arm at least)")
+         if therapists is not None else base.n_therapists)
+    m = (check_number(patients_per_therapist, "patients_per_therapist", low=1,
+                      rule="a finite number >= 1") if patients_per_therapist is not None
          else base.n_patients / base.n_therapists)
-    if m < 1:
-        raise ValueError(f"patients_per_therapist must be at least 1; got {m}")
+    effect = check_number(effect, "effect", low=-MAX_EFFECT, high=MAX_EFFECT)
+    S = sessions if sessions is not None else base.n_sessions
+    rows = float(J) * m * float(check_count(S, "sessions", low=2))
+    check_memory(rows * BYTES_PER_ROW, "therapists x patients_per_therapist x sessions",
+                 f"a trial of {rows:.3g} rows")
     changes = {"n_therapists": J, "n_patients": int(round(J * m)),
                "max_caseload": max(base.max_caseload, int(math.ceil(2 * m))),
                "min_caseload": 1}
@@ -170,7 +187,7 @@ def power_study(scenario: str = "default", *, therapists=(None,), patients_per_t
                 sessions=(None,), effects=(1.0,), n_draws: int = 1000, seed: int = 2024,
                 alpha: float = 0.05, conf_level: float = 0.95, jobs: int = 1,
                 scheduler: str | None = None, store=None, chunk_size: int = 25,
-                progress: bool = False) -> StudyResult:
+                progress: bool = False, security=None) -> StudyResult:
     """Power of every primary test at every design point of a grid.
 
     The grid is the product of ``therapists``, ``patients_per_therapist``,
@@ -195,6 +212,7 @@ def power_study(scenario: str = "default", *, therapists=(None,), patients_per_t
     >>> res = power_study(therapists=[20, 40], n_draws=2)  # doctest: +SKIP
     >>> res.tables["power"].query("test == 'g_ther'")[["therapists", "estimate"]]  # doctest: +SKIP
     """
+    alpha, conf_level = check_alpha(alpha), check_conf_level(conf_level)
     parts = []
     base = scenario_params(scenario)
     for J in therapists:
@@ -207,7 +225,13 @@ def power_study(scenario: str = "default", *, therapists=(None,), patients_per_t
                            else Path(store) / point_name(**design_point(params, k)))
                     draws = run_draws(power_draw, n_draws, seed=seed, args=(params, alpha),
                                       jobs=jobs, scheduler=scheduler, store=sub,
-                                      chunk_size=chunk_size, progress=progress)
+                                      chunk_size=chunk_size, progress=progress,
+                                      security=security)
+                    first = all_failed(draws)
+                    if first is not None:  # no power to estimate: an error, never a table of NaN
+                        raise FitError(f"every one of the {len(draws)} draws of design point "
+                                       f"{point_name(**design_point(params, k))} failed; the "
+                                       f"first: {first}")
                     m_asked = m if m is not None else base.n_patients / base.n_therapists
                     parts.append((params, k, m_asked, draws))
     return summarise_power(

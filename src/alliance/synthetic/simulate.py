@@ -64,6 +64,7 @@ import pandas as pd
 
 from alliance.allocation import allocate
 from alliance.data.schema import INSTRUMENTS
+from alliance.options import check_seed
 from alliance.synthetic.params import EXAMPLE_SEED, SimulationParams
 
 __all__ = ["simulate"]
@@ -111,7 +112,7 @@ def simulate(params: SimulationParams | None = None, seed: int = EXAMPLE_SEED) -
     (40, 117)
     """
     p = params or SimulationParams()
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed, generator=True))
     J, n, S = p.n_therapists, p.n_patients, p.n_sessions
     therapists = [f"T{j + 1:0{max(2, len(str(J)))}d}" for j in range(J)]
     alloc = allocate(therapists, rng=rng)
