@@ -27,7 +27,7 @@ same optimum). The machine and its load (``os.getloadavg``) are printed before a
 cores are shared, so quote the load with the figures.
 
 Run: ``.venv/bin/python benchmarks/bench_peers.py [--scales 1,10,100] [--repeats 5]
-[--timeout 600] [--models growth_patient,...] [--no-r] [--no-mixedlm] [--json out.json]``.
+[--timeout 300] [--models growth_patient,...] [--no-r] [--no-mixedlm] [--json out.json]``.
 """
 
 from __future__ import annotations
@@ -229,7 +229,7 @@ def main() -> int:
     ap.add_argument("--scales", default="1,10,100")
     ap.add_argument("--repeats", type=int, default=5, help="runs per fit at 1x (3 at 10x, "
                     "1 at 100x)")
-    ap.add_argument("--timeout", type=float, default=600.0, help="seconds per peer fit")
+    ap.add_argument("--timeout", type=float, default=300.0, help="seconds per peer fit")
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--no-r", action="store_true")
     ap.add_argument("--no-mixedlm", action="store_true")
