@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 VENDOR_STAMP := .vendor/.installed
 
-.PHONY: book test setup vendor chromium bench studies clean
+.PHONY: book test test-fast setup vendor chromium bench studies clean
 
 ## book: build the whole book (every chapter executed) into _build/html
 book: setup vendor
@@ -22,6 +22,11 @@ book: setup vendor
 ## test: run the whole test suite (unit, reference, notebook build, browser)
 test: setup vendor chromium
 	$(BIN)/python -m pytest
+
+## test-fast: the contributor's shortcut (under 3 minutes): every test that needs neither the book
+## build, a browser, npm nor R, without the long Monte Carlo studies (marked slow), in two processes
+test-fast: setup
+	$(BIN)/python tests/parallel.py -m "not slow and not book and not browser"
 
 setup: $(STAMP)
 

@@ -3,6 +3,9 @@
 * Every executed notebook page gets, in the theme's download menu, its executed
   notebook (``.ipynb``), the data (``sessions.csv`` and its codebook) and the whole
   source of the book as a zip archive, beside the theme's ``.md`` and print-to-PDF.
+  The notebook stands alone in plain Jupyter: every glued number and figure is
+  written into its text (``standalone_notebooks.py``), and its code cells recompute
+  them.
 * The data files and the source archive are written into ``_build/html/downloads/``
   when the build finishes (the archive holds the files git tracks, so it is exactly
   the repository at the built commit; without git it is not made and not linked).
@@ -13,10 +16,13 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import zipfile
 from pathlib import Path
+
+from standalone_notebooks import standalone
 
 DOWNLOADS = "downloads"
 SOURCE_ZIP = "alliance-book-source.zip"
@@ -69,6 +75,58 @@ def _footer(app, pagename, templatename, context, doctree):
         f'CITATION.cff</a>, <a href="{files}/{CITATION_BIB}" download>BibTeX</a>.</p>')
 
 
+def _numbers_and_titles(app) -> tuple[dict, dict]:
+    """``{label: (format, number)}`` of every numbered figure or table and ``{label: title}``
+    of every label, as the pages show them (computed once per build)."""
+    cached = getattr(app, "get_it_numbers", None)
+    if cached is not None:
+        return cached
+    env = app.env
+    std = env.get_domain("std")
+    formats = app.config.numfig_format or {}
+    numbers, titles = {}, {}
+    for label, (docname, labelid, title) in std.labels.items():
+        if title:
+            titles[label] = title
+        for figtype, ids in env.toc_fignumbers.get(docname, {}).items():
+            if labelid in ids:  # figures, tables, code blocks, exercises (sphinx-exercise)
+                fmt = formats.get(figtype) or f"{figtype.capitalize()} %s"
+                numbers[label] = (fmt, ".".join(map(str, ids[labelid])))
+    app.get_it_numbers = (numbers, titles)
+    return app.get_it_numbers
+
+
+_INTRO = """\
+**{title}**, a page of *{book}*, as an executed Jupyter notebook (package `alliance` {version}).
+Every number and figure in the text was computed by the code cells below when the book was built, from
+**synthetic** data (one seeded draw of `alliance.simulate`, not the trial's data). The cells the web
+page hides are kept, collapsed: to compute everything again, install the package with the book's
+extras (from the source archive: `pip install -e ".[book]"`) and run all cells in a fresh kernel.
+"""
+
+
+def _standalone_notebook(app, pagename: str, source: Path, target: Path, title: str) -> None:
+    """Write the downloadable notebook of a page: glued values and figures in its text."""
+    from alliance import __version__
+
+    nb = json.loads(source.read_text(encoding="utf-8"))
+    glue_file = source.with_name(source.stem + ".glue.json")
+    glue = json.loads(glue_file.read_text(encoding="utf-8")) if glue_file.exists() else None
+    figures, titles = _numbers_and_titles(app)
+    intro = _INTRO.format(title=title or pagename, version=__version__,
+                          book=app.config.html_title or app.config.project)
+
+    def include(path: str, options: dict) -> str:
+        from sphinx.directives.code import LiteralIncludeReader
+
+        where = (Path(app.srcdir) / pagename).parent / path
+        return LiteralIncludeReader(str(where), options, app.config).read()[0]
+
+    out = standalone(nb, glue, figures=figures, labels=titles, intro=intro,
+                     where=f"{pagename}.ipynb", include=include)
+    target.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 def _page(app, pagename, templatename, context, doctree):
     buttons = context.get("header_buttons")
     if not buttons or not context.get("page_source_suffix"):
@@ -83,7 +141,7 @@ def _page(app, pagename, templatename, context, doctree):
     if notebook.exists():
         target = out / "_sources" / f"{pagename}.ipynb"
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(notebook, target)
+        _standalone_notebook(app, pagename, notebook, target, _plain(context.get("title", "")))
         extra.append({"type": "link", "url": f"{pathto('_sources', 1)}/{pagename}.ipynb",
                       "text": ".ipynb (executed)", "icon": "fas fa-code",
                       "tooltip": "Download this chapter as an executed notebook",
@@ -99,6 +157,14 @@ def _page(app, pagename, templatename, context, doctree):
                       "tooltip": "Download the whole book and package to run it yourself",
                       "label": "download-source-archive-button"})
     group["buttons"] = extra + group["buttons"]
+
+
+def _plain(html: str) -> str:
+    """A page title without its markup."""
+    import html as _html
+    import re
+
+    return _html.unescape(re.sub(r"<[^>]+>", "", html or "")).strip()
 
 
 def bibtex(cff: dict, year: str) -> str:

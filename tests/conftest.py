@@ -2,7 +2,9 @@
 
 ``built_book`` builds the book once per test session into a temporary folder,
 exactly as ``make book`` does (every chapter executed, ``-W --keep-going``), and
-returns the HTML folder. ``book_url`` serves it on 127.0.0.1. ``browser`` is
+returns the HTML folder. The build starts in the background as soon as the
+collected tests show that one needs it, and the tests that need it run last, so
+on two cores the book builds while the other tests run. ``book_url`` serves it on 127.0.0.1. ``browser`` is
 Debian's chromium driven by Playwright for Python (never a downloaded browser);
 ``visit`` opens one page and records console errors, failed requests and any
 request to another host.
@@ -17,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +28,7 @@ from urllib.parse import urlparse
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
 BIN = Path(sys.executable).parent
 #: axe-core (npm, vendor/package-lock.json), copied by `make vendor` for the tests only.
 AXE = ROOT / ".vendor" / "test" / "axe.min.js"
@@ -40,21 +44,98 @@ def _run(cmd, **kw):
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, **kw)
 
 
+#: Fixtures that need the strict book build (and so npm, for the vendored MathJax and plotly.js)
+#: or a browser; a test using any of them, directly or through another fixture, is marked
+#: accordingly here, so ``make test-fast`` (``-m "not book and not browser"``) never runs one.
+BOOK_FIXTURES = {"built_book", "book_url", "visit"}
+BROWSER_FIXTURES = {"browser", "visit"}
+
+
+def _needs_book(item) -> bool:
+    return bool(set(getattr(item, "fixturenames", ())) & BOOK_FIXTURES)
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by these markers
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & BOOK_FIXTURES:
+            item.add_marker(pytest.mark.book)
+            item.add_marker(pytest.mark.slow)
+        if used & BROWSER_FIXTURES:
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.slow)
+    # the tests that need the book last: the build (started when collection ends) runs meanwhile
+    items[:] = [i for i in items if not _needs_book(i)] + [i for i in items if _needs_book(i)]
+
+
+class _BookBuild:
+    """The strict book build, as ``make book`` runs it, in a background process."""
+
+    def __init__(self):
+        if not (ROOT / ".vendor" / ".installed").exists() or not AXE.exists():
+            proc = _run(["make", "vendor"])
+            if proc.returncode:
+                raise RuntimeError(f"make vendor failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+        self.out = Path(tempfile.mkdtemp(prefix="alliance-book-"))
+        self.log = self.out / "build.log"
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(
+                [str(BIN / "jupyter-book"), "build", str(ROOT), "--path-output", str(self.out),
+                 "-W", "--keep-going"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+
+    def wait(self) -> Path:
+        code = self.proc.wait()
+        if code:
+            text = self.log.read_text(errors="replace")
+            pytest.fail(f"strict book build failed (exit {code}):\n{text[-8000:]}")
+        html = self.out / "_build" / "html"
+        assert (html / "index.html").exists()
+        return html
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        shutil.rmtree(self.out, ignore_errors=True)
+
+
+_BUILD: list[_BookBuild] = []
+
+
+def _book_build() -> _BookBuild:
+    if not _BUILD:
+        _BUILD.append(_BookBuild())
+    return _BUILD[0]
+
+
+def pytest_collection_finish(session):
+    if session.config.option.collectonly:
+        return
+    if any(_needs_book(item) for item in session.items):
+        try:
+            _book_build()
+        except RuntimeError:
+            pass  # reported by the first test that needs the book (built_book)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    for build in _BUILD:
+        build.close()
+
+
 @pytest.fixture(scope="session")
-def built_book(tmp_path_factory) -> Path:
-    """Build the whole book strictly into a temporary folder; return its HTML folder."""
-    if not (ROOT / ".vendor" / ".installed").exists() or not AXE.exists():
-        proc = _run(["make", "vendor"])
-        if proc.returncode:
-            pytest.fail(f"make vendor failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    out = tmp_path_factory.mktemp("book")
-    proc = _run([str(BIN / "jupyter-book"), "build", str(ROOT), "--path-output", str(out),
-                 "-W", "--keep-going"])
-    if proc.returncode:
-        pytest.fail(f"strict book build failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}")
-    html = out / "_build" / "html"
-    assert (html / "index.html").exists()
-    return html
+def built_book() -> Path:
+    """The whole book built strictly into a temporary folder (started in the background when
+    collection ended); its HTML folder."""
+    try:
+        build = _book_build()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    return build.wait()
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -5,15 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("*.md"))
 APPENDICES = sorted((ROOT / "appendices").glob("*.md"))
 JUPYTEXT_HEADER = re.compile(r"^---\njupytext:\n.*?\nkernelspec:\n.*?\n---\n", re.DOTALL)
-
-pytestmark = pytest.mark.slow
-
 
 def test_chapters_are_myst_notebooks_without_outputs():
     assert CHAPTERS, "no chapters"
@@ -155,3 +150,139 @@ def test_plotly_is_vendored_and_nothing_else(built_book):
         return sum(p.stat().st_size for p in (static / folder).rglob("*") if p.is_file())
 
     assert size("plotly") < 2_000_000
+
+
+# --- what a reader takes away: downloadable notebooks, no path of the build machine -------------
+
+def _load(name: str, path: Path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_IMG = re.compile(r'<img[^>]*\bsrc="([^"]+)"')
+
+
+def _page_images(page: Path) -> list[Path]:
+    """The images a page shows in its text (figures and cell outputs), as files of the site."""
+    text = page.read_text(encoding="utf-8")
+    main = text[text.find('<article class="bd-article"'):text.rfind("</article>")]
+    out = []
+    for src in _IMG.findall(main):
+        if src.startswith(("http:", "https:", "data:")):
+            continue
+        out.append((page.parent / src).resolve())
+    return out
+
+
+def _notebook_images(nb) -> set[str]:
+    """SHA-256 of every image a notebook holds: cell outputs and markdown attachments."""
+    import base64
+    import hashlib
+
+    def digest(mime, data):
+        raw = data.encode() if mime == "image/svg+xml" else base64.b64decode(data)
+        return hashlib.sha256(raw).hexdigest()
+
+    found = set()
+    for cell in nb.cells:
+        bundles = [o.get("data", {}) for o in cell.get("outputs", [])]
+        bundles += list(cell.get("attachments", {}).values())
+        for b in bundles:
+            for mime, data in b.items():
+                if mime.startswith("image/"):
+                    found.add(digest(mime, "".join(data) if isinstance(data, list) else data))
+    return found
+
+
+def _smart(text: str) -> str:
+    """Text as Sphinx's smart quotes print it (quotes compared as plain ASCII)."""
+    for a, b in (("---", "\u2014"), ("--", "\u2013"), ("...", "\u2026"), ("\u2018", "'"),
+                 ("\u2019", "'"), ("\u201c", '"'), ("\u201d", '"')):
+        text = text.replace(a, b)
+    return text
+
+
+def test_every_downloadable_notebook_shows_the_pages_numbers_and_figures(built_book):
+    """The notebook of each page's download menu opens in plain Jupyter as the page reads: no glue
+    placeholder left, every glued value the page prints in its text, every image of the page
+    embedded (the same bytes)."""
+    import hashlib
+
+    import nbformat
+
+    sn = _load("standalone_notebooks", ROOT / "_ext" / "standalone_notebooks.py")
+    printed = _load("glue_values", ROOT / "tests" / "glue_values.py").collect(built_book)
+    notebooks = sorted((built_book / "_sources").rglob("*.ipynb"))
+    stems = {p.relative_to(built_book / "_sources").with_suffix("").as_posix() for p in notebooks}
+    assert {f"chapters/{md.stem}" for md in CHAPTERS} <= stems, "a chapter has no notebook"
+    for path in notebooks:
+        rel = path.relative_to(built_book / "_sources").with_suffix("").as_posix()
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+        text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+        left = sn.GLUE_LEFT.findall(text)
+        assert not left, f"{rel}.ipynb: {len(left)} glue placeholders left"
+        for markup in ("{literalinclude}", "{numref}", "{glue:figure}", "{solution-start}"):
+            assert markup not in text, f"{rel}.ipynb: {markup} left, which Jupyter cannot show"
+        rest = _smart(text)
+        for value in printed.get(rel, []):  # in page order
+            value = _smart(value)
+            at = rest.find(value)
+            assert at >= 0, f"{rel}.ipynb: the page prints {value!r} here, the notebook does not"
+            rest = rest[at + len(value):]
+        held = _notebook_images(nb)
+        for img in _page_images(built_book / f"{rel}.html"):
+            assert hashlib.sha256(img.read_bytes()).hexdigest() in held, \
+                f"{rel}.ipynb: the page's image {img.name} is not in the notebook"
+
+
+def test_a_downloaded_notebook_reexecutes_to_the_same_numbers(built_book, tmp_path):
+    """Chapter 1's downloaded notebook, run top to bottom in a fresh kernel in an empty folder (as
+    a reader does after downloading it): no error, and every value it glues is the value the page
+    and the notebook's text were built from."""
+    import json
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    sn = _load("standalone_notebooks", ROOT / "_ext" / "standalone_notebooks.py")
+    name = "chapters/01_design"
+    nb = nbformat.read(built_book / "_sources" / f"{name}.ipynb", as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors, errors
+    executed = built_book.parent / "jupyter_execute" / f"{name}.ipynb"
+    glue_json = executed.with_name(executed.stem + ".glue.json")
+    built = sn.glue_values(json.loads(executed.read_text()), json.loads(glue_json.read_text()))
+    again = sn.glue_values(nb)
+    assert set(again) == set(built), "the re-run glues other values than the build did"
+    for key, bundle in built.items():
+        if "text/plain" in bundle and not any(m.startswith("image/") for m in bundle):
+            assert again[key]["text/plain"] == bundle["text/plain"], key
+        else:
+            assert any(m.startswith("image/") for m in again[key]), f"{key}: no figure on re-run"
+
+
+_MACHINE_PATHS = re.compile(r"(?<![\w.])/(?:work|tmp|home|root)/[\w.-]")
+
+
+def test_no_page_or_notebook_shows_a_path_of_the_build_machine(built_book):
+    """Outputs, error messages and notebooks name files relative to the book, never by the
+    absolute path they had on the machine that built it."""
+    build_dirs = {str(ROOT), str(built_book.parent.parent)}
+    files = [p for p in built_book.rglob("*")
+             if p.suffix in (".html", ".ipynb", ".md", ".txt", ".json", ".js")
+             and not p.relative_to(built_book).as_posix().startswith("_static/")]
+    assert any(p.suffix == ".ipynb" for p in files)
+    bad = {}
+    for path in files:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        hits = [d for d in build_dirs if d in text] + _MACHINE_PATHS.findall(text)
+        if hits:
+            bad[path.relative_to(built_book).as_posix()] = sorted(set(hits))[:5]
+    assert not bad, bad

@@ -413,13 +413,15 @@ def test_type_one_error_of_the_df_corrected_growth_tests():
 def test_type_one_error_and_se_of_the_three_way_test():
     """The rater x condition x session interaction of the stacked model, null true (no extra
     therapist-rated growth under training), with rater-specific residual variances and the
-    session effect: the model SE matches the spread of the estimates over 150 trials (within
-    15%, about 2.6 Monte Carlo SEs of an SD from 150 draws; with one shared residual variance
-    and no session effect it is about 19% too large, a conservative test) and the
-    Satterthwaite test rejects inside the central 99.9% binomial range of 5%."""
+    session effect: the model SE matches the spread of the estimates over 100 trials (within
+    15%, 2.1 Monte Carlo SEs of an SD from 100 draws, 1/sqrt(2 * 99) = 7.1% each; with one
+    shared residual variance and no session effect it is about 19% too large, a conservative
+    test) and the Satterthwaite test rejects inside the central 99.9% binomial range of 5%.
+    100 draws (about 50 s on two cores; 150 took 80 s) keep the test under a minute; the
+    rejection rate at 800 draws is checked by the patient-rated test above."""
     from alliance.draws import run_draws
 
-    n = 150
+    n = 100
     res = run_draws(_null_growth_draw, n, seed=777,
                     kwargs={"rater": "both", "session_effect": True}, jobs=2)
     assert (res["error"] == "").all()

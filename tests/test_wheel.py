@@ -1,10 +1,16 @@
 """The package works outside the checkout: built as a wheel, installed in a fresh environment.
 
 The wheel is built from the repository, installed into a new virtual
-environment in a temporary folder (its dependencies pinned by
-``requirements.lock``), and used from a working directory that is not the
-repository: ``alliance validate`` on the shipped data, ``load_example()`` with
+environment in a temporary folder, and used from a working directory that is not
+the repository: ``alliance validate`` on the shipped data, ``load_example()`` with
 its checksum, and one fit. Nothing may reach back into the checkout.
+
+The new environment sees exactly the distributions the wheel declares, and theirs
+(the closure of ``Requires-Dist``), linked from the test's own environment (which
+``make test`` installed from ``requirements.lock``), and nothing else: an import of
+an undeclared package fails here as it would for a user, without downloading the
+dependencies again (offline, in seconds). ``pip check`` confirms that the declared
+requirements are met.
 """
 
 from __future__ import annotations
@@ -30,6 +36,39 @@ def _run(cmd, cwd):
     return proc
 
 
+def _link_dependencies(wheel: Path, folder: Path) -> Path:
+    """A folder of links to the installed distributions the wheel needs (``Requires-Dist`` of
+    the wheel and, recursively, of each dependency; no extras), and to nothing else."""
+    from email.parser import Parser
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    with zipfile.ZipFile(wheel) as zf:
+        meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+        todo = Parser().parsestr(zf.read(meta).decode()).get_all("Requires-Dist") or []
+    seen: set[str] = set()
+    folder.mkdir()
+    while todo:
+        req = Requirement(todo.pop())
+        name = canonicalize_name(req.name)
+        if name in seen or (req.marker and not req.marker.evaluate({"extra": ""})):
+            continue
+        seen.add(name)
+        try:
+            dist = distribution(req.name)
+        except PackageNotFoundError:
+            pytest.fail(f"the wheel requires {req} but the test environment does not have it")
+        todo += dist.requires or []
+        base = Path(dist.locate_file(""))
+        for top in {Path(f).parts[0] for f in dist.files or [] if ".." not in Path(f).parts}:
+            link = folder / top
+            if not link.exists() and (base / top).exists():
+                link.symlink_to(base / top)
+    return folder
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("wheel")
@@ -46,9 +85,15 @@ def installed(tmp_path_factory):
     assert "alliance/data/files/sessions.csv" in names, names
     assert "alliance/data/files/sessions.csv.sha256" in names
     venv = tmp / "venv"
-    _run([sys.executable, "-m", "venv", venv], cwd=tmp)
+    _run([sys.executable, "-m", "venv", "--without-pip", venv], cwd=tmp)
     py = venv / "bin" / "python"
-    _run([py, "-m", "pip", "install", "--quiet", "-c", ROOT / "requirements.lock", wheel], cwd=tmp)
+    pip = [sys.executable, "-m", "pip", "--python", py]  # this environment's pip, installing there
+    _run([*pip, "install", "--quiet", "--no-deps", "--no-index", wheel], cwd=tmp)
+    site = Path(_run([py, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                     cwd=tmp).stdout.strip())
+    deps = _link_dependencies(wheel, tmp / "dependencies")
+    (site / "dependencies.pth").write_text(f"{deps}\n")
+    _run([*pip, "check"], cwd=tmp)
     work = tmp / "elsewhere"
     work.mkdir()
     return py, venv / "bin" / "alliance", work

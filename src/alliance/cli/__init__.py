@@ -364,6 +364,12 @@ def _main(argv: list[str], handlers: dict) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         return _fail(f"alliance: error: {where}{exc.strerror or exc}", 2)
     except Exception as exc:
+        if _signalled() is not None:
+            # a signal broke a library call it arrived in (e.g. NumPy's import fails with an
+            # ImportError when Ctrl-C lands inside it): the interruption is what happened, not a bug
+            _stop_listening(handlers)
+            code = _signalled()
+            return _fail(_interrupted("terminated" if code == 143 else "interrupted"), code)
         if os.environ.get("ALLIANCE_TRACEBACK"):
             raise
         if isinstance(exc, ValueError) and _raised_by_package(exc):

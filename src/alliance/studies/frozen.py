@@ -14,8 +14,9 @@ provenance as the shipped example data (``data/README.md``).
 
 :func:`load_study` reads a study back, refusing it when a chunk's checksum no
 longer matches its manifest; :func:`summarise_study` turns it into the rates
-the chapters print. The tests recompute a random subset of the frozen draws and
-require the same rows.
+the chapters print. The tests recompute a few frozen draws of each study and
+require the same rows (identical on the recording machine with the same code;
+elsewhere within the optimizer's convergence tolerance).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from alliance.draws.rates import StudyResult
 from alliance.draws.runner import read_store, run_draws
 from alliance.errors import DataError
 from alliance.findings import findings_draw, summarise_draws
+from alliance.provenance import machine, source_sha256
 from alliance.studies.power import (
     design_params,
     design_point,
@@ -140,7 +142,10 @@ def make_study(name: str, *, draws: int | None = None, jobs: int = 1, scheduler=
         "synthetic": "every row comes from synthetic trials of alliance.simulate; no real data",
         "draw_seed": f"numpy.random.SeedSequence({spec['seed']}, spawn_key=(draw,))",
         "points": points, "versions": versions(),
-        "machine": f"{platform.machine()}, {platform.system()}",
+        # where and with which code the draws were computed: a test recomputes a few of them
+        # and expects identical rows only when both are the same (tests/test_studies.py)
+        "machine": machine(),
+        "code_sha256": source_sha256(),
         "date": time.strftime("%Y-%m-%d"),
         "command": f"python -m alliance.cli.make_studies --only {name} --draws {spec['draws']}",
         "chunk_size": chunk_size,
@@ -241,9 +246,12 @@ tests, so a change of the rules alone needs no new draws. This file is generated
 
 Each folder's `manifest.json` records the study's specification (kind, scenario, design axis and
 values, seed, alpha, draws), the full parameters of the generative model at every design point, the
-package and library versions, the machine, the date, the command and the SHA-256 of every chunk
-file; `alliance.studies.frozen.load_study` refuses a study whose files do not match it, and the tests
-recompute a random few draws and require the same rows.
+package and library versions, the machine (platform, processor, BLAS, NumPy's SIMD extensions), a
+fingerprint of the package's source, the date, the command and the SHA-256 of every chunk file;
+`alliance.studies.frozen.load_study` refuses a study whose files do not match it. The tests recompute a
+few draws of each study, chosen deterministically across its chunks, and require the same rows:
+identical on the recording machine with the same code, elsewhere within the tolerance the mixed-model
+optimizer's convergence criterion allows (`tests/test_studies.py` derives it).
 
 ## Columns of a draw's row
 
