@@ -2,7 +2,12 @@
 
 Speed is measured here, not in the tests. Run with ``make bench`` (or
 ``.venv/bin/python benchmarks/bench.py``). Each ``bench_*.py`` times one
-module's models on the shipped data and on data 10x and 100x larger.
+module's models on the shipped data and on data 10x and 100x larger;
+``bench_peers.py`` times the book's models side by side with lme4 and nlme (when
+``Rscript`` is installed) and mixedlm (when installed) and prints the ratios, and
+``bench_draw.py`` what a findings draw costs. The 100x peer fits take a while
+(lme4 minutes, nlme beyond its time limit): ``bench_peers.py --scales 1,10`` for
+a quick run.
 """
 
 from __future__ import annotations

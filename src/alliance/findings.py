@@ -35,14 +35,15 @@ from alliance.data.validate import read_sessions
 from alliance.draws.rates import StudyResult, rate
 from alliance.draws.runner import run_draws
 from alliance.errors import AllianceWarning
-from alliance.growth import fit_growth
+from alliance.growth import _fit_growth
 from alliance.options import check_alpha, check_conf_level
 from alliance.results import Result
 from alliance.rsa import fit_rsa
+from alliance.rsa.fit import _fit_rsa_validated
 from alliance.synthetic.params import SimulationParams
 from alliance.synthetic.scenarios import scenario_params
 from alliance.synthetic.simulate import simulate
-from alliance.truth_bias import fit_truth_bias
+from alliance.truth_bias import _fit_truth_bias
 
 __all__ = [
     "CLAIMS",
@@ -127,14 +128,16 @@ class FindingsResult(Result):
     fits: dict = field(default_factory=dict, repr=False)
 
 
-def _rsa_lagged(data, conf_level=0.95, *, method: str = "ML", **options):
+def _rsa_lagged(data, conf_level=0.95, *, method: str = "ML", validated: bool = False,
+                **options):
     """The book's lagged surface (chapter 5); ``options`` go to :func:`alliance.rsa.fit_rsa`.
 
     The one place the specification is written: :data:`PAPER_MODELS`, the cluster
     bootstrap of chapter 7 (:mod:`alliance.studies.bootstrap`) and the
-    specification studies of chapter 5 call it.
+    specification studies of chapter 5 call it. ``validated=True``: ``data`` came from
+    :func:`alliance.read_sessions` and is not validated again.
     """
-    return fit_rsa(
+    return (_fit_rsa_validated if validated else fit_rsa)(
         data, "wellbeing", x="alliance_therapist", y="alliance_patient",
         group=["therapist", "patient"], time="session", lag=1, moderator="condition",
         moderator_levels=["control", "training"], covariates=["session"], method=method,
@@ -142,24 +145,25 @@ def _rsa_lagged(data, conf_level=0.95, *, method: str = "ML", **options):
     )
 
 
-def _rsa_within(data, conf_level):
-    return _rsa_lagged(data, conf_level, level2_means=True)
+def _rsa_within(data, conf_level, validated: bool = False):
+    return _rsa_lagged(data, conf_level, level2_means=True, validated=validated)
 
 
 #: The book's specification of every model behind the four findings: name ->
 #: ``fn(validated_data, conf_level) -> Result``. :func:`fit_paper_models` fits them
-#: all; ``alliance report`` fits them one by one, so that one that cannot be fitted
+#: all (on the data validated once: the private fits behind each public door);
+#: ``alliance report`` fits them one by one, so that one that cannot be fitted
 #: does not stop the others. ``rsa`` is chapter 5's raw lagged surface (within- and
 #: between-patient association mixed); ``rsa_within`` adds each patient's mean
 #: ratings at level 2 (Nestler et al., 2019), so its a1..a5 are within-patient --
 #: the surface findings 3 and 4 are judged on.
 PAPER_MODELS = {
-    "growth_therapist": lambda data, cl: fit_growth(data, "therapist", conf_level=cl),
-    "growth_patient": lambda data, cl: fit_growth(data, "patient", conf_level=cl),
-    "growth_both": lambda data, cl: fit_growth(data, "both", conf_level=cl),
-    "truth_bias": lambda data, cl: fit_truth_bias(data, conf_level=cl),
-    "rsa": _rsa_lagged,
-    "rsa_within": _rsa_within,
+    "growth_therapist": lambda data, cl: _fit_growth(data, "therapist", conf_level=cl),
+    "growth_patient": lambda data, cl: _fit_growth(data, "patient", conf_level=cl),
+    "growth_both": lambda data, cl: _fit_growth(data, "both", conf_level=cl),
+    "truth_bias": lambda data, cl: _fit_truth_bias(data, conf_level=cl),
+    "rsa": lambda data, cl: _rsa_lagged(data, cl, validated=True),
+    "rsa_within": lambda data, cl: _rsa_within(data, cl, validated=True),
 }
 
 #: The fits each claim's verdict and evidence rest on.

@@ -146,21 +146,24 @@ def growth_frame(data, rater: str = "therapist", *, columns=None) -> tuple[pd.Da
         a missing rating is the only reason a row is dropped), ``describe`` and
         ``patients_without_ratings``.
     """
-    data = read_sessions(data, columns)
+    return _growth_frame(read_sessions(data, columns), rater)
+
+
+def _growth_frame(data: pd.DataFrame, rater: str) -> tuple[pd.DataFrame, dict]:
+    """:func:`growth_frame` on data already validated by :func:`alliance.read_sessions`."""
     raters = _raters_of(rater)
-    parts = []
-    keep_all = []
-    for r in raters:
-        keep = data[RATERS[r]].notna().to_numpy()
-        keep_all.append(keep)
-        d = data.loc[keep, ["therapist", "patient", "condition", "session"]].copy()
-        d["rater"] = r
-        d["y"] = data.loc[keep, RATERS[r]].to_numpy(dtype=float)
-        parts.append(d)
-    frame = pd.concat(parts, ignore_index=True)
-    frame["time"] = frame["session"].astype(float) - 1.0
-    frame["training"] = (frame["condition"] == "training").astype(float)
-    frame["therapist_rater"] = (frame["rater"] == "therapist").astype(float)
+    keep_all = [data[RATERS[r]].notna().to_numpy() for r in raters]
+    rows = np.concatenate([np.flatnonzero(k) for k in keep_all])
+    owner_rows = np.repeat(np.arange(len(raters)), [int(k.sum()) for k in keep_all])
+    # one take of the id columns for every rating kept (rater by rater), then the covariates
+    frame = data[["therapist", "patient", "condition", "session"]].take(rows)
+    frame.index = pd.RangeIndex(len(rows))
+    frame["rater"] = pd.array(raters, dtype=data["condition"].dtype).take(owner_rows)
+    frame["y"] = np.concatenate([data[RATERS[r]].to_numpy(dtype=float)[k]
+                                 for r, k in zip(raters, keep_all)])
+    frame["time"] = data["session"].to_numpy(dtype=float)[rows] - 1.0
+    frame["training"] = (data["condition"].to_numpy() == "training")[rows].astype(float)
+    frame["therapist_rater"] = (np.asarray(raters)[owner_rows] == "therapist").astype(float)
     if frame.empty:
         raise fail(data.attrs.get("source", "<DataFrame>"), "ratings to model",
                    f"no non-missing {'/'.join(RATERS[r] for r in raters)} rating to model")
@@ -171,8 +174,8 @@ def growth_frame(data, rater: str = "therapist", *, columns=None) -> tuple[pd.Da
         log.drop(missing & (owner == k), f"missing:{RATERS[r]}",
                  f"{RATERS[r]} missing (the likelihood uses every available rating; valid if "
                  "missingness is at random)")
-    lost = sorted(set(data["patient"]) - set(frame["patient"]))
-    return frame, {**log.info(), "patients_without_ratings": len(lost)}
+    lost = data["patient"].nunique() - frame["patient"].nunique()  # kept ones are a subset
+    return frame, {**log.info(), "patients_without_ratings": int(lost)}
 
 
 def check_design(frame: pd.DataFrame, therapist_effects: str, source) -> None:
@@ -561,14 +564,26 @@ def fit_growth(
     >>> res.n_groups
     {'patient': 117, 'therapist': 40}
     """
+    _check_args(rater, therapist_effects, method, residual)  # options before the data
+    check_conf_level(conf_level)
+    return _fit_growth(read_sessions(data, columns), rater, method=method,
+                       therapist_effects=therapist_effects, conf_level=conf_level, df=df,
+                       residual=residual, session_effect=session_effect)
+
+
+def _fit_growth(data: pd.DataFrame, rater: str = "therapist", *, method: str = "REML",
+                therapist_effects: str = "intercept", conf_level: float = 0.95,
+                df: str = "satterthwaite", residual: str = "rater",
+                session_effect: bool = False) -> GrowthResult:
+    """:func:`fit_growth` on data already validated by :func:`alliance.read_sessions` (the
+    door of every public analysis): callers that validated once call this."""
     method = _check_args(rater, therapist_effects, method, residual)
     conf_level = check_conf_level(conf_level)
     if session_effect and rater != "both":
         raise ValueError("session_effect needs both raters (rater='both'): with one rating per "
                          "session a session effect is the residual")
-    data = read_sessions(data, columns)
     source = data.attrs["source"]
-    frame, dropped = growth_frame(data, rater)
+    frame, dropped = _growth_frame(data, rater)
     by_rater = rater == "both" and residual == "rater"
     arms = set(frame["condition"])
     if arms != {"training", "control"}:
@@ -670,8 +685,8 @@ def therapist_level_sensitivity(
     data = read_sessions(data, columns)
     rows = []
     for te in THERAPIST_EFFECTS:
-        res = fit_growth(data, rater, method=method, therapist_effects=te, conf_level=conf_level,
-                         df=df, residual=residual)
+        res = _fit_growth(data, rater, method=method, therapist_effects=te,
+                          conf_level=conf_level, df=df, residual=residual)
         row = res.rows(term=term).iloc[0].drop("term").to_dict()
         rows.append(
             {

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 __all__ = [
     "ESTIMATE_COLUMNS",
@@ -179,6 +179,26 @@ class Result:
         return "\n".join(html)
 
 
+def _t_sf(x, nu) -> np.ndarray:
+    """Upper tail of Student's t with ``nu`` degrees of freedom (the normal where ``nu`` is
+    infinite; NaN where ``nu`` is not positive): ``scipy.stats.t.sf`` without its
+    per-call argument handling (the same special functions, equal to the last bit)."""
+    x, nu = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(nu, dtype=float))
+    inf = np.isinf(nu)
+    with np.errstate(invalid="ignore"):
+        out = np.where(inf, special.ndtr(-x), special.stdtr(np.where(inf, 1.0, nu), -x))
+    return np.where(nu > 0, out, np.nan)
+
+
+def _t_ppf(q, nu) -> np.ndarray:
+    """Quantile of Student's t (as :func:`_t_sf`: ``scipy.stats.t.ppf``'s values)."""
+    q, nu = np.broadcast_arrays(np.asarray(q, dtype=float), np.asarray(nu, dtype=float))
+    inf = np.isinf(nu)
+    with np.errstate(invalid="ignore"):
+        out = np.where(inf, special.ndtri(q), special.stdtrit(np.where(inf, 1.0, nu), q))
+    return np.where(nu > 0, out, np.nan)
+
+
 def wald_table(est, cov, names, conf_level: float = 0.95, df=None) -> pd.DataFrame:
     """Tidy table of Wald tests from estimates and their covariance matrix.
 
@@ -205,8 +225,8 @@ def wald_table(est, cov, names, conf_level: float = 0.95, df=None) -> pd.DataFra
         np.asarray(df, dtype=float), est.shape).copy()
     with np.errstate(divide="ignore", invalid="ignore"):
         stat = est / se
-    p = 2.0 * stats.t.sf(np.abs(stat), nu)
-    crit = stats.t.ppf(0.5 + conf_level / 2.0, nu)
+    p = 2.0 * _t_sf(np.abs(stat), nu)
+    crit = _t_ppf(0.5 + conf_level / 2.0, nu)
     return pd.DataFrame({
         "term": list(names), "estimate": est, "se": se, "statistic": stat, "df": nu, "p": p,
         "ci_low": est - crit * se, "ci_high": est + crit * se,

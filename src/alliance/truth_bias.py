@@ -230,12 +230,25 @@ def truth_bias_design(
     and moderator present), so the within part has mean zero within every
     patient and is orthogonal to the between part in the analysed sample.
     """
-    anchoring = bias == "anchoring"
-    if anchoring and not control_session:
+    _check_design(judgment, truth, bias, control_session)
+    return _truth_bias_design(read_sessions(data, columns), judgment=judgment, truth=truth,
+                              bias=bias, moderator=moderator, control_session=control_session)
+
+
+def _check_design(judgment, truth, bias, control_session) -> None:
+    if bias == "anchoring" and not control_session:
         raise ValueError("bias='anchoring' needs the session column (control_session=True)")
     if judgment == truth:
         raise ValueError("judgment and truth must be different columns")
-    data = read_sessions(data, columns)
+
+
+def _truth_bias_design(data: pd.DataFrame, *, judgment: str = "alliance_therapist",
+                       truth: str = "alliance_patient", bias: str | None = None,
+                       moderator: str | None = "condition",
+                       control_session: bool = True) -> tuple[pd.DataFrame, dict]:
+    """:func:`truth_bias_design` on data already validated by :func:`alliance.read_sessions`."""
+    _check_design(judgment, truth, bias, control_session)
+    anchoring = bias == "anchoring"
     source = source_of(data)
     require_columns(data, [judgment, truth, moderator,
                            None if (bias is None or anchoring) else bias], "truth-and-bias model")
@@ -502,13 +515,33 @@ def fit_truth_bias(
     >>> res.value("temporal congruence", "training") > res.value("temporal congruence", "control")
     True
     """
+    _check_therapist_effects(therapist_effects)
+    conf_level = check_conf_level(conf_level)
+    _check_design(judgment, truth, bias, control_session)  # options before the data
+    return _fit_truth_bias(read_sessions(data, columns), judgment=judgment, truth=truth,
+                           bias=bias, moderator=moderator, therapist_effects=therapist_effects,
+                           truth_slope=truth_slope, method=method, conf_level=conf_level,
+                           control_session=control_session, df=df, moderator_at=moderator_at)
+
+
+def _check_therapist_effects(therapist_effects: str) -> None:
     if therapist_effects not in THERAPIST_EFFECTS:
         raise ValueError(f"therapist_effects must be one of {THERAPIST_EFFECTS}; got "
                          f"{therapist_effects!r}")
+
+
+def _fit_truth_bias(data: pd.DataFrame, *, judgment: str = "alliance_therapist",
+                    truth: str = "alliance_patient", bias: str | None = None,
+                    moderator: str | None = "condition", therapist_effects: str = "intercept",
+                    truth_slope: bool = True, method: str = "REML", conf_level: float = 0.95,
+                    control_session: bool = True, df: str = "satterthwaite",
+                    moderator_at=None) -> TruthBiasResult:
+    """:func:`fit_truth_bias` on data already validated by :func:`alliance.read_sessions` (the
+    door of every public analysis): callers that validated once call this."""
+    _check_therapist_effects(therapist_effects)
     conf_level = check_conf_level(conf_level)
-    d, info = truth_bias_design(data, judgment=judgment, truth=truth, bias=bias,
-                                moderator=moderator, control_session=control_session,
-                                columns=columns)
+    d, info = _truth_bias_design(data, judgment=judgment, truth=truth, bias=bias,
+                                 moderator=moderator, control_session=control_session)
     source = d.attrs["source"]
     base = ["truth_within", "truth_between"] + (["bias"] if "bias" in d else []) \
         + (["session_c"] if control_session else [])
@@ -579,7 +612,7 @@ def therapist_level_sensitivity(data, term: str = "temporal congruence",
     data = read_sessions(data, columns)
     rows = []
     for te in ("none", "intercept", "intercept+slope"):
-        res = fit_truth_bias(data, therapist_effects=te, method=method, df=df, **kwargs)
+        res = _fit_truth_bias(data, therapist_effects=te, method=method, df=df, **kwargs)
         row = res.rows(term=term, level=level).iloc[0].drop("combination").to_dict()
         rows.append({"structure": te, **row, "loglik": res.fit.loglik, "aic": res.fit.aic,
                      "boundary": res.fit.boundary, "converged": res.fit.converged})

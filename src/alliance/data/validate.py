@@ -125,6 +125,11 @@ def _carry(values: pd.Series, decimal: str) -> pd.Series | np.ndarray:
         return values.to_numpy()
     if pd.api.types.is_bool_dtype(values.dtype):
         return values.to_numpy()
+    present = values[values.notna()]
+    try:  # one cell that is not a number settles it (the message of a whole column costs)
+        parse_numeric(present.iloc[:1], "", Source("<probe>"), decimal=decimal)
+    except DataError:
+        return values
     try:
         parsed = parse_numeric(values, "", Source("<probe>"), decimal=decimal)
     except DataError:

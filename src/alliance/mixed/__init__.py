@@ -41,11 +41,15 @@ residual sum of squares. These are exactly lme4's ``deviance`` (ML) and
 Speed comes from independence: rows linked (directly or through a chain) by any
 grouping factor form one *block* (connected components; for sessions in
 patients in therapists, a block is a therapist), :math:`V_0` is block diagonal,
-and by Woodbury every criterion evaluation needs only the per-block sufficient
-statistics :math:`Z_b^\top Z_b`, :math:`Z_b^\top X_b`, :math:`Z_b^\top y_b`
-(computed once) and one small Cholesky factorisation per block. Blocks of
-similar size are padded to a common size and factorised together with batched
-NumPy linear algebra; the exact gradient of the criterion is used by the primary
+and by Woodbury every criterion evaluation needs only sufficient statistics
+(:math:`Z^\top Z`, :math:`Z^\top X`, :math:`Z^\top y` per level, computed once) and
+small Cholesky factorisations. When the random effects are one grouping factor or two
+nested ones (every model of the book), :mod:`alliance.mixed.nested` eliminates them
+level by level (patients, then therapists): a fixed number of batched operations on
+:math:`q \times q` matrices per evaluation, linear in the number of levels, with the
+exact gradient from the selected blocks of :math:`M^{-1}`. Otherwise (crossed
+factors) blocks of similar size are padded to a common size and factorised together
+with batched NumPy linear algebra; the exact gradient of the criterion is used by the primary
 optimizer, L-BFGS-B *without* bounds (the criterion is invariant to the sign of a
 column of :math:`\Lambda_k`, so the unconstrained minimum is the constrained one and a
 projected method's false boundary optima are avoided; see

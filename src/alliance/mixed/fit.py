@@ -85,6 +85,7 @@ class MixedFit(Result):
     _curv: Curvature | None = field(default=None, repr=False)
     _kr_parts: tuple | None = field(default=None, repr=False)
     _inference: dict = field(default_factory=dict, repr=False)
+    _beta: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def coef(self) -> pd.Series:
@@ -152,7 +153,8 @@ class MixedFit(Result):
         eye = np.eye(len(names))
         df = None if inf is None else inf.df(eye)
         V = self.cov_fixed.to_numpy() if inf is None else inf.vcov()
-        return wald_table(self.coef.to_numpy(), V, names, self.conf_level, df=df)
+        beta = self._beta if self._beta is not None else self.coef.to_numpy()
+        return wald_table(beta, V, names, self.conf_level, df=df)
 
     # ---- linear combinations of beta
     def _L(self, L) -> pd.DataFrame:
@@ -742,28 +744,9 @@ def _assemble(model, x, f, sigma2, opt_name, fit_warnings, xnames, n, p, method,
         )
 
     # conditional modes b = Lambda M^-1 Lambda' Z' W (y - X beta)
-    offs, comp, node_start, bucket_of_block, pos_in_bucket = model.node_info
-    delta = f["delta"]
-    bvecs = []
-    for bk, (lam, L, K, LtS, _S, Linv) in zip(model.buckets, f["store"]):
-        Q = bk.Q
-        rhs = LtS[:, :, Q + p] - LtS[:, :, Q : Q + p] @ delta
-        w = np.linalg.solve(L, rhs[:, :, None])
-        u = np.linalg.solve(np.swapaxes(L, 1, 2), w)[:, :, 0]
-        bvecs.append(np.einsum("bij,bj->bi", lam, u))
     re = {}
     fitted = Xa @ beta
-    for kt, t in enumerate(terms):
-        nodes = offs[kt] + np.arange(len(t.levels))
-        blk = comp[nodes]
-        vals = np.zeros((len(t.levels), t.q))
-        for kb, bv in enumerate(bvecs):
-            sel = bucket_of_block[blk] == kb
-            if sel.any():
-                st = node_start[nodes[sel]]
-                pb = pos_in_bucket[blk[sel]]
-                for j in range(t.q):
-                    vals[sel, j] = bv[pb, st + j]
+    for t, vals in zip(terms, model.modes(x)):
         re[t.name] = pd.DataFrame(vals, index=pd.Index(t.levels, name=t.name), columns=t.zcols)
         fitted = fitted + np.sum(t.Z * vals[t.codes], axis=1)
 
@@ -775,7 +758,7 @@ def _assemble(model, x, f, sigma2, opt_name, fit_warnings, xnames, n, p, method,
     for w in fit_warnings:
         warnings.warn(f"{source}: {w}", AllianceWarning, stacklevel=4)
     fit_index = index if index is not None else pd.RangeIndex(n)
-    blocks = comp[model.row_nodes[:, 0]]
+    blocks = model.row_blocks
     kr_parts = (Xa, blocks, terms, Gs,
                 rcodes if rcodes is not None else np.zeros(n, dtype=np.intp), resid_var)
     out = MixedFit(
@@ -809,13 +792,16 @@ def _assemble(model, x, f, sigma2, opt_name, fit_warnings, xnames, n, p, method,
         _random_spec=tuple((t.name, tuple(t.zcols), t.structure) for t in terms),
         _curv=curv,
         _kr_parts=kr_parts,
+        _beta=np.asarray(beta, dtype=float),
     )
     # the table needs the fit's df machinery, so it is built last
-    out.tables["fixed"] = wald_table(beta, cov, xnames, conf_level)
-    if ddf != "z":
+    if ddf == "z":
+        out.tables["fixed"] = wald_table(beta, cov, xnames, conf_level)
+    else:
         try:
             out.tables["fixed"] = out.fixed_effects(ddf)
         except FitError:
+            out.tables["fixed"] = wald_table(beta, cov, xnames, conf_level)
             msg = "degrees of freedom unavailable (no curvature at the solution): Wald z tests"
             out.warnings.append(msg)
             warnings.warn(f"{source}: {msg}", AllianceWarning, stacklevel=4)

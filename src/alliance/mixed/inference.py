@@ -140,11 +140,12 @@ def curvature(model: Model, x: np.ndarray, Rinv: np.ndarray) -> Curvature:
     Hd = np.empty((npar + 1, npar + 1))
     dphi = np.empty((npar + 1, p, p))
     h = _steps(x)
+    # the 2 npar points of the central differences, evaluated together (one pass of the
+    # nested layout where memory allows)
+    steps = np.diag(h)
+    pts = model.core_batch(np.concatenate([x + steps, x - steps]), want_grad=True)
     for i in range(npar):
-        e = np.zeros(npar)
-        e[i] = h[i]
-        cu = model._core(x + e, want_grad=True)
-        cd = model._core(x - e, want_grad=True)
+        cu, cd = pts[i], pts[npar + i]
         if cu is None or cd is None:
             raise FloatingPointError("criterion not finite next to the solution")
         gpu = cu["g_a"] + dfr / cu["r2"] * cu["g_r2"]

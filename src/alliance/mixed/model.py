@@ -21,6 +21,7 @@ from scipy.sparse.csgraph import connected_components
 
 from alliance.data.cells import Source, fail, parse_numeric, rows_text
 from alliance.errors import DataError, FitError
+from alliance.mixed.nested import _BATCH_FLOATS, NestedLayout, nesting
 
 __all__ = ["BOUNDARY_TOL", "Model", "RandomTerm", "Term", "check_rank", "prepare"]
 
@@ -82,8 +83,23 @@ def _as_frame(obj: Any, n: int, what: str, default_prefix: str) -> pd.DataFrame:
     return df
 
 
+def _finite_floats(values) -> np.ndarray | None:
+    """``values`` as floats when they already are real numbers (int or float dtype), all finite;
+    else None: the package's parser (:func:`alliance.data.cells.parse_numeric`) then decides,
+    with its messages. Numbers are not parsed again, only checked."""
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "fiu":
+        return None
+    arr = arr.astype(float, copy=False)
+    return arr if np.isfinite(arr).all() else None
+
+
 def _numeric(df: pd.DataFrame, what: str, source: Source) -> np.ndarray:
     """Columns of a design as floats: every cell a finite number (the package's one parser)."""
+    if all(getattr(dt, "kind", "O") in "fiu" for dt in df.dtypes):
+        fast = _finite_floats(df.to_numpy(dtype=float, na_value=np.nan))
+        if fast is not None:
+            return np.array(fast, dtype=float, order="C")
     out = np.empty(df.shape, dtype=float)
     for j, col in enumerate(df.columns):
         try:
@@ -155,11 +171,17 @@ class Model:
     """
 
     def __init__(self, y: np.ndarray, X: np.ndarray, terms: list[Term], reml: bool,
-                 x_R: np.ndarray | None = None, resid: np.ndarray | None = None):
+                 x_R: np.ndarray | None = None, resid: np.ndarray | None = None,
+                 layout: str = "auto"):
         """``X`` should be well conditioned: the caller passes the Q of the design's
         ``X = QR`` and ``x_R`` = R. The REML criterion gets 2 log|det R| added, so that it
         equals the criterion of the original design; ML does not depend on R.
-        ``resid`` (optional) holds the residual-variance level (0..L-1) of every row."""
+        ``resid`` (optional) holds the residual-variance level (0..L-1) of every row.
+        ``layout``: ``"nested"`` (one grouping factor or two nested ones,
+        :mod:`alliance.mixed.nested`), ``"blocks"`` (any factors: dense padded blocks of
+        connected levels) or ``"auto"`` (nested where it applies)."""
+        if layout not in ("auto", "nested", "blocks"):
+            raise ValueError(f"layout must be 'auto', 'nested' or 'blocks'; got {layout!r}")
         self.x_R = np.eye(X.shape[1]) if x_R is None else np.asarray(x_R, dtype=float)
         self.x_logdet = 2.0 * float(np.sum(np.log(np.abs(np.diag(self.x_R)))))
         n, p = X.shape
@@ -184,7 +206,32 @@ class Model:
         self.Xty = self.Xty_lv.sum(axis=0)
         self.yty = float(self.yty_lv.sum())
         self.tss = float(np.sum((y - y.mean()) ** 2))
+        # [X y]'[X y] per residual level (the nested layout's statistics of the fixed part)
+        k1 = p + 1
+        self.XY_lv = np.zeros((self.n_levels, k1, k1))
+        self.XY_lv[:, :p, :p] = self.XtX_lv
+        self.XY_lv[:, :p, p] = self.XY_lv[:, p, :p] = self.Xty_lv
+        self.XY_lv[:, p, p] = self.yty_lv
+        self.nevals = 0
+        nest = nesting(terms) if layout != "blocks" else None
+        if layout == "nested" and nest is None:
+            raise ValueError("the nested layout needs one grouping factor or two nested ones")
+        if nest is not None:
+            self.layout = "nested"
+            self.nested = NestedLayout(terms, nest[0], nest[1], np.column_stack([X, yt]), lv,
+                                       self.n_levels)
+            top = terms[nest[1] if nest[1] is not None else nest[0]]
+            self.n_blocks = len(top.levels)
+            self.row_blocks = top.codes
+            self.buckets = []
+            return
+        self.layout = "blocks"
+        self.nested = None
+        self._setup_blocks(X, yt, terms, lv)
 
+    def _setup_blocks(self, X, yt, terms, lv):
+        """The general layout: connected levels form blocks, padded to a few common sizes."""
+        p = X.shape[1]
         # ---- graph of levels -> blocks
         offs = np.cumsum([0] + [len(t.levels) for t in terms])
         nnodes = int(offs[-1])
@@ -307,7 +354,7 @@ class Model:
                         [bk.lam_theta, np.full(flat.size, t.theta_slice.start + e)]
                     )
         self.row_nodes = row_nodes
-        self.nevals = 0
+        self.row_blocks = comp[row_nodes[:, 0]]
 
     # ------------------------------------------------------------------ criterion
     def _lambda(self, bk: _Bucket, theta: np.ndarray) -> np.ndarray:
@@ -326,16 +373,90 @@ class Model:
         return np.tensordot(w, bk.S_lv, axes=1)
 
     def _core(self, x: np.ndarray, want_grad: bool):
-        """Everything the criterion and its theta-gradient need at ``x = (theta, rho)``.
+        """Everything the criterion and its gradient need at ``x = (theta, rho)``.
 
         Returns None where the criterion is not finite, else a dict with ``dev`` (the
         profiled criterion), ``logdet`` (log|V0| incl. the variance-function Jacobian),
         ``r2``, ``delta``, ``XVX``, ``RX``, ``logdetX`` (REML only, incl. the QR constant),
-        ``store`` (per-bucket factors) and, with ``want_grad``, the theta-gradients of
-        the parts: ``g_a`` (of ``logdet`` + ``logdetX``) and ``g_r2`` (of ``r2``).
+        ``dfr`` and, with ``want_grad``, the gradients of the parts: ``g_a`` (of
+        ``logdet`` + ``logdetX``) and ``g_r2`` (of ``r2``).
         """
-        self.nevals += 1
         x = np.asarray(x, dtype=float)
+        if self.nested is None:
+            return self._core_blocks(x, want_grad)
+        self.nevals += 1
+        try:
+            c = self.nested.core(self, x[None], want_grad)
+        except np.linalg.LinAlgError:
+            return None
+        return _point(c, 0) if c["ok"][0] else None
+
+    def core_batch(self, xs: np.ndarray, want_grad: bool) -> list:
+        """:meth:`_core` at each row of ``xs`` (None where not finite): in one pass of the
+        nested layout where memory allows, else point by point."""
+        xs = np.atleast_2d(np.asarray(xs, dtype=float))
+        if self.nested is None:
+            return [self._core_blocks(x, want_grad) for x in xs]
+        step = max(1, int(_BATCH_FLOATS // max(self.nested.point_floats, 1)))
+        out = []
+        for s in range(0, xs.shape[0], step):
+            chunk = xs[s : s + step]
+            try:
+                c = self.nested.core(self, chunk, want_grad)
+            except np.linalg.LinAlgError:
+                out.extend(self._core(x, want_grad) for x in chunk)
+                continue
+            self.nevals += chunk.shape[0]
+            out.extend(_point(c, i) if c["ok"][i] else None for i in range(chunk.shape[0]))
+        return out
+
+    def modes(self, x: np.ndarray) -> list[np.ndarray]:
+        """Conditional modes :math:`\\hat b = \\Lambda\\hat u` of every term at ``x``, one
+        array per term (its levels x its columns, in level order; the outcome's scale)."""
+        x = np.asarray(x, dtype=float)
+        if self.nested is None:
+            return self._modes_blocks(x)
+        nl = self.nested
+        c = nl.core(self, x[None], want_grad=False, want_modes=True)
+        v1, v2 = c["modes"]
+        out: list[np.ndarray] = [None] * len(self.terms)  # type: ignore[list-item]
+        fine = np.empty((nl.n1, nl.q1))
+        fine[nl.fine_order] = v1[0]
+        out[nl.fine] = fine
+        if nl.coarse is not None:
+            out[nl.coarse] = v2[0]
+        return out
+
+    def _modes_blocks(self, x: np.ndarray) -> list[np.ndarray]:
+        f = self._core_blocks(x, want_grad=False)
+        p = self.p
+        offs, comp, node_start, bucket_of_block, pos_in_bucket = self.node_info
+        delta = f["delta"]
+        bvecs = []
+        for bk, (lam, L, _K, LtS, _S, _Linv) in zip(self.buckets, f["store"]):
+            Q = bk.Q
+            rhs = LtS[:, :, Q + p] - LtS[:, :, Q : Q + p] @ delta
+            w = np.linalg.solve(L, rhs[:, :, None])
+            u = np.linalg.solve(np.swapaxes(L, 1, 2), w)[:, :, 0]
+            bvecs.append(np.einsum("bij,bj->bi", lam, u))
+        out = []
+        for kt, t in enumerate(self.terms):
+            nodes = offs[kt] + np.arange(len(t.levels))
+            blk = comp[nodes]
+            vals = np.zeros((len(t.levels), t.q))
+            for kb, bv in enumerate(bvecs):
+                sel = bucket_of_block[blk] == kb
+                if sel.any():
+                    st = node_start[nodes[sel]]
+                    pb = pos_in_bucket[blk[sel]]
+                    for j in range(t.q):
+                        vals[sel, j] = bv[pb, st + j]
+            out.append(vals)
+        return out
+
+    def _core_blocks(self, x: np.ndarray, want_grad: bool):
+        """:meth:`_core` in the general layout (also returns ``store``, per-bucket factors)."""
+        self.nevals += 1
         theta = x[: self.ntheta]
         if self.nrho:
             rho = x[self.ntheta :]
@@ -498,6 +619,17 @@ class Model:
                 + c["r2"] / sigma**2)
 
 
+def _point(c: dict, i: int) -> dict:
+    """Point ``i`` of a batched result of the nested layout, in :meth:`Model._core`'s form."""
+    out = {"dev": float(c["dev"][i]), "r2": float(c["r2"][i]), "delta": c["delta"][i],
+           "XVX": c["XVX"][i], "RX": c["RX"][i], "logdet": float(c["logdet"][i]),
+           "logdetX": float(c["logdetX"][i]), "dfr": c["dfr"]}
+    if "g_a" in c:
+        out["g_a"] = c["g_a"][i]
+        out["g_r2"] = c["g_r2"][i]
+    return out
+
+
 def prepare(y, X, random, source: str):
     """Check and convert the inputs of :func:`~alliance.mixed.fit_lmm` (see its docstring)."""
     if isinstance(y, pd.DataFrame):
@@ -517,7 +649,11 @@ def prepare(y, X, random, source: str):
     n = y_arr.shape[0]
     if n == 0:
         raise fail(src, "non-empty data", "no rows to fit")
-    y_num = parse_numeric(pd.Series(y_arr), "outcome", src)
+    y_num = _finite_floats(y_arr) if y_arr.ndim == 1 else None
+    if y_num is None:
+        y_num = parse_numeric(pd.Series(y_arr), "outcome", src)
+    else:
+        y_num = np.array(y_num, dtype=float)
     bad = np.isnan(y_num)
     if bad.any():
         raise fail(src, "finite values",

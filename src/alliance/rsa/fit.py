@@ -323,7 +323,26 @@ def fit_rsa(
                    center=center, se=se, random=random, level2_means=level2_means,
                    y_as_group_mean=y_as_group_mean, method=method, conf_level=conf_level,
                    model=model, family=family, cubic=cubic, outliers=outliers)
-    f, frame_info = analysis_frame(data, spec)
+    return _fit_rsa(data, spec, df=df, outer_random=outer_random)
+
+
+def _fit_rsa_validated(data, outcome: str, x: str, y: str | None = None, *,
+                       df: str | None = None, outer_random: str = "intercept",
+                       covariates: Iterable[str] = (), **options) -> RSAResult:
+    """:func:`fit_rsa` (same arguments) on session data already validated by
+    :func:`alliance.read_sessions`: callers that validated once call this."""
+    spec = RSASpec(outcome, x, y, covariates=tuple(covariates), **options)
+    return _fit_rsa(data, spec, df=df, outer_random=outer_random, validated=True)
+
+
+def _fit_rsa(data, spec: RSASpec, *, df: str | None = None, outer_random: str = "intercept",
+             validated: bool = False) -> RSAResult:
+    """:func:`fit_rsa` with its options checked (``spec``). ``validated=True``: ``data`` are
+    session data already validated by :func:`alliance.read_sessions`, whose numeric columns
+    are not parsed again (:func:`alliance.rsa.spec.analysis_frame`)."""
+    outcome, x, y, moderator = spec.outcome, spec.x, spec.y, spec.moderator
+    time, lag, lag_gaps, level2_means = spec.time, spec.lag, spec.lag_gaps, spec.level2_means
+    f, frame_info = analysis_frame(data, spec, validated=validated)
     source = f.attrs["source"]
     kind, mod_levels = frame_info["moderator_kind"], frame_info["moderator_levels"]
     X, mod_term = design_matrix(f, spec, kind, mod_levels)

@@ -203,8 +203,13 @@ def _moderator(m: pd.Series, spec: RSASpec, source) -> tuple[str | None, np.ndar
     return "continuous", m.to_numpy(dtype=float), []
 
 
-def analysis_frame(data, spec: RSASpec) -> tuple[pd.DataFrame, dict]:
+def analysis_frame(data, spec: RSASpec, *, validated: bool = False) -> tuple[pd.DataFrame, dict]:
     """The rows a surface is fitted on, with the centred polynomial terms.
+
+    ``data`` is validated by :func:`alliance.read_table` (the surface's numeric columns
+    parsed as numbers); with ``validated=True`` it is a frame :func:`alliance.read_sessions`
+    returned, used as it is when every numeric column of the surface already holds numbers
+    there (the canonical ratings and session do), else validated as above.
 
     Returns
     -------
@@ -219,9 +224,15 @@ def analysis_frame(data, spec: RSASpec) -> tuple[pd.DataFrame, dict]:
         ``lag_report`` and the rows (``rows_input``, ``rows_used``,
         ``rows_dropped`` by identifier, ``describe``); ``warnings`` (a list).
     """
+    numeric = spec.numeric_columns()
     ids = list(dict.fromkeys(spec.groups + ([spec.lag_unit] if spec.lag is not None else [])))
-    d = read_table(data, numeric=spec.numeric_columns(), required=[],
-                   identifiers=ids)  # group ids by the one id rule (a missing id drops the row)
+    if validated and set(ids) <= {"therapist", "patient"} and all(
+            c in data.columns and pd.api.types.is_numeric_dtype(data[c].dtype)
+            and not pd.api.types.is_bool_dtype(data[c].dtype) for c in numeric):
+        d = data  # read_sessions parsed these ids and numbers by the same rules
+    else:
+        d = read_table(data, numeric=numeric, required=[],
+                       identifiers=ids)  # group ids by the one id rule (a missing id drops the row)
     source = source_of(d)
     missing = [c for c in spec.id_columns() if c not in d.columns]
     if missing:
