@@ -86,7 +86,8 @@ def chapter_fit(name: str, ddf: str = "satterthwaite"):
     data = alliance.load_example()
     if name.startswith("growth"):
         rater = {"growth_therapist": "therapist", "growth_therapist_slope": "therapist",
-                 "growth_patient": "patient", "growth_stacked": "both"}[name]
+                 "growth_patient": "patient", "growth_patient_slope": "patient",
+                 "growth_stacked": "both"}[name]
         te = "intercept+slope" if name.endswith("slope") else "intercept"
         # lme4/lmerTest have one residual variance: the stacked model as lme4 fits it
         res = _quiet(fit_growth, data, rater, therapist_effects=te, df=ddf, residual="shared")

@@ -42,7 +42,8 @@ _spec.loader.exec_module(ddf_cases)
 REF = Path(__file__).parent / "reference"
 DATA = Path(__file__).parent / "data"
 DDF_FILES = sorted(REF.glob("ddf_*.json"))
-CHAPTER = {"growth_therapist", "growth_therapist_slope", "growth_patient", "growth_stacked",
+CHAPTER = {"growth_therapist", "growth_therapist_slope", "growth_patient", "growth_patient_slope",
+           "growth_stacked",
            "truth_bias", "truth_bias_slope", "rsa", "lagged"}
 METHODS = {"satterthwaite": "satterthwaite", "kenward_roger": "kenward-roger"}
 

@@ -200,6 +200,8 @@ chapter_models <- function() {
                                   REML = TRUE, contrasts = growth_single_contrasts),
     growth_patient = list(data = gp, formula = growth_single_formula("intercept"), REML = TRUE,
                           contrasts = growth_single_contrasts),
+    growth_patient_slope = list(data = gp, formula = growth_single_formula("intercept+slope"),
+                                REML = TRUE, contrasts = growth_single_contrasts),
     growth_stacked = list(data = gs, formula = growth_stacked_formula("intercept"), REML = TRUE,
                           contrasts = growth_stacked_contrasts),
     truth_bias = list(data = tb, formula = tb_formula, REML = TRUE, contrasts = tb_contrasts),
