@@ -137,11 +137,13 @@ def _varident_fit(name: str):
         from alliance.growth import fit_growth
 
         method = "REML" if name.endswith("reml") else "ML"
+        # the nlme models: a therapist intercept per rater (pdSymm(~ 0 + pr + tr)), or an intercept
+        # and a slope per rater (pdSymm(~ 0 + pr + tr + time_pr + time_tr), "_slope")
+        te = "intercept+slope" if "_slope" in name else "intercept"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AllianceWarning)
-            # the nlme model: a therapist intercept per rater (pdSymm(~ 0 + pr + tr))
             return fit_growth(alliance.load_example(), "both", method=method,
-                              therapist_effects="intercept").fit
+                              therapist_effects=te).fit
     aci = pd.read_csv(DATA / "tb_acitelli_pairwise.csv")
     from alliance.truth_bias import fit_truth_bias_cross
 
