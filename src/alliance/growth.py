@@ -384,8 +384,8 @@ class GrowthResult(Result):
             coords = {"Intercept": 1.0, "time": t}
         rv = self.fit.residual_variances
         var = float(self.fit.sigma2 if rv is None else rv[rater])
-        coords = {**coords, "Intercept": coords.get("Intercept", 1.0)} if self.rater == "both" \
-            else coords
+        coords = ({**coords, "Intercept": coords.get("Intercept", 1.0)} if self.rater == "both"
+                  else coords)
         for group in ("patient", "therapist", "session"):
             g = self._G(group)
             if g is None:

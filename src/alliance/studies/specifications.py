@@ -259,8 +259,8 @@ def specification_recovery(draws: pd.DataFrame, params: SimulationParams | None 
     if not names:
         raise DataError(f"{source}: no est_<term> column of any specification "
                         f"({', '.join(SPECIFICATIONS)}) [rule: specification-columns]")
-    ok_draw = (draws["error"].fillna("").astype(str) == "").to_numpy() \
-        if "error" in draws.columns else np.ones(len(draws), bool)
+    ok_draw = ((draws["error"].fillna("").astype(str) == "").to_numpy()
+               if "error" in draws.columns else np.ones(len(draws), bool))
     z = stats.norm.ppf(0.5 + conf_level / 2)
     rows = []
     for n in names:
