@@ -30,13 +30,19 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from alliance.data.cells import fail, source_of
+from alliance.data.cells import source_of
 from alliance.data.lags import lag, lag_name, split_within_between
-from alliance.data.validate import moderator_levels, numeric_column, read_sessions, require_columns
-from alliance.errors import AllianceWarning
-from alliance.mixed import DDF_LABEL, MixedFit, RandomTerm, fit_lmm
-from alliance.moderation import add_moderator, moderated_contrasts, require_groups_per_level
-from alliance.options import check_conf_level
+from alliance.data.validate import read_sessions
+from alliance.errors import AllianceWarning, DataError
+from alliance.mixed import DDF_LABEL, RandomTerm, fit_lmm
+from alliance.moderation import (
+    add_moderator,
+    contrast_table,
+    difference_label,
+    moderator_levels,
+    require_groups_per_level,
+)
+from alliance.options import check_conf_level, check_df, check_method
 from alliance.results import Result, RowLog, check_tests, format_table
 
 __all__ = [
@@ -57,9 +63,12 @@ PRIOR_CENTRINGS = ("person", "grand")
 #: The parts of a lagged predictor in the effects table.
 PARTS = ("within", "between")
 #: Random effects per therapist: an intercept (default), none, or an intercept and the
-#: within-patient slopes of the lagged predictors (correlated).
-THERAPIST_EFFECTS = ("intercept", "none", "intercept+slopes")
-THERAPIST_EFFECTS_ORDER = ("none", "intercept", "intercept+slopes")
+#: within-patient slopes of the lagged predictors (correlated): ``"intercept+slope"``, the
+#: name every analysis gives a therapist's random slope(s) (``"intercept+slopes"``, this
+#: module's former name, is accepted for one release).
+THERAPIST_EFFECTS = ("intercept", "none", "intercept+slope")
+THERAPIST_EFFECTS_ORDER = ("none", "intercept", "intercept+slope")
+_FORMER = {"intercept+slopes": "intercept+slope"}
 
 
 # --------------------------------------------------------------------------- results
@@ -72,7 +81,8 @@ class LaggedResult(Result):
     Attributes
     ----------
     tables : dict
-        ``effects`` -- one row per (model outcome, lagged predictor, part, level):
+        ``estimates`` (``effects`` until this release, a name still accepted) -- one row
+        per (model outcome, lagged predictor, part, level):
         columns ``term``, ``level``, ``estimate``, ``se``, ``statistic`` (t or z), ``df``,
         ``p``, ``ci_low``, ``ci_high``, ``outcome`` (the model's outcome at
         :math:`s`), ``predictor`` (the lagged column), ``part`` (``within``,
@@ -90,6 +100,8 @@ class LaggedResult(Result):
         The analysed rows with the constructed variables, per model.
     """
 
+    TABLE_ALIASES = {"effects": "estimates"}
+
     fits: dict = field(default_factory=dict, repr=False)
     designs: dict = field(default_factory=dict, repr=False)
 
@@ -99,7 +111,7 @@ class LaggedResult(Result):
         for model in self.info.get("models", []):
             out = model["outcome"]
             lines += ["", f"model: {model['formula']}"]
-            e = self.tables["effects"]
+            e = self.estimates
             shown = e[e["outcome"] == out].drop(columns=["outcome", "combination", "std_ci_low",
                                                          "std_ci_high"])
             lines += [format_table(shown), "", "rows:"]
@@ -174,8 +186,10 @@ def lagged_design(
         Missing or non-numeric columns, duplicated patient x session rows (from the
         lag builder), no analysable rows.
     """
-    return _design(read_sessions(data, columns), outcome=outcome, predictors=predictors,
-                   control_prior=control_prior, prior_centring=prior_centring, moderator=moderator)
+    predictors = [predictors] if isinstance(predictors, str) else list(predictors)
+    data = read_sessions(data, columns, numeric=[outcome, *predictors], require=[moderator])
+    return _design(data, outcome=outcome, predictors=predictors, control_prior=control_prior,
+                   prior_centring=prior_centring, moderator=moderator)
 
 
 def _design(data: pd.DataFrame, *, outcome, predictors, control_prior, prior_centring, moderator):
@@ -194,9 +208,14 @@ def _design(data: pd.DataFrame, *, outcome, predictors, control_prior, prior_cen
     if prior_centring not in PRIOR_CENTRINGS:
         raise ValueError(f"prior_centring must be one of {PRIOR_CENTRINGS}; got {prior_centring!r}")
     source = source_of(data)
-    require_columns(data, [outcome, *predictors, moderator], "lagged-outcome model")
+    missing = [c for c in (outcome, *predictors, moderator)
+               if c is not None and c not in data.columns]
+    if missing:
+        raise DataError(f"{source}: missing column(s) {missing} needed by the lagged-outcome "
+                        f"model; the data have {list(data.columns)} [rule: required columns "
+                        "present]")
     cols = [*predictors, outcome]
-    values = {c: numeric_column(data, c) for c in cols}
+    values = {c: data[c].to_numpy(dtype=float) for c in cols}
     # THE lag builder; lagging the session column too tells which rows have a previous row
     lagged = lag(data, [*cols, "session"], group="patient", time="session")
     lag_report = dict(lagged.attrs["lag"])
@@ -221,9 +240,8 @@ def _design(data: pd.DataFrame, *, outcome, predictors, control_prior, prior_cen
         log.drop(data[moderator].isna().to_numpy(), f"missing:{moderator}", f"{moderator} missing")
     ok = log.keep
     if not ok.any():
-        raise fail(source, "rows to analyse",
-                   f"no row has {outcome} and the previous session's {', '.join(predictors)} of "
-                   "the same patient")
+        raise DataError(f"{source}: no row has {outcome} and the previous session's "
+                        f"{', '.join(predictors)} of the same patient [rule: rows to analyse]")
 
     cols_out: dict[str, np.ndarray] = {"patient": pid[ok]}
     cols_out["therapist"] = data.loc[ok, "therapist"].to_numpy()
@@ -263,35 +281,6 @@ def _design(data: pd.DataFrame, *, outcome, predictors, control_prior, prior_cen
 # --------------------------------------------------------------------------- fitting
 
 
-def _effects_table(fit: MixedFit, d: pd.DataFrame, outcome: str, predictors, prior_term,
-                   moderator, levels) -> pd.DataFrame:
-    parts = {}
-    for c in predictors:
-        for part in PARTS:
-            col = f"{c}_lag1_within" if part == "within" else f"{c}_between"
-            parts[f"{c} (s-1) {part}"] = (c, part, col)
-    if prior_term is not None:
-        parts[f"{outcome} (s-1) prior"] = (outcome, "prior", prior_term)
-    moderated = {k: v[2] for k, v in parts.items() if v[1] != "prior"}
-    L, meta = moderated_contrasts(moderated, moderator, levels, fit.coef.index)
-    if prior_term is not None and prior_term in fit.coef.index:
-        extra, extra_meta = moderated_contrasts({f"{outcome} (s-1) prior": prior_term}, None, None,
-                                                fit.coef.index)
-        L.update(extra)
-        meta += extra_meta
-    con = fit.contrast(L)
-    sd_y = float(np.std(d["y"], ddof=1))
-    scale = np.array([float(np.std(d[parts[m[0]][2]], ddof=1)) / sd_y for m in meta])
-    out = {"term": [m[0] for m in meta], "level": [m[1] for m in meta]}
-    out.update({c: con[c].to_numpy() for c in con.columns if c != "term"})
-    out.update(outcome=outcome, predictor=[parts[m[0]][0] for m in meta],
-               part=[parts[m[0]][1] for m in meta], combination=[m[2] for m in meta],
-               std_estimate=con["estimate"].to_numpy() * scale,
-               std_ci_low=con["ci_low"].to_numpy() * scale,
-               std_ci_high=con["ci_high"].to_numpy() * scale)
-    return pd.DataFrame(out)
-
-
 def _fit_one(data, *, outcome, predictors, control_prior, prior_centring, moderator,
              therapist_effects, method, conf_level, df="satterthwaite"):
     d, info = _design(data, outcome=outcome, predictors=predictors, control_prior=control_prior,
@@ -317,23 +306,62 @@ def _fit_one(data, *, outcome, predictors, control_prior, prior_centring, modera
     within = [f"{c}_lag1_within" for c in predictors]
     if therapist_effects == "intercept":
         random.append(RandomTerm("therapist", d["therapist"].to_numpy()))
-    elif therapist_effects == "intercept+slopes":
+    elif therapist_effects == "intercept+slope":
         Zt = X[["Intercept", *within]]
         random.append(RandomTerm("therapist", d["therapist"].to_numpy(), Zt))
     fit = fit_lmm(d["y"].to_numpy(), X, random, method=method, source=source,
                   conf_level=conf_level, ddf=df)
-    effects = _effects_table(fit, d, outcome, predictors, info["prior_term"], moderator, levels)
+    # the effects table: each within/between effect per level and the level differences, the
+    # prior outcome, and the standardised estimates
+    parts = {}
+    for c in predictors:
+        for part in PARTS:
+            parts[f"{c} (s-1) {part}"] = (c, part, f"{c}_lag1_within" if part == "within"
+                                          else f"{c}_between")
+    prior_term = info["prior_term"]
+    if prior_term is not None:
+        parts[f"{outcome} (s-1) prior"] = (outcome, "prior", prior_term)
+    tabs = [contrast_table(fit, {k: v[2] for k, v in parts.items() if v[1] != "prior"},
+                           moderator, levels)]
+    if prior_term is not None and prior_term in fit.coef.index:
+        tabs.append(contrast_table(fit, {f"{outcome} (s-1) prior": prior_term}, None))
+    con = pd.concat(tabs, ignore_index=True)
+    sd_y = float(np.std(d["y"], ddof=1))
+    scale = np.array([float(np.std(d[parts[t][2]], ddof=1)) / sd_y for t in con["term"]])
+    effects = con.drop(columns="combination")
+    effects["outcome"] = outcome
+    effects["predictor"] = [parts[t][0] for t in con["term"]]
+    effects["part"] = [parts[t][1] for t in con["term"]]
+    effects["combination"] = con["combination"].to_numpy()
+    effects["std_estimate"] = con["estimate"].to_numpy() * scale
+    effects["std_ci_low"] = con["ci_low"].to_numpy() * scale
+    effects["std_ci_high"] = con["ci_high"].to_numpy() * scale
     check_tests(fit.estimates, source, f"lagged {outcome}")
-    parts = " + ".join([f"{c}[s-1] within + {c} between" for c in predictors])
+    terms = " + ".join([f"{c}[s-1] within + {c} between" for c in predictors])
     mod = f"{moderator} * " if moderator else ""
     prior = (f" + {outcome}[s-1] ({'grand' if prior_centring == 'grand' else 'person'}-mean "
              "centred)") if control_prior else ""
     rnd = "(1 | patient)" + {
         "intercept": " + (1 | therapist)", "none": "",
-        "intercept+slopes": f" + (1 + {' + '.join(f'{c}[s-1] within' for c in predictors)} | therapist)",
+        "intercept+slope": f" + (1 + {' + '.join(f'{c}[s-1] within' for c in predictors)} | therapist)",
     }[therapist_effects]
-    formula = f"{outcome}[s] ~ {mod}({parts} + session){prior} + {rnd}"
+    formula = f"{outcome}[s] ~ {mod}({terms} + session){prior} + {rnd}"
     return fit, d, info, effects, levels, formula
+
+
+def _options(*, direction: str = "alliance->outcome", therapist_effects: str = "intercept",
+             method: str = "REML", conf_level: float = 0.95,
+             df: str = "satterthwaite") -> dict:
+    """The options of :func:`fit_lagged`, checked (:mod:`alliance.options`)."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}; got {direction!r}")
+    therapist_effects = _FORMER.get(therapist_effects, therapist_effects)
+    if therapist_effects not in THERAPIST_EFFECTS:
+        raise ValueError(f"therapist_effects must be one of {THERAPIST_EFFECTS}; got "
+                         f"{therapist_effects!r}")
+    method = check_method(method)
+    return {"direction": direction, "therapist_effects": therapist_effects, "method": method,
+            "conf_level": check_conf_level(conf_level), "df": check_df(df, method=method)}
 
 
 def fit_lagged(
@@ -416,7 +444,7 @@ def fit_lagged(
         Column whose levels moderate every within and between effect, and the
         session slope (default ``"condition"``, reference ``control``). ``None``:
         one set of effects.
-    therapist_effects : {"intercept", "none", "intercept+slopes"}
+    therapist_effects : {"intercept", "none", "intercept+slope"}
         Random intercept per therapist (default), none, or an intercept and the
         within-patient slopes of the lagged predictors per therapist (then the arm
         differences in the within effects are tested against how much those slopes
@@ -496,14 +524,28 @@ def fit_lagged(
     >>> res.tables["rows"]["reason"].iloc[0]
     'rows used'
     """
-    if direction not in DIRECTIONS:
-        raise ValueError(f"direction must be one of {DIRECTIONS}; got {direction!r}")
-    if therapist_effects not in THERAPIST_EFFECTS:
-        raise ValueError(f"therapist_effects must be one of {THERAPIST_EFFECTS}; got "
-                         f"{therapist_effects!r}")
+    options = _options(direction=direction, therapist_effects=therapist_effects, method=method,
+                       conf_level=conf_level, df=df)
     predictors = [predictors] if isinstance(predictors, str) else list(predictors)
-    conf_level = check_conf_level(conf_level)
-    data = read_sessions(data, columns)
+    data = read_sessions(data, columns, numeric=[outcome, *predictors], require=[moderator])
+    return _fit_lagged(data, outcome=outcome, predictors=predictors,
+                       control_prior=control_prior, prior_centring=prior_centring,
+                       moderator=moderator, **options)
+
+
+def _fit_lagged(data: pd.DataFrame, *, outcome: str = "wellbeing",
+                predictors=("alliance_therapist", "alliance_patient"),
+                direction: str = "alliance->outcome", control_prior: bool = True,
+                prior_centring: str = "person", moderator: str | None = "condition",
+                therapist_effects: str = "intercept", method: str = "REML",
+                conf_level: float = 0.95, df: str = "satterthwaite") -> LaggedResult:
+    """:func:`fit_lagged` on data already validated by :func:`alliance.read_sessions` (with the
+    outcome and predictors as numbers): callers that validated once call this."""
+    opts = _options(direction=direction, therapist_effects=therapist_effects, method=method,
+                    conf_level=conf_level, df=df)
+    direction, therapist_effects = opts["direction"], opts["therapist_effects"]
+    method, conf_level, df = opts["method"], opts["conf_level"], opts["df"]
+    predictors = [predictors] if isinstance(predictors, str) else list(predictors)
     if direction == "alliance->outcome":
         specs = [(outcome, predictors)]
     else:
@@ -546,6 +588,9 @@ def fit_lagged(
         prior_centring=prior_centring if control_prior else None, moderator=moderator,
         therapist_effects=therapist_effects, method=method, df=next(iter(fits.values())).ddf,
         rows_input=len(data),
+        difference_level=(difference_label(models[0]["levels"][1], models[0]["levels"][0])
+                          if models[0]["levels"] is not None and len(models[0]["levels"]) == 2
+                          else None),
         person_mean_rule=("each patient's mean of a lagged rating is the mean of all that patient's "
                           "non-missing values of the rating in the data (every available session, "
                           "including the last, which never serves as a lag); the between part is "
@@ -558,7 +603,7 @@ def fit_lagged(
              + f"; {DDF_LABEL[next(iter(fits.values())).ddf]}")
     return LaggedResult(
         title=title,
-        tables={"effects": pd.concat(effects, ignore_index=True),
+        tables={"estimates": pd.concat(effects, ignore_index=True),
                 "fixed": pd.concat(fixed, ignore_index=True),
                 "variance_components": pd.concat(vcs, ignore_index=True),
                 "rows": pd.DataFrame(rows)},
@@ -573,7 +618,7 @@ def therapist_level_sensitivity(data, predictor: str = "alliance_therapist",
                                 df: str = "satterthwaite", **kwargs) -> pd.DataFrame:
     """The within-patient lagged effect of one rater under each therapist-level structure.
 
-    ``none``, ``intercept`` (the default model) and ``intercept+slopes`` (therapists'
+    ``none``, ``intercept`` (the default model) and ``intercept+slope`` (therapists'
     own within-patient slopes): with the slopes, the arm difference in a within effect
     is tested against how much it varies between therapists, the unit of
     randomisation. ``kwargs`` go to :func:`fit_lagged` (forward direction).
@@ -584,10 +629,14 @@ def therapist_level_sensitivity(data, predictor: str = "alliance_therapist",
         ``structure``, ``term``, ``level``, ``estimate``, ``se``, ``statistic``, ``df``,
         ``p``, ``ci_low``, ``ci_high``, ``loglik``, ``aic``, ``boundary``, ``converged``.
     """
-    data = read_sessions(data, columns)
+    outcome = kwargs.get("outcome", "wellbeing")
+    predictors = kwargs.get("predictors", ("alliance_therapist", "alliance_patient"))
+    predictors = [predictors] if isinstance(predictors, str) else list(predictors)
+    data = read_sessions(data, columns, numeric=[outcome, *predictors],
+                         require=[kwargs.get("moderator", "condition")])
     rows = []
     for te in THERAPIST_EFFECTS_ORDER:
-        res = fit_lagged(data, therapist_effects=te, df=df, **kwargs)
+        res = _fit_lagged(data, therapist_effects=te, df=df, **kwargs)
         r = res.rows(predictor=predictor, part="within", level=level).iloc[0]
         fit = next(iter(res.fits.values()))
         rows.append({"structure": te, **{c: r[c] for c in ("term", "level", "estimate", "se",
@@ -753,14 +802,15 @@ def nickell_simulation(
     for r in range(reps):
         d = _simulate_series(rng, n_series, n_sessions, rho, beta, feedback, level_corr)
         d.attrs["source"] = f"nickell_simulation(seed={seed}) replication {r + 1}"
+        d = read_sessions(d, numeric=["alliance", "outcome"])  # each replication's data, once
         for spec in ("person", "grand"):
             # boundary fits are an expected outcome of the experiment (the grand-mean-centred
             # lagged outcome absorbs the patient level): counted per specification in the
             # summary table instead of being emitted once per replication
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", AllianceWarning)
-                res = fit_lagged(d, outcome="outcome", predictors=("alliance",), moderator=None,
-                                 therapist_effects="none", prior_centring=spec)
+                res = _fit_lagged(d, outcome="outcome", predictors=("alliance",), moderator=None,
+                                  therapist_effects="none", prior_centring=spec)
             for w in caught:
                 if not issubclass(w.category, AllianceWarning):
                     warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
