@@ -294,6 +294,8 @@ class GrowthResult(Result):
         The rows used (see :func:`growth_frame`).
     """
 
+    TABLE_ALIASES = {"fixed": "estimates"}
+
     fit: MixedFit | None = None
     rater: str = "therapist"
     therapist_effects: str = "intercept+slope"
@@ -510,7 +512,8 @@ def fit_growth(
     Returns
     -------
     GrowthResult
-        ``estimates`` (``tables["fixed"]``: term, estimate, se, statistic (t or z),
+        ``estimates`` (``tables["estimates"]``, called ``fixed`` until this release, a name
+        still accepted: term, estimate, se, statistic (t or z),
         df, p, ci_low, ci_high), ``tables["variance_components"]`` (with one
         ``Residual`` row per rater under ``residual="rater"``), ``fit`` (the
         :class:`MixedFit`),
@@ -648,9 +651,9 @@ def _fit_growth(data: pd.DataFrame, rater: str = "therapist", *, method: str = "
         "optimizer": fit.optimizer,
         **dropped,
     }
-    return GrowthResult(
+    res = GrowthResult(
         title=title,
-        tables={"fixed": fixed, "variance_components": fit.variance_components.copy()},
+        tables={"estimates": fixed, "variance_components": fit.variance_components.copy()},
         n_obs=fit.n_obs,
         n_groups=dict(fit.n_groups),
         converged=bool(fit.converged),
@@ -663,6 +666,11 @@ def _fit_growth(data: pd.DataFrame, rater: str = "therapist", *, method: str = "
         residual="rater" if by_rater else "shared",
         frame=frame,
     )
+    # the SD of one rating at the last session, per rater (the scale of standardised effects
+    # and of the plan's equivalence margin; :meth:`GrowthResult.marginal_sd`)
+    res.info["last_session"] = res.sessions()[-1]
+    res.info["marginal_sd_last"] = {r: res.marginal_sd(r) for r in _raters_of(rater)}
+    return res
 
 
 def therapist_level_sensitivity(

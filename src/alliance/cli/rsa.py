@@ -129,7 +129,7 @@ def run(args) -> Result:
         family=family,
         cubic=args.cubic,
         outliers=args.outliers,
-        df=args.df if args.group else None,
+        df=args.df,
         )
         if args.bootstrap is not None:
             boot = bootstrap_rsa(res, args.bootstrap, seed=args.seed, jobs=args.jobs)

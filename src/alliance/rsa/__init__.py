@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from alliance.rsa.bootstrap import BootstrapResult, bootstrap_rsa
 from alliance.rsa.cubic import ca_range, cl_range
-from alliance.rsa.fit import MODELS, RSAResult, fit_rsa, regions_of_significance
+from alliance.rsa.fit import MODELS, RSAResult, fit_rsa, regions_of_significance, rsa_spec
 from alliance.rsa.models import CUBIC_MODELS, DEFAULT_MODELS
+from alliance.rsa.spec import RSASpec
 from alliance.rsa.surface import (
     COEF_NAMES,
     QUANTITIES,
@@ -36,6 +37,7 @@ __all__ = [
     "SURFACE_L",
     "BootstrapResult",
     "RSAResult",
+    "RSASpec",
     "Verdict",
     "bootstrap_rsa",
     "ca_range",
@@ -44,6 +46,7 @@ __all__ = [
     "congruence_verdict",
     "fit_rsa",
     "regions_of_significance",
+    "rsa_spec",
     "surface_parameters",
     "surface_quantities",
 ]

@@ -58,14 +58,22 @@ import pandas as pd
 from alliance.data.schema import INSTRUMENTS
 from alliance.data.validate import read_sessions
 from alliance.errors import AllianceWarning, DataError, FitError
-from alliance.findings import CLAIMS, MARGINS, PRIMARY, PRIMARY_TESTS, judge, summarise_draws
-from alliance.growth import fit_growth
+from alliance.findings import (
+    CLAIMS,
+    MARGINS,
+    PRIMARY,
+    PRIMARY_TESTS,
+    _lagged_surface,
+    judge,
+    summarise_draws,
+)
+from alliance.growth import _fit_growth as fit_growth
 from alliance.moderation import moderated_contrasts
 from alliance.options import check_alpha, check_conf_level
 from alliance.results import Result
-from alliance.rsa import fit_rsa
 from alliance.rsa.surface import SURFACE_L
-from alliance.truth_bias import FORCES, fit_truth_bias
+from alliance.truth_bias import FORCES
+from alliance.truth_bias import _fit_truth_bias as fit_truth_bias
 
 __all__ = ["CHOICES", "FINDINGS", "MARGIN_SCALES", "WITHIN", "MultiverseResult", "by_choice",
            "choices_table", "margin_sensitivity", "multiverse", "specifications"]
@@ -130,11 +138,9 @@ def _truth_bias_weights(res, finding):
 def _fit_rsa(data, s, cl):
     level = s["therapist_level"]
     centre = {"pooled mean": "pooled", "none": "none", f"scale midpoint ({_MIDPOINT:g})": _MIDPOINT}
-    return fit_rsa(
-        data, "wellbeing", x="alliance_therapist", y="alliance_patient",
+    return _lagged_surface(
+        data, cl, method=s["method"],
         group=["patient"] if level == "none" else ["therapist", "patient"],
-        time="session", lag=1, moderator="condition", moderator_levels=["control", "training"],
-        covariates=["session"], method=s["method"], conf_level=cl,
         center=centre[s["centring"]], level2_means=s["within_between"] == WITHIN,
         prior_outcome=s["prior_control"] != "none", lag_gaps=s["lag_rule"] != "strict",
         outer_random="intercept" if level == "none" else _TE[level])
