@@ -55,6 +55,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -294,7 +295,7 @@ class GrowthResult(Result):
         The rows used (see :func:`growth_frame`).
     """
 
-    TABLE_ALIASES = {"fixed": "estimates"}
+    TABLE_ALIASES: ClassVar[dict[str, str]] = {"fixed": "estimates"}
 
     fit: MixedFit | None = None
     rater: str = "therapist"

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -100,7 +101,7 @@ class LaggedResult(Result):
         The analysed rows with the constructed variables, per model.
     """
 
-    TABLE_ALIASES = {"effects": "estimates"}
+    TABLE_ALIASES: ClassVar[dict[str, str]] = {"effects": "estimates"}
 
     fits: dict = field(default_factory=dict, repr=False)
     designs: dict = field(default_factory=dict, repr=False)
@@ -187,7 +188,8 @@ def lagged_design(
         lag builder), no analysable rows.
     """
     predictors = [predictors] if isinstance(predictors, str) else list(predictors)
-    data = read_sessions(data, columns, numeric=[outcome, *predictors], require=[moderator])
+    data = read_sessions(data, columns, numeric=[outcome, *predictors],
+                         require=[outcome, *predictors, moderator])
     return _design(data, outcome=outcome, predictors=predictors, control_prior=control_prior,
                    prior_centring=prior_centring, moderator=moderator)
 
@@ -527,7 +529,8 @@ def fit_lagged(
     options = _options(direction=direction, therapist_effects=therapist_effects, method=method,
                        conf_level=conf_level, df=df)
     predictors = [predictors] if isinstance(predictors, str) else list(predictors)
-    data = read_sessions(data, columns, numeric=[outcome, *predictors], require=[moderator])
+    data = read_sessions(data, columns, numeric=[outcome, *predictors],
+                         require=[outcome, *predictors, moderator])
     return _fit_lagged(data, outcome=outcome, predictors=predictors,
                        control_prior=control_prior, prior_centring=prior_centring,
                        moderator=moderator, **options)
@@ -633,7 +636,7 @@ def therapist_level_sensitivity(data, predictor: str = "alliance_therapist",
     predictors = kwargs.get("predictors", ("alliance_therapist", "alliance_patient"))
     predictors = [predictors] if isinstance(predictors, str) else list(predictors)
     data = read_sessions(data, columns, numeric=[outcome, *predictors],
-                         require=[kwargs.get("moderator", "condition")])
+                         require=[outcome, *predictors, kwargs.get("moderator", "condition")])
     rows = []
     for te in THERAPIST_EFFECTS_ORDER:
         res = _fit_lagged(data, therapist_effects=te, df=df, **kwargs)

@@ -32,6 +32,7 @@ t tests on Satterthwaite degrees of freedom by default
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -104,7 +105,7 @@ class TruthBiasResult(Result):
         ``(term, level) -> sentence`` saying what each estimate means.
     """
 
-    TABLE_ALIASES = {"forces": "estimates"}
+    TABLE_ALIASES: ClassVar[dict[str, str]] = {"forces": "estimates"}
 
     fit: MixedFit | None = field(default=None, repr=False)
     design: pd.DataFrame | None = field(default=None, repr=False)
@@ -213,7 +214,8 @@ def truth_bias_design(
     patient and is orthogonal to the between part in the analysed sample.
     """
     _check_design(judgment, truth, bias, control_session)
-    data = read_sessions(data, columns, numeric=_numeric(judgment, truth, bias))
+    need = _numeric(judgment, truth, bias)
+    data = read_sessions(data, columns, numeric=need, require=need)
     return _truth_bias_design(data, judgment=judgment, truth=truth, bias=bias,
                               moderator=moderator, control_session=control_session)
 
@@ -484,7 +486,8 @@ def fit_truth_bias(
     options = _options(therapist_effects=therapist_effects, method=method, conf_level=conf_level,
                        df=df)
     _check_design(judgment, truth, bias, control_session)  # options before the data
-    data = read_sessions(data, columns, numeric=_numeric(judgment, truth, bias))
+    need = _numeric(judgment, truth, bias)
+    data = read_sessions(data, columns, numeric=need, require=need)
     return _fit_truth_bias(data, judgment=judgment, truth=truth, bias=bias, moderator=moderator,
                            truth_slope=truth_slope, control_session=control_session,
                            moderator_at=moderator_at, **options)
@@ -589,9 +592,9 @@ def therapist_level_sensitivity(data, term: str = "temporal congruence",
         ``estimate``, ``se``, ``statistic``, ``df``, ``p``, ``ci_low``, ``ci_high``,
         ``loglik``, ``aic``, ``boundary``, ``converged``.
     """
-    data = read_sessions(data, columns, numeric=_numeric(
-        kwargs.get("judgment", "alliance_therapist"), kwargs.get("truth", "alliance_patient"),
-        kwargs.get("bias")))
+    need = _numeric(kwargs.get("judgment", "alliance_therapist"),
+                    kwargs.get("truth", "alliance_patient"), kwargs.get("bias"))
+    data = read_sessions(data, columns, numeric=need, require=need)
     rows = []
     for te in ("none", "intercept", "intercept+slope"):
         res = _fit_truth_bias(data, therapist_effects=te, method=method, df=df, **kwargs)

@@ -184,10 +184,11 @@ def read_sessions(source, columns: Mapping[str, str] | None = None, *, numeric: 
         (:func:`alliance.data.cells.parse_identifier`).
     numeric : iterable of str
         Further columns an analysis reads as numbers (a covariate, a bias variable, a
-        numeric moderator): they must be present and hold numbers (missing values
+        numeric moderator): where present they must hold numbers (missing values
         allowed), parsed as the ratings are. Behind this door no cell is parsed again.
     require : iterable of str
-        Further columns an analysis needs, with any values (a categorical moderator).
+        Further columns an analysis needs (present, with any values; with ``numeric``
+        also numbers).
 
     Returns
     -------
@@ -229,7 +230,7 @@ def read_sessions(source, columns: Mapping[str, str] | None = None, *, numeric: 
             raise ValueError(f"numeric=: {c!r} is an id column of the session data, not a number")
     raw, src, dec, notes = _input(source, sep, decimal)
     mapping = _resolve_columns(columns, list(raw.columns), src)
-    extra = [c for c in numeric + require if c not in mapping and c not in raw.columns]
+    extra = [c for c in require if c not in mapping and c not in raw.columns]
     if extra:
         raise fail(src, "required columns present",
                    f"missing column(s) {extra} needed by the analysis; the data have "

@@ -36,6 +36,7 @@ Statistical Society B, 69*(3), 369-390.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -64,7 +65,7 @@ class BootstrapResult(Result):
     (``seconds``, ``warnings``, ``error``), also ``tables["draws"]``.
     """
 
-    TABLE_ALIASES = {"summary": "estimates", "bootstrap": "estimates"}
+    TABLE_ALIASES: ClassVar[dict[str, str]] = {"summary": "estimates", "bootstrap": "estimates"}
 
     draws: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
 

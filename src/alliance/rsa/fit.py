@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -67,7 +68,7 @@ class RSAResult(Result):
     (multilevel), ``regions`` (continuous moderator).
     """
 
-    TABLE_ALIASES = {"surface": "estimates"}
+    TABLE_ALIASES: ClassVar[dict[str, str]] = {"surface": "estimates"}
 
     beta: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
     cov: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -610,7 +611,7 @@ def _surfaces(beta, cov, levels: dict, kind, conf_level, df_of=None) -> dict[str
         blocks.append(tab)
         checks.append(ch)
     if kind == "binary":
-        (l0, M0), (l1, M1) = levels.items()
+        (_, M0), (_, M1) = levels.items()
         e0, J0 = _surface_cov(beta, cov, M0)
         e1, J1 = _surface_cov(beta, cov, M1)
         Jd = J1 - J0

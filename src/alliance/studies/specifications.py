@@ -75,9 +75,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from alliance.data.validate import read_sessions
 from alliance.draws.rates import StudyResult, rate
 from alliance.errors import DataError
-from alliance.data.validate import read_sessions
 from alliance.findings import _lagged_surface
 from alliance.synthetic.params import SimulationParams
 from alliance.synthetic.simulate import simulate
