@@ -33,6 +33,7 @@ replaced whole, never mixed with the new files.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import html
 import json
@@ -46,11 +47,14 @@ import matplotlib
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from alliance import __version__, lagged, randomise
+from alliance import __version__
 from alliance.data import summary as design
 from alliance.data.validate import read_sessions
 from alliance.errors import AllianceError, AllianceWarning
-from alliance.findings import CLAIM_MODELS, PAPER_MODELS, PLAN, analysis_plan, evaluate
+from alliance.findings import CLAIM_MODELS, PAPER_MODELS, PLAN, _evaluate, analysis_plan
+from alliance.lagged import _fit_lagged
+from alliance.randomise.balance import _balance
+from alliance.randomise.icc import _icc_summary
 from alliance.findings import VERDICT_MEANINGS as FINDINGS_VERDICT_MEANINGS
 from alliance.outputs import atomic_dir, check_target, sha256_file
 from alliance.plots import design as design_plots
@@ -135,13 +139,18 @@ def is_shipped_synthetic(origin: dict) -> bool:
         return False
     if origin.get("input_kind") == "file":
         return origin.get("sha256") == shipped
+    return origin.get("sha256") == _shipped_rows_digest()
+
+
+@functools.lru_cache(maxsize=1)
+def _shipped_rows_digest() -> str | None:
+    """The digest of the shipped file's validated rows (read once per process)."""
     from alliance.data.example import example_path
 
     try:
-        reference = _input_checksum(None, read_sessions(example_path()))["sha256"]
+        return _input_checksum(None, read_sessions(example_path()))["sha256"]
     except (AllianceError, OSError):
-        return False
-    return origin.get("sha256") == reference
+        return None
 
 
 def _notice(origin: dict) -> str:
@@ -223,8 +232,8 @@ def run_report(data, out, *, columns=None, force: bool = False, sep: str | None 
     is_path = isinstance(data, (str, os.PathLike))
     keep = [data] if is_path else []  # --force must never delete the input
     target = check_target(out, kind="folder", force=force, option=option, keep=keep)
-    valid = read_sessions(data, columns, sep=sep, decimal=decimal, ids=ids) if is_path else \
-        read_sessions(data, columns, ids=ids)
+    valid = (read_sessions(data, columns, sep=sep, decimal=decimal, ids=ids) if is_path
+             else read_sessions(data, columns, ids=ids))
     origin = _input_checksum(data, valid)
     matplotlib.use("Agg")
     use_style()
@@ -276,8 +285,8 @@ def _run_all(data: pd.DataFrame, out: Path) -> dict:
         figure("missingness", design_plots.plot_missingness(data))
 
     def randomisation_step():
-        table("icc", randomise.icc_summary(data))
-        table("balance", randomise.balance(data).estimates)
+        table("icc", _icc_summary(data))
+        table("balance", _balance(data).estimates)
 
     def paper_model(name: str) -> Callable[[], None]:
         def step():
@@ -306,7 +315,7 @@ def _run_all(data: pd.DataFrame, out: Path) -> dict:
     def findings_step():
         if not fits:
             raise _Skipped("none of the models behind the findings could be fitted")
-        res = evaluate(data, fits=fits)
+        res = _evaluate(data, fits=fits)
         written["findings"] = res
         table("findings", res.tables["findings"])
         table("findings_evidence", res.tables["evidence"])
@@ -316,7 +325,7 @@ def _run_all(data: pd.DataFrame, out: Path) -> dict:
 
     def lagged_step(direction: str, name: str) -> Callable[[], None]:
         def step():
-            res = lagged.fit_lagged(data, direction=direction)
+            res = _fit_lagged(data, direction=direction)
             lagged_fits[name] = res
             table(f"lagged_{name}", res.tables["effects"])
         return step

@@ -332,6 +332,12 @@ def icc_summary(
     """
     data = read_sessions(data, kwargs.pop("columns", None), numeric=list(measures),
                          require=list(measures))
+    return _icc_summary(data, measures, **kwargs)
+
+
+def _icc_summary(data: pd.DataFrame, measures: Sequence[str] = RATING_COLUMNS,
+                 **kwargs) -> pd.DataFrame:
+    """:func:`icc_summary` on validated session data (the measures read as numbers)."""
     rows = []
     for m in measures:
         r = _icc(data, m, **kwargs)
