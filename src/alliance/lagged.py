@@ -44,6 +44,7 @@ from alliance.moderation import (
     require_groups_per_level,
 )
 from alliance.options import check_conf_level, check_df, check_method
+from alliance.registry import Analysis, Figure, KeyEstimate, Option, Section
 from alliance.results import Result, RowLog, check_tests, format_table
 
 __all__ = [
@@ -851,9 +852,63 @@ def nickell_simulation(
     )
 
 
-# --------------------------------------------------------------------------- figures
+# --------------------------------------------------------------------------- the analysis
 
 
-# --------------------------------------------------------------------------- CLI
+def _command(source, *, read: dict, method: str = "REML", conf_level: float = 0.95,
+             df: str = "satterthwaite", direction: str = "alliance->outcome",
+             no_prior: bool = False, prior_centring: str = "person",
+             therapist_effects: str = "intercept", no_moderator: bool = False) -> LaggedResult:
+    """``alliance fit lagged FILE``: the options checked, FILE validated once (``read``: its
+    input options), the fit."""
+    options = _options(direction=direction, therapist_effects=therapist_effects, method=method,
+                       conf_level=conf_level, df=df)
+    outcome, predictors = "wellbeing", ["alliance_therapist", "alliance_patient"]
+    moderator = None if no_moderator else "condition"
+    data = read_sessions(source, **read, numeric=[outcome, *predictors],
+                         require=[outcome, *predictors, moderator])
+    return _fit_lagged(data, outcome=outcome, predictors=predictors, control_prior=not no_prior,
+                       prior_centring=prior_centring, moderator=moderator, **options)
 
 
+#: Lagged outcomes (chapter 6): ``alliance fit lagged`` and its report sections.
+ANALYSIS = Analysis(
+    name="lagged",
+    help="lagged outcomes: last session's alliance and this session's well-being",
+    fit=fit_lagged,
+    command=_command,
+    options=(
+        Option("direction", "alliance at t-1 predicting well-being at t (default) or well-being "
+               "at t-1 predicting each rater's alliance at t", default=DIRECTIONS[0],
+               choices=DIRECTIONS),
+        Option("no_prior", "do not control the prior (s-1) value of the model's outcome",
+               kind="flag"),
+        Option("prior_centring", "prior outcome centred on the patient's own mean (default; its "
+               "own coefficient is Nickell-biased in short series) or on the grand mean",
+               default="person", choices=PRIOR_CENTRINGS),
+        Option("therapist_effects", "random intercept per therapist (default), none, or an "
+               "intercept and the within-patient slopes of the lagged predictors "
+               "(intercept+slope; intercept+slopes is accepted for one release)",
+               default="intercept", choices=(*THERAPIST_EFFECTS, *_FORMER)),
+        Option("no_moderator", "one set of effects instead of effects per arm", kind="flag"),
+    ),
+    sections=(
+        Section("lagged_forward", "lagged outcomes: alliance at t-1 -> well-being at t "
+                "(chapter 6)", fit=lambda data: _fit_lagged(data, direction="alliance->outcome"),
+                tables={"lagged_alliance_to_wellbeing": (
+                    "estimates", "Lagged effects: alliance at t−1 on well-being at t")},
+                after_findings=True),
+        Section("lagged_reverse", "lagged outcomes: well-being at t-1 -> alliance at t "
+                "(chapter 6)", fit=lambda data: _fit_lagged(data, direction="outcome->alliance"),
+                tables={"lagged_wellbeing_to_alliance": (
+                    "estimates", "Lagged effects: well-being at t−1 on alliance at t")},
+                figures=(Figure("lagged_effects", "plot_effects",
+                                "Within- and between-patient lagged effects by arm in both "
+                                "directions, in standard deviations.", of="sections"),),
+                after_findings=True),
+    ),
+    key_estimates=(KeyEstimate("therapist's alliance at s-1, within patient, training - control",
+                               "alliance_therapist (s-1) within", "training - control"),),
+    example=lambda data: fit_lagged(data),
+    chapter=6,
+)

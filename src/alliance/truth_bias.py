@@ -50,6 +50,7 @@ from alliance.moderation import (
     require_groups_per_level,
 )
 from alliance.options import check_conf_level, check_df, check_method
+from alliance.registry import Analysis, Figure, KeyEstimate, Option, Section
 from alliance.results import Result, RowLog, check_tests, format_table
 
 __all__ = [
@@ -804,9 +805,95 @@ def _explain_cross(forces: pd.DataFrame, judgment: str, truth: str, bias) -> dic
     return expl
 
 
-# --------------------------------------------------------------------------- figures
+# --------------------------------------------------------------------------- the analysis
 
 
-# --------------------------------------------------------------------------- CLI
+def _command(source, *, read: dict, method: str = "REML", conf_level: float = 0.95,
+             df: str = "satterthwaite", perspective: str = "therapist", bias=None,
+             therapist_effects: str = "intercept", no_moderator: bool = False,
+             moderator_at=None, judgment=None, truth=None, group=None, moderator=None,
+             residual_by=None) -> TruthBiasResult:
+    """``alliance fit truth-bias FILE``: the repeated model on session data, or with
+    ``judgment``, ``truth`` and ``group`` the cross-sectional model on any table; FILE
+    validated once (``read``: its input options)."""
+    cross = any(v for v in (judgment, truth, group))
+    if residual_by and not cross:
+        raise ValueError("residual_by applies to the cross-sectional form (judgment, truth and "
+                         "group)")
+    if cross:
+        if not (judgment and truth and group):
+            raise ValueError("the cross-sectional form needs judgment, truth and group")
+        if bias == "anchoring":
+            raise ValueError("bias 'anchoring' needs session data (drop judgment, truth and "
+                             "group)")
+        if judgment == truth:
+            raise ValueError("judgment and truth must be different columns")
+        options = _options(therapist_effects="none", method=method, conf_level=conf_level,
+                           df=df)
+        del options["therapist_effects"]
+        numeric = [judgment, truth] + ([bias] if bias else [])
+        # the group (an id) by the one id rule; a moderator may be numeric: read as it is
+        required = [group] + ([residual_by] if residual_by else [])
+        table = {k: v for k, v in read.items() if k != "columns"}
+        data = read_table(source, numeric=numeric, required=required, **table)
+        return _fit_truth_bias_cross(data, judgment=judgment, truth=truth, bias=bias,
+                                     group=group, moderator=moderator, residual_by=residual_by,
+                                     moderator_at=moderator_at, **options)
+    judgment, truth = "alliance_therapist", "alliance_patient"
+    if perspective == "patient":
+        judgment, truth = truth, judgment
+    options = _options(therapist_effects=therapist_effects, method=method, conf_level=conf_level,
+                       df=df)
+    _check_design(judgment, truth, bias, True)
+    need = _numeric(judgment, truth, bias)
+    data = read_sessions(source, **read, numeric=need, require=need)
+    return _fit_truth_bias(data, judgment=judgment, truth=truth, bias=bias,
+                           moderator=None if no_moderator else "condition",
+                           moderator_at=moderator_at, **options)
 
 
+#: Truth and bias (chapter 4): ``alliance fit truth-bias`` and its report section.
+ANALYSIS = Analysis(
+    name="truth-bias",
+    help="truth and bias: how closely one rater's judgments follow the other's",
+    fit=fit_truth_bias,
+    command=_command,
+    options=(
+        Option("perspective", "who judges: the therapist (truth = patient rating, default) or "
+               "the patient (truth = therapist rating)", default="therapist",
+               choices=("therapist", "patient")),
+        Option("bias", "bias variable: 'anchoring' (the judge's own rating in the previous "
+               "session) or a column name on the truth's scale"),
+        Option("therapist_effects", "random intercept per therapist (default), none, or an "
+               "intercept and a tracking slope per therapist (intercept+slope)",
+               default="intercept", choices=THERAPIST_EFFECTS),
+        Option("no_moderator", "one set of forces instead of forces per arm", kind="flag"),
+        Option("moderator_at", "numeric moderator: value to report the forces at (repeatable; "
+               "default mean - SD, mean, mean + SD)", type=float, kind="list", metavar="G"),
+        Option("judgment", "cross-sectional form (any file: one judgment per row, a dyad or "
+               "group id; give --judgment, --truth and --group): column of the judgment"),
+        Option("truth", "cross-sectional form: column of the truth"),
+        Option("group", "cross-sectional form: dyad or group id column (random intercept)"),
+        Option("moderator", "cross-sectional form: column moderating every force; a numeric "
+               "column with more than two values moderates linearly"),
+        Option("residual_by", "cross-sectional form: column whose levels get their own residual "
+               "variance (distinguishable dyads, e.g. the judge's gender)", metavar="C"),
+    ),
+    sections=(
+        Section("truth_bias", "truth and bias: temporal congruence and directional bias "
+                "(chapter 4)", model="truth_bias",
+                tables={"truth_bias_forces": (
+                    lambda res: res.estimates.drop(columns=["combination"], errors="ignore"),
+                    "Truth-and-bias forces")},
+                figures=(Figure("truth_bias_forces", "plot_forces",
+                                "Truth-and-bias forces by arm (left) and the arm differences "
+                                "(right), with confidence intervals."),
+                         Figure("truth_bias_dyads", "plot_dyads",
+                                "Both raters' alliance across sessions for a few randomly drawn "
+                                "dyads per arm.", of="data"))),
+    ),
+    key_estimates=(KeyEstimate("temporal congruence, training - control", "temporal congruence",
+                               "training - control"),),
+    example=lambda data: fit_truth_bias(data),
+    chapter=4,
+)

@@ -18,11 +18,20 @@ per module:
 from __future__ import annotations
 
 from alliance.allocation import allocate
-from alliance.randomise.balance import BALANCE_DEFAULT, BalanceResult, balance, median_strata
-from alliance.randomise.icc import IccResult, design_effect, icc, icc_summary
+from alliance.randomise.balance import (
+    BALANCE_DEFAULT,
+    BalanceResult,
+    _balance,
+    balance,
+    median_strata,
+)
+from alliance.randomise.icc import IccResult, _icc_summary, design_effect, icc, icc_summary
 from alliance.randomise.permutation import PermutationResult, permutation_test
+from alliance.registry import Analysis, KeyEstimate, Section
+from alliance.results import Result
 
 __all__ = [
+    "ANALYSIS",
     "BALANCE_DEFAULT",
     "BalanceResult",
     "IccResult",
@@ -35,3 +44,28 @@ __all__ = [
     "median_strata",
     "permutation_test",
 ]
+
+
+def _randomisation(data) -> Result:
+    """The report's randomisation section on validated data: the ICCs of every rating and the
+    balance of the arms."""
+    return Result(title="Randomisation: ICCs and balance",
+                  tables={"icc": _icc_summary(data), "balance": _balance(data).estimates})
+
+
+#: The randomised design (chapter 2): its section of ``alliance report`` (no ``fit`` command:
+#: :func:`icc`, :func:`balance` and :func:`permutation_test` are called from Python).
+ANALYSIS = Analysis(
+    name="randomisation",
+    help="balance of the arms, ICCs and design effects, randomisation inference",
+    sections=(
+        Section("randomisation", "balance of the arms and ICCs / design effects",
+                fit=_randomisation,
+                tables={"icc": ("icc", "Intraclass correlations and design effects"),
+                        "balance": ("balance", "Balance of the arms")}),
+    ),
+    key_estimates=(KeyEstimate("ICC of therapist-rated alliance at the therapist level",
+                               "icc_therapist"),),
+    example=lambda data: icc(data, "alliance_therapist"),
+    chapter=2,
+)

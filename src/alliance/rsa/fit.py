@@ -621,3 +621,48 @@ def _surfaces(beta, cov, levels: dict, kind, conf_level, df_of=None) -> dict[str
         blocks.append(tab)
     return {"surface": pd.concat(blocks, ignore_index=True),
             "checklist": pd.concat(checks, ignore_index=True)}
+
+
+def _command(source, *, read: dict, method: str = "ML", conf_level: float = 0.95,
+             df: str = "satterthwaite", outcome=None, x=None, y=None, y_as_group_mean=False,
+             group=(), time=None, lag=None, lag_within=None, prior_outcome=False, moderator=None,
+             moderator_levels=None, at=None, covariate=(), center="pooled", se=None, model=None,
+             compare=False, family=None, cubic=False, verdict=False, outliers=None,
+             bootstrap=None, n_boot=None, seed=1, jobs=1, random="intercept",
+             level2_means=False) -> Result:
+    """``alliance fit rsa FILE``: FILE read once by :func:`alliance.read_table` (its own column
+    names; ``read``: its input options), the surface fitted; ``n_boot`` (``bootstrap``, its
+    former name) adds the table ``bootstrap`` (:func:`alliance.rsa.bootstrap_rsa`);
+    ``verdict`` returns only the tables ``verdict`` and ``verdict_conditions``."""
+    from alliance.options import MAX_DRAWS, check_count, check_jobs, check_seed
+    from alliance.rsa.bootstrap import bootstrap_rsa
+
+    n_boot = bootstrap if n_boot is None else n_boot
+    if n_boot is not None:
+        check_count(n_boot, "n_boot", low=2, high=MAX_DRAWS)
+    check_seed(seed)
+    check_jobs(jobs)
+    family = family or (("cubic" if cubic else "default") if compare else "auto")
+    spec = rsa_spec(outcome, x, y, group=list(group) or None, time=time, lag=lag,
+                    lag_within=lag_within, prior_outcome=prior_outcome, moderator=moderator,
+                    moderator_levels=moderator_levels, at=at, covariates=tuple(covariate),
+                    center=center, se=se, random=random, level2_means=level2_means,
+                    y_as_group_mean=y_as_group_mean, method=method, conf_level=conf_level,
+                    model=model, family=family, cubic=cubic, outliers=outliers)
+    df = check_df(df, method=spec.method)
+    table = {k: v for k, v in read.items() if k != "columns"}
+    # ids (groups, the lag unit) by the one id rule; a moderator may be numeric: read as it is
+    data = read_table(source, numeric=spec.numeric_columns(), required=spec.identifier_columns(),
+                      **table)
+    res = _fit_rsa(data, spec, df=df)
+    if n_boot is not None:
+        boot = bootstrap_rsa(res, n_boot, seed=seed, jobs=jobs)
+        res.tables["bootstrap"] = boot.estimates
+        res.warnings += boot.warnings
+        res.info["bootstrap"] = boot.info
+    if verdict:
+        keep = {"verdict": res.tables["verdict"], "verdict_conditions": res.tables["verdict_conditions"]}
+        return Result(title=f"Congruence verdict: {res.title}", tables=keep, n_obs=res.n_obs,
+                      n_groups=res.n_groups, converged=res.converged, warnings=res.warnings,
+                      info={k: res.info[k] for k in ("model", "family", "rows_used", "center_x")})
+    return res
