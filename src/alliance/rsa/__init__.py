@@ -7,7 +7,7 @@ package RSA (second-order and cubic) and its comparison; :mod:`alliance.rsa.cubi
 the cubic surfaces' parameters and range checks; :mod:`alliance.rsa.verdict` the
 automatic congruence verdict; :mod:`alliance.rsa.bootstrap` percentile bootstrap CIs
 (case or cluster resampling) on the project's runner.
-Figures are in :mod:`alliance.plots.rsa`, the command in :mod:`alliance.cli.rsa`.
+Figures are in :mod:`alliance.plots.rsa`; :data:`ANALYSIS` registers the command ``alliance fit rsa``.
 """
 
 from __future__ import annotations

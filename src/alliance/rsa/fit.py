@@ -643,9 +643,9 @@ def _command(source, *, read: dict, method: str = "ML", conf_level: float = 0.95
     check_seed(seed)
     check_jobs(jobs)
     family = family or (("cubic" if cubic else "default") if compare else "auto")
-    spec = rsa_spec(outcome, x, y, group=list(group) or None, time=time, lag=lag,
+    spec = rsa_spec(outcome, x, y, group=list(group or ()) or None, time=time, lag=lag,
                     lag_within=lag_within, prior_outcome=prior_outcome, moderator=moderator,
-                    moderator_levels=moderator_levels, at=at, covariates=tuple(covariate),
+                    moderator_levels=moderator_levels, at=at, covariates=tuple(covariate or ()),
                     center=center, se=se, random=random, level2_means=level2_means,
                     y_as_group_mean=y_as_group_mean, method=method, conf_level=conf_level,
                     model=model, family=family, cubic=cubic, outliers=outliers)
