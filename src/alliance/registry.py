@@ -36,9 +36,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = [
+__all__ = [  # and LAYERS (computed on first use: the analyses are read from the sources)
     "COMMON_OPTIONS",
-    "LAYERS",
     "VOCABULARY",
     "Analysis",
     "Figure",
@@ -181,13 +180,13 @@ class Analysis:
 VOCABULARY = {
     "columns": (None, "{name the analysis uses: your column}: your column names"),
     "method": ("REML", "the mixed models' criterion, 'REML' or 'ML' (any capitalisation)"),
-    "df": ("satterthwaite", "tests of fixed effects and contrasts: 'satterthwaite', "
-                            "'kenward-roger' (REML only) or 'z'"),
+    "df": ("satterthwaite", ("tests of fixed effects and contrasts: 'satterthwaite', "
+                             "'kenward-roger' (REML only) or 'z'")),
     "conf_level": (0.95, "level of the confidence intervals"),
     "seed": (1, "seed of every random draw (draw i: SeedSequence(seed, spawn_key=(i,)))"),
     "n_boot": (999, "bootstrap draws"),
-    "moderator": ("condition", "column whose levels moderate the effects (session data; "
-                               "None for none)"),
+    "moderator": ("condition", ("column whose levels moderate the effects (session data; "
+                                "None for none)")),
 }
 
 #: The options every ``alliance fit`` command takes (beside FILE and the input options).

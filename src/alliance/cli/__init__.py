@@ -121,6 +121,7 @@ COMMANDS = {
                    "(specification curve)"),
 }
 
+
 def fit_commands() -> dict:
     """``alliance fit KIND`` -> the analysis registered with a command (read from the sources,
     :func:`alliance.registry.analyses`: nothing is imported)."""

@@ -12,9 +12,10 @@ Figures are in :mod:`alliance.plots.rsa`; :data:`ANALYSIS` registers the command
 
 from __future__ import annotations
 
+from alliance.registry import Analysis, Figure, KeyEstimate, Option, Section
 from alliance.rsa.bootstrap import BootstrapResult, bootstrap_rsa
 from alliance.rsa.cubic import ca_range, cl_range
-from alliance.rsa.fit import MODELS, RSAResult, fit_rsa, regions_of_significance, rsa_spec
+from alliance.rsa.fit import MODELS, RSAResult, _command, fit_rsa, regions_of_significance, rsa_spec
 from alliance.rsa.models import CUBIC_MODELS, DEFAULT_MODELS
 from alliance.rsa.spec import RSASpec
 from alliance.rsa.surface import (
@@ -25,8 +26,6 @@ from alliance.rsa.surface import (
     surface_parameters,
     surface_quantities,
 )
-from alliance.registry import Analysis, Figure, KeyEstimate, Option, Section
-from alliance.rsa.fit import _command
 from alliance.rsa.verdict import OUTCOMES, Verdict, congruence_verdict
 
 __all__ = [
@@ -128,8 +127,9 @@ ANALYSIS = Analysis(
         Section("rsa_within", "the same surface within patients: each patient's means of the five "
                 "terms and their products with the arm at level 2 (chapters 5, 7)",
                 model="rsa_within",
-                tables={"rsa_within_surface": ("estimates", "Within-patient response surface "
-                                               "parameters (patient means x arm at level 2)"),
+                tables={"rsa_within_surface": ("estimates", ("Within-patient response surface "
+                                                             "parameters (patient means x arm at "
+                                                             "level 2)")),
                         "rsa_within_checklist": ("checklist", _CHECKLIST + " of the "
                                                  "within-patient surface")}),
     ),
