@@ -39,8 +39,7 @@ from alliance.draws.runner import run_draws
 from alliance.errors import AllianceWarning
 from alliance.moderation import difference_label
 from alliance.options import MAX_DRAWS, check_conf_level, check_count, check_seed
-from alliance.rsa.fit import _random_terms
-from alliance.rsa.fitters import lmm_fitter, ols_fitter
+from alliance.rsa.fitters import lmm_fitter, ols_fitter, random_terms
 from alliance.rsa.models import fit_model
 from alliance.rsa.spec import design_matrix
 from alliance.rsa.surface import QUANTITIES, intercept_weights, surface_quantities
@@ -83,7 +82,7 @@ def _estimates(frame, spec, kind, mod_levels, levels, source):
     X, mod_term = design_matrix(frame, spec, kind, mod_levels)
     z = frame["z"].to_numpy()
     if spec.groups:
-        fitter = lmm_fitter(z, _random_terms(frame, X, spec), spec.method, source, spec.conf_level)
+        fitter = lmm_fitter(z, random_terms(frame, X, spec), spec.method, source, spec.conf_level)
     else:
         fitter = ols_fitter(z, spec.se, source)
     top = "cubic" if spec.cubic else "full"
@@ -113,7 +112,7 @@ def _draw(draw: int, rng: np.random.Generator, frame, spec, kind, mod_levels, le
         return _estimates(sample, spec, kind, mod_levels, levels, source)
 
 
-def bootstrap_rsa(result, n_boot: int = 1000, *, seed: int, jobs: int = 1,
+def bootstrap_rsa(result, n_boot: int = 999, *, seed: int = 1, jobs: int = 1,
                   scheduler: str | None = None, store=None, conf_level: float | None = None,
                   progress: bool = False) -> BootstrapResult:
     r"""Percentile bootstrap CIs of a fitted surface's parameters (see the module docstring).

@@ -21,13 +21,13 @@ import pandas as pd
 
 from alliance.data.validate import read_table
 from alliance.errors import AllianceWarning
-from alliance.mixed import DDF_LABEL, RandomTerm, fit_lmm
+from alliance.mixed import DDF_LABEL, fit_lmm
 from alliance.moderation import difference_label
 from alliance.options import check_df
 from alliance.results import Result, check_tests, wald_table
 from alliance.rsa.cubic import CUBIC_TERMS, cubic_level_parameters, cubic_parameters
 from alliance.rsa.family import family_tables, model_wald
-from alliance.rsa.fitters import lmm_fitter, ols_fitter
+from alliance.rsa.fitters import lmm_fitter, ols_fitter, random_terms
 from alliance.rsa.models import MODELS, constrained_fits
 from alliance.rsa.ols import ROBUST_SE, ols
 from alliance.rsa.outliers import drop_outliers
@@ -376,7 +376,7 @@ def _fit_rsa(data, spec: RSASpec, *, df: str = "satterthwaite") -> RSAResult:
         converged = True
         fitter = ols_fitter(z, spec.se, source, saturated=X.to_numpy())
     else:
-        terms = _random_terms(f, X, spec)
+        terms = random_terms(f, X, spec)
         fit, caught = _lmm(z, X, terms, spec, source, df)
         check_tests(fit.estimates, source, "response surface")
         notes += [str(c.message) for c in caught if issubclass(c.category, AllianceWarning)]
@@ -475,23 +475,6 @@ def _fit_rsa(data, spec: RSASpec, *, df: str = "satterthwaite") -> RSAResult:
     )
 
 
-def _random_terms(f: pd.DataFrame, X: pd.DataFrame, spec: RSASpec) -> list[RandomTerm]:
-    """A random intercept per group; with ``random="full"`` the five slopes for the innermost;
-    with ``outer_random`` "full"/"diagonal" the five slopes for the outermost."""
-    outer_random = spec.outer_random
-    terms = []
-    for k, g in enumerate(spec.groups):
-        labels = f[f"group:{g}"].to_numpy()
-        if g == spec.inner and spec.random == "full":
-            terms.append(RandomTerm(g, labels, X[["Intercept", *COEF_NAMES]]))
-        elif k == 0 and outer_random != "intercept":
-            terms.append(RandomTerm(g, labels, X[["Intercept", *COEF_NAMES]],
-                                    "unstructured" if outer_random == "full" else "diagonal"))
-        else:
-            terms.append(RandomTerm(g, labels))
-    return terms
-
-
 def level2_variances(fit, group: str) -> pd.DataFrame:
     r"""Variances of the surface parameters a1-a5 between the levels of ``group``.
 
@@ -511,7 +494,7 @@ def _lmm(z, X, terms, spec: RSASpec, source: str, ddf: str = "satterthwaite"):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", AllianceWarning)
         fit = fit_lmm(z, X, terms, method=spec.method, source=source, conf_level=spec.conf_level,
-                      ddf=ddf)
+                      df=ddf)
     return fit, list(caught)
 
 
