@@ -611,7 +611,7 @@ def _fit_growth(data: pd.DataFrame, rater: str = "therapist", *, method: str = "
         method=method,
         source=f"{source} (growth, {what})",
         conf_level=conf_level,
-        ddf=df,
+        df=df,
         residual_groups=frame["rater"].to_numpy() if by_rater else None,
     )
     check_tests(fit.estimates, source, f"growth, {what}")

@@ -34,7 +34,8 @@ import pandas as pd
 from alliance.data.cells import source_of
 from alliance.data.lags import lag, lag_name, split_within_between
 from alliance.data.validate import read_sessions
-from alliance.errors import AllianceWarning, DataError
+from alliance.draws.runner import run_draws
+from alliance.errors import AllianceWarning, DataError, FitError
 from alliance.mixed import DDF_LABEL, RandomTerm, fit_lmm
 from alliance.moderation import (
     add_moderator,
@@ -313,7 +314,7 @@ def _fit_one(data, *, outcome, predictors, control_prior, prior_centring, modera
         Zt = X[["Intercept", *within]]
         random.append(RandomTerm("therapist", d["therapist"].to_numpy(), Zt))
     fit = fit_lmm(d["y"].to_numpy(), X, random, method=method, source=source,
-                  conf_level=conf_level, ddf=df)
+                  conf_level=conf_level, df=df)
     # the effects table: each within/between effect per level and the level differences, the
     # prior outcome, and the standardised estimates
     parts = {}
@@ -713,16 +714,46 @@ def _simulate_series(rng, n_series, n_sessions, rho, beta, feedback, level_corr,
     })
 
 
+def _nickell_draw(draw: int, rng: np.random.Generator, n_series: int, n_sessions: int,
+                  rho: float, beta: float, feedback: float, level_corr: float, seed: int) -> dict:
+    """One replication of :func:`nickell_simulation`: a data set drawn, validated once, and fitted
+    with the prior outcome person- and grand-mean centred (flat keys ``spec|term|column``)."""
+    d = _simulate_series(rng, n_series, n_sessions, rho, beta, feedback, level_corr)
+    d.attrs["source"] = f"nickell_simulation(seed={seed}) replication {draw + 1}"
+    d = read_sessions(d, numeric=["alliance", "outcome"])  # each replication's data, once
+    out: dict = {}
+    other = []
+    for spec in ("person", "grand"):
+        # boundary fits are an expected outcome of the experiment (the grand-mean-centred
+        # lagged outcome absorbs the patient level): counted per specification in the
+        # summary table instead of being emitted once per replication
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", AllianceWarning)
+            res = _fit_lagged(d, outcome="outcome", predictors=("alliance",), moderator=None,
+                              therapist_effects="none", prior_centring=spec)
+        other += [str(w.message) for w in caught if not issubclass(w.category, AllianceWarning)]
+        fit = res.fits["outcome"]
+        e = res.estimates.set_index("part")
+        for term, part in (("prior", "prior"), ("alliance within", "within")):
+            for column in ("estimate", "ci_low", "ci_high"):
+                out[f"{spec}|{term}|{column}"] = float(e.loc[part, column])
+        out[f"{spec}|boundary"] = bool(fit.boundary)
+        out[f"{spec}|fallback"] = any("fallback" in w for w in fit.warnings)
+    out["other_warnings"] = " | ".join(dict.fromkeys(other))
+    return out
+
+
 def nickell_simulation(
     n_series: int = 117,
     n_sessions: int = 6,
     rho: float = 0.4,
     beta: float = 0.3,
     reps: int = 100,
-    seed: int = 1981,
+    seed: int = 1,
     *,
     feedback: float = 0.3,
     level_corr: float = 0.5,
+    jobs: int = 1,
 ) -> NickellSimulation:
     r"""Bias of the lagged-outcome model in short series, on data with known effects.
 
@@ -758,9 +789,12 @@ def nickell_simulation(
     reps : int
         Replications (about 0.1-0.2 s each).
     seed : int
-        Seed of the :class:`numpy.random.Generator`.
+        The study's seed: replication *i* is draw *i* of :func:`alliance.draws.run_draws`
+        (its own generator, ``SeedSequence(seed, spawn_key=(i,))``).
     feedback, level_corr : float, keyword-only
         :math:`\kappa` and the correlation of the patient levels.
+    jobs : int, keyword-only
+        Local worker processes (1: in this process).
 
     Returns
     -------
@@ -800,32 +834,21 @@ def nickell_simulation(
     if abs(rho + beta * feedback) >= 1 or abs(level_corr) >= 1:
         raise ValueError("need |rho + beta * feedback| < 1 (a stationary process) and "
                          "|level_corr| < 1")
-    rng = np.random.default_rng(seed)
-    rows = []
+    draws = run_draws(_nickell_draw, reps, seed=seed, jobs=jobs,
+                      args=(n_series, n_sessions, rho, beta, feedback, level_corr, seed))
+    failed = draws[draws["error"] != ""]
+    if len(failed):
+        raise FitError(f"nickell_simulation: replication {int(failed['draw'].iloc[0]) + 1} could "
+                       f"not be fitted ({failed['error'].iloc[0]}; {len(failed)} of {reps} failed)")
+    for w in dict.fromkeys(w for w in draws["other_warnings"] if w):  # said once each
+        warnings.warn(f"nickell_simulation: {w}", RuntimeWarning, stacklevel=2)
     truth = {"prior": rho, "alliance within": beta}
-    for r in range(reps):
-        d = _simulate_series(rng, n_series, n_sessions, rho, beta, feedback, level_corr)
-        d.attrs["source"] = f"nickell_simulation(seed={seed}) replication {r + 1}"
-        d = read_sessions(d, numeric=["alliance", "outcome"])  # each replication's data, once
-        for spec in ("person", "grand"):
-            # boundary fits are an expected outcome of the experiment (the grand-mean-centred
-            # lagged outcome absorbs the patient level): counted per specification in the
-            # summary table instead of being emitted once per replication
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", AllianceWarning)
-                res = _fit_lagged(d, outcome="outcome", predictors=("alliance",), moderator=None,
-                                  therapist_effects="none", prior_centring=spec)
-            for w in caught:
-                if not issubclass(w.category, AllianceWarning):
-                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-            fit = res.fits["outcome"]
-            e = res.estimates.set_index("part")
-            for term, part in (("prior", "prior"), ("alliance within", "within")):
-                rows.append({"rep": r + 1, "specification": spec, "term": term,
-                             "truth": truth[term], "estimate": e.loc[part, "estimate"],
-                             "ci_low": e.loc[part, "ci_low"], "ci_high": e.loc[part, "ci_high"],
-                             "boundary": bool(fit.boundary),
-                             "fallback": any("fallback" in w for w in fit.warnings)})
+    rows = [{"rep": int(d["draw"]) + 1, "specification": spec, "term": term, "truth": truth[term],
+             "estimate": d[f"{spec}|{term}|estimate"], "ci_low": d[f"{spec}|{term}|ci_low"],
+             "ci_high": d[f"{spec}|{term}|ci_high"], "boundary": bool(d[f"{spec}|boundary"]),
+             "fallback": bool(d[f"{spec}|fallback"])}
+            for d in draws.to_dict("records") for spec in ("person", "grand")
+            for term in ("prior", "alliance within")]
     est = pd.DataFrame(rows)
     approx = nickell_approximation(rho, n_sessions - 1)
     summ = []

@@ -539,7 +539,7 @@ def _fit_truth_bias(data: pd.DataFrame, *, judgment: str = "alliance_therapist",
     elif opts["therapist_effects"] == "intercept+slope":
         random.append(RandomTerm("therapist", d["therapist"].to_numpy(), Z))
     fit = fit_lmm(d["judgment_c"].to_numpy(), X, random, method=opts["method"], source=source,
-                  conf_level=opts["conf_level"], ddf=opts["df"])
+                  conf_level=opts["conf_level"], df=opts["df"])
     forces = contrast_table(fit, FORCES, moderator, levels, numeric)
     check_tests(forces, source, "truth and bias")
     mod_txt = f"{moderator} * " if moderator else ""
@@ -760,7 +760,7 @@ def _fit_truth_bias_cross(data: pd.DataFrame, *, judgment: str, truth: str, bias
         d["residual_level"] = data.loc[ok, residual_by].astype(str).to_numpy()
         resid = d["residual_level"].to_numpy()
     fit = fit_lmm(d["judgment_c"].to_numpy(), X, [RandomTerm(group, d["group"].to_numpy())],
-                  method=method, source=source.name, conf_level=conf_level, ddf=df,
+                  method=method, source=source.name, conf_level=conf_level, df=df,
                   residual_groups=resid)
     forces = contrast_table(fit, CROSS_FORCES, moderator, levels, numeric_spec)
     check_tests(forces, source.name, "truth and bias")
