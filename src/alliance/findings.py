@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 from alliance.data.example import example_path
 from alliance.data.validate import read_sessions
@@ -485,15 +486,10 @@ def primary_tests(fits: dict) -> dict[str, float]:
 
 
 def holm(p) -> np.ndarray:
-    """Holm's step-down adjusted p values; a missing p counts as 1 (the family keeps its size)."""
+    """Holm's step-down adjusted p values (statsmodels' ``multipletests``); a missing p counts
+    as 1 (the family keeps its size)."""
     p = np.asarray(p, dtype=float)
-    p = np.where(np.isnan(p), 1.0, p)
-    order = np.argsort(p, kind="stable")
-    m = len(p)
-    adj = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
-    out = np.empty(m)
-    out[order] = adj
-    return out
+    return multipletests(np.where(np.isnan(p), 1.0, p), method="holm")[1]
 
 
 def primary_holm(rec) -> dict[int, float]:
