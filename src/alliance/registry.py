@@ -66,7 +66,8 @@ class Option:
     otherwise. ``kind``: ``"value"`` (``type`` converts the text, ``choices`` limit
     it), ``"flag"`` (true when given), ``"list"`` (repeatable, a list), ``"pair"``
     (two values). The command line turns it into an argparse argument; nothing here
-    knows argparse.
+    knows argparse. ``example``: a value on the shipped data for an option the command
+    requires (the shared tests run every command with it).
     """
 
     name: str
@@ -78,6 +79,7 @@ class Option:
     flag: str | None = None
     metavar: str | None = None
     required: bool = False
+    example: object = None
 
     @property
     def option(self) -> str:

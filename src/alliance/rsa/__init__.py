@@ -65,9 +65,9 @@ ANALYSIS = Analysis(
     reads="table",
     method="ML",  # the model family is compared by likelihood, which needs ML (Nestler et al.)
     options=(
-        Option("outcome", "outcome column (z)", required=True),
-        Option("x", "first predictor column (X)", required=True),
-        Option("y", "second predictor column (Y), same scale as X"),
+        Option("outcome", "outcome column (z)", required=True, example="wellbeing"),
+        Option("x", "first predictor column (X)", required=True, example="alliance_therapist"),
+        Option("y", "second predictor column (Y), same scale as X", example="alliance_patient"),
         Option("y_as_group_mean", "Y = mean of X within the (innermost) --group instead of a "
                "column", kind="flag"),
         Option("group", "grouping column for a random intercept (repeatable, outermost first); "
