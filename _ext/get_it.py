@@ -117,9 +117,13 @@ def _standalone_notebook(app, pagename: str, source: Path, target: Path, title: 
                           book=app.config.html_title or app.config.project)
 
     def include(path: str, options: dict) -> str:
-        from sphinx.directives.code import LiteralIncludeReader
+        from sphinx.directives.code import LiteralInclude, LiteralIncludeReader
 
         where = (Path(app.srcdir) / pagename).parent / path
+        # the option values as the directive itself converts them (``:dedent: 2`` is a number)
+        spec = LiteralInclude.option_spec
+        options = {k: (spec[k](v) if k in spec and spec[k] is not None else v)
+                   for k, v in options.items()}
         return LiteralIncludeReader(str(where), options, app.config).read()[0]
 
     out = standalone(nb, glue, figures=figures, labels=titles, intro=intro,

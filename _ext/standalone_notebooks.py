@@ -21,6 +21,12 @@ the executed notebook into the one the download menu offers:
 * the code cells that compute the glued values are kept, so that "Run all" in a
   fresh kernel with the package installed computes the same values again; cells
   the page hides keep their code, collapsed (``metadata.jupyter.source_hidden``);
+* cells tagged ``book-only`` (what only the book's build can compute: a page's reading
+  time from its source, a comparison with the repository's frozen R fits) are left
+  out; their glued values are already in the text;
+* sphinx-design tabs become one section per tab (the tab's title in bold),
+  ``{term}`` roles their text, and the instructor's ``{course-plan}`` a pointer to
+  the page;
 * a first markdown cell says what the notebook is and how to re-run it.
 
 Nothing here depends on Sphinx: the build calls :func:`standalone` with the
@@ -34,7 +40,7 @@ import base64
 import copy
 import re
 
-__all__ = ["GLUE_LEFT", "glue_values", "standalone"]
+__all__ = ["BOOK_ONLY", "GLUE_LEFT", "glue_values", "standalone"]
 
 #: What must not be left in a downloadable notebook's markdown (MyST-NB's glue syntax).
 GLUE_LEFT = re.compile(r"\{glue(?::[a-z]+)?\}")
@@ -57,6 +63,16 @@ _INCLUDE = re.compile(
     r"^(?P<fence>`{3,}|:{3,})\{literalinclude\}[ \t]+(?P<path>\S+)[ \t]*\n(?P<body>.*?)"
     r"^(?P=fence)[ \t]*$\n?", re.DOTALL | re.MULTILINE)
 _CITE = re.compile(r"\{cite(?::[a-z]+)?\}`([^`]+)`")
+_TERM = re.compile(r"\{term\}`([^`]+)`")
+# sphinx-design tabs (colon fences): the set's fences and options go, each tab's title stays
+_TAB_SET = re.compile(r"^:{3,}\{tab-set\}[ \t]*\n((?::[\w-]+:.*\n)*)|^:{3,}[ \t]*$\n?",
+                      re.MULTILINE)
+_TAB_ITEM = re.compile(r"^:{3,}\{tab-item\}[ \t]*(?P<title>[^\n]*)\n(?P<opts>(?::[\w-]+:.*\n)*)",
+                       re.MULTILINE)
+_COURSE_PLAN = re.compile(r"^(`{3,}|:{3,})\{course-plan\}[ \t]*\n(?:.*?\n)?^\1[ \t]*$\n?",
+                          re.MULTILINE | re.DOTALL)
+#: Cells only the book's build can run (see the module docstring).
+BOOK_ONLY = "book-only"
 _NUMREF = re.compile(r"\{numref\}`([^`]+)`")
 _REF = re.compile(r"\{ref\}`([^`]+)`")
 _EXPLICIT = re.compile(r"^(.*?)\s*<([^<>]+)>$", re.DOTALL)
@@ -263,6 +279,12 @@ class _Rewriter:
         src = _DIRECTIVE.sub(lambda m: self.directive(cell, m), src)
         src = _BLOCK.sub(self.block, src)
         src = _INCLUDE.sub(self.literal, src)
+        src = _COURSE_PLAN.sub("*(The week plan, with the reading and lab times of the build, is "
+                               "on the book's page.)*\n", src)
+        src = _TAB_ITEM.sub(lambda m: f"**{m['title'].strip()}**\n\n", src)
+        src = _TAB_SET.sub("", src)
+        src = _TERM.sub(lambda m: (_EXPLICIT.match(m.group(1)).group(1)
+                                   if _EXPLICIT.match(m.group(1)) else m.group(1)), src)
         src = _CITE.sub(lambda m: "(" + "; ".join(k.strip() for k in m.group(1).split(",")) + ")",
                         src)
         src = _ROLE.sub(lambda m: self.role(cell, m.group(1), m.group(2)), src)
@@ -311,6 +333,8 @@ def standalone(nb: dict, glue_json: dict | None = None, *,
     out = copy.deepcopy(nb)
     rw = _Rewriter(glue_values(nb, glue_json), dict(figures or {}), dict(labels or {}), where,
                    include)
+    out["cells"] = [c for c in out.get("cells", [])
+                    if BOOK_ONLY not in set((c.get("metadata") or {}).get("tags", []))]
     for cell in out.get("cells", []):
         if cell.get("cell_type") == "markdown":
             rw.markdown(cell)

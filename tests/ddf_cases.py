@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 import alliance
+from alliance.agreement import R_NAMES
 from alliance.errors import AllianceWarning
 from alliance.mixed import RandomTerm, fit_lmm
 
@@ -70,30 +71,9 @@ def reference_data(name: str, method: str, ddf: str = "satterthwaite"):
     raise KeyError(name)
 
 
-#: lmerTest's coefficient names -> the package's, per chapter model family
-RENAME = {
-    "growth_single": {"(Intercept)": "Intercept", "time_training": "time:training"},
-    "growth_stacked": {"(Intercept)": "Intercept", "time_training": "time:training",
-                       "tr": "therapist_rater", "tr_training": "training:therapist_rater",
-                       "time_tr": "time:therapist_rater",
-                       "time_training_tr": "time:training:therapist_rater"},
-    "truth_bias": {"(Intercept)": "Intercept", "trained": "condition[training]",
-                   "Tw": "truth_within", "Tb": "truth_between", "sc": "session_c",
-                   "trained:Tw": "truth_within:condition[training]",
-                   "trained:Tb": "truth_between:condition[training]",
-                   "trained:sc": "session_c:condition[training]"},
-    "rsa": {"(Intercept)": "Intercept", "trained": "condition=training",
-            **{f"{t}:trained": f"{t}:condition=training" for t in ("x", "y", "x2", "xy", "y2")}},
-    "lagged": {"(Intercept)": "Intercept", "trained": "condition[training]",
-               "aTw": "alliance_therapist_lag1_within", "aTb": "alliance_therapist_between",
-               "aPw": "alliance_patient_lag1_within", "aPb": "alliance_patient_between",
-               "prior": "wellbeing_lag1_within", "sc": "session_c",
-               **{f"trained:{a}": f"{b}:condition[training]" for a, b in [
-                   ("aTw", "alliance_therapist_lag1_within"),
-                   ("aTb", "alliance_therapist_between"),
-                   ("aPw", "alliance_patient_lag1_within"),
-                   ("aPb", "alliance_patient_between"), ("sc", "session_c")]}},
-}
+#: lmerTest's coefficient names -> the package's, per chapter model family (one map, shared with
+#: the chapters' comparisons with R: :data:`alliance.agreement.R_NAMES`)
+RENAME = R_NAMES
 
 
 def chapter_fit(name: str, ddf: str = "satterthwaite"):
@@ -106,7 +86,8 @@ def chapter_fit(name: str, ddf: str = "satterthwaite"):
     data = alliance.load_example()
     if name.startswith("growth"):
         rater = {"growth_therapist": "therapist", "growth_therapist_slope": "therapist",
-                 "growth_patient": "patient", "growth_stacked": "both"}[name]
+                 "growth_patient": "patient", "growth_patient_slope": "patient",
+                 "growth_stacked": "both"}[name]
         te = "intercept+slope" if name.endswith("slope") else "intercept"
         # lme4/lmerTest have one residual variance: the stacked model as lme4 fits it
         res = _quiet(fit_growth, data, rater, therapist_effects=te, df=ddf, residual="shared")

@@ -42,7 +42,8 @@ _spec.loader.exec_module(ddf_cases)
 REF = Path(__file__).parent / "reference"
 DATA = Path(__file__).parent / "data"
 DDF_FILES = sorted(REF.glob("ddf_*.json"))
-CHAPTER = {"growth_therapist", "growth_therapist_slope", "growth_patient", "growth_stacked",
+CHAPTER = {"growth_therapist", "growth_therapist_slope", "growth_patient", "growth_patient_slope",
+           "growth_stacked",
            "truth_bias", "truth_bias_slope", "rsa", "lagged"}
 METHODS = {"satterthwaite": "satterthwaite", "kenward_roger": "kenward-roger"}
 
@@ -136,11 +137,13 @@ def _varident_fit(name: str):
         from alliance.growth import fit_growth
 
         method = "REML" if name.endswith("reml") else "ML"
+        # the nlme models: a therapist intercept per rater (pdSymm(~ 0 + pr + tr)), or an intercept
+        # and a slope per rater (pdSymm(~ 0 + pr + tr + time_pr + time_tr), "_slope")
+        te = "intercept+slope" if "_slope" in name else "intercept"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AllianceWarning)
-            # the nlme model: a therapist intercept per rater (pdSymm(~ 0 + pr + tr))
             return fit_growth(alliance.load_example(), "both", method=method,
-                              therapist_effects="intercept").fit
+                              therapist_effects=te).fit
     aci = pd.read_csv(DATA / "tb_acitelli_pairwise.csv")
     from alliance.truth_bias import fit_truth_bias_cross
 

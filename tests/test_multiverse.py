@@ -122,6 +122,10 @@ def test_agreement_is_direction_and_significance(example, small):
     for f, sub in ok.groupby("finding"):
         assert summ.loc[f, "share_agreeing"] == pytest.approx(sub["agrees"].mean())
         assert summ.loc[f, "fitted"] == len(sub) and summ.loc[f, "agreeing"] == sub["agrees"].sum()
+        # the two halves of agreement, counted apart (the chapter reports both)
+        assert summ.loc[f, "in_direction"] == (sub["estimate"] > 0).sum()
+        assert summ.loc[f, "significant"] == (sub["p"] < small.alpha).sum()
+        assert summ.loc[f, "agreeing"] <= min(summ.loc[f, "in_direction"], summ.loc[f, "significant"])
     # the book's arm difference in a1 is positive with p above .05: alpha decides whether it agrees
     p4 = summ.loc[4, "book_p"]
     assert summ.loc[4, "book_estimate"] > 0 and 0.05 < p4 < 0.5

@@ -106,6 +106,25 @@ def test_a_literal_include_shows_the_code_the_page_shows():
     assert sn.standalone(_notebook([md]))["cells"][1]["source"] == md, "left as it is"
 
 
+def test_tabs_terms_and_book_only_cells_become_what_jupyter_shows():
+    md = ("A {term}`random effect` and a {term}`design effect <Design effect>`.\n\n"
+          "::::{tab-set}\n:sync-group: language\n\n:::{tab-item} Python\n:sync: python\n"
+          "The call.\n:::\n\n:::{tab-item} R (lme4)\n:sync: r\nIn R:\n\n"
+          "```{literalinclude} ../tests/r/a.R\n:language: r\n:start-after: book/a/begin\n"
+          ":end-before: book/a/end\n```\n:::\n::::\n\nAfter.\n\n```{course-plan}\n```\n")
+    nb = _notebook([md], tags=["remove-cell", sn.BOOK_ONLY])
+    seen = []
+    out = sn.standalone(nb, include=lambda p, o: seen.append(o) or "fit <- lmer(f)\n")
+    assert [c["cell_type"] for c in out["cells"]] == ["markdown"], "the book-only cell is left out"
+    text = out["cells"][0]["source"]
+    assert text.startswith("A random effect and a design effect.")
+    assert "**Python**\n\nThe call." in text and "**R (lme4)**\n\nIn R:" in text
+    assert "```r\nfit <- lmer(f)\n```" in text
+    assert seen == [{"language": "r", "start-after": "book/a/begin", "end-before": "book/a/end"}]
+    assert "the book's page" in text
+    assert "{" not in text and ":::" not in text and ":sync" not in text
+
+
 def test_the_input_is_unchanged_and_an_intro_cell_gets_its_own_id():
     nb = _notebook(["{glue:text}`n`"], [_glued("n", {"text/plain": "3"})])
     nb["nbformat_minor"] = 5

@@ -290,11 +290,11 @@ def estimand_recovery(scale: int = 50, seed: int = 18) -> pd.DataFrame:
 
     The estimates come from the models that target them: the growth models with a therapist
     random slope (finding 1), the truth-and-bias model (finding 2), the within-patient lagged
-    surface (findings 3 and 4: ``alliance.findings._rsa_lagged(..., level2_means=True)``, and,
+    surface (findings 3 and 4: ``alliance.findings.lagged_surface(..., level2_means=True)``, and,
     as the fully within-patient surface, each arm fitted alone with its own patient means).
     Returns ``key``, ``fit``, ``truth``, ``estimate``, ``se`` and ``z``.
     """
-    from alliance.findings import _rsa_lagged
+    from alliance.findings import lagged_surface
     from alliance.rsa import fit_rsa
     from alliance.truth_bias import fit_truth_bias
 
@@ -320,7 +320,7 @@ def estimand_recovery(scale: int = 50, seed: int = 18) -> pd.DataFrame:
         row = fit_truth_bias(d).rows(None, term="temporal congruence",
                                      level="training - control").iloc[0]
         add("tracking_difference", "truth and bias", row["estimate"], row["se"])
-        surface = _rsa_lagged(d, level2_means=True).tables["surface"].set_index(["term", "level"])
+        surface = lagged_surface(d, level2_means=True).tables["surface"].set_index(["term", "level"])
         for a in ("a1", "a2", "a3", "a4", "a5"):
             add(a, "surface, level2_means", *surface.loc[(a, "training"), ["estimate", "se"]])
         add("a1_control", "surface, level2_means", *surface.loc[("a1", "control"),

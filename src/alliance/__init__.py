@@ -15,10 +15,13 @@ The package is layered; each layer imports only the ones below it (generated fro
 ``registry``,    seeds, counts, values picked on the data), shared by the
 ``outputs``,     functions and the command line; the analyses' descriptors and
 ``results``,     these layers (registry); atomic output files and folders
-``moderation``   (outputs: whole or not at all, --force to replace); the one
-                 Result shape (estimates, rows(), value(), to_dict(),
-                 summary()), the Wald table, RowLog; the "effect per arm and
-                 the arm difference" builder (moderation)
+``moderation``,  (outputs: whole or not at all, --force to replace); the one
+``agreement``,   Result shape (estimates, rows(), value(), to_dict(),
+``course``       summary()), the Wald table, RowLog; the "effect per arm and
+                 the arm difference" builder (moderation); the package beside
+                 R's frozen references (agreement: how closely a fit matches
+                 the committed tests/r script's, as the chapters state it); the
+                 course's reading times and week plan (course)
 ``data``,        schema, the one validation path (read_sessions, read_table:
 ``provenance``   files and DataFrames alike), lags, summaries, the example data
                  (package data); where a result came from (package version,
@@ -39,8 +42,10 @@ The package is layered; each layer imports only the ones below it (generated fro
 ``truth_bias``
 ``findings``     the paper's four findings: the models, the primary tests, the
                  verdicts, replication rates
-``studies``      Monte Carlo studies over whole analyses: power, the cluster
-                 bootstrap, the multiverse, the studies frozen in data/studies/
+``studies``,     Monte Carlo studies over whole analyses: power, the cluster
+``exercises``    bootstrap, the multiverse, the studies frozen in
+                 data/studies/; the exercises' self-checks (answers computed
+                 from the data at check time)
 ``plots``        every figure (drawn for a phone: plots.style) and every table
                  (plots.tables.table, rendered by great_tables, with the plain-
                  language names of plots.labels); reads results and validated

@@ -294,7 +294,8 @@ def layers() -> tuple[Layer, ...]:
     The analyses' row holds every registered analysis (:func:`analyses`).
     """
     return (
-        Layer(("errors", "options", "registry", "outputs", "results", "moderation"),
+        Layer(("errors", "options", "registry", "outputs", "results", "moderation", "agreement",
+               "course"),
               "exceptions and warnings; the one check of every common argument (`options`: "
               "alpha, confidence levels, methods, df, seeds, counts, values picked on the "
               "data), shared by the functions and the command line; the analyses' "
@@ -302,7 +303,9 @@ def layers() -> tuple[Layer, ...]:
               "(`outputs`: whole or not at all, `--force` to replace); the one `Result` "
               "shape (`estimates`, `rows()`, `value()`, `to_dict()`, `summary()`), the Wald "
               "table, `RowLog`; the \"effect per arm and the arm difference\" builder "
-              "(`moderation`)"),
+              "(`moderation`); the package beside R's frozen references (`agreement`: how "
+              "closely a fit matches the committed `tests/r` script's, as the chapters state "
+              "it); the course's reading times and week plan (`course`)"),
         Layer(("data", "provenance"),
               "schema, the one validation path (`read_sessions`, `read_table`: files and "
               "DataFrames alike), lags, summaries, the example data (package data); where a "
@@ -323,9 +326,10 @@ def layers() -> tuple[Layer, ...]:
         Layer(("findings",),
               "the paper's four findings: the models, the primary tests, the verdicts, "
               "replication rates"),
-        Layer(("studies",),
+        Layer(("studies", "exercises"),
               "Monte Carlo studies over whole analyses: power, the cluster bootstrap, the "
-              "multiverse, the studies frozen in `data/studies/`"),
+              "multiverse, the studies frozen in `data/studies/`; the exercises' self-checks "
+              "(answers computed from the data at check time)"),
         Layer(("plots",),
               "every figure (drawn for a phone: `plots.style`) and every table "
               "(`plots.tables.table`, rendered by great_tables, with the plain-language names "

@@ -528,7 +528,7 @@ _STYLE = (
     "h1{font-size:1.6rem}h2{margin-top:2rem}figure{margin:1.5rem 0}"
     "figure img{max-width:100%;height:auto}figcaption{font-size:.9em;color:#444}"
     ".notice{background:#fff4e0;padding:.6rem}.incomplete{background:#fde8e8;padding:.6rem}"
-    "code{font-size:.9em;overflow-wrap:anywhere}dt{font-weight:600}dd{margin:0 0 .5rem 1rem}"
+    "code{font-size:.9em;overflow-wrap:anywhere}p,li,dd{overflow-wrap:break-word}dt{font-weight:600}dd{margin:0 0 .5rem 1rem}"
     ".verdict{font-weight:600}a{color:#0b57a4}"
     "[role=region][tabindex='0']:focus-visible{outline:2px solid #0072B2;outline-offset:2px}"
 )

@@ -20,6 +20,7 @@ sessions <- read.csv(file.path("src", "alliance", "data", "files", "sessions.csv
                      stringsAsFactors = FALSE)
 
 # ------------------------------------------------------------------ chapter 3: growth
+# book/growth-single-data/begin
 growth_single_data <- function(col) {
   d <- sessions[!is.na(sessions[[col]]), ]
   d$y <- d[[col]]
@@ -29,7 +30,9 @@ growth_single_data <- function(col) {
   d$patient <- factor(d$patient); d$therapist <- factor(d$therapist)
   d
 }
+# book/growth-single-data/end
 
+# book/growth-stacked-data/begin
 growth_stacked_data <- function() {
   p <- sessions[!is.na(sessions$alliance_patient), ]
   p$y <- p$alliance_patient; p$tr <- 0; p$rater <- "patient"
@@ -48,19 +51,24 @@ growth_stacked_data <- function() {
   d$patient <- factor(d$patient); d$therapist <- factor(d$therapist)
   d
 }
+# book/growth-stacked-data/end
 
+# book/growth-single-formula/begin
 growth_single_formula <- function(ther) {
   rnd <- c(none = "", intercept = " + (1 | therapist)",
            `intercept+slope` = " + (1 + time | therapist)")[[ther]]
   as.formula(paste0("y ~ training + time + time_training + (1 + time | patient)", rnd))
 }
+# book/growth-single-formula/end
 
+# book/growth-stacked-formula/begin
 growth_stacked_formula <- function(ther) {
   rnd <- c(none = "", intercept = " + (0 + pr + tr | therapist)",
            `intercept+slope` = " + (0 + pr + tr + time_pr + time_tr | therapist)")[[ther]]
   as.formula(paste0("y ~ tr + training + tr_training + time + time_tr + time_training + ",
                     "time_training_tr + (0 + pr + tr + time_pr + time_tr | patient)", rnd))
 }
+# book/growth-stacked-formula/end
 
 # the package's names of the stacked model's fixed effects
 growth_rename <- c("(Intercept)" = "Intercept", "time_training" = "time:training",
@@ -82,6 +90,7 @@ growth_stacked_contrasts <- list(
 )
 
 # ------------------------------------------------------------------ chapter 4: truth and bias
+# book/truth-bias/begin
 tb_data <- function(judge = "alliance_therapist", truth = "alliance_patient") {
   d <- sessions[!is.na(sessions[[judge]]) & !is.na(sessions[[truth]]), ]
   mt <- mean(d[[truth]])
@@ -107,8 +116,10 @@ tb_contrasts <- list(
   `level accuracy, training` = c(Tb = 1, `trained:Tb` = 1),
   `level accuracy, training - control` = c(`trained:Tb` = 1)
 )
+# book/truth-bias/end
 
 # ------------------------------------------------------------------ chapter 5: response surface
+# book/rsa/begin
 rsa_data <- function() {
   s <- sessions
   key <- paste(s$patient, s$session)
@@ -127,6 +138,7 @@ rsa_formula <- wellbeing ~ x + y + x2 + xy + y2 + trained + trained:x + trained:
   trained:xy + trained:y2 + session + (1 | therapist) + (1 | patient)
 rsa_L <- rbind(a1 = c(1, 1, 0, 0, 0), a2 = c(0, 0, 1, 1, 1), a3 = c(1, -1, 0, 0, 0),
                a4 = c(0, 0, 1, -1, 1), a5 = c(0, 0, 1, 0, -1))
+# book/rsa/end
 rsa_contrasts <- function(coef_names) {
   base <- c("x", "y", "x2", "xy", "y2")
   inter <- paste0("trained:", base)
@@ -141,6 +153,7 @@ rsa_contrasts <- function(coef_names) {
 }
 
 # ------------------------------------------------------------------ chapter 6: lagged outcomes
+# book/lagged/begin
 lagged_data <- function() {
   raw <- sessions
   key <- paste(raw$patient, raw$session, sep = "\r")
@@ -162,6 +175,7 @@ lagged_data <- function() {
   d
 }
 lagged_formula <- y ~ trained * (aTw + aTb + aPw + aPb + sc) + prior + (1 | patient) + (1 | therapist)
+# book/lagged/end
 lagged_contrasts <- list(
   `alliance_therapist within, control` = c(aTw = 1),
   `alliance_therapist within, training` = c(aTw = 1, `trained:aTw` = 1),
@@ -186,6 +200,8 @@ chapter_models <- function() {
                                   REML = TRUE, contrasts = growth_single_contrasts),
     growth_patient = list(data = gp, formula = growth_single_formula("intercept"), REML = TRUE,
                           contrasts = growth_single_contrasts),
+    growth_patient_slope = list(data = gp, formula = growth_single_formula("intercept+slope"),
+                                REML = TRUE, contrasts = growth_single_contrasts),
     growth_stacked = list(data = gs, formula = growth_stacked_formula("intercept"), REML = TRUE,
                           contrasts = growth_stacked_contrasts),
     truth_bias = list(data = tb, formula = tb_formula, REML = TRUE, contrasts = tb_contrasts),

@@ -24,7 +24,9 @@ ctrl <- lmerControl(optimizer = "bobyqa", optCtrl = list(rhobeg = 0.2, rhoend = 
                     check.conv.singular = "ignore")
 
 coef_table <- function(fit, ddf) {
+  # book/lmertest-summary/begin
   cf <- summary(fit, ddf = ddf)$coefficients
+  # book/lmertest-summary/end
   data.frame(term = rownames(cf), estimate = cf[, "Estimate"], se = cf[, "Std. Error"],
              df = cf[, "df"], t = cf[, "t value"], p = cf[, "Pr(>|t|)"], row.names = NULL)
 }
@@ -43,7 +45,9 @@ contrast_table <- function(fit, contrasts, ddf) {
 }
 
 freeze <- function(name, formula, data, REML, contrasts = NULL, data_name = "data/sessions.csv") {
+  # book/lmertest-fit/begin
   fit <- lmerTest::lmer(formula, data = data, REML = REML, control = ctrl)
+  # book/lmertest-fit/end
   methods <- if (REML) c("Satterthwaite", "Kenward-Roger") else "Satterthwaite"
   out <- list(
     model = name, formula = paste(deparse(formula, width.cutoff = 500L), collapse = " "),

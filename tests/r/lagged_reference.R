@@ -80,12 +80,14 @@ effects <- function(fit, predictors) {
 freeze <- function(name, outcome, predictors, prior) {
   b <- build(outcome, predictors, prior)
   d <- b$d
+  # book/lagged-reverse-fit/begin
   parts <- unlist(lapply(predictors, function(p) paste0(short[[p]], c("w", "b"))))
   rhs <- paste0("trained * (", paste(c(parts, "sc"), collapse = " + "), ")",
                 if (prior != "none") " + prior" else "",
                 " + (1 | patient) + (1 | therapist)")
   f <- as.formula(paste("y ~", rhs))
   fit <- lmer(f, data = d, REML = TRUE, control = ctrl)
+  # book/lagged-reverse-fit/end
   V <- as.matrix(vcov(fit))
   vc <- as.data.frame(VarCorr(fit), order = "lower.tri")
   out <- list(
@@ -113,5 +115,7 @@ raters <- c("alliance_therapist", "alliance_patient")
 freeze("forward", "wellbeing", raters, "person")            # the chapter's model
 freeze("forward_grand", "wellbeing", raters, "grand")       # prior grand-mean centred
 freeze("forward_noprior", "wellbeing", raters, "none")      # no prior outcome
+# book/lagged-reverse-calls/begin
 freeze("reverse_therapist", "alliance_therapist", "wellbeing", "person")
 freeze("reverse_patient", "alliance_patient", "wellbeing", "person")
+# book/lagged-reverse-calls/end

@@ -36,6 +36,7 @@ out <- list(
   models = list()
 )
 
+# book/icc/begin
 for (measure in c("alliance_patient", "alliance_therapist", "wellbeing")) {
   d <- dat[!is.na(dat[[measure]]), ]
   d$y <- d[[measure]]
@@ -58,6 +59,7 @@ for (measure in c("alliance_patient", "alliance_therapist", "wellbeing")) {
     de_p <- 1 + (m_bar - 1) * rho_t
     de_cv <- 1 + ((1 + cv^2) * m_bar - 1) * rho_t
     de_s <- 1 + (n_bar - 1) * rho_p + n_bar * (m_bar - 1) * rho_t
+# book/icc/end
     key <- sprintf("%s_%s", measure, if (reml) "reml" else "ml")
     out$models[[key]] <- list(
       measure = measure,

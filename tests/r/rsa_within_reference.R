@@ -31,6 +31,7 @@ Lsurf <- rbind(a1 = c(1, 1, 0, 0, 0), a2 = c(0, 0, 1, 1, 1), a3 = c(1, -1, 0, 0,
                a4 = c(0, 0, 1, -1, 1), a5 = c(0, 0, 1, 0, -1))
 idx <- c("x", "y", "x2", "xy", "y2")
 
+# book/within-surface/begin
 s <- read.csv(file.path("src", "alliance", "data", "files", "sessions.csv"))
 key <- paste(s$patient, s$session)
 prev <- match(paste(s$patient, s$session - 1), key)   # same patient, exactly one session earlier
@@ -50,6 +51,7 @@ m <- lmerTest::lmer(wellbeing ~ x + y + x2 + xy + y2 + trained + trained:x + tra
                       trained:mean_x2 + trained:mean_xy + trained:mean_y2 +
                       (1 | therapist) + (1 | patient),
                     data = cc, REML = FALSE, control = ctrl)
+# book/within-surface/end
 b <- fixef(m); V <- as.matrix(vcov(m))
 inter <- paste0("trained:", idx)
 inter[!inter %in% names(b)] <- paste0(idx, ":trained")[!inter %in% names(b)]

@@ -52,6 +52,7 @@ freeze <- function(fit, name, data_name, model_text, rename = NULL) {
 }
 
 # ------------------------------------------------------------------ chapter 3: stacked growth
+# book/growth-stacked-nlme/begin
 d <- growth_stacked_data()
 f <- y ~ tr + training + tr_training + time + time_tr + time_training + time_training_tr
 rnd <- list(therapist = pdSymm(~ 0 + pr + tr), patient = pdSymm(~ 0 + pr + tr + time_pr + time_tr))
@@ -60,8 +61,17 @@ text <- paste("y ~ tr * training * time (8 terms); random = list(therapist = pdS
 for (meth in c("REML", "ML")) {
   fit <- lme(f, random = rnd, weights = varIdent(form = ~ 1 | rater), data = d, method = meth,
              control = ctl)
+# book/growth-stacked-nlme/end
   freeze(fit, paste0("growth_stacked_", tolower(meth)), "data/sessions.csv", text, growth_rename)
 }
+# the package's default: an intercept and a slope per rater for therapists too (4 x 4), REML
+rnd_slope <- list(therapist = pdSymm(~ 0 + pr + tr + time_pr + time_tr),
+                  patient = pdSymm(~ 0 + pr + tr + time_pr + time_tr))
+text_slope <- sub("therapist = pdSymm(~ 0 + pr + tr)",
+                  "therapist = pdSymm(~ 0 + pr + tr + time_pr + time_tr)", text, fixed = TRUE)
+fit <- lme(f, random = rnd_slope, weights = varIdent(form = ~ 1 | rater), data = d,
+           method = "REML", control = ctl)
+freeze(fit, "growth_stacked_slope_reml", "data/sessions.csv", text_slope, growth_rename)
 
 # ------------------------------------------------------------------ Acitelli, distinguishable dyads
 aci <- read.csv(file.path("tests", "data", "tb_acitelli_pairwise.csv"))

@@ -39,6 +39,7 @@ own; nothing here names an analysis. Every long command takes ``--quiet``.
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import sys
@@ -46,6 +47,27 @@ import threading
 
 #: Signals received while the program itself was still starting (before :func:`main`).
 _EARLY: list[int] = []
+#: The exit code of an interrupted run of the program (set by :func:`main`; see :func:`_keep_exit_code`).
+_INTERRUPTED_CODE: list[int] = []
+
+
+def _keep_exit_code() -> None:
+    """The last exit handler of an interrupted program: exit with 130 or 143, as documented.
+
+    CPython 3.11 remembers a KeyboardInterrupt that passed through ``exec()`` of a
+    string (SciPy's array-API shim imports NumPy that way) and, at exit, kills the
+    process with SIGINT even though the program handled the interruption; the
+    caller then sees "killed by signal 2" one run in a few instead of the code the
+    program chose. Registered first, this handler runs after every other one, so
+    only the interpreter's own final teardown is skipped; the streams are flushed.
+    """
+    if _INTERRUPTED_CODE:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(_INTERRUPTED_CODE[-1])
 
 
 def _early_signal(signum, frame) -> None:
@@ -64,6 +86,7 @@ def _is_the_program() -> bool:
 if _is_the_program() and threading.current_thread() is threading.main_thread():
     for _sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(_sig, _early_signal)
+    atexit.register(_keep_exit_code)
 
 import argparse  # after the early handler: the program's start is covered
 import dataclasses
@@ -339,8 +362,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         for s in previous}
     SIGNALS_SEEN.extend(_EARLY)  # a signal while the program was starting
     _EARLY.clear()
+    code = 70
     try:
-        return _main(argv, previous)
+        code = _main(argv, previous)
+        return code
     except (KeyboardInterrupt, _Terminated) as exc:  # a signal while another outcome was reported
         _stop_listening(previous)
         code = _signalled() or (143 if isinstance(exc, _Terminated) else 130)
@@ -348,6 +373,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if program:
             _stop_listening(previous)
+            if code in (130, 143):
+                _INTERRUPTED_CODE.append(code)
         else:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

@@ -38,8 +38,8 @@ _ROOT = Path(__file__).resolve().parents[3]
 EXPLANATIONS = {
     "boundary (singular) fit": (
         "A variance of the model is estimated as zero (or a correlation as ±1): the data do not "
-        "support that part of the random-effect structure. The fixed effects are still valid; the "
-        "chapter's sensitivity analysis shows whether the conclusion depends on it."),
+        "support that part of the random-effect structure. It is a valid fit of the simpler model "
+        "without it; the fixed effects and their standard errors are still valid."),
     "fallback optimizer": (
         "The first optimizer did not converge and another one was used; the reported optimum passed "
         "the engine's checks."),
@@ -368,6 +368,9 @@ def _show(message, category, filename, lineno, file=None, line=None):
     if not issubclass(category, AllianceWarning):
         return _original_show(message, category, filename, lineno, file, line)
     text = _relative(str(message))
+    if text in _SHOWN:  # a refit of the same model on the same data: said once per page
+        return None
+    _SHOWN.add(text)
     why = explain_warning(text)
     try:
         from IPython.display import HTML, display  # only inside a notebook
@@ -379,6 +382,8 @@ def _show(message, category, filename, lineno, file=None, line=None):
 
 
 _original_show = warnings.showwarning
+#: The notes this page has shown (reset by :func:`setup_book`).
+_SHOWN: set[str] = set()
 
 
 def compact_png(fig, colors: int = 64) -> bytes:
@@ -450,3 +455,4 @@ def setup_book() -> None:
     pd.set_option("display.width", 250)
     warnings.showwarning = _show
     warnings.simplefilter("default", AllianceWarning)
+    _SHOWN.clear()

@@ -241,8 +241,9 @@ class MultiverseResult(Result):
     ``statistic``, ``df``, ``p``, ``ci_low``, ``ci_high``, ``agrees``, ``n_obs``,
     ``warnings``, ``error``); ``summary`` (per finding: ``specifications``,
     ``fitted``, ``agreeing``, ``warned`` (fitted specifications whose model fit warned, e.g.
-    a boundary fit), ``share_agreeing``, ``median_estimate``,
-    ``min_estimate``, ``max_estimate``, ``book_estimate``, ``book_agrees``);
+    a boundary fit), ``in_direction`` (fitted specifications whose estimate has the claimed
+    sign), ``significant`` (fitted ones with p < alpha, either sign), ``share_agreeing``,
+    ``median_estimate``, ``min_estimate``, ``max_estimate``, ``book_estimate``, ``book_agrees``);
     ``choices`` (:func:`choices_table`).
     """
 
@@ -397,7 +398,7 @@ def _multiverse(data, *, findings=(1, 2, 3, 4), alpha: float = 0.05, conf_level:
                                      "ci_high")})
                 rows.append(row)
     spec_table = _tidy(pd.DataFrame(rows), alpha)
-    summary = _summary(spec_table)
+    summary = _summary(spec_table, alpha)
     messages = []
     for f, sub in spec_table.groupby("finding"):
         fitted_warned = sub[(sub["df_method"] == "satterthwaite") & (sub["warnings"] != "")]
@@ -441,7 +442,7 @@ def _tidy(t: pd.DataFrame, alpha: float) -> pd.DataFrame:
     return t[cols]
 
 
-def _summary(t: pd.DataFrame) -> pd.DataFrame:
+def _summary(t: pd.DataFrame, alpha: float) -> pd.DataFrame:
     out = []
     for f, sub in t.groupby("finding"):
         ok = sub[sub["error"] == ""]
@@ -451,6 +452,8 @@ def _summary(t: pd.DataFrame) -> pd.DataFrame:
             "label": PRIMARY_TESTS[FINDINGS[int(f)]].label,
             "specifications": len(sub), "fitted": len(ok), "agreeing": int(ok["agrees"].sum()),
             "warned": int((ok["warnings"] != "").sum()),
+            "in_direction": int((np.sign(ok["estimate"]) == DIRECTION[int(f)]).sum()),
+            "significant": int((ok["p"] < alpha).sum()),
             "share_agreeing": float(ok["agrees"].mean()) if len(ok) else np.nan,
             "median_estimate": float(ok["estimate"].median()) if len(ok) else np.nan,
             "min_estimate": float(ok["estimate"].min()) if len(ok) else np.nan,
