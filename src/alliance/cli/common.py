@@ -81,7 +81,34 @@ def add_option(parser: argparse.ArgumentParser, option) -> None:
         kw["type"] = option.type
     if option.choices is not None:
         kw["choices"] = list(option.choices)
+        if option.type in (str.upper, str.lower):  # any capitalisation, named as typed
+            kw["choices"] = _AnyCase(option.choices, option.type)
+            kw["action"] = _converting(option.type)
+            del kw["type"]
     parser.add_argument(option.option, **kw)
+
+
+class _AnyCase(tuple):
+    """Choices matched in any capitalisation (``reml`` is ``REML``), so that argparse names an
+    invalid value as it was typed."""
+
+    def __new__(cls, choices, convert):
+        out = super().__new__(cls, choices)
+        out.convert = convert
+        return out
+
+    def __contains__(self, value) -> bool:
+        return tuple.__contains__(self, self.convert(value) if isinstance(value, str) else value)
+
+
+def _converting(convert):
+    """An argparse action storing the checked value converted (``reml`` -> ``REML``)."""
+
+    class Store(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None):
+            setattr(namespace, self.dest, convert(values))
+
+    return Store
 
 
 class Parser(argparse.ArgumentParser):

@@ -428,12 +428,14 @@ def all_failed(draws: pd.DataFrame) -> str | None:
 
 def progress_bar(iterable=None, show: bool = True, **kwargs):
     """The package's one progress bar (tqdm, on standard error): every long computation shows
-    its progress with it (``show=False``: none). ``kwargs`` go to :class:`tqdm.tqdm`."""
+    its progress with it on a terminal (``show=False``: none; never when standard error is a
+    file or a pipe, where a command's errors are one line each). ``kwargs`` go to
+    :class:`tqdm.tqdm`."""
     from tqdm import tqdm
 
     kwargs.setdefault("file", sys.stderr)
     kwargs.setdefault("dynamic_ncols", True)
-    return tqdm(iterable, disable=not show, **kwargs)
+    return tqdm(iterable, disable=None if show else True, **kwargs)  # None: off unless a TTY
 
 
 def run_draws(fn: Callable, n_draws: int, *, seed: int, args: tuple = (), kwargs: dict | None = None,

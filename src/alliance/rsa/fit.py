@@ -620,9 +620,10 @@ def _command(source, *, read: dict, method: str = "ML", conf_level: float = 0.95
     from alliance.options import MAX_DRAWS, check_count, check_jobs, check_seed
     from alliance.rsa.bootstrap import bootstrap_rsa
 
+    given = "n_boot" if n_boot is not None else "bootstrap"  # the user's spelling, in errors
     n_boot = bootstrap if n_boot is None else n_boot
     if n_boot is not None:
-        check_count(n_boot, "n_boot", low=2, high=MAX_DRAWS)
+        check_count(n_boot, given, low=2, high=MAX_DRAWS)
     check_seed(seed)
     check_jobs(jobs)
     family = family or (("cubic" if cubic else "default") if compare else "auto")
