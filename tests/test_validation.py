@@ -18,8 +18,7 @@ import pandas as pd
 import pytest
 
 import alliance
-from alliance import DataError
-from alliance import registry
+from alliance import DataError, registry
 from alliance.cli import fit_commands, main
 from alliance.findings import evaluate
 from alliance.growth import fit_growth
