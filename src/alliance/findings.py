@@ -37,7 +37,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 
 from alliance.data.example import example_path
 from alliance.data.validate import read_sessions
@@ -486,10 +485,21 @@ def primary_tests(fits: dict) -> dict[str, float]:
 
 
 def holm(p) -> np.ndarray:
-    """Holm's step-down adjusted p values (statsmodels' ``multipletests``); a missing p counts
-    as 1 (the family keeps its size)."""
+    """Holm's step-down adjusted p values; a missing p counts as 1 (the family keeps its size).
+
+    The same numbers as statsmodels' ``multipletests(p, method="holm")[1]`` (tested), computed
+    here because statsmodels' Holm branch runs a full garbage collection on every call (about
+    0.08 s in a session with the book's objects loaded): judged on every draw of the frozen
+    studies it made chapter 7's summaries 50 times slower (89 s instead of 1.7 s per study).
+    """
     p = np.asarray(p, dtype=float)
-    return multipletests(np.where(np.isnan(p), 1.0, p), method="holm")[1]
+    p = np.where(np.isnan(p), 1.0, p)
+    order = np.argsort(p, kind="stable")
+    m = len(p)
+    adj = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    out = np.empty(m)
+    out[order] = adj
+    return out
 
 
 def primary_holm(rec) -> dict[int, float]:
