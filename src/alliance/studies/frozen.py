@@ -66,11 +66,12 @@ _AXES = {
 }
 
 #: Draws per study (per design point for power studies): 1000 for every findings study
-#: (Monte Carlo SE of a share at most 1.6 points) and for the power curve over the number of
-#: therapists; 150 per point along the other design axes (at most 4.1 points per point of a
-#: curve, which chapter 9's logistic reading smooths). More draws resume into the same
+#: (Monte Carlo SE of a share at most 1.6 points); 300 per point for the power curve over the
+#: number of therapists (at most 2.9 points; the curve runs to 120 therapists, so a point costs
+#: up to three trial-sized fits per draw) and 150 per point along the other design axes (at most
+#: 4.1 points), which chapter 9's logistic reading smooths. More draws resume into the same
 #: stores: ``make studies DRAWS=1000``.
-_DRAWS = {"power-therapists": 1000}
+_DRAWS = {"power-therapists": 300}
 
 #: name -> specification of every frozen study (``kind`` findings or power).
 PLAN: dict[str, dict] = {
