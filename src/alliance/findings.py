@@ -786,8 +786,8 @@ def draw_verdicts(draws: pd.DataFrame, alpha: float = 0.05, *,
 
     A failed draw (``error`` not empty) has no verdicts (missing).
     """
-    failed = draws["error"].fillna("").astype(str) != "" if "error" in draws else pd.Series(False,
-                                                                                   draws.index)
+    failed = (draws["error"].map(lambda v: "" if pd.isna(v) else str(v)) != "" if "error" in draws
+              else pd.Series(False, draws.index))
     rows = []
     for (i, rec), bad in zip(draws.iterrows(), failed):
         rec = {k: v for k, v in rec.items() if not (isinstance(v, float) and np.isnan(v))}
