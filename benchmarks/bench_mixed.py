@@ -137,7 +137,7 @@ def against_lme4(repeats: int) -> None:
         args, kwargs = _record(call)
         out = {"model": name}
         for ddf, col in (("z", "alliance_fit_s"), ("satterthwaite", "alliance_satterthwaite_s")):
-            kw = dict(kwargs, ddf=ddf)
+            kw = dict(kwargs, df=ddf)
             times = []
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", AllianceWarning)

@@ -37,29 +37,29 @@ def reference_data(name: str, method: str, ddf: str = "satterthwaite"):
         d = pd.read_csv(DATA / "growth_sleepstudy.csv")
         X = _xt(d, "Days")
         return _quiet(fit_lmm, d["Reaction"], X, [RandomTerm("Subject", d["Subject"], X)],
-                      method=method, ddf=ddf)
+                      method=method, df=ddf)
     if name.startswith("orthodont"):
         d = pd.read_csv(DATA / "growth_orthodont.csv")
         X = _xt(d, "age")
         return _quiet(fit_lmm, d["distance"], X, [RandomTerm("Subject", d["Subject"], X)],
-                      method=method, ddf=ddf)
+                      method=method, df=ddf)
     if name.startswith("dietox"):
         d = pd.read_csv(DATA / "growth_dietox.csv")
         X = _xt(d, "Time")
         return _quiet(fit_lmm, d["Weight"], X, [RandomTerm("Pig", d["Pig"], X)], method=method,
-                      ddf=ddf)
+                      df=ddf)
     if name.startswith("nested"):
         d = pd.read_csv(DATA / "mixed_nested.csv")
         X = _xt(d, "time")
         return _quiet(fit_lmm, d["y"], X, [RandomTerm("cluster", d["cluster"]),
                                            RandomTerm("subject", d["subject"], X)],
-                      method=method, ddf=ddf)
+                      method=method, df=ddf)
     if name.startswith("penicillin"):
         d = pd.read_csv(DATA / "mixed_penicillin.csv")
         X = pd.DataFrame({"Intercept": np.ones(len(d))})
         return _quiet(fit_lmm, d["diameter"], X, [RandomTerm("plate", d["plate"]),
                                                   RandomTerm("sample", d["sample"])],
-                      method=method, ddf=ddf)
+                      method=method, df=ddf)
     if name.startswith("nestler_example1"):
         d = pd.read_csv(DATA / "mlrsa_nestler2019_example1.csv")
         base = ["x.c", "y.c", "x2.c", "xy.c", "y2.c"]
@@ -67,7 +67,7 @@ def reference_data(name: str, method: str, ddf: str = "satterthwaite"):
         X = pd.concat([pd.DataFrame({"Intercept": np.ones(len(d))}), d[base + l2]], axis=1)
         return _quiet(fit_lmm, d["z"], X, [RandomTerm("GroupID", d["GroupID"],
                                                       X[["Intercept", *base]])],
-                      method=method, ddf=ddf)
+                      method=method, df=ddf)
     raise KeyError(name)
 
 

@@ -101,7 +101,8 @@ def test_failed_draws_are_reported_not_hidden(data):
     with pytest.raises(ValueError, match="n_boot"):
         cluster_bootstrap(data, _fails_sometimes, 1)
     # a bootstrap whose draws all fail has no distribution: an error, not a table of NaN
-    with pytest.raises(alliance.FitError, match="every one of the 5 bootstrap draws failed; the "
+    with pytest.raises(alliance.FitError, match="every one of the 5 bootstrap draws failed, so "
+                                                "there is no bootstrap distribution; the "
                                                 "first: ValueError: cannot compute"):
         cluster_bootstrap(data, _fails_always, 5, seed=1)
 

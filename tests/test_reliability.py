@@ -550,12 +550,13 @@ def test_an_interrupted_report_leaves_the_previous_folder_untouched(tmp_path, ca
     out.mkdir()
     (out / "summary.md").write_text("the previous, complete report")
     before = snapshot(out)
-    from alliance import report
+    from alliance import lagged
 
     def interrupted(data):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(report.lagged, "fit_lagged", lambda *a, **k: interrupted(a))
+    # the report's lagged sections fit through the private fit
+    monkeypatch.setattr(lagged, "_fit_lagged", lambda *a, **k: interrupted(a))
     code, msg = one_line(capsys, "report", EXAMPLE, "--out", out, "--force")
     assert code == 130
     assert msg == "alliance: interrupted; no output was left half-written"
@@ -646,12 +647,12 @@ def test_report_on_data_most_analyses_cannot_use(tmp_path, capsys, case):
 
 
 def test_an_internal_error_in_one_analysis_does_not_stop_the_others(tmp_path, capsys, monkeypatch):
-    from alliance import report
+    from alliance import randomise
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr(report.randomise, "balance", broken)
+    monkeypatch.setattr(randomise, "_balance", broken)  # the report's randomisation section
     code, _out, status, _err = _report(capsys, alliance.load_example(), tmp_path)
     assert code == 3
     reason = status["analyses"]["randomisation"]["reason"]

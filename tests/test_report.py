@@ -46,7 +46,7 @@ def test_findings_evidence_is_taken_from_the_fits(shipped_findings):
     assert ev.loc["a1_training", "estimate"] == pytest.approx(within.loc[("training", "a1"),
                                                                           "estimate"])
     assert ev.loc["a1_difference", "estimate"] != pytest.approx(
-        raw.loc[("difference", "a1"), "estimate"])
+        raw.loc[("training - control", "a1"), "estimate"])
 
 
 def test_verdicts_follow_the_rule_on_a_null_trial():

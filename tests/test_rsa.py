@@ -282,7 +282,7 @@ def test_chapter5_model_against_lme4():
         rl = per_arm[per_arm["level"] == level].set_index("term")
         np.testing.assert_allclose(s.loc[A, "estimate"], rl.loc[A, "estimate"], rtol=1e-6, atol=1e-6)
         np.testing.assert_allclose(s.loc[A, "se"], rl.loc[A, "se"], rtol=1e-5)
-    s = surf(res.tables["surface"], "difference")
+    s = surf(res.tables["surface"], "training - control")  # R's "difference"
     rd = pd.DataFrame(r["difference"]).set_index("term")
     np.testing.assert_allclose(s.loc[A, "estimate"], rd.loc[A, "estimate"], rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(s.loc[A, "se"], rd.loc[A, "se"], rtol=1e-5)
@@ -353,7 +353,7 @@ def test_binary_moderator_matches_separate_fits_for_point_estimates():
         sub = fit_rsa(d[d["g"] == int(lv)], "z", "x", "y", center=res.info["center_x"], se="classical")
         np.testing.assert_allclose(surf(res.tables["surface"], lv).loc[A, "estimate"],
                                    surf(sub.tables["surface"]).loc[A, "estimate"], atol=1e-10)
-    diff = surf(res.tables["surface"], "difference")
+    diff = surf(res.tables["surface"], "1 - 0")
     one, zero = surf(res.tables["surface"], "1"), surf(res.tables["surface"], "0")
     np.testing.assert_allclose(diff.loc[A, "estimate"], one.loc[A, "estimate"] - zero.loc[A, "estimate"])
 
@@ -427,7 +427,7 @@ def test_cli_moderated_multilevel_lagged(capsys):
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     levels = {r["level"] for r in out["surface"]}
-    assert levels == {"control", "training", "difference"}
+    assert levels == {"control", "training", "training - control"}
     r5 = pd.DataFrame(ref("chapter5")["per_arm"])
     got = {(r["level"], r["term"]): r["estimate"] for r in out["surface"]}
     want = r5.set_index(["level", "term"])["estimate"]
@@ -452,7 +452,7 @@ def test_cli_level2_means_is_the_fully_within_surface_of_lme4(capsys):
     want = pd.DataFrame(ref("within_chapter5")["surface"]).set_index(["level", "term"])
     assert len(want) == 15
     for (level, term), w in want.iterrows():
-        g = got[(level, term)]
+        g = got[({"difference": "training - control"}.get(level, level), term)]
         assert g["estimate"] == pytest.approx(w["estimate"], rel=1e-6, abs=1e-6), (level, term)
         assert g["se"] == pytest.approx(w["se"], rel=1e-6), (level, term)
         assert g["df"] == pytest.approx(w["df"], rel=1e-3), (level, term)

@@ -42,13 +42,13 @@ def test_reproducible_and_independent_of_processes():
     c = bootstrap_rsa(res, 30, seed=12)
     assert not np.allclose(a.tables["bootstrap"]["ci_low"], c.tables["bootstrap"]["ci_low"], equal_nan=True)
     t = a.tables["bootstrap"].set_index("term")
-    assert list(a.tables["bootstrap"].columns[:7]) == ["term", "estimate", "se", "statistic", "p",
-                                                      "ci_low", "ci_high"]
+    assert list(a.tables["bootstrap"].columns[:8]) == ["term", "estimate", "se", "statistic", "df",
+                                                      "p", "ci_low", "ci_high"]
     # the estimates are the original fit's
     s = res.tables["surface"].set_index("term")
     np.testing.assert_allclose(t.loc[["a1", "a4", "b0"], "estimate"], s.loc[["a1", "a4", "b0"], "estimate"],
                                rtol=1e-12)
-    assert (t["n_draws"] <= 30).all() and a.info["draws_failed"] == 0
+    assert (t["n_boot"] <= 30).all() and a.info["draws_failed"] == 0
 
 
 def test_bootstrap_sd_agrees_with_hc0_on_a_large_sample():
@@ -67,7 +67,7 @@ def test_case_resampling_keeps_moderator_levels():
     assert sample["mod"].value_counts().sort_index().tolist() == \
         res.frame["mod"].value_counts().sort_index().tolist()
     boot = bootstrap_rsa(res, 10, seed=3)
-    assert set(boot.tables["bootstrap"]["level"]) == {"0", "1", "difference"}
+    assert set(boot.tables["bootstrap"]["level"]) == {"0", "1", "1 - 0"}
 
 
 def test_cluster_resampling_draws_whole_therapists_within_arms():

@@ -325,7 +325,7 @@ def estimand_recovery(scale: int = 50, seed: int = 18) -> pd.DataFrame:
             add(a, "surface, level2_means", *surface.loc[(a, "training"), ["estimate", "se"]])
         add("a1_control", "surface, level2_means", *surface.loc[("a1", "control"),
                                                                   ["estimate", "se"]])
-        add("a1_difference", "surface, level2_means", *surface.loc[("a1", "difference"),
+        add("a1_difference", "surface, level2_means", *surface.loc[("a1", "training - control"),
                                                                      ["estimate", "se"]])
         arm = {}
         for level in ("control", "training"):

@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 
 import alliance
-from alliance import DataError
-from alliance.cli import main
+from alliance import DataError, registry
+from alliance.cli import fit_commands, main
 from alliance.findings import evaluate
 from alliance.growth import fit_growth
 from alliance.lagged import fit_lagged
@@ -49,9 +49,11 @@ def _run_report(data):
         return run_report(data, Path(tmp) / "out")
 
 
-#: Every public entry point that takes session data, called on ``data``.
+#: Every public entry point that takes session data, called on ``data``: every registered
+#: analysis's example call (its descriptor's), and the composites.
 ENTRY_POINTS = {
     "read_sessions": lambda d: alliance.read_sessions(d),
+    **{f"analysis:{name}": registry.descriptor(name).example for name in sorted(registry.analyses())},
     "fit_growth": lambda d: fit_growth(d, "therapist"),
     "fit_truth_bias": lambda d: fit_truth_bias(d),
     "fit_lagged": lambda d: fit_lagged(d),
@@ -64,6 +66,13 @@ ENTRY_POINTS = {
     "report": _run_report,
     "multiverse": lambda d: multiverse(d, grid="small"),
 }
+
+
+def _fit_command(name: str) -> list[str]:
+    """``fit NAME`` with a value for each option its command requires (the descriptor's example)."""
+    analysis = registry.descriptor(name)
+    return ["fit", name] + [x for o in analysis.options if o.required or o.example is not None
+                            for x in (o.option, str(o.example))]
 
 
 @pytest.fixture(scope="module")
@@ -113,10 +122,8 @@ def test_bad_cell_in_a_file(example, tmp_path, entry, label, cell, text, rule):
     _check(str(err.value), str(path), rule, file=True)
 
 
-@pytest.mark.parametrize("command", [
-    ["validate"], ["fit", "growth"], ["fit", "truth-bias"], ["fit", "lagged"],
-    ["fit", "rsa", "--outcome", "wellbeing", "--x", "alliance_therapist", "--y", "alliance_patient"],
-])
+@pytest.mark.parametrize("command", [["validate"]] + [_fit_command(n) for n in sorted(fit_commands())],
+                         ids=lambda c: " ".join(c[:2]))
 def test_bad_cell_on_the_command_line(example, tmp_path, capsys, command):
     path = _bad_file(example, "4,5", tmp_path)
     argv = command[:1] + command[1:2] + [str(path)] + command[2:] if command[0] == "fit" else \

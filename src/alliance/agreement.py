@@ -37,6 +37,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from alliance.results import DIFFERENCE
+
 __all__ = ["R_NAMES", "Reference", "ReferenceMismatch", "compare", "compare_icc", "largest",
            "reference", "scientific", "sentence"]
 
@@ -190,6 +192,12 @@ def compare(package: pd.DataFrame, ref: Reference, *, names: Mapping[str, str] |
     r = ref.estimates.copy()
     if names:
         r["term"] = r["term"].map(lambda t: names.get(t, t))
+    if "level" in keys and "level" in r and "level" in package:
+        # a reference frozen when the response surface named its arm difference "difference":
+        # the package's one label of a difference is "<level> - <reference>" (moderation)
+        diffs = [lv for lv in pd.unique(package["level"].dropna()) if " - " in str(lv)]
+        if len(diffs) == 1:
+            r["level"] = r["level"].replace(DIFFERENCE, diffs[0])
     keys = list(keys)
     qs = [q for q in (quantities or ("estimate", "se", "df")) if q in r.columns
           and q in package.columns]

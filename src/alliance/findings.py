@@ -46,9 +46,9 @@ from alliance.errors import AllianceWarning
 from alliance.growth import _fit_growth
 from alliance.options import check_alpha, check_conf_level
 from alliance.provenance import git_is_ancestor, git_last_change
-from alliance.results import Result
-from alliance.rsa import fit_rsa
-from alliance.rsa.fit import _fit_rsa_validated
+from alliance.results import DIFFERENCE, Result
+from alliance.rsa.fit import _fit_rsa, rsa_spec
+from alliance.rsa.spec import RSASpec
 from alliance.synthetic.params import SimulationParams
 from alliance.synthetic.scenarios import scenario_params
 from alliance.synthetic.simulate import simulate
@@ -161,28 +161,39 @@ class FindingsResult(Result):
     fits: dict = field(default_factory=dict, repr=False)
 
 
-def lagged_surface(data, conf_level=0.95, *, method: str = "ML", validated: bool = False,
-                   **options):
-    """The book's lagged response surface (chapter 5); ``options`` go to :func:`alliance.rsa.fit_rsa`.
+#: The book's lagged response surface (chapter 5), the one place it is written: well-being on
+#: the therapist's (``x``) and the patient's (``y``) alliance rating of the previous session of
+#: the same patient, moderated by arm, session as covariate, random intercepts of therapist
+#: and patient, ML.
+LAGGED_SURFACE = RSASpec("wellbeing", x="alliance_therapist", y="alliance_patient",
+                         group=["therapist", "patient"], time="session", lag=1,
+                         moderator="condition", moderator_levels=["control", "training"],
+                         covariates=["session"], method="ML")
 
-    Well-being on the therapist's (``x``) and the patient's (``y``) alliance rating of
-    the previous session of the same patient, moderated by arm, session as covariate,
-    random intercepts of therapist and patient, ML. The one place the specification is
-    written: :data:`PAPER_MODELS` (``rsa``; ``rsa_within`` adds ``level2_means=True``),
-    the cluster bootstrap of chapter 7 (:mod:`alliance.studies.bootstrap`), the
-    specification studies of chapter 5 and the multiverse call it. ``validated=True``: ``data``
-    came from :func:`alliance.read_sessions` and is not validated again.
+
+def lagged_surface(data, conf_level: float = 0.95, *, columns=None, method: str = "ML",
+                   df: str = "satterthwaite", **options):
+    """The book's lagged response surface (chapter 5, :data:`LAGGED_SURFACE`); ``options``
+    replace its fields (:func:`alliance.rsa.fit_rsa`).
+
+    :data:`PAPER_MODELS` (``rsa``; ``rsa_within`` adds ``level2_means=True``), the cluster
+    bootstrap of chapter 7 (:mod:`alliance.studies.bootstrap`), the specification studies
+    of chapter 5 and the multiverse fit it. ``data`` is session data, validated by
+    :func:`alliance.read_sessions` (``columns`` maps your column names).
     """
-    return (_fit_rsa_validated if validated else fit_rsa)(
-        data, "wellbeing", x="alliance_therapist", y="alliance_patient",
-        group=["therapist", "patient"], time="session", lag=1, moderator="condition",
-        moderator_levels=["control", "training"], covariates=["session"], method=method,
-        conf_level=conf_level, **options,
-    )
+    return _lagged_surface(read_sessions(data, columns), conf_level, method=method, df=df,
+                           **options)
 
 
-def _rsa_within(data, conf_level, validated: bool = False):
-    return lagged_surface(data, conf_level, level2_means=True, validated=validated)
+def _lagged_surface(data, conf_level: float = 0.95, *, method: str = "ML",
+                    df: str = "satterthwaite", **options):
+    """:func:`lagged_surface` on session data already validated by :func:`alliance.read_sessions`."""
+    spec = rsa_spec(LAGGED_SURFACE, method=method, conf_level=conf_level, **options)
+    return _fit_rsa(data, spec, df=df)
+
+
+def _rsa_within(data, conf_level):
+    return _lagged_surface(data, conf_level, level2_means=True)
 
 
 #: Therapist-level random effects of every growth model behind a verdict (the plan's
@@ -212,8 +223,8 @@ PAPER_MODELS = {
     "growth_patient": _growth("patient"),
     "growth_both": _growth("both"),
     "truth_bias": lambda data, cl: _fit_truth_bias(data, conf_level=cl),
-    "rsa": lambda data, cl: lagged_surface(data, cl, validated=True),
-    "rsa_within": lambda data, cl: _rsa_within(data, cl, validated=True),
+    "rsa": _lagged_surface,
+    "rsa_within": _rsa_within,
 }
 
 #: The fits each claim's verdict and evidence rest on.
@@ -249,7 +260,11 @@ def fit_paper_models(data, conf_level: float = 0.95, *, columns=None,
     name and the warnings they raised (each also re-emitted as
     :class:`alliance.AllianceWarning`).
     """
-    data = read_sessions(data, columns)
+    return _fit_paper_models(read_sessions(data, columns), conf_level, only=only)
+
+
+def _fit_paper_models(data, conf_level: float = 0.95, *, only=None) -> tuple[dict, list[str]]:
+    """:func:`fit_paper_models` on data already validated by :func:`alliance.read_sessions`."""
     wanted = MODELS if only is None else tuple(only)
     unknown = set(wanted) - set(MODELS)
     if unknown:
@@ -390,8 +405,8 @@ def _margins(fits: dict) -> dict[str, float]:
     out = {}
     if "growth_patient" in fits:
         g = fits["growth_patient"]
-        last = g.sessions()[-1]
-        sd = g.marginal_sd("patient", last)
+        last = g.info["last_session"]
+        sd = g.info["marginal_sd_last"]["patient"]
         out["margin_g_pat"] = MARGINS["g_pat"]["standardised"] * sd / (last - 1)
         out["sd_g_pat"] = sd
     if "rsa_within" in fits:
@@ -407,6 +422,27 @@ def _margins(fits: dict) -> dict[str, float]:
         out["sdw_wellbeing_control"] = sd_w
         out["sdw_alliance_control"] = sd_m
     return out
+
+
+def _level(res, t: Test) -> str | None:
+    """The level of the plan's test ``t`` as its fit names it: the plan's ``"difference"`` (the
+    former name of a binary moderator's difference, still accepted for one release) is the
+    fit's ``"<level> - <reference>"``."""
+    if t.level == DIFFERENCE:
+        return res.info.get("difference_level") or t.level
+    return t.level
+
+
+def _row(res, t: Test) -> pd.Series:
+    """The row of the plan's test ``t`` in its fit's table (``t.table``, default the
+    estimates): the row whose term, and level where the plan names one, are the test's."""
+    tab = res.tables[t.table] if t.table else res.estimates
+    sel = (tab["term"] == t.term).to_numpy().copy()
+    if t.level:
+        # the plan's "difference" (the former name of a binary moderator's difference, still
+        # accepted for one release) is the fit's "<level> - <reference>"
+        sel &= (tab["level"] == _level(res, t)).to_numpy()
+    return tab[sel].iloc[0]
 
 
 def primary_tests(fits: dict) -> dict[str, float]:
@@ -425,16 +461,16 @@ def primary_tests(fits: dict) -> dict[str, float]:
     into verdicts.
     """
     out: dict[str, float] = {}
+    margins = _margins(fits)
     for key, t in PRIMARY_TESTS.items():
         if t.model not in fits:
             continue
-        res = fits[t.model]
-        row = res.rows(t.table, term=t.term, **({"level": t.level} if t.level else {})).iloc[0]
+        row = _row(fits[t.model], t)
         out[f"est_{key}"] = float(row["estimate"])
         out[f"se_{key}"] = float(row["se"])
         out[f"df_{key}"] = float(row["df"]) if "df" in row.index else float("inf")
         out[f"p_{key}"] = float(row["p"])
-    out.update(_margins(fits))
+    out.update(margins)
     if "rsa_within" in fits:
         tabs = fits["rsa_within"].tables
         v = tabs["verdict"].set_index("level")["outcome"]
@@ -449,7 +485,13 @@ def primary_tests(fits: dict) -> dict[str, float]:
 
 
 def holm(p) -> np.ndarray:
-    """Holm's step-down adjusted p values; a missing p counts as 1 (the family keeps its size)."""
+    """Holm's step-down adjusted p values; a missing p counts as 1 (the family keeps its size).
+
+    The same numbers as statsmodels' ``multipletests(p, method="holm")[1]`` (tested), computed
+    here because statsmodels' Holm branch runs a full garbage collection on every call (about
+    0.08 s in a session with the book's objects loaded): judged on every draw of the frozen
+    studies it made chapter 7's summaries 50 times slower (89 s instead of 1.7 s per study).
+    """
     p = np.asarray(p, dtype=float)
     p = np.where(np.isnan(p), 1.0, p)
     order = np.argsort(p, kind="stable")
@@ -648,28 +690,32 @@ def evaluate(data, *, alpha: float = 0.05, conf_level: float = 0.95,
     """
     alpha, conf_level = check_alpha(alpha), check_conf_level(conf_level)
     data = read_sessions(data, columns)
+    return _evaluate(data, alpha=alpha, conf_level=conf_level, fits=fits)
+
+
+def _evaluate(data, *, alpha: float = 0.05, conf_level: float = 0.95,
+              fits: dict | None = None) -> FindingsResult:
+    """:func:`evaluate` on data already validated by :func:`alliance.read_sessions`."""
     if fits is None:
-        fits, messages = fit_paper_models(data, conf_level)
+        fits, messages = _fit_paper_models(data, conf_level)
     else:
         fits = {k: v for k, v in fits.items() if v is not None}
         messages = [w for f in fits.values() for w in getattr(f, "warnings", [])]
     missing = {c: [m for m in models if m not in fits] for c, models in CLAIM_MODELS.items()}
     rec = primary_tests(fits)
     # A claim is judged only on its own models: drop the tests of a claim with a missing model.
-    for key, t in PRIMARY_TESTS.items():
-        if missing[t.claim]:
-            for part in ("est", "se", "df", "p"):
-                rec.pop(f"{part}_{key}", None)
+    dropped = {f"{part}_{key}" for key, t in PRIMARY_TESTS.items() if missing[t.claim]
+               for part in ("est", "se", "df", "p")}
+    rec = {k: v for k, v in rec.items() if k not in dropped}
     rules = judge(rec, alpha)
     p_adj = primary_holm(rec)
     ev = []
     for key, t in PRIMARY_TESTS.items():
         if t.role == "context" or f"p_{key}" not in rec:
             continue
-        r = fits[t.model].rows(t.table, term=t.term, **({"level": t.level} if t.level else {}))
-        r = r.iloc[0]
+        r = _row(fits[t.model], t)
         row = {"claim": t.claim, "test": key, "role": t.role, "term": t.label,
-               "level": t.level or "all", "estimate": float(r["estimate"]),
+               "level": _level(fits[t.model], t) or "all", "estimate": float(r["estimate"]),
                "se": float(r["se"]), "statistic": float(r["statistic"]),
                "df": rec[f"df_{key}"], "p": float(r["p"]),
                "p_holm": p_adj[t.claim] if t.role == "primary" else np.nan,

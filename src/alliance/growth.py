@@ -55,6 +55,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -63,7 +64,8 @@ from alliance.data.cells import fail
 from alliance.data.validate import read_sessions
 from alliance.errors import AllianceWarning, FitError
 from alliance.mixed import DDF_LABEL, MixedFit, RandomTerm, fit_lmm
-from alliance.options import check_conf_level
+from alliance.options import check_conf_level, check_df, check_method
+from alliance.registry import Analysis, Figure, KeyEstimate, Option, Section
 from alliance.results import Result, RowLog, check_tests
 
 __all__ = [
@@ -117,10 +119,7 @@ def _check_args(rater: str, therapist_effects: str, method: str, residual: str =
         raise ValueError(
             f"therapist_effects must be one of {THERAPIST_EFFECTS}; got {therapist_effects!r}"
         )
-    method = str(method).upper()
-    if method not in ("REML", "ML"):
-        raise ValueError(f"method must be 'REML' or 'ML'; got {method!r}")
-    return method
+    return check_method(method)
 
 
 def growth_frame(data, rater: str = "therapist", *, columns=None) -> tuple[pd.DataFrame, dict]:
@@ -294,6 +293,8 @@ class GrowthResult(Result):
         The rows used (see :func:`growth_frame`).
     """
 
+    TABLE_ALIASES: ClassVar[dict[str, str]] = {"fixed": "estimates"}
+
     fit: MixedFit | None = None
     rater: str = "therapist"
     therapist_effects: str = "intercept+slope"
@@ -384,8 +385,8 @@ class GrowthResult(Result):
             coords = {"Intercept": 1.0, "time": t}
         rv = self.fit.residual_variances
         var = float(self.fit.sigma2 if rv is None else rv[rater])
-        coords = {**coords, "Intercept": coords.get("Intercept", 1.0)} if self.rater == "both" \
-            else coords
+        coords = ({**coords, "Intercept": coords.get("Intercept", 1.0)} if self.rater == "both"
+                  else coords)
         for group in ("patient", "therapist", "session"):
             g = self._G(group)
             if g is None:
@@ -510,7 +511,8 @@ def fit_growth(
     Returns
     -------
     GrowthResult
-        ``estimates`` (``tables["fixed"]``: term, estimate, se, statistic (t or z),
+        ``estimates`` (``tables["estimates"]``, called ``fixed`` until this release, a name
+        still accepted: term, estimate, se, statistic (t or z),
         df, p, ci_low, ci_high), ``tables["variance_components"]`` (with one
         ``Residual`` row per rater under ``residual="rater"``), ``fit`` (the
         :class:`MixedFit`),
@@ -572,8 +574,9 @@ def fit_growth(
     >>> res.n_groups
     {'patient': 117, 'therapist': 40}
     """
-    _check_args(rater, therapist_effects, method, residual)  # options before the data
+    method = _check_args(rater, therapist_effects, method, residual)  # options before the data
     check_conf_level(conf_level)
+    check_df(df, method=method)
     return _fit_growth(read_sessions(data, columns), rater, method=method,
                        therapist_effects=therapist_effects, conf_level=conf_level, df=df,
                        residual=residual, session_effect=session_effect)
@@ -587,6 +590,7 @@ def _fit_growth(data: pd.DataFrame, rater: str = "therapist", *, method: str = "
     door of every public analysis): callers that validated once call this."""
     method = _check_args(rater, therapist_effects, method, residual)
     conf_level = check_conf_level(conf_level)
+    df = check_df(df, method=method)
     if session_effect and rater != "both":
         raise ValueError("session_effect needs both raters (rater='both'): with one rating per "
                          "session a session effect is the residual")
@@ -607,7 +611,7 @@ def _fit_growth(data: pd.DataFrame, rater: str = "therapist", *, method: str = "
         method=method,
         source=f"{source} (growth, {what})",
         conf_level=conf_level,
-        ddf=df,
+        df=df,
         residual_groups=frame["rater"].to_numpy() if by_rater else None,
     )
     check_tests(fit.estimates, source, f"growth, {what}")
@@ -648,9 +652,9 @@ def _fit_growth(data: pd.DataFrame, rater: str = "therapist", *, method: str = "
         "optimizer": fit.optimizer,
         **dropped,
     }
-    return GrowthResult(
+    res = GrowthResult(
         title=title,
-        tables={"fixed": fixed, "variance_components": fit.variance_components.copy()},
+        tables={"estimates": fixed, "variance_components": fit.variance_components.copy()},
         n_obs=fit.n_obs,
         n_groups=dict(fit.n_groups),
         converged=bool(fit.converged),
@@ -663,6 +667,11 @@ def _fit_growth(data: pd.DataFrame, rater: str = "therapist", *, method: str = "
         residual="rater" if by_rater else "shared",
         frame=frame,
     )
+    # the SD of one rating at the last session, per rater (the scale of standardised effects
+    # and of the plan's equivalence margin; :meth:`GrowthResult.marginal_sd`)
+    res.info["last_session"] = res.sessions()[-1]
+    res.info["marginal_sd_last"] = {r: res.marginal_sd(r) for r in _raters_of(rater)}
+    return res
 
 
 def therapist_level_sensitivity(
@@ -690,6 +699,7 @@ def therapist_level_sensitivity(
         ``boundary``, ``converged``. Boundary fits warn (:class:`AllianceWarning`) as in
         :func:`fit_growth`.
     """
+    _check_args(rater, "intercept", method, residual)
     data = read_sessions(data, columns)
     rows = []
     for te in THERAPIST_EFFECTS:
@@ -710,9 +720,58 @@ def therapist_level_sensitivity(
     return pd.DataFrame(rows)
 
 
-# --------------------------------------------------------------------------- CLI
+# --------------------------------------------------------------------------- the analysis
 
 
-# --------------------------------------------------------------------------- figures
+def _command(source, *, read: dict, rater: str = "therapist", method: str = "REML",
+             conf_level: float = 0.95, df: str = "satterthwaite",
+             therapist_effects: str = "intercept+slope", residual: str = "rater") -> GrowthResult:
+    """``alliance fit growth FILE``: the options checked, FILE validated once (``read``: its
+    input options), the fit."""
+    method = _check_args(rater, therapist_effects, method, residual)
+    check_conf_level(conf_level)
+    check_df(df, method=method)
+    return _fit_growth(read_sessions(source, **read), rater, method=method,
+                       therapist_effects=therapist_effects, conf_level=conf_level, df=df,
+                       residual=residual)
 
 
+#: The growth models (chapter 3): ``alliance fit growth``, their sections of ``alliance
+#: report`` (the book's specification of each, :data:`alliance.findings.PAPER_MODELS`).
+ANALYSIS = Analysis(
+    name="growth",
+    help="linear growth of the alliance by arm",
+    fit=fit_growth,
+    command=_command,
+    options=(
+        Option("rater", "which alliance rating to model (both: stacked model); default therapist",
+               default="therapist", choices=("patient", "therapist", "both")),
+        Option("therapist_effects", "random effects at the therapist level (default "
+               "intercept+slope: growth varies by therapist, the unit of randomisation, and the "
+               "arm difference in growth is tested against that variation; intercept or none "
+               "for comparison)", default="intercept+slope", choices=THERAPIST_EFFECTS),
+        Option("residual", "stacked model (--rater both): a residual variance per rater "
+               "(default) or one shared by both", default="rater", choices=RESIDUALS),
+    ),
+    sections=(
+        Section("growth_therapist", "growth of therapist-rated alliance by arm (chapter 3)",
+                model="growth_therapist",
+                tables={"growth_therapist": ("estimates", "Growth of therapist-rated alliance")}),
+        Section("growth_patient", "growth of patient-rated alliance by arm (chapter 3)",
+                model="growth_patient",
+                tables={"growth_patient": ("estimates", "Growth of patient-rated alliance")}),
+        Section("growth_both", "stacked growth model of both raters (chapter 3)",
+                model="growth_both",
+                tables={"growth_both": ("estimates", "Stacked growth model of both raters"),
+                        "growth_trajectories": (GrowthResult.trajectories,
+                                                "Model-implied trajectories")},
+                figures=(Figure("growth_trajectories", "plot_trajectories",
+                                "Model-implied mean alliance by arm over sessions from the "
+                                "stacked growth model, with confidence bands; dots are "
+                                "observed means."),)),
+    ),
+    key_estimates=(KeyEstimate("growth difference per session (training - control)",
+                               "time:training"),),
+    example=lambda data: fit_growth(data, "therapist"),
+    chapter=3,
+)

@@ -26,17 +26,26 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
-from alliance.data.cells import fail, source_of
+from alliance.data.cells import source_of
 from alliance.data.lags import lag, lag_name, split_within_between
-from alliance.data.validate import moderator_levels, numeric_column, read_sessions, require_columns
-from alliance.errors import AllianceWarning
-from alliance.mixed import DDF_LABEL, MixedFit, RandomTerm, fit_lmm
-from alliance.moderation import add_moderator, moderated_contrasts, require_groups_per_level
-from alliance.options import check_conf_level
+from alliance.data.validate import read_sessions
+from alliance.draws.runner import run_draws
+from alliance.errors import AllianceWarning, DataError, FitError
+from alliance.mixed import DDF_LABEL, RandomTerm, fit_lmm
+from alliance.moderation import (
+    add_moderator,
+    contrast_table,
+    difference_label,
+    moderator_levels,
+    require_groups_per_level,
+)
+from alliance.options import check_conf_level, check_df, check_method
+from alliance.registry import Analysis, Figure, KeyEstimate, Option, Section
 from alliance.results import Result, RowLog, check_tests, format_table
 
 __all__ = [
@@ -57,9 +66,12 @@ PRIOR_CENTRINGS = ("person", "grand")
 #: The parts of a lagged predictor in the effects table.
 PARTS = ("within", "between")
 #: Random effects per therapist: an intercept (default), none, or an intercept and the
-#: within-patient slopes of the lagged predictors (correlated).
-THERAPIST_EFFECTS = ("intercept", "none", "intercept+slopes")
-THERAPIST_EFFECTS_ORDER = ("none", "intercept", "intercept+slopes")
+#: within-patient slopes of the lagged predictors (correlated): ``"intercept+slope"``, the
+#: name every analysis gives a therapist's random slope(s) (``"intercept+slopes"``, this
+#: module's former name, is accepted for one release).
+THERAPIST_EFFECTS = ("intercept", "none", "intercept+slope")
+THERAPIST_EFFECTS_ORDER = ("none", "intercept", "intercept+slope")
+_FORMER = {"intercept+slopes": "intercept+slope"}
 
 
 # --------------------------------------------------------------------------- results
@@ -72,7 +84,8 @@ class LaggedResult(Result):
     Attributes
     ----------
     tables : dict
-        ``effects`` -- one row per (model outcome, lagged predictor, part, level):
+        ``estimates`` (``effects`` until this release, a name still accepted) -- one row
+        per (model outcome, lagged predictor, part, level):
         columns ``term``, ``level``, ``estimate``, ``se``, ``statistic`` (t or z), ``df``,
         ``p``, ``ci_low``, ``ci_high``, ``outcome`` (the model's outcome at
         :math:`s`), ``predictor`` (the lagged column), ``part`` (``within``,
@@ -90,6 +103,8 @@ class LaggedResult(Result):
         The analysed rows with the constructed variables, per model.
     """
 
+    TABLE_ALIASES: ClassVar[dict[str, str]] = {"effects": "estimates"}
+
     fits: dict = field(default_factory=dict, repr=False)
     designs: dict = field(default_factory=dict, repr=False)
 
@@ -99,7 +114,7 @@ class LaggedResult(Result):
         for model in self.info.get("models", []):
             out = model["outcome"]
             lines += ["", f"model: {model['formula']}"]
-            e = self.tables["effects"]
+            e = self.estimates
             shown = e[e["outcome"] == out].drop(columns=["outcome", "combination", "std_ci_low",
                                                          "std_ci_high"])
             lines += [format_table(shown), "", "rows:"]
@@ -174,8 +189,11 @@ def lagged_design(
         Missing or non-numeric columns, duplicated patient x session rows (from the
         lag builder), no analysable rows.
     """
-    return _design(read_sessions(data, columns), outcome=outcome, predictors=predictors,
-                   control_prior=control_prior, prior_centring=prior_centring, moderator=moderator)
+    predictors = [predictors] if isinstance(predictors, str) else list(predictors)
+    data = read_sessions(data, columns, numeric=[outcome, *predictors],
+                         require=[outcome, *predictors, moderator])
+    return _design(data, outcome=outcome, predictors=predictors, control_prior=control_prior,
+                   prior_centring=prior_centring, moderator=moderator)
 
 
 def _design(data: pd.DataFrame, *, outcome, predictors, control_prior, prior_centring, moderator):
@@ -194,9 +212,14 @@ def _design(data: pd.DataFrame, *, outcome, predictors, control_prior, prior_cen
     if prior_centring not in PRIOR_CENTRINGS:
         raise ValueError(f"prior_centring must be one of {PRIOR_CENTRINGS}; got {prior_centring!r}")
     source = source_of(data)
-    require_columns(data, [outcome, *predictors, moderator], "lagged-outcome model")
+    missing = [c for c in (outcome, *predictors, moderator)
+               if c is not None and c not in data.columns]
+    if missing:
+        raise DataError(f"{source}: missing column(s) {missing} needed by the lagged-outcome "
+                        f"model; the data have {list(data.columns)} [rule: required columns "
+                        "present]")
     cols = [*predictors, outcome]
-    values = {c: numeric_column(data, c) for c in cols}
+    values = {c: data[c].to_numpy(dtype=float) for c in cols}
     # THE lag builder; lagging the session column too tells which rows have a previous row
     lagged = lag(data, [*cols, "session"], group="patient", time="session")
     lag_report = dict(lagged.attrs["lag"])
@@ -221,9 +244,8 @@ def _design(data: pd.DataFrame, *, outcome, predictors, control_prior, prior_cen
         log.drop(data[moderator].isna().to_numpy(), f"missing:{moderator}", f"{moderator} missing")
     ok = log.keep
     if not ok.any():
-        raise fail(source, "rows to analyse",
-                   f"no row has {outcome} and the previous session's {', '.join(predictors)} of "
-                   "the same patient")
+        raise DataError(f"{source}: no row has {outcome} and the previous session's "
+                        f"{', '.join(predictors)} of the same patient [rule: rows to analyse]")
 
     cols_out: dict[str, np.ndarray] = {"patient": pid[ok]}
     cols_out["therapist"] = data.loc[ok, "therapist"].to_numpy()
@@ -263,35 +285,6 @@ def _design(data: pd.DataFrame, *, outcome, predictors, control_prior, prior_cen
 # --------------------------------------------------------------------------- fitting
 
 
-def _effects_table(fit: MixedFit, d: pd.DataFrame, outcome: str, predictors, prior_term,
-                   moderator, levels) -> pd.DataFrame:
-    parts = {}
-    for c in predictors:
-        for part in PARTS:
-            col = f"{c}_lag1_within" if part == "within" else f"{c}_between"
-            parts[f"{c} (s-1) {part}"] = (c, part, col)
-    if prior_term is not None:
-        parts[f"{outcome} (s-1) prior"] = (outcome, "prior", prior_term)
-    moderated = {k: v[2] for k, v in parts.items() if v[1] != "prior"}
-    L, meta = moderated_contrasts(moderated, moderator, levels, fit.coef.index)
-    if prior_term is not None and prior_term in fit.coef.index:
-        extra, extra_meta = moderated_contrasts({f"{outcome} (s-1) prior": prior_term}, None, None,
-                                                fit.coef.index)
-        L.update(extra)
-        meta += extra_meta
-    con = fit.contrast(L)
-    sd_y = float(np.std(d["y"], ddof=1))
-    scale = np.array([float(np.std(d[parts[m[0]][2]], ddof=1)) / sd_y for m in meta])
-    out = {"term": [m[0] for m in meta], "level": [m[1] for m in meta]}
-    out.update({c: con[c].to_numpy() for c in con.columns if c != "term"})
-    out.update(outcome=outcome, predictor=[parts[m[0]][0] for m in meta],
-               part=[parts[m[0]][1] for m in meta], combination=[m[2] for m in meta],
-               std_estimate=con["estimate"].to_numpy() * scale,
-               std_ci_low=con["ci_low"].to_numpy() * scale,
-               std_ci_high=con["ci_high"].to_numpy() * scale)
-    return pd.DataFrame(out)
-
-
 def _fit_one(data, *, outcome, predictors, control_prior, prior_centring, moderator,
              therapist_effects, method, conf_level, df="satterthwaite"):
     d, info = _design(data, outcome=outcome, predictors=predictors, control_prior=control_prior,
@@ -317,23 +310,62 @@ def _fit_one(data, *, outcome, predictors, control_prior, prior_centring, modera
     within = [f"{c}_lag1_within" for c in predictors]
     if therapist_effects == "intercept":
         random.append(RandomTerm("therapist", d["therapist"].to_numpy()))
-    elif therapist_effects == "intercept+slopes":
+    elif therapist_effects == "intercept+slope":
         Zt = X[["Intercept", *within]]
         random.append(RandomTerm("therapist", d["therapist"].to_numpy(), Zt))
     fit = fit_lmm(d["y"].to_numpy(), X, random, method=method, source=source,
-                  conf_level=conf_level, ddf=df)
-    effects = _effects_table(fit, d, outcome, predictors, info["prior_term"], moderator, levels)
+                  conf_level=conf_level, df=df)
+    # the effects table: each within/between effect per level and the level differences, the
+    # prior outcome, and the standardised estimates
+    parts = {}
+    for c in predictors:
+        for part in PARTS:
+            parts[f"{c} (s-1) {part}"] = (c, part, f"{c}_lag1_within" if part == "within"
+                                          else f"{c}_between")
+    prior_term = info["prior_term"]
+    if prior_term is not None:
+        parts[f"{outcome} (s-1) prior"] = (outcome, "prior", prior_term)
+    tabs = [contrast_table(fit, {k: v[2] for k, v in parts.items() if v[1] != "prior"},
+                           moderator, levels)]
+    if prior_term is not None and prior_term in fit.coef.index:
+        tabs.append(contrast_table(fit, {f"{outcome} (s-1) prior": prior_term}, None))
+    con = pd.concat(tabs, ignore_index=True)
+    sd_y = float(np.std(d["y"], ddof=1))
+    scale = np.array([float(np.std(d[parts[t][2]], ddof=1)) / sd_y for t in con["term"]])
+    effects = con.drop(columns="combination")
+    effects["outcome"] = outcome
+    effects["predictor"] = [parts[t][0] for t in con["term"]]
+    effects["part"] = [parts[t][1] for t in con["term"]]
+    effects["combination"] = con["combination"].to_numpy()
+    effects["std_estimate"] = con["estimate"].to_numpy() * scale
+    effects["std_ci_low"] = con["ci_low"].to_numpy() * scale
+    effects["std_ci_high"] = con["ci_high"].to_numpy() * scale
     check_tests(fit.estimates, source, f"lagged {outcome}")
-    parts = " + ".join([f"{c}[s-1] within + {c} between" for c in predictors])
+    terms = " + ".join([f"{c}[s-1] within + {c} between" for c in predictors])
     mod = f"{moderator} * " if moderator else ""
     prior = (f" + {outcome}[s-1] ({'grand' if prior_centring == 'grand' else 'person'}-mean "
              "centred)") if control_prior else ""
     rnd = "(1 | patient)" + {
         "intercept": " + (1 | therapist)", "none": "",
-        "intercept+slopes": f" + (1 + {' + '.join(f'{c}[s-1] within' for c in predictors)} | therapist)",
+        "intercept+slope": f" + (1 + {' + '.join(f'{c}[s-1] within' for c in predictors)} | therapist)",
     }[therapist_effects]
-    formula = f"{outcome}[s] ~ {mod}({parts} + session){prior} + {rnd}"
+    formula = f"{outcome}[s] ~ {mod}({terms} + session){prior} + {rnd}"
     return fit, d, info, effects, levels, formula
+
+
+def _options(*, direction: str = "alliance->outcome", therapist_effects: str = "intercept",
+             method: str = "REML", conf_level: float = 0.95,
+             df: str = "satterthwaite") -> dict:
+    """The options of :func:`fit_lagged`, checked (:mod:`alliance.options`)."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}; got {direction!r}")
+    therapist_effects = _FORMER.get(therapist_effects, therapist_effects)
+    if therapist_effects not in THERAPIST_EFFECTS:
+        raise ValueError(f"therapist_effects must be one of {THERAPIST_EFFECTS}; got "
+                         f"{therapist_effects!r}")
+    method = check_method(method)
+    return {"direction": direction, "therapist_effects": therapist_effects, "method": method,
+            "conf_level": check_conf_level(conf_level), "df": check_df(df, method=method)}
 
 
 def fit_lagged(
@@ -416,7 +448,7 @@ def fit_lagged(
         Column whose levels moderate every within and between effect, and the
         session slope (default ``"condition"``, reference ``control``). ``None``:
         one set of effects.
-    therapist_effects : {"intercept", "none", "intercept+slopes"}
+    therapist_effects : {"intercept", "none", "intercept+slope"}
         Random intercept per therapist (default), none, or an intercept and the
         within-patient slopes of the lagged predictors per therapist (then the arm
         differences in the within effects are tested against how much those slopes
@@ -496,14 +528,29 @@ def fit_lagged(
     >>> res.tables["rows"]["reason"].iloc[0]
     'rows used'
     """
-    if direction not in DIRECTIONS:
-        raise ValueError(f"direction must be one of {DIRECTIONS}; got {direction!r}")
-    if therapist_effects not in THERAPIST_EFFECTS:
-        raise ValueError(f"therapist_effects must be one of {THERAPIST_EFFECTS}; got "
-                         f"{therapist_effects!r}")
+    options = _options(direction=direction, therapist_effects=therapist_effects, method=method,
+                       conf_level=conf_level, df=df)
     predictors = [predictors] if isinstance(predictors, str) else list(predictors)
-    conf_level = check_conf_level(conf_level)
-    data = read_sessions(data, columns)
+    data = read_sessions(data, columns, numeric=[outcome, *predictors],
+                         require=[outcome, *predictors, moderator])
+    return _fit_lagged(data, outcome=outcome, predictors=predictors,
+                       control_prior=control_prior, prior_centring=prior_centring,
+                       moderator=moderator, **options)
+
+
+def _fit_lagged(data: pd.DataFrame, *, outcome: str = "wellbeing",
+                predictors=("alliance_therapist", "alliance_patient"),
+                direction: str = "alliance->outcome", control_prior: bool = True,
+                prior_centring: str = "person", moderator: str | None = "condition",
+                therapist_effects: str = "intercept", method: str = "REML",
+                conf_level: float = 0.95, df: str = "satterthwaite") -> LaggedResult:
+    """:func:`fit_lagged` on data already validated by :func:`alliance.read_sessions` (with the
+    outcome and predictors as numbers): callers that validated once call this."""
+    opts = _options(direction=direction, therapist_effects=therapist_effects, method=method,
+                    conf_level=conf_level, df=df)
+    direction, therapist_effects = opts["direction"], opts["therapist_effects"]
+    method, conf_level, df = opts["method"], opts["conf_level"], opts["df"]
+    predictors = [predictors] if isinstance(predictors, str) else list(predictors)
     if direction == "alliance->outcome":
         specs = [(outcome, predictors)]
     else:
@@ -546,6 +593,9 @@ def fit_lagged(
         prior_centring=prior_centring if control_prior else None, moderator=moderator,
         therapist_effects=therapist_effects, method=method, df=next(iter(fits.values())).ddf,
         rows_input=len(data),
+        difference_level=(difference_label(models[0]["levels"][1], models[0]["levels"][0])
+                          if models[0]["levels"] is not None and len(models[0]["levels"]) == 2
+                          else None),
         person_mean_rule=("each patient's mean of a lagged rating is the mean of all that patient's "
                           "non-missing values of the rating in the data (every available session, "
                           "including the last, which never serves as a lag); the between part is "
@@ -558,7 +608,7 @@ def fit_lagged(
              + f"; {DDF_LABEL[next(iter(fits.values())).ddf]}")
     return LaggedResult(
         title=title,
-        tables={"effects": pd.concat(effects, ignore_index=True),
+        tables={"estimates": pd.concat(effects, ignore_index=True),
                 "fixed": pd.concat(fixed, ignore_index=True),
                 "variance_components": pd.concat(vcs, ignore_index=True),
                 "rows": pd.DataFrame(rows)},
@@ -573,7 +623,7 @@ def therapist_level_sensitivity(data, predictor: str = "alliance_therapist",
                                 df: str = "satterthwaite", **kwargs) -> pd.DataFrame:
     """The within-patient lagged effect of one rater under each therapist-level structure.
 
-    ``none``, ``intercept`` (the default model) and ``intercept+slopes`` (therapists'
+    ``none``, ``intercept`` (the default model) and ``intercept+slope`` (therapists'
     own within-patient slopes): with the slopes, the arm difference in a within effect
     is tested against how much it varies between therapists, the unit of
     randomisation. ``kwargs`` go to :func:`fit_lagged` (forward direction).
@@ -584,10 +634,14 @@ def therapist_level_sensitivity(data, predictor: str = "alliance_therapist",
         ``structure``, ``term``, ``level``, ``estimate``, ``se``, ``statistic``, ``df``,
         ``p``, ``ci_low``, ``ci_high``, ``loglik``, ``aic``, ``boundary``, ``converged``.
     """
-    data = read_sessions(data, columns)
+    outcome = kwargs.get("outcome", "wellbeing")
+    predictors = kwargs.get("predictors", ("alliance_therapist", "alliance_patient"))
+    predictors = [predictors] if isinstance(predictors, str) else list(predictors)
+    data = read_sessions(data, columns, numeric=[outcome, *predictors],
+                         require=[outcome, *predictors, kwargs.get("moderator", "condition")])
     rows = []
     for te in THERAPIST_EFFECTS_ORDER:
-        res = fit_lagged(data, therapist_effects=te, df=df, **kwargs)
+        res = _fit_lagged(data, therapist_effects=te, df=df, **kwargs)
         r = res.rows(predictor=predictor, part="within", level=level).iloc[0]
         fit = next(iter(res.fits.values()))
         rows.append({"structure": te, **{c: r[c] for c in ("term", "level", "estimate", "se",
@@ -660,16 +714,46 @@ def _simulate_series(rng, n_series, n_sessions, rho, beta, feedback, level_corr,
     })
 
 
+def _nickell_draw(draw: int, rng: np.random.Generator, n_series: int, n_sessions: int,
+                  rho: float, beta: float, feedback: float, level_corr: float, seed: int) -> dict:
+    """One replication of :func:`nickell_simulation`: a data set drawn, validated once, and fitted
+    with the prior outcome person- and grand-mean centred (flat keys ``spec|term|column``)."""
+    d = _simulate_series(rng, n_series, n_sessions, rho, beta, feedback, level_corr)
+    d.attrs["source"] = f"nickell_simulation(seed={seed}) replication {draw + 1}"
+    d = read_sessions(d, numeric=["alliance", "outcome"])  # each replication's data, once
+    out: dict = {}
+    other = []
+    for spec in ("person", "grand"):
+        # boundary fits are an expected outcome of the experiment (the grand-mean-centred
+        # lagged outcome absorbs the patient level): counted per specification in the
+        # summary table instead of being emitted once per replication
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", AllianceWarning)
+            res = _fit_lagged(d, outcome="outcome", predictors=("alliance",), moderator=None,
+                              therapist_effects="none", prior_centring=spec)
+        other += [str(w.message) for w in caught if not issubclass(w.category, AllianceWarning)]
+        fit = res.fits["outcome"]
+        e = res.estimates.set_index("part")
+        for term, part in (("prior", "prior"), ("alliance within", "within")):
+            for column in ("estimate", "ci_low", "ci_high"):
+                out[f"{spec}|{term}|{column}"] = float(e.loc[part, column])
+        out[f"{spec}|boundary"] = bool(fit.boundary)
+        out[f"{spec}|fallback"] = any("fallback" in w for w in fit.warnings)
+    out["other_warnings"] = " | ".join(dict.fromkeys(other))
+    return out
+
+
 def nickell_simulation(
     n_series: int = 117,
     n_sessions: int = 6,
     rho: float = 0.4,
     beta: float = 0.3,
     reps: int = 100,
-    seed: int = 1981,
+    seed: int = 1,
     *,
     feedback: float = 0.3,
     level_corr: float = 0.5,
+    jobs: int = 1,
 ) -> NickellSimulation:
     r"""Bias of the lagged-outcome model in short series, on data with known effects.
 
@@ -705,9 +789,12 @@ def nickell_simulation(
     reps : int
         Replications (about 0.1-0.2 s each).
     seed : int
-        Seed of the :class:`numpy.random.Generator`.
+        The study's seed: replication *i* is draw *i* of :func:`alliance.draws.run_draws`
+        (its own generator, ``SeedSequence(seed, spawn_key=(i,))``).
     feedback, level_corr : float, keyword-only
         :math:`\kappa` and the correlation of the patient levels.
+    jobs : int, keyword-only
+        Local worker processes (1: in this process).
 
     Returns
     -------
@@ -747,31 +834,21 @@ def nickell_simulation(
     if abs(rho + beta * feedback) >= 1 or abs(level_corr) >= 1:
         raise ValueError("need |rho + beta * feedback| < 1 (a stationary process) and "
                          "|level_corr| < 1")
-    rng = np.random.default_rng(seed)
-    rows = []
+    draws = run_draws(_nickell_draw, reps, seed=seed, jobs=jobs,
+                      args=(n_series, n_sessions, rho, beta, feedback, level_corr, seed))
+    failed = draws[draws["error"] != ""]
+    if len(failed):
+        raise FitError(f"nickell_simulation: replication {int(failed['draw'].iloc[0]) + 1} could "
+                       f"not be fitted ({failed['error'].iloc[0]}; {len(failed)} of {reps} failed)")
+    for w in dict.fromkeys(w for w in draws["other_warnings"] if w):  # said once each
+        warnings.warn(f"nickell_simulation: {w}", RuntimeWarning, stacklevel=2)
     truth = {"prior": rho, "alliance within": beta}
-    for r in range(reps):
-        d = _simulate_series(rng, n_series, n_sessions, rho, beta, feedback, level_corr)
-        d.attrs["source"] = f"nickell_simulation(seed={seed}) replication {r + 1}"
-        for spec in ("person", "grand"):
-            # boundary fits are an expected outcome of the experiment (the grand-mean-centred
-            # lagged outcome absorbs the patient level): counted per specification in the
-            # summary table instead of being emitted once per replication
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", AllianceWarning)
-                res = fit_lagged(d, outcome="outcome", predictors=("alliance",), moderator=None,
-                                 therapist_effects="none", prior_centring=spec)
-            for w in caught:
-                if not issubclass(w.category, AllianceWarning):
-                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-            fit = res.fits["outcome"]
-            e = res.estimates.set_index("part")
-            for term, part in (("prior", "prior"), ("alliance within", "within")):
-                rows.append({"rep": r + 1, "specification": spec, "term": term,
-                             "truth": truth[term], "estimate": e.loc[part, "estimate"],
-                             "ci_low": e.loc[part, "ci_low"], "ci_high": e.loc[part, "ci_high"],
-                             "boundary": bool(fit.boundary),
-                             "fallback": any("fallback" in w for w in fit.warnings)})
+    rows = [{"rep": int(d["draw"]) + 1, "specification": spec, "term": term, "truth": truth[term],
+             "estimate": d[f"{spec}|{term}|estimate"], "ci_low": d[f"{spec}|{term}|ci_low"],
+             "ci_high": d[f"{spec}|{term}|ci_high"], "boundary": bool(d[f"{spec}|boundary"]),
+             "fallback": bool(d[f"{spec}|fallback"])}
+            for d in draws.to_dict("records") for spec in ("person", "grand")
+            for term in ("prior", "alliance within")]
     est = pd.DataFrame(rows)
     approx = nickell_approximation(rho, n_sessions - 1)
     summ = []
@@ -798,9 +875,63 @@ def nickell_simulation(
     )
 
 
-# --------------------------------------------------------------------------- figures
+# --------------------------------------------------------------------------- the analysis
 
 
-# --------------------------------------------------------------------------- CLI
+def _command(source, *, read: dict, method: str = "REML", conf_level: float = 0.95,
+             df: str = "satterthwaite", direction: str = "alliance->outcome",
+             no_prior: bool = False, prior_centring: str = "person",
+             therapist_effects: str = "intercept", no_moderator: bool = False) -> LaggedResult:
+    """``alliance fit lagged FILE``: the options checked, FILE validated once (``read``: its
+    input options), the fit."""
+    options = _options(direction=direction, therapist_effects=therapist_effects, method=method,
+                       conf_level=conf_level, df=df)
+    outcome, predictors = "wellbeing", ["alliance_therapist", "alliance_patient"]
+    moderator = None if no_moderator else "condition"
+    data = read_sessions(source, **read, numeric=[outcome, *predictors],
+                         require=[outcome, *predictors, moderator])
+    return _fit_lagged(data, outcome=outcome, predictors=predictors, control_prior=not no_prior,
+                       prior_centring=prior_centring, moderator=moderator, **options)
 
 
+#: Lagged outcomes (chapter 6): ``alliance fit lagged`` and its report sections.
+ANALYSIS = Analysis(
+    name="lagged",
+    help="lagged outcomes: last session's alliance and this session's well-being",
+    fit=fit_lagged,
+    command=_command,
+    options=(
+        Option("direction", "alliance at t-1 predicting well-being at t (default) or well-being "
+               "at t-1 predicting each rater's alliance at t", default=DIRECTIONS[0],
+               choices=DIRECTIONS),
+        Option("no_prior", "do not control the prior (s-1) value of the model's outcome",
+               kind="flag"),
+        Option("prior_centring", "prior outcome centred on the patient's own mean (default; its "
+               "own coefficient is Nickell-biased in short series) or on the grand mean",
+               default="person", choices=PRIOR_CENTRINGS),
+        Option("therapist_effects", "random intercept per therapist (default), none, or an "
+               "intercept and the within-patient slopes of the lagged predictors "
+               "(intercept+slope; intercept+slopes is accepted for one release)",
+               default="intercept", choices=(*THERAPIST_EFFECTS, *_FORMER)),
+        Option("no_moderator", "one set of effects instead of effects per arm", kind="flag"),
+    ),
+    sections=(
+        Section("lagged_forward", "lagged outcomes: alliance at t-1 -> well-being at t "
+                "(chapter 6)", fit=lambda data: _fit_lagged(data, direction="alliance->outcome"),
+                tables={"lagged_alliance_to_wellbeing": (
+                    "estimates", "Lagged effects: alliance at t−1 on well-being at t")},
+                after_findings=True),
+        Section("lagged_reverse", "lagged outcomes: well-being at t-1 -> alliance at t "
+                "(chapter 6)", fit=lambda data: _fit_lagged(data, direction="outcome->alliance"),
+                tables={"lagged_wellbeing_to_alliance": (
+                    "estimates", "Lagged effects: well-being at t−1 on alliance at t")},
+                figures=(Figure("lagged_effects", "plot_effects",
+                                "Within- and between-patient lagged effects by arm in both "
+                                "directions, in standard deviations.", of="sections"),),
+                after_findings=True),
+    ),
+    key_estimates=(KeyEstimate("therapist's alliance at s-1, within patient, training - control",
+                               "alliance_therapist (s-1) within", "training - control"),),
+    example=lambda data: fit_lagged(data),
+    chapter=6,
+)

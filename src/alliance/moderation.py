@@ -23,8 +23,24 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["add_moderator", "add_numeric_moderator", "indicator_name", "moderated_contrasts",
-           "moderator_kind", "numeric_moderated_contrasts", "require_groups_per_level"]
+__all__ = ["ARMS", "add_moderator", "add_numeric_moderator", "contrast_table", "difference_label",
+           "indicator_name", "moderate", "moderated_contrasts", "moderator_kind",
+           "moderator_levels", "numeric_moderated_contrasts", "require_groups_per_level"]
+
+#: The trial's arms, reference first: a moderator with these levels has ``control`` as its
+#: reference (any other moderator: its levels in sorted order).
+ARMS = ("control", "training")
+
+
+def difference_label(level: str, reference: str) -> str:
+    """The one label of a level's difference from the reference: ``"training - control"``.
+
+    Every table with an effect per level and the differences between levels (truth and
+    bias, lagged outcomes, response surfaces) names the difference this way; the former
+    response-surface name ``"difference"`` is still accepted as input for one release
+    (:meth:`alliance.results.Result.rows`).
+    """
+    return f"{level} - {reference}"
 
 
 def indicator_name(moderator: str, level: str) -> str:
@@ -108,8 +124,8 @@ def moderated_contrasts(terms: dict[str, str], moderator: str | None, levels,
             L[f"{label}|{lv}"] = {col: 1.0, inter[lv]: 1.0}
             meta.append((label, lv, f"{col} + {inter[lv]}"))
         for lv in levels[1:]:
-            L[f"{label}|{lv} - {ref}"] = {inter[lv]: 1.0}
-            meta.append((label, f"{lv} - {ref}", inter[lv]))
+            L[f"{label}|{difference_label(lv, ref)}"] = {inter[lv]: 1.0}
+            meta.append((label, difference_label(lv, ref), inter[lv]))
     return L, meta
 
 
@@ -154,8 +170,8 @@ def moderator_kind(values) -> str:
     """
     s = pd.Series(values)
     present = s.dropna()
-    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s) \
-            and present.nunique() > 2:
+    if (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+            and present.nunique() > 2):
         return "numeric"
     return "categorical"
 
@@ -208,3 +224,86 @@ def numeric_moderated_contrasts(terms: dict[str, str], moderator: str, at, cente
         L[f"{label}|{lv}"] = {inter: 1.0}
         meta.append((label, lv, inter))
     return L, meta
+
+
+def moderator_levels(values, moderator: str, source, what: str = "an effect",
+                     reference_order=ARMS) -> list[str]:
+    """Levels of a categorical moderator, reference first (``control`` for the arms).
+
+    Levels that are all among ``reference_order`` keep that order; any others are
+    sorted. A single level raises :class:`~alliance.DataError` (an effect cannot
+    differ between levels of a moderator with one level).
+    """
+    from alliance.errors import DataError
+
+    present = [str(v) for v in pd.unique(pd.Series(values).astype(str))]
+    if set(present) <= set(reference_order):
+        levels = [c for c in reference_order if c in present]
+    else:
+        levels = sorted(present)
+    if len(levels) < 2:
+        raise DataError(
+            f"{source}: the moderator '{moderator}' has a single level {levels} among the "
+            f"analysed rows; {what} cannot differ between levels. Fit with moderator=None "
+            "[rule: moderator has at least two levels]")
+    return levels
+
+
+def moderate(X: pd.DataFrame, base, values, moderator: str | None, source, at=None,
+             what: str = "an effect") -> tuple[pd.DataFrame, list | None, dict | None]:
+    """The design ``X`` with a moderator's columns: the one path of every moderated analysis.
+
+    A categorical moderator (:func:`moderator_kind`) adds one indicator per
+    non-reference level and its products with the ``base`` columns
+    (:func:`add_moderator`); a numeric one the centred moderator and its products
+    (:func:`add_numeric_moderator`), with pick points ``at`` (default mean - SD, mean,
+    mean + SD; values must lie near the data). ``moderator=None`` leaves ``X`` as it is.
+
+    Returns
+    -------
+    X, levels, numeric
+        The design; the categorical levels (reference first) or None; for a numeric
+        moderator ``{"center", "sd", "at"}``, else None.
+    """
+    from alliance.options import check_within_data
+
+    if moderator is None:
+        return X, None, None
+    if moderator_kind(values) == "numeric":
+        g = np.asarray(values, dtype=float)
+        center = float(np.mean(g))
+        sd = float(np.std(g, ddof=1))
+        pick = list(at) if at is not None else [center - sd, center, center + sd]
+        if not pick:
+            raise ValueError(f"moderator_at must be finite values of '{moderator}'; got {at!r}")
+        if at is not None:  # finite and near the data: 1e308 overflows, far out extrapolates
+            pick = check_within_data(pick, g, "moderator_at", f"'{moderator}'")
+        X = add_numeric_moderator(X, base, g, moderator, center)
+        return X, None, {"center": center, "sd": sd, "at": [float(a) for a in pick]}
+    if at is not None:
+        raise ValueError(f"moderator_at applies to a numeric moderator; '{moderator}' is "
+                         "categorical")
+    levels = moderator_levels(values, moderator, source, what=what)
+    return add_moderator(X, base, values, moderator, levels), levels, None
+
+
+def contrast_table(fit, terms: dict[str, str], moderator: str | None, levels=None,
+                   numeric: dict | None = None) -> pd.DataFrame:
+    """Every effect per moderator level and each level's difference from the reference.
+
+    The one table of "an effect per arm, and the arm difference" (or, for a numeric
+    moderator, at its pick points and per unit): ``term`` (the effect's label),
+    ``level``, the test columns of ``fit.contrast`` and ``combination`` (the
+    coefficients summed). ``fit`` is a :class:`~alliance.mixed.MixedFit`;
+    ``terms`` maps each effect's label onto its design column.
+    """
+    if numeric is not None:
+        L, meta = numeric_moderated_contrasts(terms, moderator, numeric["at"], numeric["center"],
+                                              fit.coef.index)
+    else:
+        L, meta = moderated_contrasts(terms, moderator, levels, fit.coef.index)
+    tab = fit.contrast(L)
+    tab["term"] = [m[0] for m in meta]
+    tab.insert(1, "level", [m[1] for m in meta])
+    tab["combination"] = [m[2] for m in meta]
+    return tab

@@ -38,17 +38,22 @@ from collections.abc import Iterable, Mapping
 from alliance.errors import OptionError, OptionTypeError
 
 __all__ = [
+    "DF_METHODS",
+    "DF_SPELLINGS",
     "MAX_DRAWS",
     "MAX_JOBS",
+    "METHODS",
     "as_list",
     "available_memory",
     "check_alpha",
     "check_columns_mapping",
     "check_conf_level",
     "check_count",
+    "check_df",
     "check_finite",
     "check_jobs",
     "check_memory",
+    "check_method",
     "check_number",
     "check_seed",
     "check_within_data",
@@ -58,6 +63,25 @@ __all__ = [
 MAX_DRAWS = 1_000_000
 #: The most local worker processes a command may start.
 MAX_JOBS = 256
+
+#: The criteria of every mixed model (``method=``; any capitalisation, ``--method`` on the
+#: command line): restricted or full maximum likelihood.
+METHODS = ("REML", "ML")
+
+#: How every analysis tests its fixed effects and contrasts (``df=``, ``--df``): t tests with
+#: Satterthwaite's or Kenward-Roger's degrees of freedom (Kenward-Roger needs REML), or Wald z.
+DF_METHODS = ("satterthwaite", "kenward-roger", "z")
+
+#: Accepted spellings of the ``df=`` methods -> the method.
+DF_SPELLINGS = {
+    "satterthwaite": "satterthwaite",
+    "kenward-roger": "kenward-roger",
+    "kr": "kenward-roger",
+    "kenward_roger": "kenward-roger",
+    "z": "z",
+    "wald": "z",
+    "none": "z",
+}
 
 
 def _shown(value) -> str:
@@ -105,8 +129,8 @@ def check_number(value, name: str, *, low=None, high=None, low_open: bool = Fals
             rule = f"{what} {'<' if high_open else '<='} {high:g}"
         else:
             rule = f"a finite {what[2:]}"
-    bad_type = isinstance(value, bool) or type(value).__name__ == "bool_" or \
-        not isinstance(value, numbers.Real)
+    bad_type = (isinstance(value, bool) or type(value).__name__ == "bool_"
+                or not isinstance(value, numbers.Real))
     if not bad_type and integer and not isinstance(value, numbers.Integral):
         bad_type = True
     if bad_type:
@@ -136,6 +160,48 @@ def check_conf_level(level, name: str = "conf_level") -> float:
     """A confidence level: a number between 0 and 1, both excluded (e.g. 0.95)."""
     return check_number(level, name, low=0, high=1, low_open=True, high_open=True,
                         rule="between 0 and 1 (exclusive), e.g. 0.95")
+
+
+def check_method(method, name: str = "method") -> str:
+    """A mixed model's criterion: ``"REML"`` or ``"ML"`` in any capitalisation (returned upper).
+
+    Examples
+    --------
+    >>> check_method("reml")
+    'REML'
+    """
+    if not isinstance(method, str):
+        raise OptionTypeError(f"{name} must be 'REML' or 'ML'; got {_shown(method)} "
+                              f"({_type_name(method)})")
+    out = method.strip().upper()
+    if out not in METHODS:
+        raise OptionError(f"{name} must be 'REML' or 'ML'; got {method!r}")
+    return out
+
+
+def check_df(df, name: str = "df", *, method: str | None = None) -> str:
+    """How fixed effects are tested: ``"satterthwaite"``, ``"kenward-roger"`` or ``"z"``.
+
+    Other spellings of :data:`DF_SPELLINGS` are accepted. With ``method``, Kenward-Roger
+    on an ML fit is refused (it is defined for REML fits, as in pbkrtest and lmerTest).
+
+    Examples
+    --------
+    >>> check_df("KR", method="REML")
+    'kenward-roger'
+    """
+    if not isinstance(df, str):
+        raise OptionTypeError(f"{name} must be 'satterthwaite', 'kenward-roger' or 'z'; got "
+                              f"{_shown(df)} ({_type_name(df)})")
+    key = df.strip().lower().replace(" ", "-")
+    if key not in DF_SPELLINGS:
+        raise OptionError(f"{name} must be 'satterthwaite', 'kenward-roger' or 'z'; got {df!r}")
+    out = DF_SPELLINGS[key]
+    if out == "kenward-roger" and method is not None and check_method(method) != "REML":
+        raise OptionError(f"{name} 'kenward-roger' needs a REML fit (method 'REML'), as in "
+                          "pbkrtest and lmerTest; refit with method='REML' or use "
+                          "df='satterthwaite'")
+    return out
 
 
 def check_seed(seed, name: str = "seed", *, generator: bool = False):
@@ -177,8 +243,8 @@ def check_within_data(values, observed: Iterable[float], name: str, what: str) -
     such as 1e308 overflows the model's products). Returns the values as floats.
     """
     obs = [float(v) for v in observed if v is not None and math.isfinite(float(v))]
-    vals = list(values) if isinstance(values, (list, tuple)) or hasattr(values, "__array__") \
-        else [values]
+    vals = (list(values) if isinstance(values, (list, tuple)) or hasattr(values, "__array__")
+            else [values])
     out = [check_finite(v, name) for v in vals]
     if not obs:
         return out

@@ -33,8 +33,10 @@ replaced whole, never mixed with the new files.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import html
+import importlib
 import json
 import os
 import time
@@ -46,41 +48,43 @@ import matplotlib
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from alliance import __version__, lagged, randomise
+from alliance import __version__
 from alliance.data import summary as design
 from alliance.data.validate import read_sessions
+from alliance.draws.runner import progress_bar
 from alliance.errors import AllianceError, AllianceWarning
-from alliance.findings import CLAIM_MODELS, PAPER_MODELS, PLAN, analysis_plan, evaluate
+from alliance.findings import CLAIM_MODELS, PAPER_MODELS, PLAN, _evaluate, analysis_plan
 from alliance.findings import VERDICT_MEANINGS as FINDINGS_VERDICT_MEANINGS
 from alliance.outputs import atomic_dir, check_target, sha256_file
 from alliance.plots import design as design_plots
-from alliance.plots import growth as growth_plots
-from alliance.plots import lagged as lagged_plots
-from alliance.plots import rsa as rsa_plots
-from alliance.plots import truth_bias as tb_plots
 from alliance.plots.labels import term_label
 from alliance.plots.style import use_style
 from alliance.plots.tables import format_value
 from alliance.plots.tables import table as format_table
 from alliance.provenance import provenance
+from alliance.registry import analyses, descriptor
 
 __all__ = ["ANALYSES", "MODEL_DESCRIPTIONS", "VERDICT_MEANINGS", "is_shipped_synthetic",
            "run_report"]
 
-#: Every analysis of the report, in the order it runs: name -> what it is.
-ANALYSES = {
-    "design": "sample structure, caseloads, descriptives, missingness and their figures",
-    "randomisation": "balance of the arms and ICCs / design effects",
-    "growth_therapist": "growth of therapist-rated alliance by arm (chapter 3)",
-    "growth_patient": "growth of patient-rated alliance by arm (chapter 3)",
-    "growth_both": "stacked growth model of both raters (chapter 3)",
-    "truth_bias": "truth and bias: temporal congruence and directional bias (chapter 4)",
-    "rsa": "lagged multilevel response surface of well-being (chapter 5)",
-    "rsa_within": "the same surface within patients: each patient's means of the five terms and their products with the arm at level 2 (chapters 5, 7)",
-    "findings": "the paper's four findings (chapter 7)",
-    "lagged_forward": "lagged outcomes: alliance at t-1 -> well-being at t (chapter 6)",
-    "lagged_reverse": "lagged outcomes: well-being at t-1 -> alliance at t (chapter 6)",
-}
+def sections() -> list[tuple[str, object]]:
+    """Every section of the report's registered analyses (:mod:`alliance.registry`), in the
+    order of the book's chapters: (analysis module, :class:`~alliance.registry.Section`)."""
+    found = sorted((descriptor(name) for name in analyses()), key=lambda a: a.chapter)
+    return [(a, sec) for a in found for sec in a.sections]
+
+
+def _analysis_list() -> dict[str, str]:
+    out = {"design": "sample structure, caseloads, descriptives, missingness and their figures"}
+    later = {}
+    for _analysis, sec in sections():
+        (later if sec.after_findings else out)[sec.name] = sec.what
+    return {**out, "findings": "the paper's four findings (chapter 7)", **later}
+
+
+#: Every analysis of the report, in the order it runs: name -> what it is (the sections of the
+#: registered analyses, :func:`sections`, between the data's description and the findings).
+ANALYSES = _analysis_list()
 
 
 #: What each verdict means, in one sentence: the analysis plan's definitions
@@ -135,13 +139,18 @@ def is_shipped_synthetic(origin: dict) -> bool:
         return False
     if origin.get("input_kind") == "file":
         return origin.get("sha256") == shipped
+    return origin.get("sha256") == _shipped_rows_digest()
+
+
+@functools.lru_cache(maxsize=1)
+def _shipped_rows_digest() -> str | None:
+    """The digest of the shipped file's validated rows (read once per process)."""
     from alliance.data.example import example_path
 
     try:
-        reference = _input_checksum(None, read_sessions(example_path()))["sha256"]
+        return _input_checksum(None, read_sessions(example_path()))["sha256"]
     except (AllianceError, OSError):
-        return False
-    return origin.get("sha256") == reference
+        return None
 
 
 def _notice(origin: dict) -> str:
@@ -167,7 +176,8 @@ def _input_checksum(source, data: pd.DataFrame) -> dict:
 
 def run_report(data, out, *, columns=None, force: bool = False, sep: str | None = None,
                decimal: str | None = None, option: str = "output",
-               command: list[str] | None = None, ids: str = "text") -> dict:
+               command: list[str] | None = None, ids: str = "text",
+               progress: bool = False) -> dict:
     """Run every analysis on ``data`` and write tables, figures and a summary into ``out``.
 
     Parameters
@@ -184,6 +194,8 @@ def run_report(data, out, *, columns=None, force: bool = False, sep: str | None 
         How messages about ``out`` name it (the command line passes ``"--out"``).
     command : list of str, optional
         The command line recorded in the report's provenance (default ``sys.argv``).
+    progress : bool
+        A progress bar on standard error, one step per analysis.
 
     Returns
     -------
@@ -223,13 +235,13 @@ def run_report(data, out, *, columns=None, force: bool = False, sep: str | None 
     is_path = isinstance(data, (str, os.PathLike))
     keep = [data] if is_path else []  # --force must never delete the input
     target = check_target(out, kind="folder", force=force, option=option, keep=keep)
-    valid = read_sessions(data, columns, sep=sep, decimal=decimal, ids=ids) if is_path else \
-        read_sessions(data, columns, ids=ids)
+    valid = (read_sessions(data, columns, sep=sep, decimal=decimal, ids=ids) if is_path
+             else read_sessions(data, columns, ids=ids))
     origin = _input_checksum(data, valid)
     matplotlib.use("Agg")
     use_style()
     with atomic_dir(target, force=force, option=option, keep=keep) as tmp:
-        written = _run_all(valid, tmp)
+        written = _run_all(valid, tmp, progress)
         facts = provenance(command=command)
         (tmp / "report.html").write_text(_document(valid, origin, written, facts, "html"),
                                          encoding="utf-8")
@@ -247,7 +259,15 @@ class _Skipped(AllianceError):
     """An analysis that has nothing to run on (its inputs failed)."""
 
 
-def _run_all(data: pd.DataFrame, out: Path) -> dict:
+def _run_all(data: pd.DataFrame, out: Path, progress: bool = False) -> dict:
+    bar = progress_bar(show=progress, total=len(ANALYSES), unit="analysis", desc="report")
+
+    def run(name, fn, written, owner=None):
+        bar.set_postfix_str(name, refresh=False)
+        _run_step(name, fn, written, owner=owner)
+        if owner is None:
+            bar.update(1)
+
     (out / "tables").mkdir()
     (out / "figures").mkdir()
     fits: dict = {}
@@ -275,67 +295,70 @@ def _run_all(data: pd.DataFrame, out: Path) -> dict:
         figure("trajectories", design_plots.plot_trajectories(data))
         figure("missingness", design_plots.plot_missingness(data))
 
-    def randomisation_step():
-        table("icc", randomise.icc_summary(data))
-        table("balance", randomise.balance(data).estimates)
+    results: dict = {}  # every section's result, by section name
 
-    def paper_model(name: str) -> Callable[[], None]:
+    def section_step(analysis, sec) -> Callable[[], None]:
+        plots = None
+
         def step():
-            fits[name] = PAPER_MODELS[name](data, 0.95)
-            res = fits[name]
-            if name.startswith("growth_"):
-                table(name, res.estimates)
-                if name == "growth_both":
-                    table("growth_trajectories", res.trajectories())
-                    figure("growth_trajectories", growth_plots.plot_trajectories(res))
-            elif name == "truth_bias":
-                table("truth_bias_forces", res.estimates.drop(columns=["combination"],
-                                                              errors="ignore"))
-                figure("truth_bias_forces", tb_plots.plot_forces(res))
-                figure("truth_bias_dyads", tb_plots.plot_dyads(data))
-            elif name == "rsa":
-                table("rsa_surface", res.tables["surface"])
-                table("rsa_checklist", res.tables["checklist"])
-                figure("rsa_surface", rsa_plots.plot_surface(res))
-                figure("rsa_contour", rsa_plots.plot_contour(res))
-            elif name == "rsa_within":
-                table("rsa_within_surface", res.tables["surface"])
-                table("rsa_within_checklist", res.tables["checklist"])
+            nonlocal plots
+            res = PAPER_MODELS[sec.model](data, 0.95) if sec.model else sec.fit(data)
+            results[sec.name] = res
+            if sec.model:
+                fits[sec.model] = res
+            for stem, (what, _title) in sec.tables.items():
+                table(stem, res.tables[what] if isinstance(what, str) else what(res))
+            for fig in sec.figures:
+                if plots is None:
+                    plots = importlib.import_module(f"alliance.plots.{_unit(analysis)}")
+                draw = getattr(plots, fig.plot)
+                if fig.of == "data":
+                    figure(fig.name, draw(data))
+                elif fig.of == "result":
+                    figure(fig.name, draw(res))
+        return step
+
+    def sections_figure(analysis, fig) -> Callable[[], None]:
+        """A figure of every section of the analysis that could be fitted."""
+        def step():
+            fitted = [results[s.name] for s in analysis.sections if s.name in results]
+            plots = importlib.import_module(f"alliance.plots.{_unit(analysis)}")
+            figure(fig.name, getattr(plots, fig.plot)(*fitted))
         return step
 
     def findings_step():
         if not fits:
             raise _Skipped("none of the models behind the findings could be fitted")
-        res = evaluate(data, fits=fits)
+        res = _evaluate(data, fits=fits)
         written["findings"] = res
         table("findings", res.tables["findings"])
         table("findings_evidence", res.tables["evidence"])
 
-    lagged_fits: dict = {}
-    written["lagged_fits"] = lagged_fits
-
-    def lagged_step(direction: str, name: str) -> Callable[[], None]:
-        def step():
-            res = lagged.fit_lagged(data, direction=direction)
-            lagged_fits[name] = res
-            table(f"lagged_{name}", res.tables["effects"])
-        return step
-
-    steps: dict[str, Callable[[], None]] = {
-        "design": design_step,
-        "randomisation": randomisation_step,
-        **{name: paper_model(name) for name in PAPER_MODELS},
-        "findings": findings_step,
-        "lagged_forward": lagged_step("alliance->outcome", "alliance_to_wellbeing"),
-        "lagged_reverse": lagged_step("outcome->alliance", "wellbeing_to_alliance"),
-    }
-    for name, fn in steps.items():
-        _run_step(name, fn, written)
-    if lagged_fits:  # the figure shows whichever directions could be fitted
-        _run_step("lagged_figure", lambda: figure(
-            "lagged_effects", lagged_plots.plot_effects(*lagged_fits.values())), written,
-            owner="lagged_forward" if "alliance_to_wellbeing" in lagged_fits else "lagged_reverse")
+    written["section_results"] = results
+    first, later = [], []
+    for analysis, sec in sections():
+        (later if sec.after_findings else first).append((analysis, sec))
+    run("design", design_step, written)
+    for analysis, sec in first:
+        run(sec.name, section_step(analysis, sec), written)
+    run("findings", findings_step, written)
+    for analysis, sec in later:
+        run(sec.name, section_step(analysis, sec), written)
+    drawn = set()
+    for analysis, sec in first + later:  # figures of several sections: whichever were fitted
+        for fig in sec.figures:
+            fitted = [s.name for s in analysis.sections if s.name in results]
+            if fig.of == "sections" and fitted and fig.name not in drawn:
+                drawn.add(fig.name)
+                run(f"{fig.name}_figure", sections_figure(analysis, fig), written,
+                          owner=fitted[0])
+    bar.close()
     return written
+
+
+def _unit(analysis) -> str:
+    """The module of an analysis (``growth``, ``rsa``...): its figures are ``alliance.plots.<it>``."""
+    return next(f.unit for f in analyses().values() if f.name == analysis.name)
 
 
 def _one_line(text: str) -> str:
@@ -454,42 +477,23 @@ def _summary(data, origin: dict, written: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-#: Captions of the report's figures (the page shows them under each figure).
+#: Captions of the report's figures (the page shows them under each figure): the data's, and
+#: those of the registered analyses' sections.
 CAPTIONS = {
     "trajectories": "Ratings across sessions by arm: arm means with ±1 standard error, and every "
                     "patient's ratings as thin lines.",
     "missingness": "Patients attending each session by arm (left) and the share of attended "
                    "sessions with a missing rating (right).",
-    "growth_trajectories": "Model-implied mean alliance by arm over sessions from the stacked "
-                           "growth model, with confidence bands; dots are observed means.",
-    "truth_bias_forces": "Truth-and-bias forces by arm (left) and the arm differences (right), "
-                         "with confidence intervals.",
-    "truth_bias_dyads": "Both raters' alliance across sessions for a few randomly drawn dyads "
-                        "per arm.",
-    "rsa_surface": "The lagged response surface of well-being on the previous session's "
-                   "therapist- and patient-rated alliance, by arm.",
-    "rsa_contour": "Contours of the same surfaces, with the line of congruence.",
-    "lagged_effects": "Within- and between-patient lagged effects by arm in both directions, "
-                      "in standard deviations.",
+    **{fig.name: fig.caption for _a, sec in sections() for fig in sec.figures},
 }
 
-#: Readable names of the report's tables.
+#: Readable names of the report's tables: the data's, the sections', the findings'.
 TABLE_TITLES = {
     "sample_structure": "Sample structure", "caseloads": "Patients per therapist",
     "descriptives": "Ratings by arm, session and measure", "missingness": "Missing ratings",
-    "icc": "Intraclass correlations and design effects", "balance": "Balance of the arms",
-    "growth_therapist": "Growth of therapist-rated alliance",
-    "growth_patient": "Growth of patient-rated alliance",
-    "growth_both": "Stacked growth model of both raters",
-    "growth_trajectories": "Model-implied trajectories",
-    "truth_bias_forces": "Truth-and-bias forces", "rsa_surface": "Response surface parameters",
-    "rsa_checklist": "Congruence checklist",
-    "rsa_within_surface": "Within-patient response surface parameters (patient means x arm at level 2)",
-    "rsa_within_checklist": "Congruence checklist of the within-patient surface",
+    **{stem: title for _a, sec in sections() for stem, (_what, title) in sec.tables.items()},
     "findings": "The four findings",
     "findings_evidence": "The estimates behind the verdicts",
-    "lagged_alliance_to_wellbeing": "Lagged effects: alliance at t−1 on well-being at t",
-    "lagged_wellbeing_to_alliance": "Lagged effects: well-being at t−1 on alliance at t",
 }
 
 
@@ -511,8 +515,8 @@ def _models(written: dict) -> list[tuple[str, str, str]]:
         formula = next((str(info[k]) for k in ("model", "formula") if "~" in str(info.get(k, ""))),
                        "")
         out.append((name, _model_description(name, res), formula))
-    for res in written["lagged_fits"].values():
-        for m in res.info.get("models", []):
+    for res in written["section_results"].values():  # the lagged models: one per outcome
+        for m in (getattr(res, "info", {}) or {}).get("models", []):
             out.append((f"lagged ({m['outcome']})",
                         f"Lagged within/between model of {m['outcome']} (chapter 6)", m["formula"]))
     return out

@@ -11,17 +11,24 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 from scipy import special
 
+from alliance.options import check_conf_level
+
 __all__ = [
+    "DIFFERENCE",
     "ESTIMATE_COLUMNS",
+    "MAIN_TABLE",
     "MIN_DF",
     "Result",
     "RowLog",
+    "Tables",
     "check_tests",
     "format_table",
     "records",
@@ -32,6 +39,55 @@ __all__ = [
 #: splits the estimates). ``df`` is the t test's degrees of freedom (small-sample
 #: methods) or infinity for a Wald z test (JSON: null).
 ESTIMATE_COLUMNS = ("term", "estimate", "se", "statistic", "df", "p", "ci_low", "ci_high")
+
+#: The name of every result's main table (its first): ``result.tables["estimates"]``, also
+#: :attr:`Result.estimates`.
+MAIN_TABLE = "estimates"
+
+#: The level name accepted, for one release, for the difference between the two levels of a
+#: binary moderator, whose label is ``"<level> - <reference>"``
+#: (:func:`alliance.moderation.difference_label`, e.g. ``"training - control"``).
+DIFFERENCE = "difference"
+
+
+class Tables(dict):
+    """A result's named tables, in order; a table's former name still finds it.
+
+    ``aliases`` maps a former name onto the current one (kept for one release, e.g.
+    ``"fixed"`` for a growth model's ``"estimates"``): ``tables["fixed"]`` and
+    ``"fixed" in tables`` work, while iteration, ``len`` and JSON list each table
+    once, under its current name.
+
+    Examples
+    --------
+    >>> t = Tables({"estimates": 1, "variance_components": 2}, {"fixed": "estimates"})
+    >>> t["fixed"], "fixed" in t, list(t)
+    (1, True, ['estimates', 'variance_components'])
+    """
+
+    def __init__(self, tables: Mapping | None = None, aliases: Mapping | None = None):
+        super().__init__(tables or {})
+        self.aliases = {k: v for k, v in dict(aliases or {}).items() if k != v}
+
+    def _name(self, key):
+        if not dict.__contains__(self, key) and key in self.aliases:
+            return self.aliases[key]
+        return key
+
+    def __getitem__(self, key):
+        return super().__getitem__(self._name(key))
+
+    def __setitem__(self, key, value):
+        super().__setitem__(self._name(key), value)
+
+    def __contains__(self, key) -> bool:
+        return super().__contains__(self._name(key))
+
+    def get(self, key, default=None):
+        return super().get(self._name(key), default)
+
+    def pop(self, key, *default):
+        return super().pop(self._name(key), *default)
 
 
 def _jsonable(x):
@@ -96,21 +152,42 @@ class Result:
     warnings: list[str] = field(default_factory=list)
     info: dict = field(default_factory=dict)
 
+    #: Former names of this kind of result's tables -> current names (kept for one release).
+    TABLE_ALIASES: ClassVar[dict[str, str]] = {}
+
+    def __post_init__(self):
+        self.tables = Tables(self.tables, {**self.TABLE_ALIASES,
+                                           **getattr(self.tables, "aliases", {})})
+
     @property
     def estimates(self) -> pd.DataFrame:
-        """The main table (the first of :attr:`tables`): what the analysis estimates."""
+        """The main table (the first of :attr:`tables`, named ``"estimates"``): what the
+        analysis estimates, with at least the columns of :data:`ESTIMATE_COLUMNS`."""
         return next(iter(self.tables.values()))
+
+    def _level(self, t: pd.DataFrame, want):
+        """A level asked for by a former name (``"difference"``) as the table names it."""
+        if want == DIFFERENCE and "level" in t.columns and not (t["level"] == want).any():
+            label = self.info.get("difference_level")
+            if label is not None:
+                return label
+        return want
 
     def rows(self, table: str | None = None, **keys) -> pd.DataFrame:
         """Rows of a table (default: :attr:`estimates`) whose columns equal ``keys``.
 
-        ``res.rows(level="training")`` or ``res.rows("fixed", term="time")``.
+        ``res.rows(level="training")`` or ``res.rows("variance_components", group="patient")``.
+        The difference between the two levels of a binary moderator is the level
+        ``"<level> - <reference>"`` (``"training - control"``); ``level="difference"``
+        finds it too (its former name in response surfaces, kept for one release).
         """
         t = self.estimates if table is None else self.tables[table]
         sel = np.ones(len(t), dtype=bool)
         for col, want in keys.items():
             if col not in t.columns:
                 raise KeyError(f"the table has no column {col!r}; it has {list(t.columns)}")
+            if col == "level":
+                want = self._level(t, want)
             sel &= (t[col] == want).to_numpy()
         return t[sel]
 
@@ -137,8 +214,15 @@ class Result:
         return float(found[column].iloc[0])
 
     def to_dict(self) -> dict:
-        """JSON-ready dict: every table as records, plus the fit facts."""
+        """JSON-ready dict: every table as records, plus the fit facts.
+
+        A table renamed in this release is also given under its former name
+        (``fixed``, ``forces``, ``effects``, ``surface``, ...), for one release.
+        """
         out = {name: records(t) for name, t in self.tables.items()}
+        for old, new in getattr(self.tables, "aliases", {}).items():
+            if new in out and old not in out:
+                out[old] = out[new]
         out.update(
             n_obs=int(self.n_obs),
             n_groups=_jsonable(dict(self.n_groups)),
@@ -217,6 +301,7 @@ def wald_table(est, cov, names, conf_level: float = 0.95, df=None) -> pd.DataFra
     >>> round(float(t["p"].iloc[0]), 4), round(float(wald_table([1.0], [[0.25]], ["b"])["p"].iloc[0]), 4)
     (0.0734, 0.0455)
     """
+    conf_level = check_conf_level(conf_level)
     est = np.asarray(est, dtype=float)
     cov = np.atleast_2d(np.asarray(cov, dtype=float))
     var = np.diag(cov).copy()
@@ -260,8 +345,8 @@ def check_tests(table: pd.DataFrame, source, what: str) -> None:
 
     if table is None or table.empty:
         return
-    df = pd.to_numeric(table["df"], errors="coerce").to_numpy(float) if "df" in table \
-        else np.full(len(table), np.inf)
+    df = (pd.to_numeric(table["df"], errors="coerce").to_numpy(float) if "df" in table
+          else np.full(len(table), np.inf))
     se = pd.to_numeric(table["se"], errors="coerce").to_numpy(float)
     bad_df = ~(df >= MIN_DF)  # NaN fails too
     bad_se = ~(np.isfinite(se) & (se > 0))

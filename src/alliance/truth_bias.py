@@ -32,30 +32,25 @@ t tests on Satterthwaite degrees of freedom by default
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
-from alliance.data.cells import fail, rows_text, source_of
+from alliance.data.cells import fail, source_of
 from alliance.data.lags import lag, lag_name
-from alliance.data.schema import INSTRUMENTS
-from alliance.data.validate import (
-    moderator_levels,
-    numeric_column,
-    read_sessions,
-    read_table,
-    require_columns,
-)
+from alliance.data.validate import check_same_scale, read_sessions, read_table
+from alliance.errors import DataError
 from alliance.mixed import DDF_LABEL, MixedFit, RandomTerm, fit_lmm
 from alliance.moderation import (
-    add_moderator,
-    add_numeric_moderator,
-    moderated_contrasts,
+    contrast_table,
+    difference_label,
+    moderate,
     moderator_kind,
-    numeric_moderated_contrasts,
     require_groups_per_level,
 )
-from alliance.options import check_conf_level, check_within_data
+from alliance.options import check_conf_level, check_df, check_method
+from alliance.registry import Analysis, Figure, KeyEstimate, Option, Section
 from alliance.results import Result, RowLog, check_tests, format_table
 
 __all__ = [
@@ -97,11 +92,11 @@ class TruthBiasResult(Result):
     Attributes
     ----------
     tables : dict
-        ``forces`` (term, level, estimate, se, statistic, p, ci_low, ci_high,
-        combination): each force per level of the moderator and the difference of
-        every level from the reference level (``level`` e.g. ``"training -
-        control"``); ``fixed`` (every fixed effect of the mixed model);
-        ``variance_components``.
+        ``estimates`` (term, level, estimate, se, statistic, df, p, ci_low, ci_high,
+        combination; called ``forces`` until this release, a name still accepted): each
+        force per level of the moderator and the difference of every level from the
+        reference level (``level`` e.g. ``"training - control"``); ``fixed`` (every
+        fixed effect of the mixed model); ``variance_components``.
     fit : alliance.mixed.MixedFit
         The underlying mixed-model fit.
     design : pandas.DataFrame
@@ -111,16 +106,28 @@ class TruthBiasResult(Result):
         ``(term, level) -> sentence`` saying what each estimate means.
     """
 
+    TABLE_ALIASES: ClassVar[dict[str, str]] = {"forces": "estimates"}
+
     fit: MixedFit | None = field(default=None, repr=False)
     design: pd.DataFrame | None = field(default=None, repr=False)
-    explanations: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def explanations(self) -> dict:
+        """``(term, level) -> sentence`` saying what each estimate means."""
+        how = self.info.get("explain", {})
+        if how.get("model") == "repeated":
+            return _explain_repeated(self.estimates, how["judgment"], how["truth"],
+                                     how["bias_label"], how["time"])
+        if how.get("model") == "cross":
+            return _explain_cross(self.estimates, how["judgment"], how["truth"], how["bias"])
+        return {}
 
     def summary(self) -> str:
         """Forces table, what each estimate means in words, variance components and fit facts."""
         lines = [self.title, "=" * len(self.title), ""]
         if "model" in self.info:
             lines += [f"model: {self.info['model']}", ""]
-        shown = self.tables["forces"].drop(columns=["combination"], errors="ignore")
+        shown = self.estimates.drop(columns=["combination"], errors="ignore")
         lines += ["forces:", format_table(shown), "", "What the estimates mean:"]
         for (term, level), text in self.explanations.items():
             lines.append(f"- {term} [{level}]: {text}")
@@ -143,21 +150,6 @@ def _words(col: str) -> tuple[str, str]:
     return _RATER_WORDS.get(col, (f"'{col}'", f"'{col}'"))
 
 
-def _forces_table(fit: MixedFit, forces: dict, moderator, levels, numeric=None) -> pd.DataFrame:
-    """Every force per level and each level's difference from the reference (or, for a
-    numeric moderator, at its pick points and per unit), via fit.contrast."""
-    if numeric is not None:
-        L, meta = numeric_moderated_contrasts(forces, moderator, numeric["at"], numeric["center"],
-                                              fit.coef.index)
-    else:
-        L, meta = moderated_contrasts(forces, moderator, levels, fit.coef.index)
-    tab = fit.contrast(L)
-    tab["term"] = [m[0] for m in meta]
-    tab.insert(1, "level", [m[1] for m in meta])
-    tab["combination"] = [m[2] for m in meta]
-    return tab
-
-
 # --------------------------------------------------------------------------- design
 
 
@@ -169,27 +161,19 @@ def check_bias_scale(B: np.ndarray, T: np.ndarray, bias: str, truth: str, source
     count) gives forces that mean nothing. For a rating column of the data model the
     scale is its instrument's range (WAI-SR 1-5, ORS 0-40); for any other truth
     column, the truth's observed range widened by its width on each side. A bias
-    value outside it is a :class:`~alliance.DataError` naming the rows.
+    value outside it is a :class:`~alliance.DataError` naming the rows
+    (:func:`alliance.data.validate.check_same_scale`).
     """
-    inst = INSTRUMENTS.get(truth)
-    t = T[np.isfinite(T)]
-    if inst is not None:
-        low, high, scale = inst.low, inst.high, f"the {inst.name} range {inst.low:g}-{inst.high:g}"
-    elif t.size:
-        width = float(t.max() - t.min()) or 1.0
-        low, high = float(t.min()) - width, float(t.max()) + width
-        scale = (f"its observed range {t.min():g}-{t.max():g} widened by its width "
-                 f"({low:g} to {high:g})")
-    else:
-        return
-    bad = np.isfinite(B) & ((B < low) | (B > high))
-    if bad.any():
-        seen = ", ".join(f"{v:g}" for v in pd.unique(B[bad])[:3])
-        raise fail(source, "bias on the truth's scale",
-                   f"the bias column '{bias}' is not on the scale of the truth '{truth}' "
-                   f"({scale}): {rows_text(np.flatnonzero(bad), source)} hold {seen}; the bias is "
-                   "centred on the truth's mean and its force is read per point of the truth's "
-                   "scale, so it must be a variable on that scale (e.g. the judge's own rating)")
+    check_same_scale(B, T, bias, truth, source, _SCALE_WHY)
+
+
+_SCALE_WHY = ("; the bias is centred on the truth's mean and its force is read per point of the "
+              "truth's scale, so it must be a variable on that scale (e.g. the judge's own rating)")
+
+
+def _numeric(judgment: str, truth: str, bias) -> list[str]:
+    """The columns the repeated model reads as numbers (checked at its door, read_sessions)."""
+    return [judgment, truth] + ([bias] if bias not in (None, "anchoring") else [])
 
 
 def truth_bias_design(
@@ -231,8 +215,10 @@ def truth_bias_design(
     patient and is orthogonal to the between part in the analysed sample.
     """
     _check_design(judgment, truth, bias, control_session)
-    return _truth_bias_design(read_sessions(data, columns), judgment=judgment, truth=truth,
-                              bias=bias, moderator=moderator, control_session=control_session)
+    need = _numeric(judgment, truth, bias)
+    data = read_sessions(data, columns, numeric=need, require=need)
+    return _truth_bias_design(data, judgment=judgment, truth=truth, bias=bias,
+                              moderator=moderator, control_session=control_session)
 
 
 def _check_design(judgment, truth, bias, control_session) -> None:
@@ -246,14 +232,19 @@ def _truth_bias_design(data: pd.DataFrame, *, judgment: str = "alliance_therapis
                        truth: str = "alliance_patient", bias: str | None = None,
                        moderator: str | None = "condition",
                        control_session: bool = True) -> tuple[pd.DataFrame, dict]:
-    """:func:`truth_bias_design` on data already validated by :func:`alliance.read_sessions`."""
+    """:func:`truth_bias_design` on data already validated by :func:`alliance.read_sessions`
+    (with the judgment, truth and a bias column as numbers: nothing is parsed here)."""
     _check_design(judgment, truth, bias, control_session)
     anchoring = bias == "anchoring"
     source = source_of(data)
-    require_columns(data, [judgment, truth, moderator,
-                           None if (bias is None or anchoring) else bias], "truth-and-bias model")
-    J = numeric_column(data, judgment)
-    T = numeric_column(data, truth)
+    missing = [c for c in (judgment, truth, moderator, None if bias in (None, "anchoring") else bias)
+               if c is not None and c not in data.columns]
+    if missing:
+        raise DataError(f"{source}: missing column(s) {missing} needed by the truth-and-bias "
+                        f"model; the data have {list(data.columns)} [rule: required columns "
+                        "present]")
+    J = data[judgment].to_numpy(dtype=float)
+    T = data[truth].to_numpy(dtype=float)
     info: dict = {}
     if anchoring:
         lagged = lag(data, judgment, group="patient", time="session")
@@ -261,8 +252,8 @@ def _truth_bias_design(data: pd.DataFrame, *, judgment: str = "alliance_therapis
         info["lag"] = dict(lagged.attrs["lag"])
         bias_label = f"{judgment} in the previous session (anchoring)"
     elif bias is not None:
-        B = numeric_column(data, bias)
-        check_bias_scale(B, T, bias, truth, source)
+        B = data[bias].to_numpy(dtype=float)
+        check_same_scale(B, T, bias, truth, source, _SCALE_WHY)
         bias_label = bias
     else:
         B = None
@@ -280,19 +271,17 @@ def _truth_bias_design(data: pd.DataFrame, *, judgment: str = "alliance_therapis
         log.drop(data[moderator].isna().to_numpy(), f"missing:{moderator}", f"{moderator} missing")
     ok = log.keep
     if not ok.any():
-        raise fail(source, "rows to analyse",
-                   f"no row has both '{judgment}' and '{truth}'" + (" and the bias" if B is not None else ""))
+        raise DataError(f"{source}: no row has both '{judgment}' and '{truth}'"
+                        + (" and the bias" if B is not None else "") + " [rule: rows to analyse]")
     d = pd.DataFrame(index=data.index[ok])
     d["patient"] = data.loc[ok, "patient"].to_numpy()
     d["therapist"] = data.loc[ok, "therapist"].to_numpy()
     if moderator is not None:
         mod = data.loc[ok, moderator]
-        if moderator_kind(mod) == "numeric":
-            d["moderator"] = mod.to_numpy(dtype=float)
-            info["moderator_kind"] = "numeric"
-        else:
-            d["moderator"] = mod.astype(str).to_numpy()
-            info["moderator_kind"] = "categorical"
+        kind = moderator_kind(mod)
+        d["moderator"] = (mod.to_numpy(dtype=float) if kind == "numeric"
+                          else mod.astype(str).to_numpy())
+        info["moderator_kind"] = kind
     mt = float(np.mean(T[ok]))
     d["judgment_c"] = J[ok] - mt
     d["truth_c"] = T[ok] - mt
@@ -308,27 +297,6 @@ def _truth_bias_design(data: pd.DataFrame, *, judgment: str = "alliance_therapis
     info.update(truth_mean=mt, bias_label=bias_label, **log.info())
     d.attrs["source"] = source.name
     return d, info
-
-
-def _moderate(X: pd.DataFrame, base, values, moderator, source, at, what: str):
-    """The design with the moderator's columns; returns (X, levels, numeric spec or None)."""
-    if moderator is None:
-        return X, None, None
-    if moderator_kind(values) == "numeric":
-        g = np.asarray(values, dtype=float)
-        center = float(np.mean(g))
-        sd = float(np.std(g, ddof=1))
-        pick = list(at) if at is not None else [center - sd, center, center + sd]
-        if not pick:
-            raise ValueError(f"moderator_at must be finite values of '{moderator}'; got {at!r}")
-        if at is not None:  # finite and near the data: 1e308 overflows, far out extrapolates
-            pick = check_within_data(pick, g, "moderator_at", f"'{moderator}'")
-        X = add_numeric_moderator(X, base, g, moderator, center)
-        return X, None, {"center": center, "sd": sd, "at": [float(a) for a in pick]}
-    if at is not None:
-        raise ValueError(f"moderator_at applies to a numeric moderator; '{moderator}' is categorical")
-    levels = moderator_levels(pd.Series(values), moderator, source, what=what)
-    return add_moderator(X, base, values, moderator, levels), levels, None
 
 
 # --------------------------------------------------------------------------- repeated model
@@ -461,10 +429,11 @@ def fit_truth_bias(
     Returns
     -------
     TruthBiasResult
-        ``forces`` table (term, level, estimate, se, statistic (t or z), df, p,
-        ci_low, ci_high, combination) with every force per arm and the arm difference;
-        ``fixed``; ``variance_components``; ``fit``; ``design``; ``summary()``
-        explains each estimate in words.
+        ``estimates`` table (formerly ``forces``: term, level, estimate, se, statistic
+        (t or z), df, p, ci_low, ci_high, combination) with every force per arm and the
+        arm difference (level ``"training - control"``); ``fixed``;
+        ``variance_components``; ``fit``; ``design``; ``summary()`` explains each
+        estimate in words.
 
     Raises
     ------
@@ -515,19 +484,25 @@ def fit_truth_bias(
     >>> res.value("temporal congruence", "training") > res.value("temporal congruence", "control")
     True
     """
-    _check_therapist_effects(therapist_effects)
-    conf_level = check_conf_level(conf_level)
+    options = _options(therapist_effects=therapist_effects, method=method, conf_level=conf_level,
+                       df=df)
     _check_design(judgment, truth, bias, control_session)  # options before the data
-    return _fit_truth_bias(read_sessions(data, columns), judgment=judgment, truth=truth,
-                           bias=bias, moderator=moderator, therapist_effects=therapist_effects,
-                           truth_slope=truth_slope, method=method, conf_level=conf_level,
-                           control_session=control_session, df=df, moderator_at=moderator_at)
+    need = _numeric(judgment, truth, bias)
+    data = read_sessions(data, columns, numeric=need, require=need)
+    return _fit_truth_bias(data, judgment=judgment, truth=truth, bias=bias, moderator=moderator,
+                           truth_slope=truth_slope, control_session=control_session,
+                           moderator_at=moderator_at, **options)
 
 
-def _check_therapist_effects(therapist_effects: str) -> None:
+def _options(*, therapist_effects: str = "intercept", method: str = "REML",
+             conf_level: float = 0.95, df: str = "satterthwaite") -> dict:
+    """The common options of the repeated model, checked (:mod:`alliance.options`)."""
     if therapist_effects not in THERAPIST_EFFECTS:
         raise ValueError(f"therapist_effects must be one of {THERAPIST_EFFECTS}; got "
                          f"{therapist_effects!r}")
+    method = check_method(method)
+    return {"therapist_effects": therapist_effects, "method": method,
+            "conf_level": check_conf_level(conf_level), "df": check_df(df, method=method)}
 
 
 def _fit_truth_bias(data: pd.DataFrame, *, judgment: str = "alliance_therapist",
@@ -538,57 +513,66 @@ def _fit_truth_bias(data: pd.DataFrame, *, judgment: str = "alliance_therapist",
                     moderator_at=None) -> TruthBiasResult:
     """:func:`fit_truth_bias` on data already validated by :func:`alliance.read_sessions` (the
     door of every public analysis): callers that validated once call this."""
-    _check_therapist_effects(therapist_effects)
-    conf_level = check_conf_level(conf_level)
+    opts = _options(therapist_effects=therapist_effects, method=method, conf_level=conf_level,
+                    df=df)
     d, info = _truth_bias_design(data, judgment=judgment, truth=truth, bias=bias,
                                  moderator=moderator, control_session=control_session)
     source = d.attrs["source"]
-    base = ["truth_within", "truth_between"] + (["bias"] if "bias" in d else []) \
-        + (["session_c"] if control_session else [])
+    base = (["truth_within", "truth_between"] + (["bias"] if "bias" in d else [])
+            + (["session_c"] if control_session else []))
     X = pd.DataFrame({"Intercept": 1.0}, index=d.index)
     for b in base:
         X[b] = d[b].to_numpy()
-    X, levels, numeric = _moderate(X, base, d["moderator"] if moderator else None, moderator,
-                                   source, moderator_at, "a force")
+    X, levels, numeric = moderate(X, base, d["moderator"] if moderator else None, moderator,
+                                  source, moderator_at, "a force")
     if levels is not None:  # the minimum design: 2 therapists (patients) per arm
         nested = {"patient": d["patient"]}
-        if therapist_effects != "none":
+        if opts["therapist_effects"] != "none":
             nested["therapist"] = d["therapist"]
         require_groups_per_level(moderator, d["moderator"], nested, source, "truth and bias")
     zcols = ["Intercept", "truth_within"] if truth_slope else ["Intercept"]
     Z = pd.DataFrame({"Intercept": 1.0, "truth_within": d["truth_within"].to_numpy()},
                      index=d.index)
     random = [RandomTerm("patient", d["patient"].to_numpy(), Z[zcols])]
-    if therapist_effects == "intercept":
+    if opts["therapist_effects"] == "intercept":
         random.append(RandomTerm("therapist", d["therapist"].to_numpy()))
-    elif therapist_effects == "intercept+slope":
+    elif opts["therapist_effects"] == "intercept+slope":
         random.append(RandomTerm("therapist", d["therapist"].to_numpy(), Z))
-    fit = fit_lmm(d["judgment_c"].to_numpy(), X, random, method=method, source=source,
-                  conf_level=conf_level, ddf=df)
-    forces = _forces_table(fit, FORCES, moderator, levels, numeric)
+    fit = fit_lmm(d["judgment_c"].to_numpy(), X, random, method=opts["method"], source=source,
+                  conf_level=opts["conf_level"], df=opts["df"])
+    forces = contrast_table(fit, FORCES, moderator, levels, numeric)
     check_tests(forces, source, "truth and bias")
     mod_txt = f"{moderator} * " if moderator else ""
     parts = " + ".join(["T_within", "T_between"] + (["B"] if "bias" in d else [])
                        + (["session_c"] if control_session else []))
     rnd = f"(1{' + T_within' if truth_slope else ''} | patient)" + {
         "intercept": " + (1 | therapist)", "none": "",
-        "intercept+slope": " + (1 + T_within | therapist)"}[therapist_effects]
+        "intercept+slope": " + (1 + T_within | therapist)"}[opts["therapist_effects"]]
     info.update(
         model=f"J* ~ {mod_txt}({parts}) + {rnd}",
         judgment=judgment, truth=truth, bias=bias, moderator=moderator,
-        levels=levels, moderator_numeric=numeric, therapist_effects=therapist_effects,
+        levels=levels, moderator_numeric=numeric, therapist_effects=opts["therapist_effects"],
         method=fit.method, df=fit.ddf, loglik=fit.loglik, aic=fit.aic, bic=fit.bic,
         boundary=fit.boundary, optimizer=fit.optimizer,
+        difference_level=_difference(levels),
+        explain={"model": "repeated", "judgment": judgment, "truth": truth,
+                 "bias_label": info["bias_label"],
+                 "time": "session" if control_session else None},
     )
     return TruthBiasResult(
         title=f"Truth and bias: {judgment} (judgment) on {truth} (truth); {DDF_LABEL[fit.ddf]}",
-        tables={"forces": forces, "fixed": fit.estimates.copy(),
+        tables={"estimates": forces, "fixed": fit.estimates.copy(),
                 "variance_components": fit.variance_components},
         n_obs=fit.n_obs, n_groups=dict(fit.n_groups), converged=fit.converged,
         warnings=list(fit.warnings), info=info, fit=fit, design=d,
-        explanations=_explain_repeated(forces, judgment, truth, info["bias_label"],
-                                       "session" if control_session else None),
     )
+
+
+def _difference(levels) -> str | None:
+    """The label of a binary moderator's difference (``"training - control"``), else None."""
+    if levels is None or len(levels) != 2:
+        return None
+    return difference_label(levels[1], levels[0])
 
 
 def therapist_level_sensitivity(data, term: str = "temporal congruence",
@@ -609,7 +593,9 @@ def therapist_level_sensitivity(data, term: str = "temporal congruence",
         ``estimate``, ``se``, ``statistic``, ``df``, ``p``, ``ci_low``, ``ci_high``,
         ``loglik``, ``aic``, ``boundary``, ``converged``.
     """
-    data = read_sessions(data, columns)
+    need = _numeric(kwargs.get("judgment", "alliance_therapist"),
+                    kwargs.get("truth", "alliance_patient"), kwargs.get("bias"))
+    data = read_sessions(data, columns, numeric=need, require=need)
     rows = []
     for te in ("none", "intercept", "intercept+slope"):
         res = _fit_truth_bias(data, therapist_effects=te, method=method, df=df, **kwargs)
@@ -635,6 +621,7 @@ def fit_truth_bias_cross(
     df: str = "satterthwaite",
     residual_by: str | None = None,
     moderator_at=None,
+    columns=None,
 ) -> TruthBiasResult:
     r"""Cross-sectional truth-and-bias model with a random intercept per dyad (or group).
 
@@ -671,6 +658,9 @@ def fit_truth_bias_cross(
     residual_by : str, optional
         Column whose levels get their own residual variance (distinguishable dyads:
         the judge's role, e.g. wife and husband; nlme's ``varIdent``).
+    columns : mapping, optional
+        ``{name used in this call: your column}`` (:func:`alliance.read_table`), e.g.
+        ``judgment="wife", columns={"wife": "w_rating"}``.
 
     Returns
     -------
@@ -704,11 +694,27 @@ def fit_truth_bias_cross(
     """
     if judgment == truth:
         raise ValueError("judgment and truth must be different columns")
-    conf_level = check_conf_level(conf_level)
+    options = _options(therapist_effects="none", method=method, conf_level=conf_level, df=df)
+    del options["therapist_effects"]
     numeric = [judgment, truth] + ([bias] if bias is not None else [])
-    data = read_table(data, numeric=numeric, required=[group])
+    data = read_table(data, numeric=numeric, required=[group], columns=columns)
+    return _fit_truth_bias_cross(data, judgment=judgment, truth=truth, bias=bias, group=group,
+                                 moderator=moderator, residual_by=residual_by,
+                                 moderator_at=moderator_at, **options)
+
+
+def _fit_truth_bias_cross(data: pd.DataFrame, *, judgment: str, truth: str, bias: str | None,
+                          group: str, moderator: str | None = None, method: str = "REML",
+                          conf_level: float = 0.95, df: str = "satterthwaite",
+                          residual_by: str | None = None, moderator_at=None) -> TruthBiasResult:
+    """:func:`fit_truth_bias_cross` on data validated by :func:`alliance.read_table` (the
+    judgment, truth and bias as numbers, the group as ids)."""
     source = source_of(data)
-    require_columns(data, [moderator, residual_by], "truth-and-bias model")
+    missing = [c for c in (moderator, residual_by) if c is not None and c not in data.columns]
+    if missing:
+        raise DataError(f"{source}: missing column(s) {missing} needed by the truth-and-bias "
+                        f"model; the data have {list(data.columns)} [rule: required columns "
+                        "present]")
     J, T = data[judgment].to_numpy(), data[truth].to_numpy()
     B = data[bias].to_numpy() if bias is not None else None
     if B is not None:
@@ -744,8 +750,8 @@ def fit_truth_bias_cross(
         numeric_mod = moderator_kind(mod) == "numeric"
         d["moderator"] = mod.to_numpy(dtype=float) if numeric_mod else mod.astype(str).to_numpy()
         mod_values = d["moderator"]
-    X, levels, numeric_spec = _moderate(X, base, mod_values, moderator, source, moderator_at,
-                                        "a force")
+    X, levels, numeric_spec = moderate(X, base, mod_values, moderator, source, moderator_at,
+                                       "a force")
     if levels is not None:  # dyads nested in a moderator's levels: at least 2 per level
         require_groups_per_level(moderator, d["moderator"], {group: d["group"]}, source.name,
                                  "truth and bias")
@@ -754,24 +760,10 @@ def fit_truth_bias_cross(
         d["residual_level"] = data.loc[ok, residual_by].astype(str).to_numpy()
         resid = d["residual_level"].to_numpy()
     fit = fit_lmm(d["judgment_c"].to_numpy(), X, [RandomTerm(group, d["group"].to_numpy())],
-                  method=method, source=source.name, conf_level=conf_level, ddf=df,
+                  method=method, source=source.name, conf_level=conf_level, df=df,
                   residual_groups=resid)
-    forces = _forces_table(fit, CROSS_FORCES, moderator, levels, numeric_spec)
+    forces = contrast_table(fit, CROSS_FORCES, moderator, levels, numeric_spec)
     check_tests(forces, source.name, "truth and bias")
-    jw, tw = f"'{judgment}'", f"'{truth}'"
-    expl = {}
-    for r in forces.itertuples(index=False):
-        what = {"directional bias": f"predicted {jw} minus the mean of {tw} when the truth"
-                                    + (" and the bias are" if B is not None else " is")
-                                    + " at the truth's mean",
-                "truth force": f"change in {jw} per point of {tw}"
-                               + (", holding the bias constant" if B is not None else ""),
-                "bias force": f"change in {jw} per point of '{bias}', holding the truth constant"}
-        if r.level.startswith("per unit of "):
-            expl[(r.term, r.level)] = (f"{r.term} changes by {r.estimate:+.3f} {r.level} "
-                                       f"(p = {r.p:.3g}).")
-            continue
-        expl[(r.term, r.level)] = f"{what[r.term]}: {r.estimate:.3f} (p = {r.p:.3g})."
     parts = " + ".join(["T"] + (["B"] if B is not None else []))
     info = {
         "model": f"J* ~ {moderator + ' * ' if moderator else ''}({parts}) + (1 | {group})"
@@ -781,20 +773,127 @@ def fit_truth_bias_cross(
         "levels": levels, "moderator_numeric": numeric_spec, "residual_by": residual_by,
         "method": fit.method, "df": fit.ddf, "loglik": fit.loglik, "aic": fit.aic,
         "bic": fit.bic, "boundary": fit.boundary, "optimizer": fit.optimizer,
+        "difference_level": _difference(levels),
+        "explain": {"model": "cross", "judgment": judgment, "truth": truth, "bias": bias},
     }
     d.attrs["source"] = source.name
     return TruthBiasResult(
         title=f"Truth and bias (cross-sectional): {judgment} on {truth}",
-        tables={"forces": forces, "fixed": fit.estimates.copy(),
+        tables={"estimates": forces, "fixed": fit.estimates.copy(),
                 "variance_components": fit.variance_components},
         n_obs=fit.n_obs, n_groups=dict(fit.n_groups), converged=fit.converged,
-        warnings=list(fit.warnings), info=info, fit=fit, design=d, explanations=expl,
+        warnings=list(fit.warnings), info=info, fit=fit, design=d,
     )
 
 
-# --------------------------------------------------------------------------- figures
+def _explain_cross(forces: pd.DataFrame, judgment: str, truth: str, bias) -> dict:
+    """What each estimate of the cross-sectional model means, in words."""
+    jw, tw = f"'{judgment}'", f"'{truth}'"
+    expl = {}
+    for r in forces.itertuples(index=False):
+        what = {"directional bias": f"predicted {jw} minus the mean of {tw} when the truth"
+                                    + (" and the bias are" if bias is not None else " is")
+                                    + " at the truth's mean",
+                "truth force": f"change in {jw} per point of {tw}"
+                               + (", holding the bias constant" if bias is not None else ""),
+                "bias force": f"change in {jw} per point of '{bias}', holding the truth constant"}
+        if r.level.startswith("per unit of "):
+            expl[(r.term, r.level)] = (f"{r.term} changes by {r.estimate:+.3f} {r.level} "
+                                       f"(p = {r.p:.3g}).")
+            continue
+        expl[(r.term, r.level)] = f"{what[r.term]}: {r.estimate:.3f} (p = {r.p:.3g})."
+    return expl
 
 
-# --------------------------------------------------------------------------- CLI
+# --------------------------------------------------------------------------- the analysis
 
 
+def _command(source, *, read: dict, method: str = "REML", conf_level: float = 0.95,
+             df: str = "satterthwaite", perspective: str = "therapist", bias=None,
+             therapist_effects: str = "intercept", no_moderator: bool = False,
+             moderator_at=None, judgment=None, truth=None, group=None, moderator=None,
+             residual_by=None) -> TruthBiasResult:
+    """``alliance fit truth-bias FILE``: the repeated model on session data, or with
+    ``judgment``, ``truth`` and ``group`` the cross-sectional model on any table; FILE
+    validated once (``read``: its input options)."""
+    cross = any(v for v in (judgment, truth, group))
+    if residual_by and not cross:
+        raise ValueError("residual_by applies to the cross-sectional form (judgment, truth and "
+                         "group)")
+    if cross:
+        if not (judgment and truth and group):
+            raise ValueError("the cross-sectional form needs judgment, truth and group")
+        if bias == "anchoring":
+            raise ValueError("bias 'anchoring' needs session data (drop judgment, truth and "
+                             "group)")
+        if judgment == truth:
+            raise ValueError("judgment and truth must be different columns")
+        options = _options(therapist_effects="none", method=method, conf_level=conf_level,
+                           df=df)
+        del options["therapist_effects"]
+        numeric = [judgment, truth] + ([bias] if bias else [])
+        # the group (an id) by the one id rule; a moderator may be numeric: read as it is
+        required = [group] + ([residual_by] if residual_by else [])
+        table = {k: v for k, v in read.items() if k != "columns"}
+        data = read_table(source, numeric=numeric, required=required, **table)
+        return _fit_truth_bias_cross(data, judgment=judgment, truth=truth, bias=bias,
+                                     group=group, moderator=moderator, residual_by=residual_by,
+                                     moderator_at=moderator_at, **options)
+    judgment, truth = "alliance_therapist", "alliance_patient"
+    if perspective == "patient":
+        judgment, truth = truth, judgment
+    options = _options(therapist_effects=therapist_effects, method=method, conf_level=conf_level,
+                       df=df)
+    _check_design(judgment, truth, bias, True)
+    need = _numeric(judgment, truth, bias)
+    data = read_sessions(source, **read, numeric=need, require=need)
+    return _fit_truth_bias(data, judgment=judgment, truth=truth, bias=bias,
+                           moderator=None if no_moderator else "condition",
+                           moderator_at=moderator_at, **options)
+
+
+#: Truth and bias (chapter 4): ``alliance fit truth-bias`` and its report section.
+ANALYSIS = Analysis(
+    name="truth-bias",
+    help="truth and bias: how closely one rater's judgments follow the other's",
+    fit=fit_truth_bias,
+    command=_command,
+    options=(
+        Option("perspective", "who judges: the therapist (truth = patient rating, default) or "
+               "the patient (truth = therapist rating)", default="therapist",
+               choices=("therapist", "patient")),
+        Option("bias", "bias variable: 'anchoring' (the judge's own rating in the previous "
+               "session) or a column name on the truth's scale"),
+        Option("therapist_effects", "random intercept per therapist (default), none, or an "
+               "intercept and a tracking slope per therapist (intercept+slope)",
+               default="intercept", choices=THERAPIST_EFFECTS),
+        Option("no_moderator", "one set of forces instead of forces per arm", kind="flag"),
+        Option("moderator_at", "numeric moderator: value to report the forces at (repeatable; "
+               "default mean - SD, mean, mean + SD)", type=float, kind="list", metavar="G"),
+        Option("judgment", "cross-sectional form (any file: one judgment per row, a dyad or "
+               "group id; give --judgment, --truth and --group): column of the judgment"),
+        Option("truth", "cross-sectional form: column of the truth"),
+        Option("group", "cross-sectional form: dyad or group id column (random intercept)"),
+        Option("moderator", "cross-sectional form: column moderating every force; a numeric "
+               "column with more than two values moderates linearly"),
+        Option("residual_by", "cross-sectional form: column whose levels get their own residual "
+               "variance (distinguishable dyads, e.g. the judge's gender)", metavar="C"),
+    ),
+    sections=(
+        Section("truth_bias", "truth and bias: temporal congruence and directional bias "
+                "(chapter 4)", model="truth_bias",
+                tables={"truth_bias_forces": (
+                    lambda res: res.estimates.drop(columns=["combination"], errors="ignore"),
+                    "Truth-and-bias forces")},
+                figures=(Figure("truth_bias_forces", "plot_forces",
+                                "Truth-and-bias forces by arm (left) and the arm differences "
+                                "(right), with confidence intervals."),
+                         Figure("truth_bias_dyads", "plot_dyads",
+                                "Both raters' alliance across sessions for a few randomly drawn "
+                                "dyads per arm.", of="data"))),
+    ),
+    key_estimates=(KeyEstimate("temporal congruence, training - control", "temporal congruence",
+                               "training - control"),),
+    example=lambda data: fit_truth_bias(data),
+    chapter=4,
+)

@@ -31,9 +31,10 @@ When this module is imported as the ``alliance`` program itself (the console
 script, or ``python -m alliance.cli``), its very first lines install a handler
 that only records a signal, and :func:`main` acts on it when it starts: Ctrl-C
 at any moment after the interpreter has started gives the one-line message,
-never a traceback. A new ``alliance fit KIND`` is one
-adapter module in this package, defining ``add_arguments(parser)`` and
-``run(args) -> Result``, and one line in :data:`FIT_COMMANDS`.
+never a traceback. ``alliance fit KIND`` is built from the descriptor of the analysis
+(:mod:`alliance.registry`): every analysis with a command gets one, with the options
+every fit takes (``--method``, ``--df``, ``--conf-level``, the input options) and its
+own; nothing here names an analysis. Every long command takes ``--quiet``.
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ if _is_the_program() and threading.current_thread() is threading.main_thread():
     atexit.register(_keep_exit_code)
 
 import argparse  # after the early handler: the program's start is covered
+import dataclasses
 import importlib
 import json
 import traceback
@@ -99,6 +101,7 @@ from alliance.cli.common import (
     Parser,
     UsageError,
     add_input_options,
+    add_option,
     option_message,
     parse_columns,
 )
@@ -116,7 +119,7 @@ from alliance.outputs import (
     deferring_signals,
 )
 
-__all__ = ["COMMANDS", "EXIT_CODES", "FIT_COMMANDS", "build_parser", "main"]
+__all__ = ["COMMANDS", "EXIT_CODES", "build_parser", "fit_commands", "main"]
 
 #: Exit codes of every command (README.md documents the same table).
 EXIT_CODES = {
@@ -141,15 +144,13 @@ COMMANDS = {
                    "(specification curve)"),
 }
 
-#: ``alliance fit KIND`` -> (adapter module, one-line help).
-FIT_COMMANDS = {
-    "growth": ("alliance.cli.growth", "linear growth of the alliance by arm"),
-    "truth-bias": ("alliance.cli.truth_bias",
-                   "truth and bias: how closely one rater's judgments follow the other's"),
-    "rsa": ("alliance.cli.rsa", "response surface analysis of an outcome on two predictors"),
-    "lagged": ("alliance.cli.lagged",
-               "lagged outcomes: last session's alliance and this session's well-being"),
-}
+
+def fit_commands() -> dict:
+    """``alliance fit KIND`` -> the analysis registered with a command (read from the sources,
+    :func:`alliance.registry.analyses`: nothing is imported)."""
+    from alliance.registry import analyses
+
+    return {name: found for name, found in analyses().items() if found.command}
 
 
 def _validate(args) -> int:
@@ -176,10 +177,32 @@ def _command(args) -> int:
 
 
 def _fit(args) -> int:
-    module = importlib.import_module(FIT_COMMANDS[args.kind][0])
-    result = module.run(args)
+    from alliance.registry import descriptor
+
+    analysis = descriptor(args.kind)
+    read = {"sep": args.sep, "decimal": args.decimal, "ids": args.ids}
+    if analysis.reads == "sessions":
+        read["columns"] = parse_columns(args.column)
+    options = {o.name: getattr(args, o.name) for o in analysis.options}
+    result = analysis.command(args.file, read=read, method=args.method, df=args.df,
+                              conf_level=args.conf_level, **options)
     print(result.to_json(indent=2) if args.json else result.summary())
     return 0
+
+
+def _add_fit_options(parser, kind: str) -> None:
+    """The options of ``alliance fit KIND``: every fit's and the analysis's own."""
+    from alliance.registry import COMMON_OPTIONS, descriptor
+
+    analysis = descriptor(kind)
+    add_input_options(parser, columns=analysis.reads == "sessions")
+    for option in COMMON_OPTIONS:
+        if option.name == "method":  # every fit's choices; the analysis's default
+            option = dataclasses.replace(option, default=analysis.method,
+                                         help=f"{option.help} (default {analysis.method})")
+        add_option(parser, option)
+    for option in analysis.options:
+        add_option(parser, option)
 
 
 def _report(args) -> int:
@@ -210,11 +233,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     fit = sub.add_parser("fit", help="fit one of the book's models to a data file")
     kinds = fit.add_subparsers(dest="kind", required=True)
     wanted = argv[argv.index("fit") + 1] if "fit" in argv[:-1] else None
-    for kind, (modname, helptext) in FIT_COMMANDS.items():
-        kp = kinds.add_parser(kind, help=helptext, description=helptext)
+    for kind, found in fit_commands().items():
+        kp = kinds.add_parser(kind, help=found.help, description=found.help)
         kp.add_argument("file")
-        if kind == wanted:
-            importlib.import_module(modname).add_arguments(kp)
+        if kind == wanted:  # only the command that runs loads its analysis (and its options)
+            _add_fit_options(kp, kind)
         kp.add_argument("--json", action="store_true",
                         help="print one JSON object instead of tables")
         kp.set_defaults(func=_fit)
@@ -228,6 +251,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--best-effort", action="store_true",
                    help="exit 0 even if some analyses could not run (they are listed in the "
                         "summary); default: exit 3")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress and no summary on standard output (errors and warnings "
+                        "still on standard error)")
     add_input_options(p)
     p.set_defaults(func=_report)
     return parser

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-__all__ = ["Parser", "UsageError", "add_column_option", "add_df_option", "add_input_options",
-           "check_df_method", "nonnegative_int", "option_message", "parse_columns"]
+__all__ = ["Parser", "UsageError", "add_column_option", "add_input_options", "add_option",
+           "nonnegative_int", "option_message", "parse_columns"]
 
 
 class UsageError(Exception):
@@ -62,19 +62,53 @@ def add_input_options(parser: argparse.ArgumentParser, columns: bool = True) -> 
                              "detected for semicolon- and tab-separated ones)")
 
 
-def add_df_option(parser: argparse.ArgumentParser) -> None:
-    """The ``--df`` option of every ``fit`` command: how fixed effects and contrasts are tested."""
-    parser.add_argument(
-        "--df", choices=["satterthwaite", "kenward-roger", "z"], default="satterthwaite",
-        help="tests of fixed effects and contrasts: t with Satterthwaite degrees of freedom "
-             "(default, as lmerTest), t with Kenward-Roger degrees of freedom and adjusted SEs "
-             "(REML fits only, as pbkrtest), or Wald z")
+def add_option(parser: argparse.ArgumentParser, option) -> None:
+    """An :class:`alliance.registry.Option` as an argparse argument (its ``dest`` the option's
+    name, so the parsed value goes to the analysis under that keyword)."""
+    kw = {"dest": option.name, "help": option.help or None}
+    if option.kind == "flag":
+        parser.add_argument(option.option, action="store_true", **kw)
+        return
+    if option.metavar is not None:
+        kw["metavar"] = option.metavar
+    if option.kind == "list":
+        kw.update(action="append", default=None)
+    elif option.kind == "pair":
+        kw.update(nargs=2, default=None)
+    else:
+        kw.update(default=option.default, required=option.required)
+    if option.type is not None:
+        kw["type"] = option.type
+    if option.choices is not None:
+        kw["choices"] = list(option.choices)
+        if option.type in (str.upper, str.lower):  # any capitalisation, named as typed
+            kw["choices"] = _AnyCase(option.choices, option.type)
+            kw["action"] = _converting(option.type)
+            del kw["type"]
+    parser.add_argument(option.option, **kw)
 
 
-def check_df_method(df: str, method: str) -> None:
-    """Kenward-Roger needs a REML fit (as pbkrtest and lmerTest): a usage error otherwise."""
-    if df == "kenward-roger" and str(method).upper() != "REML":
-        raise UsageError("--df kenward-roger needs a REML fit (--method reml)")
+class _AnyCase(tuple):
+    """Choices matched in any capitalisation (``reml`` is ``REML``), so that argparse names an
+    invalid value as it was typed."""
+
+    def __new__(cls, choices, convert):
+        out = super().__new__(cls, choices)
+        out.convert = convert
+        return out
+
+    def __contains__(self, value) -> bool:
+        return tuple.__contains__(self, self.convert(value) if isinstance(value, str) else value)
+
+
+def _converting(convert):
+    """An argparse action storing the checked value converted (``reml`` -> ``REML``)."""
+
+    class Store(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None):
+            setattr(namespace, self.dest, convert(values))
+
+    return Store
 
 
 class Parser(argparse.ArgumentParser):

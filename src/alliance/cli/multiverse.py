@@ -39,6 +39,11 @@ def add_arguments(parser) -> None:
                         default=[1, 2, 3, 4], metavar="K", help="findings to run (default: all)")
     parser.add_argument("--alpha", type=float, default=0.05,
                         help="significance level of 'agrees' (default 0.05)")
+    parser.add_argument("--conf-level", type=float, default=0.95,
+                        help="level of the confidence intervals (default 0.95)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress and no summary on standard output (errors and warnings "
+                             "still on standard error)")
     add_input_options(parser)
 
 
@@ -56,19 +61,21 @@ def run(args) -> int:
     from alliance.cli.common import parse_columns
     from alliance.data.validate import read_sessions
     from alliance.errors import AllianceWarning
-    from alliance.options import check_alpha
+    from alliance.options import check_alpha, check_conf_level
     from alliance.outputs import atomic_dir, check_target
     from alliance.plots.multiverse import plot_specification_curve
     from alliance.plots.style import use_style
     from alliance.provenance import provenance
-    from alliance.studies.multiverse import multiverse
+    from alliance.studies.multiverse import _multiverse
 
     check_alpha(args.alpha)
+    check_conf_level(args.conf_level, "conf_level")
     keep = [args.file]  # --force must never delete the input
     out = check_target(args.out, kind="folder", force=args.force, option="--out", keep=keep)
     data = read_sessions(args.file, parse_columns(args.column), sep=args.sep, decimal=args.decimal,
-                         ids=args.ids)
-    res = multiverse(data, findings=args.findings, alpha=args.alpha, grid=args.grid)
+                         ids=args.ids)  # validated once: the multiverse behind its door
+    res = _multiverse(data, findings=args.findings, alpha=args.alpha, conf_level=args.conf_level,
+                      grid=args.grid, progress=not args.quiet)
     specs, summary = res.tables["specifications"], res.tables["summary"]
     manifest = {
         "command": "alliance multiverse",
@@ -99,9 +106,10 @@ def run(args) -> int:
                                            encoding="utf-8")
     shown = summary[["finding", "term", "specifications", "fitted", "agreeing", "share_agreeing",
                      "median_estimate", "min_estimate", "max_estimate"]]
-    print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print(f"wrote {out}/specifications.csv, summary.csv, choices.csv, {len(figures)} figures and "
-          "manifest.json")
+    if not args.quiet:
+        print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        print(f"wrote {out}/specifications.csv, summary.csv, choices.csv, {len(figures)} figures "
+              "and manifest.json")
     missing = summary.loc[summary["fitted"] == 0, "finding"].tolist()
     if missing:
         print(f"alliance: no specification of finding(s) {missing} could be fitted (their errors "

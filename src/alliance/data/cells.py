@@ -282,8 +282,8 @@ def _id_type_problem(v) -> str | None:
         return None if f == round(f) else "fractional numbers"
     if isinstance(v, numbers.Complex):
         return "complex numbers"
-    if isinstance(v, (pd.Timestamp, np.datetime64, pd.Timedelta, np.timedelta64)) or \
-            hasattr(v, "isoformat"):
+    if (isinstance(v, (pd.Timestamp, np.datetime64, pd.Timedelta, np.timedelta64))
+            or hasattr(v, "isoformat")):
         return "dates or times"
     if isinstance(v, (bytes, bytearray)):
         return "bytes"

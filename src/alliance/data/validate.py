@@ -36,11 +36,12 @@ from alliance.data.cells import (
 from alliance.data.read import check_names, read_text
 from alliance.data.schema import CANONICAL_COLUMNS, CONDITIONS, INSTRUMENTS, RATING_COLUMNS
 from alliance.errors import AllianceWarning, DataError
+from alliance.moderation import moderator_levels
 from alliance.options import check_columns_mapping
 
 __all__ = [
+    "check_same_scale",
     "moderator_levels",
-    "numeric_column",
     "read_sessions",
     "read_table",
     "require_columns",
@@ -153,7 +154,8 @@ def _check_range(values: np.ndarray, canon: str, col: str, src) -> None:
         )
 
 
-def read_sessions(source, columns: Mapping[str, str] | None = None, *, sep: str | None = None,
+def read_sessions(source, columns: Mapping[str, str] | None = None, *, numeric: Iterable[str] = (),
+                  require: Iterable[str] = (), sep: str | None = None,
                   decimal: str | None = None, ids: str = "text") -> pd.DataFrame:
     """Read and validate long session data (one row per patient x session).
 
@@ -180,6 +182,13 @@ def read_sessions(source, columns: Mapping[str, str] | None = None, *, sep: str 
         ``1.0``, ``01`` and a float ``1.0`` are all the id ``"1"``). A file and a
         DataFrame read from it give the same answer either way
         (:func:`alliance.data.cells.parse_identifier`).
+    numeric : iterable of str
+        Further columns an analysis reads as numbers (a covariate, a bias variable, a
+        numeric moderator): where present they must hold numbers (missing values
+        allowed), parsed as the ratings are. Behind this door no cell is parsed again.
+    require : iterable of str
+        Further columns an analysis needs (present, with any values; with ``numeric``
+        also numbers).
 
     Returns
     -------
@@ -214,8 +223,18 @@ def read_sessions(source, columns: Mapping[str, str] | None = None, *, sep: str 
     """
     _check_ids(ids)
     columns = check_columns_mapping(columns)
+    numeric = [c for c in dict.fromkeys(numeric) if c is not None]
+    require = [c for c in dict.fromkeys(require) if c is not None]
+    for c in numeric:
+        if c in ("therapist", "patient", "condition"):
+            raise ValueError(f"numeric=: {c!r} is an id column of the session data, not a number")
     raw, src, dec, notes = _input(source, sep, decimal)
     mapping = _resolve_columns(columns, list(raw.columns), src)
+    extra = [c for c in require if c not in mapping and c not in raw.columns]
+    if extra:
+        raise fail(src, "required columns present",
+                   f"missing column(s) {extra} needed by the analysis; the data have "
+                   f"{list(raw.columns)}")
     out = pd.DataFrame(index=raw.index)
 
     for canon in ("therapist", "patient"):
@@ -270,14 +289,19 @@ def read_sessions(source, columns: Mapping[str, str] | None = None, *, sep: str 
 
     used = set(mapping.values())
     for col in raw.columns:
-        if col not in used:
+        if col in used:
+            continue
+        if col in numeric:
+            out[col] = parse_numeric(raw[col], col, src, decimal=dec)
+        else:
             out[col] = _carry(raw[col], dec)
     return _finish(out, src, source.index if isinstance(source, pd.DataFrame) else None, notes)
 
 
 def read_table(source, numeric: Iterable[str] = (), required: Iterable[str] = (), *,
-               identifiers: Iterable[str] = (), sep: str | None = None,
-               decimal: str | None = None, ids: str = "text") -> pd.DataFrame:
+               identifiers: Iterable[str] = (), columns: Mapping[str, str] | None = None,
+               sep: str | None = None, decimal: str | None = None,
+               ids: str = "text") -> pd.DataFrame:
     """Read any long data set with the rules of :func:`read_sessions` that apply to it.
 
     Parameters
@@ -292,6 +316,9 @@ def read_table(source, numeric: Iterable[str] = (), required: Iterable[str] = ()
     identifiers : iterable of str
         Columns that must exist and hold ids by the same rule as ``required`` but
         may have empty cells (missing, for the analysis to drop the row).
+    columns : mapping, optional
+        ``{name the analysis uses: your name}``: your columns renamed before anything
+        is checked (the ``columns=`` of every analysis, as in :func:`read_sessions`).
     sep, decimal, ids : optional
         As in :func:`read_sessions` (``ids`` applies to ``required`` and
         ``identifiers``).
@@ -311,7 +338,10 @@ def read_table(source, numeric: Iterable[str] = (), required: Iterable[str] = ()
     error, never a rating).
     """
     _check_ids(ids)
+    columns = check_columns_mapping(columns)
     raw, src, dec, notes = _input(source, sep, decimal)
+    if columns:
+        raw = _rename(raw, columns, src)
     numeric = list(dict.fromkeys(numeric))
     required = [c for c in dict.fromkeys(required) if c not in numeric]
     identifiers = [c for c in dict.fromkeys(identifiers) if c not in numeric and c not in required]
@@ -333,6 +363,24 @@ def read_table(source, numeric: Iterable[str] = (), required: Iterable[str] = ()
     return _finish(out, src, source.index if isinstance(source, pd.DataFrame) else None, notes)
 
 
+def _rename(raw: pd.DataFrame, columns: dict[str, str], src) -> pd.DataFrame:
+    """``raw`` with each of your columns renamed to the name the analysis uses."""
+    theirs = list(columns.values())
+    doubled = sorted({t for t in theirs if theirs.count(t) > 1})
+    if doubled:
+        raise ValueError(f"columns= maps several names onto {doubled}")
+    missing = [f"'{t}' (for '{c}')" for c, t in columns.items() if t not in raw.columns]
+    if missing:
+        raise fail(src, "required columns present",
+                   f"missing column(s) {', '.join(missing)}; the data have {list(raw.columns)}")
+    for name, their in columns.items():
+        if name != their and name in raw.columns and name not in theirs:
+            raise fail(src, "no overwritten columns",
+                       f"column '{name}' exists in the data but columns= maps '{their}' onto "
+                       "it; rename one of them in a copy of the file")
+    return raw.rename(columns={t: c for c, t in columns.items()})
+
+
 # --------------------------------------------------------------------------- helpers for analyses
 
 
@@ -345,22 +393,30 @@ def require_columns(data: pd.DataFrame, cols: Iterable, model: str) -> None:
                    f"{list(data.columns)}")
 
 
-def numeric_column(data: pd.DataFrame, col: str) -> np.ndarray:
-    """A column of validated data as floats, parsed by the one cell parser."""
-    return parse_numeric(data[col], col, source_of(data))
+def check_same_scale(values: np.ndarray, reference: np.ndarray, column: str, reference_column: str,
+                     source, why: str = "") -> None:
+    """A column must be on the scale of another (e.g. a bias variable on the truth's scale).
 
-
-def moderator_levels(values: pd.Series, moderator: str, source, what: str = "an effect") -> list[str]:
-    """Levels of a categorical moderator, reference first (``control`` for the arms)."""
-    present = [str(v) for v in pd.unique(values.astype(str))]
-    if set(present) <= set(CONDITIONS):
-        levels = [c for c in CONDITIONS if c in present]
+    For a rating column of the data model the scale is its instrument's range (WAI-SR
+    1-5, ORS 0-40); for any other reference column, its observed range widened by its
+    width on each side. A value outside it is a :class:`~alliance.DataError` naming the
+    rows and the rule.
+    """
+    inst = INSTRUMENTS.get(reference_column)
+    t = reference[np.isfinite(reference)]
+    if inst is not None:
+        low, high, scale = inst.low, inst.high, f"the {inst.name} range {inst.low:g}-{inst.high:g}"
+    elif t.size:
+        width = float(t.max() - t.min()) or 1.0
+        low, high = float(t.min()) - width, float(t.max()) + width
+        scale = (f"its observed range {t.min():g}-{t.max():g} widened by its width "
+                 f"({low:g} to {high:g})")
     else:
-        levels = sorted(present)
-    if len(levels) < 2:
-        raise fail(
-            source, "moderator has at least two levels",
-            f"the moderator '{moderator}' has a single level {levels} among the analysed rows; "
-            f"{what} cannot differ between levels. Fit with moderator=None",
-        )
-    return levels
+        return
+    bad = np.isfinite(values) & ((values < low) | (values > high))
+    if bad.any():
+        seen = ", ".join(f"{v:g}" for v in pd.unique(values[bad])[:3])
+        raise fail(source, "bias on the truth's scale",
+                   f"the bias column '{column}' is not on the scale of the truth "
+                   f"'{reference_column}' ({scale}): {rows_text(np.flatnonzero(bad), source)} "
+                   f"hold {seen}{why}")

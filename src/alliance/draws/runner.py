@@ -49,7 +49,6 @@ import dataclasses
 import hashlib
 import io
 import json
-import math
 import multiprocessing as mp
 import os
 import shutil
@@ -76,8 +75,8 @@ try:  # POSIX: a lock the operating system releases when its process ends
 except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
-__all__ = ["all_failed", "claim_run", "draw_rng", "folder_lock", "read_store", "run_draws",
-           "study_identity"]
+__all__ = ["all_failed", "claim_run", "draw_rng", "folder_lock", "progress_bar", "read_store",
+           "run_draws", "study_identity"]
 
 #: The file of a store that names the study its draws belong to.
 STUDY_FILE = "study.json"
@@ -427,17 +426,16 @@ def all_failed(draws: pd.DataFrame) -> str | None:
     return str(errors.iloc[0])
 
 
-def _progress(done: int, total: int, start: float, stream, before: int = 0) -> None:
-    if stream is None:
-        return
-    elapsed = time.perf_counter() - start
-    rate = (done - before) / elapsed if elapsed > 0 else math.nan  # draws computed in this run
-    left = (total - done) / rate if rate and rate > 0 else math.nan
-    bar = "#" * int(30 * done / max(total, 1))
-    stream.write(f"\r[{bar:<30s}] {done}/{total} draws, {rate:.2f}/s, ~{left:.0f} s left ")
-    stream.flush()
-    if done >= total:
-        stream.write("\n")
+def progress_bar(iterable=None, show: bool = True, **kwargs):
+    """The package's one progress bar (tqdm, on standard error): every long computation shows
+    its progress with it on a terminal (``show=False``: none; never when standard error is a
+    file or a pipe, where a command's errors are one line each). ``kwargs`` go to
+    :class:`tqdm.tqdm`."""
+    from tqdm import tqdm
+
+    kwargs.setdefault("file", sys.stderr)
+    kwargs.setdefault("dynamic_ncols", True)
+    return tqdm(iterable, disable=None if show else True, **kwargs)  # None: off unless a TTY
 
 
 def run_draws(fn: Callable, n_draws: int, *, seed: int, args: tuple = (), kwargs: dict | None = None,
@@ -478,7 +476,8 @@ def run_draws(fn: Callable, n_draws: int, *, seed: int, args: tuple = (), kwargs
     draws : sequence of int, optional
         Compute only these draws (e.g. to recompute a random subset of a frozen study).
     progress : bool
-        A progress bar on standard error.
+        A progress bar on standard error (:func:`progress_bar`: tqdm; on a Dask cluster too,
+        advancing as chunks come back).
 
     Returns
     -------
@@ -528,18 +527,15 @@ def _run(fn, wanted, seed, args, kwargs, jobs, scheduler, store, chunk_size, pro
     for d in wanted_new:
         by_chunk.setdefault(d // chunk_size, []).append(d)
     chunks = list(by_chunk.values())
-    stream = sys.stderr if progress else None
-    start = time.perf_counter()
-    total, count = len(wanted), len(done_rows)
     results: list[dict] = list(done_rows)
+    bar = progress_bar(show=progress, total=len(wanted), initial=len(done_rows), unit="draw",
+                       desc="draws")
 
     def finished(c, rows):
-        nonlocal count
         if store is not None:
             _write_chunk(store, rows, c)
         results.extend(rows)
-        count += len(rows)
-        _progress(count, total, start, stream, len(done_rows))
+        bar.update(len(rows))
 
     if scheduler is not None:
         from distributed import as_completed  # optional heavy dependency
@@ -558,6 +554,7 @@ def _run(fn, wanted, seed, args, kwargs, jobs, scheduler, store, chunk_size, pro
     else:
         for c in chunks:
             finished(c, _chunk(fn, seed, c, args, kwargs))
+    bar.close()
     if not results:
         return pd.DataFrame(columns=list(RUNNER_COLUMNS))
     return _clean(pd.DataFrame(results))

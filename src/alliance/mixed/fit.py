@@ -121,7 +121,7 @@ class MixedFit(Result):
                 if self.method != "REML":
                     raise ValueError(
                         "Kenward-Roger's method is defined for REML fits (as in pbkrtest and "
-                        "lmerTest); refit with method='REML' or use ddf='satterthwaite'")
+                        "lmerTest); refit with method='REML' or use df='satterthwaite'")
                 self._inference[ddf] = KenwardRoger(*self._kr_parts,
                                                     phi=self.cov_fixed.to_numpy())
         return self._inference[ddf]
@@ -423,10 +423,11 @@ def fit_lmm(
     source: str = "<DataFrame>",
     conf_level: float = 0.95,
     *,
-    ddf: str = "satterthwaite",
+    df: str = "satterthwaite",
     residual_groups=None,
     optimizers: Sequence[str] = OPTIMIZERS,
     restarts: str = "boundary",
+    ddf: str | None = None,
 ) -> MixedFit:
     r"""Fit a linear mixed model by REML or ML, the way lme4's ``lmer`` does.
 
@@ -454,12 +455,13 @@ def fit_lmm(
         Name of the data set, used in error messages.
     conf_level : float
         Level of the confidence intervals.
-    ddf : {"satterthwaite", "kenward-roger", "z"}, keyword-only
+    df : {"satterthwaite", "kenward-roger", "z"}, keyword-only
         Tests of the fixed effects and of every contrast: t tests with
         Satterthwaite's (default, as lmerTest) or Kenward-Roger's (REML only, as
-        pbkrtest; SEs from the adjusted covariance) degrees of freedom, or Wald z.
-        Any method is also available afterwards (``fit.contrast(L, ddf=...)``,
-        ``fit.fixed_effects(ddf)``).
+        pbkrtest; SEs from the adjusted covariance) degrees of freedom, or Wald z
+        (the ``df`` of every analysis). Any method is also available afterwards
+        (``fit.contrast(L, ddf=...)``, ``fit.fixed_effects(ddf)``); the fit records
+        it as ``fit.ddf``.
     residual_groups : array-like, shape (n,), optional, keyword-only
         A factor whose levels get their own residual variance (variance function).
     optimizers : sequence of str, keyword-only
@@ -467,6 +469,8 @@ def fit_lmm(
     restarts : {"boundary", "always", "never"}, keyword-only
         When to restart from other starting points and keep the best criterion:
         when the optimum is on the boundary (default), always, or never.
+    ddf : str, optional, keyword-only
+        The former name of ``df`` (accepted for one release).
 
     Returns
     -------
@@ -567,10 +571,14 @@ def fit_lmm(
         raise ValueError(f"method must be 'REML' or 'ML'; got {method!r}")
     if not (0 < conf_level < 1):
         raise ValueError("conf_level must be between 0 and 1")
-    ddf = normalise_ddf(ddf)
+    if ddf is not None:  # the former name
+        if df != "satterthwaite" and normalise_ddf(ddf) != normalise_ddf(df):
+            raise ValueError(f"df={df!r} and ddf={ddf!r} (its former name) disagree; give df only")
+        df = ddf
+    df = ddf = normalise_ddf(df)
     if ddf == "kenward-roger" and method != "REML":
         raise ValueError("Kenward-Roger's method is defined for REML fits (as in pbkrtest and "
-                         "lmerTest); use method='REML' or ddf='satterthwaite'")
+                         "lmerTest); use method='REML' or df='satterthwaite'")
     if restarts not in RESTARTS:
         raise ValueError(f"restarts must be one of {RESTARTS}; got {restarts!r}")
     y_num, Xa, xnames, terms, index = prepare(y, X, random, source)
@@ -649,9 +657,11 @@ def fit_lmm(
             f"the fit did not converge to a minimum ({diag['problem']}); the criterion "
             f"{float(f['dev']):.6f} may not be the optimum and the results should not be trusted"
         )
-    return _assemble(model, x, f, sigma2, res.optimizer, fit_warnings, xnames, n, p, method,
-                     source, conf_level, y_num, Xa, index, terms, rlevels, rcodes, Rinv, curv,
-                     diag, ddf)
+    problem = _Problem(y=y_num, X=Xa, xnames=xnames, index=index, terms=terms, rlevels=rlevels,
+                       rcodes=rcodes, method=method, source=source, conf_level=conf_level, df=df)
+    return _assemble(problem, _Optimum(model=model, x=x, f=f, sigma2=sigma2,
+                                       optimizer=res.optimizer, warnings=fit_warnings, Rinv=Rinv,
+                                       curv=curv, diag=diag))
 
 
 def _diagnose(model: Model, res, Rinv):
@@ -685,9 +695,61 @@ def _recover(model: Model, res, bounds, diag):
     return None
 
 
-def _assemble(model, x, f, sigma2, opt_name, fit_warnings, xnames, n, p, method, source,
-              conf_level, y_num, Xa, index, terms, rlevels, rcodes, Rinv, curv, diag,
-              ddf) -> MixedFit:
+@dataclass(frozen=True)
+class _Problem:
+    """What :func:`fit_lmm` was asked to fit, as prepared and checked: the outcome ``y``, the
+    design ``X`` (its ``xnames``; the caller's row ``index``), the random ``terms``, the
+    residual variance groups (``rlevels``, ``rcodes``; None without a variance function), and
+    the options (``method``, ``source``, ``conf_level``, ``df``)."""
+
+    y: np.ndarray
+    X: np.ndarray
+    xnames: list
+    index: object
+    terms: list
+    rlevels: object
+    rcodes: object
+    method: str
+    source: str
+    conf_level: float
+    df: str
+
+    @property
+    def n(self) -> int:
+        return int(self.X.shape[0])
+
+    @property
+    def p(self) -> int:
+        return int(self.X.shape[1])
+
+
+@dataclass
+class _Optimum:
+    """Where the optimizer stopped: the ``model`` (the criterion), its solution ``x`` and
+    evaluation ``f`` there, the residual variance ``sigma2``, the ``optimizer`` that found it,
+    the ``warnings`` so far, ``Rinv`` (the inverse of X's R factor), the curvature ``curv``
+    and the convergence diagnostics ``diag``."""
+
+    model: Model
+    x: np.ndarray
+    f: dict
+    sigma2: float
+    optimizer: str
+    warnings: list
+    Rinv: np.ndarray
+    curv: object
+    diag: dict
+
+
+def _assemble(problem: _Problem, optimum: _Optimum) -> MixedFit:
+    """The :class:`MixedFit` of a solved ``problem``: estimates, variance components,
+    conditional modes, fit statistics and the fixed-effect table under its ``df``."""
+    model, x, f, sigma2 = optimum.model, optimum.x, optimum.f, optimum.sigma2
+    opt_name, fit_warnings, Rinv = optimum.optimizer, optimum.warnings, optimum.Rinv
+    curv, diag = optimum.curv, optimum.diag
+    y_num, Xa, xnames, index, terms = problem.y, problem.X, problem.xnames, problem.index, problem.terms
+    rlevels, rcodes, n, p = problem.rlevels, problem.rcodes, problem.n, problem.p
+    method, source, conf_level, ddf = problem.method, problem.source, problem.conf_level, problem.df
     theta = x[: model.ntheta]
     beta = Rinv @ (model.beta_ols + f["delta"])
     XVXinv = Rinv @ sla.cho_solve((f["RX"], True), np.eye(p)) @ Rinv.T

@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from alliance.growth import RATER_LABEL, GrowthResult, growth_frame
+from alliance.growth import RATER_LABEL, GrowthResult, _growth_frame
 from alliance.plots.style import ARM_COLORS, ARM_LABELS, FIG_WIDTH
 
 __all__ = ["plot_spaghetti", "plot_trajectories"]
@@ -49,14 +49,14 @@ def plot_spaghetti(data: pd.DataFrame, rater: str = "therapist"):
     """Every patient's observed ratings over sessions, one panel per arm (and rater).
 
     ``rater`` is ``"patient"``, ``"therapist"`` or ``"both"`` (two rows of panels).
-    Returns the matplotlib Figure.
+    ``data`` are validated session data (:func:`alliance.read_sessions`, e.g.
+    :func:`alliance.load_example`): figures draw what the analyses read, they never
+    validate again. Returns the matplotlib Figure.
     """
-
-
     if rater not in ("patient", "therapist", "both"):
         raise ValueError(f"rater must be 'patient', 'therapist' or 'both'; got {rater!r}")
     raters = ["patient", "therapist"] if rater == "both" else [rater]
-    frame, _ = growth_frame(data, rater)
+    frame, _ = _growth_frame(data, rater)
     fig, axes = plt.subplots(
         len(raters), 2, figsize=(FIG_WIDTH, 2.8 * len(raters) + 0.4), squeeze=False, sharex=True,
         sharey=True

@@ -29,8 +29,8 @@ def plot_effects(*results: LaggedResult, standardized: bool = True, parts=PARTS)
             panels.append(e[(e["outcome"] == out) & e["part"].isin(parts)])
     fig, axes = plt.subplots(len(panels), 1, figsize=(FIG_WIDTH, 3.4 * len(panels) + 0.4),
                              sharex=standardized, squeeze=False)
-    cols = ("std_estimate", "std_ci_low", "std_ci_high") if standardized else \
-        ("estimate", "ci_low", "ci_high")
+    cols = (("std_estimate", "std_ci_low", "std_ci_high") if standardized
+            else ("estimate", "ci_low", "ci_high"))
     for ax, tab in zip(axes[:, 0], panels):
         terms = list(dict.fromkeys(tab["term"]))
         levels = [lv for lv in dict.fromkeys(tab["level"]) if " - " not in lv]

@@ -30,29 +30,21 @@ counted in ``info``), never hidden.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from alliance.draws.runner import all_failed, run_draws
-from alliance.errors import AllianceWarning, FitError
+from alliance.draws.bootstrap import BootstrapResult, summarise
+from alliance.draws.runner import run_draws
+from alliance.errors import AllianceWarning
+from alliance.moderation import difference_label
 from alliance.options import MAX_DRAWS, check_conf_level, check_count, check_seed
-from alliance.results import Result
-from alliance.rsa.fit import _random_terms
-from alliance.rsa.fitters import lmm_fitter, ols_fitter
+from alliance.rsa.fitters import lmm_fitter, ols_fitter, random_terms
 from alliance.rsa.models import fit_model
 from alliance.rsa.spec import design_matrix
 from alliance.rsa.surface import QUANTITIES, intercept_weights, surface_quantities
 
 __all__ = ["BootstrapResult", "bootstrap_rsa"]
-
-
-@dataclass
-class BootstrapResult(Result):
-    """Result of :func:`bootstrap_rsa`: the table ``bootstrap`` and the draws (``draws``)."""
-
-    draws: pd.DataFrame | None = None
 
 
 def _resample(frame: pd.DataFrame, spec, kind, rng: np.random.Generator) -> pd.DataFrame:
@@ -90,7 +82,7 @@ def _estimates(frame, spec, kind, mod_levels, levels, source):
     X, mod_term = design_matrix(frame, spec, kind, mod_levels)
     z = frame["z"].to_numpy()
     if spec.groups:
-        fitter = lmm_fitter(z, _random_terms(frame, X, spec), spec.method, source, spec.conf_level)
+        fitter = lmm_fitter(z, random_terms(frame, X, spec), spec.method, source, spec.conf_level)
     else:
         fitter = ols_fitter(z, spec.se, source)
     top = "cubic" if spec.cubic else "full"
@@ -108,7 +100,7 @@ def _estimates(frame, spec, kind, mod_levels, levels, source):
     if kind == "binary":
         l0, l1 = list(levels)
         for name, v in zip((*QUANTITIES, "b0"), q[l1] - q[l0]):
-            out[f"difference|{name}"] = float(v)
+            out[f"{difference_label(l1, l0)}|{name}"] = float(v)
     return out
 
 
@@ -120,7 +112,7 @@ def _draw(draw: int, rng: np.random.Generator, frame, spec, kind, mod_levels, le
         return _estimates(sample, spec, kind, mod_levels, levels, source)
 
 
-def bootstrap_rsa(result, n_boot: int = 1000, *, seed: int, jobs: int = 1,
+def bootstrap_rsa(result, n_boot: int = 999, *, seed: int = 1, jobs: int = 1,
                   scheduler: str | None = None, store=None, conf_level: float | None = None,
                   progress: bool = False) -> BootstrapResult:
     r"""Percentile bootstrap CIs of a fitted surface's parameters (see the module docstring).
@@ -143,11 +135,13 @@ def bootstrap_rsa(result, n_boot: int = 1000, *, seed: int, jobs: int = 1,
     Returns
     -------
     BootstrapResult
-        ``tables["bootstrap"]``: ``level``, ``term``, ``estimate`` (the original fit),
-        ``se`` (bootstrap SD), ``statistic`` (NaN), ``p`` (bootstrap p), ``ci_low``,
-        ``ci_high`` (percentile), ``n_draws`` (successful draws of that quantity);
-        ``draws``: every draw's values (one row per draw, keyed by ``draw``);
-        ``info``: resampling unit, strata, seed, draws failed.
+        ``tables["estimates"]`` (``bootstrap`` until this release, a name still
+        accepted; :mod:`alliance.draws.bootstrap`): ``level``, ``term``, ``estimate``
+        (the original fit), ``se`` (bootstrap SD), ``statistic`` and ``df`` (NaN), ``p``
+        (RSA's bootstrap p), ``ci_low``, ``ci_high`` (percentile), ``n_boot``
+        (successful draws of that quantity), ...; ``draws``: every draw's values (one
+        row per draw, keyed by ``draw``); ``info``: resampling unit, strata, seed,
+        draws failed.
 
     Notes
     -----
@@ -169,7 +163,7 @@ def bootstrap_rsa(result, n_boot: int = 1000, *, seed: int, jobs: int = 1,
     ...               lag=1, moderator="condition", covariates=["session"])
     >>> boot = bootstrap_rsa(res, 5, seed=1)
     >>> sorted(boot.tables["bootstrap"]["level"].unique())
-    ['control', 'difference', 'training']
+    ['control', 'training', 'training - control']
     """
     spec = result.spec
     if spec is None:
@@ -184,28 +178,8 @@ def bootstrap_rsa(result, n_boot: int = 1000, *, seed: int, jobs: int = 1,
     draws = run_draws(_draw, n_boot, seed=seed, jobs=jobs, scheduler=scheduler, store=store,
                       progress=progress,
                       args=(frame, spec, kind, mod_levels, result.levels, source))
-    first = all_failed(draws)
-    if first is not None:  # no interval can come from no draw: an error, not a warning
-        raise FitError(f"{source}: every one of the {n_boot} bootstrap draws failed, so there is "
-                       f"no bootstrap distribution; the first: {first} [rule: a bootstrap needs "
-                       "draws that can be fitted]")
-    ok = draws[draws["error"] == ""]
     orig = _estimates(frame, spec, kind, mod_levels, result.levels, source)
-    lo_q, hi_q = (1 - conf) / 2, 1 - (1 - conf) / 2
-    rows = []
-    for key, est in orig.items():
-        level, term = key.split("|")
-        v = ok[key].to_numpy(dtype=float) if key in ok else np.array([])
-        v = v[np.isfinite(v)]
-        if len(v):
-            p = 2 * min(np.mean(v < 0), np.mean(v >= 0))
-            lo, hi = np.quantile(v, [lo_q, hi_q])
-            se = float(np.std(v, ddof=1)) if len(v) > 1 else np.nan
-        else:
-            p = lo = hi = se = np.nan
-        rows.append({"level": level, "term": term, "estimate": est, "se": se, "statistic": np.nan,
-                     "p": min(1.0, p), "ci_low": lo, "ci_high": hi, "n_draws": len(v)})
-    table = pd.DataFrame(rows)
+    table = summarise(orig, draws, conf_level=conf, p="rsa", source=source, levels=True)
     if kind is None:
         table = table.drop(columns="level")
     n_failed = int((draws["error"] != "").sum())
@@ -217,7 +191,8 @@ def bootstrap_rsa(result, n_boot: int = 1000, *, seed: int, jobs: int = 1,
     unit = f"units of {spec.groups[0]}" if spec.groups else "rows"
     return BootstrapResult(
         title=f"Percentile bootstrap ({n_boot} draws, {unit} resampled) of: {result.title}",
-        tables={"bootstrap": table}, n_obs=result.n_obs, n_groups=dict(result.n_groups),
+        tables={"estimates": table, "draws": draws}, n_obs=result.n_obs,
+        n_groups=dict(result.n_groups),
         converged=n_failed == 0, warnings=notes,
         info={"n_boot": int(n_boot), "seed": int(seed), "resampled": unit,
               "stratified_by": result.info["moderator"] if kind == "binary" else None,

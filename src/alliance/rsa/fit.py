@@ -11,19 +11,23 @@ unmoderated single-level surface, the constrained model family
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
+from alliance.data.validate import read_table
 from alliance.errors import AllianceWarning
-from alliance.mixed import DDF_LABEL, RandomTerm, fit_lmm
+from alliance.mixed import DDF_LABEL, fit_lmm
+from alliance.moderation import difference_label
+from alliance.options import check_df
 from alliance.results import Result, check_tests, wald_table
 from alliance.rsa.cubic import CUBIC_TERMS, cubic_level_parameters, cubic_parameters
 from alliance.rsa.family import family_tables, model_wald
-from alliance.rsa.fitters import lmm_fitter, ols_fitter
+from alliance.rsa.fitters import lmm_fitter, ols_fitter, random_terms
 from alliance.rsa.models import MODELS, constrained_fits
 from alliance.rsa.ols import ROBUST_SE, ols
 from alliance.rsa.outliers import drop_outliers
@@ -42,17 +46,20 @@ from alliance.rsa.surface import (
 )
 from alliance.rsa.verdict import verdict_table
 
-__all__ = ["MODELS", "RSAResult", "fit_rsa", "level2_variances", "regions_of_significance"]
+__all__ = ["MODELS", "RSAResult", "RSASpec", "fit_rsa", "level2_variances",
+           "regions_of_significance", "rsa_spec"]
 
 
 @dataclass
 class RSAResult(Result):
     """Result of :func:`fit_rsa`.
 
-    Tables (tidy DataFrames): ``surface`` (a1-a5, stationary point, principal
-    axes, eigenvalues, shifts, the intercept b0 with its SE; u1-v3 for a cubic model;
-    with ``level`` when a moderator is given: one block per level and, for a binary
-    moderator, ``difference``), ``coefficients`` (every fixed effect of the chosen
+    Tables (tidy DataFrames): ``estimates`` (``surface`` until this release, a name still
+    accepted: a1-a5, stationary point, principal axes, eigenvalues, shifts, the intercept
+    b0 with its SE; u1-v3 for a cubic model; with ``level`` when a moderator is given: one
+    block per level and, for a binary moderator, their difference, level
+    ``"<level> - <reference>"``, e.g. ``"training - control"``; ``"difference"``, its
+    former name, is still found by :meth:`rows` and :meth:`value`), ``coefficients`` (every fixed effect of the chosen
     model), ``checklist`` (Humberg et al. 2019, per level, on the full second-order
     surface), ``verdict`` and ``verdict_conditions`` (:mod:`alliance.rsa.verdict`),
     ``models`` (the model family: AICc weights, LR tests against the unconstrained
@@ -60,6 +67,8 @@ class RSAResult(Result):
     coefficients and surface parameters with SEs and CIs), ``variance_components``
     (multilevel), ``regions`` (continuous moderator).
     """
+
+    TABLE_ALIASES: ClassVar[dict[str, str]] = {"surface": "estimates"}
 
     beta: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
     cov: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -104,33 +113,15 @@ class RSAResult(Result):
 
 def fit_rsa(
     data,
-    outcome: str,
-    x: str,
+    spec: RSASpec | str | None = None,
+    x: str | None = None,
     y: str | None = None,
     *,
-    group: str | Sequence[str] | None = None,
-    time: str | None = None,
-    lag: int | None = None,
-    lag_within: str | None = None,
-    prior_outcome: bool = False,
-    lag_gaps: bool = False,
-    moderator: str | None = None,
-    moderator_levels: Sequence | None = None,
-    at: Sequence[float] | None = None,
-    covariates: Iterable[str] = (),
-    center="pooled",
-    se: str | None = None,
-    random: str = "intercept",
-    level2_means: bool = False,
-    y_as_group_mean: bool = False,
+    columns=None,
     method: str = "ML",
     conf_level: float = 0.95,
-    model: str | None = None,
-    family="auto",
-    cubic: bool = False,
-    outliers: str | None = None,
-    df: str | None = None,
-    outer_random: str = "intercept",
+    df: str = "satterthwaite",
+    **options,
 ) -> RSAResult:
     r"""Response surface analysis of ``outcome`` on two commensurable predictors.
 
@@ -154,9 +145,18 @@ def fit_rsa(
     data : pandas.DataFrame or path
         Long data with any column names (a file or a DataFrame, validated by
         :func:`alliance.read_table`; not modified).
+    spec : RSASpec or str, optional
+        The surface to fit (:class:`~alliance.rsa.RSASpec`: every option below but
+        ``columns``, ``method``, ``conf_level`` and ``df``, which belong to the fit and
+        replace the spec's), or, as the first positional argument in earlier releases,
+        the ``outcome`` column (then ``x`` and ``y`` may follow positionally). Without a
+        spec the options below (``outcome``, ``x``, ``y``, ...) make it; with one, any
+        option given replaces the spec's.
     outcome, x, y : str
         Outcome :math:`z` and the two commensurable predictors (:math:`X` first: in
         the book the therapist's rating, :math:`Y` the patient's).
+    columns : mapping, optional
+        ``{name used in this call: your column}`` (:func:`alliance.read_table`).
     group : str or list of str, optional
         Grouping column(s) for random intercepts, outermost first (e.g.
         ``["therapist", "patient"]``). Random slopes (``random="full"``) and
@@ -208,7 +208,9 @@ def fit_rsa(
         Build :math:`Y` as the innermost group's mean of ``x`` (an individual value and
         its group's average: the L1/L2 design of Humberg & Nestler); ``y`` must be None.
     method : {"ML", "REML"}
-        Multilevel criterion (ML by default, as Nestler et al.).
+        Multilevel criterion (any capitalisation). ML by default, as Nestler et al.: the
+        one analysis whose default is not REML, because its model family is compared by
+        likelihood, which needs ML.
     conf_level : float
         Level of the confidence intervals.
     model : str, optional
@@ -247,7 +249,7 @@ def fit_rsa(
         (``outlier_bj1980``), listed in ``info["outlier_rows"]`` and warned about.
         Refused for multilevel fits (its cutoffs assume independent rows; see
         :mod:`alliance.rsa.outliers`).
-    df : {"satterthwaite", "kenward-roger", "z"}, optional
+    df : {"satterthwaite", "kenward-roger", "z"}
         Multilevel fits of the full model: tests of the coefficients and of a1-a5
         (linear in b1-b5) are t tests with Satterthwaite (the default) or Kenward-Roger
         (REML only; SEs of every quantity from its adjusted covariance) degrees of
@@ -320,32 +322,43 @@ def fit_rsa(
     >>> res.info["rows_used"] < len(data)
     True
     """
-    spec = RSASpec(outcome, x, y, group=group, time=time, lag=lag, lag_within=lag_within,
-                   prior_outcome=prior_outcome, lag_gaps=lag_gaps, moderator=moderator,
-                   moderator_levels=moderator_levels, at=at, covariates=tuple(covariates),
-                   center=center, se=se, random=random, level2_means=level2_means,
-                   y_as_group_mean=y_as_group_mean, method=method, conf_level=conf_level,
-                   model=model, family=family, cubic=cubic, outliers=outliers)
-    return _fit_rsa(data, spec, df=df, outer_random=outer_random)
+    spec = rsa_spec(spec, x, y, method=method, conf_level=conf_level, **options)
+    df = check_df(df, method=spec.method)
+    data = read_table(data, numeric=spec.numeric_columns(), identifiers=spec.identifier_columns(),
+                      columns=columns)
+    return _fit_rsa(data, spec, df=df)
 
 
-def _fit_rsa_validated(data, outcome: str, x: str, y: str | None = None, *,
-                       df: str | None = None, outer_random: str = "intercept",
-                       covariates: Iterable[str] = (), **options) -> RSAResult:
-    """:func:`fit_rsa` (same arguments) on session data already validated by
-    :func:`alliance.read_sessions`: callers that validated once call this."""
-    spec = RSASpec(outcome, x, y, covariates=tuple(covariates), **options)
-    return _fit_rsa(data, spec, df=df, outer_random=outer_random, validated=True)
+def rsa_spec(spec: RSASpec | str | None = None, x: str | None = None, y: str | None = None,
+             **options) -> RSASpec:
+    """The :class:`RSASpec` of a call of :func:`fit_rsa`: ``spec`` with ``options`` replacing
+    its fields, or one made from ``options`` (``spec`` may be the outcome column)."""
+    if isinstance(spec, str):  # the outcome, positionally, as in earlier releases
+        options["outcome"] = spec
+        spec = None
+    if x is not None:
+        options["x"] = x
+    if y is not None:
+        options["y"] = y
+    if "covariates" in options:
+        options["covariates"] = tuple(options["covariates"])
+    if spec is None:
+        return RSASpec(**options)
+    if not isinstance(spec, RSASpec):
+        raise TypeError(f"spec must be an RSASpec or the outcome column; got {type(spec).__name__}")
+    fields = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec) if f.init}
+    fields["family"] = spec.family_asked
+    fields["cubic"] = spec.cubic_asked
+    fields["model"] = spec.model_asked
+    return RSASpec(**{**fields, **options})
 
 
-def _fit_rsa(data, spec: RSASpec, *, df: str | None = None, outer_random: str = "intercept",
-             validated: bool = False) -> RSAResult:
-    """:func:`fit_rsa` with its options checked (``spec``). ``validated=True``: ``data`` are
-    session data already validated by :func:`alliance.read_sessions`, whose numeric columns
-    are not parsed again (:func:`alliance.rsa.spec.analysis_frame`)."""
+def _fit_rsa(data, spec: RSASpec, *, df: str = "satterthwaite") -> RSAResult:
+    """:func:`fit_rsa` behind its door: ``data`` validated (by :func:`alliance.read_table`, or
+    session data by :func:`alliance.read_sessions`), the options checked (``spec``)."""
     outcome, x, y, moderator = spec.outcome, spec.x, spec.y, spec.moderator
     time, lag, lag_gaps, level2_means = spec.time, spec.lag, spec.lag_gaps, spec.level2_means
-    f, frame_info = analysis_frame(data, spec, validated=validated)
+    f, frame_info = analysis_frame(data, spec)
     source = f.attrs["source"]
     kind, mod_levels = frame_info["moderator_kind"], frame_info["moderator_levels"]
     X, mod_term = design_matrix(f, spec, kind, mod_levels)
@@ -354,10 +367,6 @@ def _fit_rsa(data, spec: RSASpec, *, df: str | None = None, outer_random: str = 
     z = f["z"].to_numpy()
     names = list(X.columns)
     notes = list(frame_info["warnings"])
-    if outer_random not in ("intercept", "full", "diagonal"):
-        raise ValueError(f"outer_random must be 'intercept', 'full' or 'diagonal'; got {outer_random!r}")
-    if outer_random != "intercept" and len(spec.groups) < 2:
-        raise ValueError("outer_random applies to the outermost of two or more groups")
     fit, vc, n_groups, df_full = None, None, {}, None
     if not spec.groups:
         o = ols(z, X.to_numpy(), spec.se, source)
@@ -367,8 +376,8 @@ def _fit_rsa(data, spec: RSASpec, *, df: str | None = None, outer_random: str = 
         converged = True
         fitter = ols_fitter(z, spec.se, source, saturated=X.to_numpy())
     else:
-        terms = _random_terms(f, X, spec, outer_random)
-        fit, caught = _lmm(z, X, terms, spec, source, "satterthwaite" if df is None else df)
+        terms = random_terms(f, X, spec)
+        fit, caught = _lmm(z, X, terms, spec, source, df)
         check_tests(fit.estimates, source, "response surface")
         notes += [str(c.message) for c in caught if issubclass(c.category, AllianceWarning)]
         for c in caught:
@@ -416,7 +425,7 @@ def _fit_rsa(data, spec: RSASpec, *, df: str | None = None, outer_random: str = 
     if "full" in fam and spec.model != "full":  # the checklist reads the full second-order surface
         surfaces["checklist"] = _surfaces(fam["full"].beta.to_numpy(), fam["full"].cov.to_numpy(),
                                           levels, kind, spec.conf_level, df_full)["checklist"]
-    tables = {"surface": surface,
+    tables = {"estimates": surface,
               "coefficients": (model_wald(beta, cov, names, spec.conf_level) if df_of is None else
                                wald_table(beta, cov, names, spec.conf_level,
                                           df=df_of(np.eye(len(names))))),
@@ -443,6 +452,7 @@ def _fit_rsa(data, spec: RSASpec, *, df: str | None = None, outer_random: str = 
         warnings.warn(msg, AllianceWarning, stacklevel=2)
     rows = {k: frame_info[k] for k in ("rows_input", "rows_used", "rows_dropped", "describe")}
     info = {
+        "difference_level": _difference(levels) if kind == "binary" else None,
         "outcome": outcome, "x": x, "y": y if y else f"mean of {x} within {spec.inner}",
         "center": spec.center if isinstance(spec.center, str) else "value",
         "center_x": frame_info["center_x"], "center_y": frame_info["center_y"], **rows,
@@ -465,23 +475,6 @@ def _fit_rsa(data, spec: RSASpec, *, df: str | None = None, outer_random: str = 
     )
 
 
-def _random_terms(f: pd.DataFrame, X: pd.DataFrame, spec: RSASpec,
-                  outer_random: str = "intercept") -> list[RandomTerm]:
-    """A random intercept per group; with ``random="full"`` the five slopes for the innermost;
-    with ``outer_random`` "full"/"diagonal" the five slopes for the outermost."""
-    terms = []
-    for k, g in enumerate(spec.groups):
-        labels = f[f"group:{g}"].to_numpy()
-        if g == spec.inner and spec.random == "full":
-            terms.append(RandomTerm(g, labels, X[["Intercept", *COEF_NAMES]]))
-        elif k == 0 and outer_random != "intercept":
-            terms.append(RandomTerm(g, labels, X[["Intercept", *COEF_NAMES]],
-                                    "unstructured" if outer_random == "full" else "diagonal"))
-        else:
-            terms.append(RandomTerm(g, labels))
-    return terms
-
-
 def level2_variances(fit, group: str) -> pd.DataFrame:
     r"""Variances of the surface parameters a1-a5 between the levels of ``group``.
 
@@ -501,7 +494,7 @@ def _lmm(z, X, terms, spec: RSASpec, source: str, ddf: str = "satterthwaite"):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", AllianceWarning)
         fit = fit_lmm(z, X, terms, method=spec.method, source=source, conf_level=spec.conf_level,
-                      ddf=ddf)
+                      df=ddf)
     return fit, list(caught)
 
 
@@ -522,13 +515,20 @@ def _cubic_levels(X: pd.DataFrame, levels: dict, mod_term: str | None) -> dict:
     if not mod_term:
         return {lab: cbase for lab in levels}
     out = {lab: cbase + float(M[0, idx[f"x:{mod_term}"]]) * cinter for lab, M in levels.items()}
-    out["difference"] = cinter
+    if len(levels) == 2:  # a binary moderator: its difference
+        out[_difference(levels)] = cinter
     return out
+
+
+def _difference(levels: dict) -> str:
+    """The label of a binary moderator's difference: ``"<level> - <reference>"``."""
+    reference, level = list(levels)
+    return difference_label(level, reference)
 
 
 def _with_difference(levels: dict, base, inter, kind) -> dict:
     """The levels, and for a binary moderator the arm difference (its b1..b5: the products)."""
-    return {**levels, "difference": inter} if kind == "binary" else dict(levels)
+    return {**levels, _difference(levels): inter} if kind == "binary" else dict(levels)
 
 
 def _levels(beta_s: pd.Series, X: pd.DataFrame, kind, mod_term, mod_levels, f, spec: RSASpec):
@@ -594,13 +594,59 @@ def _surfaces(beta, cov, levels: dict, kind, conf_level, df_of=None) -> dict[str
         blocks.append(tab)
         checks.append(ch)
     if kind == "binary":
-        (l0, M0), (l1, M1) = levels.items()
+        (_, M0), (_, M1) = levels.items()
         e0, J0 = _surface_cov(beta, cov, M0)
         e1, J1 = _surface_cov(beta, cov, M1)
         Jd = J1 - J0
         tab = wald_table(e1 - e0, Jd @ cov @ Jd.T, QUANTITIES, conf_level,
                          df=_linear_df(df_of, SL @ (M1 - M0)))
-        tab.insert(0, "level", "difference")
+        tab.insert(0, "level", _difference(levels))
         blocks.append(tab)
     return {"surface": pd.concat(blocks, ignore_index=True),
             "checklist": pd.concat(checks, ignore_index=True)}
+
+
+def _command(source, *, read: dict, method: str = "ML", conf_level: float = 0.95,
+             df: str = "satterthwaite", outcome=None, x=None, y=None, y_as_group_mean=False,
+             group=(), time=None, lag=None, lag_within=None, prior_outcome=False, moderator=None,
+             moderator_levels=None, at=None, covariate=(), center="pooled", se=None, model=None,
+             compare=False, family=None, cubic=False, verdict=False, outliers=None,
+             bootstrap=None, n_boot=None, seed=1, jobs=1, random="intercept",
+             level2_means=False) -> Result:
+    """``alliance fit rsa FILE``: FILE read once by :func:`alliance.read_table` (its own column
+    names; ``read``: its input options), the surface fitted; ``n_boot`` (``bootstrap``, its
+    former name) adds the table ``bootstrap`` (:func:`alliance.rsa.bootstrap_rsa`);
+    ``verdict`` returns only the tables ``verdict`` and ``verdict_conditions``."""
+    from alliance.options import MAX_DRAWS, check_count, check_jobs, check_seed
+    from alliance.rsa.bootstrap import bootstrap_rsa
+
+    given = "n_boot" if n_boot is not None else "bootstrap"  # the user's spelling, in errors
+    n_boot = bootstrap if n_boot is None else n_boot
+    if n_boot is not None:
+        check_count(n_boot, given, low=2, high=MAX_DRAWS)
+    check_seed(seed)
+    check_jobs(jobs)
+    family = family or (("cubic" if cubic else "default") if compare else "auto")
+    spec = rsa_spec(outcome, x, y, group=list(group or ()) or None, time=time, lag=lag,
+                    lag_within=lag_within, prior_outcome=prior_outcome, moderator=moderator,
+                    moderator_levels=moderator_levels, at=at, covariates=tuple(covariate or ()),
+                    center=center, se=se, random=random, level2_means=level2_means,
+                    y_as_group_mean=y_as_group_mean, method=method, conf_level=conf_level,
+                    model=model, family=family, cubic=cubic, outliers=outliers)
+    df = check_df(df, method=spec.method)
+    table = {k: v for k, v in read.items() if k != "columns"}
+    # ids (groups, the lag unit) by the one id rule; a moderator may be numeric: read as it is
+    data = read_table(source, numeric=spec.numeric_columns(), required=spec.identifier_columns(),
+                      **table)
+    res = _fit_rsa(data, spec, df=df)
+    if n_boot is not None:
+        boot = bootstrap_rsa(res, n_boot, seed=seed, jobs=jobs)
+        res.tables["bootstrap"] = boot.estimates
+        res.warnings += boot.warnings
+        res.info["bootstrap"] = boot.info
+    if verdict:
+        keep = {"verdict": res.tables["verdict"], "verdict_conditions": res.tables["verdict_conditions"]}
+        return Result(title=f"Congruence verdict: {res.title}", tables=keep, n_obs=res.n_obs,
+                      n_groups=res.n_groups, converged=res.converged, warnings=res.warnings,
+                      info={k: res.info[k] for k in ("model", "family", "rows_used", "center_x")})
+    return res

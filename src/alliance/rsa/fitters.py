@@ -15,11 +15,12 @@ import numpy as np
 import pandas as pd
 
 from alliance.errors import AllianceWarning
-from alliance.mixed import fit_lmm
+from alliance.mixed import RandomTerm, fit_lmm
 from alliance.rsa.models import Linear
 from alliance.rsa.ols import ols
+from alliance.rsa.surface import COEF_NAMES
 
-__all__ = ["lmm_fitter", "ols_fitter"]
+__all__ = ["lmm_fitter", "ols_fitter", "random_terms"]
 
 
 def ols_fitter(z: np.ndarray, se: str, source: str = "<DataFrame>", saturated=None):
@@ -72,3 +73,21 @@ def lmm_fitter(z: np.ndarray, terms, method: str, source: str = "<DataFrame>",
                       float(m.loglik), {"fit": m, "warnings": msgs})
 
     return fit
+
+
+def random_terms(f: pd.DataFrame, X: pd.DataFrame, spec) -> list[RandomTerm]:
+    """The random terms of a multilevel surface (``spec``, an RSASpec; ``f``, its analysis
+    frame; ``X``, its design): a random intercept per group; with ``random="full"`` the five slopes for the innermost;
+    with ``outer_random`` "full"/"diagonal" the five slopes for the outermost."""
+    outer_random = spec.outer_random
+    terms = []
+    for k, g in enumerate(spec.groups):
+        labels = f[f"group:{g}"].to_numpy()
+        if g == spec.inner and spec.random == "full":
+            terms.append(RandomTerm(g, labels, X[["Intercept", *COEF_NAMES]]))
+        elif k == 0 and outer_random != "intercept":
+            terms.append(RandomTerm(g, labels, X[["Intercept", *COEF_NAMES]],
+                                    "unstructured" if outer_random == "full" else "diagonal"))
+        else:
+            terms.append(RandomTerm(g, labels))
+    return terms

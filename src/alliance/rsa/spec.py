@@ -19,9 +19,8 @@ import pandas as pd
 
 from alliance.data.cells import fail, source_of
 from alliance.data.lags import lag as build_lag
-from alliance.data.validate import read_table
 from alliance.moderation import require_groups_per_level
-from alliance.options import check_conf_level, check_number, check_within_data
+from alliance.options import check_conf_level, check_method, check_number, check_within_data
 from alliance.results import RowLog
 from alliance.rsa.surface import COEF_NAMES
 
@@ -54,7 +53,19 @@ def _parse_center(center):
 
 @dataclass
 class RSASpec:
-    """The options of :func:`alliance.rsa.fit_rsa`, checked on construction (see its docstring)."""
+    """A response surface model: the options of :func:`alliance.rsa.fit_rsa`, checked on
+    construction (see its docstring for each).
+
+    Build one to fit the same surface to several data sets, or to vary one option:
+    ``fit_rsa(data, spec)``, ``fit_rsa(data, spec, level2_means=True)``.
+
+    Examples
+    --------
+    >>> from alliance.rsa import RSASpec
+    >>> spec = RSASpec("wellbeing", "alliance_therapist", "alliance_patient", group="patient")
+    >>> spec.groups, spec.method, spec.se
+    (['patient'], 'ML', 'gls')
+    """
 
     outcome: str
     x: str
@@ -80,12 +91,15 @@ class RSASpec:
     family: object = "auto"
     cubic: bool = False
     outliers: str | None = None
+    outer_random: str = "intercept"
     groups: list = field(init=False)
+    family_asked: object = field(init=False, repr=False)
+    cubic_asked: bool = field(init=False, repr=False)
+    model_asked: str | None = field(init=False, repr=False)
 
     def __post_init__(self):
-        self.method = str(self.method).upper()
-        if self.method not in ("ML", "REML"):
-            raise ValueError(f"method must be 'ML' or 'REML'; got {self.method!r}")
+        self.family_asked, self.cubic_asked, self.model_asked = self.family, self.cubic, self.model
+        self.method = check_method(self.method)
         if self.random not in ("intercept", "full"):
             raise ValueError(f"random must be 'intercept' or 'full'; got {self.random!r}")
         self.conf_level = check_conf_level(self.conf_level)
@@ -161,6 +175,11 @@ class RSASpec:
             if not all(np.isfinite(at)) or not at:
                 raise ValueError(f"at must be finite moderator values; got {self.at!r}")
             self.at = at
+        if self.outer_random not in ("intercept", "full", "diagonal"):
+            raise ValueError(f"outer_random must be 'intercept', 'full' or 'diagonal'; got "
+                             f"{self.outer_random!r}")
+        if self.outer_random != "intercept" and len(self.groups) < 2:
+            raise ValueError("outer_random applies to the outermost of two or more groups")
 
     @property
     def inner(self) -> str | None:
@@ -176,6 +195,10 @@ class RSASpec:
         """Columns that must hold numbers."""
         cols = [self.outcome, self.x] + ([self.y] if self.y else []) + self.covariates
         return list(dict.fromkeys(cols + ([self.time] if self.time else [])))
+
+    def identifier_columns(self) -> list[str]:
+        """Columns read as ids (groups, the lag unit): a missing id drops the row."""
+        return list(dict.fromkeys(self.groups + ([self.lag_unit] if self.lag is not None else [])))
 
     def id_columns(self) -> list[str]:
         """Columns that must be present (ids; missing ids drop the row)."""
@@ -203,13 +226,12 @@ def _moderator(m: pd.Series, spec: RSASpec, source) -> tuple[str | None, np.ndar
     return "continuous", m.to_numpy(dtype=float), []
 
 
-def analysis_frame(data, spec: RSASpec, *, validated: bool = False) -> tuple[pd.DataFrame, dict]:
+def analysis_frame(d: pd.DataFrame, spec: RSASpec) -> tuple[pd.DataFrame, dict]:
     """The rows a surface is fitted on, with the centred polynomial terms.
 
-    ``data`` is validated by :func:`alliance.read_table` (the surface's numeric columns
-    parsed as numbers); with ``validated=True`` it is a frame :func:`alliance.read_sessions`
-    returned, used as it is when every numeric column of the surface already holds numbers
-    there (the canonical ratings and session do), else validated as above.
+    ``d`` is validated data: by :func:`alliance.read_table` at :func:`alliance.rsa.fit_rsa`'s
+    door (the surface's numeric columns parsed as numbers, its groups as ids), or session
+    data from :func:`alliance.read_sessions`. Nothing is parsed here.
 
     Returns
     -------
@@ -224,17 +246,15 @@ def analysis_frame(data, spec: RSASpec, *, validated: bool = False) -> tuple[pd.
         ``lag_report`` and the rows (``rows_input``, ``rows_used``,
         ``rows_dropped`` by identifier, ``describe``); ``warnings`` (a list).
     """
-    numeric = spec.numeric_columns()
-    ids = list(dict.fromkeys(spec.groups + ([spec.lag_unit] if spec.lag is not None else [])))
-    if validated and set(ids) <= {"therapist", "patient"} and all(
-            c in data.columns and pd.api.types.is_numeric_dtype(data[c].dtype)
-            and not pd.api.types.is_bool_dtype(data[c].dtype) for c in numeric):
-        d = data  # read_sessions parsed these ids and numbers by the same rules
-    else:
-        d = read_table(data, numeric=numeric, required=[],
-                       identifiers=ids)  # group ids by the one id rule (a missing id drops the row)
+    not_numbers = [c for c in spec.numeric_columns() if c in d.columns and not (
+        pd.api.types.is_numeric_dtype(d[c].dtype) and not pd.api.types.is_bool_dtype(d[c].dtype))]
+    if not_numbers:
+        raise fail(source_of(d), "numeric column",
+                   f"column(s) {not_numbers} do not hold numbers; read the data with "
+                   f"alliance.read_table(numeric={not_numbers}) (fit_rsa does)")
     source = source_of(d)
-    missing = [c for c in spec.id_columns() if c not in d.columns]
+    missing = [c for c in dict.fromkeys(spec.numeric_columns() + spec.id_columns())
+               if c not in d.columns]
     if missing:
         raise fail(source, "required columns present",
                    f"missing column(s) {missing}; the data have {list(d.columns)}")

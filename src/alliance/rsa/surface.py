@@ -379,7 +379,7 @@ def stationary_point_flags(surface: pd.DataFrame, x, y) -> list[str]:
     surface's centred units, ``x`` and ``y``) -- **and** its SE exceeds
     :math:`w`: an interval of a few SEs then covers several times the data. A
     point just beyond the data with an SE of the data's size is not flagged.
-    Arm differences (level ``difference``) are not points and are not checked.
+    Arm differences (level ``"<level> - <reference>"``) are not points and are not checked.
 
     Parameters
     ----------
@@ -400,7 +400,7 @@ def stationary_point_flags(surface: pd.DataFrame, x, y) -> list[str]:
     tab = surface if "level" in surface else surface.assign(level="all")
     out = []
     for level, block in tab.groupby("level", sort=False):
-        if level == "difference":
+        if level == "difference" or " - " in str(level):  # a difference is no point
             continue
         rows = block.set_index("term")
         bad = []

@@ -40,47 +40,19 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from alliance.data.validate import read_sessions
-from alliance.draws.runner import all_failed, run_draws
-from alliance.errors import AllianceWarning, FitError
+from alliance.draws.bootstrap import BootstrapResult, resample_clusters, summarise
+from alliance.draws.runner import run_draws
+from alliance.errors import AllianceWarning
 from alliance.options import MAX_DRAWS, check_conf_level, check_count, check_seed
 from alliance.results import Result
 
 __all__ = ["HEADLINE", "BootstrapResult", "cluster_bootstrap", "headline_estimates",
-           "headline_inference", "resample_clusters"]
-
-
-def resample_clusters(data: pd.DataFrame, rng: np.random.Generator, *, cluster: str = "therapist",
-                      strata: str | None = "condition",
-                      relabel: tuple[str, ...] = ("therapist", "patient")) -> pd.DataFrame:
-    """One bootstrap sample of whole clusters, drawn with replacement within each stratum.
-
-    Every stratum keeps its number of clusters. The ``relabel`` columns of the k-th
-    copy of a cluster get the suffix ``"#k"`` (k = 1, 2, ...), so a cluster drawn twice
-    is two clusters with distinct patients.
-    """
-    ids = data[cluster].to_numpy()
-    groups = [data[strata].to_numpy()] if strata is not None else [np.zeros(len(data))]
-    parts = []
-    for level in pd.unique(groups[0]):
-        members = pd.unique(ids[groups[0] == level])
-        members = np.sort(members.astype(str)).astype(object)
-        drawn = rng.choice(members, size=members.size, replace=True)
-        seen: dict = {}
-        for c in drawn:
-            seen[c] = seen.get(c, 0) + 1
-            part = data[ids.astype(str) == c].copy()
-            for col in relabel:
-                part[col] = part[col].astype(str) + f"#{seen[c]}"
-            parts.append(part)
-    out = pd.concat(parts, ignore_index=True)
-    out.attrs = dict(data.attrs)
-    return out
+           "headline_inference", "resample_clusters"]  # the first two from alliance.draws.bootstrap
 
 
 def _draw(draw: int, rng: np.random.Generator, data: pd.DataFrame, statistic: Callable,
@@ -88,20 +60,6 @@ def _draw(draw: int, rng: np.random.Generator, data: pd.DataFrame, statistic: Ca
     sample = resample_clusters(data, rng, cluster=cluster, strata=strata)
     sample.attrs["source"] = f"bootstrap draw {draw}"
     return {k: float(v) for k, v in statistic(sample).items()}
-
-
-@dataclass
-class BootstrapResult(Result):
-    """Result of :func:`cluster_bootstrap`.
-
-    ``tables["summary"]``: one row per statistic with ``term``, ``estimate`` (on the
-    data), ``boot_mean``, ``bias``, ``se`` (bootstrap SD), ``ci_low``, ``ci_high``
-    (percentile), ``p`` (bootstrap p of 0), ``n_boot`` (draws used) and
-    ``n_failed``; ``tables["draws"]``: every draw's statistics and the runner's
-    columns (``seconds``, ``warnings``, ``error``).
-    """
-
-    draws: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
 
 
 def cluster_bootstrap(data, statistic: Callable, n_boot: int = 999, *, seed: int = 1,
@@ -148,31 +106,20 @@ def cluster_bootstrap(data, statistic: Callable, n_boot: int = 999, *, seed: int
     """
     n_boot = check_count(n_boot, "n_boot", low=2, high=MAX_DRAWS)
     seed, conf_level = check_seed(seed), check_conf_level(conf_level)
-    data = read_sessions(data, columns)
+    return _cluster_bootstrap(read_sessions(data, columns), statistic, n_boot, seed=seed,
+                              cluster=cluster, strata=strata, conf_level=conf_level, jobs=jobs,
+                              store=store)
+
+
+def _cluster_bootstrap(data, statistic: Callable, n_boot: int = 999, *, seed: int = 1,
+                       cluster: str = "therapist", strata: str | None = "condition",
+                       conf_level: float = 0.95, jobs: int = 1, store=None) -> BootstrapResult:
+    """:func:`cluster_bootstrap` on data already validated by :func:`alliance.read_sessions`."""
     est = {k: float(v) for k, v in statistic(data).items()}
     draws = run_draws(_draw, n_boot, seed=seed, args=(data, statistic, cluster, strata),
                       jobs=jobs, store=store)
-    first = all_failed(draws)
-    if first is not None:  # no interval can come from no draw: an error, not a warning
-        raise FitError(f"every one of the {n_boot} bootstrap draws failed; the first: {first} "
-                       "[rule: a bootstrap needs draws that can be computed]")
+    summary = summarise(est, draws, conf_level=conf_level, p="resolution")
     ok = draws["error"] == ""
-    rows = []
-    alpha = 1.0 - conf_level
-    for name, value in est.items():
-        v = draws.loc[ok, name].to_numpy(dtype=float) if name in draws else np.array([])
-        v = v[np.isfinite(v)]
-        B = v.size
-        if B:
-            lo, hi = np.quantile(v, [alpha / 2, 1 - alpha / 2])
-            p = min(1.0, max(2.0 * min(np.sum(v <= 0), np.sum(v >= 0)), 1.0) / B)
-            mean, se = float(v.mean()), float(v.std(ddof=1)) if B > 1 else np.nan
-        else:
-            lo = hi = p = mean = se = np.nan
-        rows.append({"term": name, "estimate": value, "boot_mean": mean, "bias": mean - value,
-                     "se": se, "ci_low": float(lo), "ci_high": float(hi), "p": float(p),
-                     "n_boot": int(B), "n_failed": int((~ok).sum())})
-    summary = pd.DataFrame(rows)
     notes = []
     if (~ok).any():
         notes.append(f"{int((~ok).sum())} of {n_boot} bootstrap draws failed and were left out "
@@ -180,7 +127,7 @@ def cluster_bootstrap(data, statistic: Callable, n_boot: int = 999, *, seed: int
     return BootstrapResult(
         title=f"Cluster bootstrap over {cluster}s" + (f", stratified by {strata}" if strata else "")
               + f" ({n_boot} draws)",
-        tables={"summary": summary, "draws": draws},
+        tables={"estimates": summary, "draws": draws},
         n_obs=len(data), n_groups={cluster: int(data[cluster].nunique())},
         warnings=notes,
         info={"n_boot": n_boot, "seed": seed, "cluster": cluster, "strata": strata,
@@ -202,30 +149,29 @@ HEADLINE = (
      "training - control"),
     ("a1, training (within-patient)", "rsa", "a1", "training"),
     ("a1, control (within-patient)", "rsa", "a1", "control"),
-    ("a1, training - control (within-patient)", "rsa", "a1", "difference"),
+    ("a1, training - control (within-patient)", "rsa", "a1", "training - control"),
 )
 
 
 def _models(data, df: str, method_rsa: str = "ML") -> dict:
-    from alliance.findings import lagged_surface
-    from alliance.growth import fit_growth
-    from alliance.truth_bias import fit_truth_bias
+    """The chapters' models on validated session data (the private fits behind each door)."""
+    from alliance.findings import _lagged_surface
+    from alliance.growth import _fit_growth
+    from alliance.truth_bias import _fit_truth_bias
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AllianceWarning)
         return {
-            "growth_therapist": fit_growth(data, "therapist", df=df),
-            "growth_patient": fit_growth(data, "patient", df=df),
-            "growth_both": fit_growth(data, "both", df=df),
-            "truth_bias": fit_truth_bias(data, df=df),
+            "growth_therapist": _fit_growth(data, "therapist", df=df),
+            "growth_patient": _fit_growth(data, "patient", df=df),
+            "growth_both": _fit_growth(data, "both", df=df),
+            "truth_bias": _fit_truth_bias(data, df=df),
             # findings 3 and 4 rest on the within-patient surface (chapter 7)
-            "rsa": lagged_surface(data, method=method_rsa, df=df, level2_means=True),
+            "rsa": _lagged_surface(data, method=method_rsa, df=df, level2_means=True),
         }
 
 
 def _value(res, model: str, term: str, level, column: str = "estimate") -> float:
-    if model == "rsa":
-        return res.value(term, level, column=column, table="surface")
     return res.value(term, level, column=column)
 
 
@@ -240,7 +186,7 @@ def headline_estimates(data) -> dict:
     return {label: _value(fits[m], m, t, lv) for label, m, t, lv in HEADLINE}
 
 
-def headline_inference(data, n_boot: int = 999, *, seed: int = 2023, jobs: int = 1,
+def headline_inference(data, n_boot: int = 999, *, seed: int = 1, jobs: int = 1,
                        conf_level: float = 0.95, columns=None) -> Result:
     """Every headline contrast under four kinds of inference, side by side.
 
@@ -258,14 +204,16 @@ def headline_inference(data, n_boot: int = 999, *, seed: int = 2023, jobs: int =
         ``ci_high``, ``significant`` (p < 1 - ``conf_level``);
         ``tables["bootstrap"]``: the bootstrap summary.
     """
+    n_boot = check_count(n_boot, "n_boot", low=2, high=MAX_DRAWS)
+    seed, conf_level = check_seed(seed), check_conf_level(conf_level)
     data = read_sessions(data, columns)
     rows = []
     specs = {"Wald z": ("z", "ML"), "Satterthwaite t": ("satterthwaite", "ML"),
              "Kenward-Roger t": ("kenward-roger", "REML")}
     fits = {name: _models(data, df, m) for name, (df, m) in specs.items()}
-    boot = cluster_bootstrap(data, headline_estimates, n_boot, seed=seed, jobs=jobs,
-                             conf_level=conf_level)
-    bs = boot.tables["summary"].set_index("term")
+    boot = _cluster_bootstrap(data, headline_estimates, n_boot, seed=seed, jobs=jobs,
+                              conf_level=conf_level)
+    bs = boot.estimates.set_index("term")
     alpha = 1.0 - conf_level
     for label, model, term, level in HEADLINE:
         for name in specs:
@@ -283,7 +231,7 @@ def headline_inference(data, n_boot: int = 999, *, seed: int = 2023, jobs: int =
     tab["significant"] = tab["p"] < alpha
     return Result(title="Headline contrasts: Wald z, Satterthwaite, Kenward-Roger and the cluster "
                         "bootstrap",
-                  tables={"inference": tab, "bootstrap": boot.tables["summary"]},
+                  tables={"inference": tab, "bootstrap": boot.estimates},
                   n_obs=len(data), n_groups={"therapist": int(data["therapist"].nunique())},
                   warnings=list(boot.warnings),
                   info={"n_boot": n_boot, "seed": seed, "conf_level": conf_level})

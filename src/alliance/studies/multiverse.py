@@ -57,15 +57,24 @@ import pandas as pd
 
 from alliance.data.schema import INSTRUMENTS
 from alliance.data.validate import read_sessions
+from alliance.draws.runner import progress_bar
 from alliance.errors import AllianceWarning, DataError, FitError
-from alliance.findings import CLAIMS, MARGINS, PRIMARY, PRIMARY_TESTS, judge, summarise_draws
-from alliance.growth import fit_growth
+from alliance.findings import (
+    CLAIMS,
+    MARGINS,
+    PRIMARY,
+    PRIMARY_TESTS,
+    _lagged_surface,
+    judge,
+    summarise_draws,
+)
+from alliance.growth import _fit_growth as fit_growth
 from alliance.moderation import moderated_contrasts
 from alliance.options import check_alpha, check_conf_level
 from alliance.results import Result
-from alliance.rsa import fit_rsa
 from alliance.rsa.surface import SURFACE_L
-from alliance.truth_bias import FORCES, fit_truth_bias
+from alliance.truth_bias import FORCES
+from alliance.truth_bias import _fit_truth_bias as fit_truth_bias
 
 __all__ = ["CHOICES", "FINDINGS", "MARGIN_SCALES", "WITHIN", "MultiverseResult", "by_choice",
            "choices_table", "margin_sensitivity", "multiverse", "specifications"]
@@ -130,11 +139,9 @@ def _truth_bias_weights(res, finding):
 def _fit_rsa(data, s, cl):
     level = s["therapist_level"]
     centre = {"pooled mean": "pooled", "none": "none", f"scale midpoint ({_MIDPOINT:g})": _MIDPOINT}
-    return fit_rsa(
-        data, "wellbeing", x="alliance_therapist", y="alliance_patient",
+    return _lagged_surface(
+        data, cl, method=s["method"],
         group=["patient"] if level == "none" else ["therapist", "patient"],
-        time="session", lag=1, moderator="condition", moderator_levels=["control", "training"],
-        covariates=["session"], method=s["method"], conf_level=cl,
         center=centre[s["centring"]], level2_means=s["within_between"] == WITHIN,
         prior_outcome=s["prior_control"] != "none", lag_gaps=s["lag_rule"] != "strict",
         outer_random="intercept" if level == "none" else _TE[level])
@@ -337,46 +344,59 @@ def multiverse(data, *, findings=(1, 2, 3, 4), columns=None, alpha: float = 0.05
     >>> book["term"].tolist(), bool(book["agrees"].iloc[0])
     (['tc_diff'], True)
     """
+    _check(findings, grid)
+    alpha, conf_level = check_alpha(alpha), check_conf_level(conf_level)
+    return _multiverse(read_sessions(data, columns), findings=findings, alpha=alpha,
+                       conf_level=conf_level, grid=grid)
+
+
+def _check(findings, grid: str) -> list[int]:
     if grid not in ("small", "full"):
         raise ValueError(f"grid must be 'small' or 'full'; got {grid!r}")
-    alpha, conf_level = check_alpha(alpha), check_conf_level(conf_level)
     wanted = sorted({int(f) for f in findings})
     if not wanted or set(wanted) - set(FINDINGS):
         raise ValueError(f"findings must be among {sorted(FINDINGS)}; got {list(findings)}")
-    data = read_sessions(data, columns)
+    return wanted
+
+
+def _multiverse(data, *, findings=(1, 2, 3, 4), alpha: float = 0.05, conf_level: float = 0.95,
+                grid: str = "full", progress: bool = False) -> MultiverseResult:
+    """:func:`multiverse` on session data already validated by :func:`alliance.read_sessions`;
+    ``progress``: a progress bar on standard error (:func:`alliance.draws.progress_bar`)."""
+    wanted = _check(findings, grid)
+    alpha, conf_level = check_alpha(alpha), check_conf_level(conf_level)
     grids = specifications(grid)
     rows: list[dict] = []
     n_fits = 0
-    for name, fam in CHOICES.items():
-        these = [f for f in fam.findings if f in wanted]
-        if not these:
-            continue
-        for s in grids[name]:
-            n_fits += 1
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", AllianceWarning)
-                try:
-                    res, error = fam.fit(data, s, conf_level), ""
-                except (FitError, DataError) as exc:
-                    res, error = None, f"{type(exc).__name__}: {exc}"
-            notes = list(dict.fromkeys(str(w.message) for w in caught
-                                       if issubclass(w.category, AllianceWarning)))
-            methods = [m for m in DF_METHODS if m != "kenward-roger" or s["method"] == "REML"]
-            for m in methods:
-                for f in these:
-                    row = {"finding": f, "term": FINDINGS[f], "model": name, **s, "df_method": m,
-                           "warnings": " | ".join(notes), "error": error,
-                           "n_obs": np.nan if res is None else int(res.n_obs)}
-                    if res is not None:
-                        try:
-                            t = res.fit.contrast({FINDINGS[f]: fam.weights(res, f)}, ddf=m).iloc[0]
-                        except FitError as exc:  # e.g. no curvature for the degrees of freedom
-                            row["error"] = f"FitError: {exc}"
-                        else:
-                            row.update({k: float(t[k]) for k in
-                                        ("estimate", "se", "statistic", "df", "p", "ci_low",
-                                         "ci_high")})
-                    rows.append(row)
+    plan = [(name, fam, [f for f in fam.findings if f in wanted], s)
+            for name, fam in CHOICES.items() for s in grids[name]]
+    plan = [p for p in plan if p[2]]
+    for name, fam, these, s in progress_bar(plan, progress, unit="fit", desc="multiverse"):
+        n_fits += 1
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", AllianceWarning)
+            try:
+                res, error = fam.fit(data, s, conf_level), ""
+            except (FitError, DataError) as exc:
+                res, error = None, f"{type(exc).__name__}: {exc}"
+        notes = list(dict.fromkeys(str(w.message) for w in caught
+                                   if issubclass(w.category, AllianceWarning)))
+        methods = [m for m in DF_METHODS if m != "kenward-roger" or s["method"] == "REML"]
+        for m in methods:
+            for f in these:
+                row = {"finding": f, "term": FINDINGS[f], "model": name, **s, "df_method": m,
+                       "warnings": " | ".join(notes), "error": error,
+                       "n_obs": np.nan if res is None else int(res.n_obs)}
+                if res is not None:
+                    try:
+                        t = res.fit.contrast({FINDINGS[f]: fam.weights(res, f)}, ddf=m).iloc[0]
+                    except FitError as exc:  # e.g. no curvature for the degrees of freedom
+                        row["error"] = f"FitError: {exc}"
+                    else:
+                        row.update({k: float(t[k]) for k in
+                                    ("estimate", "se", "statistic", "df", "p", "ci_low",
+                                     "ci_high")})
+                rows.append(row)
     spec_table = _tidy(pd.DataFrame(rows), alpha)
     summary = _summary(spec_table, alpha)
     messages = []

@@ -75,9 +75,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from alliance.data.validate import read_sessions
 from alliance.draws.rates import StudyResult, rate
 from alliance.errors import DataError
-from alliance.findings import lagged_surface
+from alliance.findings import _lagged_surface
 from alliance.synthetic.params import SimulationParams
 from alliance.synthetic.simulate import simulate
 
@@ -95,7 +96,7 @@ SPECIFICATIONS: dict[str, tuple[str, dict, str]] = {
 TERMS: dict[str, tuple[str, str, str]] = {
     "a1_training": ("a1", "training", "a1"),
     "a1_control": ("a1", "control", "a1_control"),
-    "a1_difference": ("a1", "difference", "a1_difference"),
+    "a1_difference": ("a1", "training - control", "a1_difference"),
     "a4_training": ("a4", "training", "a4"),
 }
 
@@ -106,7 +107,7 @@ def _spec(name: str) -> tuple[str, dict, str]:
     return SPECIFICATIONS[name]
 
 
-def fit_specification(data, name: str = "within", *, conf_level: float = 0.95):
+def fit_specification(data, name: str = "within", *, conf_level: float = 0.95, columns=None):
     r"""Fit the lagged response surface of chapter 5 in specification ``name``.
 
     Model (session :math:`s` of patient :math:`i` of therapist :math:`j`, arm
@@ -127,8 +128,8 @@ def fit_specification(data, name: str = "within", *, conf_level: float = 0.95):
     Parameters
     ----------
     data : pandas.DataFrame or path
-        Session data with the canonical column names (a file or a DataFrame), validated
-        by :func:`alliance.rsa.fit_rsa` through :func:`alliance.read_table`.
+        Session data (a file or a DataFrame), validated by :func:`alliance.read_sessions`
+        (``columns`` maps your column names).
     name : {"within", "raw", "prior"}
         See :data:`SPECIFICATIONS` and the module docstring.
     conf_level : float
@@ -146,15 +147,21 @@ def fit_specification(data, name: str = "within", *, conf_level: float = 0.95):
     >>> sorted(t for t in res.beta.index if t.startswith("mean_") and ":" not in t)
     ['mean_x', 'mean_x2', 'mean_xy', 'mean_y', 'mean_y2']
     >>> raw = fit_specification(alliance.load_example(), "raw")
-    >>> bool(raw.value("a1", "training", table="surface") != res.value("a1", "training", table="surface"))
+    >>> bool(raw.value("a1", "training") != res.value("a1", "training"))
     True
     """
     _prefix, extra, _label = _spec(name)
-    return lagged_surface(data, conf_level, **extra)
+    return _lagged_surface(read_sessions(data, columns), conf_level, **extra)
+
+
+def _fit_specification(data, name: str = "within", conf_level: float = 0.95):
+    """:func:`fit_specification` on session data already validated by :func:`alliance.read_sessions`."""
+    _prefix, extra, _label = _spec(name)
+    return _lagged_surface(data, conf_level, **extra)
 
 
 def _tests(res, prefix: str) -> dict[str, float]:
-    surface = res.tables["surface"]
+    surface = res.estimates
     out: dict[str, float] = {}
     for key, (term, level, _truth) in TERMS.items():
         row = surface[(surface["term"] == term) & (surface["level"] == level)].iloc[0]
@@ -175,11 +182,11 @@ def specification_draw(draw: int, rng, params: SimulationParams | None = None,
     :data:`TERMS` under the specification's prefix, ``n_obs``, and
     ``boundary_<spec>`` (1 if a variance was estimated as zero).
     """
-    data = simulate(params, seed=rng)
+    data = read_sessions(simulate(params, seed=rng))  # the draw's trial, validated once
     out: dict[str, float] = {"n_obs": len(data)}
     for name in specs:
         prefix = _spec(name)[0]
-        res = fit_specification(data, name)
+        res = _fit_specification(data, name)
         out.update(_tests(res, prefix))
         out[f"boundary_{name}"] = int(bool(res.info.get("boundary", False)))
     return out
@@ -259,8 +266,8 @@ def specification_recovery(draws: pd.DataFrame, params: SimulationParams | None 
     if not names:
         raise DataError(f"{source}: no est_<term> column of any specification "
                         f"({', '.join(SPECIFICATIONS)}) [rule: specification-columns]")
-    ok_draw = (draws["error"].fillna("").astype(str) == "").to_numpy() \
-        if "error" in draws.columns else np.ones(len(draws), bool)
+    ok_draw = ((draws["error"].fillna("").astype(str) == "").to_numpy()
+               if "error" in draws.columns else np.ones(len(draws), bool))
     z = stats.norm.ppf(0.5 + conf_level / 2)
     rows = []
     for n in names:

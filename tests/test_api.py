@@ -1,0 +1,334 @@
+"""One API: every analysis validates its data once, speaks one vocabulary, and is found by
+its descriptor.
+
+Every registered analysis (:func:`alliance.registry.analyses`) is picked up here without
+being named: its fit function's signature, its command's options and its main table are
+checked against the one vocabulary (:data:`alliance.registry.VOCABULARY`,
+:data:`alliance.registry.COMMON_OPTIONS`, :data:`alliance.results.ESTIMATE_COLUMNS`), and
+one call of its example validates the data once. The validations are counted by wrapping
+the one entry of the validation path, ``alliance.data.validate._input`` (every
+``read_sessions`` and ``read_table`` call goes through it exactly once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import alliance
+from alliance import findings, randomise, registry
+from alliance.cli import build_parser, fit_commands
+from alliance.data import validate
+from alliance.data.example import example_path
+from alliance.findings import LAGGED_SURFACE
+from alliance.results import ESTIMATE_COLUMNS, MAIN_TABLE
+
+ANALYSES = sorted(registry.analyses())
+FITTED = [name for name in ANALYSES if registry.analyses()[name].fit]
+COMMANDS = sorted(fit_commands())
+
+
+@pytest.fixture(scope="module")
+def example() -> pd.DataFrame:
+    return alliance.load_example()
+
+
+@pytest.fixture
+def validations(monkeypatch) -> list:
+    """The sources validated while the test runs, one entry per validation."""
+    seen: list = []
+    real = validate._input
+
+    def counting(data, *args, **kwargs):
+        seen.append(data.attrs.get("source", "<DataFrame>") if isinstance(data, pd.DataFrame)
+                    else str(data))
+        return real(data, *args, **kwargs)
+
+    monkeypatch.setattr(validate, "_input", counting)
+    return seen
+
+
+@pytest.fixture
+def engine_parses(monkeypatch) -> list:
+    """Columns the mixed-model engine parsed as text (it must not: validated data are numbers)."""
+    from alliance.mixed import model
+
+    seen: list = []
+    real = model.parse_numeric
+
+    def counting(values, column, source):
+        seen.append(column)
+        return real(values, column, source)
+
+    monkeypatch.setattr(model, "parse_numeric", counting)
+    return seen
+
+
+# --------------------------------------------------------------------------- validate once
+
+
+def _report(data, tmp_path):
+    from alliance.report import run_report
+
+    return run_report(data, tmp_path / "out")
+
+
+#: The public calls of the issue ("one public call validates once"), beside every
+#: registered analysis's example below.
+PUBLIC_CALLS = {
+    "fit_growth": lambda d, tmp: alliance.fit_growth(d, "therapist"),
+    "fit_growth_both": lambda d, tmp: alliance.fit_growth(d, "both"),
+    "fit_rsa": lambda d, tmp: alliance.fit_rsa(d, LAGGED_SURFACE),
+    "fit_lagged": lambda d, tmp: alliance.fit_lagged(d),
+    "fit_lagged_reverse": lambda d, tmp: alliance.fit_lagged(d, direction="outcome->alliance"),
+    "fit_truth_bias": lambda d, tmp: alliance.fit_truth_bias(d),
+    "evaluate": lambda d, tmp: findings.evaluate(d),
+    "fit_paper_models": lambda d, tmp: findings.fit_paper_models(d),
+    "icc_summary": lambda d, tmp: randomise.icc_summary(d),
+    "balance": lambda d, tmp: randomise.balance(d),
+    "run_report": _report,
+}
+
+
+@pytest.mark.filterwarnings("ignore::alliance.AllianceWarning")
+@pytest.mark.parametrize("call", list(PUBLIC_CALLS))
+def test_one_public_call_validates_once(example, validations, engine_parses, tmp_path, call):
+    if call == "run_report":
+        # the report recognises the shipped data by the digest of the shipped file's rows,
+        # read once per process (the shipped file, not the caller's data): read it first
+        from alliance.report import _shipped_rows_digest
+
+        _shipped_rows_digest()
+        validations.clear()
+    PUBLIC_CALLS[call](example, tmp_path)
+    assert len(validations) == 1, validations
+    assert engine_parses == [], f"the engine parsed validated columns again: {engine_parses}"
+
+
+@pytest.mark.filterwarnings("ignore::alliance.AllianceWarning")
+def test_a_report_on_a_file_validates_it_once(validations, tmp_path):
+    """A file is recognised by its checksum: nothing else is read."""
+    _report(str(example_path()), tmp_path)
+    assert validations == [str(example_path())]
+
+
+@pytest.mark.filterwarnings("ignore::alliance.AllianceWarning")
+@pytest.mark.parametrize("name", ANALYSES)
+def test_every_analysis_validates_once(example, validations, engine_parses, name):
+    analysis = registry.descriptor(name)
+    assert analysis.example is not None, f"{name}: its descriptor needs an example call"
+    analysis.example(example)
+    assert len(validations) == 1, validations
+    assert engine_parses == []
+
+
+# --------------------------------------------------------------------------- one vocabulary
+
+
+def _fit_functions():
+    """Every public fit function: the analyses' (from their descriptors) and the other
+    public ``fit_*`` of the analyses (the cross-sectional truth-and-bias model)."""
+    out = {name: registry.descriptor(name).fit for name in FITTED}
+    out["truth_bias_cross"] = alliance.fit_truth_bias_cross
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(_fit_functions()))
+def test_every_fit_function_speaks_the_vocabulary(name):
+    fn = _fit_functions()[name]
+    params = inspect.signature(fn).parameters
+    method = registry.descriptor(name).method if name in FITTED else "REML"
+    for option in ("columns", "method", "df", "conf_level"):
+        assert option in params, f"{fn.__name__} has no {option}="
+        default, _meaning = registry.VOCABULARY[option]
+        want = method if option == "method" else default
+        assert params[option].default == want, (fn.__name__, option, params[option].default)
+    for option in ("seed", "n_boot"):
+        if option in params:
+            assert params[option].default == registry.VOCABULARY[option][0], (fn.__name__, option)
+    assert "ddf" not in params
+
+
+def test_the_engine_says_df_too():
+    """``fit_lmm`` (arrays, not a data set: no ``columns``) takes the same ``df`` and
+    ``method``; ``ddf`` is its former name, accepted for one release."""
+    import numpy as np
+
+    from alliance.mixed import RandomTerm, fit_lmm
+
+    params = inspect.signature(fit_lmm).parameters
+    assert params["df"].default == "satterthwaite" and params["method"].default == "REML"
+    assert params["conf_level"].default == 0.95
+    rng = np.random.default_rng(1)
+    g = np.repeat(np.arange(12), 5)
+    X = pd.DataFrame({"Intercept": 1.0, "x": rng.normal(size=60)})
+    y = X["x"] + rng.normal(size=12)[g] + rng.normal(size=60)
+    new = fit_lmm(y, X, [RandomTerm("g", g)], df="z")
+    old = fit_lmm(y, X, [RandomTerm("g", g)], ddf="z")
+    assert new.ddf == old.ddf == "z"
+    pd.testing.assert_frame_equal(new.estimates, old.estimates)
+    with pytest.raises(ValueError, match="disagree"):
+        fit_lmm(y, X, [RandomTerm("g", g)], df="z", ddf="kenward-roger")
+
+
+#: Public functions with a seed or a number of bootstrap draws whose default is not the
+#: vocabulary's, and why.
+SEED_EXCEPTIONS = {
+    "alliance.studies.power.power_study": "the frozen power study's seed (POWER_SEED), so that "
+                                          "`alliance power` draws the frozen study's first draws",
+    "alliance.synthetic.simulate.simulate": "the seed of the shipped synthetic trial",
+    "alliance.allocation.allocate": "None: a fresh allocation (a trial is randomised once)",
+    "alliance.allocation.make_rng": "as allocate",
+    "alliance.plots.truth_bias.plot_dyads": "which dyads a figure shows (not a statistic)",
+}
+
+
+def test_seeds_and_bootstrap_draws_default_alike():
+    import importlib
+    import pkgutil
+
+    seen = {}
+    for info in pkgutil.walk_packages(alliance.__path__, "alliance."):
+        if info.name.startswith("alliance.cli"):
+            continue
+        module = importlib.import_module(info.name)
+        for name in getattr(module, "__all__", ()):
+            fn = getattr(module, name, None)
+            if not inspect.isfunction(fn) or name.startswith("_"):
+                continue
+            params = inspect.signature(fn).parameters
+            for option in ("seed", "n_boot"):
+                p = params.get(option)
+                if p is None or p.default is inspect.Parameter.empty:
+                    continue  # required: the runner's own (its caller's study seed)
+                key = f"{fn.__module__}.{fn.__name__}"
+                if key in SEED_EXCEPTIONS:
+                    continue
+                seen[(key, option)] = p.default
+    wrong = {k: v for k, v in seen.items() if v != registry.VOCABULARY[k[1]][0]}
+    assert not wrong, f"defaults other than the vocabulary's: {wrong}"
+    assert ("alliance.studies.bootstrap.cluster_bootstrap", "n_boot") in seen
+
+
+@pytest.mark.filterwarnings("ignore::alliance.AllianceWarning")
+@pytest.mark.parametrize("name", ANALYSES)
+def test_every_main_table_is_estimates_with_the_estimate_columns(example, name):
+    res = registry.descriptor(name).example(example)
+    assert next(iter(res.tables)) == MAIN_TABLE
+    cols = list(res.estimates.columns)
+    assert cols[:len(ESTIMATE_COLUMNS)] == list(ESTIMATE_COLUMNS) or \
+        [c for c in cols if c != "level"][:len(ESTIMATE_COLUMNS)] == list(ESTIMATE_COLUMNS), cols
+    for key in registry.descriptor(name).key_estimates:
+        value = res.value(key.term, key.level) if key.level else res.value(key.term)
+        assert pd.notna(value), (name, key)
+
+
+@pytest.mark.filterwarnings("ignore::alliance.AllianceWarning")
+def test_one_label_for_the_arm_difference(example):
+    """Every moderated analysis names the arm difference by :func:`moderation.difference_label`;
+    the former RSA name is still accepted as input."""
+    from alliance.moderation import difference_label
+
+    label = difference_label("training", "control")
+    assert label == "training - control"
+    for res in (alliance.fit_truth_bias(example), alliance.fit_lagged(example),
+                alliance.fit_rsa(example, LAGGED_SURFACE)):
+        levels = set(res.estimates["level"].dropna())
+        assert label in levels and "difference" not in levels, (res.title, levels)
+    rsa = alliance.fit_rsa(example, LAGGED_SURFACE)
+    assert rsa.value("a1", "difference") == rsa.value("a1", label)
+
+
+def _subparser(parser: argparse.ArgumentParser, *path: str) -> argparse.ArgumentParser:
+    for name in path:
+        action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = action.choices[name]
+    return parser
+
+
+def _options(parser) -> dict:
+    return {s: a for a in parser._actions for s in a.option_strings}
+
+
+def test_every_fit_command_takes_the_common_options():
+    assert COMMANDS == sorted(n for n in FITTED if registry.descriptor(n).command), COMMANDS
+    choices = {}
+    for kind in COMMANDS:
+        opts = _options(_subparser(build_parser(["fit", kind]), "fit", kind))
+        for common in registry.COMMON_OPTIONS:
+            assert common.option in opts, f"alliance fit {kind} has no {common.option}"
+            choices.setdefault(common.option, set()).add(
+                tuple(opts[common.option].choices or ()))
+        assert opts["--method"].default == registry.descriptor(kind).method
+        assert opts["--df"].default == "satterthwaite" and opts["--conf-level"].default == 0.95
+    assert all(len(c) == 1 for c in choices.values()), choices  # the same choices everywhere
+    assert choices["--method"] == {("REML", "ML")}
+    assert choices["--df"] == {("satterthwaite", "kenward-roger", "z")}
+
+
+@pytest.mark.parametrize("kind", COMMANDS)
+def test_method_in_any_case_on_the_command_line(kind):
+    analysis = registry.descriptor(kind)
+    required = [x for o in analysis.options if o.required for x in (o.option, str(o.example))]
+    for text, want in (("reml", "REML"), ("Ml", "ML")):
+        args = build_parser(["fit", kind]).parse_args(
+            ["fit", kind, "data.csv", "--method", text, "--df", "z", "--conf-level", "0.9",
+             *required])
+        assert (args.method, args.df, args.conf_level) == (want, "z", 0.9)
+    with pytest.raises(SystemExit) as stop:
+        build_parser(["fit", kind]).parse_args(["fit", kind, "data.csv", "--method", "OLS",
+                                                *required])
+    assert stop.value.code == 2
+
+
+@pytest.mark.parametrize("command", ["report", "multiverse", "power"])
+def test_every_long_command_can_be_quiet(command):
+    assert "--quiet" in _options(_subparser(build_parser([command]), command))
+
+
+# --------------------------------------------------------------------------- one place
+
+
+def test_layer_tables_are_generated_from_the_layers():
+    """CONTRIBUTING.md's and ``alliance``'s docstring's layer tables are current
+    (``python -m alliance.registry --write`` rewrites them)."""
+    for path, style in registry.layer_files().items():
+        text = path.read_text(encoding="utf-8")
+        assert registry.with_layer_table(text, style) == text, f"{path}: run python -m alliance.registry --write"
+    units = {unit for layer in registry.layers() for unit in layer.names}
+    assert {f.unit for f in registry.analyses().values()} <= units
+
+
+def test_every_analysis_is_found_by_its_descriptor():
+    """``alliance.fit_<name>`` is the descriptor's fit; the report runs every section; the
+    command line has a ``fit`` command for every analysis with one."""
+    from alliance import report
+
+    for name in FITTED:
+        fit = registry.descriptor(name).fit
+        assert getattr(alliance, fit.__name__) is fit
+    sections = {s.name for name in ANALYSES for s in registry.descriptor(name).sections}
+    assert sections == {sec.name for _analysis, sec in report.sections()}
+    assert sections <= set(report.ANALYSES)
+
+
+def test_the_recipe_adds_an_analysis_in_three_places():
+    """CONTRIBUTING's recipe names three places, and the command line and the report import no
+    analysis module by name (they read the descriptors)."""
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    recipe = text.split("## Adding an analysis: three places", 1)[1].split("\n## ", 1)[0]
+    places = re.findall(r"^\d+\. \*\*(.+?)\*\*", recipe, flags=re.MULTILINE)
+    assert len(places) == 3, places
+    src = Path(alliance.__file__).resolve().parent
+    units = {f.unit for f in registry.analyses().values()}
+    for path in (src / "cli" / "__init__.py", src / "report.py"):
+        code = path.read_text(encoding="utf-8")
+        named = [u for u in units
+                 if re.search(rf"(from|import) alliance\.{u}\b|\"alliance\.{u}\b", code)]
+        assert not named, f"{path.name} names analyses: {named}"
