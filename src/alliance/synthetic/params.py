@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+import numpy as np
 import pandas as pd
 
 __all__ = ["EXAMPLE_SEED", "SimulationParams", "describe_parameters"]
@@ -118,8 +119,6 @@ class SimulationParams:
         :func:`alliance.synthetic.truths.implied_temporal_congruence`).
         :func:`alliance.synthetic.truths.estimand_notes` describes each.
         """
-        from alliance.synthetic.truths import implied_temporal_congruence
-
         b1, b2, b3, b4, b5 = (self.b1_therapist, self.b2_patient, self.b3_therapist_sq,
                               self.b4_product, self.b5_patient_sq)
         return {
@@ -143,3 +142,83 @@ def describe_parameters(params: SimulationParams | None = None) -> pd.DataFrame:
             for f in fields(params)
         ]
     )
+
+
+#: Resolution of the WAI-SR item mean (12 items): ratings are rounded to multiples of 1/12.
+_ALLIANCE_STEP = 1.0 / 12.0
+
+
+def within_time_variance(params: SimulationParams | None = None) -> float:
+    r"""Expected within-patient variance of time per within-patient degree of freedom.
+
+    For a patient who attends :math:`k` consecutive sessions, the deviations of
+    :math:`t = 0..k-1` from their mean have sum of squares :math:`k(k^2 - 1)/12` on
+    :math:`k - 1` degrees of freedom; dropout after each of sessions
+    :math:`1..S-1` with the constant hazard ``dropout_hazard`` weights the
+    :math:`k`. The ratio :math:`E[\sum (t - \bar t)^2] / E[k - 1]` is what a patient's
+    random growth rate adds to the within-patient variance of a rating (missed forms,
+    completely at random, are ignored).
+
+    Examples
+    --------
+    >>> from alliance.synthetic.truths import within_time_variance
+    >>> from alliance.synthetic import SimulationParams
+    >>> within_time_variance(SimulationParams(dropout_hazard=0.0))
+    3.5
+    """
+    p = params or SimulationParams()
+    S, h = p.n_sessions, p.dropout_hazard
+    k = np.arange(1, S + 1, dtype=float)
+    prob = np.where(k < S, h * (1 - h) ** (k - 1), (1 - h) ** (S - 1))
+    return float(np.sum(prob * k * (k**2 - 1) / 12) / np.sum(prob * (k - 1)))
+
+
+def implied_temporal_congruence(params=None) -> dict[str, float]:
+    r"""Temporal congruence the generative model of :func:`alliance.simulate` implies.
+
+    The simulator's tracking weight :math:`\lambda_a` multiplies the *latent*
+    session fluctuation :math:`\xi` of the patient's alliance, but the model
+    regresses the therapist's rating on the patient's *observed* rating. Within a
+    patient (the arm's session trend controlled) the observed truth varies by
+    :math:`\xi + \varepsilon^P + \epsilon_r + s_i (t - \bar t)` and the judgment by
+    :math:`\lambda_a \xi + \beta_G s_i (t - \bar t) + \dots`, where
+    :math:`s_i = w_i + g^P_j` is the patient's own growth rate (patient and therapist
+    parts, variance :math:`\sigma^2_s = \sigma^2_w + \sigma^2_{gP}`) and
+    :math:`\epsilon_r` the rounding to 1/12 (variance :math:`1/(12^2 \cdot 12)`). So
+    the within-dyad slope is
+
+    .. math::
+
+        \tau_{W,a} = \frac{\lambda_a\,\sigma^2_\xi + \beta_G\,\sigma^2_s V}
+            {\sigma^2_\xi + \sigma^2_P + \sigma^2_r + \sigma^2_s V},
+
+    with :math:`V` the within-patient variance of time (:func:`within_time_variance`).
+    The arm difference, the estimand of finding 2's test, is
+    :math:`(\lambda_1 - \lambda_0)` times ``reliability``
+    :math:`= \sigma^2_\xi / (\sigma^2_\xi + \sigma^2_P + \sigma^2_r + \sigma^2_s V)`:
+    the shared growth term is the same in both arms and cancels. Clipping at the
+    scale's ends is ignored; the tests check the values against a fit to a draw
+    50 times the trial's size.
+
+    Returns
+    -------
+    dict
+        ``control``, ``training``, ``training - control`` and ``reliability``
+        (the attenuation factor of the difference).
+
+    Examples
+    --------
+    >>> from alliance.synthetic.truths import implied_temporal_congruence
+    >>> round(implied_temporal_congruence()["training - control"], 3)
+    0.141
+    """
+    p = params or SimulationParams()
+    growth_var = p.sd_growth_patient**2 + p.sd_therapist_growth_patient**2
+    v = within_time_variance(p)
+    denom = (p.sd_fluctuation**2 + p.sd_error_patient**2 + _ALLIANCE_STEP**2 / 12
+             + growth_var * v)
+    k = float(p.sd_fluctuation**2 / denom)
+    shared = float(p.growth_accuracy * growth_var * v / denom)
+    return {"control": k * p.tracking_control + shared, "training": k * p.tracking_training + shared,
+            "training - control": k * (p.tracking_training - p.tracking_control),
+            "reliability": k}
