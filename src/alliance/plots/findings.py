@@ -53,7 +53,8 @@ def plot_evidence(result: FindingsResult):
         ax.xaxis.set_major_locator(plt.MaxNLocator(4))
         ax.set_title(f"finding {c}: {verdicts.get(c, '')}", loc="left")
         ax.grid(axis="y", visible=False)
-    axes[-1, 0].set_xlabel(f"estimate with 95% CI;\nno-effect parts: {1 - 2 * alpha:.0%} CI (thick), "
-                           "margin dotted\n(the scale differs by panel)")
+    # short lines: a label wider than the panels would widen the figure and shrink its text on a phone
+    axes[-1, 0].set_xlabel(f"estimate with 95% CI;\nno-effect parts: {1 - 2 * alpha:.0%} CI\n"
+                           "(thick), margin dotted;\nthe scale differs by panel")
     fig.tight_layout()
     return fig
