@@ -56,20 +56,14 @@ import numpy as np
 from scipy import linalg as sla
 
 from alliance.mixed.model import Model
+from alliance.options import DF_SPELLINGS
 
 __all__ = ["DDF_METHODS", "Curvature", "KenwardRoger", "Satterthwaite", "curvature",
            "normalise_ddf"]
 
-#: Accepted names of the degrees-of-freedom methods (first spelling is the canonical one).
-DDF_METHODS = {
-    "satterthwaite": "satterthwaite",
-    "kenward-roger": "kenward-roger",
-    "kr": "kenward-roger",
-    "kenward_roger": "kenward-roger",
-    "z": "z",
-    "wald": "z",
-    "none": "z",
-}
+#: Accepted names of the degrees-of-freedom methods -> the method (the one table, in
+#: :data:`alliance.options.DF_SPELLINGS`, that every ``df=`` check reads).
+DDF_METHODS = DF_SPELLINGS
 
 #: Largest block (rows) for the dense per-block Kenward-Roger algebra.
 KR_MAX_BLOCK = 4000
