@@ -29,7 +29,7 @@ import numpy as np
 
 from alliance import AllianceWarning
 from alliance.data.validate import read_sessions
-from alliance.findings import _rsa_lagged, _rsa_within, findings_draw, primary_tests
+from alliance.findings import _lagged_surface, findings_draw, primary_tests
 from alliance.growth import _fit_growth
 from alliance.synthetic.simulate import simulate
 from alliance.truth_bias import _fit_truth_bias
@@ -40,8 +40,8 @@ SLOPES = {
     "growth_patient": lambda d: _fit_growth(d, "patient", therapist_effects=S),
     "growth_both": lambda d: _fit_growth(d, "both", therapist_effects=S),
     "truth_bias": lambda d: _fit_truth_bias(d),
-    "rsa": lambda d: _rsa_lagged(d, 0.95, validated=True),
-    "rsa_within": lambda d: _rsa_within(d, 0.95, validated=True),
+    "rsa": lambda d: _lagged_surface(d, 0.95),
+    "rsa_within": lambda d: _lagged_surface(d, 0.95, level2_means=True),
 }
 
 

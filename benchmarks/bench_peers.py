@@ -49,7 +49,7 @@ import pandas as pd
 
 import alliance
 from alliance import AllianceWarning
-from alliance.findings import _rsa_lagged
+from alliance.findings import lagged_surface
 from alliance.growth import fit_growth
 from alliance.mixed import RandomTerm, fit_lmm
 from alliance.truth_bias import fit_truth_bias
@@ -71,8 +71,8 @@ MODELS = {
     "growth_stacked_shared_slope": (
         lambda d: fit_growth(d, "both", residual="shared", therapist_effects=S), 1, 0),
     "truth_bias": (lambda d: fit_truth_bias(d), 1, 0),
-    "rsa": (lambda d: _rsa_lagged(d), 1, 0),
-    "rsa_within": (lambda d: _rsa_lagged(d, level2_means=True), 1, 0),
+    "rsa": (lambda d: lagged_surface(d), 1, 0),
+    "rsa_within": (lambda d: lagged_surface(d, level2_means=True), 1, 0),
 }
 
 _MIXEDLM_CHILD = r"""
