@@ -701,7 +701,10 @@ def fit_lmm(
             curv3, diag3 = _diagnose(model, res3, Rinv)
             res, curv, diag = res3, curv3, diag3
     x = np.asarray(res.x, dtype=float).copy()
-    f = model.evaluate(x, full=True)
+    # the curvature evaluated the criterion at the solution already (with its gradient: the
+    # same criterion, r2, delta and RX); evaluated again only where it could not be computed
+    f = (curv.at if curv is not None and curv.at is not None and np.array_equal(curv.x, x)
+         else model.evaluate(x, full=True))
     sigma2 = f["r2"] / f["dfr"]
     ysd2 = max(model.tss, 1e-20 * yy) / max(n - 1, 1)
     if not np.isfinite(sigma2) or sigma2 <= 1e-10 * max(ysd2, 1e-300):
