@@ -237,6 +237,9 @@ ID_COLUMNS = {
     "integers": pd.Series([3, 1, 3, 2]),
     "mixed": pd.Series(["1", 2, "3", 2], dtype=object),
     "padded": pd.Series([" T1", "T1", "T2 ", "T2"], dtype="str"),
+    "pipes": pd.Series(["a|b", "c", "a|b", "d"], dtype="str"),
+    "pipes padded": pd.Series(["a |b", "c", "a| b", "d"], dtype="str"),
+    "numbers": pd.Series(["1", "2", "10", "-3"], dtype="str"),
     "non-ascii": pd.Series(["Zoë", "Zoë", "Åsa", "Åsa"], dtype="str"),
     "one number two ways": pd.Series(["1", "1.0", "2", "2"], dtype="str"),
     "control": pd.Series(["T1", "T\x002", "T1", "T1"], dtype="str"),
@@ -266,7 +269,8 @@ def test_identifier_fast_path_is_the_general_path(monkeypatch, name, allow_missi
     fast = parse()
     # the shortcut is taken where it should be (else this test compares the general path twice)
     taken = cells._plain_ids(col, ids) is not None
-    assert taken == (ids == "text" and name in ("text", "object text", "missing"))
+    assert taken == (ids == "text" and name in ("text", "object text", "missing", "pipes",
+                                                 "numbers"))
     monkeypatch.setattr(cells, "_plain_ids", lambda s, ids: None)
     general = parse()
     if isinstance(general, str):

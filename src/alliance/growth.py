@@ -202,10 +202,10 @@ def check_design(frame: pd.DataFrame, therapist_effects: str, source) -> None:
     """
     rater = frame["rater"].to_numpy()
     arm = frame["condition"].to_numpy()
-    patient = pd.factorize(frame["patient"])[0]
-    therapist = pd.factorize(frame["therapist"])[0]
-    session = pd.factorize(frame["session"])[0]
-    for r in frame["rater"].unique():
+    patient = pd.factorize(frame["patient"].to_numpy())[0]
+    therapist = pd.factorize(frame["therapist"].to_numpy())[0]
+    session = pd.factorize(frame["session"].to_numpy())[0]
+    for r in pd.unique(rater):
         of_rater = rater == r
         who = f"{r} ratings"
         for a in ("control", "training"):
@@ -240,9 +240,11 @@ def _count_at_least(owner: np.ndarray, member: np.ndarray | None, k: int) -> int
     if owner.size == 0:
         return 0
     if member is None:
-        return int(np.unique(owner).size)
-    pairs = np.unique(owner.astype(np.int64) * (int(member.max()) + 1) + member)
-    counts = np.bincount(pairs // (int(member.max()) + 1))
+        return int(np.count_nonzero(np.bincount(owner)))
+    width = int(member.max()) + 1
+    pairs = np.sort(owner.astype(np.int64) * width + member)
+    pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]  # distinct pairs
+    counts = np.bincount(pairs // width)
     return int((counts >= k).sum())
 
 

@@ -455,10 +455,14 @@ def _plain_ids(s: pd.Series, ids: str) -> pd.Series | None:
         return None
     codes, uniques = pd.factorize(s.to_numpy(dtype=object), use_na_sentinel=True)
     uniq = [str(u) for u in uniques]
-    if not uniq or not all(0 < len(u) <= MAX_ID_CHARS and u.isascii() and u.isprintable()
-                           and u[0] != " " and u[-1] != " " for u in uniq):
+    if not uniq or not 0 < min(map(len, uniq)) <= max(map(len, uniq)) <= MAX_ID_CHARS:
         return None
-    if _spelling_clash(uniq) is not None:
+    joined = "|".join(uniq)  # the distinct ids checked in one pass over one string
+    if not (joined.isascii() and joined.isprintable() and joined[0] != " "
+            and joined[-1] != " " and " |" not in joined and "| " not in joined):
+        return None
+    numbers = [u for u in uniq if u[0] in "0123456789+-."]  # only these can be numbers
+    if len(numbers) > 1 and _spelling_clash(numbers) is not None:
         return None
     has = codes >= 0
     if has.all():
