@@ -355,31 +355,34 @@ def design_matrix(f: pd.DataFrame, spec: RSASpec, kind: str | None, levels) -> t
     Returns the design and the moderator's column name (``None`` without a moderator).
     """
     n = len(f)
-    X = pd.DataFrame({"Intercept": np.ones(n)})
-    for t in COEF_NAMES + (CUBIC_NAMES if spec.cubic else ()):
-        X[t] = f[t].to_numpy()
+    cols = {"Intercept": np.ones(n)}  # the columns, in order; one DataFrame at the end
+    terms = COEF_NAMES + (CUBIC_NAMES if spec.cubic else ())
+    values = {t: f[t].to_numpy() for t in terms}
+    cols.update(values)
     mod_term = None
     if kind == "binary":
         mod_term = f"{spec.moderator}={levels[1]}"
     elif kind == "continuous":
         mod_term = spec.moderator
     if kind:
-        X[mod_term] = f["mod"].to_numpy()
-        for t in COEF_NAMES + (CUBIC_NAMES if spec.cubic else ()):
-            X[f"{t}:{mod_term}"] = (f[t] * f["mod"]).to_numpy()
+        mod = f["mod"].to_numpy()
+        cols[mod_term] = mod
+        for t in terms:
+            cols[f"{t}:{mod_term}"] = values[t] * mod
     for c in spec.covariates:
-        name = c if c not in X.columns else f"cov:{c}"
-        X[name] = f[f"cov:{c}"].to_numpy()
+        name = c if c not in cols else f"cov:{c}"
+        cols[name] = f[f"cov:{c}"].to_numpy()
     if spec.prior_outcome:
-        X[f"{spec.outcome}_lag{spec.lag}"] = f["prior_outcome"].to_numpy()
+        cols[f"{spec.outcome}_lag{spec.lag}"] = f["prior_outcome"].to_numpy()
     if spec.level2_means:
         # Each group's means of the five terms, and (with a moderator) their products with it:
         # every level's a1..a5 are then within-group, none borrows between-group association
         # from another level (the same a1..a5 as centring the five terms at the group's means).
-        gcol = f[f"group:{spec.inner}"]
+        means = f[list(COEF_NAMES)].groupby(f[f"group:{spec.inner}"]).transform("mean")
         for t in COEF_NAMES:
-            X[f"mean_{t}"] = f[t].groupby(gcol).transform("mean").to_numpy()
+            cols[f"mean_{t}"] = means[t].to_numpy()
         if kind:
             for t in COEF_NAMES:
-                X[f"mean_{t}:{mod_term}"] = X[f"mean_{t}"].to_numpy() * f["mod"].to_numpy()
+                cols[f"mean_{t}:{mod_term}"] = cols[f"mean_{t}"] * mod
+    X = pd.DataFrame(cols)
     return X, mod_term
