@@ -36,11 +36,12 @@ def main(argv: list[str] | None = None) -> None:
             })
     aci = pd.read_csv(ACITELLI)
     t = timed(lambda: fit_truth_bias_cross(
-        aci, judgment="OtherPos_A", truth="SelfPos_P", bias="SelfPos_A", group="CoupleID"),
+        aci, judgment="OtherPos_A", truth="SelfPos_P", bias="SelfPos_A",
+        columns={"group": "CoupleID"}),
         args.repeats)
     res = t.result
     rows.append({"model": "cross-sectional (Acitelli)", "scale": "-", "rows": res.n_obs,
-                 "patients": res.n_groups["CoupleID"], "therapists": 0, "best_s": t.best,
+                 "patients": sum(res.n_groups.values()), "therapists": 0, "best_s": t.best,
                  "median_s": t.median, "optimizer": res.info["optimizer"],
                  "boundary": res.info["boundary"]})
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
