@@ -332,3 +332,76 @@ def test_the_recipe_adds_an_analysis_in_three_places():
         named = [u for u in units
                  if re.search(rf"(from|import) alliance\.{u}\b|\"alliance\.{u}\b", code)]
         assert not named, f"{path.name} names analyses: {named}"
+
+
+# --------------------------------------------------------------------------- one way through
+
+
+def test_truth_bias_cross_names_its_group_by_columns(example):
+    """``fit_truth_bias_cross`` names the dyad (group) column by ``columns=`` like every
+    analysis; ``group=``, its former way, gives the same fit for one release."""
+    first = example[example["session"] == 1]
+    kw = {"judgment": "alliance_therapist", "truth": "alliance_patient"}
+    new = alliance.fit_truth_bias_cross(first, columns={"group": "therapist"}, **kw)
+    old = alliance.fit_truth_bias_cross(first, group="therapist", **kw)
+    both = alliance.fit_truth_bias_cross(first, group="therapist",
+                                         columns={"group": "therapist"}, **kw)
+    pd.testing.assert_frame_equal(new.estimates, old.estimates)
+    pd.testing.assert_frame_equal(new.estimates, both.estimates)
+    assert list(new.n_groups.values()) == list(old.n_groups.values())
+    named = first.rename(columns={"therapist": "group"})
+    pd.testing.assert_frame_equal(alliance.fit_truth_bias_cross(named, **kw).estimates,
+                                  new.estimates)
+    with pytest.raises(ValueError, match="two different group columns"):
+        alliance.fit_truth_bias_cross(first, group="therapist", columns={"group": "patient"}, **kw)
+    with pytest.raises(alliance.DataError, match="group"):
+        alliance.fit_truth_bias_cross(first, **kw)  # no column 'group', none named
+
+
+#: The three stages of a response surface fit, in the order the data pass them: the door
+#: (read, validate, lag, check: the lower layers once), the surface on numbers (design and
+#: fits), the tables (tests, row counts: the lower layers again, never back up).
+_RSA_STAGES = {
+    "rsa.spec.read_table": 0, "rsa.spec.build_lag": 0, "rsa.spec.require_groups_per_level": 0,
+    "rsa.spec.check_within_data": 0,
+    "rsa.fit.design_matrix": 1, "rsa.fit._lmm": 1, "rsa.fit.ols": 1,
+    "rsa.fit.constrained_fits": 1, "rsa.fit.regions_table": 1,
+    "rsa.fit.wald_table": 2, "rsa.fit.check_tests": 2, "rsa.fit.RowLog": 2,
+}
+
+
+@pytest.mark.filterwarnings("ignore::alliance.AllianceWarning")
+@pytest.mark.parametrize("options", [
+    {},  # the book's lagged surface: multilevel, a binary moderator
+    {"moderator": None, "group": None, "lag_within": "patient", "se": None,
+     "family": "default"},  # single level, the model family
+    {"moderator": "therapist_experience", "moderator_levels": None, "at": [5.0]},  # numeric
+])
+def test_rsa_data_go_down_once_then_up_once_then_down(example, monkeypatch, options):
+    """``fit_rsa``'s data go through the lower layers once at the door (reading, validating,
+    lags, checks), are fitted on the surface's own layer, and go down once more for the
+    tables: no check of the data between fits, no surface work between tables."""
+    import alliance.rsa.fit as fit_module
+    import alliance.rsa.spec as spec_module
+
+    seen = []
+
+    def record(module, name, stage):
+        real = getattr(module, name)
+
+        def wrapper(*args, **kwargs):
+            seen.append((stage, name))
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, wrapper)
+
+    for key, stage in _RSA_STAGES.items():
+        _, mod, name = key.split(".")
+        record(spec_module if mod == "spec" else fit_module, name, stage)
+    res = alliance.fit_rsa(example, LAGGED_SURFACE, **options)
+    done = list(seen)
+    stages = [s for s, _ in done]
+    assert stages == sorted(stages), done
+    assert {0, 1, 2} <= set(stages), done
+    res.tables["verdict"]  # made when read, after the fit
+    assert list(res.tables)[:3] == ["estimates", "coefficients", "checklist"]

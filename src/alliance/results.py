@@ -283,7 +283,8 @@ def _t_ppf(q, nu) -> np.ndarray:
     return np.where(nu > 0, out, np.nan)
 
 
-def wald_table(est, cov, names, conf_level: float = 0.95, df=None) -> pd.DataFrame:
+def wald_table(est, cov, names, conf_level: float = 0.95, df=None, *,
+               constrained: bool = False) -> pd.DataFrame:
     """Tidy table of Wald tests from estimates and their covariance matrix.
 
     Columns ``term``, ``estimate``, ``se`` (square root of the diagonal of
@@ -293,7 +294,9 @@ def wald_table(est, cov, names, conf_level: float = 0.95, df=None) -> pd.DataFra
     standard normal; with ``df`` (one value or one per row: small-sample degrees of
     freedom, e.g. Satterthwaite's) it is a t referred to a t distribution with those
     degrees of freedom, and the interval uses that t quantile. The one place the
-    package turns estimates into tests.
+    package turns estimates into tests. ``constrained``: estimates of a constrained
+    model, where a value the constraints fix has a standard error of (numerically) 0,
+    at most 1e-10 times the largest estimate (at least 1): no statistic and no p there.
 
     Examples
     --------
@@ -312,6 +315,10 @@ def wald_table(est, cov, names, conf_level: float = 0.95, df=None) -> pd.DataFra
         stat = est / se
     p = 2.0 * _t_sf(np.abs(stat), nu)
     crit = _t_ppf(0.5 + conf_level / 2.0, nu)
+    if constrained and est.size:  # a value the constraints fix is no test
+        scale = max(1.0, float(np.nanmax(np.abs(est))))
+        fixed = np.where(np.isnan(se), np.inf, se) <= 1e-10 * scale
+        stat, p = np.where(fixed, np.nan, stat), np.where(fixed, np.nan, p)
     return pd.DataFrame({
         "term": list(names), "estimate": est, "se": se, "statistic": stat, "df": nu, "p": p,
         "ci_low": est - crit * se, "ci_high": est + crit * se,

@@ -614,7 +614,6 @@ def fit_truth_bias_cross(
     judgment: str,
     truth: str,
     bias: str | None = None,
-    group: str,
     moderator: str | None = None,
     method: str = "REML",
     conf_level: float = 0.95,
@@ -622,6 +621,7 @@ def fit_truth_bias_cross(
     residual_by: str | None = None,
     moderator_at=None,
     columns=None,
+    group: str | None = None,
 ) -> TruthBiasResult:
     r"""Cross-sectional truth-and-bias model with a random intercept per dyad (or group).
 
@@ -634,7 +634,7 @@ def fit_truth_bias_cross(
     :math:`J` = ``judgment``, :math:`T^* = T - \bar T` with :math:`T` = ``truth``,
     :math:`B^* = B - \bar T` with :math:`B` = ``bias``, :math:`\bar T` the mean of
     the truth over the analysed rows, :math:`a` the indicator(s) of ``moderator``,
-    :math:`u_g` a random intercept per ``group`` (the dyad's shared part; in the
+    :math:`u_g` a random intercept per group (the dyad's shared part; in the
     pairwise layout of indistinguishable dyads this is the intraclass correlation
     of the two members' residuals, when positive). Forces: **directional bias**
     :math:`b_0`, **truth force** :math:`t`, **bias force** :math:`b`.
@@ -646,8 +646,6 @@ def fit_truth_bias_cross(
         value on the judge's row).
     judgment, truth, bias : str
         Column names (``bias`` optional).
-    group : str
-        Dyad or group id (random intercept).
     moderator : str, optional
         Column whose levels moderate every force (e.g. gender for distinguishable
         dyads); a numeric column with more than two values (e.g. years married)
@@ -659,8 +657,13 @@ def fit_truth_bias_cross(
         Column whose levels get their own residual variance (distinguishable dyads:
         the judge's role, e.g. wife and husband; nlme's ``varIdent``).
     columns : mapping, optional
-        ``{name used in this call: your column}`` (:func:`alliance.read_table`), e.g.
-        ``judgment="wife", columns={"wife": "w_rating"}``.
+        ``{name used in this call: your column}`` (:func:`alliance.read_table`), as in
+        every analysis. The dyad or group id (the random intercept) is the column
+        ``group``: ``columns={"group": "CoupleID"}`` names yours; the other names are
+        those this call uses, e.g. ``judgment="wife", columns={"wife": "w_rating"}``.
+    group : str, optional
+        The group's column, the former way (accepted for one release): ``group="CoupleID"``
+        is ``columns={"group": "CoupleID"}``, except that results keep its own name.
 
     Returns
     -------
@@ -688,7 +691,7 @@ def fit_truth_bias_cross(
     >>> from alliance.truth_bias import fit_truth_bias_cross
     >>> first = alliance.load_example().query("session == 1")
     >>> res = fit_truth_bias_cross(first, judgment="alliance_therapist",
-    ...                            truth="alliance_patient", group="therapist")
+    ...                            truth="alliance_patient", columns={"group": "therapist"})
     >>> res.estimates["term"].tolist()
     ['directional bias', 'truth force']
     """
@@ -697,6 +700,14 @@ def fit_truth_bias_cross(
     options = _options(therapist_effects="none", method=method, conf_level=conf_level, df=df)
     del options["therapist_effects"]
     numeric = [judgment, truth] + ([bias] if bias is not None else [])
+    if group is not None and columns is not None and "group" in columns:
+        if columns["group"] != group:
+            raise ValueError(f"group={group!r} (the former way) and columns={{'group': "
+                             f"{columns['group']!r}}} name two different group columns; give "
+                             "columns= alone")
+        group = None
+    if group is None:
+        group = "group"  # the group's name in this call; columns= may name the data's column
     data = read_table(data, numeric=numeric, required=[group], columns=columns)
     return _fit_truth_bias_cross(data, judgment=judgment, truth=truth, bias=bias, group=group,
                                  moderator=moderator, residual_by=residual_by,

@@ -42,7 +42,7 @@ from scipy import stats
 from alliance.results import wald_table
 from alliance.rsa.surface import covariate_columns
 
-__all__ = ["CUBIC_TERMS", "ca_range", "ca_range_of", "cl_range", "cl_range_of", "cubic_level_parameters",
+__all__ = ["CUBIC_QUANTITIES", "CUBIC_TERMS", "ca_range", "ca_range_of", "cl_range", "cl_range_of", "cubic_level_parameters",
            "cubic_parameters"]
 
 #: Polynomial columns b1..b9 of a cubic design.
@@ -54,13 +54,29 @@ _U = np.array([[1, 1, 0, 0, 0, 0, 0, 0, 0], [0, 0, 1, 1, 1, 0, 0, 0, 0], [0, 0, 
 CUBIC_QUANTITIES = ("u1", "u2", "u3", "v1", "v2", "v3")
 
 
-def cubic_parameters(beta, cov, names, conf_level: float = 0.95) -> pd.DataFrame:
-    """u1-u3 and v1-v3 (LOC and LOIC cubics) with Wald z tests, from a cubic design's estimates."""
+def cubic_numbers(beta, cov, names) -> tuple[np.ndarray, np.ndarray]:
+    """u1-u3 and v1-v3 (LOC and LOIC cubics) and their covariance, from a cubic design's estimates."""
     names = list(names)
     L = np.zeros((6, len(names)))
     L[:, [names.index(t) for t in CUBIC_TERMS]] = _U
     b, V = np.asarray(beta, float), np.asarray(cov, float)
-    return wald_table(L @ b, L @ V @ L.T, CUBIC_QUANTITIES, conf_level)
+    return L @ b, L @ V @ L.T
+
+
+def cubic_parameters(beta, cov, names, conf_level: float = 0.95) -> pd.DataFrame:
+    """u1-u3 and v1-v3 (LOC and LOIC cubics) with Wald z tests, from a cubic design's estimates."""
+    return wald_table(*cubic_numbers(beta, cov, names), CUBIC_QUANTITIES, conf_level)
+
+
+def cubic_level_numbers(beta, cov, levels: dict, cubic_levels: dict) -> dict:
+    """Per level: u1-u3, v1-v3 and their covariance (``levels`` maps a level to the 5 x p
+    matrix of its b1..b5, ``cubic_levels`` to the 4 x p matrix of its b6..b9)."""
+    b, V = np.asarray(beta, float), np.asarray(cov, float)
+    out = {}
+    for lab, M in levels.items():
+        L = _U @ np.vstack([M, cubic_levels[lab]])
+        out[lab] = (L @ b, L @ V @ L.T)
+    return out
 
 
 def cubic_level_parameters(beta, cov, levels: dict, cubic_levels: dict,
@@ -70,11 +86,9 @@ def cubic_level_parameters(beta, cov, levels: dict, cubic_levels: dict,
     ``levels`` maps a level to the 5 x p matrix of its b1..b5, ``cubic_levels`` to the
     4 x p matrix of its b6..b9 (the arm difference included, for a binary moderator).
     """
-    b, V = np.asarray(beta, float), np.asarray(cov, float)
     parts = []
-    for lab, M in levels.items():
-        L = _U @ np.vstack([M, cubic_levels[lab]])
-        t = wald_table(L @ b, L @ V @ L.T, CUBIC_QUANTITIES, conf_level)
+    for lab, (est, V) in cubic_level_numbers(beta, cov, levels, cubic_levels).items():
+        t = wald_table(est, V, CUBIC_QUANTITIES, conf_level)
         t.insert(0, "level", lab)
         parts.append(t)
     return pd.concat(parts, ignore_index=True)

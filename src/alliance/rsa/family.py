@@ -49,11 +49,7 @@ CUBIC_L = pd.DataFrame(
 
 def model_wald(est, cov, names, conf_level: float = 0.95) -> pd.DataFrame:
     """:func:`~alliance.results.wald_table`, with no test where a constraint fixes the value (SE 0)."""
-    tab = wald_table(est, cov, names, conf_level)
-    scale = max(1.0, float(np.nanmax(np.abs(np.asarray(est, float))))) if len(tab) else 1.0
-    fixed = tab["se"].fillna(np.inf) <= 1e-10 * scale
-    tab.loc[fixed, ["statistic", "p"]] = np.nan
-    return tab
+    return wald_table(est, cov, names, conf_level, constrained=True)
 
 
 def robust_trace(fit: ModelFit, z: np.ndarray, X: pd.DataFrame) -> float:

@@ -19,14 +19,13 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from alliance.data.validate import read_table
 from alliance.errors import AllianceWarning
 from alliance.mixed import DDF_LABEL, fit_lmm
 from alliance.moderation import difference_label
 from alliance.options import check_df
-from alliance.results import Result, check_tests, wald_table
-from alliance.rsa.cubic import CUBIC_TERMS, cubic_level_parameters, cubic_parameters
-from alliance.rsa.family import family_tables, model_wald
+from alliance.results import Result, RowLog, Tables, check_tests, wald_table
+from alliance.rsa.cubic import CUBIC_QUANTITIES, CUBIC_TERMS, cubic_level_numbers, cubic_numbers
+from alliance.rsa.family import family_tables
 from alliance.rsa.fitters import lmm_fitter, ols_fitter, random_terms
 from alliance.rsa.models import MODELS, constrained_fits
 from alliance.rsa.ols import ROBUST_SE, ols
@@ -38,11 +37,10 @@ from alliance.rsa.surface import (
     QUANTITIES,
     SURFACE_L,
     _surface_cov,
-    add_intercepts,
     congruence_checklist,
     covariate_columns,
+    far_point_flags,
     intercept_weights,
-    stationary_point_flags,
 )
 from alliance.rsa.verdict import verdict_table
 
@@ -77,6 +75,44 @@ class RSAResult(Result):
     frame: pd.DataFrame = field(default_factory=pd.DataFrame)  # analysis rows (centred x, y, z)
     fit: object = None  # the MixedFit (multilevel) or None
     spec: object = None  # the RSASpec the result was fitted with (for refits: bootstrap)
+    _later: dict = field(default_factory=dict, repr=False)  # what the tables made when read need
+
+    def __post_init__(self):
+        super().__post_init__()
+        tables = _Tables(aliases=self.tables.aliases)
+        dict.update(tables, dict.items(self.tables))  # a table made when read stays so
+        tables.owner = self
+        self.tables = tables
+
+    def _make(self, name: str) -> dict:
+        """The tables made when first read: ``checklist`` (Humberg et al. 2019, per level, on
+        the full second-order surface), ``verdict`` and ``verdict_conditions``, the model
+        family's ``models``, ``model_tests`` and ``model_estimates``."""
+        later, spec = self._later, self.spec
+        kind = later["kind"]
+        if name == "checklist":
+            beta, cov, fit = later["checked"]
+            checks = []
+            for lab, M in self.levels.items():
+                est, V, dfs = _surface_numbers(beta, cov, {lab: M}, None, fit, later["names"])[lab]
+                ch = congruence_checklist(wald_table(est, V, QUANTITIES, spec.conf_level, df=dfs))
+                verdict = ch.attrs["verdict"]
+                if kind:
+                    ch.insert(0, "level", lab)
+                ch["verdict"] = verdict
+                checks.append(ch)
+            return {"checklist": pd.concat(checks, ignore_index=True)}
+        if name == "verdict":
+            verdict, conditions = verdict_table(self.tables["checklist"], later["fits"], self.frame,
+                                                spec.conf_level)
+            return {"verdict": verdict, "verdict_conditions": conditions}
+        fits, X = later["fits"], later["X"]
+        return family_tables({m: fits[m] for m in spec.family}, levels=self.levels,
+                             moderated=kind is not None, cubic_levels=self.cubic_levels,
+                             conf_level=spec.conf_level,
+                             b0_weights=intercept_weights(X, self.levels, later["mod_term"]),
+                             scaled=(later["z"], X) if not spec.groups and spec.se in ROBUST_SE
+                             else None)
 
     def b(self, level=None) -> pd.Series:
         """The polynomial coefficients b1..b5 of one level (the only level without a moderator)."""
@@ -324,9 +360,9 @@ def fit_rsa(
     """
     spec = rsa_spec(spec, x, y, method=method, conf_level=conf_level, **options)
     df = check_df(df, method=spec.method)
-    data = read_table(data, numeric=spec.numeric_columns(), identifiers=spec.identifier_columns(),
-                      columns=columns)
-    return _fit_rsa(data, spec, df=df)
+    return _fit_rsa(data, spec, df=df, read={"numeric": spec.numeric_columns(),
+                                             "identifiers": spec.identifier_columns(),
+                                             "columns": columns})
 
 
 def rsa_spec(spec: RSASpec | str | None = None, x: str | None = None, y: str | None = None,
@@ -353,21 +389,33 @@ def rsa_spec(spec: RSASpec | str | None = None, x: str | None = None, y: str | N
     return RSASpec(**{**fields, **options})
 
 
-def _fit_rsa(data, spec: RSASpec, *, df: str = "satterthwaite") -> RSAResult:
-    """:func:`fit_rsa` behind its door: ``data`` validated (by :func:`alliance.read_table`, or
-    session data by :func:`alliance.read_sessions`), the options checked (``spec``)."""
-    outcome, x, y, moderator = spec.outcome, spec.x, spec.y, spec.moderator
-    time, lag, lag_gaps, level2_means = spec.time, spec.lag, spec.lag_gaps, spec.level2_means
-    f, frame_info = analysis_frame(data, spec)
+def _fit_rsa(data, spec: RSASpec, *, df: str = "satterthwaite", read: dict | None = None
+             ) -> RSAResult:
+    """:func:`fit_rsa` behind its door, the options checked (``spec``): ``data`` validated (by
+    :func:`alliance.read_table`, or session data by :func:`alliance.read_sessions`), or, with
+    ``read`` (:func:`alliance.read_table`'s options), read here.
+
+    Three stages: the door (:func:`~alliance.rsa.spec.analysis_frame`: every check of the
+    data, once), the surface on numbers (design, fits, a1-a5 and the other quantities with
+    their covariances), and the tables (:func:`_tables`: every test, the rows). The
+    congruence checklist, the verdict and the model family's tables are made when first read
+    (:class:`RSAResult`).
+    """
+    f, frame_info = analysis_frame(data, spec, read)
     source = f.attrs["source"]
     kind, mod_levels = frame_info["moderator_kind"], frame_info["moderator_levels"]
+    drops = list(frame_info["drops"])
+    notes = list(frame_info["warnings"])
     X, mod_term = design_matrix(f, spec, kind, mod_levels)
+    outlier_rows = []
     if spec.outliers:  # Bollen & Jackman (1980), as the RSA package by default: refit without them
-        f, X, frame_info = drop_outliers(f, X, spec, kind, mod_levels, frame_info)
+        f, X, out = drop_outliers(f, X, spec, kind, mod_levels, frame_info["rows_input"])
+        outlier_rows = out["outlier_rows"]
+        drops += [out["drop"]] if out["drop"] else []
+        notes += [out["warning"]] if out["warning"] else []
     z = f["z"].to_numpy()
     names = list(X.columns)
-    notes = list(frame_info["warnings"])
-    fit, vc, n_groups, df_full = None, None, {}, None
+    fit, vc, n_groups = None, None, {}
     if not spec.groups:
         o = ols(z, X.to_numpy(), spec.se, source)
         beta, cov = o.beta, o.cov
@@ -378,16 +426,12 @@ def _fit_rsa(data, spec: RSASpec, *, df: str = "satterthwaite") -> RSAResult:
     else:
         terms = random_terms(f, X, spec)
         fit, caught = _lmm(z, X, terms, spec, source, df)
-        check_tests(fit.estimates, source, "response surface")
         notes += [str(c.message) for c in caught if issubclass(c.category, AllianceWarning)]
         for c in caught:
             if not issubclass(c.category, AllianceWarning):  # pragma: no cover - others untouched
                 warnings.warn_explicit(c.message, c.category, c.filename, c.lineno)
         beta = fit.coef.to_numpy()
         cov = fit.vcov().loc[names, names].to_numpy()
-        if fit.ddf != "z":
-            def df_full(Lrows, _fit=fit):
-                return _fit.df_of(pd.DataFrame(np.atleast_2d(Lrows), columns=names)).to_numpy()
         info_fit = {"estimator": f"linear mixed model by {spec.method} (alliance.mixed.fit_lmm), "
                                  f"GLS covariance, {DDF_LABEL[fit.ddf]} for linear quantities",
                     "loglik": fit.loglik, "aic": fit.aic, "boundary": bool(fit.boundary),
@@ -399,9 +443,11 @@ def _fit_rsa(data, spec: RSASpec, *, df: str = "satterthwaite") -> RSAResult:
     fam = constrained_fits(z, X, fitter, spec, mod_term, source)
     for name, mf in fam.items():
         notes += [f"model {name}: {w}" for w in mf.extra.get("warnings", [])]
-    df_of = df_full  # degrees of freedom of the main tables' model (the full one)
+    df_fit = fit if fit is not None and fit.ddf != "z" else None  # t tests of linear quantities
+    df_main = df_fit  # degrees of freedom of the main tables' model (the full one)
+    checked = (beta, cov, df_fit)  # the model the checklist reads: the full second-order one
     if spec.model != ("cubic" if spec.cubic else "full"):  # a constrained model fills the main tables
-        df_of = None  # constrained fits keep Wald z
+        df_main = None  # constrained fits keep Wald z
         chosen = fam[spec.model]
         beta, cov = chosen.beta.to_numpy(), chosen.cov.to_numpy()
         info_fit.update(loglik=chosen.loglik, aic=-2 * chosen.loglik + 2 * chosen.k,
@@ -409,70 +455,173 @@ def _fit_rsa(data, spec: RSASpec, *, df: str = "satterthwaite") -> RSAResult:
         if "fit" in chosen.extra:
             vc = chosen.extra["fit"].variance_components.copy()
         converged = converged and chosen.converged
-    notes = list(dict.fromkeys(notes))
+        checked = (beta, cov, None)
+    if "full" in fam and spec.model != "full":
+        checked = (fam["full"].beta.to_numpy(), fam["full"].cov.to_numpy(), df_fit)
     beta_s = pd.Series(beta, index=names)
     levels, intercepts, base, inter = _levels(beta_s, X, kind, mod_term, mod_levels, f, spec)
     cubic_levels = _cubic_levels(X, levels, mod_term) if spec.cubic else {}
-    surfaces = _surfaces(beta, cov, levels, kind, spec.conf_level, df_of)
-    unidentified = stationary_point_flags(surfaces["surface"], f["x"], f["y"])  # issue 15
+    surface = _surface_numbers(beta, cov, levels, kind, df_main, names)
+    unidentified = far_point_flags({lab: _point(est, V) for lab, (est, V, _) in surface.items()},
+                                   f["x"], f["y"])  # issue 15
     notes = list(dict.fromkeys(notes + unidentified))
-    surface = add_intercepts(surfaces["surface"], beta, cov, X, levels, mod_term, spec.conf_level)
+    weights = intercept_weights(X, levels, mod_term)
+    estimates = []  # (level, estimates, covariance, names, df): each level's quantities and b0
+    for lab, (est, V, dfs) in surface.items():
+        estimates.append((lab, est, V, QUANTITIES, dfs))
+        if lab in weights:
+            w = weights[lab]
+            estimates.append((lab, [w @ beta], [[w @ cov @ w]], ["b0"], None))
     if spec.cubic and MODELS[spec.model].order == 3:
-        cub = (cubic_parameters(beta, cov, names, spec.conf_level) if kind is None else
-               cubic_level_parameters(beta, cov, _with_difference(levels, base, inter, kind),
-                                      cubic_levels, spec.conf_level))
-        surface = pd.concat([surface, cub], ignore_index=True)
-    if "full" in fam and spec.model != "full":  # the checklist reads the full second-order surface
-        surfaces["checklist"] = _surfaces(fam["full"].beta.to_numpy(), fam["full"].cov.to_numpy(),
-                                          levels, kind, spec.conf_level, df_full)["checklist"]
-    tables = {"estimates": surface,
-              "coefficients": (model_wald(beta, cov, names, spec.conf_level) if df_of is None else
-                               wald_table(beta, cov, names, spec.conf_level,
-                                          df=df_of(np.eye(len(names))))),
-              "checklist": surfaces["checklist"]}
+        if kind is None:
+            estimates.append(("all", *cubic_numbers(beta, cov, names), CUBIC_QUANTITIES, None))
+        else:
+            for lab, (est, V) in cubic_level_numbers(
+                    beta, cov, _with_difference(levels, base, inter, kind), cubic_levels).items():
+                estimates.append((lab, est, V, CUBIC_QUANTITIES, None))
+    coefficients = (beta, cov, names, None if df_main is None else _df_of(df_main, names,
+                                                                         np.eye(len(names))))
+    tables = {}
     if kind == "continuous":
         tables["regions"] = regions_table(
             beta, cov, base, inter, f["mod"].to_numpy(), spec.conf_level,
-            None if df_of is None else (lambda l: float(df_of(l)[0])))
+            None if df_main is None else (lambda l: float(_df_of(df_main, names, l)[0])))
     if vc is not None:
         tables["variance_components"] = vc
     if fit is not None and spec.random == "full":
         tables["level2_variances"] = level2_variances(fit, spec.inner)
-    family = {m: fam[m] for m in spec.family}
-    if family:
-        tables.update(family_tables(family, levels=levels, moderated=kind is not None,
-                                    cubic_levels=cubic_levels,
-                                    conf_level=spec.conf_level,
-                                    b0_weights=intercept_weights(X, levels, mod_term),
-                                    scaled=(z, X) if not spec.groups and spec.se in ROBUST_SE
-                                    else None))
-    tables["verdict"], tables["verdict_conditions"] = verdict_table(tables["checklist"], fam, f,
-                                                                    spec.conf_level)
+    tables, rows = _tables(estimates, coefficients, tables, kind, spec, fit, source,
+                           drops, frame_info["rows_input"])
     for msg in notes:  # fit_lmm's own warnings were caught above: emit every one once, here
         warnings.warn(msg, AllianceWarning, stacklevel=2)
-    rows = {k: frame_info[k] for k in ("rows_input", "rows_used", "rows_dropped", "describe")}
     info = {
         "difference_level": _difference(levels) if kind == "binary" else None,
-        "outcome": outcome, "x": x, "y": y if y else f"mean of {x} within {spec.inner}",
+        "outcome": spec.outcome, "x": spec.x,
+        "y": spec.y if spec.y else f"mean of {spec.x} within {spec.inner}",
         "center": spec.center if isinstance(spec.center, str) else "value",
         "center_x": frame_info["center_x"], "center_y": frame_info["center_y"], **rows,
         "method": spec.method if spec.groups else "OLS", "se": spec.se,
-        "moderator": moderator, "moderator_kind": kind, "groups": spec.groups,
-        "random": spec.random if spec.groups else None, "level2_means": level2_means,
-        "lag": lag, "time": time, "lag_within": spec.lag_unit if lag is not None else None,
-        "lag_gaps": bool(lag_gaps),
+        "moderator": spec.moderator, "moderator_kind": kind, "groups": spec.groups,
+        "random": spec.random if spec.groups else None, "level2_means": spec.level2_means,
+        "lag": spec.lag, "time": spec.time,
+        "lag_within": spec.lag_unit if spec.lag is not None else None,
+        "lag_gaps": bool(spec.lag_gaps),
         "lag_report": frame_info["lag_report"], **info_fit, "surface_intercepts": intercepts,
         "model": spec.model, "cubic": spec.cubic, "family": list(spec.family),
-        "outliers": spec.outliers, "outlier_rows": frame_info.get("outlier_rows", []),
+        "outliers": spec.outliers, "outlier_rows": outlier_rows,
         "stationary_point_flags": unidentified,
     }
+    title = (f"Response surface analysis of {spec.outcome} on {spec.x} (X) and {info['y']} (Y)"
+             + (f", lag {spec.lag}" if spec.lag else "")
+             + (f", moderated by {spec.moderator}" if spec.moderator else ""))
     return RSAResult(
-        title=f"Response surface analysis of {outcome} on {x} (X) and {info['y']} (Y)"
-        + (f", lag {lag}" if lag else "") + (f", moderated by {moderator}" if moderator else ""),
-        tables=tables, n_obs=len(f), n_groups=n_groups, converged=converged, warnings=notes,
-        info=info, beta=beta_s, cov=pd.DataFrame(cov, index=names, columns=names),
+        title=title, tables=tables, n_obs=len(f), n_groups=n_groups, converged=converged,
+        warnings=notes, info=info, beta=beta_s, cov=pd.DataFrame(cov, index=names, columns=names),
         levels=levels, cubic_levels=cubic_levels, frame=f, fit=fit, spec=spec,
+        _later={"kind": kind, "checked": checked, "fits": fam, "X": X, "z": z,
+                "mod_term": mod_term, "names": names},
     )
+
+
+def _point(est, V) -> dict:
+    """The stationary point of a level: ``{"X0": (estimate, se), "Y0": (estimate, se)}``."""
+    out = {}
+    for t in ("X0", "Y0"):
+        k = QUANTITIES.index(t)
+        out[t] = (float(est[k]), float(np.sqrt(V[k, k])) if V[k, k] >= 0 else np.nan)
+    return out
+
+
+def _tables(estimates: list, coefficients: tuple, more: dict, kind, spec: RSASpec, fit, source,
+            drops: list, n_input: int) -> tuple[dict, dict]:
+    """The last stage of a fit: every table of tests, the fit's tests checked, the rows counted.
+
+    ``estimates`` are the surface table's blocks ``(level, estimates, covariance, names,
+    df)``, ``coefficients`` the main model's ``(beta, cov, names, df)``; ``more`` the
+    tables made already (regions, variance components); ``drops`` the rows left out
+    (:func:`~alliance.rsa.spec.analysis_frame`). Returns the tables in their order (the
+    checklist, the model family's tables and the verdict as :class:`_Later`) and the row
+    counts (:class:`~alliance.results.RowLog`).
+    """
+    blocks = []
+    for lab, est, V, terms, dfs in estimates:
+        t = wald_table(est, V, terms, spec.conf_level, df=dfs)
+        if kind:
+            t.insert(0, "level", lab)
+        blocks.append(t)
+    beta, cov, names, dfs = coefficients
+    tables = {"estimates": pd.concat(blocks, ignore_index=True),
+              # a constrained model (and an OLS fit): Wald z, no test of a value it fixes
+              "coefficients": wald_table(beta, cov, names, spec.conf_level, df=dfs,
+                                         constrained=dfs is None),
+              "checklist": _Later("checklist")}
+    tables.update(more)
+    if spec.family:
+        tables.update({t: _Later("family") for t in FAMILY_TABLES})
+    tables["verdict"] = tables["verdict_conditions"] = _Later("verdict")
+    if fit is not None:
+        check_tests(fit.estimates, source, "response surface")
+    log = RowLog(n_input)
+    for bad, key, text in drops:
+        log.drop(bad, key, text)
+    return tables, log.info()
+
+
+#: The tables of a model family (:func:`alliance.rsa.family.family_tables`).
+FAMILY_TABLES = ("models", "model_tests", "model_estimates")
+
+
+class _Later:
+    """A table of an :class:`RSAResult` made when first read (``name``: what makes it)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<made when read: {self.name}>"
+
+
+class _Tables(Tables):
+    """An :class:`RSAResult`'s tables: those held as :class:`_Later` are made on first read
+    (by indexing, ``get``, ``items``, ``values``, iteration into a dict, JSON, pickling)."""
+
+    owner = None
+
+    def _made(self, key):
+        value = dict.__getitem__(self, key)
+        if isinstance(value, _Later):
+            for name, table in self.owner._make(value.name).items():
+                if name in self and isinstance(dict.__getitem__(self, name), _Later):
+                    dict.__setitem__(self, name, table)
+            value = dict.__getitem__(self, key)
+        return value
+
+    def __getitem__(self, key):
+        return self._made(self._name(key))
+
+    def get(self, key, default=None):
+        key = self._name(key)
+        return self._made(key) if dict.__contains__(self, key) else default
+
+    def pop(self, key, *default):
+        key = self._name(key)
+        if dict.__contains__(self, key):
+            self._made(key)
+        return super().pop(key, *default)
+
+    def __iter__(self):  # a dict made from these tables reads each through __getitem__
+        return dict.__iter__(self)
+
+    def items(self):
+        return [(k, self._made(k)) for k in dict.keys(self)]
+
+    def values(self):
+        return [self._made(k) for k in dict.keys(self)]
+
+    def copy(self):
+        return dict(self.items())
 
 
 def level2_variances(fit, group: str) -> pd.DataFrame:
@@ -565,45 +714,36 @@ def _levels(beta_s: pd.Series, X: pd.DataFrame, kind, mod_term, mod_levels, f, s
     return levels, intercepts, base, inter
 
 
-def _linear_df(df_of, L5: np.ndarray) -> np.ndarray | None:
+def _df_of(fit, names: list, L) -> np.ndarray:
+    """Degrees of freedom of the linear combinations ``L`` (rows on ``names``) of a mixed fit."""
+    return fit.df_of(pd.DataFrame(np.atleast_2d(L), columns=names)).to_numpy()
+
+
+def _linear_df(fit, names: list, L5: np.ndarray) -> np.ndarray | None:
     """Degrees of freedom of a1-a5 (rows of ``L5`` on beta); inf for the nonlinear quantities."""
-    if df_of is None:
+    if fit is None:
         return None
     out = np.full(len(QUANTITIES), np.inf)
-    out[:5] = df_of(L5)
+    out[:5] = _df_of(fit, names, L5)
     return out
 
 
-def _surfaces(beta, cov, levels: dict, kind, conf_level, df_of=None) -> dict[str, pd.DataFrame]:
-    """The surface table (per level, and the difference of a binary moderator) and the checklist.
-
-    a1-a5 are linear in the coefficients and get the fit's degrees of freedom
-    (``df_of``); the other quantities keep delta-method z (df = inf).
-    """
-    blocks, checks = [], []
+def _surface_numbers(beta, cov, levels: dict, kind, fit, names: list) -> dict:
+    """Per level (and the difference of a binary moderator): the surface quantities, their
+    covariance and degrees of freedom (those of ``fit`` for a1-a5, linear in the
+    coefficients; z, df = inf, for the others; None: z for all)."""
     SL = SURFACE_L.to_numpy()
+    out = {}
     for lab, M in levels.items():
         est, J = _surface_cov(beta, cov, M)
-        tab = wald_table(est, J @ cov @ J.T, QUANTITIES, conf_level, df=_linear_df(df_of, SL @ M))
-        ch = congruence_checklist(tab)
-        verdict = ch.attrs["verdict"]
-        if kind:
-            tab.insert(0, "level", lab)
-            ch.insert(0, "level", lab)
-        ch["verdict"] = verdict
-        blocks.append(tab)
-        checks.append(ch)
+        out[lab] = (est, J @ cov @ J.T, _linear_df(fit, names, SL @ M))
     if kind == "binary":
         (_, M0), (_, M1) = levels.items()
         e0, J0 = _surface_cov(beta, cov, M0)
         e1, J1 = _surface_cov(beta, cov, M1)
         Jd = J1 - J0
-        tab = wald_table(e1 - e0, Jd @ cov @ Jd.T, QUANTITIES, conf_level,
-                         df=_linear_df(df_of, SL @ (M1 - M0)))
-        tab.insert(0, "level", _difference(levels))
-        blocks.append(tab)
-    return {"surface": pd.concat(blocks, ignore_index=True),
-            "checklist": pd.concat(checks, ignore_index=True)}
+        out[_difference(levels)] = (e1 - e0, Jd @ cov @ Jd.T, _linear_df(fit, names, SL @ (M1 - M0)))
+    return out
 
 
 def _command(source, *, read: dict, method: str = "ML", conf_level: float = 0.95,
@@ -636,9 +776,8 @@ def _command(source, *, read: dict, method: str = "ML", conf_level: float = 0.95
     df = check_df(df, method=spec.method)
     table = {k: v for k, v in read.items() if k != "columns"}
     # ids (groups, the lag unit) by the one id rule; a moderator may be numeric: read as it is
-    data = read_table(source, numeric=spec.numeric_columns(), required=spec.identifier_columns(),
-                      **table)
-    res = _fit_rsa(data, spec, df=df)
+    res = _fit_rsa(source, spec, df=df, read={"numeric": spec.numeric_columns(),
+                                              "required": spec.identifier_columns(), **table})
     if n_boot is not None:
         boot = bootstrap_rsa(res, n_boot, seed=seed, jobs=jobs)
         res.tables["bootstrap"] = boot.estimates

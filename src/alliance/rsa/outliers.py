@@ -51,28 +51,30 @@ def bollen_jackman(z: np.ndarray, X: np.ndarray) -> pd.DataFrame:
     return out
 
 
-def drop_outliers(f: pd.DataFrame, X: pd.DataFrame, spec, kind, levels, info: dict):
-    """Rows of ``f`` without the Bollen-Jackman outliers, the design rebuilt, the row counts updated."""
+def drop_outliers(f: pd.DataFrame, X: pd.DataFrame, spec, kind, levels, n_input: int):
+    """Rows of ``f`` without the Bollen-Jackman outliers and the design rebuilt.
+
+    Returns ``f``, ``X`` and a dict: ``outlier_rows`` (input rows, from 0), ``drop``
+    (``(rows of the input, identifier, reason)`` for the fit's row count, or None) and
+    ``warning`` (or None).
+    """
     from alliance.rsa.spec import design_matrix
 
     flags = bollen_jackman(f["z"].to_numpy(), X.to_numpy())
     bad = flags["outlier"].to_numpy()
-    info = dict(info)
     rows = f.loc[bad, "input_row"].astype(int).tolist()
-    info["outlier_rows"] = rows
+    out = {"outlier_rows": rows, "drop": None, "warning": None}
     if not bad.any():
-        return f, X, info
+        return f, X, out
     f2 = f[~bad].reset_index(drop=True)
     f2.attrs.update(f.attrs)
     X2, _ = design_matrix(f2, spec, kind, levels)
-    info["rows_used"] = int(info["rows_used"]) - int(bad.sum())
-    info["rows_dropped"] = {**info["rows_dropped"], "outlier_bj1980": int(bad.sum())}
-    info["describe"] = {**info["describe"], "outlier_bj1980": (
+    dropped = np.zeros(int(n_input), dtype=bool)
+    dropped[rows] = True
+    out["drop"] = (dropped, "outlier_bj1980", (
         "a multivariate outlier by the Bollen & Jackman (1980) rule (DFFITS, Cook's distance "
-        "and leverage all flagged on the unconstrained model)")}
-    info["warnings"] = [*info["warnings"], (
+        "and leverage all flagged on the unconstrained model)"))
+    out["warning"] = (
         f"removed {int(bad.sum())} outlier(s) by the Bollen & Jackman (1980) rule (input rows "
-        f"{', '.join(str(r) for r in rows)}, counting from 0)")]
-    return f2, X2, info
-
-
+        f"{', '.join(str(r) for r in rows)}, counting from 0)")
+    return f2, X2, out

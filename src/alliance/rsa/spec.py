@@ -19,9 +19,9 @@ import pandas as pd
 
 from alliance.data.cells import fail, source_of
 from alliance.data.lags import lag as build_lag
+from alliance.data.validate import read_table
 from alliance.moderation import require_groups_per_level
 from alliance.options import check_conf_level, check_method, check_number, check_within_data
-from alliance.results import RowLog
 from alliance.rsa.surface import COEF_NAMES
 
 CUBIC_NAMES = ("x3", "x2y", "xy2", "y3")
@@ -206,32 +206,17 @@ class RSASpec:
         return list(dict.fromkeys(cols + ([self.moderator] if self.moderator else [])))
 
 
-def _moderator(m: pd.Series, spec: RSASpec, source) -> tuple[str | None, np.ndarray | None, list]:
-    """The moderator's kind, its coded values (NaN where missing) and its level labels."""
-    vals = pd.unique(m.dropna())
-    if len(vals) == 2 or spec.moderator_levels is not None:
-        lv = list(spec.moderator_levels) if spec.moderator_levels is not None else sorted(vals, key=str)
-        if len(lv) != 2 or not {str(v) for v in vals} <= {str(v) for v in lv}:
-            raise fail(source, "binary moderator",
-                       f"moderator '{spec.moderator}' has values {sorted(map(str, vals))}; "
-                       f"moderator_levels {lv} must list exactly its two values")
-        coded = np.where(m.isna(), np.nan, (m.astype(str) == str(lv[1])).astype(float))
-        return "binary", coded, [str(v) for v in lv]
-    if len(vals) < 2:
-        raise fail(source, "moderator varies", f"moderator '{spec.moderator}' takes a single value")
-    if not pd.api.types.is_numeric_dtype(m):
-        raise fail(source, "binary or numeric moderator",
-                   f"moderator '{spec.moderator}' has {len(vals)} non-numeric levels; use a "
-                   "binary or a numeric moderator")
-    return "continuous", m.to_numpy(dtype=float), []
+def analysis_frame(d, spec: RSASpec, read: dict | None = None) -> tuple[pd.DataFrame, dict]:
+    """The rows a surface is fitted on, with the centred polynomial terms: the door of a fit.
 
-
-def analysis_frame(d: pd.DataFrame, spec: RSASpec) -> tuple[pd.DataFrame, dict]:
-    """The rows a surface is fitted on, with the centred polynomial terms.
-
-    ``d`` is validated data: by :func:`alliance.read_table` at :func:`alliance.rsa.fit_rsa`'s
-    door (the surface's numeric columns parsed as numbers, its groups as ids), or session
-    data from :func:`alliance.read_sessions`. Nothing is parsed here.
+    Every check of the data is here, in one pass through the lower layers: with
+    ``read`` (the options of :func:`alliance.read_table`, as :func:`alliance.rsa.fit_rsa`
+    passes them) ``d`` is read and validated first; without it ``d`` is validated data
+    already (by :func:`alliance.read_table`, or session data by
+    :func:`alliance.read_sessions`) and nothing is parsed here. Then the lagged
+    predictors (the one lag builder), the moderator (binary: two values, or the two
+    ``moderator_levels``; else numeric), the complete rows, at least 2 groups per
+    level of a binary moderator, and ``at`` and a numeric ``center`` near the data.
 
     Returns
     -------
@@ -243,16 +228,19 @@ def analysis_frame(d: pd.DataFrame, spec: RSASpec) -> tuple[pd.DataFrame, dict]:
         position in the input).
     info : dict
         ``center_x``, ``center_y``, ``moderator_kind``, ``moderator_levels``,
-        ``lag_report`` and the rows (``rows_input``, ``rows_used``,
-        ``rows_dropped`` by identifier, ``describe``); ``warnings`` (a list).
+        ``lag_report``, ``rows_input`` and ``drops``: the rows left out, in the order
+        the rules were applied, as ``(rows of the input, identifier, reason)`` (the
+        fit counts them with :class:`alliance.results.RowLog`); ``warnings`` (a list).
     """
+    if read is not None:
+        d = read_table(d, **read)
+    source = source_of(d)
     not_numbers = [c for c in spec.numeric_columns() if c in d.columns and not (
         pd.api.types.is_numeric_dtype(d[c].dtype) and not pd.api.types.is_bool_dtype(d[c].dtype))]
     if not_numbers:
-        raise fail(source_of(d), "numeric column",
+        raise fail(source, "numeric column",
                    f"column(s) {not_numbers} do not hold numbers; read the data with "
                    f"alliance.read_table(numeric={not_numbers}) (fit_rsa does)")
-    source = source_of(d)
     missing = [c for c in dict.fromkeys(spec.numeric_columns() + spec.id_columns())
                if c not in d.columns]
     if missing:
@@ -262,7 +250,7 @@ def analysis_frame(d: pd.DataFrame, spec: RSASpec) -> tuple[pd.DataFrame, dict]:
     frame["z"] = d[spec.outcome].to_numpy()
     xs = d[spec.x]
     ys = xs.groupby(d[spec.inner]).transform("mean") if spec.y_as_group_mean else d[spec.y]
-    log = RowLog(len(d))
+    drops = []  # (rows of the input left out, identifier, reason), in the order applied
     lag_info = None
     if spec.lag is not None:
         tmp = pd.DataFrame({"_x": xs, "_y": ys, "_z": frame["z"], "_unit": d[spec.lag_unit],
@@ -280,24 +268,44 @@ def analysis_frame(d: pd.DataFrame, spec: RSASpec) -> tuple[pd.DataFrame, dict]:
         ys = lagged[f"_y_lag{spec.lag}"].astype(float)
         if spec.prior_outcome:
             frame["prior_outcome"] = lagged[f"_z_lag{spec.lag}"].astype(float)
-        log.drop(lagged[f"_time_lag{spec.lag}"].isna().to_numpy(), "no_previous_session",
-                 "no previous session of the same unit (first session or a gap)")
+        drops.append((lagged[f"_time_lag{spec.lag}"].isna().to_numpy(), "no_previous_session",
+                      "no previous session of the same unit (first session or a gap)"))
     frame["x_raw"] = np.asarray(xs, dtype=float)
     frame["y_raw"] = np.asarray(ys, dtype=float)
     for c in spec.covariates:
         frame[f"cov:{c}"] = d[c].to_numpy()
     for g in spec.groups:
         frame[f"group:{g}"] = d[g].astype(str).where(d[g].notna())
-    kind, levels = None, []
-    if spec.moderator:
-        kind, coded, levels = _moderator(d[spec.moderator], spec, source)
+    kind, levels, coded = None, [], None
+    if spec.moderator:  # its kind, its coded values (NaN where missing), its level labels
+        m = d[spec.moderator]
+        vals = pd.unique(m.dropna())
+        if len(vals) == 2 or spec.moderator_levels is not None:
+            lv = (list(spec.moderator_levels) if spec.moderator_levels is not None
+                  else sorted(vals, key=str))
+            if len(lv) != 2 or not {str(v) for v in vals} <= {str(v) for v in lv}:
+                raise fail(source, "binary moderator",
+                           f"moderator '{spec.moderator}' has values {sorted(map(str, vals))}; "
+                           f"moderator_levels {lv} must list exactly its two values")
+            kind, levels = "binary", [str(v) for v in lv]
+            coded = np.where(m.isna(), np.nan, (m.astype(str) == str(lv[1])).astype(float))
+        elif len(vals) < 2:
+            raise fail(source, "moderator varies",
+                       f"moderator '{spec.moderator}' takes a single value")
+        elif not pd.api.types.is_numeric_dtype(m):
+            raise fail(source, "binary or numeric moderator",
+                       f"moderator '{spec.moderator}' has {len(vals)} non-numeric levels; use a "
+                       "binary or a numeric moderator")
+        else:
+            kind, coded = "continuous", m.to_numpy(dtype=float)
         frame["mod"] = coded
-        if kind == "continuous" and spec.at is not None:  # 1e308 overflows; far out extrapolates
-            spec.at = check_within_data(spec.at, coded[np.isfinite(coded)], "at",
-                                        f"the moderator '{spec.moderator}'")
-    log.drop(~frame.notna().all(axis=1).to_numpy(), "missing_values",
-             "a value of the outcome, a predictor, a covariate, a group or the moderator missing")
-    f = frame[log.keep].reset_index(drop=True)
+    drops.append((~frame.notna().all(axis=1).to_numpy(), "missing_values",
+                  "a value of the outcome, a predictor, a covariate, a group or the moderator "
+                  "missing"))
+    keep = np.ones(len(d), dtype=bool)
+    for bad, _, _ in drops:
+        keep &= ~bad
+    f = frame[keep].reset_index(drop=True)
     n = len(f)
     if n < MIN_ROWS:
         raise fail(source, "enough rows", f"only {n} complete rows for the response surface model")
@@ -305,6 +313,9 @@ def analysis_frame(d: pd.DataFrame, spec: RSASpec) -> tuple[pd.DataFrame, dict]:
         labels = np.asarray(levels, dtype=object)[f["mod"].to_numpy(dtype=int)]
         require_groups_per_level(spec.moderator, labels, {g: f[f"group:{g}"] for g in spec.groups},
                                  source, "response surface")
+    if kind == "continuous" and spec.at is not None:  # 1e308 overflows; far out extrapolates
+        spec.at = check_within_data(spec.at, coded[np.isfinite(coded)], "at",
+                                    f"the moderator '{spec.moderator}'")
     notes = []
     if spec.center == "pooled":
         cx = cy = float(np.mean(np.concatenate([f["x_raw"], f["y_raw"]])))
@@ -319,20 +330,22 @@ def analysis_frame(d: pd.DataFrame, spec: RSASpec) -> tuple[pd.DataFrame, dict]:
     else:  # a number: finite (checked in RSASpec) and near the data, or the powers overflow
         cx = cy = check_within_data([spec.center], np.concatenate([f["x_raw"], f["y_raw"]]),
                                     "center", "the predictors X and Y")[0]
-    f["x"] = f["x_raw"] - cx
-    f["y"] = f["y_raw"] - cy
-    f["x2"] = f["x"] ** 2
-    f["xy"] = f["x"] * f["y"]
-    f["y2"] = f["y"] ** 2
+    x = f["x_raw"].to_numpy() - cx
+    y = f["y_raw"].to_numpy() - cy
+    f["x"] = x
+    f["y"] = y
+    f["x2"] = x ** 2
+    f["xy"] = x * y
+    f["y2"] = y ** 2
     if spec.cubic:
-        f["x3"] = f["x"] ** 3
-        f["x2y"] = f["x"] ** 2 * f["y"]
-        f["xy2"] = f["x"] * f["y"] ** 2
-        f["y3"] = f["y"] ** 3
-    f["input_row"] = np.flatnonzero(log.keep)
+        f["x3"] = x ** 3
+        f["x2y"] = x ** 2 * y
+        f["xy2"] = x * y ** 2
+        f["y3"] = y ** 3
+    f["input_row"] = np.flatnonzero(keep)
     f.attrs["source"] = source.name
     info = {"center_x": cx, "center_y": cy, "moderator_kind": kind, "moderator_levels": levels,
-            "lag_report": lag_info, "warnings": notes, **log.info()}
+            "lag_report": lag_info, "warnings": notes, "rows_input": len(d), "drops": drops}
     return f, info
 
 
@@ -342,31 +355,34 @@ def design_matrix(f: pd.DataFrame, spec: RSASpec, kind: str | None, levels) -> t
     Returns the design and the moderator's column name (``None`` without a moderator).
     """
     n = len(f)
-    X = pd.DataFrame({"Intercept": np.ones(n)})
-    for t in COEF_NAMES + (CUBIC_NAMES if spec.cubic else ()):
-        X[t] = f[t].to_numpy()
+    cols = {"Intercept": np.ones(n)}  # the columns, in order; one DataFrame at the end
+    terms = COEF_NAMES + (CUBIC_NAMES if spec.cubic else ())
+    values = {t: f[t].to_numpy() for t in terms}
+    cols.update(values)
     mod_term = None
     if kind == "binary":
         mod_term = f"{spec.moderator}={levels[1]}"
     elif kind == "continuous":
         mod_term = spec.moderator
     if kind:
-        X[mod_term] = f["mod"].to_numpy()
-        for t in COEF_NAMES + (CUBIC_NAMES if spec.cubic else ()):
-            X[f"{t}:{mod_term}"] = (f[t] * f["mod"]).to_numpy()
+        mod = f["mod"].to_numpy()
+        cols[mod_term] = mod
+        for t in terms:
+            cols[f"{t}:{mod_term}"] = values[t] * mod
     for c in spec.covariates:
-        name = c if c not in X.columns else f"cov:{c}"
-        X[name] = f[f"cov:{c}"].to_numpy()
+        name = c if c not in cols else f"cov:{c}"
+        cols[name] = f[f"cov:{c}"].to_numpy()
     if spec.prior_outcome:
-        X[f"{spec.outcome}_lag{spec.lag}"] = f["prior_outcome"].to_numpy()
+        cols[f"{spec.outcome}_lag{spec.lag}"] = f["prior_outcome"].to_numpy()
     if spec.level2_means:
         # Each group's means of the five terms, and (with a moderator) their products with it:
         # every level's a1..a5 are then within-group, none borrows between-group association
         # from another level (the same a1..a5 as centring the five terms at the group's means).
-        gcol = f[f"group:{spec.inner}"]
+        means = f[list(COEF_NAMES)].groupby(f[f"group:{spec.inner}"]).transform("mean")
         for t in COEF_NAMES:
-            X[f"mean_{t}"] = f[t].groupby(gcol).transform("mean").to_numpy()
+            cols[f"mean_{t}"] = means[t].to_numpy()
         if kind:
             for t in COEF_NAMES:
-                X[f"mean_{t}:{mod_term}"] = X[f"mean_{t}"].to_numpy() * f["mod"].to_numpy()
+                cols[f"mean_{t}:{mod_term}"] = cols[f"mean_{t}"] * mod
+    X = pd.DataFrame(cols)
     return X, mod_term

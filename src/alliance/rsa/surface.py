@@ -42,6 +42,7 @@ __all__ = [
     "add_intercepts",
     "congruence_checklist",
     "covariate_columns",
+    "far_point_flags",
     "stationary_point_flags",
     "surface_parameters",
     "surface_quantities",
@@ -394,20 +395,30 @@ def stationary_point_flags(surface: pd.DataFrame, x, y) -> list[str]:
     list of str
         One message per flagged level (empty when none is).
     """
+    tab = surface if "level" in surface else surface.assign(level="all")
+    points = {}
+    for level, block in tab.groupby("level", sort=False):
+        rows = block.set_index("term")
+        points[level] = {t: (float(rows.loc[t, "estimate"]), float(rows.loc[t, "se"]))
+                         for t in ("X0", "Y0") if t in rows.index}
+    return far_point_flags(points, x, y)
+
+
+def far_point_flags(points: Mapping, x, y) -> list[str]:
+    """:func:`stationary_point_flags` on numbers: ``points`` maps a level to
+    ``{"X0": (estimate, se), "Y0": (estimate, se)}``."""
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     ranges = {"X0": (np.nanmin(x), np.nanmax(x)), "Y0": (np.nanmin(y), np.nanmax(y))}
-    tab = surface if "level" in surface else surface.assign(level="all")
     out = []
-    for level, block in tab.groupby("level", sort=False):
+    for level, point in points.items():
         if level == "difference" or " - " in str(level):  # a difference is no point
             continue
-        rows = block.set_index("term")
         bad = []
         for term, (lo, hi) in ranges.items():
-            if term not in rows.index:
+            if term not in point:
                 continue
-            est, se = float(rows.loc[term, "estimate"]), float(rows.loc[term, "se"])
+            est, se = point[term]
             if np.isnan(est):  # no stationary point at all (a flat or linear form): shown as NaN
                 continue
             width = hi - lo
