@@ -351,11 +351,12 @@ def restart_search(model: Model, best, bounds, always: bool = False, confirmed: 
     numerically zero gradient in every element, bounded ones included, and no negative
     curvature, so the point is a minimum over all covariance matrices near it). Evidence for
     that choice (synthetic trials ``alliance.simulate(scenario_params(s), seed)``, seeds
-    0-199 of each of ``default`` and ``null_therapist_slopes``):
-    neither screen ever reached a criterion lower than the confirmed boundary optimum, in the
-    stacked two-rater growth model (on the boundary in every trial; the screens cost about
-    80 evaluations, as much as the main run) nor in the single-rater growth models; screen (1)
-    costs about 30 of those 80 evaluations and probes the likelier alternative, an interior
+    0-129 of ``default`` and 0-126 of ``null_therapist_slopes``, both screens run on every
+    boundary fit): in 256 stacked two-rater growth fits (all but one on the boundary; the
+    screens cost about 78 evaluations, as much as the main run), 66 therapist-rated and 140
+    patient-rated slope fits on the boundary, neither screen ever reached a criterion lower
+    than the boundary optimum (every screen ended above it); screen (1) costs about 30 of
+    the 78 evaluations and probes the likelier alternative, an interior
     optimum next to the boundary one.
     """
     x = np.asarray(best.x, dtype=float)
