@@ -19,6 +19,9 @@ given (``--therapists``, ``--patients-per-therapist``, ``--sessions``,
 
 * ``store/``: the draws' chunk files, one folder per design point.
 
+It prints the power table and the median wall-clock seconds per draw (:func:`draw_seconds`:
+the cost of a draw, issue 23's measure; the cores are shared, so quote the load with it).
+
 The draws are computed into ``DIR.partial/`` (chunk files, one per 25 draws):
 an interrupted run (exit code 130) resumes there when the same command is run
 again. ``DIR.partial/run.json`` records the arguments that define the study

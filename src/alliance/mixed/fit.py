@@ -185,7 +185,7 @@ class MixedFit(Result):
                         if isinstance(w, (str, bytes)):
                             raise TypeError("a weight is text")
                         w = float(w)
-                        M[i, pos[term]] = 0.0 if w != w else w  # a missing weight is 0
+                        M[i, pos[term]] = 0.0 if math.isnan(w) else w  # a missing weight is 0
                 labels = [str(k) for k in L]
                 if len(set(labels)) == len(labels):
                     return pd.Index(labels), M
