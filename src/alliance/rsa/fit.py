@@ -38,7 +38,7 @@ from alliance.rsa.surface import (
     SURFACE_L,
     _surface_cov,
     congruence_checklist,
-    covariate_columns,
+    covariate_means,
     far_point_flags,
     intercept_weights,
 )
@@ -461,13 +461,15 @@ def _fit_rsa(data, spec: RSASpec, *, df: str = "satterthwaite", read: dict | Non
     if "full" in fam and spec.model != "full":
         checked = (fam["full"].beta.to_numpy(), fam["full"].cov.to_numpy(), df_fit)
     beta_s = pd.Series(beta, index=names)
-    levels, intercepts, base, inter = _levels(beta_s, X, kind, mod_term, mod_levels, f, spec)
+    cov_means = covariate_means(X, mod_term)
+    levels, intercepts, base, inter = _levels(beta_s, X, kind, mod_term, mod_levels, f, spec,
+                                              cov_means)
     cubic_levels = _cubic_levels(X, levels, mod_term) if spec.cubic else {}
     surface = _surface_numbers(beta, cov, levels, kind, df_main, names)
     unidentified = far_point_flags({lab: _point(est, V) for lab, (est, V, _) in surface.items()},
                                    f["x"], f["y"])  # issue 15
     notes = list(dict.fromkeys(notes + unidentified))
-    weights = intercept_weights(X, levels, mod_term)
+    weights = intercept_weights(X, levels, mod_term, cov_means)
     estimates = []  # (level, estimates, covariance, names, df): each level's quantities and b0
     for lab, (est, V, dfs) in surface.items():
         estimates.append((lab, est, V, QUANTITIES, dfs))
@@ -689,8 +691,10 @@ def _with_difference(levels: dict, base, inter, kind) -> dict:
     return {**levels, _difference(levels): inter} if kind == "binary" else dict(levels)
 
 
-def _levels(beta_s: pd.Series, X: pd.DataFrame, kind, mod_term, mod_levels, f, spec: RSASpec):
-    """Per level: the matrix M with b = M beta, and the surface intercept (covariates at their means)."""
+def _levels(beta_s: pd.Series, X: pd.DataFrame, kind, mod_term, mod_levels, f, spec: RSASpec,
+            cov_means: dict):
+    """Per level: the matrix M with b = M beta, and the surface intercept (covariates at their
+    means, ``cov_means``: :func:`~alliance.rsa.surface.covariate_means`)."""
     names = list(X.columns)
     p = len(names)
     idx = {nm: i for i, nm in enumerate(names)}
@@ -702,7 +706,6 @@ def _levels(beta_s: pd.Series, X: pd.DataFrame, kind, mod_term, mod_levels, f, s
         inter = np.zeros((5, p))
         for r, t in enumerate(COEF_NAMES):
             inter[r, idx[f"{t}:{mod_term}"]] = 1.0
-    cov_means = {nm: float(X[nm].mean()) for nm in covariate_columns(names, mod_term)}
     b0 = float(beta_s["Intercept"] + sum(beta_s[k] * v for k, v in cov_means.items()))
     levels: dict[str, np.ndarray] = {}
     intercepts: dict[str, float] = {}

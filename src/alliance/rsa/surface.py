@@ -324,16 +324,24 @@ def covariate_columns(names: Sequence[str], mod_term: str | None) -> list[str]:
     return [n for n in names if n != "Intercept" and n not in poly and n != mod_term and ":" not in n]
 
 
-def intercept_weights(X: pd.DataFrame, levels: Mapping, mod_term: str | None) -> dict:
-    """Per level, the weights l with b0 = l beta (covariates at their means, the level's moderator value)."""
+def covariate_means(X: pd.DataFrame, mod_term: str | None) -> dict:
+    """The mean of every covariate column of the design (:func:`covariate_columns`)."""
+    return {c: float(X[c].mean()) for c in covariate_columns(list(X.columns), mod_term)}
+
+
+def intercept_weights(X: pd.DataFrame, levels: Mapping, mod_term: str | None,
+                      means: Mapping | None = None) -> dict:
+    """Per level, the weights l with b0 = l beta (covariates at their means, the level's moderator
+    value); ``means``: :func:`covariate_means` of ``X`` if already computed."""
     names = list(X.columns)
     idx = {n: i for i, n in enumerate(names)}
+    means = covariate_means(X, mod_term) if means is None else means
     out = {}
     for lab, M in levels.items():
         w = np.zeros(len(names))
         w[idx["Intercept"]] = 1.0
-        for c in covariate_columns(names, mod_term):
-            w[idx[c]] = float(X[c].mean())
+        for c, v in means.items():
+            w[idx[c]] = v
         if mod_term:
             w[idx[mod_term]] = float(M[0, idx[f"x:{mod_term}"]])
         out[lab] = w
