@@ -275,8 +275,11 @@ def analysis_frame(d, spec: RSASpec, read: dict | None = None) -> tuple[pd.DataF
     cols["y_raw"] = np.asarray(ys, dtype=float)
     for c in spec.covariates:
         cols[f"cov:{c}"] = d[c].to_numpy()
-    for g in spec.groups:
-        cols[f"group:{g}"] = d[g].astype(str).where(d[g].notna()).array
+    text = pd.api.types.pandas_dtype(str)
+    for g in spec.groups:  # ids as text, missing ones missing (text ids already are: as they are)
+        ids = d[g]
+        cols[f"group:{g}"] = ids.array if ids.dtype == text else ids.astype(str).where(
+            ids.notna()).array
     kind, levels, coded = None, [], None
     if spec.moderator:  # its kind, its coded values (NaN where missing), its level labels
         m = d[spec.moderator]
