@@ -20,12 +20,10 @@ The machine's load is printed with the figures: the cores are shared.
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
-import time
 import warnings
 
 import numpy as np
+from _common import Timing, add_smoke, load
 
 from alliance import AllianceWarning
 from alliance.data.validate import read_sessions
@@ -49,57 +47,42 @@ def _rng(i: int):
     return np.random.default_rng(np.random.SeedSequence(1, spawn_key=(i,)))
 
 
-def _clock(fn, times: dict, key: str):
-    w, c = time.perf_counter(), time.process_time()
-    out = fn()
-    times.setdefault(key, []).append((time.perf_counter() - w, time.process_time() - c))
-    return out
+def slopes_draw(i: int, steps: dict[str, Timing]) -> dict:
+    def step(key, fn):
+        return steps.setdefault(key, Timing()).add(fn)
 
-
-def slopes_draw(i: int, times: dict) -> dict:
-    data = _clock(lambda: simulate(None, seed=_rng(i)), times, "simulate")
-    d = _clock(lambda: read_sessions(data), times, "validate")
-    fits = {k: _clock(lambda f=f: f(d), times, k) for k, f in SLOPES.items()}
+    data = step("simulate", lambda: simulate(None, seed=_rng(i)))
+    d = step("validate", lambda: read_sessions(data))
+    fits = {k: step(k, lambda f=f: f(d)) for k, f in SLOPES.items()}
     return primary_tests(fits)
 
 
-def _load() -> str:
-    try:
-        one, five, fifteen = os.getloadavg()
-        return f"load average {one:.2f} {five:.2f} {fifteen:.2f} (1, 5, 15 min)"
-    except OSError:
-        return "load average unknown"
-
-
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--draws", type=int, default=24)
     ap.add_argument("--study-draws", type=int, default=17000)
     ap.add_argument("--cores", type=int, default=2)
-    a = ap.parse_args()
+    a = add_smoke(ap).parse_args(argv)
+    if a.smoke:
+        a.draws = 1
     warnings.simplefilter("ignore", AllianceWarning)
-    print(f"before: {_load()}")
-    findings_draw(10_000, _rng(10_000))  # warm-up (imports, caches)
-    slopes_draw(10_000, {})
-    totals: dict[str, list] = {"current": [], "slopes": []}
-    steps: dict[str, list] = {}
+    print(f"before: {load()}")
+    if not a.smoke:
+        findings_draw(10_000, _rng(10_000))  # warm-up (imports, caches)
+        slopes_draw(10_000, {})
+    totals = {"current": Timing(), "slopes": Timing()}
+    steps: dict[str, Timing] = {}
     for i in range(a.draws):
-        w, c = time.perf_counter(), time.process_time()
-        findings_draw(i, _rng(i))
-        totals["current"].append((time.perf_counter() - w, time.process_time() - c))
-        w, c = time.perf_counter(), time.process_time()
-        slopes_draw(i, steps)
-        totals["slopes"].append((time.perf_counter() - w, time.process_time() - c))
-    print(f"after: {_load()}\n")
+        totals["current"].add(lambda i=i: findings_draw(i, _rng(i)))
+        totals["slopes"].add(lambda i=i: slopes_draw(i, steps))
+    print(f"after: {load()}\n")
     print(f"{'step (slopes draw)':24s} {'wall s':>8s} {'cpu s':>8s}   (median of {a.draws})")
-    for k, v in steps.items():
-        print(f"{k:24s} {statistics.median(x[0] for x in v):8.4f} "
-              f"{statistics.median(x[1] for x in v):8.4f}")
+    for k, t in steps.items():
+        print(f"{k:24s} {t.median:8.4f} {t.median_cpu:8.4f}")
     print()
-    for k, v in totals.items():
-        wall = statistics.median(x[0] for x in v)
-        cpu = statistics.median(x[1] for x in v)
+    for k, t in totals.items():
+        wall, cpu = t.median, t.median_cpu
         hours = a.study_draws * cpu / a.cores / 3600
         print(f"draw ({k:7s}): median {wall:.3f} s wall, {cpu:.3f} s cpu; {a.study_draws:,} "
               f"draws on {a.cores} cores at that cpu time: {hours * 60:.0f} min")

@@ -14,51 +14,27 @@ Prints one row per model and scale: the best and median wall time of ``--repeats
 
 from __future__ import annotations
 
-import argparse
 import platform
-import statistics
-import time
-import warnings
 
 import numpy as np
 import pandas as pd
+from _common import arguments, data_at, parse, scales, timed
 
 import alliance
-from alliance import AllianceWarning
 from alliance.growth import THERAPIST_EFFECTS, fit_growth
 
-SCALES = {1: None, 10: (400, 1170), 100: (4000, 11700)}
 
-
-def data_at(scale: int) -> pd.DataFrame:
-    if SCALES[scale] is None:
-        return alliance.load_example()
-    n_ther, n_pat = SCALES[scale]
-    return alliance.simulate(
-        alliance.SimulationParams(n_therapists=n_ther, n_patients=n_pat), seed=1
-    )
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--max-scale", type=int, default=100)
-    ap.add_argument("--repeats", type=int, default=3)
-    args = ap.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    args = parse(arguments(__doc__, max_scale=True), argv)
     rows = []
-    for scale in SCALES:
-        if scale > args.max_scale:
-            break
+    for scale in scales(args.max_scale):
         data = data_at(scale)
         repeats = args.repeats if scale < 100 else max(1, min(args.repeats, 2))
         for rater in ("therapist", "patient", "both"):
             for te in THERAPIST_EFFECTS:
-                times = []
-                for _ in range(repeats):
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", AllianceWarning)
-                        t0 = time.perf_counter()
-                        res = fit_growth(data, rater, therapist_effects=te)
-                        times.append(time.perf_counter() - t0)
+                t = timed(lambda: fit_growth(data, rater, therapist_effects=te),  # noqa: B023
+                          repeats)
+                res = t.result
                 tt = res.estimates.set_index("term")
                 key = "time:training:therapist_rater" if rater == "both" else "time:training"
                 rows.append(
@@ -69,8 +45,8 @@ def main() -> None:
                         "rows": res.n_obs,
                         "rater": rater,
                         "therapist_effects": te,
-                        "best_s": min(times),
-                        "median_s": statistics.median(times),
+                        "best_s": t.best,
+                        "median_s": t.median,
                         "optimizer": res.fit.optimizer,
                         "boundary": res.fit.boundary,
                         key: round(float(tt.loc[key, "estimate"]), 4),

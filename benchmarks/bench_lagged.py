@@ -10,55 +10,26 @@ Run: ``.venv/bin/python benchmarks/bench_lagged.py [--max-scale 100] [--repeats 
 
 from __future__ import annotations
 
-import argparse
-import time
-import warnings
-
-import numpy as np
 import pandas as pd
+from _common import arguments, data_at, parse, scales, timed
 
-import alliance
 from alliance.lagged import fit_lagged, nickell_simulation
-from alliance.synthetic import SimulationParams, simulate
 
 
-def _data(scale: int) -> pd.DataFrame:
-    if scale == 1:
-        return alliance.load_example()
-    p = SimulationParams(n_therapists=40 * scale, n_patients=117 * scale)
-    return simulate(p, seed=2024)
-
-
-def _time(fn, repeats: int) -> tuple[float, float, object]:
-    times, out = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), float(np.median(times)), out
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--max-scale", type=int, default=100)
-    ap.add_argument("--repeats", type=int, default=3)
-    args = ap.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    args = parse(arguments(__doc__, max_scale=True), argv)
     rows = []
-    for scale in (1, 10, 100):
-        if scale > args.max_scale:
-            break
-        data = _data(scale)
+    for scale in scales(args.max_scale):
+        data = data_at(scale, seed=2024)
         for label, kw in [("forward", {}), ("reverse (2 models)", {"direction": "outcome->alliance"})]:
-            with warnings.catch_warnings():  # a boundary fit in a random draw is not a timing issue
-                warnings.simplefilter("ignore")
-                best, med, res = _time(lambda d=data, kw=kw: fit_lagged(d, **kw), args.repeats)
+            t = timed(lambda d=data, kw=kw: fit_lagged(d, **kw), args.repeats)
             rows.append({"task": label, "scale": f"{scale}x", "rows_in": len(data),
-                         "rows_used": res.n_obs, "best_s": best, "median_s": med})
-    reps = 5
-    best, med, _ = _time(lambda: nickell_simulation(reps=reps, seed=1), 1)
+                         "rows_used": t.result.n_obs, "best_s": t.best, "median_s": t.median})
+    reps = 1 if args.smoke else 5
+    t = timed(lambda: nickell_simulation(reps=reps, seed=1), 1)
     rows.append({"task": "nickell_simulation, per replication", "scale": "117 x 6",
-                 "rows_in": 117 * 6, "rows_used": 117 * 5, "best_s": best / reps,
-                 "median_s": med / reps})
+                 "rows_in": 117 * 6, "rows_used": 117 * 5, "best_s": t.best / reps,
+                 "median_s": t.median / reps})
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 

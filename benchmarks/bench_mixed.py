@@ -18,17 +18,14 @@ Run: ``.venv/bin/python benchmarks/bench_mixed.py [--max-scale 100] [--repeats 3
 
 from __future__ import annotations
 
-import argparse
 import json
-import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _common import arguments, parse, record, scales, timed
 
 import alliance
-from alliance.errors import AllianceWarning
 from alliance.mixed import RandomTerm, fit_lmm
 
 HERE = Path(__file__).parent
@@ -63,68 +60,39 @@ def simulate(scale: int, seed: int = 2024) -> tuple[np.ndarray, pd.DataFrame, li
 
 def scaling(max_scale: int, repeats: int) -> None:
     rows = []
-    for scale in (1, 10, 100):
-        if scale > max_scale:
-            break
+    for scale in scales(max_scale):
         y, X, random = simulate(scale)
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            fit = fit_lmm(y, X, random, method="REML")
-            times.append(time.perf_counter() - t0)
+        t = timed(lambda: fit_lmm(y, X, random, method="REML"), repeats)  # noqa: B023
+        fit = t.result
         rows.append({"scale": f"{scale}x", "rows": fit.n_obs,
                      "patients": fit.n_groups["patient"], "therapists": fit.n_groups["therapist"],
-                     "best_s": min(times), "median_s": float(np.median(times)),
+                     "best_s": t.best, "median_s": t.median,
                      "optimizer": fit.optimizer, "loglik": fit.loglik})
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-
-
-def _record(call):
-    """The (args, kwargs) an analysis passes to fit_lmm (its module-level name is wrapped)."""
-    import alliance.growth
-    import alliance.lagged
-    import alliance.rsa.fit
-    import alliance.truth_bias
-
-    modules = [alliance.growth, alliance.truth_bias, alliance.lagged, alliance.rsa.fit]
-    seen = []
-
-    def recorder(*args, **kwargs):
-        seen.append((args, kwargs))
-        return fit_lmm(*args, **kwargs)
-
-    saved = [m.fit_lmm for m in modules]
-    try:
-        for m in modules:
-            m.fit_lmm = recorder
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", AllianceWarning)
-            call()
-    finally:
-        for m, f in zip(modules, saved):
-            m.fit_lmm = f
-    return seen[0]
 
 
 def chapter_calls() -> dict:
     from alliance.growth import fit_growth
     from alliance.lagged import fit_lagged
-    from alliance.rsa import fit_rsa
+    from alliance.rsa import RSASpec, fit_rsa
     from alliance.truth_bias import fit_truth_bias
 
     d = alliance.load_example()
+    # the names of benchmarks/frozen/lme4_timings.json (tests/r/chapter_models.R): no suffix,
+    # a therapist intercept; _slope, a therapist intercept and slope
+    i, s = "intercept", "intercept+slope"
+    surface = RSASpec("wellbeing", "alliance_therapist", "alliance_patient",
+                      group=["therapist", "patient"], time="session", lag=1,
+                      moderator="condition", covariates=["session"])
     return {
-        "growth_therapist": lambda: fit_growth(d, "therapist"),
-        "growth_therapist_slope": lambda: fit_growth(d, "therapist",
-                                                     therapist_effects="intercept+slope"),
-        "growth_patient": lambda: fit_growth(d, "patient"),
+        "growth_therapist": lambda: fit_growth(d, "therapist", therapist_effects=i),
+        "growth_therapist_slope": lambda: fit_growth(d, "therapist", therapist_effects=s),
+        "growth_patient": lambda: fit_growth(d, "patient", therapist_effects=i),
         # lme4 has one residual variance: compare the stacked model as lme4 fits it
-        "growth_stacked": lambda: fit_growth(d, "both", residual="shared"),
-        "truth_bias": lambda: fit_truth_bias(d),
-        "truth_bias_slope": lambda: fit_truth_bias(d, therapist_effects="intercept+slope"),
-        "rsa": lambda: fit_rsa(d, "wellbeing", x="alliance_therapist", y="alliance_patient",
-                               group=["therapist", "patient"], time="session", lag=1,
-                               moderator="condition", covariates=["session"], method="ML"),
+        "growth_stacked": lambda: fit_growth(d, "both", residual="shared", therapist_effects=i),
+        "truth_bias": lambda: fit_truth_bias(d, therapist_effects=i),
+        "truth_bias_slope": lambda: fit_truth_bias(d, therapist_effects=s),
+        "rsa": lambda: fit_rsa(d, surface, method="ML"),
         "lagged": lambda: fit_lagged(d),
     }
 
@@ -134,18 +102,13 @@ def against_lme4(repeats: int) -> None:
     ref = {m["model"]: m for m in frozen["models"]} if frozen else {}
     rows = []
     for name, call in chapter_calls().items():
-        args, kwargs = _record(call)
+        _, [(args, kwargs), *_] = record(call)
         out = {"model": name}
         for ddf, col in (("z", "alliance_fit_s"), ("satterthwaite", "alliance_satterthwaite_s")):
             kw = dict(kwargs, df=ddf)
-            times = []
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", AllianceWarning)
-                for _ in range(repeats):
-                    t0 = time.perf_counter()
-                    fit = fit_lmm(*args, **kw)
-                    times.append(time.perf_counter() - t0)
-            out[col] = min(times)
+            t = timed(lambda: fit_lmm(*args, **kw), repeats)  # noqa: B023
+            fit = t.result
+            out[col] = t.best
         r = ref.get(name, {})
         out["lme4_s"] = r.get("lme4_seconds", np.nan)
         out["lmerTest_s"] = r.get("lmerTest_seconds", np.nan)
@@ -165,15 +128,12 @@ def against_lme4(repeats: int) -> None:
               + (", ".join(slower) if slower else "none"))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--max-scale", type=int, default=100)
-    ap.add_argument("--repeats", type=int, default=3)
-    args = ap.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    args = parse(arguments(__doc__, max_scale=True), argv)
     print("## scaling\n")
     scaling(args.max_scale, args.repeats)
     print("\n## against lme4 (chapter models, shipped data)\n")
-    against_lme4(max(args.repeats, 5))
+    against_lme4(1 if args.smoke else max(args.repeats, 5))
 
 
 if __name__ == "__main__":

@@ -11,40 +11,33 @@ Run: ``.venv/bin/python benchmarks/bench_multiverse.py [--repeats 1]``.
 from __future__ import annotations
 
 import argparse
-import os
-import time
-import warnings
 
 import pandas as pd
+from _common import add_smoke, load, timed
 
 import alliance
-from alliance.errors import AllianceWarning
 from alliance.studies.multiverse import multiverse
 from alliance.synthetic.scenarios import scenario_params
 from alliance.synthetic.simulate import simulate
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeats", type=int, default=1)
-    args = ap.parse_args()
-    files = {"shipped": alliance.load_example(),
-             "null scenario": simulate(scenario_params("null"), seed=11)}
+    args = add_smoke(ap).parse_args(argv)
+    files = {"shipped": alliance.load_example()}
+    if not args.smoke:  # smoke: the small grid on the shipped data
+        files["null scenario"] = simulate(scenario_params("null"), seed=11)
     rows = []
     for name, data in files.items():
-        for grid in ("small", "full"):
-            times = []
-            for _ in range(args.repeats):
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", AllianceWarning)  # boundary fits, expected
-                    t0 = time.perf_counter()
-                    res = multiverse(data, grid=grid)
-                    times.append(time.perf_counter() - t0)
+        for grid in ("small",) if args.smoke else ("small", "full"):
+            t = timed(lambda d=data, g=grid: multiverse(d, grid=g), args.repeats)
+            res = t.result
             rows.append({"data": name, "grid": grid, "fits": res.info["fits"],
                          "specifications": len(res.tables["specifications"]),
-                         "not fitted": res.info["failed"], "seconds (best)": min(times),
-                         "ms per fit": 1000 * min(times) / res.info["fits"]})
-    print(f"load average {os.getloadavg()[0]:.1f}")
+                         "not fitted": res.info["failed"], "seconds (best)": t.best,
+                         "ms per fit": 1000 * t.best / res.info["fits"]})
+    print(load())
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
 
 

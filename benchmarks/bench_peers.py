@@ -35,19 +35,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _common import add_smoke, data_at, load, machine, record, timed
 
-import alliance
 from alliance import AllianceWarning
 from alliance.findings import lagged_surface
 from alliance.growth import fit_growth
@@ -55,22 +53,27 @@ from alliance.mixed import RandomTerm, fit_lmm
 from alliance.truth_bias import fit_truth_bias
 
 HERE = Path(__file__).parent
-SCALES = {1: None, 10: (400, 1170), 100: (4000, 11700)}
 S = "intercept+slope"
 
-#: name -> (the public call on validated-or-raw data, comparable by lme4 / mixedlm, by nlme)
+#: name -> (the public call on validated-or-raw data, comparable by lme4 / mixedlm, by nlme).
+#: Every growth model names its therapist level (``fit_growth`` defaults to
+#: ``"intercept+slope"``): ``_none`` no therapist level, no suffix a therapist intercept,
+#: ``_slope`` a therapist intercept and slope; ``growth_both*`` has a residual variance per
+#: rater, ``growth_stacked_shared*`` one residual (lme4 and mixedlm have no variance functions).
+I = "intercept"
 MODELS = {
     "growth_patient_none": (lambda d: fit_growth(d, "patient", therapist_effects="none"), 1, 0),
-    "growth_patient": (lambda d: fit_growth(d, "patient"), 1, 0),
+    "growth_patient": (lambda d: fit_growth(d, "patient", therapist_effects=I), 1, 0),
     "growth_patient_slope": (lambda d: fit_growth(d, "patient", therapist_effects=S), 1, 0),
-    "growth_therapist": (lambda d: fit_growth(d, "therapist"), 1, 0),
+    "growth_therapist": (lambda d: fit_growth(d, "therapist", therapist_effects=I), 1, 0),
     "growth_therapist_slope": (lambda d: fit_growth(d, "therapist", therapist_effects=S), 1, 0),
-    "growth_both": (lambda d: fit_growth(d, "both"), 0, 1),
+    "growth_both": (lambda d: fit_growth(d, "both", therapist_effects=I), 0, 1),
     "growth_both_slope": (lambda d: fit_growth(d, "both", therapist_effects=S), 0, 1),
-    "growth_stacked_shared": (lambda d: fit_growth(d, "both", residual="shared"), 1, 0),
+    "growth_stacked_shared": (
+        lambda d: fit_growth(d, "both", residual="shared", therapist_effects=I), 1, 0),
     "growth_stacked_shared_slope": (
         lambda d: fit_growth(d, "both", residual="shared", therapist_effects=S), 1, 0),
-    "truth_bias": (lambda d: fit_truth_bias(d), 1, 0),
+    "truth_bias": (lambda d: fit_truth_bias(d, therapist_effects=I), 1, 0),
     "rsa": (lambda d: lagged_surface(d), 1, 0),
     "rsa_within": (lambda d: lagged_surface(d, level2_means=True), 1, 0),
 }
@@ -91,38 +94,6 @@ for _ in range(reps):
 ll = fit.logLik()
 print(json.dumps({"seconds": best, "loglik": float(getattr(ll, "value", ll))}))
 """
-
-
-def data_at(scale: int) -> pd.DataFrame:
-    if SCALES[scale] is None:
-        return alliance.load_example()
-    n_ther, n_pat = SCALES[scale]
-    return alliance.simulate(alliance.SimulationParams(n_therapists=n_ther, n_patients=n_pat),
-                             seed=1)
-
-
-def record(call):
-    """The result of ``call()`` and the (args, kwargs) it passed to ``fit_lmm``."""
-    import alliance.growth
-    import alliance.rsa.fit
-    import alliance.truth_bias
-
-    modules = [alliance.growth, alliance.truth_bias, alliance.rsa.fit]
-    seen = []
-
-    def recorder(*args, **kwargs):
-        seen.append((args, kwargs))
-        return fit_lmm(*args, **kwargs)
-
-    saved = [m.fit_lmm for m in modules]
-    try:
-        for m in modules:
-            m.fit_lmm = recorder
-        res = call()
-    finally:
-        for m, f in zip(modules, saved):
-            m.fit_lmm = f
-    return res, seen[0]
 
 
 def export(args, kwargs, path: Path) -> dict:
@@ -163,15 +134,6 @@ def export(args, kwargs, path: Path) -> dict:
                      if by is not None else None)}
 
 
-def time_alliance(call, repeats: int) -> tuple[float, object]:
-    best, res = np.inf, None
-    for _ in range(repeats):
-        t = time.perf_counter()
-        res = call()
-        best = min(best, time.perf_counter() - t)
-    return best, res
-
-
 #: Every engine on one thread: the package limits BLAS to one thread in every fit, and a
 #: multithreaded peer on a shared 2-core machine spends its time waiting (measured: mixedlm
 #: 0.01 s per growth fit on one thread, 0.1-0.4 s with its default threads under load).
@@ -202,28 +164,7 @@ def run_mixedlm(job: dict, reps: int, timeout: float) -> dict:
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, "
-            f"numpy {np.__version__}, alliance {alliance.__version__}")
-
-
-def load() -> str:
-    try:
-        one, five, fifteen = os.getloadavg()
-        return f"load average {one:.2f} {five:.2f} {fifteen:.2f} (1, 5, 15 min)"
-    except OSError:
-        return "load average unknown"
-
-
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scales", default="1,10,100")
@@ -234,7 +175,11 @@ def main() -> int:
     ap.add_argument("--no-r", action="store_true")
     ap.add_argument("--no-mixedlm", action="store_true")
     ap.add_argument("--json", help="also write the table here")
-    a = ap.parse_args()
+    add_smoke(ap)
+    a = ap.parse_args(argv)
+    if a.smoke:  # 1x, one run, no peers, a model of each kind: the script's own code paths
+        a.scales, a.repeats, a.no_r, a.no_mixedlm = "1", 1, True, True
+        a.models = "growth_patient,growth_both,truth_bias,rsa_within"
     scales = [int(s) for s in a.scales.split(",")]
     names = [m for m in a.models.split(",") if m]
     unknown = set(names) - set(MODELS)
@@ -264,9 +209,10 @@ def main() -> int:
             jobs, scale_rows = [], []
             for name in names:
                 call, lme4_ok, nlme_ok = MODELS[name]
-                res, (args, kwargs) = record(lambda: call(data))  # noqa: B023
-                secs, res = time_alliance(lambda: call(data), reps)  # noqa: B023
-                fit_secs, _ = time_alliance(lambda: fit_lmm(*args, **kwargs), reps)  # noqa: B023
+                _, [(args, kwargs), *_] = record(lambda: call(data))  # noqa: B023
+                t = timed(lambda: call(data), reps)  # noqa: B023
+                secs, res = t.best, t.result
+                fit_secs = timed(lambda: fit_lmm(*args, **kwargs), reps).best  # noqa: B023
                 job = export(args, kwargs, work / f"{scale}x-{name}.csv")
                 fit = getattr(res, "fit", None)
                 row = {"scale": f"{scale}x", "model": name, "rows": int(res.n_obs),

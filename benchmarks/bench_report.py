@@ -16,11 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import time
-import warnings
 from pathlib import Path
 
 import pandas as pd
+from _common import add_smoke, timed
 
 import alliance
 from alliance.data.example import write_sessions
@@ -34,11 +33,13 @@ DESIGNS = {
 }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--big", action="store_true", help="also the 365k-row file (several minutes)")
     ap.add_argument("--skip-100k", action="store_true", help="only the shipped data (quick check)")
-    args = ap.parse_args()
+    args = add_smoke(ap).parse_args(argv)
+    if args.smoke:
+        args.skip_100k, args.big = True, False
     names = ["shipped"] + ([] if args.skip_100k else ["100k"]) + (["365k"] if args.big else [])
     totals, per = [], {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -50,11 +51,8 @@ def main() -> None:
                 path = write_sessions(simulate(SimulationParams(n_therapists=nt, n_patients=npat),
                                                seed=5), Path(tmp) / f"{name}.csv")
             out = Path(tmp) / f"report-{name}"
-            with warnings.catch_warnings():  # boundary fits in a random draw are not a timing issue
-                warnings.simplefilter("ignore")
-                wall, cpu = time.perf_counter(), time.process_time()
-                res = run_report(path, out)
-                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            t = timed(lambda p=path, o=out: run_report(p, o), 1)
+            res, wall, cpu = t.result, t.best, t.median_cpu
             status = json.loads((out / "status.json").read_text())
             rows = len(path.read_text().splitlines()) - 1
             totals.append({"design": name, "rows": rows, "MB": path.stat().st_size / 1e6,

@@ -10,89 +10,80 @@ second-order models, with the cubic ones 19) and the therapist-level bootstrap a
 
 from __future__ import annotations
 
-import argparse
-import time
-import warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+from _common import arguments, data_at, parse, timed
 
 import alliance
-from alliance.rsa import bootstrap_rsa, fit_rsa
+from alliance.findings import LAGGED_SURFACE as CH5
+from alliance.rsa import RSASpec, bootstrap_rsa, fit_rsa
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
 L2 = ["x.mean", "y.mean", "x2.mean", "xy.mean", "y2.mean"]
 
 
-def cases(skip_slow: bool):
+def cases(skip_slow: bool, smoke: bool = False):
+    """(label, call) of each fit; ``smoke``: the 10x trial is the shipped data and the
+    bootstraps draw twice."""
     ex = alliance.load_example()
-    ch5 = {"group": ["therapist", "patient"], "time": "session", "lag": 1,
-           "moderator": "condition", "covariates": ["session"]}
-    yield "chapter 5 (lagged, 2 random intercepts, by arm)", lambda: fit_rsa(
-        ex, "wellbeing", "alliance_therapist", "alliance_patient", **ch5)
-    slopes = dict(ch5, group=["patient", "therapist"], lag_within="patient")
+    yield "chapter 5 (lagged, 2 random intercepts, by arm)", lambda: fit_rsa(ex, CH5)
     yield "chapter 5, random slopes of the 5 terms (therapist)", lambda: fit_rsa(
-        ex, "wellbeing", "alliance_therapist", "alliance_patient", random="full", **slopes)
-    big = alliance.simulate(alliance.SimulationParams(n_therapists=400, n_patients=1170), seed=7)
-    yield "chapter 5 model, 10x trial", lambda: fit_rsa(
-        big, "wellbeing", "alliance_therapist", "alliance_patient", **ch5)
+        ex, CH5, group=["patient", "therapist"], lag_within="patient", random="full")
+    big = data_at(1 if smoke else 10, seed=7)
+    yield f"chapter 5 model, {'shipped data (smoke)' if smoke else '10x trial'}", lambda: fit_rsa(
+        big, CH5)
     train = ex[ex["condition"] == "training"]
     yield "single level, lagged, training arm (+ family)", lambda: fit_rsa(
-        train, "wellbeing", "alliance_therapist", "alliance_patient", time="session", lag=1,
-        lag_within="patient", covariates=["session"])
+        train, RSASpec("wellbeing", "alliance_therapist", "alliance_patient", time="session",
+                       lag=1, lag_within="patient", covariates=["session"]))
     motcon = alliance.read_table(DATA / "rsa_motcon2.csv", numeric=["VA", "EM", "IM"])
-    yield "motcon2 single level HC0 (+ family of 14)", lambda: fit_rsa(motcon, "VA", "EM", "IM", center="none")
-    yield "motcon2 single level, no family", lambda: fit_rsa(motcon, "VA", "EM", "IM", center="none",
-                                                             family=None)
+    va = RSASpec("VA", "EM", "IM", center="none")
+    yield "motcon2 single level HC0 (+ family of 14)", lambda: fit_rsa(motcon, va)
+    yield "motcon2 single level, no family", lambda: fit_rsa(motcon, va, family=None)
     yield "motcon2 second-order + cubic family (19 models)", lambda: fit_rsa(
-        motcon, "VA", "EM", "IM", center="none", family="cubic")
+        motcon, va, family="cubic")
     yield "motcon2 every model (family='all', 25, scaled LR tests)", lambda: fit_rsa(
-        motcon, "VA", "EM", "IM", center="none", family="all")
+        motcon, va, family="all")
     yield "motcon2 second-order family, ML SEs (no scaled tests)", lambda: fit_rsa(
-        motcon, "VA", "EM", "IM", center="none", se="ml")
+        motcon, va, se="ml")
     yield "chapter 5 + multilevel family (12 linear models, both arms)", lambda: fit_rsa(
-        ex, "wellbeing", "alliance_therapist", "alliance_patient", family="default", **ch5)
+        ex, CH5, family="default")
     yield "chapter 5 cubic, moderated, + cubic family (7 models, both arms)", lambda: fit_rsa(
-        ex, "wellbeing", "alliance_therapist", "alliance_patient", cubic=True,
-        family=["SQD", "CA", "CL", "RRCA", "RRCL", "full", "cubic"], **ch5)
-    ch5_fit = fit_rsa(ex, "wellbeing", "alliance_therapist", "alliance_patient", **ch5)
-    yield "chapter 5 cluster bootstrap, 100 draws, 1 process", lambda: bootstrap_rsa(
-        ch5_fit, 100, seed=1)
-    yield "chapter 5 cluster bootstrap, 100 draws, 2 processes", lambda: bootstrap_rsa(
-        ch5_fit, 100, seed=1, jobs=2)
+        ex, CH5, cubic=True, family=["SQD", "CA", "CL", "RRCA", "RRCL", "full", "cubic"])
+    ch5_fit = fit_rsa(ex, CH5)
+    n_boot = 2 if smoke else 100
+    yield f"chapter 5 cluster bootstrap, {n_boot} draws, 1 process", lambda: bootstrap_rsa(
+        ch5_fit, n_boot, seed=1)
+    yield f"chapter 5 cluster bootstrap, {n_boot} draws, 2 processes", lambda: bootstrap_rsa(
+        ch5_fit, n_boot, seed=1, jobs=2)
     l1l2 = alliance.read_table(DATA / "mlrsa_nestler_L1L2_example.csv", numeric=["IV", "selfesteem"],
                                required=["state"])
     yield "L1/L2 example, random intercept, REML", lambda: fit_rsa(
-        l1l2, "selfesteem", "IV", None, y_as_group_mean=True, group="state", method="REML")
+        l1l2, RSASpec("selfesteem", "IV", None, y_as_group_mean=True, group="state"),
+        method="REML")
     nes = alliance.read_table(DATA / "mlrsa_nestler2019_example1.csv",
                               numeric=["z", "x.c", "y.c", "g.s", *L2], required=["GroupID"])
+    ex1 = RSASpec("z", "x.c", "y.c", group="GroupID", random="full", center="none",
+                  covariates=L2)
     yield "Nestler Ex. 1 moderated, 5 random slopes, ML", lambda: fit_rsa(
-        nes, "z", "x.c", "y.c", group="GroupID", random="full", center="none", covariates=L2,
-        moderator="g.s", at=[-1, 0, 1])
+        nes, ex1, moderator="g.s", at=[-1, 0, 1])
     if not skip_slow:
-        yield "Nestler Ex. 1 average, 5 random slopes, ML", lambda: fit_rsa(
-            nes, "z", "x.c", "y.c", group="GroupID", random="full", center="none", covariates=L2)
+        yield "Nestler Ex. 1 average, 5 random slopes, ML", lambda: fit_rsa(nes, ex1)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--repeats", type=int, default=3)
+def main(argv: list[str] | None = None) -> None:
+    ap = arguments(__doc__)
     ap.add_argument("--skip-slow", action="store_true")
-    args = ap.parse_args()
+    args = parse(ap, argv, skip_slow=True)
     rows = []
-    for name, run in cases(args.skip_slow):
-        times = []
-        for _ in range(args.repeats):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                t0 = time.perf_counter()
-                res = run()
-                times.append(time.perf_counter() - t0)
+    for name, run in cases(args.skip_slow, args.smoke):
+        t = timed(run, args.repeats)
+        res = t.result
         rows.append({"fit": name, "rows": res.n_obs,
                      "groups": ", ".join(f"{k} {v}" for k, v in res.n_groups.items()) or "-",
-                     "best_s": min(times), "median_s": float(np.median(times)),
+                     "best_s": t.best, "median_s": t.median,
                      "note": res.info.get("optimizer_note") and "Powell retry" or ""})
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 

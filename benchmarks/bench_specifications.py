@@ -11,12 +11,9 @@ process and two) and :func:`~alliance.studies.specifications.specification_recov
 
 from __future__ import annotations
 
-import argparse
-import time
-import warnings
-
 import numpy as np
 import pandas as pd
+from _common import arguments, data_at, parse, timed
 
 import alliance
 from alliance.draws import run_draws
@@ -28,13 +25,15 @@ from alliance.studies.specifications import (
 from alliance.synthetic.scenarios import scenario_params
 
 
-def cases(draws: int):
+def cases(draws: int, smoke: bool = False):
+    """(label, call) of each case; ``smoke``: the 10x trial is the shipped data."""
     ex = alliance.load_example()
-    big = alliance.simulate(alliance.SimulationParams(n_therapists=400, n_patients=1170), seed=7)
+    big = data_at(1 if smoke else 10, seed=7)
     for name in ("raw", "within", "prior"):
         yield f"{name}: shipped data", lambda name=name: fit_specification(ex, name)
     for name in ("raw", "within"):
-        yield f"{name}: 10x trial", lambda name=name: fit_specification(big, name)
+        yield (f"{name}: {'shipped data (smoke)' if smoke else '10x trial'}",
+               lambda name=name: fit_specification(big, name))
     p = scenario_params("confounded_level")
     yield "one draw (simulate + within + raw)", lambda: specification_draw(
         0, np.random.default_rng(1), p)
@@ -53,21 +52,14 @@ def cases(draws: int):
     yield "specification_recovery, 1000 stored draws", lambda: specification_recovery(stored, p)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--repeats", type=int, default=3)
+def main(argv: list[str] | None = None) -> None:
+    ap = arguments(__doc__)
     ap.add_argument("--draws", type=int, default=40)
-    args = ap.parse_args()
+    args = parse(ap, argv, draws=2)
     rows = []
-    for name, run in cases(args.draws):
-        times = []
-        for _ in range(args.repeats):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                t0 = time.perf_counter()
-                run()
-                times.append(time.perf_counter() - t0)
-        rows.append({"case": name, "best_s": min(times), "median_s": float(np.median(times))})
+    for name, run in cases(args.draws, args.smoke):
+        t = timed(run, args.repeats)
+        rows.append({"case": name, "best_s": t.best, "median_s": t.median})
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 

@@ -16,12 +16,11 @@ import json
 import os
 import platform
 import time
-import warnings
 from importlib.metadata import version
 from pathlib import Path
 
-import numpy as np
 import statsmodels.formula.api as smf
+from _common import add_smoke, timed
 
 from alliance.mixed import fit_lmm
 
@@ -31,39 +30,32 @@ mixed_cases = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(mixed_cases)
 
 
-def _median_time(fn, repeats: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)), out
-
-
-def run(repeats: int = 3) -> list[dict]:
+def run(repeats: int = 3, cases: int | None = None) -> list[dict]:
+    """The table: every case of ``tests/mixed_cases.py`` (the first ``cases`` of them)."""
     rows = []
-    for name, case in mixed_cases.CASES.items():
+    for name, case in list(mixed_cases.CASES.items())[:cases]:
         (y, X, random), theirs, _ = case()
         spec = dict(theirs)
         formula, data = spec.pop("formula"), spec.pop("data")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            t_ours, ours = _median_time(lambda: fit_lmm(y, X, random, method="REML"), repeats)
-            t_sm, res = _median_time(lambda: smf.mixedlm(formula, data, **spec).fit(reml=True),
-                                     repeats)
-        rows.append({"model": name, "n": len(y), "alliance_seconds": t_ours,
-                     "statsmodels_seconds": t_sm, "speedup": t_sm / t_ours,
+        t_ours = timed(lambda: fit_lmm(y, X, random, method="REML"), repeats)  # noqa: B023
+        t_sm = timed(lambda: smf.mixedlm(formula, data, **spec).fit(reml=True),  # noqa: B023
+                     repeats)
+        ours, res = t_ours.result, t_sm.result
+        rows.append({"model": name, "n": len(y), "alliance_seconds": t_ours.median,
+                     "statsmodels_seconds": t_sm.median, "speedup": t_sm.median / t_ours.median,
                      "alliance_loglik": float(ours.loglik), "statsmodels_loglik": float(res.llf),
                      "statsmodels_converged": bool(res.converged)})
     return rows
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--freeze", type=Path, help="write the table (JSON) to this file")
-    args = parser.parse_args()
-    rows = run(args.repeats)
+    args = add_smoke(parser).parse_args(argv)
+    if args.smoke:
+        args.repeats = 1
+    rows = run(args.repeats, 2 if args.smoke else None)
     print(f"{'model':28s} {'n':>6s} {'alliance s':>11s} {'statsmodels s':>14s} {'x':>6s} "
           f"{'logLik alliance':>16s} {'logLik statsmodels':>19s}")
     for r in rows:

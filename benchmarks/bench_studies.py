@@ -28,13 +28,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _common import add_smoke, record, timed
 
 import alliance
 from alliance.draws.runner import run_draws
@@ -50,40 +48,13 @@ _MODULES = ("alliance.growth", "alliance.truth_bias", "alliance.rsa.fit")
 
 def capture_designs(data) -> dict:
     """The engine's inputs ``(y, X, random, method)`` of every model of a draw, by name."""
-    import importlib
-
-    calls: list = []
-    real = {}
-    for name in _MODULES:
-        mod = importlib.import_module(name)
-        real[name] = mod.fit_lmm
-
-        def spy(y, X, random, *args, _real=real[name], **kw):
-            calls.append((y, X, random, kw.get("method", args[0] if args else "REML")))
-            return _real(y, X, random, *args, **kw)
-
-        mod.fit_lmm = spy
     designs = {}
-    try:
-        for model in MODELS:
-            before = len(calls)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                fit_paper_models(data, only=[model])
-            designs[model] = calls[before]  # the model's (first) engine call
-    finally:
-        for name in _MODULES:
-            importlib.import_module(name).fit_lmm = real[name]
+    for model in MODELS:
+        # the model's (first) engine call
+        _, [(args, kw), *_] = record(lambda m=model: fit_paper_models(data, only=[m]), _MODULES)
+        y, X, random, *rest = args
+        designs[model] = (y, X, random, kw.get("method", rest[0] if rest else "REML"))
     return designs
-
-
-def _median_time(fn, repeats: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
 
 
 def _frame(y, X, random) -> pd.DataFrame:
@@ -127,12 +98,14 @@ def export(designs: dict, folder: Path) -> None:
     (folder / "designs.json").write_text(json.dumps(meta, indent=1) + "\n")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--draws", type=int, default=10, help="serial draws per study timed")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--export", type=Path, help="write the designs for tests/r/lme4_timing.R")
-    args = ap.parse_args()
+    args = add_smoke(ap).parse_args(argv)
+    if args.smoke:
+        args.draws, args.repeats = 1, 1
     data = alliance.load_example()
     designs = capture_designs(data)
     if args.export:
@@ -145,12 +118,11 @@ def main() -> int:
           f"{'lme4*':>7s} {'engine/lme4':>12s} {'logLik engine':>14s} {'logLik lme4':>12s}")
     for model in MODELS:
         y, X, random, method = designs[model]
-        t_an, _ = _median_time(lambda m=model: _quiet(fit_paper_models, data, only=[m]),
-                               args.repeats)
-        t_en, fit = _median_time(lambda: _quiet(fit_lmm, y, X, random, method=method),
-                                 args.repeats)
+        t_an = timed(lambda m=model: fit_paper_models(data, only=[m]), args.repeats).median
+        t = timed(lambda: fit_lmm(y, X, random, method=method), args.repeats)  # noqa: B023
+        t_en, fit = t.median, t.result
         sm_fn = statsmodels_fit(y, X, random, method)
-        t_sm = _median_time(lambda: _quiet(sm_fn), args.repeats)[0] if sm_fn else None
+        t_sm = timed(sm_fn, args.repeats).median if sm_fn else None
         ref = lme4["models"].get(model, {})
         t_l4 = ref.get("seconds")
         print(f"{model:18s} {len(y):5d} {t_an:9.3f} {t_en:8.3f} "
@@ -166,20 +138,14 @@ def main() -> int:
     for label, fn, params in (
             ("replication draw (5 models, chapter 7)", findings_draw, scenario_params()),
             ("power draw (4 models, chapter 9, 40 therapists)", power_draw, design_params())):
-        t0 = time.perf_counter()
-        rows = run_draws(fn, args.draws, seed=99, args=(params, 0.05), jobs=1)
-        wall = time.perf_counter() - t0
+        t = timed(lambda f=fn, p=params: run_draws(f, args.draws, seed=99, args=(p, 0.05),
+                                                   jobs=1), 1)
+        rows, wall = t.result, t.best
         print(f"{label}: {args.draws / wall:.2f} draws per second per core "
               f"({wall / args.draws:.2f} s a draw; {int((rows['error'] != '').sum())} failed)")
     print(f"(cores on this machine: {os.cpu_count()}; a study with --jobs N runs about N times "
           f"as many when the cores are free)")
     return 0
-
-
-def _quiet(fn, *a, **kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return fn(*a, **kw)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
 exactly as ``make book`` does (every chapter executed, ``-W --keep-going``), and
 returns the HTML folder. The build starts in the background as soon as the
 collected tests show that one needs it, and the tests that need it run last, so
-on two cores the book builds while the other tests run. ``book_url`` serves it on 127.0.0.1. ``browser`` is
+on two cores the book builds while the other tests run (the tests marked ``processes``,
+whose draws take both cores, just before the book's). ``book_url`` serves it on 127.0.0.1. ``browser`` is
 Debian's chromium driven by Playwright for Python (never a downloaded browser);
 ``visit`` opens one page and records console errors, failed requests and any
 request to another host.
@@ -65,8 +66,20 @@ def pytest_collection_modifyitems(config, items):
         if used & BROWSER_FIXTURES:
             item.add_marker(pytest.mark.browser)
             item.add_marker(pytest.mark.slow)
-    # the tests that need the book last: the build (started when collection ends) runs meanwhile
-    items[:] = [i for i in items if not _needs_book(i)] + [i for i in items if _needs_book(i)]
+    # the tests that need the book last: the build (started when collection ends) runs meanwhile;
+    # before them the tests that run their draws in two processes, so that they come when the
+    # build no longer holds one of the two cores (while it does, a single-process test shares
+    # the machine evenly with it)
+    def rank(item):
+        return 2 if _needs_book(item) else 1 if item.get_closest_marker("processes") else 0
+
+    items[:] = sorted(items, key=rank)  # stable: within each group, the collection order
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "processes: runs its draws in two worker processes (jobs=2); ordered after "
+                   "the single-process tests, before the book's (tests/conftest.py)")
 
 
 class _BookBuild:

@@ -328,7 +328,37 @@ def test_df_options(data):
 # --------------------------------------------------------------------------- recovery
 
 
+#: The truths of the recovery study and the quantity each is compared with, by rater.
+_RECOVERY_PARAMS = alliance.SimulationParams(mu_patient=3.4)
+_RECOVERY_TRUTH = {
+    ("therapist", "time:training"): _RECOVERY_PARAMS.growth_therapist_training_effect,
+    ("therapist", "time"): _RECOVERY_PARAMS.growth_therapist_control,
+    ("patient", "time:training"): 0.0,
+    ("patient", "time"): _RECOVERY_PARAMS.growth_patient,
+    ("both", "time:training:therapist_rater"): _RECOVERY_PARAMS.growth_therapist_training_effect,
+}
+
+
+def _recovery_draw(draw, rng):
+    """One trial of the recovery study (seed 5000 + draw, as before it ran in processes): per
+    truth, whether the 95% CI covers it and the estimate."""
+    d = alliance.simulate(_RECOVERY_PARAMS, seed=5000 + draw)
+    out = {}
+    for rater in ("therapist", "patient", "both"):
+        # therapist ratings have no patient-specific slopes in the generative model, so
+        # those fits sit on the boundary (slope variance 0) by design: warnings expected.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AllianceWarning)
+            fx = fit_growth(d, rater).estimates.set_index("term")
+        for (r, term), value in _RECOVERY_TRUTH.items():
+            if r == rater:
+                out[f"hit {r} {term}"] = bool(fx.loc[term, "ci_low"] <= value <= fx.loc[term, "ci_high"])
+                out[f"est {r} {term}"] = float(fx.loc[term, "estimate"])
+    return out
+
+
 @pytest.mark.slow
+@pytest.mark.processes
 def test_parameter_recovery_coverage():
     """Estimates fall inside their 95% CIs at about the nominal rate over repeated draws.
 
@@ -337,33 +367,18 @@ def test_parameter_recovery_coverage():
     ``growth_patient`` in both arms (time:training = 0); stacked three-way interaction =
     0.04. ``mu_patient`` is lowered to 3.4 so that the instrument's ceiling (5) does not
     bend patient trajectories (clipped ratings are not linear in time; with the default
-    3.9 the patient-rated ``time`` is biased down by ~10% and covered ~90%).
+    3.9 the patient-rated ``time`` is biased down by ~10% and covered ~90%). The draws run
+    in two processes (the package's runner; each draw's data from its own fixed seed, so
+    the numbers are those of a serial loop).
     """
-    params = alliance.SimulationParams(mu_patient=3.4)
-    truth = {
-        ("therapist", "time:training"): params.growth_therapist_training_effect,
-        ("therapist", "time"): params.growth_therapist_control,
-        ("patient", "time:training"): 0.0,
-        ("patient", "time"): params.growth_patient,
-        ("both", "time:training:therapist_rater"): params.growth_therapist_training_effect,
-    }
+    from alliance.draws import run_draws
+
     n_draws = 60
-    hits = {k: [] for k in truth}
-    est = {k: [] for k in truth}
-    for s in range(n_draws):
-        d = alliance.simulate(params, seed=5000 + s)
-        for rater in ("therapist", "patient", "both"):
-            # therapist ratings have no patient-specific slopes in the generative model, so
-            # those fits sit on the boundary (slope variance 0) by design: warnings expected.
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", AllianceWarning)
-                fx = fit_growth(d, rater).estimates.set_index("term")
-            for (r, term), value in truth.items():
-                if r == rater:
-                    hits[(r, term)].append(
-                        fx.loc[term, "ci_low"] <= value <= fx.loc[term, "ci_high"]
-                    )
-                    est[(r, term)].append(fx.loc[term, "estimate"])
+    res = run_draws(_recovery_draw, n_draws, seed=5000, jobs=2)
+    assert (res["error"] == "").all()
+    truth = _RECOVERY_TRUTH
+    hits = {(r, t): res[f"hit {r} {t}"].astype(bool).tolist() for r, t in truth}
+    est = {(r, t): res[f"est {r} {t}"].tolist() for r, t in truth}
     for key, value in truth.items():
         cover = float(np.mean(hits[key]))
         # 60 draws: binomial SD of coverage 0.028 at 0.95; 0.85 is 3.6 SD below nominal
@@ -384,7 +399,8 @@ def _binomial_bounds(n: int, rate: float = 0.05, level: float = 0.999) -> tuple[
     return lo, hi
 
 
-def _null_growth_draw(draw, rng, rater, session_effect=False):
+def _null_growth_draw(draw, rng, rater, session_effect=False,
+                      methods=("satterthwaite", "kenward-roger", "z")):
     params = alliance.SimulationParams(mu_patient=3.4, growth_therapist_training_effect=0.0)
     d = alliance.simulate(params, seed=int(rng.integers(2**31 - 1)))
     term = "time:training:therapist_rater" if rater == "both" else "time:training"
@@ -392,13 +408,14 @@ def _null_growth_draw(draw, rng, rater, session_effect=False):
         warnings.simplefilter("ignore", AllianceWarning)
         res = fit_growth(d, rater, session_effect=session_effect)
     out = {"estimate": res.value(term)}
-    for m in ("satterthwaite", "kenward-roger", "z"):
+    for m in methods:
         row = res.fit.contrast({"t": {term: 1.0}}, ddf=m).iloc[0]
         out[f"p_{m}"], out[f"se_{m}"] = float(row["p"]), float(row["se"])
     return out
 
 
 @pytest.mark.slow
+@pytest.mark.processes
 def test_type_one_error_of_the_df_corrected_growth_tests():
     """Patient-rated growth difference, null true (training does not change patient-rated
     growth in the generative model): over 800 simulated trials the Satterthwaite and
@@ -418,6 +435,7 @@ def test_type_one_error_of_the_df_corrected_growth_tests():
 
 
 @pytest.mark.slow
+@pytest.mark.processes
 def test_type_one_error_and_se_of_the_three_way_test():
     """The rater x condition x session interaction of the stacked model, null true (no extra
     therapist-rated growth under training), with rater-specific residual variances and the
@@ -426,12 +444,14 @@ def test_type_one_error_and_se_of_the_three_way_test():
     shared residual variance and no session effect it is about 19% too large, a conservative
     test) and the Satterthwaite test rejects inside the central 99.9% binomial range of 5%.
     100 draws (about 50 s on two cores; 150 took 80 s) keep the test under a minute; the
-    rejection rate at 800 draws is checked by the patient-rated test above."""
+    rejection rate at 800 draws is checked by the patient-rated test above. Only the
+    Satterthwaite test is computed (nothing here reads Kenward-Roger or z)."""
     from alliance.draws import run_draws
 
     n = 100
     res = run_draws(_null_growth_draw, n, seed=777,
-                    kwargs={"rater": "both", "session_effect": True}, jobs=2)
+                    kwargs={"rater": "both", "session_effect": True,
+                            "methods": ("satterthwaite",)}, jobs=2)
     assert (res["error"] == "").all()
     ratio = res["se_satterthwaite"].mean() / res["estimate"].std(ddof=1)
     assert 0.85 < ratio < 1.15, ratio

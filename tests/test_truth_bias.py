@@ -607,6 +607,7 @@ def _null_tracking_draw(draw, rng):
 
 
 @pytest.mark.slow
+@pytest.mark.processes
 def test_type_one_error_of_the_temporal_congruence_difference():
     """Null true (tracking equal in both arms): over 400 simulated trials the Satterthwaite
     and Kenward-Roger tests of the arm difference reject inside the central 99.9% binomial
