@@ -637,7 +637,8 @@ def fit_lmm(
                 curv2, diag2 = _diagnose(model, res2, Rinv)
                 if diag2["converged"] or res2.fun < res.fun - 1e-8:
                     res, curv, diag = res2, curv2, diag2
-        res3, n_restarts = restart_search(model, res, bounds, always=(restarts == "always"))
+        res3, n_restarts = restart_search(model, res, bounds, always=(restarts == "always"),
+                                          confirmed=bool(diag["converged"]))
         if res3 is not None:
             curv3, diag3 = _diagnose(model, res3, Rinv)
             res, curv, diag = res3, curv3, diag3
