@@ -102,7 +102,7 @@ def test_allocate_rejects_bad_input():
         allocate(THERAPISTS, seed=1, block_size=3)
     with pytest.raises(ValueError, match="no stratum"):
         allocate(THERAPISTS, seed=1, strata={"T01": "A"})
-    with pytest.raises(ValueError, match="either seed or rng"):
+    with pytest.raises(ValueError, match="not both seed and rng"):
         allocate(THERAPISTS, seed=1, rng=np.random.default_rng(1))
 
 
