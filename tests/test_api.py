@@ -195,7 +195,7 @@ def _public_functions() -> dict:
         for name in getattr(module, "__all__", ()):
             fn = getattr(module, name, None)
             if inspect.isfunction(fn) and not name.startswith("_"):
-                out[f"{fn.__module__}.{fn.__name__}"] = fn
+                out[f"{fn.__module__}.{fn.__name__}".removeprefix("alliance.")] = fn
     return out
 
 
@@ -264,11 +264,11 @@ def test_commands_take_the_functions_seeds():
     assert seen >= 5
     from alliance.studies.power import POWER_SEED, power_study
 
-    assert registry.RANDOMNESS["alliance.studies.power.power_study"].seed == POWER_SEED
+    assert registry.RANDOMNESS["studies.power.power_study"].seed == POWER_SEED
     assert inspect.signature(power_study).parameters["seed"].default == POWER_SEED
     from alliance.synthetic.params import EXAMPLE_SEED
 
-    assert registry.RANDOMNESS["alliance.synthetic.simulate.simulate"].seed == EXAMPLE_SEED
+    assert registry.RANDOMNESS["synthetic.simulate.simulate"].seed == EXAMPLE_SEED
 
 
 def test_allocate_requires_its_seed_and_takes_rng_for_one_release():

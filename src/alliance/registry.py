@@ -224,50 +224,51 @@ class Randomness:
 _DRAW = ("a draw function of run_draws, or what one calls: fn(draw, rng) is handed its draw's "
          "generator (from the study's seed), not a seed")
 
-#: Every public function that draws random numbers, by its module's name and its own, and
+#: Every public function that draws random numbers, by its module's name in the package and
+#: its own (``"allocation.allocate"`` is ``alliance.allocation.allocate``), and
 #: how it takes them. One name: ``seed`` (an int; where noted, a ``numpy.random.Generator``
 #: too); one default, :data:`VOCABULARY`'s (1), unless ``why`` says otherwise. The
 #: number of bootstrap draws is ``n_boot`` (999); other counts name what they count.
 #: ``tests/test_api.py`` checks every public function against this list, both ways.
 RANDOMNESS = {
-    "alliance.allocation.allocate": Randomness(
+    "allocation.allocate": Randomness(
         seed=REQUIRED, aliases={"rng": "seed"},
         why="a real trial's allocation is made once and must be reproducible from a "
             "recorded seed: no default (neither a fresh, unrecorded one nor a fixed one "
             "that every trial would share)"),
-    "alliance.synthetic.simulate.simulate": Randomness(
+    "synthetic.simulate.simulate": Randomness(
         seed=20221110, command={"simulate --seed": REQUIRED},
         why="simulate() is the shipped synthetic trial (EXAMPLE_SEED, the paper's "
             "online-first date); the command writes a file and asks for its seed"),
-    "alliance.randomise.permutation.permutation_test": Randomness(
+    "randomise.permutation.permutation_test": Randomness(
         count="n_permutations", count_default=999, aliases={"rng": "seed"}),
-    "alliance.rsa.bootstrap.bootstrap_rsa": Randomness(
+    "rsa.bootstrap.bootstrap_rsa": Randomness(
         count="n_boot", count_default=999,
         command={"fit rsa --seed": 1, "fit rsa --n-boot": None}),
-    "alliance.studies.bootstrap.cluster_bootstrap": Randomness(count="n_boot",
+    "studies.bootstrap.cluster_bootstrap": Randomness(count="n_boot",
                                                               count_default=999),
-    "alliance.studies.bootstrap.headline_inference": Randomness(count="n_boot",
+    "studies.bootstrap.headline_inference": Randomness(count="n_boot",
                                                                count_default=999),
-    "alliance.lagged.nickell_simulation": Randomness(count="reps", count_default=100),
-    "alliance.findings.replication_rates": Randomness(count="n_draws", count_default=20),
-    "alliance.studies.power.power_study": Randomness(
+    "lagged.nickell_simulation": Randomness(count="reps", count_default=100),
+    "findings.replication_rates": Randomness(count="n_draws", count_default=20),
+    "studies.power.power_study": Randomness(
         seed=2024, count="n_draws", count_default=1000,
         command={"power --seed": 2024, "power --draws": 1000},
         why="the frozen power study's seed (POWER_SEED), so that a power study with the "
             "defaults, in Python or by `alliance power`, draws the frozen study's first "
             "draws (chapter 9 compares them)"),
-    "alliance.plots.truth_bias.plot_dyads": Randomness(),
-    "alliance.draws.runner.run_draws": Randomness(
+    "plots.truth_bias.plot_dyads": Randomness(),
+    "draws.runner.run_draws": Randomness(
         seed=REQUIRED, count="n_draws", count_default=REQUIRED,
         why="the runner under every study: its caller's study seed, which keys the "
             "study's chunk store (study_identity)"),
-    **{f"alliance.{name}": Randomness(seed=REQUIRED, name="rng", why=_DRAW)
+    **{name: Randomness(seed=REQUIRED, name="rng", why=_DRAW)
        for name in ("findings.findings_draw", "studies.power.power_draw",
                     "studies.specifications.specification_draw",
                     "draws.bootstrap.resample_clusters")},
-    "alliance.draws.runner.draw_rng": Randomness(
+    "draws.runner.draw_rng": Randomness(
         seed=REQUIRED, why="the generator of one draw of a given study's seed"),
-    "alliance.draws.runner.study_identity": Randomness(
+    "draws.runner.study_identity": Randomness(
         seed=REQUIRED, why="the identity of a study includes its seed"),
 }
 
