@@ -120,3 +120,48 @@ def test_other_names():
     d = small().rename(columns={"patient": "id", "session": "wave"})
     out = lag(d, "x", group="id", time="wave")
     assert out["x_lag1"].notna().sum() == 2
+
+
+def _lag_by_lookup(d: pd.DataFrame, column: str, k: int) -> tuple[list, int, int]:
+    """The rule written out row by row: the value of the same patient's row at exactly
+    session - k (None if there is none); and the counts of first sessions and gaps."""
+    at = {(p, s): i for i, (p, s) in enumerate(zip(d["patient"], d["session"]))}
+    first = d.groupby("patient")["session"].min()
+    values, n_first, n_gap = [], 0, 0
+    for p, s in zip(d["patient"], d["session"]):
+        i = at.get((p, s - k))
+        values.append(None if i is None else d[column].iloc[i])
+        if i is None:
+            n_first += s - k < first[p]
+            n_gap += s - k >= first[p]
+    return values, n_first, n_gap
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_against_the_rule_written_row_by_row(seed):
+    """Random patients, sessions (some half sessions, gaps, any row order), ids of several
+    kinds and columns of several dtypes: every lagged value and count as the rule says."""
+    rng = np.random.default_rng(seed)
+    rows = {(p, s) for p, s in zip(rng.integers(0, 7, 60), rng.integers(1, 9, 60))}
+    patient, session = map(np.array, zip(*sorted(rows, key=lambda _: rng.random())))
+    session = session + (rng.random(len(session)) < 0.2) * 0.5 if seed % 2 else session
+    ids = {0: [f"p{p}" for p in patient], 1: patient, 2: patient.astype(float)}[seed % 3]
+    n = len(patient)
+    d = pd.DataFrame({"patient": ids, "session": session,
+                      "x": np.where(rng.random(n) < 0.2, np.nan, rng.normal(size=n)),
+                      "i": rng.integers(0, 9, n),
+                      "s": np.array([f"v{v}" for v in rng.integers(0, 5, n)], dtype=object)},
+                     index=rng.permutation(n) * 2)
+    for k in (1, 2):
+        out = lag(d, ["x", "i", "s"], lag=k)
+        assert list(out.index) == list(d.index)
+        for c in ("x", "i", "s"):
+            want, n_first, n_gap = _lag_by_lookup(d, c, k)
+            got = out[lag_name(c, k)].tolist()
+            assert [None if pd.isna(w) else w for w in want] == [None if pd.isna(g) else g
+                                                                 for g in got]
+        ints = out[f"i_lag{k}"]  # an integer column with missing lags becomes float
+        assert ints.dtype == (np.int64 if ints.notna().all() else np.float64)
+        rep = out.attrs["lag"]
+        assert (rep["n_first"], rep["n_gap"]) == (n_first, n_gap)
+        assert rep["n_no_previous"] == n_first + n_gap

@@ -112,6 +112,35 @@ def test_degenerate_quadratic_form_gives_nan():
     assert np.isnan(q["X0"]) and np.isnan(q["p11"]) and np.isnan(q["loic_shift"])
 
 
+def test_quantities_of_many_surfaces_at_once_are_those_of_one():
+    """The delta method evaluates the quantities at b and at ten steps from it in one pass
+    (``_quantities``); each row is exactly :func:`surface_quantities` of that b, and the
+    Jacobian is exactly the one of steps taken one by one, on random and degenerate surfaces
+    (flat quadratic form, b4 = 0, a4 = 0, a first axis of slope -1, huge and tiny b)."""
+    from alliance.rsa.surface import SURFACE_L, _quantities, _values_and_jacobian
+
+    rng = np.random.default_rng(11)
+    bs = [rng.normal(size=5) * s for s in (1e-8, 1e-3, 1.0, 1e3, 1e6) for _ in range(40)]
+    bs += [np.array(b, dtype=float) for b in (
+        [0.5, 0.5, 0.0, 0.0, 0.0], [0.2, -0.3, 0.4, 0.0, -0.1], [0.1, 0.2, 0.5, 1.0, 0.5],
+        [0.1, 0.2, 1.0, -2.0, 1.0], [0.0, 0.0, -1.0, 2.0, -1.0], [0.3, 0.1, -1.0, 1.999, -1.0])]
+    for b in bs:
+        want = np.array(list(surface_quantities(b).values()))
+        np.testing.assert_array_equal(_quantities(b[None, :])[0], want)
+        J = np.empty((len(QUANTITIES), 5))  # the steps one by one
+        for j in range(5):
+            h = 1e-6 * max(1.0, abs(b[j]))
+            up, dn = b.copy(), b.copy()
+            up[j] += h
+            dn[j] -= h
+            J[:, j] = (np.array(list(surface_quantities(up).values()))
+                       - np.array(list(surface_quantities(dn).values()))) / (2.0 * h)
+        J[:5] = SURFACE_L.to_numpy()
+        est, J_once = _values_and_jacobian(b)
+        np.testing.assert_array_equal(est, want)
+        np.testing.assert_array_equal(J_once, J)
+
+
 def test_checklist_on_a_textbook_congruence_surface():
     # z = -(X - Y)^2 with precise estimates: a4 = -4 < 0, ridge on the LOC -> broad AND strict congruence
     b = [0.0, 0.0, -1.0, 2.0, -1.0]

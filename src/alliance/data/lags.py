@@ -129,42 +129,66 @@ def lag(
     bad = np.flatnonzero(~np.isfinite(t.to_numpy()))
     if bad.size:
         raise fail(source, "time present", f"column '{time}' is missing in {rows_text(bad, source)}")
-    keys = pd.DataFrame({"_g": g, "_t": t})
-    dup = keys.duplicated(keep=False).to_numpy()
-    if dup.any():
+    codes = pd.factorize(g)[0]  # the groups as integers (ids equal as pandas compares them)
+    tv = t.to_numpy()
+    # Each row's key (group, time) and the key it looks up, (group, time - lag), as one integer:
+    # the times and the looked-up times share one table of distinct values (exact float equality,
+    # as a join on the values), so a lagged row is found only at exactly time - lag.
+    times, where = np.unique(np.concatenate([tv, tv - lag]), return_inverse=True)
+    n = len(tv)
+    key = codes.astype(np.int64) * len(times) + where[:n]
+    wanted = codes.astype(np.int64) * len(times) + where[n:]
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    same = sorted_key[1:] == sorted_key[:-1]
+    if same.any():
+        dup = np.zeros(n, dtype=bool)
+        dup[order[1:][same]] = True
+        dup[order[:-1][same]] = True
         raise fail(source, f"unique {group} x {time}",
                    f"{rows_text(np.flatnonzero(dup), source)} repeat a {group} x {time} "
                    f"combination; a lag needs one row per {group} and {time}")
-    right = keys.copy()
-    right["_pos"] = np.arange(len(keys))
-    left = pd.DataFrame({"_g": g, "_t": t - lag})
-    matched = left.merge(right, on=["_g", "_t"], how="left", sort=False)["_pos"].to_numpy()
+    at = np.minimum(np.searchsorted(sorted_key, wanted), max(n - 1, 0))
+    found = sorted_key[at] == wanted if n else np.zeros(0, dtype=bool)
+    matched = np.where(found, order[at], np.nan) if n else np.zeros(0)
     n_bridged = None
     if bridge is not None:
         strict = matched
         ok = data[list(bridge)].notna().all(axis=1).to_numpy()
-        matched = _previous_observed(keys, ok, lag)
+        matched = _previous_observed(pd.DataFrame({"_g": g, "_t": t}), ok, lag)
         n_bridged = int(np.sum(~np.isnan(matched) & ~(matched == strict)))
     has_prev = ~np.isnan(matched)
     pos = np.where(has_prev, matched, 0).astype(np.intp)
 
-    out = pd.DataFrame(index=data.index)
+    lagged_columns = {}
     n_missing_value = {}
     n_valid = {}
+    all_prev = bool(has_prev.all())
     for c in cols:
-        vals = data[c].reset_index(drop=True)
-        lagged = vals.iloc[pos].reset_index(drop=True)
-        lagged = lagged.where(pd.Series(has_prev))
-        if not has_prev.all() and pd.api.types.is_integer_dtype(vals.dtype):
-            lagged = lagged.astype(float)
         name = lag_name(c, lag)
-        out[name] = lagged.to_numpy()
-        isna = pd.isna(out[name]).to_numpy()
+        col = data[c]
+        if isinstance(col.dtype, np.dtype) and col.dtype.kind in "fiu":  # plain numbers: NumPy
+            vals = col.to_numpy()[pos]
+            if not all_prev:
+                if vals.dtype.kind != "f":  # an integer column with missing lags becomes float
+                    vals = vals.astype(float)
+                vals[~has_prev] = np.nan
+            isna = np.isnan(vals) if vals.dtype.kind == "f" else np.zeros(n, dtype=bool)
+        else:  # any other dtype: pandas' own missing value for it
+            lagged = col.reset_index(drop=True).iloc[pos].reset_index(drop=True)
+            lagged = lagged.where(pd.Series(has_prev))
+            if not all_prev and pd.api.types.is_integer_dtype(col.dtype):
+                lagged = lagged.astype(float)
+            vals = lagged.to_numpy()
+            isna = pd.isna(vals)
+        lagged_columns[name] = vals
         n_missing_value[name] = int(np.sum(isna & has_prev))
         n_valid[name] = int(np.sum(~isna))
-    first_time = t.groupby(g).transform("min").to_numpy()
+    out = pd.DataFrame(lagged_columns, index=data.index)
+    first_time = np.full(codes.max() + 1 if n else 0, np.inf)
+    np.minimum.at(first_time, codes, tv)  # each group's first time
     no_prev = ~has_prev
-    is_first = no_prev & (t.to_numpy() - lag < first_time)
+    is_first = no_prev & (tv - lag < first_time[codes])
     out.attrs["lag"] = {
         "lag": lag,
         "group": group,

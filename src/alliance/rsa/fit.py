@@ -38,7 +38,7 @@ from alliance.rsa.surface import (
     SURFACE_L,
     _surface_cov,
     congruence_checklist,
-    covariate_columns,
+    covariate_means,
     far_point_flags,
     intercept_weights,
 )
@@ -431,7 +431,9 @@ def _fit_rsa(data, spec: RSASpec, *, df: str = "satterthwaite", read: dict | Non
             if not issubclass(c.category, AllianceWarning):  # pragma: no cover - others untouched
                 warnings.warn_explicit(c.message, c.category, c.filename, c.lineno)
         beta = fit.coef.to_numpy()
-        cov = fit.vcov().loc[names, names].to_numpy()
+        V = fit.vcov()
+        cov = (V.to_numpy().copy(order="K") if list(V.index) == names  # the design's order
+               else V.loc[names, names].to_numpy())
         info_fit = {"estimator": f"linear mixed model by {spec.method} (alliance.mixed.fit_lmm), "
                                  f"GLS covariance, {DDF_LABEL[fit.ddf]} for linear quantities",
                     "loglik": fit.loglik, "aic": fit.aic, "boundary": bool(fit.boundary),
@@ -459,13 +461,15 @@ def _fit_rsa(data, spec: RSASpec, *, df: str = "satterthwaite", read: dict | Non
     if "full" in fam and spec.model != "full":
         checked = (fam["full"].beta.to_numpy(), fam["full"].cov.to_numpy(), df_fit)
     beta_s = pd.Series(beta, index=names)
-    levels, intercepts, base, inter = _levels(beta_s, X, kind, mod_term, mod_levels, f, spec)
+    cov_means = covariate_means(X, mod_term)
+    levels, intercepts, base, inter = _levels(beta_s, X, kind, mod_term, mod_levels, f, spec,
+                                              cov_means)
     cubic_levels = _cubic_levels(X, levels, mod_term) if spec.cubic else {}
     surface = _surface_numbers(beta, cov, levels, kind, df_main, names)
     unidentified = far_point_flags({lab: _point(est, V) for lab, (est, V, _) in surface.items()},
                                    f["x"], f["y"])  # issue 15
     notes = list(dict.fromkeys(notes + unidentified))
-    weights = intercept_weights(X, levels, mod_term)
+    weights = intercept_weights(X, levels, mod_term, cov_means)
     estimates = []  # (level, estimates, covariance, names, df): each level's quantities and b0
     for lab, (est, V, dfs) in surface.items():
         estimates.append((lab, est, V, QUANTITIES, dfs))
@@ -543,14 +547,21 @@ def _tables(estimates: list, coefficients: tuple, more: dict, kind, spec: RSASpe
     checklist, the model family's tables and the verdict as :class:`_Later`) and the row
     counts (:class:`~alliance.results.RowLog`).
     """
-    blocks = []
-    for lab, est, V, terms, dfs in estimates:
-        t = wald_table(est, V, terms, spec.conf_level, df=dfs)
-        if kind:
-            t.insert(0, "level", lab)
-        blocks.append(t)
+    # every block's tests in one table: a Wald test reads its own row only (the estimate, its
+    # variance on the diagonal, its df), so the blocks stacked give each row's own numbers
+    sizes = [len(terms) for _, _, _, terms, _ in estimates]
+    est = np.concatenate([np.asarray(e, dtype=float).ravel() for _, e, _, _, _ in estimates])
+    var = np.concatenate([np.diag(np.atleast_2d(np.asarray(V, dtype=float)))
+                          for _, _, V, _, _ in estimates])
+    dfs = np.concatenate([np.full(k, np.inf) if d is None else
+                          np.broadcast_to(np.asarray(d, dtype=float), (k,))
+                          for k, (_, _, _, _, d) in zip(sizes, estimates)])
+    surface = wald_table(est, np.diag(var), [t for _, _, _, terms, _ in estimates for t in terms],
+                         spec.conf_level, df=dfs)
+    if kind:
+        surface.insert(0, "level", np.repeat([lab for lab, *_ in estimates], sizes))
     beta, cov, names, dfs = coefficients
-    tables = {"estimates": pd.concat(blocks, ignore_index=True),
+    tables = {"estimates": surface,
               # a constrained model (and an OLS fit): Wald z, no test of a value it fixes
               "coefficients": wald_table(beta, cov, names, spec.conf_level, df=dfs,
                                          constrained=dfs is None),
@@ -680,8 +691,10 @@ def _with_difference(levels: dict, base, inter, kind) -> dict:
     return {**levels, _difference(levels): inter} if kind == "binary" else dict(levels)
 
 
-def _levels(beta_s: pd.Series, X: pd.DataFrame, kind, mod_term, mod_levels, f, spec: RSASpec):
-    """Per level: the matrix M with b = M beta, and the surface intercept (covariates at their means)."""
+def _levels(beta_s: pd.Series, X: pd.DataFrame, kind, mod_term, mod_levels, f, spec: RSASpec,
+            cov_means: dict):
+    """Per level: the matrix M with b = M beta, and the surface intercept (covariates at their
+    means, ``cov_means``: :func:`~alliance.rsa.surface.covariate_means`)."""
     names = list(X.columns)
     p = len(names)
     idx = {nm: i for i, nm in enumerate(names)}
@@ -693,7 +706,6 @@ def _levels(beta_s: pd.Series, X: pd.DataFrame, kind, mod_term, mod_levels, f, s
         inter = np.zeros((5, p))
         for r, t in enumerate(COEF_NAMES):
             inter[r, idx[f"{t}:{mod_term}"]] = 1.0
-    cov_means = {nm: float(X[nm].mean()) for nm in covariate_columns(names, mod_term)}
     b0 = float(beta_s["Intercept"] + sum(beta_s[k] * v for k, v in cov_means.items()))
     levels: dict[str, np.ndarray] = {}
     intercepts: dict[str, float] = {}
@@ -716,7 +728,11 @@ def _levels(beta_s: pd.Series, X: pd.DataFrame, kind, mod_term, mod_levels, f, s
 
 def _df_of(fit, names: list, L) -> np.ndarray:
     """Degrees of freedom of the linear combinations ``L`` (rows on ``names``) of a mixed fit."""
-    return fit.df_of(pd.DataFrame(np.atleast_2d(L), columns=names)).to_numpy()
+    if list(fit.cov_fixed.index) != names:  # pragma: no cover - the design is the fit's
+        return fit.df_of(pd.DataFrame(np.atleast_2d(L), columns=names)).to_numpy()
+    inference = fit.inference()  # MixedFit.df_of without its labelled frame: L as it passes it
+    L = np.asfortranarray(np.atleast_2d(np.asarray(L, dtype=float)))
+    return np.full(len(L), np.inf) if inference is None else inference.df(L)
 
 
 def _linear_df(fit, names: list, L5: np.ndarray) -> np.ndarray | None:

@@ -246,15 +246,16 @@ def analysis_frame(d, spec: RSASpec, read: dict | None = None) -> tuple[pd.DataF
     if missing:
         raise fail(source, "required columns present",
                    f"missing column(s) {missing}; the data have {list(d.columns)}")
-    frame = pd.DataFrame(index=d.index)
-    frame["z"] = d[spec.outcome].to_numpy()
+    # The columns of every input row as arrays, in the frame's order; one DataFrame of the
+    # complete rows at the end (group columns keep their pandas array: text ids stay text).
+    cols = {"z": d[spec.outcome].to_numpy()}
     xs = d[spec.x]
     ys = xs.groupby(d[spec.inner]).transform("mean") if spec.y_as_group_mean else d[spec.y]
     drops = []  # (rows of the input left out, identifier, reason), in the order applied
     lag_info = None
     if spec.lag is not None:
-        tmp = pd.DataFrame({"_x": xs, "_y": ys, "_z": frame["z"], "_unit": d[spec.lag_unit],
-                            "_time": d[spec.time]})
+        tmp = pd.DataFrame({"_x": xs.to_numpy(), "_y": ys.to_numpy(), "_z": cols["z"],
+                            "_unit": d[spec.lag_unit], "_time": d[spec.time]}, index=d.index)
         tmp.attrs["source"] = source.name
         lagged = build_lag(tmp, ["_x", "_y", "_time"] + (["_z"] if spec.prior_outcome else []),
                            group="_unit", time="_time", lag=spec.lag,
@@ -264,18 +265,21 @@ def analysis_frame(d, spec: RSASpec, read: dict | None = None) -> tuple[pd.DataF
                                        if not k.startswith("_time")}
         lag_info["n_valid"] = {k: v for k, v in lag_info["n_valid"].items()
                                if not k.startswith("_time")}
-        xs = lagged[f"_x_lag{spec.lag}"].astype(float)
-        ys = lagged[f"_y_lag{spec.lag}"].astype(float)
+        xs = lagged[f"_x_lag{spec.lag}"].to_numpy(dtype=float)
+        ys = lagged[f"_y_lag{spec.lag}"].to_numpy(dtype=float)
         if spec.prior_outcome:
-            frame["prior_outcome"] = lagged[f"_z_lag{spec.lag}"].astype(float)
+            cols["prior_outcome"] = lagged[f"_z_lag{spec.lag}"].to_numpy(dtype=float)
         drops.append((lagged[f"_time_lag{spec.lag}"].isna().to_numpy(), "no_previous_session",
                       "no previous session of the same unit (first session or a gap)"))
-    frame["x_raw"] = np.asarray(xs, dtype=float)
-    frame["y_raw"] = np.asarray(ys, dtype=float)
+    cols["x_raw"] = np.asarray(xs, dtype=float)
+    cols["y_raw"] = np.asarray(ys, dtype=float)
     for c in spec.covariates:
-        frame[f"cov:{c}"] = d[c].to_numpy()
-    for g in spec.groups:
-        frame[f"group:{g}"] = d[g].astype(str).where(d[g].notna())
+        cols[f"cov:{c}"] = d[c].to_numpy()
+    text = pd.api.types.pandas_dtype(str)
+    for g in spec.groups:  # ids as text, missing ones missing (text ids already are: as they are)
+        ids = d[g]
+        cols[f"group:{g}"] = ids.array if ids.dtype == text else ids.astype(str).where(
+            ids.notna()).array
     kind, levels, coded = None, [], None
     if spec.moderator:  # its kind, its coded values (NaN where missing), its level labels
         m = d[spec.moderator]
@@ -298,51 +302,50 @@ def analysis_frame(d, spec: RSASpec, read: dict | None = None) -> tuple[pd.DataF
                        "binary or a numeric moderator")
         else:
             kind, coded = "continuous", m.to_numpy(dtype=float)
-        frame["mod"] = coded
-    drops.append((~frame.notna().all(axis=1).to_numpy(), "missing_values",
-                  "a value of the outcome, a predictor, a covariate, a group or the moderator "
-                  "missing"))
+        cols["mod"] = coded
+    incomplete = np.zeros(len(d), dtype=bool)
+    for v in cols.values():
+        incomplete |= pd.isna(v) if v.dtype.kind not in "iub" else False
+    drops.append((incomplete, "missing_values",
+                  ("a value of the outcome, a predictor, a covariate, a group or the moderator "
+                   "missing")))
     keep = np.ones(len(d), dtype=bool)
     for bad, _, _ in drops:
         keep &= ~bad
-    f = frame[keep].reset_index(drop=True)
-    n = len(f)
+    n = int(keep.sum())
     if n < MIN_ROWS:
         raise fail(source, "enough rows", f"only {n} complete rows for the response surface model")
+    kept = {k: v[keep] for k, v in cols.items()}
     if kind == "binary" and spec.groups:  # groups nested in the moderator: at least 2 per level
-        labels = np.asarray(levels, dtype=object)[f["mod"].to_numpy(dtype=int)]
-        require_groups_per_level(spec.moderator, labels, {g: f[f"group:{g}"] for g in spec.groups},
-                                 source, "response surface")
+        labels = np.asarray(levels, dtype=object)[kept["mod"].astype(int)]
+        require_groups_per_level(spec.moderator, labels,
+                                 {g: kept[f"group:{g}"] for g in spec.groups}, source,
+                                 "response surface")
     if kind == "continuous" and spec.at is not None:  # 1e308 overflows; far out extrapolates
         spec.at = check_within_data(spec.at, coded[np.isfinite(coded)], "at",
                                     f"the moderator '{spec.moderator}'")
     notes = []
+    x_raw, y_raw = kept["x_raw"], kept["y_raw"]
     if spec.center == "pooled":
-        cx = cy = float(np.mean(np.concatenate([f["x_raw"], f["y_raw"]])))
+        cx = cy = float(np.mean(np.concatenate([x_raw, y_raw])))
     elif spec.center == "none":
         cx = cy = 0.0
     elif spec.center == "variablewise":
-        cx, cy = float(f["x_raw"].mean()), float(f["y_raw"].mean())
+        cx, cy = float(pd.Series(x_raw).mean()), float(pd.Series(y_raw).mean())
         notes.append(
             "predictors centred variable-wise (each on its own mean): the line of congruence X = Y "
             "of the centred scores is no longer the line where the raw ratings agree"
         )
     else:  # a number: finite (checked in RSASpec) and near the data, or the powers overflow
-        cx = cy = check_within_data([spec.center], np.concatenate([f["x_raw"], f["y_raw"]]),
+        cx = cy = check_within_data([spec.center], np.concatenate([x_raw, y_raw]),
                                     "center", "the predictors X and Y")[0]
-    x = f["x_raw"].to_numpy() - cx
-    y = f["y_raw"].to_numpy() - cy
-    f["x"] = x
-    f["y"] = y
-    f["x2"] = x ** 2
-    f["xy"] = x * y
-    f["y2"] = y ** 2
+    x = x_raw - cx
+    y = y_raw - cy
+    kept.update(x=x, y=y, x2=x ** 2, xy=x * y, y2=y ** 2)
     if spec.cubic:
-        f["x3"] = x ** 3
-        f["x2y"] = x ** 2 * y
-        f["xy2"] = x * y ** 2
-        f["y3"] = y ** 3
-    f["input_row"] = np.flatnonzero(keep)
+        kept.update(x3=x ** 3, x2y=x ** 2 * y, xy2=x * y ** 2, y3=y ** 3)
+    kept["input_row"] = np.flatnonzero(keep)
+    f = pd.DataFrame(kept)
     f.attrs["source"] = source.name
     info = {"center_x": cx, "center_y": cy, "moderator_kind": kind, "moderator_levels": levels,
             "lag_report": lag_info, "warnings": notes, "rows_input": len(d), "drops": drops}
@@ -378,9 +381,14 @@ def design_matrix(f: pd.DataFrame, spec: RSASpec, kind: str | None, levels) -> t
         # Each group's means of the five terms, and (with a moderator) their products with it:
         # every level's a1..a5 are then within-group, none borrows between-group association
         # from another level (the same a1..a5 as centring the five terms at the group's means).
-        means = f[list(COEF_NAMES)].groupby(f[f"group:{spec.inner}"]).transform("mean")
-        for t in COEF_NAMES:
-            cols[f"mean_{t}"] = means[t].to_numpy()
+        # pandas' group means (compensated sums: the same bits as a groupby transform), grouped
+        # by integer codes on a frame of the five columns alone (a key that is not a column of
+        # the frame grouped costs pandas a failed label lookup that prints the whole key)
+        codes = pd.factorize(f[f"group:{spec.inner}"].to_numpy())[0]
+        means = pd.DataFrame(np.column_stack([values[t] for t in COEF_NAMES])).groupby(
+            codes).mean().to_numpy()[codes]
+        for k, t in enumerate(COEF_NAMES):
+            cols[f"mean_{t}"] = means[:, k]
         if kind:
             for t in COEF_NAMES:
                 cols[f"mean_{t}:{mod_term}"] = cols[f"mean_{t}"] * mod

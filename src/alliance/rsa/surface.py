@@ -122,19 +122,47 @@ def surface_quantities(b: Sequence[float]) -> dict[str, float]:
     return {k: float(out[k]) for k in QUANTITIES}
 
 
+def _quantities(B: np.ndarray) -> np.ndarray:
+    """:func:`surface_quantities` of every row of ``B`` (m x 5) at once, m x quantities: the same
+    operations in the same order on each row, so the same numbers to the last bit."""
+    b1, b2, b3, b4, b5 = (np.asarray(B, dtype=float)[:, k] for k in range(5))
+    a1, a2, a3, a4, a5 = b1 + b2, b3 + b4 + b5, b1 - b2, b3 - b4 + b5, b3 - b5
+    det = 4.0 * b3 * b5 - b4 * b4
+    nan = np.nan
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        x0 = np.where(det != 0, (b2 * b4 - 2.0 * b1 * b5) / det, nan)
+        y0 = np.where(det != 0, (b1 * b4 - 2.0 * b2 * b3) / det, nan)
+        square = np.array([float(v) ** 2 for v in b3 - b5])  # Python's power, as for one b
+        root = np.sqrt(square + b4 * b4)
+        p11 = np.where(b4 != 0, (b5 - b3 + root) / b4, nan)
+        p21 = np.where(b4 != 0, (b5 - b3 - root) / b4, nan)
+        p10 = y0 - p11 * x0
+        loic = np.where(a4 != 0, -a3 / (2.0 * a4), nan)
+        pa1 = np.where(np.isfinite(p11) & (p11 != -1), -p10 / (1.0 + p11), nan)
+        return np.column_stack([a1, a2, a3, a4, a5, x0, y0, p10, p11, y0 - p21 * x0, p21,
+                                (b3 + b5 + root) / 2.0, (b3 + b5 - root) / 2.0, loic, pa1])
+
+
+def _values_and_jacobian(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`surface_quantities` of ``b`` and their Jacobian (quantities x 5) by central
+    differences (relative step 1e-6), all 11 evaluations at once (:func:`_quantities`)."""
+    b = np.asarray(b, dtype=float)
+    steps = [1e-6 * max(1.0, abs(b[j])) for j in range(5)]
+    B = np.repeat(b[None, :], 11, axis=0)
+    for j, h in enumerate(steps):
+        B[1 + 2 * j, j] += h
+        B[2 + 2 * j, j] -= h
+    Q = _quantities(B)
+    J = np.empty((len(QUANTITIES), 5))
+    for j, h in enumerate(steps):
+        J[:, j] = (Q[1 + 2 * j] - Q[2 + 2 * j]) / (2.0 * h)
+    J[:5] = SURFACE_L.to_numpy()  # exact for the linear ones
+    return Q[0], J
+
+
 def _jacobian(b: np.ndarray) -> np.ndarray:
     """Jacobian (quantities x 5) of :func:`surface_quantities` by central differences."""
-    J = np.empty((len(QUANTITIES), 5))
-    for j in range(5):
-        h = 1e-6 * max(1.0, abs(b[j]))
-        up, dn = b.copy(), b.copy()
-        up[j] += h
-        dn[j] -= h
-        fu = np.array(list(surface_quantities(up).values()))
-        fd = np.array(list(surface_quantities(dn).values()))
-        J[:, j] = (fu - fd) / (2.0 * h)
-    J[:5] = SURFACE_L.to_numpy()  # exact for the linear ones
-    return J
+    return _values_and_jacobian(b)[1]
 
 
 def _as_b_and_v(coef, cov, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -237,10 +265,8 @@ def surface_parameters(
 
 def _surface_cov(beta: np.ndarray, V: np.ndarray, M: np.ndarray):
     """Quantities of b = M beta and their covariance (full beta, V)."""
-    b = M @ beta
-    est = np.array(list(surface_quantities(b).values()))
-    J = _jacobian(b) @ M
-    return est, J
+    est, J = _values_and_jacobian(M @ beta)
+    return est, J @ M
 
 
 def congruence_checklist(surface: pd.DataFrame) -> pd.DataFrame:
@@ -324,16 +350,24 @@ def covariate_columns(names: Sequence[str], mod_term: str | None) -> list[str]:
     return [n for n in names if n != "Intercept" and n not in poly and n != mod_term and ":" not in n]
 
 
-def intercept_weights(X: pd.DataFrame, levels: Mapping, mod_term: str | None) -> dict:
-    """Per level, the weights l with b0 = l beta (covariates at their means, the level's moderator value)."""
+def covariate_means(X: pd.DataFrame, mod_term: str | None) -> dict:
+    """The mean of every covariate column of the design (:func:`covariate_columns`)."""
+    return {c: float(X[c].mean()) for c in covariate_columns(list(X.columns), mod_term)}
+
+
+def intercept_weights(X: pd.DataFrame, levels: Mapping, mod_term: str | None,
+                      means: Mapping | None = None) -> dict:
+    """Per level, the weights l with b0 = l beta (covariates at their means, the level's moderator
+    value); ``means``: :func:`covariate_means` of ``X`` if already computed."""
     names = list(X.columns)
     idx = {n: i for i, n in enumerate(names)}
+    means = covariate_means(X, mod_term) if means is None else means
     out = {}
     for lab, M in levels.items():
         w = np.zeros(len(names))
         w[idx["Intercept"]] = 1.0
-        for c in covariate_columns(names, mod_term):
-            w[idx[c]] = float(X[c].mean())
+        for c, v in means.items():
+            w[idx[c]] = v
         if mod_term:
             w[idx[mod_term]] = float(M[0, idx[f"x:{mod_term}"]])
         out[lab] = w
