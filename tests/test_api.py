@@ -175,43 +175,142 @@ def test_the_engine_says_df_too():
         fit_lmm(y, X, [RandomTerm("g", g)], df="z", ddf="kenward-roger")
 
 
-#: Public functions with a seed or a number of bootstrap draws whose default is not the
-#: vocabulary's, and why.
-SEED_EXCEPTIONS = {
-    "alliance.studies.power.power_study": "the frozen power study's seed (POWER_SEED), so that "
-                                          "`alliance power` draws the frozen study's first draws",
-    "alliance.synthetic.simulate.simulate": "the seed of the shipped synthetic trial",
-    "alliance.allocation.allocate": "None: a fresh allocation (a trial is randomised once)",
-    "alliance.allocation.make_rng": "as allocate",
-    "alliance.plots.truth_bias.plot_dyads": "which dyads a figure shows (not a statistic)",
-}
+#: Parameter names that give randomness (a seed or a generator) and that count bootstrap
+#: draws, in any spelling: each must be the vocabulary's (``seed``, ``n_boot``) or a former
+#: name listed in :data:`alliance.registry.RANDOMNESS`.
+RANDOM_NAMES = {"seed", "rng", "random_state", "random_seed", "generator", "seeds", "entropy"}
+BOOT_NAMES = {"n_boot", "bootstrap", "n_bootstrap", "n_boots", "n_resamples"}
 
 
-def test_seeds_and_bootstrap_draws_default_alike():
+def _public_functions() -> dict:
+    """Every public function of the package (``__all__`` of every module but the CLI's)."""
     import importlib
     import pkgutil
 
-    seen = {}
+    out = {}
     for info in pkgutil.walk_packages(alliance.__path__, "alliance."):
-        if info.name.startswith("alliance.cli"):
-            continue
+        if info.name.startswith("alliance.cli") or info.name == "alliance.options":
+            continue  # the adapters (checked by their options) and the checks of a seed
         module = importlib.import_module(info.name)
         for name in getattr(module, "__all__", ()):
             fn = getattr(module, name, None)
-            if not inspect.isfunction(fn) or name.startswith("_"):
-                continue
-            params = inspect.signature(fn).parameters
-            for option in ("seed", "n_boot"):
-                p = params.get(option)
-                if p is None or p.default is inspect.Parameter.empty:
-                    continue  # required: the runner's own (its caller's study seed)
-                key = f"{fn.__module__}.{fn.__name__}"
-                if key in SEED_EXCEPTIONS:
-                    continue
-                seen[(key, option)] = p.default
-    wrong = {k: v for k, v in seen.items() if v != registry.VOCABULARY[k[1]][0]}
-    assert not wrong, f"defaults other than the vocabulary's: {wrong}"
-    assert ("alliance.studies.bootstrap.cluster_bootstrap", "n_boot") in seen
+            if inspect.isfunction(fn) and not name.startswith("_"):
+                out[f"{fn.__module__}.{fn.__name__}".removeprefix("alliance.")] = fn
+    return out
+
+
+def test_every_randomness_parameter_speaks_the_vocabulary():
+    """One list (``registry.RANDOMNESS``) names every public function that draws random
+    numbers: its randomness is called ``seed`` (a run_draws draw function's, ``rng``), with
+    the vocabulary's default unless the list (and the docstring) says why not; a bootstrap
+    counts its draws in ``n_boot`` (999); former names only as listed aliases."""
+    functions = _public_functions()
+    seed_default = registry.VOCABULARY["seed"][0]
+    found = set()
+    for key, fn in functions.items():
+        params = inspect.signature(fn).parameters
+        random = [n for n in params
+                  if n in RANDOM_NAMES or n.endswith(("_seed", "_rng")) or n in BOOT_NAMES]
+        if not random:
+            continue
+        assert key in registry.RANDOMNESS, f"{key} takes {random}: list it in RANDOMNESS"
+        found.add(key)
+        entry = registry.RANDOMNESS[key]
+        names = {entry.name, *entry.aliases, *([entry.count] if entry.count else [])}
+        assert set(random) <= names, (key, random, "not the vocabulary's names")
+        assert all(new in params for new in entry.aliases.values()), key
+        p = params[entry.name]
+        if entry.seed == registry.REQUIRED:
+            if entry.aliases:  # None only so that the former name can stand in for it
+                assert p.default is None, (key, p.default)
+            else:
+                assert p.default is inspect.Parameter.empty, (key, p.default)
+        else:
+            assert p.default == entry.seed, (key, p.default, entry.seed)
+        if entry.seed != seed_default:
+            assert entry.why, f"{key}: a seed default other than {seed_default} needs a why"
+            if entry.seed != registry.REQUIRED and entry.name == "seed":
+                assert str(entry.seed) in inspect.getdoc(fn), f"{key}'s docstring: why"
+        else:
+            assert not entry.why, key  # no exception without a difference
+        if entry.count is not None:
+            c = params[entry.count]
+            want = (inspect.Parameter.empty if entry.count_default == registry.REQUIRED
+                    else entry.count_default)
+            assert c.default == want, (key, entry.count, c.default)
+        if "bootstrap" in key and entry.name == "seed":  # a bootstrap (not one draw of it)
+            assert entry.count == "n_boot", key
+            assert entry.count_default == registry.VOCABULARY["n_boot"][0], key
+    assert found == set(registry.RANDOMNESS), (
+        f"listed but not found (or without randomness): {set(registry.RANDOMNESS) - found}")
+
+
+def test_commands_take_the_functions_seeds():
+    """The command line's ``--seed`` (and draws) default as the function they call, but
+    where the list says otherwise (``alliance simulate`` requires its seed)."""
+    seen = 0
+    for key, entry in registry.RANDOMNESS.items():
+        for spelled, want in entry.command.items():
+            *path, flag = spelled.split()
+            opts = _options(_subparser(build_parser(path), *path))
+            assert flag in opts, spelled
+            action = opts[flag]
+            if want == registry.REQUIRED:
+                assert action.required, spelled
+            else:
+                assert not action.required and action.default == want, (spelled,
+                                                                        action.default)
+            seen += 1
+    assert seen >= 5
+    from alliance.studies.power import POWER_SEED, power_study
+
+    assert registry.RANDOMNESS["studies.power.power_study"].seed == POWER_SEED
+    assert inspect.signature(power_study).parameters["seed"].default == POWER_SEED
+    from alliance.synthetic.params import EXAMPLE_SEED
+
+    assert registry.RANDOMNESS["synthetic.simulate.simulate"].seed == EXAMPLE_SEED
+
+
+def test_allocate_requires_its_seed_and_takes_rng_for_one_release():
+    """A real allocation is made from a recorded seed: none is refused. ``rng=``, the former
+    name of a generator seed, gives the same list for one release."""
+    import numpy as np
+
+    units = [f"T{i:02d}" for i in range(12)]
+    with pytest.raises(TypeError, match="seed is required"):
+        alliance.allocate(units)
+    new = alliance.allocate(units, seed=np.random.default_rng(5), block_size=4)
+    old = alliance.allocate(units, rng=np.random.default_rng(5), block_size=4)
+    pd.testing.assert_frame_equal(new, old)
+    g = np.random.default_rng(5)
+    pd.testing.assert_frame_equal(alliance.allocate(units, seed=g, rng=g, block_size=4), new)
+    with pytest.raises(ValueError, match="not both"):
+        alliance.allocate(units, seed=5, rng=np.random.default_rng(5))
+    assert not alliance.allocate(units, seed=5).equals(alliance.allocate(units, seed=6))
+
+
+def test_permutation_test_takes_rng_for_one_release(example):
+    """``permutation_test``'s ``rng=`` (its former name of a generator seed) gives the same
+    test as ``seed=`` with that generator; given beside another seed it is refused."""
+    import numpy as np
+
+    def arm_difference(d):
+        m = d.groupby("condition")["alliance_therapist"].mean()
+        return m["training"] - m["control"]
+
+    first = example[example["session"] == 1]
+    new = randomise.permutation_test(first, arm_difference, n_permutations=9,
+                                     seed=np.random.default_rng(3))
+    old = randomise.permutation_test(first, arm_difference, n_permutations=9,
+                                     rng=np.random.default_rng(3))
+    np.testing.assert_array_equal(new.distribution, old.distribution)
+    assert new.info["seed"] == old.info["seed"]
+    by_int = randomise.permutation_test(first, arm_difference, n_permutations=9,
+                                        seed=new.info["seed"])
+    np.testing.assert_array_equal(by_int.distribution, new.distribution)
+    with pytest.raises(ValueError, match="not both"):
+        randomise.permutation_test(first, arm_difference, n_permutations=9, seed=2,
+                                   rng=np.random.default_rng(3))
 
 
 @pytest.mark.filterwarnings("ignore::alliance.AllianceWarning")

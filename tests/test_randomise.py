@@ -102,7 +102,7 @@ def test_allocate_rejects_bad_input():
         allocate(THERAPISTS, seed=1, block_size=3)
     with pytest.raises(ValueError, match="no stratum"):
         allocate(THERAPISTS, seed=1, strata={"T01": "A"})
-    with pytest.raises(ValueError, match="either seed or rng"):
+    with pytest.raises(ValueError, match="not both seed and rng"):
         allocate(THERAPISTS, seed=1, rng=np.random.default_rng(1))
 
 
@@ -417,14 +417,14 @@ def test_permutation_p_uniform_under_the_null():
         sizes = rng.integers(1, 5, 12)
         t_of = np.repeat(np.arange(12), sizes)
         y = rng.normal(0, 1, 12)[t_of] + rng.normal(0, 1, len(t_of))
-        arm = allocate(ther, rng=rng)["condition"].to_numpy()
+        arm = allocate(ther, seed=rng)["condition"].to_numpy()
         d = pd.DataFrame(
             {"therapist": np.asarray(ther)[t_of], "patient": [f"P{k}" for k in range(len(t_of))],
              "condition": arm[t_of], "session": 1, "alliance_patient": np.nan,
              "alliance_therapist": np.nan, "wellbeing": np.nan, "y": y}
         )
         pvals.append(permutation_test(d, lambda e: _arm_difference(e, "y"), n_permutations=39,
-                                      rng=rng).p_value)
+                                      seed=rng).p_value)
     pvals = np.array(pvals)
     # P(p <= a) = a for a on the grid; binomial SD with 100 draws <= 0.05: allow 3 SD
     for a in (0.1, 0.25, 0.5, 0.75):

@@ -18,22 +18,27 @@ import pandas as pd
 from alliance.data.schema import CONDITIONS
 from alliance.options import check_seed
 
-__all__ = ["allocate", "make_rng"]
+__all__ = ["allocate"]
 
 
-def make_rng(seed=None, rng: np.random.Generator | None = None) -> np.random.Generator:
-    """A :class:`numpy.random.Generator` from ``seed`` or the given ``rng`` (not both)."""
-    if rng is not None and seed is not None:
-        raise ValueError("give either seed or rng, not both")
-    if seed is not None and rng is None:
-        seed = check_seed(seed, generator=True)
-    return rng if rng is not None else np.random.default_rng(seed)
+def make_rng(seed, rng: np.random.Generator | None = None) -> np.random.Generator:
+    """The :class:`numpy.random.Generator` of ``seed`` (a whole number >= 0, or a generator,
+    returned as it is); ``rng``, the former name of a generator, for one release."""
+    if rng is not None:
+        if seed is not None and seed is not rng:
+            raise ValueError("give seed (a generator is a seed too), not both seed and rng, "
+                             "its former name")
+        seed = rng
+    if seed is None:
+        raise TypeError("a seed is required: a whole number >= 0 or a numpy.random.Generator "
+                        "(record it: it reproduces the allocation)")
+    return np.random.default_rng(check_seed(seed, generator=True))
 
 
 def allocate(
     units: Sequence,
     *,
-    seed: int | None = None,
+    seed: int | np.random.Generator | None = None,
     rng: np.random.Generator | None = None,
     block_size: int | None = None,
     strata: Mapping | None = None,
@@ -45,8 +50,16 @@ def allocate(
     ----------
     units : sequence
         Cluster ids in the order they enter the trial (blocks follow this order).
-    seed, rng : int or numpy.random.Generator, optional
-        Source of randomness (give one; a fixed seed reproduces the list).
+    seed : int or numpy.random.Generator
+        Required (keyword): a whole number >= 0 (the same seed gives the same list),
+        or a generator (a study that allocates many trials from one stream). There
+        is deliberately no default: a real trial is allocated once, and its list must
+        be reproducible from a recorded seed (an unrecorded fresh seed could not be
+        audited; a fixed default would give every trial that forgot it the same,
+        predictable list). ``None`` in the signature only lets ``rng`` stand in for
+        it for one release.
+    rng : numpy.random.Generator, optional
+        The former name of a generator ``seed`` (accepted for one release).
     block_size : int, optional
         Permuted blocks of this even size within each stratum. Without it, each
         stratum is split as evenly as possible by one random permutation

@@ -38,7 +38,10 @@ from pathlib import Path
 
 __all__ = [  # and LAYERS (computed on first use: the analyses are read from the sources)
     "COMMON_OPTIONS",
+    "RANDOMNESS",
+    "REQUIRED",
     "VOCABULARY",
+    "Randomness",
     "Analysis",
     "Figure",
     "KeyEstimate",
@@ -189,6 +192,84 @@ VOCABULARY = {
     "n_boot": (999, "bootstrap draws"),
     "moderator": ("condition", ("column whose levels moderate the effects (session data; "
                                 "None for none)")),
+}
+
+#: Marks a seed without a default (:data:`RANDOMNESS`): the caller must give it.
+REQUIRED = "required"
+
+
+@dataclass(frozen=True)
+class Randomness:
+    """How one public function takes its randomness (an entry of :data:`RANDOMNESS`).
+
+    ``seed``: the default of its ``seed`` (:data:`REQUIRED`: none); ``name``: ``"seed"``,
+    or ``"rng"`` for a draw function of :func:`alliance.draws.run_draws` (``fn(draw, rng)``
+    is handed its draw's generator, not a seed) and what such a function calls; ``count``: the name of
+    its number of draws (``n_boot`` for a bootstrap) and ``count_default`` its default;
+    ``why``: the reason for a default other than the vocabulary's (the function's
+    docstring says it too); ``aliases``: former names accepted for one release
+    (``{former: name}``); ``command``: the command line's flag defaults
+    (``{"<command> --<flag>": default}``), the same as the function's unless ``why`` says.
+    """
+
+    seed: object = 1
+    name: str = "seed"
+    count: str | None = None
+    count_default: object = None
+    why: str = ""
+    aliases: dict = field(default_factory=dict)
+    command: dict = field(default_factory=dict)
+
+
+_DRAW = ("a draw function of run_draws, or what one calls: fn(draw, rng) is handed its draw's "
+         "generator (from the study's seed), not a seed")
+
+#: Every public function that draws random numbers, by its module's name in the package and
+#: its own (``"allocation.allocate"`` is ``alliance.allocation.allocate``), and
+#: how it takes them. One name: ``seed`` (an int; where noted, a ``numpy.random.Generator``
+#: too); one default, :data:`VOCABULARY`'s (1), unless ``why`` says otherwise. The
+#: number of bootstrap draws is ``n_boot`` (999); other counts name what they count.
+#: ``tests/test_api.py`` checks every public function against this list, both ways.
+RANDOMNESS = {
+    "allocation.allocate": Randomness(
+        seed=REQUIRED, aliases={"rng": "seed"},
+        why="a real trial's allocation is made once and must be reproducible from a "
+            "recorded seed: no default (neither a fresh, unrecorded one nor a fixed one "
+            "that every trial would share)"),
+    "synthetic.simulate.simulate": Randomness(
+        seed=20221110, command={"simulate --seed": REQUIRED},
+        why="simulate() is the shipped synthetic trial (EXAMPLE_SEED, the paper's "
+            "online-first date); the command writes a file and asks for its seed"),
+    "randomise.permutation.permutation_test": Randomness(
+        count="n_permutations", count_default=999, aliases={"rng": "seed"}),
+    "rsa.bootstrap.bootstrap_rsa": Randomness(
+        count="n_boot", count_default=999,
+        command={"fit rsa --seed": 1, "fit rsa --n-boot": None}),
+    "studies.bootstrap.cluster_bootstrap": Randomness(count="n_boot",
+                                                              count_default=999),
+    "studies.bootstrap.headline_inference": Randomness(count="n_boot",
+                                                               count_default=999),
+    "lagged.nickell_simulation": Randomness(count="reps", count_default=100),
+    "findings.replication_rates": Randomness(count="n_draws", count_default=20),
+    "studies.power.power_study": Randomness(
+        seed=2024, count="n_draws", count_default=1000,
+        command={"power --seed": 2024, "power --draws": 1000},
+        why="the frozen power study's seed (POWER_SEED), so that a power study with the "
+            "defaults, in Python or by `alliance power`, draws the frozen study's first "
+            "draws (chapter 9 compares them)"),
+    "plots.truth_bias.plot_dyads": Randomness(),
+    "draws.runner.run_draws": Randomness(
+        seed=REQUIRED, count="n_draws", count_default=REQUIRED,
+        why="the runner under every study: its caller's study seed, which keys the "
+            "study's chunk store (study_identity)"),
+    **{name: Randomness(seed=REQUIRED, name="rng", why=_DRAW)
+       for name in ("findings.findings_draw", "studies.power.power_draw",
+                    "studies.specifications.specification_draw",
+                    "draws.bootstrap.resample_clusters")},
+    "draws.runner.draw_rng": Randomness(
+        seed=REQUIRED, why="the generator of one draw of a given study's seed"),
+    "draws.runner.study_identity": Randomness(
+        seed=REQUIRED, why="the identity of a study includes its seed"),
 }
 
 #: The options every ``alliance fit`` command takes (beside FILE and the input options).

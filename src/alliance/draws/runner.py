@@ -452,7 +452,10 @@ def run_draws(fn: Callable, n_draws: int, *, seed: int, args: tuple = (), kwargs
     n_draws : int
         Number of draws.
     seed : int
-        The study's seed; draw *i* uses :func:`draw_rng` ``(seed, i)``.
+        The study's seed; draw *i* uses :func:`draw_rng` ``(seed, i)``. Required (no
+        default, unlike the analyses' ``seed=1``): the runner is under every study, whose
+        caller owns the seed, and a store is claimed for one seed
+        (:func:`study_identity`).
     args, kwargs
         Further arguments of ``fn`` (the same for every draw; they must pickle).
     jobs : int

@@ -64,7 +64,7 @@ def permutation_test(
     statistic: Callable[[pd.DataFrame], float],
     *,
     n_permutations: int = 999,
-    seed: int = 1,
+    seed: int | np.random.Generator = 1,
     rng: np.random.Generator | None = None,
     block_size: int | None = None,
     strata: Mapping | None = None,
@@ -107,11 +107,13 @@ def permutation_test(
     n_permutations : int
         Number :math:`B` of re-randomisations (drawn with replacement from the
         allocations the procedure can produce).
-    seed : int
-        Seed of the re-randomisations: re-randomisation *i* uses
-        ``SeedSequence(seed, spawn_key=(i,))`` (:func:`alliance.draws.run_draws`).
+    seed : int or numpy.random.Generator
+        Seed of the re-randomisations (default 1, as every seed of the package):
+        re-randomisation *i* uses ``SeedSequence(seed, spawn_key=(i,))``
+        (:func:`alliance.draws.run_draws`). A generator (a study running many tests
+        from one stream) gives the seed: one whole number drawn from it.
     rng : numpy.random.Generator, optional
-        Accepted for one release instead of ``seed``: the seed is then drawn from it.
+        The former name of a generator ``seed`` (accepted for one release).
     block_size, strata : optional
         Passed to :func:`allocate`; use the trial's own procedure.
     alternative : {"two-sided", "greater", "less"}
@@ -168,9 +170,14 @@ def permutation_test(
     if alternative not in ("two-sided", "greater", "less"):
         raise ValueError("permutation_test: alternative must be 'two-sided', 'greater' or 'less'")
     B = check_count(n_permutations, "n_permutations", low=1, high=MAX_DRAWS)
-    if rng is not None:  # the former way to give the randomness: a seed drawn from it
-        seed = int(rng.integers(0, 2**63 - 1))
-    seed = check_seed(seed)
+    if rng is not None:  # the former name of a generator seed, for one release
+        if seed is not rng and not (isinstance(seed, int) and seed == 1):
+            raise ValueError("permutation_test: give seed (a generator is a seed too), not "
+                             "both seed and rng, its former name")
+        seed = rng
+    seed = check_seed(seed, generator=True)
+    if isinstance(seed, np.random.Generator):  # the study's seed: one number drawn from it
+        seed = int(seed.integers(0, 2**63 - 1))
     return _permutation_test(read_sessions(data, columns), statistic, B, seed=seed,
                              block_size=block_size, strata=strata, alternative=alternative,
                              name=name, jobs=jobs)
@@ -192,7 +199,7 @@ def _permutation_draw(draw: int, rng: np.random.Generator, data: pd.DataFrame,
                       strata) -> dict:
     """One re-randomisation: the trial's allocation procedure on the therapists, every
     patient and session of a therapist given that therapist's new arm, the statistic."""
-    alloc = allocate(units, rng=rng, block_size=block_size, strata=strata, arms=CONDITIONS)
+    alloc = allocate(units, seed=rng, block_size=block_size, strata=strata, arms=CONDITIONS)
     labels = alloc["condition"].to_numpy(dtype=object)
     permuted = data.copy()
     permuted["condition"] = labels[codes]

@@ -72,6 +72,11 @@ __all__ = ["design_params", "design_point", "point_name", "power_draw", "power_s
 
 #: Columns that identify a design point (``patients_per_therapist`` is the realised caseload).
 DESIGN = ("therapists", "caseload", "sessions", "effect")
+
+#: The seed of the frozen power study (``data/studies/power-*``) and the default of
+#: :func:`power_study` and of ``alliance power --seed``: a study with the defaults draws
+#: the frozen study's first draws.
+POWER_SEED = 2024
 #: Memory one data row of a simulated trial needs while its primary models are fitted, in bytes:
 #: measured with tracemalloc at about 2-3.6 kB per row (J = 40 to 2560 therapists), times 2.5
 #: for the interpreter's and allocator's overhead that tracemalloc does not see.
@@ -207,7 +212,7 @@ def summarise_power(parts, *, alpha: float = 0.05, conf_level: float = 0.95, tit
 
 
 def power_study(scenario: str = "default", *, therapists=(None,), patients_per_therapist=(None,),
-                sessions=(None,), effects=(1.0,), n_draws: int = 1000, seed: int = 2024,
+                sessions=(None,), effects=(1.0,), n_draws: int = 1000, seed: int = POWER_SEED,
                 alpha: float = 0.05, conf_level: float = 0.95, jobs: int = 1,
                 scheduler: str | None = None, store=None, chunk_size: int = 25,
                 progress: bool = False, security=None) -> StudyResult:
@@ -218,6 +223,18 @@ def power_study(scenario: str = "default", *, therapists=(None,), patients_per_t
     ``n_draws`` draws of :func:`power_draw` by :func:`alliance.draws.run_draws`
     (``jobs`` local processes, or the Dask ``scheduler``), stored under
     ``store/<point>/`` when ``store`` is given (a killed study resumes).
+
+    Parameters
+    ----------
+    n_draws : int
+        Simulated trials per design point (default 1000, as the frozen study).
+    seed : int
+        The study's seed: draw *i* of every design point uses
+        ``SeedSequence(seed, spawn_key=(i,))``. The default is not the package's
+        usual 1 but :data:`POWER_SEED` (2024), the frozen power study's seed, on
+        purpose: a study with the defaults (here or ``alliance power``) draws the
+        frozen study's first draws, row for row, so it can be checked against it
+        (chapter 9's exercise does).
 
     Returns
     -------

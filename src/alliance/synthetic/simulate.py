@@ -107,7 +107,11 @@ def simulate(params: SimulationParams | None = None, seed: int = EXAMPLE_SEED) -
         Model parameters (defaults: the documented values).
     seed : int or numpy.random.Generator
         Seed of the :class:`numpy.random.Generator` that drives every draw (or the
-        generator itself, e.g. a study's per-draw generator).
+        generator itself, e.g. a study's per-draw generator). The default is not the
+        package's usual 1 but :data:`~alliance.synthetic.params.EXAMPLE_SEED`
+        (20221110), on purpose: ``simulate()`` is the draw behind the shipped synthetic
+        trial (:func:`alliance.load_example`, written by ``alliance.cli.make_data``). ``alliance simulate`` writes a file and asks
+        for its seed (``--seed`` is required).
 
     Returns
     -------
@@ -129,7 +133,7 @@ def simulate(params: SimulationParams | None = None, seed: int = EXAMPLE_SEED) -
     rng = np.random.default_rng(check_seed(seed, generator=True))
     J, n, S = p.n_therapists, p.n_patients, p.n_sessions
     therapists = [f"T{j + 1:0{max(2, len(str(J)))}d}" for j in range(J)]
-    alloc = allocate(therapists, rng=rng)
+    alloc = allocate(therapists, seed=rng)
     arm = (alloc["condition"] == "training").to_numpy().astype(float)
     caseload = _caseloads(p, rng)
     ther_of = np.repeat(np.arange(J), caseload)
