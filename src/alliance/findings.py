@@ -641,7 +641,7 @@ def judge(rec, alpha: float = 0.05, *, margin_scale: float = 1.0) -> dict[int, t
             out[c] = ("contradicted", f"{head}, significantly in the opposite direction")
             continue
         if s == 0:
-            out[c] = ("not replicated", f"{head} >= {alpha:g}: no evidence for the claim "
+            out[c] = ("not replicated", f"{head}, not below alpha = {alpha:g}: no evidence for the claim "
                                         "(which is not evidence against it)")
             continue
         parts = [k for k, p in PRIMARY_TESTS.items()
@@ -657,10 +657,10 @@ def judge(rec, alpha: float = 0.05, *, margin_scale: float = 1.0) -> dict[int, t
                     "; the ridge lies off the line of congruence (a CI of p10, p11 or a3 "
                     "excludes its value): best well-being where the ratings differ a little")
         if missing:
-            out[c] = ("inconclusive", f"{head} < {alpha:g}, but " + "; ".join(missing) + note)
+            out[c] = ("inconclusive", f"{head}, below alpha = {alpha:g}, but " + "; ".join(missing) + note)
         else:
             extra = "".join(f"; {lab} shown" for lab in shown)
-            out[c] = ("replicated", f"{head} < {alpha:g}{extra}{note}")
+            out[c] = ("replicated", f"{head}, below alpha = {alpha:g}{extra}{note}")
     return out
 
 
