@@ -2,7 +2,9 @@
 
 For each page of the built book: no console error and no request to another host;
 nothing wider than the screen (a wide table or equation scrolls inside its own box,
-the page itself never scrolls sideways); every image has alternative text that
+the page itself never scrolls sideways), and on the phone no display equation wider
+than its box (a wide one is broken into lines, so a reader never scrolls a formula);
+every image has alternative text that
 describes it (not a file path); the footer with the synthetic-data notice and the
 citation downloads is there; the page with everything the browser fetches for its
 first render stays within its weight budget (uncompressed bytes); axe-core finds no
@@ -47,6 +49,24 @@ _OVERFLOW = """() => {
   return bad;
 }"""
 
+# every display equation (div.math, typeset to SVG by _ext/light_pages.py) wider than its box:
+# its widest part (the box, MathJax's container, which scrolls on its own, or the SVG itself)
+# against the box's width; returns [count of displays, problems]
+_WIDE_MATH = """() => {
+  const bad = [];
+  const boxes = [...document.querySelectorAll('div.math')];
+  boxes.forEach((box, i) => {
+    const parts = [box, ...box.querySelectorAll('mjx-container, mjx-container > svg')];
+    const width = Math.max(...parts.map(e => Math.max(e.scrollWidth || 0, e.getBoundingClientRect().width)));
+    if (width > box.clientWidth + 1) {
+      const text = (box.querySelector('mjx-assistive-mml') || box).textContent.trim().slice(0, 60);
+      bad.push('display equation ' + (i + 1) + ' is ' + Math.round(width) + ' px wide in a ' +
+               box.clientWidth + ' px box: ' + text);
+    }
+  });
+  return [boxes.length, bad];
+}"""
+
 # uncompressed bytes of the page and of everything it fetched (decodedBodySize)
 _WEIGHT = """() => {
   const nav = performance.getEntriesByType('navigation')[0];
@@ -66,6 +86,7 @@ def _pages(built_book):
 def test_every_page_fits_the_screen_and_is_complete(built_book, visit, axe, device):
     viewport, mobile = VIEWPORTS[device]
     problems = {}
+    displays = 0
     for rel in _pages(built_book):
         report = visit(rel, wait_ms=800, viewport=viewport, mobile=mobile)
         report.assert_clean()
@@ -84,6 +105,10 @@ def test_every_page_fits_the_screen_and_is_complete(built_book, visit, axe, devi
         elif not footer.first.locator("a[href$='CITATION.cff'][download]").count() or \
                 not footer.first.locator("a[href$='.bib'][download]").count():
             issues.append("no citation downloads (CFF, BibTeX) in the footer")
+        if mobile:
+            count, wide = page.evaluate(_WIDE_MATH)
+            displays += count
+            issues += wide
         if not mobile:
             items = page.evaluate(_WEIGHT)
             weight = sum(size for _, size in items)
@@ -94,6 +119,8 @@ def test_every_page_fits_the_screen_and_is_complete(built_book, visit, axe, devi
         if issues:
             problems[rel] = issues
     assert not problems, problems
+    if mobile:  # the equation check measured the book's display equations (not a renamed class)
+        assert displays >= 10, f"only {displays} display equations (div.math) found in the book"
 
 
 def test_download_links_resolve(built_book, visit, book_url):

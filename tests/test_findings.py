@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -81,10 +83,23 @@ def test_holm_decides_a_primary_test_that_passes_only_unadjusted():
     # p = 0.02 alone, three other primaries at p = 0.9: Holm multiplies by 4 -> 0.08
     rec = _rec(tc_diff=(0.2, 0.08, 35.0, 0.02), g_ther=NULL, a1_training=NULL, a1_difference=NULL)
     assert judge(rec)[2][0] == "not replicated"
-    assert "Holm-adjusted p 0.08" in judge(rec)[2][1]
+    assert "Holm-adjusted p = .080" in judge(rec)[2][1]
     # if every primary is strong, 0.02 is the largest and stays 0.02
     rec.update(_rec(g_ther=STRONG, a1_training=STRONG, a1_difference=STRONG))
     assert judge(rec)[2][0] == "replicated"
+
+
+def test_reasons_print_p_values_as_the_tables_do():
+    # a contradicted claim (p = 1e-6, Holm x4) and a secondary part that fails (p = .9):
+    # "p < .001" and "p = .900" as in the book's tables, never "4e-06" or "0.9"
+    rec = _rec(g_ther=STRONG, g_rater=NULL, g_pat=NULL, tc_diff=NEGATIVE,
+               a1_training=NULL, a1_difference=NULL) | MARGIN
+    verdicts = judge(rec)
+    assert verdicts[2][0] == "contradicted"
+    assert "Holm-adjusted p < .001" in verdicts[2][1]
+    assert verdicts[1][0] == "inconclusive" and "p = .900" in verdicts[1][1]
+    for _, reason in verdicts.values():
+        assert not re.search(r"\bp \d|\d[eE]-\d", reason), reason
 
 
 def test_finding_1_needs_the_rater_contrast_and_equivalence_for_patients():

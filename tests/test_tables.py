@@ -10,6 +10,7 @@ import pytest
 
 from alliance.plots.labels import column_label, term_label
 from alliance.plots.tables import format_value, table
+from alliance.results import format_p, format_table
 
 
 def test_numbers_have_sensible_digits_and_p_is_apa():
@@ -83,3 +84,13 @@ def test_term_labels_replace_codes():
     assert term_label("a1").startswith("a1: slope along the line of congruence")
     assert term_label("something new") == "something new"  # unknown: unchanged
     assert format_value(True) == "yes" and format_value(12345) == "12,345"
+
+
+@pytest.mark.parametrize("p, shown", [(2.31e-05, "< .001"), (0.000999, "< .001"), (0.001, ".001"),
+                                      (0.0131, ".013"), (0.05, ".050"), (0.99951, "1.000"),
+                                      (1.0, "1.000")])
+def test_one_p_formatter_for_tables_terminal_and_reasons(p, shown):
+    assert format_p(p) == shown
+    assert format_value(p, "p") == shown
+    assert format_table(pd.DataFrame({"term": ["x"], "p": [p]})).splitlines()[1].endswith(shown)
+    assert format_p(p, equals=True) == ("p " if shown.startswith("<") else "p = ") + shown

@@ -48,7 +48,7 @@ from alliance.errors import AllianceWarning
 from alliance.growth import _fit_growth
 from alliance.options import check_alpha, check_conf_level
 from alliance.provenance import git_is_ancestor, git_last_change
-from alliance.results import DIFFERENCE, Result
+from alliance.results import DIFFERENCE, Result, format_p
 from alliance.rsa.fit import _fit_rsa, rsa_spec
 from alliance.rsa.spec import RSASpec
 from alliance.synthetic.params import SimulationParams
@@ -591,7 +591,7 @@ def _part(rec, key: str, alpha: float, margin_scale: float) -> str | None:
         if _sig(rec, key, alpha) * t.sign > 0:
             return None
         return (f"{t.label} is not {'>' if t.sign > 0 else '<'} 0 at alpha (estimate "
-                f"{rec[f'est_{key}']:.3g}, p {rec[f'p_{key}']:.3g})")
+                f"{rec[f'est_{key}']:.3g}, {format_p(rec[f'p_{key}'], equals=True)})")
     m = MARGINS[t.margin]
     bound = rec.get(f"margin_{t.margin}", np.nan) * margin_scale
     est, se, df = rec[f"est_{key}"], rec[f"se_{key}"], rec[f"df_{key}"]
@@ -601,12 +601,12 @@ def _part(rec, key: str, alpha: float, margin_scale: float) -> str | None:
     if p_eq < alpha:
         return None
     if _sig(rec, key, alpha) != 0:
-        return (f"{t.label} differs from 0 (estimate {est:.3g}, p {rec[f'p_{key}']:.3g}), "
+        return (f"{t.label} differs from 0 (estimate {est:.3g}, {format_p(rec[f'p_{key}'], equals=True)}), "
                 "where the finding says it does not")
     pw = equivalence_power(se, df, bound, alpha)
     k = equivalence_factor(se, df, bound, alpha)
     return (f"'no effect' ({t.label}) is not shown: equivalence within +/-{bound:.3g} "
-            f"{m['unit']} (standardised {m['standardised'] * margin_scale:g}) has p {p_eq:.3g}; "
+            f"{m['unit']} (standardised {m['standardised'] * margin_scale:g}) has {format_p(p_eq, equals=True)}; "
             f"at a true effect of 0 this trial would show it with probability {pw:.0%}, and "
             f"about {k:.1f} times its size would be needed for 80%")
 
@@ -645,12 +645,12 @@ def judge(rec, alpha: float = 0.05, *, margin_scale: float = 1.0) -> dict[int, t
             continue
         t = PRIMARY_TESTS[key]
         s = _sig(rec, key, alpha, padj) * t.sign
-        head = f"{t.label}: estimate {rec[f'est_{key}']:.3g}, Holm-adjusted p {padj:.3g}"
+        head = f"{t.label}: estimate {rec[f'est_{key}']:.3g}, Holm-adjusted {format_p(padj, equals=True)}"
         if s < 0:
             out[c] = ("contradicted", f"{head}, significantly in the opposite direction")
             continue
         if s == 0:
-            out[c] = ("not replicated", f"{head} >= {alpha:g}: no evidence for the claim "
+            out[c] = ("not replicated", f"{head}, not below alpha = {alpha:g}: no evidence for the claim "
                                         "(which is not evidence against it)")
             continue
         parts = [k for k, p in PRIMARY_TESTS.items()
@@ -666,10 +666,10 @@ def judge(rec, alpha: float = 0.05, *, margin_scale: float = 1.0) -> dict[int, t
                     "; the ridge lies off the line of congruence (a CI of p10, p11 or a3 "
                     "excludes its value): best well-being where the ratings differ a little")
         if missing:
-            out[c] = ("inconclusive", f"{head} < {alpha:g}, but " + "; ".join(missing) + note)
+            out[c] = ("inconclusive", f"{head}, below alpha = {alpha:g}, but " + "; ".join(missing) + note)
         else:
             extra = "".join(f"; {lab} shown" for lab in shown)
-            out[c] = ("replicated", f"{head} < {alpha:g}{extra}{note}")
+            out[c] = ("replicated", f"{head}, below alpha = {alpha:g}{extra}{note}")
     return out
 
 

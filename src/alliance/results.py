@@ -112,13 +112,40 @@ def records(table: pd.DataFrame) -> list[dict]:
     return [_jsonable(r) for r in table.to_dict(orient="records")]
 
 
+def format_p(p: float, *, equals: bool = False) -> str:
+    """A p value as the book prints it everywhere (APA style): ``"< .001"`` below .001,
+    else three decimals without the leading zero (``".013"``, ``"1.000"``).
+
+    The one p formatter: tables (:func:`alliance.plots.tables.format_value`,
+    :func:`format_table`) and the reasons of a verdict (``alliance.findings``) use it.
+    ``equals=True`` gives the phrase for prose, ``"p = .013"`` or ``"p < .001"``.
+    A missing p (NaN, None) is ``"NA"``.
+
+    Examples
+    --------
+    >>> format_p(0.0000231), format_p(0.0131), format_p(0.05), format_p(1.0)
+    ('< .001', '.013', '.050', '1.000')
+    >>> format_p(0.0131, equals=True), format_p(2.31e-05, equals=True)
+    ('p = .013', 'p < .001')
+    """
+    if p is None or p is pd.NA or not math.isfinite(p):
+        text = "NA"
+    elif p < 0.001:
+        text = "< .001"
+    else:
+        text = "1.000" if p >= 1 else f"{p:.3f}".replace("0.", ".", 1)
+    if not equals:
+        return text
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+
 def format_table(table: pd.DataFrame, digits: int = 3) -> str:
     """Plain-text rendering of a table for terminals and ``summary()``."""
     shown = table.copy()
     for c in shown.columns:
         if pd.api.types.is_float_dtype(shown[c]):
             if c == "p":
-                shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else ("<.001" if v < 0.001 else f"{v:.3f}"))
+                shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else format_p(v))
             else:
                 shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else f"{v:.{digits}f}")
     return shown.to_string(index=False)

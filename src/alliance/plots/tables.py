@@ -29,6 +29,7 @@ import pandas as pd
 
 from alliance.errors import AllianceWarning
 from alliance.plots.style import use_style
+from alliance.results import format_p
 
 __all__ = ["Table", "compact_png", "explain_warning", "format_value", "setup_book", "table"]
 
@@ -98,9 +99,7 @@ def format_value(value, kind: str = "num") -> str:
     if math.isinf(v):
         return "∞" if v > 0 else "−∞"
     if kind == "p":
-        if v < 0.001:
-            return "< .001"
-        return "1.000" if v >= 1 else f"{v:.3f}".replace("0.", ".", 1)
+        return format_p(v)
     if kind == "df":
         return f"{v:.1f}"
     if kind == "stat":
