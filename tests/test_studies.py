@@ -396,6 +396,10 @@ def test_power_command_writes_whole_resumes_and_refuses_to_overwrite(tmp_path, m
     # resumed: the first point's draws are read back, only the second point's are computed
     assert main(cmd) == 0
     assert sorted(seen) == [(12, 0), (12, 1), (12, 2)]
+    # the cost of a draw is printed: the median of the draws' seconds (issue 23's measure)
+    secs = pd.read_csv(out / "draws.csv")["seconds"]
+    assert f"median seconds per draw: {secs.median():.3f} (wall clock, 6 draws" in \
+        capsys.readouterr().out
     assert not (tmp_path / "plan.partial").exists()
     table = pd.read_csv(out / "power.csv")
     assert set(table["therapists"]) == {8, 12} and set(table["test"]) == set(power._power_tests())

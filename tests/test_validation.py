@@ -224,3 +224,88 @@ def test_numeric_values_in_a_dataframe_are_not_coerced():
     for bad in (d["alliance_patient"] + 0j, pd.to_datetime("2024-01-01") + pd.to_timedelta(d["session"], "D")):
         with pytest.raises(DataError, match="column 'alliance_patient'"):
             alliance.read_sessions(d.assign(alliance_patient=bad))
+
+
+# --------------------------------------------------------------------------- fast paths
+
+#: Id columns for the fast path of ``parse_identifier`` (plain text ids) and every column it
+#: hands to the general path: each must give the same ids, or the same error, either way.
+ID_COLUMNS = {
+    "text": pd.Series(["T1", "T2", "T1", "x-y.z"], dtype="str"),
+    "object text": pd.Series(["T1", "T2", "T1", "x y"], dtype=object),
+    "missing": pd.Series(["T1", None, "T2", np.nan], dtype=object),
+    "integers": pd.Series([3, 1, 3, 2]),
+    "mixed": pd.Series(["1", 2, "3", 2], dtype=object),
+    "padded": pd.Series([" T1", "T1", "T2 ", "T2"], dtype="str"),
+    "pipes": pd.Series(["a|b", "c", "a|b", "d"], dtype="str"),
+    "pipes padded": pd.Series(["a |b", "c", "a| b", "d"], dtype="str"),
+    "numbers": pd.Series(["1", "2", "10", "-3"], dtype="str"),
+    "non-ascii": pd.Series(["Zoë", "Zoë", "Åsa", "Åsa"], dtype="str"),
+    "one number two ways": pd.Series(["1", "1.0", "2", "2"], dtype="str"),
+    "control": pd.Series(["T1", "T\x002", "T1", "T1"], dtype="str"),
+    "blank": pd.Series(["T1", "  ", "T1", "T1"], dtype=object),
+    "long": pd.Series(["T" * 300, "T1", "T1", "T1"], dtype="str"),
+    "floats": pd.Series([1.0, 2.0, 1.0, 2.0]),
+    "categorical": pd.Series(["a", "b", "a", "b"], dtype="category"),
+}
+
+
+@pytest.mark.parametrize("name", list(ID_COLUMNS))
+@pytest.mark.parametrize("allow_missing", [False, True])
+@pytest.mark.parametrize("ids", ["text", "numeric"])
+def test_identifier_fast_path_is_the_general_path(monkeypatch, name, allow_missing, ids):
+    """``parse_identifier``'s shortcut for plain text ids gives what the general path gives."""
+    from alliance.data import cells
+
+    col = ID_COLUMNS[name]
+
+    def parse():
+        try:
+            return cells.parse_identifier(col, "id", cells.Source("<t>"), ids=ids,
+                                          allow_missing=allow_missing)
+        except DataError as exc:
+            return str(exc)
+
+    fast = parse()
+    # the shortcut is taken where it should be (else this test compares the general path twice)
+    taken = cells._plain_ids(col, ids) is not None
+    assert taken == (ids == "text" and name in ("text", "object text", "missing", "pipes",
+                                                 "numbers"))
+    monkeypatch.setattr(cells, "_plain_ids", lambda s, ids: None)
+    general = parse()
+    if isinstance(general, str):
+        assert fast == general
+    else:
+        pd.testing.assert_series_equal(fast, general)
+        assert fast.dtype == general.dtype
+
+
+@pytest.mark.parametrize("change", ["none", "duplicate", "two therapists", "both arms"])
+def test_structure_check_in_numpy_agrees(change):
+    """The NumPy check of one row per patient x session, one therapist per patient and one arm
+    per therapist accepts the shipped data and refuses each broken rule with its message."""
+    from alliance.data.cells import Source
+    from alliance.data.validate import _refuse_structure, _structure_holds
+
+    d = alliance.read_sessions(alliance.load_example()).copy()
+    if change == "duplicate":
+        d.loc[5, "session"] = d.loc[4, "session"]
+        d.loc[5, "patient"] = d.loc[4, "patient"]
+        d.loc[5, "therapist"] = d.loc[4, "therapist"]
+        d.loc[5, "condition"] = d.loc[4, "condition"]
+    elif change == "two therapists":
+        other = d.loc[d["therapist"] != d.loc[0, "therapist"]].iloc[0]
+        last = d.index[d["patient"] == d.loc[0, "patient"]][-1]
+        d.loc[last, "therapist"] = other["therapist"]
+        d.loc[last, "condition"] = other["condition"]
+    elif change == "both arms":
+        rows = d.index[d["therapist"] == d.loc[0, "therapist"]]
+        d.loc[rows[-1], "condition"] = ("control" if d.loc[0, "condition"] == "training"
+                                        else "training")
+    assert _structure_holds(d) == (change == "none")
+    if change != "none":
+        rule = {"duplicate": "one row per patient x session",
+                "two therapists": "each patient has one therapist",
+                "both arms": "each therapist is in one arm"}[change]
+        with pytest.raises(DataError, match=rule):
+            _refuse_structure(d, Source("<t>"))

@@ -397,8 +397,9 @@ def plan_provenance() -> dict:
 def _within_sd(values: np.ndarray, groups: np.ndarray) -> float:
     """Pooled within-group SD: deviations from each group's mean, df = n - groups."""
     s = pd.Series(values)
-    dev = s - s.groupby(groups).transform("mean")
-    dof = len(s) - pd.Series(groups).nunique()
+    codes, uniques = pd.factorize(np.asarray(groups))  # group means: the same bits as transform
+    dev = s - s.groupby(codes).mean().to_numpy()[codes]
+    dof = len(s) - len(uniques)
     return float(np.sqrt((dev**2).sum() / dof)) if dof > 0 else float("nan")
 
 
@@ -439,12 +440,18 @@ def _row(res, t: Test) -> pd.Series:
     """The row of the plan's test ``t`` in its fit's table (``t.table``, default the
     estimates): the row whose term, and level where the plan names one, are the test's."""
     tab = res.tables[t.table] if t.table else res.estimates
-    sel = (tab["term"] == t.term).to_numpy().copy()
+    return tab.iloc[_row_position(res, t, tab)]
+
+
+def _row_position(res, t: Test, tab: pd.DataFrame) -> int:
+    """Position of the plan's test ``t`` in ``tab`` (its term, and level where the plan names
+    one; IndexError when absent)."""
+    sel = tab["term"].to_numpy() == t.term
     if t.level:
         # the plan's "difference" (the former name of a binary moderator's difference, still
         # accepted for one release) is the fit's "<level> - <reference>"
-        sel &= (tab["level"] == _level(res, t)).to_numpy()
-    return tab[sel].iloc[0]
+        sel &= tab["level"].to_numpy() == _level(res, t)
+    return int(np.flatnonzero(sel)[0])
 
 
 def primary_tests(fits: dict) -> dict[str, float]:
@@ -467,11 +474,13 @@ def primary_tests(fits: dict) -> dict[str, float]:
     for key, t in PRIMARY_TESTS.items():
         if t.model not in fits:
             continue
-        row = _row(fits[t.model], t)
-        out[f"est_{key}"] = float(row["estimate"])
-        out[f"se_{key}"] = float(row["se"])
-        out[f"df_{key}"] = float(row["df"]) if "df" in row.index else float("inf")
-        out[f"p_{key}"] = float(row["p"])
+        res = fits[t.model]
+        tab = res.tables[t.table] if t.table else res.estimates
+        i = _row_position(res, t, tab)  # the row of _row, read column by column
+        out[f"est_{key}"] = float(tab["estimate"].to_numpy()[i])
+        out[f"se_{key}"] = float(tab["se"].to_numpy()[i])
+        out[f"df_{key}"] = float(tab["df"].to_numpy()[i]) if "df" in tab.columns else float("inf")
+        out[f"p_{key}"] = float(tab["p"].to_numpy()[i])
     out.update(margins)
     if "rsa_within" in fits:
         tabs = fits["rsa_within"].tables

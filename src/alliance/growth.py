@@ -155,15 +155,19 @@ def _growth_frame(data: pd.DataFrame, rater: str) -> tuple[pd.DataFrame, dict]:
     keep_all = [data[RATERS[r]].notna().to_numpy() for r in raters]
     rows = np.concatenate([np.flatnonzero(k) for k in keep_all])
     owner_rows = np.repeat(np.arange(len(raters)), [int(k.sum()) for k in keep_all])
-    # one take of the id columns for every rating kept (rater by rater), then the covariates
-    frame = data[["therapist", "patient", "condition", "session"]].take(rows)
-    frame.index = pd.RangeIndex(len(rows))
-    frame["rater"] = pd.array(raters, dtype=data["condition"].dtype).take(owner_rows)
-    frame["y"] = np.concatenate([data[RATERS[r]].to_numpy(dtype=float)[k]
-                                 for r, k in zip(raters, keep_all)])
-    frame["time"] = data["session"].to_numpy(dtype=float)[rows] - 1.0
-    frame["training"] = (data["condition"].to_numpy() == "training")[rows].astype(float)
-    frame["therapist_rater"] = (np.asarray(raters)[owner_rows] == "therapist").astype(float)
+    # one take of the id columns for every rating kept (rater by rater), then the covariates;
+    # the frame built once from its columns
+    session = data["session"].to_numpy()
+    frame = pd.DataFrame({
+        **{c: data[c].array.take(rows) for c in ("therapist", "patient", "condition")},
+        "session": session[rows],
+        "rater": pd.array(raters, dtype=data["condition"].dtype).take(owner_rows),
+        "y": np.concatenate([data[RATERS[r]].to_numpy(dtype=float)[k]
+                             for r, k in zip(raters, keep_all)]),
+        "time": session.astype(float)[rows] - 1.0,
+        "training": (data["condition"].to_numpy() == "training")[rows].astype(float),
+        "therapist_rater": (np.asarray(raters)[owner_rows] == "therapist").astype(float),
+    }, index=pd.RangeIndex(len(rows)))
     if frame.empty:
         raise fail(data.attrs.get("source", "<DataFrame>"), "ratings to model",
                    f"no non-missing {'/'.join(RATERS[r] for r in raters)} rating to model")
@@ -174,7 +178,8 @@ def _growth_frame(data: pd.DataFrame, rater: str) -> tuple[pd.DataFrame, dict]:
         log.drop(missing & (owner == k), f"missing:{RATERS[r]}",
                  f"{RATERS[r]} missing (the likelihood uses every available rating; valid if "
                  "missingness is at random)")
-    lost = data["patient"].nunique() - frame["patient"].nunique()  # kept ones are a subset
+    patients = data["patient"].to_numpy()  # ids are never missing (read_sessions)
+    lost = len(set(patients)) - len(set(patients[rows]))  # kept ones are a subset
     return frame, {**log.info(), "patients_without_ratings": int(lost)}
 
 
@@ -195,35 +200,52 @@ def check_design(frame: pd.DataFrame, therapist_effects: str, source) -> None:
     of such a design gives degrees of freedom near zero and p near 1, which look
     like a result).
     """
-    for r in frame["rater"].unique():
-        f = frame[frame["rater"] == r]
+    rater = frame["rater"].to_numpy()
+    arm = frame["condition"].to_numpy()
+    patient = pd.factorize(frame["patient"].to_numpy())[0]
+    therapist = pd.factorize(frame["therapist"].to_numpy())[0]
+    session = pd.factorize(frame["session"].to_numpy())[0]
+    for r in pd.unique(rater):
+        of_rater = rater == r
         who = f"{r} ratings"
-        for arm in ("control", "training"):
-            a = f[f["condition"] == arm]
+        for a in ("control", "training"):
+            rows = of_rater & (arm == a)
             if therapist_effects != "none":
-                n = a["therapist"].nunique()
+                n = _count_at_least(therapist[rows], None, 1)
                 if n < 2:
                     raise FitError(
-                        f"{source}: the {arm} arm has {n} therapist(s) with {who}; the growth "
+                        f"{source}: the {a} arm has {n} therapist(s) with {who}; the growth "
                         "model tests the arm difference against the variation between therapists "
                         "within an arm, which needs at least 2 therapists per arm "
                         "[rule: at least 2 therapists per arm]")
-            sessions = a.groupby("patient")["session"].nunique()
-            n = int((sessions >= 2).sum())
+            n = _count_at_least(patient[rows], session[rows], 2)
             if n < 2:
                 raise FitError(
-                    f"{source}: the {arm} arm has {n} patient(s) with {who} at 2 or more "
+                    f"{source}: the {a} arm has {n} patient(s) with {who} at 2 or more "
                     "sessions; growth (a random slope per patient) needs at least 2 such patients "
                     "per arm [rule: at least 2 patients per arm rated at 2 or more sessions]")
             if therapist_effects == "intercept+slope":
-                spans = a.groupby("therapist")["session"].nunique()
-                n = int((spans >= 2).sum())
+                n = _count_at_least(therapist[rows], session[rows], 2)
                 if n < 2:
                     raise FitError(
-                        f"{source}: the {arm} arm has {n} therapist(s) whose patients have {who} "
+                        f"{source}: the {a} arm has {n} therapist(s) whose patients have {who} "
                         "at 2 or more sessions; a therapist slope (therapist_effects="
                         "'intercept+slope') needs at least 2 such therapists per arm "
                         "[rule: at least 2 therapists per arm rated at 2 or more sessions]")
+
+
+def _count_at_least(owner: np.ndarray, member: np.ndarray | None, k: int) -> int:
+    """How many distinct ``owner`` codes have at least ``k`` distinct ``member`` codes (or,
+    without ``member``, how many distinct owners there are)."""
+    if owner.size == 0:
+        return 0
+    if member is None:
+        return int(np.count_nonzero(np.bincount(owner)))
+    width = int(member.max()) + 1
+    pairs = np.sort(owner.astype(np.int64) * width + member)
+    pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]  # distinct pairs
+    counts = np.bincount(pairs // width)
+    return int((counts >= k).sum())
 
 
 def _design(frame: pd.DataFrame, rater: str, therapist_effects: str,
@@ -231,13 +253,13 @@ def _design(frame: pd.DataFrame, rater: str, therapist_effects: str,
     t = frame["time"].to_numpy()
     a = frame["training"].to_numpy()
     one = np.ones(len(frame))
+    idx = frame.index
     if rater != "both":
-        X = pd.DataFrame(
-            {"Intercept": one, "training": a, "time": t, "time:training": t * a},
-            index=frame.index,
-        )
-        Zp = X[["Intercept", "time"]]
-        Zt = {"intercept": X[["Intercept"]], "intercept+slope": Zp}.get(therapist_effects)
+        X = pd.DataFrame({"Intercept": one, "training": a, "time": t, "time:training": t * a},
+                         index=idx)
+        Zp = pd.DataFrame({"Intercept": one, "time": t}, index=idx)
+        Zt = (pd.DataFrame({"Intercept": one}, index=idx) if therapist_effects == "intercept"
+              else Zp if therapist_effects == "intercept+slope" else None)
     else:
         r = frame["therapist_rater"].to_numpy()
         X = pd.DataFrame(
@@ -353,14 +375,17 @@ class GrowthResult(Result):
 
     def _G(self, group: str) -> tuple[list[str], np.ndarray] | None:
         vc = self.tables["variance_components"]
-        v = vc[vc["group"] == group]
-        if v.empty:
+        sel = vc["group"].to_numpy() == group
+        if not sel.any():
             return None
-        names = list(v.loc[v["term2"].isna(), "term1"])
-        G = np.diag(v.loc[v["term2"].isna(), "variance"].to_numpy(dtype=float))
-        for _, row in v[v["term2"].notna()].iterrows():
-            i, j = names.index(row["term1"]), names.index(row["term2"])
-            G[i, j] = G[j, i] = float(row["variance"])
+        t1, t2 = vc["term1"].to_numpy()[sel], vc["term2"].to_numpy()[sel]
+        var = vc["variance"].to_numpy(dtype=float)[sel]
+        diag = pd.isna(t2)
+        names = list(t1[diag])
+        G = np.diag(var[diag])
+        for a, b, v in zip(t1[~diag], t2[~diag], var[~diag]):
+            i, j = names.index(a), names.index(b)
+            G[i, j] = G[j, i] = float(v)
         return names, G
 
     def marginal_sd(self, rater: str | None = None, session: int | None = None) -> float:
@@ -597,7 +622,7 @@ def _fit_growth(data: pd.DataFrame, rater: str = "therapist", *, method: str = "
     source = data.attrs["source"]
     frame, dropped = _growth_frame(data, rater)
     by_rater = rater == "both" and residual == "rater"
-    arms = set(frame["condition"])
+    arms = set(frame["condition"].to_numpy())
     if arms != {"training", "control"}:
         raise fail(source, "both arms present",
                    f"the growth model compares arms but the rated rows hold only {sorted(arms)}")

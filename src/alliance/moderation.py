@@ -65,14 +65,19 @@ def add_moderator(X: pd.DataFrame, base, values, moderator: str, levels) -> pd.D
         Levels, reference first.
     """
     values = np.asarray(values).astype(str)
-    out = X.copy()
+    cols = {}
     for lv in levels[1:]:
         ind = (values == str(lv)).astype(float)
         name = indicator_name(moderator, lv)
-        out[name] = ind
+        cols[name] = ind
         for b in base:
-            out[f"{b}:{name}"] = X[b].to_numpy() * ind
-    return out
+            cols[f"{b}:{name}"] = X[b].to_numpy() * ind
+    if not set(cols).isdisjoint(X.columns):  # a column replaced in place: as X.copy() did
+        out = X.copy()
+        for name, col in cols.items():
+            out[name] = col
+        return out
+    return pd.concat([X, pd.DataFrame(cols, index=X.index)], axis=1)  # one new block
 
 
 def moderated_contrasts(terms: dict[str, str], moderator: str | None, levels,
@@ -144,16 +149,20 @@ def require_groups_per_level(moderator: str, values, groups: dict, source, what:
     from alliance.errors import FitError
 
     level = pd.Series(np.asarray(values)).astype(str).to_numpy()
+    lcode, labels = pd.factorize(level)
+    if not len(labels):
+        return
     unit = "arm" if moderator == "condition" else f"level of '{moderator}'"
     for name, ids in groups.items():
         ids = pd.Series(np.asarray(ids)).astype(str).to_numpy()
-        frame = pd.DataFrame({"g": ids, "m": level})
-        if (frame.groupby("g")["m"].nunique() > 1).any():
+        gcode = pd.factorize(ids)[0]
+        pairs = np.unique(gcode.astype(np.int64) * len(labels) + lcode)  # distinct (group, level)
+        if (np.bincount(pairs // len(labels)) > 1).any():
             continue  # crossed with the moderator: not nested, nothing to check
-        counts = frame.groupby("m")["g"].nunique()
-        short = counts[counts < 2]
-        if len(short):
-            lv, n = short.index[0], int(short.iloc[0])
+        counts = np.bincount(pairs % len(labels), minlength=len(labels))  # groups per level
+        short = [(str(labels[k]), int(counts[k])) for k in range(len(labels)) if counts[k] < 2]
+        if short:
+            lv, n = min(short)  # the first level in sorted order, as a groupby lists them
             raise FitError(
                 f"{source} ({what}): the {unit} '{lv}' has {n} {name}; an effect that differs "
                 f"between levels of '{moderator}' is tested against the variation between "

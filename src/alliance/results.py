@@ -379,9 +379,8 @@ def check_tests(table: pd.DataFrame, source, what: str) -> None:
 
     if table is None or table.empty:
         return
-    df = (pd.to_numeric(table["df"], errors="coerce").to_numpy(float) if "df" in table
-          else np.full(len(table), np.inf))
-    se = pd.to_numeric(table["se"], errors="coerce").to_numpy(float)
+    df = _floats(table["df"]) if "df" in table else np.full(len(table), np.inf)
+    se = _floats(table["se"])
     bad_df = ~(df >= MIN_DF)  # NaN fails too
     bad_se = ~(np.isfinite(se) & (se > 0))
     bad = bad_df | bad_se
@@ -398,6 +397,13 @@ def check_tests(table: pd.DataFrame, source, what: str) -> None:
         "patient per therapist) has no information left to test it "
         f"[rule: every reported test has a standard error and at least {MIN_DF:g} degree of "
         "freedom]")
+
+
+def _floats(column: pd.Series) -> np.ndarray:
+    """A table's column as floats; anything that is not a number as NaN."""
+    if pd.api.types.is_float_dtype(column.dtype):
+        return column.to_numpy(dtype=float)
+    return pd.to_numeric(column, errors="coerce").to_numpy(float)
 
 
 class RowLog:

@@ -274,10 +274,10 @@ def _truth_bias_design(data: pd.DataFrame, *, judgment: str = "alliance_therapis
         raise DataError(f"{source}: no row has both '{judgment}' and '{truth}'"
                         + (" and the bias" if B is not None else "") + " [rule: rows to analyse]")
     d = pd.DataFrame(index=data.index[ok])
-    d["patient"] = data.loc[ok, "patient"].to_numpy()
-    d["therapist"] = data.loc[ok, "therapist"].to_numpy()
+    d["patient"] = data["patient"].to_numpy()[ok]
+    d["therapist"] = data["therapist"].to_numpy()[ok]
     if moderator is not None:
-        mod = data.loc[ok, moderator]
+        mod = data[moderator][ok]
         kind = moderator_kind(mod)
         d["moderator"] = (mod.to_numpy(dtype=float) if kind == "numeric"
                           else mod.astype(str).to_numpy())
@@ -285,7 +285,9 @@ def _truth_bias_design(data: pd.DataFrame, *, judgment: str = "alliance_therapis
     mt = float(np.mean(T[ok]))
     d["judgment_c"] = J[ok] - mt
     d["truth_c"] = T[ok] - mt
-    d["truth_between"] = d.groupby("patient")["truth_c"].transform("mean").to_numpy()
+    # each patient's mean (pandas' compensated group sums: the same bits as a groupby transform)
+    codes = pd.factorize(d["patient"].to_numpy())[0]
+    d["truth_between"] = pd.Series(d["truth_c"].to_numpy()).groupby(codes).mean().to_numpy()[codes]
     d["truth_within"] = d["truth_c"] - d["truth_between"]
     if B is not None:
         d["bias"] = B[ok] - mt
@@ -520,9 +522,8 @@ def _fit_truth_bias(data: pd.DataFrame, *, judgment: str = "alliance_therapist",
     source = d.attrs["source"]
     base = (["truth_within", "truth_between"] + (["bias"] if "bias" in d else [])
             + (["session_c"] if control_session else []))
-    X = pd.DataFrame({"Intercept": 1.0}, index=d.index)
-    for b in base:
-        X[b] = d[b].to_numpy()
+    X = pd.DataFrame({"Intercept": np.ones(len(d)), **{b: d[b].to_numpy() for b in base}},
+                     index=d.index)
     X, levels, numeric = moderate(X, base, d["moderator"] if moderator else None, moderator,
                                   source, moderator_at, "a force")
     if levels is not None:  # the minimum design: 2 therapists (patients) per arm

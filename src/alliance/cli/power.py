@@ -19,6 +19,9 @@ given (``--therapists``, ``--patients-per-therapist``, ``--sessions``,
 
 * ``store/``: the draws' chunk files, one folder per design point.
 
+It prints the power table and the median wall-clock seconds per draw (:func:`draw_seconds`:
+the cost of a draw, issue 23's measure; the cores are shared, so quote the load with it).
+
 The draws are computed into ``DIR.partial/`` (chunk files, one per 25 draws):
 an interrupted run (exit code 130) resumes there when the same command is run
 again. ``DIR.partial/run.json`` records the arguments that define the study
@@ -48,7 +51,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["STUDY_ARGUMENTS", "add_arguments", "run"]
+__all__ = ["STUDY_ARGUMENTS", "add_arguments", "draw_seconds", "run"]
 
 #: The options that define a study: resuming ``DIR.partial`` with any of them different is refused.
 STUDY_ARGUMENTS = ("scenario", "therapists", "patients_per_therapist", "sessions", "effect",
@@ -187,6 +190,18 @@ def _security(args):
     return None
 
 
+def draw_seconds(draws, jobs: int) -> str:
+    """The line on the cost of a draw: the median wall-clock seconds of the draws that did
+    not fail (each timed in its worker by :func:`alliance.draws.runner.run_draws`; draws
+    resumed from an earlier run keep the time they took then)."""
+    failed = draws["error"].fillna("").astype(str) != ""
+    secs = draws.loc[~failed, "seconds"].astype(float)
+    if secs.empty:
+        return "median seconds per draw: no draw succeeded"
+    return (f"median seconds per draw: {secs.median():.3f} (wall clock, {len(secs)} draws, "
+            f"{jobs} worker process{'es' if jobs != 1 else ''})")
+
+
 def run(args) -> int:
     """Run the study into ``--out``; exit codes 0, 2 (usage), 3 (every draw of a design point
     failed), 130 (interrupted, resumable)."""
@@ -266,6 +281,7 @@ def _run_locked(args, out, partial, security) -> int:
     shown = power[["therapists", "caseload", "sessions", "effect", "test",
                    "estimates", "estimate", "ci_low", "ci_high"]]
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(draw_seconds(draws, args.jobs))
     print(f"wrote {out}/power.csv, verdicts.csv, draws.csv{', needed.csv' if needed else ''} "
           "and manifest.json")
     if res.info["failed"]:

@@ -362,6 +362,9 @@ def parse_identifier(values, column: str, source: Source, *, ids: str = "text",
         raise _bad(source, column, present, s, rule, "holds dates or times, not ids")
     if pd.api.types.is_complex_dtype(dtype):
         raise _bad(source, column, present, s, rule, "holds complex numbers, not ids")
+    fast = _plain_ids(s, ids)
+    if fast is not None:
+        return fast
     floats = np.zeros(len(s), dtype=bool)  # whole decimal numbers (1.0): no spelling of their own
     if pd.api.types.is_float_dtype(dtype):
         arr = s.to_numpy(dtype=float, na_value=np.nan)
@@ -428,14 +431,63 @@ def parse_identifier(values, column: str, source: Source, *, ids: str = "text",
     return out
 
 
-def _refuse_spellings(uniq: pd.Series, codes: np.ndarray, column: str, source: Source) -> None:
-    """Refuse one number written two ways among the distinct ids (``'1'`` and ``'1.0'``)."""
+#: The dtype of an id column without missing cells (text, as ``Series.astype(str)`` makes it).
+_TEXT_DTYPE = pd.Series(["a"], dtype=object).astype(str).dtype
+
+
+def _plain_ids(s: pd.Series, ids: str) -> pd.Series | None:
+    """The ids of a text column whose distinct values no rule can object to, or None.
+
+    The common case, checked on the distinct values only: every present cell is text,
+    and every distinct id is printable ASCII of at most :data:`MAX_ID_CHARS` characters
+    with no space at either end (so stripping changes nothing and no blank, control
+    character or over-long id can be among them). The ids are then the cells themselves;
+    one number written two ways is still refused (:func:`_refuse_spellings`). Any other
+    column (``None``) takes the general path of :func:`parse_identifier`, which gives the
+    same ids for these columns and the messages for all others.
+    """
+    dtype = s.dtype
+    if ids != "text" or isinstance(dtype, pd.CategoricalDtype):
+        return None
+    if not (dtype == object or (pd.api.types.is_string_dtype(dtype) and dtype == _TEXT_DTYPE)):
+        return None
+    if dtype == object and pd.api.types.infer_dtype(s, skipna=True) != "string":
+        return None
+    codes, uniques = pd.factorize(s.to_numpy(dtype=object), use_na_sentinel=True)
+    uniq = [str(u) for u in uniques]
+    if not uniq or not 0 < min(map(len, uniq)) <= max(map(len, uniq)) <= MAX_ID_CHARS:
+        return None
+    joined = "|".join(uniq)  # the distinct ids checked in one pass over one string
+    if not (joined.isascii() and joined.isprintable() and joined[0] != " "
+            and joined[-1] != " " and " |" not in joined and "| " not in joined):
+        return None
+    numbers = [u for u in uniq if u[0] in "0123456789+-."]  # only these can be numbers
+    if len(numbers) > 1 and _spelling_clash(numbers) is not None:
+        return None
+    has = codes >= 0
+    if has.all():
+        if dtype == _TEXT_DTYPE:  # already text: the cells are the ids
+            out = s.copy(deep=False)
+            out.name = None
+            return out
+        return pd.Series(np.asarray(uniq, dtype=object)[codes], dtype=object).astype(str)
+    return pd.Series(np.where(has, np.asarray(uniq, dtype=object)[np.where(has, codes, 0)], None),
+                     dtype=object)
+
+
+def _spelling_clash(uniq) -> list | None:
+    """Positions of the distinct ids that are one number written in different ways, or None."""
     seen: dict = {}
     for i, text in enumerate(uniq):
         key = _number_key(text)
         if key is not None:
             seen.setdefault(key, []).append(i)
-    clash = next((v for v in seen.values() if len({uniq[i] for i in v}) > 1), None)
+    return next((v for v in seen.values() if len({uniq[i] for i in v}) > 1), None)
+
+
+def _refuse_spellings(uniq: pd.Series, codes: np.ndarray, column: str, source: Source) -> None:
+    """Refuse one number written two ways among the distinct ids (``'1'`` and ``'1.0'``)."""
+    clash = _spelling_clash(uniq)
     if clash is None:
         return
     parts = []

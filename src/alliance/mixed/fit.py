@@ -79,6 +79,11 @@ class MixedFit(Result):
     diagnostics: dict = field(default_factory=dict)
     _re: dict = field(default_factory=dict, repr=False)
     _fitted: pd.Series | None = field(default=None, repr=False)
+    #: The conditional modes as arrays, ``{name: (levels, columns, values)}``, and the fitted
+    #: values with their row index: the tables of :meth:`random_effects` and :meth:`fitted`
+    #: are built from them when first asked for (most fits never are).
+    _modes: dict = field(default_factory=dict, repr=False)
+    _fitted_values: tuple | None = field(default=None, repr=False)
     _y: np.ndarray | None = field(default=None, repr=False)
     _X: np.ndarray | None = field(default=None, repr=False)
     _random_spec: tuple = field(default=(), repr=False)
@@ -128,10 +133,10 @@ class MixedFit(Result):
 
     def df_of(self, L, ddf: str | None = None) -> pd.Series:
         """Degrees of freedom of the linear combinations ``L β`` (inf for Wald z)."""
-        Ld = self._L(L)
+        index, Lm = self._L_matrix(L)
         inf = self.inference(ddf)
-        vals = np.full(len(Ld), np.inf) if inf is None else inf.df(Ld.to_numpy())
-        return pd.Series(vals, index=Ld.index, name="df")
+        vals = np.full(len(Lm), np.inf) if inf is None else inf.df(Lm)
+        return pd.Series(vals, index=index, name="df")
 
     def vcov(self, ddf: str | None = None) -> pd.DataFrame:
         """Covariance of the fixed effects used by a method's tests.
@@ -157,6 +162,38 @@ class MixedFit(Result):
         return wald_table(beta, V, names, self.conf_level, df=df)
 
     # ---- linear combinations of beta
+    def _L_matrix(self, L) -> tuple[pd.Index, np.ndarray]:
+        """The labels and the weight matrix (one row per label, one column per term) of
+        ``L``, as :meth:`_L` gives them, built in NumPy for the usual inputs: a dict of dicts
+        of numbers, or a DataFrame of numbers whose columns are the terms in order. Anything
+        else (and every error) goes through :meth:`_L`."""
+        names = list(self.cov_fixed.index)
+        try:
+            if isinstance(L, pd.DataFrame):
+                if (list(L.columns) == names and L.shape[0] > 0
+                        and all(dt.kind in "fi" for dt in L.dtypes)):
+                    M = L.to_numpy(dtype=float, copy=True)
+                    M[np.isnan(M)] = 0.0
+                    return L.index, M
+            elif isinstance(L, Mapping) and L:
+                pos = {n: j for j, n in enumerate(names)}
+                # column-major, as a DataFrame's array is: the products below then add up in
+                # the same order as on the general path, to the last bit
+                M = np.zeros((len(L), len(names)), order="F")
+                for i, row in enumerate(L.values()):
+                    for term, w in dict(row).items():
+                        if isinstance(w, (str, bytes)):
+                            raise TypeError("a weight is text")
+                        w = float(w)
+                        M[i, pos[term]] = 0.0 if math.isnan(w) else w  # a missing weight is 0
+                labels = [str(k) for k in L]
+                if len(set(labels)) == len(labels):
+                    return pd.Index(labels), M
+        except (KeyError, TypeError, ValueError):
+            pass  # the general path gives the message
+        Ld = self._L(L)
+        return Ld.index, Ld.to_numpy()
+
     def _L(self, L) -> pd.DataFrame:
         names = list(self.tables["fixed"]["term"])
         if isinstance(L, pd.DataFrame):
@@ -174,10 +211,15 @@ class MixedFit(Result):
     def cov_of(self, L, ddf: str | None = None) -> pd.DataFrame:
         """Covariance matrix :math:`L V L^\\top` of the linear combinations ``L β``
         (:math:`V` = :meth:`vcov` of the method)."""
-        Ld = self._L(L)
-        Lm = Ld.to_numpy()
-        cov = Lm @ self.vcov(ddf).to_numpy() @ Lm.T
-        return pd.DataFrame(cov, index=Ld.index, columns=Ld.index)
+        index, Lm = self._L_matrix(L)
+        cov = Lm @ self._vcov_array(self.inference(ddf)) @ Lm.T
+        return pd.DataFrame(cov, index=index, columns=index)
+
+    def _vcov_array(self, inf) -> np.ndarray:
+        """:meth:`vcov` as an array, for the method whose machinery is ``inf``."""
+        if inf is None or inf.method == "satterthwaite":
+            return self.cov_fixed.to_numpy()
+        return inf.vcov()
 
     def contrast(self, L, ddf: str | None = None) -> pd.DataFrame:
         """Tidy test table (like ``tables["fixed"]``) of the linear combinations ``L β``.
@@ -188,11 +230,13 @@ class MixedFit(Result):
         test: ``"satterthwaite"`` or ``"kenward-roger"`` t with their degrees of
         freedom, or ``"z"``.
         """
-        Ld = self._L(L)
-        est = Ld.to_numpy() @ self.coef.to_numpy()
-        df = self.df_of(Ld, ddf).to_numpy()
-        return wald_table(est, self.cov_of(Ld, ddf).to_numpy(), list(Ld.index), self.conf_level,
-                          df=df)
+        index, Lm = self._L_matrix(L)
+        beta = self._beta if self._beta is not None else self.coef.to_numpy()
+        est = Lm @ beta
+        inf = self.inference(ddf)
+        df = np.full(len(Lm), np.inf) if inf is None else inf.df(Lm)
+        cov = Lm @ self._vcov_array(inf) @ Lm.T
+        return wald_table(est, cov, list(index), self.conf_level, df=df)
 
     def compare_tests(self, L, methods=("z", "satterthwaite", "kenward-roger")) -> pd.DataFrame:
         """The linear combinations ``L β`` under several tests, one row per (combination, method).
@@ -214,7 +258,7 @@ class MixedFit(Result):
     # ---- random effects
     def random_cov(self, group: str) -> pd.DataFrame:
         """Estimated covariance matrix :math:`G_k` of a grouping factor's random effects."""
-        if group not in self._re:
+        if group not in self._re_tables():
             raise KeyError(f"no random term named {group!r}; terms are {list(self._re)}")
         vc = self.variance_components
         v = vc[vc["group"] == group]
@@ -291,17 +335,32 @@ class MixedFit(Result):
 
     def random_effects(self, name: str) -> pd.DataFrame:
         """Conditional modes (BLUPs) of the random effects of grouping factor ``name``."""
-        if name not in self._re:
+        if name not in self._re_tables():
             raise KeyError(f"no random term named {name!r}; terms are {list(self._re)}")
         return self._re[name].copy()
 
+    def _re_tables(self) -> dict:
+        """The conditional modes by grouping factor, as tables (built on first use)."""
+        for name, (levels, cols, vals) in self._modes.items():
+            if name not in self._re:
+                self._re[name] = pd.DataFrame(vals, index=pd.Index(levels, name=name),
+                                              columns=cols)
+        return self._re
+
+    def _fitted_series(self) -> pd.Series:
+        if self._fitted is None and self._fitted_values is not None:
+            values, index = self._fitted_values
+            self._fitted = pd.Series(values, index=index, name="fitted")
+        return self._fitted
+
     def fitted(self) -> pd.Series:
         """Conditional fitted values :math:`X\\hat\\beta + Z\\hat b` (row order of the input)."""
-        return self._fitted.copy()
+        return self._fitted_series().copy()
 
     def residuals(self) -> pd.Series:
         """Conditional residuals :math:`y - X\\hat\\beta - Z\\hat b`."""
-        return pd.Series(self._y - self._fitted.to_numpy(), index=self._fitted.index,
+        fitted = self._fitted_series()
+        return pd.Series(self._y - fitted.to_numpy(), index=fitted.index,
                          name="residual")
 
     def summary(self) -> str:
@@ -643,7 +702,10 @@ def fit_lmm(
             curv3, diag3 = _diagnose(model, res3, Rinv)
             res, curv, diag = res3, curv3, diag3
     x = np.asarray(res.x, dtype=float).copy()
-    f = model.evaluate(x, full=True)
+    # the curvature evaluated the criterion at the solution already (with its gradient: the
+    # same criterion, r2, delta and RX); evaluated again only where it could not be computed
+    f = (curv.at if curv is not None and curv.at is not None and np.array_equal(curv.x, x)
+         else model.evaluate(x, full=True))
     sigma2 = f["r2"] / f["dfr"]
     ysd2 = max(model.tss, 1e-20 * yy) / max(n - 1, 1)
     if not np.isfinite(sigma2) or sigma2 <= 1e-10 * max(ysd2, 1e-300):
@@ -756,7 +818,8 @@ def _assemble(problem: _Problem, optimum: _Optimum) -> MixedFit:
     XVXinv = Rinv @ sla.cho_solve((f["RX"], True), np.eye(p)) @ Rinv.T
     cov = sigma2 * XVXinv
     cov = (cov + cov.T) / 2
-    cov_df = pd.DataFrame(cov, index=xnames, columns=xnames)
+    names_index = pd.Index(xnames)
+    cov_df = pd.DataFrame(cov, index=names_index, columns=names_index)
 
     # variance components
     rows = []
@@ -794,8 +857,10 @@ def _assemble(problem: _Problem, optimum: _Optimum) -> MixedFit:
                          "sd": math.sqrt(v), "corr": np.nan})
         residual_variances = pd.Series(resid_var, index=[str(v) for v in rlevels],
                                        name="residual_variance")
-    vc = pd.DataFrame(rows, columns=["group", "term1", "term2", "variance", "sd", "corr"])
-    vc["variance"] = vc["variance"].astype(float)
+    # built once from its columns (the same dtypes as from the rows, at a fraction of the cost)
+    vc_cols = ("group", "term1", "term2", "variance", "sd", "corr")
+    vc = pd.DataFrame({c: ([r[c] for r in rows] if c in ("group", "term1", "term2")
+                           else np.array([r[c] for r in rows], dtype=float)) for c in vc_cols})
 
     boundary = bool(boundary_terms)
     if boundary:
@@ -807,10 +872,10 @@ def _assemble(problem: _Problem, optimum: _Optimum) -> MixedFit:
         )
 
     # conditional modes b = Lambda M^-1 Lambda' Z' W (y - X beta)
-    re = {}
+    modes = {}
     fitted = Xa @ beta
     for t, vals in zip(terms, model.modes(x)):
-        re[t.name] = pd.DataFrame(vals, index=pd.Index(t.levels, name=t.name), columns=t.zcols)
+        modes[t.name] = (t.levels, t.zcols, vals)
         fitted = fitted + np.sum(t.Z * vals[t.codes], axis=1)
 
     dev = float(f["dev"])
@@ -848,8 +913,8 @@ def _assemble(problem: _Problem, optimum: _Optimum) -> MixedFit:
         ddf=ddf,
         residual_variances=residual_variances,
         diagnostics={k: v for k, v in diag.items() if k != "negative_direction"},
-        _re=re,
-        _fitted=pd.Series(fitted, index=fit_index, name="fitted"),
+        _modes=modes,
+        _fitted_values=(fitted, fit_index),
         _y=y_num,
         _X=Xa,
         _random_spec=tuple((t.name, tuple(t.zcols), t.structure) for t in terms),

@@ -100,6 +100,9 @@ class Curvature:
     hess_deviance: np.ndarray
     dphi: np.ndarray
     phi: np.ndarray
+    #: The engine's evaluation at ``x`` (:meth:`Model._core` with gradients): the fit reads
+    #: the criterion, ``r2``, ``delta`` and ``RX`` there instead of evaluating ``x`` again.
+    at: dict | None = None
 
 
 def _steps(x: np.ndarray) -> np.ndarray:
@@ -156,7 +159,7 @@ def curvature(model: Model, x: np.ndarray, Rinv: np.ndarray) -> Curvature:
     Hp = (Hp + Hp.T) / 2.0
     Hd[:npar, :npar] = (Hd[:npar, :npar] + Hd[:npar, :npar].T) / 2.0
     return Curvature(x=x, sigma=sigma, grad=grad0, hess_profiled=Hp, hess_deviance=Hd,
-                     dphi=dphi, phi=phi)
+                     dphi=dphi, phi=phi, at=c0)
 
 
 class Satterthwaite:
