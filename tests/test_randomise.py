@@ -336,6 +336,23 @@ def test_icc_recovers_known_values():
     assert res.tables["design_effect"].set_index("unit").loc["patients_cv", "cv"] == 0.0
 
 
+def test_icc_and_balance_refuse_a_design_that_cannot_give_them(data):
+    """One therapist, or one patient per therapist, cannot separate the therapist variance
+    (a fit would return an arbitrary number); one therapist per arm has no SD of a
+    therapist-level covariate in either arm (the standardised difference would be NaN)."""
+    one_therapist = data[data["therapist"] == data["therapist"].iloc[0]]
+    with pytest.raises(alliance.FitError, match=r"\[rule: levels per grouping factor\]"):
+        icc(one_therapist, "alliance_patient")
+    first = data.groupby("therapist")["patient"].first()
+    one_patient_each = data[data["patient"].isin(first.to_numpy())]
+    with pytest.raises(alliance.FitError, match=r"\[rule: distinct grouping factors\]"):
+        icc(one_patient_each, "alliance_patient")
+    per_arm = data.groupby("condition")["therapist"].first().to_numpy()
+    with pytest.raises(DataError, match=r"therapist_experience.*1 therapist value\(s\) in "
+                                        r"'training' and 1 in 'control'"):
+        balance(data[data["therapist"].isin(per_arm)])
+
+
 def test_icc_boundary_is_warned_and_recorded():
     rng = np.random.default_rng(9)
     d = _three_level(rng, J=20, var_t=0.0)

@@ -304,6 +304,16 @@ def test_rank_deficient_design_and_too_many_random_effects_are_fit_errors(tmp_pa
         fit_lmm(y, X[["Intercept", "x"]], [RandomTerm("row", np.arange(100))])
     with pytest.raises(FitError, match=r"\[rule: n > p\]"):
         fit_lmm(y[:2], X.iloc[:2, :2], [RandomTerm("g", g[:2])])
+    # a grouping factor with one level: its variance is the intercept's (lme4 refuses too)
+    with pytest.raises(FitError, match=r"'g' has 1 level.*\[rule: levels per grouping factor\]"):
+        fit_lmm(y, X[["Intercept", "x"]], [RandomTerm("g", np.zeros(100, dtype=int))])
+    # two factors that split the rows the same way (one patient per therapist): one variance
+    # written twice, whose split between the terms would be arbitrary
+    with pytest.raises(FitError, match=r"'t' and 'p' group the rows identically.*"
+                                       r"\[rule: distinct grouping factors\]"):
+        fit_lmm(y, X[["Intercept", "x"]], [RandomTerm("t", g), RandomTerm("p", g + 100)])
+    # nested factors that differ (several patients per therapist) are fitted
+    fit_lmm(y, X[["Intercept", "x"]], [RandomTerm("t", g // 2), RandomTerm("p", g)])
     # on the command line: a constant well-being makes the lagged design rank deficient
     path = write_sessions(alliance.load_example().assign(wellbeing=20.0), tmp_path / "c.csv")
     code, msg = one_line(capsys, "fit", "lagged", path)

@@ -430,6 +430,25 @@ def _single_threaded_blas(func):
     return wrapper
 
 
+def _check_distinct_groupings(terms, source: str) -> None:
+    """Refuse two random terms whose grouping factors split the rows the same way and whose
+    columns are the same: their variances are one variance written twice (for example
+    patients nested in therapists with one patient per therapist), and any split of it
+    between the two terms is arbitrary, not an estimate."""
+    for i, a in enumerate(terms):
+        for b in terms[i + 1:]:
+            if len(a.levels) != len(b.levels) or a.Z.shape != b.Z.shape:
+                continue
+            pairs = a.codes.astype(np.int64) * len(b.levels) + b.codes
+            if len(np.unique(pairs)) == len(a.levels) and np.array_equal(a.Z, b.Z):
+                raise FitError(
+                    f"{source}: random terms '{a.name}' and '{b.name}' group the rows "
+                    f"identically ({len(a.levels)} groups each, e.g. one {b.name} per "
+                    f"{a.name}); their variances cannot be told apart "
+                    "[rule: distinct grouping factors]"
+                )
+
+
 def _residual_levels(residual_groups, n: int, source: str, index):
     """Codes 0..L-1 (sorted labels) of a residual-variance factor, or (None, None)."""
     if residual_groups is None:
@@ -644,6 +663,13 @@ def fit_lmm(
     n, p = Xa.shape
     check_rank(Xa, xnames, source)
     for t in terms:
+        if len(t.levels) < 2:
+            # lme4's check.nlev.gtr.1: the variance among the levels of a factor with one
+            # level is not identifiable (it is the intercept's); a fit would return a number
+            raise FitError(
+                f"{source}: random term '{t.name}' has {len(t.levels)} level; a variance "
+                "among its levels needs at least 2 [rule: levels per grouping factor]"
+            )
         nre = len(t.levels) * t.q
         if nre >= n:
             raise FitError(
@@ -651,6 +677,7 @@ def fit_lmm(
                 f"({len(t.levels)} levels x {t.q}) for {n} observations; the variance "
                 "components and the residual variance are not identifiable [rule: n > random effects]"
             )
+    _check_distinct_groupings(terms, source)
     rcodes, rlevels = _residual_levels(residual_groups, n, source, index)
     # The criterion is evaluated on the orthonormal Q of X = QR: the fixed-effect
     # algebra (X'V^-1 X by Woodbury subtractions) then loses no precision to badly scaled

@@ -253,6 +253,13 @@ def _balance(data: pd.DataFrame, covariates: Mapping[str, str] | Sequence[str] |
         xt, xc = x[a == treated], x[a == control]
         if len(xt) == 0 or len(xc) == 0:
             raise fail(src, "both arms present", f"column '{col}' has no values in one arm")
+        if len(xt) < 2 or len(xc) < 2:
+            # the standardised difference divides by the arms' SDs (ddof=1): one unit in an
+            # arm has none, and the difference would be NaN
+            raise fail(src, "two units per arm",
+                       f"column '{col}' is measured per {level} and has "
+                       f"{len(xt)} {level} value(s) in '{treated}' and {len(xc)} in "
+                       f"'{control}'; a standardised difference needs at least 2 in each arm")
         binary = bool(np.isin(x, (0.0, 1.0)).all())
         d, st, sc = _std_diff(xt, xc, binary)
         used[col] = int(ok.sum())
