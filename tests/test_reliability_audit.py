@@ -757,6 +757,47 @@ def test_tls_settings_reach_the_dask_client(tmp_path, monkeypatch, capsys):
     assert code == 2 and "needs --tls-ca-file, --tls-cert, --tls-key" in msg
 
 
+def test_make_studies_sends_tls_settings_to_the_dask_client(tmp_path, monkeypatch, capsys):
+    """The maintenance command that regenerates the frozen studies takes the same
+    --scheduler/--tls-* options as `alliance power` (one definition in alliance.cli.common):
+    the Security object reaches the Client, and a tls:// address without certificates is
+    refused before any draw."""
+    import distributed
+
+    from alliance.cli import make_studies
+    from alliance.studies import frozen
+
+    files = {}
+    for name in ("ca.pem", "cert.pem", "key.pem"):
+        files[name] = tmp_path / name
+        files[name].write_text("not read by this test")
+    seen = {}
+
+    class Client:
+        def __init__(self, address, security=None):
+            seen.update(address=address, security=security)
+            raise OSError("no cluster in this test")
+
+    monkeypatch.setattr(distributed, "Client", Client)
+    monkeypatch.setattr(frozen, "STUDIES_DIR", tmp_path / "studies")
+    study = sorted(frozen.PLAN)[0]
+    args = ["--only", study, "--draws", "2", "--jobs", "1", "--scheduler",
+            "tls://127.0.0.1:8786", "--tls-ca-file", str(files["ca.pem"]), "--tls-cert",
+            str(files["cert.pem"]), "--tls-key", str(files["key.pem"])]
+    with pytest.raises(OSError, match="no cluster in this test"):
+        make_studies.main(args)
+    sec = seen["security"]
+    assert seen["address"] == "tls://127.0.0.1:8786"
+    assert isinstance(sec, distributed.security.Security) and sec.require_encryption
+    assert (sec.tls_ca_file, sec.tls_client_cert, sec.tls_client_key) == (
+        str(files["ca.pem"]), str(files["cert.pem"]), str(files["key.pem"]))
+    seen.clear()
+    with pytest.raises(SystemExit) as exited:
+        make_studies.main(["--only", study, "--scheduler", "tls://127.0.0.1:8786"])
+    assert exited.value.code == 2 and not seen
+    assert "needs --tls-ca-file, --tls-cert, --tls-key" in capsys.readouterr().err
+
+
 def _certificates(folder: Path) -> dict[str, str]:
     """A throw-away certificate authority and a certificate for localhost signed by it."""
     def ssl(*args):
