@@ -721,12 +721,10 @@ def test_the_cluster_path_is_documented_as_running_pickles(capsys):
         assert option in help_text
 
 
-def test_tls_settings_reach_the_dask_client(tmp_path, monkeypatch, capsys):
-    """`--scheduler tls://...` with certificate options builds a distributed Security object and
-    hands it to the Client; a tls:// address without them is refused before anything runs."""
+def _stand_in_tls_client(tmp_path, monkeypatch):
+    """Certificate files that are never read and a dask Client that records what it was
+    given and fails (no cluster in these tests): what the command hands to Dask."""
     import distributed
-
-    from alliance.draws import runner
 
     files = {}
     for name in ("ca.pem", "cert.pem", "key.pem"):
@@ -740,6 +738,17 @@ def test_tls_settings_reach_the_dask_client(tmp_path, monkeypatch, capsys):
             raise OSError("no cluster in this test")
 
     monkeypatch.setattr(distributed, "Client", Client)
+    return files, seen
+
+
+def test_tls_settings_reach_the_dask_client(tmp_path, monkeypatch, capsys):
+    """`--scheduler tls://...` with certificate options builds a distributed Security object and
+    hands it to the Client; a tls:// address without them is refused before anything runs."""
+    import distributed
+
+    from alliance.draws import runner
+
+    files, seen = _stand_in_tls_client(tmp_path, monkeypatch)
     code = main(["power", "--therapists", "8", "--draws", "2", "--quiet", "--out",
                  str(tmp_path / "p"), "--scheduler", "tls://127.0.0.1:8786", "--tls-ca-file",
                  str(files["ca.pem"]), "--tls-cert", str(files["cert.pem"]), "--tls-key",
@@ -767,20 +776,9 @@ def test_make_studies_sends_tls_settings_to_the_dask_client(tmp_path, monkeypatc
     from alliance.cli import make_studies
     from alliance.studies import frozen
 
-    files = {}
-    for name in ("ca.pem", "cert.pem", "key.pem"):
-        files[name] = tmp_path / name
-        files[name].write_text("not read by this test")
-    seen = {}
-
-    class Client:
-        def __init__(self, address, security=None):
-            seen.update(address=address, security=security)
-            raise OSError("no cluster in this test")
-
-    monkeypatch.setattr(distributed, "Client", Client)
+    files, seen = _stand_in_tls_client(tmp_path, monkeypatch)
     monkeypatch.setattr(frozen, "STUDIES_DIR", tmp_path / "studies")
-    study = sorted(frozen.PLAN)[0]
+    study = min(frozen.PLAN)
     args = ["--only", study, "--draws", "2", "--jobs", "1", "--scheduler",
             "tls://127.0.0.1:8786", "--tls-ca-file", str(files["ca.pem"]), "--tls-cert",
             str(files["cert.pem"]), "--tls-key", str(files["key.pem"])]
