@@ -57,3 +57,19 @@ def test_imports_run_down_the_layers(path):
     up = sorted({f"{other} (line {line})" for other, line in _imported_units(path)
                  if LEVEL[other] > LEVEL[unit]})
     assert not up, f"{path.relative_to(SRC)} (layer {unit}) imports a higher layer: {up}"
+
+
+def test_no_control_characters_in_sources():
+    """A docstring written through a tool that read ``\\t`` or ``\\b`` as escapes once held a tab
+    and a backspace where LaTeX's ``\\textstyle`` and ``\\bar`` belonged (the rendered maths
+    said "extstyle" and "ar"). No source, chapter or page may hold a control character other
+    than the line break."""
+    root = Path(__file__).resolve().parents[1]
+    files = [*sorted((root / "src").rglob("*.py")), *sorted((root / "chapters").glob("*.md")),
+             *sorted(root.glob("*.md"))]
+    bad = []
+    for f in files:
+        for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1):
+            if any(ord(c) < 32 and c not in "\r" for c in line):
+                bad.append(f"{f.relative_to(root)}:{n}")
+    assert len(files) > 50 and not bad, bad

@@ -721,12 +721,10 @@ def test_the_cluster_path_is_documented_as_running_pickles(capsys):
         assert option in help_text
 
 
-def test_tls_settings_reach_the_dask_client(tmp_path, monkeypatch, capsys):
-    """`--scheduler tls://...` with certificate options builds a distributed Security object and
-    hands it to the Client; a tls:// address without them is refused before anything runs."""
+def _stand_in_tls_client(tmp_path, monkeypatch):
+    """Certificate files that are never read and a dask Client that records what it was
+    given and fails (no cluster in these tests): what the command hands to Dask."""
     import distributed
-
-    from alliance.draws import runner
 
     files = {}
     for name in ("ca.pem", "cert.pem", "key.pem"):
@@ -740,6 +738,17 @@ def test_tls_settings_reach_the_dask_client(tmp_path, monkeypatch, capsys):
             raise OSError("no cluster in this test")
 
     monkeypatch.setattr(distributed, "Client", Client)
+    return files, seen
+
+
+def test_tls_settings_reach_the_dask_client(tmp_path, monkeypatch, capsys):
+    """`--scheduler tls://...` with certificate options builds a distributed Security object and
+    hands it to the Client; a tls:// address without them is refused before anything runs."""
+    import distributed
+
+    from alliance.draws import runner
+
+    files, seen = _stand_in_tls_client(tmp_path, monkeypatch)
     code = main(["power", "--therapists", "8", "--draws", "2", "--quiet", "--out",
                  str(tmp_path / "p"), "--scheduler", "tls://127.0.0.1:8786", "--tls-ca-file",
                  str(files["ca.pem"]), "--tls-cert", str(files["cert.pem"]), "--tls-key",
@@ -755,6 +764,36 @@ def test_tls_settings_reach_the_dask_client(tmp_path, monkeypatch, capsys):
     code, msg = one_line(capsys, "power", "--quiet", "--out", tmp_path / "q", "--scheduler",
                          "tls://127.0.0.1:8786")
     assert code == 2 and "needs --tls-ca-file, --tls-cert, --tls-key" in msg
+
+
+def test_make_studies_sends_tls_settings_to_the_dask_client(tmp_path, monkeypatch, capsys):
+    """The maintenance command that regenerates the frozen studies takes the same
+    --scheduler/--tls-* options as `alliance power` (one definition in alliance.cli.common):
+    the Security object reaches the Client, and a tls:// address without certificates is
+    refused before any draw."""
+    import distributed
+
+    from alliance.cli import make_studies
+    from alliance.studies import frozen
+
+    files, seen = _stand_in_tls_client(tmp_path, monkeypatch)
+    monkeypatch.setattr(frozen, "STUDIES_DIR", tmp_path / "studies")
+    study = min(frozen.PLAN)
+    args = ["--only", study, "--draws", "2", "--jobs", "1", "--scheduler",
+            "tls://127.0.0.1:8786", "--tls-ca-file", str(files["ca.pem"]), "--tls-cert",
+            str(files["cert.pem"]), "--tls-key", str(files["key.pem"])]
+    with pytest.raises(OSError, match="no cluster in this test"):
+        make_studies.main(args)
+    sec = seen["security"]
+    assert seen["address"] == "tls://127.0.0.1:8786"
+    assert isinstance(sec, distributed.security.Security) and sec.require_encryption
+    assert (sec.tls_ca_file, sec.tls_client_cert, sec.tls_client_key) == (
+        str(files["ca.pem"]), str(files["cert.pem"]), str(files["key.pem"]))
+    seen.clear()
+    with pytest.raises(SystemExit) as exited:
+        make_studies.main(["--only", study, "--scheduler", "tls://127.0.0.1:8786"])
+    assert exited.value.code == 2 and not seen
+    assert "needs --tls-ca-file, --tls-cert, --tls-key" in capsys.readouterr().err
 
 
 def _certificates(folder: Path) -> dict[str, str]:

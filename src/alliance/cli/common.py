@@ -3,14 +3,67 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Sequence
 
 __all__ = ["Parser", "UsageError", "add_column_option", "add_input_options", "add_option",
-           "nonnegative_int", "option_message", "parse_columns"]
+           "add_scheduler_options", "nonnegative_int", "option_message", "parse_columns",
+           "scheduler_security"]
 
 
 class UsageError(Exception):
     """A command-line option that cannot be used as given (exit code 2, one line)."""
+
+
+SCHEDULER_HELP = (
+    "a running dask.distributed scheduler (tcp://host:8786, or tls://host:8786 with --tls-ca-file, "
+    "--tls-cert and --tls-key) to use instead of local processes. SECURITY: the work is sent to it "
+    "pickled and the results it returns are unpickled here, so a scheduler someone else controls "
+    "can run code on this machine: use only a cluster of your own, and TLS across a network")
+
+
+def add_scheduler_options(parser: argparse.ArgumentParser) -> None:
+    """``--scheduler`` and the TLS options that go with a ``tls://`` address (``alliance power``
+    and ``make_studies``)."""
+    parser.add_argument("--scheduler", metavar="ADDRESS", help=SCHEDULER_HELP)
+    parser.add_argument("--tls-ca-file", metavar="FILE",
+                        help="with a tls:// --scheduler: the certificate authority that signed the "
+                             "cluster's certificates")
+    parser.add_argument("--tls-cert", metavar="FILE",
+                        help="with a tls:// --scheduler: this client's certificate")
+    parser.add_argument("--tls-key", metavar="FILE",
+                        help="with a tls:// --scheduler: the private key of --tls-cert")
+
+
+def scheduler_security(args):
+    """Dask TLS settings from the --tls-* options (None without them); checked at the door."""
+    tls = {"tls_ca_file": args.tls_ca_file, "tls_client_cert": args.tls_cert,
+           "tls_client_key": args.tls_key}
+    given = {k: v for k, v in tls.items() if v}
+    address = str(args.scheduler or "")
+    if given and not address.startswith("tls://"):
+        raise UsageError("--tls-ca-file, --tls-cert and --tls-key go with a tls:// --scheduler "
+                         "address")
+    if address.startswith("tls://"):
+        names = {"tls_ca_file": "--tls-ca-file", "tls_client_cert": "--tls-cert",
+                 "tls_client_key": "--tls-key"}
+        missing = [names[k] for k in tls if not tls[k]]
+        if missing:
+            raise UsageError(f"a tls:// --scheduler needs {', '.join(missing)} (the certificate "
+                             "authority, this client's certificate and its key)")
+        for k, v in tls.items():
+            if not os.path.isfile(v) or not os.access(v, os.R_OK):
+                raise UsageError(f"{names[k]} {v}: not a readable file")
+    elif address and not address.startswith(("tcp://", "inproc://", "ucx://")) and "://" in address:
+        raise UsageError(f"--scheduler {address}: use a tcp:// or tls:// address")
+    if args.scheduler:
+        try:
+            from distributed.security import Security
+        except ImportError:  # pragma: no cover - distributed is a dependency
+            raise UsageError("--scheduler needs the Python package 'distributed'") from None
+        if given:
+            return Security(**tls, require_encryption=True)
+    return None
 
 
 def parse_columns(items: Sequence[str] | None) -> dict[str, str]:

@@ -5,7 +5,10 @@ it): every study of :data:`alliance.studies.frozen.PLAN` is run into
 ``data/studies/<name>/`` with its manifest (:func:`alliance.studies.frozen.make_study`).
 Draws already in a study's folder are kept, so an interrupted run resumes and
 ``--draws`` can only add draws. ``--only NAME`` (repeatable) runs some studies;
-``--list`` prints the plan and how many draws each study holds.
+``--list`` prints the plan and how many draws each study holds. ``--scheduler`` sends
+the draws to a Dask cluster of your own (the work travels pickled); across a network
+give a ``tls://`` address with ``--tls-ca-file``, ``--tls-cert`` and ``--tls-key``, as
+for ``alliance power``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ __all__ = ["main"]
 
 def main(argv=None) -> int:
     """Run (or resume) the frozen studies; return the exit code."""
+    from alliance.cli.common import UsageError, add_scheduler_options, scheduler_security
     from alliance.draws.runner import read_store
     from alliance.studies.frozen import PLAN, STUDIES_DIR, make_study, readme_text
 
@@ -28,12 +32,14 @@ def main(argv=None) -> int:
                         "(default: the plan's, 1000)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="local worker processes (default: every core)")
-    parser.add_argument("--scheduler", help="address of a dask.distributed scheduler to use (the "
-                        "work is sent pickled and the results unpickled here: use only a cluster "
-                        "of your own)")
+    add_scheduler_options(parser)
     parser.add_argument("--list", action="store_true", help="list the studies and their draws")
     args = parser.parse_args(argv)
     names = args.only or list(PLAN)
+    try:
+        security = scheduler_security(args)  # checked before any draw
+    except UsageError as exc:
+        parser.error(str(exc))
     if args.list:
         for name in names:
             folder = STUDIES_DIR / name
@@ -44,7 +50,7 @@ def main(argv=None) -> int:
         for name in names:
             print(f"{name}:", flush=True)
             folder = make_study(name, draws=args.draws, jobs=args.jobs, scheduler=args.scheduler,
-                                progress=True)
+                                security=security, progress=True)
             print(f"  -> {folder}", flush=True)
     except KeyboardInterrupt:
         print("interrupted: run the same command again to resume", flush=True)

@@ -51,18 +51,13 @@ from __future__ import annotations
 
 import os
 
+from alliance.cli.common import add_scheduler_options, scheduler_security
+
 __all__ = ["STUDY_ARGUMENTS", "add_arguments", "draw_seconds", "run"]
 
 #: The options that define a study: resuming ``DIR.partial`` with any of them different is refused.
 STUDY_ARGUMENTS = ("scenario", "therapists", "patients_per_therapist", "sessions", "effect",
                    "draws", "seed", "alpha")
-
-_SCHEDULER_HELP = (
-    "a running dask.distributed scheduler (tcp://host:8786, or tls://host:8786 with --tls-ca-file, "
-    "--tls-cert and --tls-key) to use instead of local processes. SECURITY: the work is sent to it "
-    "pickled and the results it returns are unpickled here, so a scheduler someone else controls "
-    "can run code on this machine: use only a cluster of your own, and TLS across a network")
-
 
 def add_arguments(parser) -> None:
     """Options of ``alliance power``."""
@@ -88,14 +83,7 @@ def add_arguments(parser) -> None:
                         help="level of the tests (between 0 and 0.5; default 0.05)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="local worker processes (default: every core)")
-    parser.add_argument("--scheduler", metavar="ADDRESS", help=_SCHEDULER_HELP)
-    parser.add_argument("--tls-ca-file", metavar="FILE",
-                        help="with a tls:// --scheduler: the certificate authority that signed the "
-                             "cluster's certificates")
-    parser.add_argument("--tls-cert", metavar="FILE",
-                        help="with a tls:// --scheduler: this client's certificate")
-    parser.add_argument("--tls-key", metavar="FILE",
-                        help="with a tls:// --scheduler: the private key of --tls-cert")
+    add_scheduler_options(parser)
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--force", action="store_true",
                         help="replace a non-empty --out folder whole (never mixed with new files)")
@@ -157,39 +145,6 @@ def check_options(args) -> None:
             "this machine; choose a smaller design (or fewer --jobs)")
 
 
-def _security(args):
-    """Dask TLS settings from the --tls-* options (None without them); checked at the door."""
-    from alliance.cli.common import UsageError
-
-    tls = {"tls_ca_file": args.tls_ca_file, "tls_client_cert": args.tls_cert,
-           "tls_client_key": args.tls_key}
-    given = {k: v for k, v in tls.items() if v}
-    address = str(args.scheduler or "")
-    if given and not address.startswith("tls://"):
-        raise UsageError("--tls-ca-file, --tls-cert and --tls-key go with a tls:// --scheduler "
-                         "address")
-    if address.startswith("tls://"):
-        names = {"tls_ca_file": "--tls-ca-file", "tls_client_cert": "--tls-cert",
-                 "tls_client_key": "--tls-key"}
-        missing = [names[k] for k in tls if not tls[k]]
-        if missing:
-            raise UsageError(f"a tls:// --scheduler needs {', '.join(missing)} (the certificate "
-                             "authority, this client's certificate and its key)")
-        for k, v in tls.items():
-            if not os.path.isfile(v) or not os.access(v, os.R_OK):
-                raise UsageError(f"{names[k]} {v}: not a readable file")
-    elif address and not address.startswith(("tcp://", "inproc://", "ucx://")) and "://" in address:
-        raise UsageError(f"--scheduler {address}: use a tcp:// or tls:// address")
-    if args.scheduler:
-        try:
-            from distributed.security import Security
-        except ImportError:  # pragma: no cover - distributed is a dependency
-            raise UsageError("--scheduler needs the Python package 'distributed'") from None
-        if given:
-            return Security(**tls, require_encryption=True)
-    return None
-
-
 def draw_seconds(draws, jobs: int) -> str:
     """The line on the cost of a draw: the median wall-clock seconds of the draws that did
     not fail (each timed in its worker by :func:`alliance.draws.runner.run_draws`; draws
@@ -212,7 +167,7 @@ def run(args) -> int:
 
     out = Path(args.out)
     check_options(args)
-    security = _security(args)
+    security = scheduler_security(args)
     check_target(out, kind="folder", force=args.force, option="--out")  # refused before any draw
     partial = out.with_name(out.name + ".partial")
     study = {k: getattr(args, k) for k in STUDY_ARGUMENTS}

@@ -427,7 +427,7 @@ def _levels_last(st: np.ndarray) -> np.ndarray:
 
 
 def _trace_sum(M: np.ndarray, F: np.ndarray, la: np.ndarray, lb: np.ndarray) -> np.ndarray:
-    r""":math:`\sum_i \langle \Lambda_a M_i \Lambda_b^	op, F_i^l
+    r""":math:`\sum_i \langle \Lambda_a M_i \Lambda_b^\top, F_i^l
 angle` for every level
     :math:`l`: ``M`` (m, n, r, s), ``F`` (n, L * a * b) (:func:`_levels_last`), ``la``
     (m, a, r), ``lb`` (m, b, s); returns (m, L)."""

@@ -120,10 +120,13 @@ def _params(spec: dict, kw: dict):
 
 
 def make_study(name: str, *, draws: int | None = None, jobs: int = 1, scheduler=None,
-               root: Path | None = None, progress: bool = False, chunk_size: int = 25) -> Path:
+               root: Path | None = None, progress: bool = False, chunk_size: int = 25,
+               security=None) -> Path:
     """Run (or resume, or extend) the frozen study ``name`` of :data:`PLAN`; write its manifest.
 
-    ``draws`` overrides the plan's number of draws (per design point). Returns the
+    ``draws`` overrides the plan's number of draws (per design point). ``scheduler`` and
+    ``security`` (a ``distributed.security.Security`` for a ``tls://`` address) send the
+    draws to a Dask cluster (:func:`alliance.draws.runner.run_draws`). Returns the
     study's folder.
     """
     spec = dict(PLAN[name])
@@ -136,7 +139,8 @@ def make_study(name: str, *, draws: int | None = None, jobs: int = 1, scheduler=
         params = _params(spec, kw)
         run_draws(fn, spec["draws"], seed=spec["seed"], args=(params, spec["alpha"]), jobs=jobs,
                   scheduler=scheduler, store=folder / sub if sub else folder,
-                  chunk_size=chunk_size, progress=progress)
+                  chunk_size=chunk_size, progress=progress,
+                  **({"security": security} if security is not None else {}))
         points[sub or "."] = {"design": kw, "params": dataclasses.asdict(params)}
     files = sorted(folder.rglob("chunk-*.csv"))
     manifest = {

@@ -117,10 +117,10 @@ def fit_specification(data, name: str = "within", *, conf_level: float = 0.95, c
     .. math::
 
         W_{is} = b_0 + \sum_k b_k T_{k,is} + a_j\,(d_0 + \sum_k d_k T_{k,is})
-                 + \gamma s + [	extstyle\sum_k c_k ar T_{k,i}]
-                 + [\delta W_{i,s-1}] + u_j + v_i + arepsilon_{is}
+                 + \gamma s + [\textstyle\sum_k c_k \bar T_{k,i}]
+                 + [\delta W_{i,s-1}] + u_j + v_i + \varepsilon_{is}
 
-    with the patient means :math:`ar T_{k,i}` for ``"within"``, the prior outcome
+    with the patient means :math:`\bar T_{k,i}` for ``"within"``, the prior outcome
     :math:`W_{i,s-1}` for ``"prior"`` and neither for ``"raw"``; ML. Validated against
     lme4 (``"within"``: ``tests/r/rsa_within_reference.R``; ``"raw"``:
     ``tests/r/rsa_reference.R``).
