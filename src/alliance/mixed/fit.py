@@ -134,9 +134,14 @@ class MixedFit(Result):
     def df_of(self, L, ddf: str | None = None) -> pd.Series:
         """Degrees of freedom of the linear combinations ``L β`` (inf for Wald z)."""
         index, Lm = self._L_matrix(L)
+        return pd.Series(self.df_of_array(Lm, ddf), index=index, name="df")
+
+    def df_of_array(self, L, ddf: str | None = None) -> np.ndarray:
+        """:meth:`df_of` for a plain array ``L`` whose columns are the fixed effects in the
+        order of :attr:`cov_fixed` (no labels: for callers that build ``L`` on the design)."""
+        L = np.asfortranarray(np.atleast_2d(np.asarray(L, dtype=float)))
         inf = self.inference(ddf)
-        vals = np.full(len(Lm), np.inf) if inf is None else inf.df(Lm)
-        return pd.Series(vals, index=index, name="df")
+        return np.full(len(L), np.inf) if inf is None else inf.df(L)
 
     def vcov(self, ddf: str | None = None) -> pd.DataFrame:
         """Covariance of the fixed effects used by a method's tests.

@@ -730,9 +730,7 @@ def _df_of(fit, names: list, L) -> np.ndarray:
     """Degrees of freedom of the linear combinations ``L`` (rows on ``names``) of a mixed fit."""
     if list(fit.cov_fixed.index) != names:  # pragma: no cover - the design is the fit's
         return fit.df_of(pd.DataFrame(np.atleast_2d(L), columns=names)).to_numpy()
-    inference = fit.inference()  # MixedFit.df_of without its labelled frame: L as it passes it
-    L = np.asfortranarray(np.atleast_2d(np.asarray(L, dtype=float)))
-    return np.full(len(L), np.inf) if inference is None else inference.df(L)
+    return fit.df_of_array(L)
 
 
 def _linear_df(fit, names: list, L5: np.ndarray) -> np.ndarray | None:
