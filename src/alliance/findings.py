@@ -41,6 +41,7 @@ import pandas as pd
 from scipy import stats
 
 from alliance.data.example import example_path
+from alliance.data.lags import split_within_between
 from alliance.data.validate import read_sessions
 from alliance.draws.rates import StudyResult, rate
 from alliance.draws.runner import run_draws
@@ -396,10 +397,8 @@ def plan_provenance() -> dict:
 
 def _within_sd(values: np.ndarray, groups: np.ndarray) -> float:
     """Pooled within-group SD: deviations from each group's mean, df = n - groups."""
-    s = pd.Series(values)
-    codes, uniques = pd.factorize(np.asarray(groups))  # group means: the same bits as transform
-    dev = s - s.groupby(codes).mean().to_numpy()[codes]
-    dof = len(s) - len(uniques)
+    dev = pd.Series(split_within_between(values, groups)[1])
+    dof = len(dev) - len(pd.unique(np.asarray(groups)))
     return float(np.sqrt((dev**2).sum() / dof)) if dof > 0 else float("nan")
 
 

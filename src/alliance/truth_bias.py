@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from alliance.data.cells import fail, source_of
-from alliance.data.lags import lag, lag_name
+from alliance.data.lags import lag, lag_name, split_within_between
 from alliance.data.validate import check_same_scale, read_sessions, read_table
 from alliance.errors import DataError
 from alliance.mixed import DDF_LABEL, MixedFit, RandomTerm, fit_lmm
@@ -285,9 +285,7 @@ def _truth_bias_design(data: pd.DataFrame, *, judgment: str = "alliance_therapis
     mt = float(np.mean(T[ok]))
     d["judgment_c"] = J[ok] - mt
     d["truth_c"] = T[ok] - mt
-    # each patient's mean (pandas' compensated group sums: the same bits as a groupby transform)
-    codes = pd.factorize(d["patient"].to_numpy())[0]
-    d["truth_between"] = pd.Series(d["truth_c"].to_numpy()).groupby(codes).mean().to_numpy()[codes]
+    d["truth_between"], _ = split_within_between(d["truth_c"].to_numpy(), d["patient"].to_numpy())
     d["truth_within"] = d["truth_c"] - d["truth_between"]
     if B is not None:
         d["bias"] = B[ok] - mt

@@ -230,6 +230,13 @@ def split_within_between(values, patient) -> tuple[np.ndarray, np.ndarray]:
     Returns ``(patient_mean, values - patient_mean)`` row by row; a patient
     without any value gets NaN.
     """
-    v = pd.Series(np.asarray(values, dtype=float))
-    pm = v.groupby(np.asarray(patient)).transform("mean").to_numpy()
-    return pm, v.to_numpy() - pm
+    v = np.asarray(values, dtype=float)
+    # grouped on integer codes (pandas' compensated group sums: the same bits as a groupby
+    # transform on the ids, without pandas' label lookup of an array key); no id: NaN
+    codes = pd.factorize(np.asarray(patient))[0]
+    has = codes >= 0
+    pm = np.full(len(v), np.nan)
+    if has.any():
+        means = pd.Series(v[has]).groupby(codes[has]).mean().to_numpy()
+        pm[has] = means[codes[has]]
+    return pm, v - pm

@@ -19,6 +19,7 @@ import pandas as pd
 
 from alliance.data.cells import fail, source_of
 from alliance.data.lags import lag as build_lag
+from alliance.data.lags import split_within_between
 from alliance.data.validate import read_table
 from alliance.moderation import require_groups_per_level
 from alliance.options import check_conf_level, check_method, check_number, check_within_data
@@ -381,14 +382,9 @@ def design_matrix(f: pd.DataFrame, spec: RSASpec, kind: str | None, levels) -> t
         # Each group's means of the five terms, and (with a moderator) their products with it:
         # every level's a1..a5 are then within-group, none borrows between-group association
         # from another level (the same a1..a5 as centring the five terms at the group's means).
-        # pandas' group means (compensated sums: the same bits as a groupby transform), grouped
-        # by integer codes on a frame of the five columns alone (a key that is not a column of
-        # the frame grouped costs pandas a failed label lookup that prints the whole key)
-        codes = pd.factorize(f[f"group:{spec.inner}"].to_numpy())[0]
-        means = pd.DataFrame(np.column_stack([values[t] for t in COEF_NAMES])).groupby(
-            codes).mean().to_numpy()[codes]
-        for k, t in enumerate(COEF_NAMES):
-            cols[f"mean_{t}"] = means[:, k]
+        group = f[f"group:{spec.inner}"].to_numpy()
+        for t in COEF_NAMES:
+            cols[f"mean_{t}"] = split_within_between(values[t], group)[0]
         if kind:
             for t in COEF_NAMES:
                 cols[f"mean_{t}:{mod_term}"] = cols[f"mean_{t}"] * mod
