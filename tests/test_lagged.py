@@ -212,6 +212,19 @@ def test_person_mean_rule():
     pm2, dev = split_within_between([1.0, np.nan, 3.0, 5.0], ["x", "x", "x", "y"])
     np.testing.assert_allclose(pm2, [2.0, 2.0, 2.0, 5.0])
     np.testing.assert_allclose(dev, [-1.0, np.nan, 1.0, 0.0])
+    # several columns in one pass: exactly the numbers of one call per column (the RSA
+    # design's five level-2 means), NaN and a missing id included
+    rng = np.random.default_rng(3)
+    V = rng.normal(size=(40, 5))
+    V[[2, 7, 19], [0, 3, 4]] = np.nan
+    ids = np.array([f"p{i % 9}" for i in range(40)], dtype=object)
+    ids[11] = None
+    pm_all, dev_all = split_within_between(V, ids)
+    for j in range(V.shape[1]):
+        one_pm, one_dev = split_within_between(V[:, j], ids)
+        np.testing.assert_array_equal(pm_all[:, j], one_pm)
+        np.testing.assert_array_equal(dev_all[:, j], one_dev)
+    assert np.isnan(pm_all[11]).all()
 
 
 def test_lag_never_crosses_patients_or_gaps(example):

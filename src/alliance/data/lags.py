@@ -228,15 +228,17 @@ def split_within_between(values, patient) -> tuple[np.ndarray, np.ndarray]:
     patient mean is the mean of *all* that patient's non-missing values among the
     rows given (every available session, whatever else is missing in the row).
     Returns ``(patient_mean, values - patient_mean)`` row by row; a patient
-    without any value gets NaN.
+    without any value gets NaN. ``values`` may also be an (n, k) array of k columns,
+    split column by column in one pass (the same numbers as k calls).
     """
     v = np.asarray(values, dtype=float)
     # grouped on integer codes (pandas' compensated group sums: the same bits as a groupby
     # transform on the ids, without pandas' label lookup of an array key); no id: NaN
     codes = pd.factorize(np.asarray(patient))[0]
     has = codes >= 0
-    pm = np.full(len(v), np.nan)
+    pm = np.full(v.shape, np.nan)
     if has.any():
-        means = pd.Series(v[has]).groupby(codes[has]).mean().to_numpy()
+        frame = pd.Series(v[has]) if v.ndim == 1 else pd.DataFrame(v[has])
+        means = frame.groupby(codes[has]).mean().to_numpy()
         pm[has] = means[codes[has]]
     return pm, v - pm

@@ -383,8 +383,9 @@ def design_matrix(f: pd.DataFrame, spec: RSASpec, kind: str | None, levels) -> t
         # every level's a1..a5 are then within-group, none borrows between-group association
         # from another level (the same a1..a5 as centring the five terms at the group's means).
         group = f[f"group:{spec.inner}"].to_numpy()
-        for t in COEF_NAMES:
-            cols[f"mean_{t}"] = split_within_between(values[t], group)[0]
+        means = split_within_between(np.column_stack([values[t] for t in COEF_NAMES]), group)[0]
+        for j, t in enumerate(COEF_NAMES):
+            cols[f"mean_{t}"] = means[:, j]
         if kind:
             for t in COEF_NAMES:
                 cols[f"mean_{t}:{mod_term}"] = cols[f"mean_{t}"] * mod
