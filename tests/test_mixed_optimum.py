@@ -210,10 +210,3 @@ def test_boundary_fit_is_exactly_on_the_boundary_and_restarted():
                                                                                   abs=1e-8)
     vc = fit.variance_components
     assert vc.loc[(vc["group"] == "subject") & (vc["term1"] == "time"), "variance"].iloc[0] == 0.0
-
-
-def test_lbfgsb_memory_grows_with_the_parameters():
-    """20 correction pairs up to 10 parameters (the single-rater models keep their path),
-    twice the parameters beyond (the 21 of the stacked model: fewer evaluations, same optimum;
-    evidence in ``optimize.memory``)."""
-    assert [opt.memory(n) for n in (1, 6, 10, 11, 21)] == [20, 20, 20, 22, 42]

@@ -49,7 +49,6 @@ __all__ = [
     "check",
     "diagnose",
     "escape_false_boundary",
-    "memory",
     "minimise",
     "restart_search",
     "run",
@@ -96,19 +95,6 @@ FLOOR_REL = 1e-13
 DECREASE_TOL = 1e-6
 #: Largest absolute derivative allowed in a direction of (near) zero curvature.
 FLAT_GRAD_TOL = 1e-3
-
-
-def memory(npar: int) -> int:
-    """Correction pairs L-BFGS-B keeps: 20, or twice the parameters when there are more.
-
-    Measured on 20 synthetic trials (``alliance.simulate(seed=0..19)``, the book's growth
-    models with a therapist intercept and slope): the stacked two-rater model (21
-    parameters) took 142.7 evaluations on average with 20 pairs and 118.5 with 42, to the
-    same optimum (the sum of the 20 log-likelihoods equal to 1e-9); the single-rater models
-    (6 parameters) took the same number with 20 or 50 pairs (41.2 and 41.5 therapist-rated,
-    49.7 and 48.9 patient-rated), so a model of up to 10 parameters keeps 20.
-    """
-    return max(20, 2 * int(npar))
 
 
 def bounds_of(terms: list[Term], nrho: int = 0) -> list[tuple[float | None, float | None]]:
@@ -202,7 +188,7 @@ def run(model: Model, name: str, x0: np.ndarray, bounds) -> optimize.OptimizeRes
     """One optimizer run from ``x0``; ``success`` is the optimizer's own status."""
     if name in ("L-BFGS-B", "L-BFGS-B-bounded"):
         res = _lbfgsb(model, x0, bounds,
-                      {"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-8, "maxcor": memory(x0.size)})
+                      {"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-8, "maxcor": 20})
         if not res.success and "ABNORMAL" in str(res.message) and np.isfinite(res.fun):
             # L-BFGS-B often ends with a failed line search at an optimum already reached
             # to machine precision; whether it is one is decided by diagnose() from the
@@ -314,8 +300,7 @@ def canonical(model: Model, x: np.ndarray) -> np.ndarray:
 def run_free(model: Model, x0: np.ndarray, bounds):
     """L-BFGS-B without bounds on Lambda's diagonal, then :func:`canonical`; at a solution
     with (near-)zero diagonal elements, a bounded polish from those elements set to 0."""
-    res = _lbfgsb(model, x0, None, {"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-8,
-                                    "maxcor": memory(x0.size)})
+    res = _lbfgsb(model, x0, None, {"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-8, "maxcor": 20})
     res.x = canonical(model, res.x)
     res.optimizer = "L-BFGS-B"
     if not res.success and "ABNORMAL" in str(res.message) and np.isfinite(res.fun):
@@ -419,8 +404,7 @@ def restart_search(model: Model, best, bounds, always: bool = False, confirmed: 
         try:
             cand = optimize.minimize(
                 lambda th: model.evaluate(th, grad=True), start, jac=True, method="L-BFGS-B",
-                bounds=bnds, options={"maxiter": 100, "ftol": 1e-7, "gtol": 1e-3,
-                         "maxcor": memory(start.size)})
+                bounds=bnds, options={"maxiter": 100, "ftol": 1e-7, "gtol": 1e-3, "maxcor": 20})
             cand.x = canonical(model, cand.x)
         except (FloatingPointError, np.linalg.LinAlgError):
             continue
