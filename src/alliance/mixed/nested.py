@@ -336,9 +336,9 @@ class NestedLayout:
             Sinv = np.linalg.inv(XVX)
             S4 = np.zeros((m, 1, k1, k1))  # [[S^-1, 0], [0, 0]]: the X columns of [X y]
             S4[:, 0, :p, :p] = Sinv
-            GL1 = GL1 - _sum_abt(_right(Gc1, S4), U1)
+            GL1 = GL1 - _sum_abt(Gc1 @ S4, U1)
             if nested:
-                GL2 = GL2 - _sum_abt(_right(Gc2, S4), U2)
+                GL2 = GL2 - _sum_abt(Gc2 @ S4, U2)
         g_a[:, self.th1] = 2.0 * GL1.reshape(m, -1)[:, self.pos1]
         if nested:
             g_a[:, self.th2] = 2.0 * GL2.reshape(m, -1)[:, self.pos2]
@@ -397,13 +397,13 @@ class NestedLayout:
             # tr(S^-1 F_l'F_l) = <S^-1, X_l'X_l> - 2 <Z_l'X_l, V_X S^-1> + <Z_l'Z_l, V_X S^-1 V_X'>
             S4 = np.zeros((m, 1, k1, k1))
             S4[:, 0, :p, :p] = Sinv
-            Y1 = _right(V1, S4)  # (m, n1, q1, k1): V_X S^-1 in the X columns
+            Y1 = V1 @ S4  # (m, n1, q1, k1): V_X S^-1 in the X columns
             d_X = np.einsum("mab,lab->ml", Sinv, model.XY_lv[:, :p, :p])
             d_X -= 2.0 * (Y1.reshape(m, -1) @ self.F1X.reshape(L, -1).T)
             V1T = np.ascontiguousarray(np.swapaxes(V1, -1, -2))
             d_X += (Y1 @ V1T).reshape(m, -1) @ self.F11.reshape(L, -1).T
             if nested:
-                Y2 = _right(V2, S4)
+                Y2 = V2 @ S4
                 d_X -= 2.0 * (Y2.reshape(m, -1) @ self.H2X.reshape(L, -1).T)
                 V2pT = np.ascontiguousarray(np.swapaxes(V2p, -1, -2))
                 d_X += 2.0 * ((Y1 @ V2pT).reshape(m, -1) @ self.F12.reshape(L, -1).T)
@@ -418,13 +418,6 @@ def _times(A: np.ndarray, d: np.ndarray) -> np.ndarray:
     """``A_i d`` for every level: (m, n, q, k) times (m, k) -> (m, n, q), one product per point."""
     m, n, q, k = A.shape
     return (np.ascontiguousarray(A).reshape(m, n * q, k) @ d[:, :, None]).reshape(m, n, q)
-
-
-def _right(A: np.ndarray, S: np.ndarray) -> np.ndarray:
-    """``A_i S`` for every level: (m, n, q, k) times (m, 1, k, j) -> (m, n, q, j), as one
-    product per point (a broadcast product over the levels is measured 1.7x slower)."""
-    m, n, q, k = A.shape
-    return (np.ascontiguousarray(A).reshape(m, n * q, k) @ S[:, 0]).reshape(m, n, q, S.shape[-1])
 
 
 def _levels_last(st: np.ndarray) -> np.ndarray:
