@@ -550,9 +550,8 @@ def fit_lmm(
     optimizers : sequence of str, keyword-only
         Optimizers to try in order (default ``("L-BFGS-B", "Nelder-Mead", "Powell")``).
     restarts : {"boundary", "always", "never"}, keyword-only
-        When to restart from other starting points and keep the best criterion: when the
-        optimum is on the boundary and has not passed the convergence checks (default),
-        always, or never (:func:`alliance.mixed.optimize.restart_search`).
+        When to restart from other starting points and keep the best criterion:
+        when the optimum is on the boundary (default), always, or never.
     ddf : str, optional, keyword-only
         The former name of ``df`` (accepted for one release).
 
@@ -603,9 +602,9 @@ def fit_lmm(
     :math:`\Lambda_{k,jj} \ge 0`. A bounded optimizer can stop on the boundary
     where the covariance matrix is not optimal (see :mod:`alliance.mixed.optimize`);
     such points are left by reflecting a column of :math:`\Lambda_k`, and when the
-    optimum is on the boundary and fails the convergence checks below, the fit restarts
-    from other points and keeps the best criterion. ``converged`` is True only if, at the
-    solution, the gradient is zero in every parameter (a Newton step would lower the criterion by less than 1e-6)
+    optimum is on the boundary the fit restarts from other points and keeps the best
+    criterion. ``converged`` is True only if, at the solution, the gradient is zero
+    in every parameter (a Newton step would lower the criterion by less than 1e-6)
     and the Hessian has no negative eigenvalue; otherwise the fit warns and
     ``diagnostics["problem"]`` says why. Invalid results (non-finite criterion)
     fall back to bounded Nelder-Mead and Powell. Independent blocks of rows

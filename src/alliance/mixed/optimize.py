@@ -74,13 +74,6 @@ RESTARTS = ("boundary", "always", "never")
 #: criterion). The point returned is the same, the lowest criterion seen; whether it is a
 #: minimum is decided by :func:`diagnose`, as before.
 STALL_EVALS = 8
-#: Largest derivative (in every parameter) at which a gradient run stops at once, at a point
-#: that lowered the criterion: the size of the gradient's own rounding (above), so a run that
-#: reaches it has nothing left to gain and the stall rule would only spend
-#: :data:`STALL_EVALS` more evaluations before returning the same point (measured at 1x:
-#: 9 of 32 evaluations of the therapist-rated slope fit, 11 of 23 of truth and bias).
-#: A point so stopped is judged by :func:`diagnose` like any other.
-GRAD_STOP = 1e-5
 #: Largest predicted further decrease of the criterion (deviance units,
 #: :math:`\tfrac12 g^\top H^{+} g`) at a converged optimum.
 DECREASE_TOL = 1e-6
@@ -121,19 +114,13 @@ def _diag_mask(model: Model) -> np.ndarray:
 
 
 class _Stalled(Exception):
-    """Raised by :class:`_Objective` to end a gradient run that no longer makes progress
-    (``converged``: it stopped at a gradient below :data:`GRAD_STOP`)."""
-
-    def __init__(self, converged: bool = False):
-        super().__init__()
-        self.converged = converged
+    """Raised by :class:`_Objective` to end a gradient run that no longer makes progress."""
 
 
 class _Objective:
     """The criterion with its gradient for L-BFGS-B, keeping the lowest point seen and
-    stopping the run (:class:`_Stalled`) at a lower point whose gradient is below
-    :data:`GRAD_STOP` in every parameter, or after :data:`STALL_EVALS` evaluations in a row
-    that did not lower it."""
+    stopping the run (:class:`_Stalled`) after :data:`STALL_EVALS` evaluations in a row that
+    did not lower it."""
 
     def __init__(self, model: Model):
         self.model = model
@@ -147,8 +134,6 @@ class _Objective:
         self.nfev += 1
         if f < self.best_f:
             self.best_f, self.best_x, self.since = float(f), np.array(x, dtype=float), 0
-            if np.all(np.abs(g) <= GRAD_STOP):
-                raise _Stalled(converged=True)
         else:
             self.since += 1
             if self.since >= STALL_EVALS:
@@ -163,14 +148,11 @@ def _lbfgsb(model: Model, x0, bounds, options) -> optimize.OptimizeResult:
     try:
         return optimize.minimize(obj, x0, jac=True, method="L-BFGS-B", bounds=bounds,
                                  options=options)
-    except _Stalled as stop:
-        if stop.converged:
-            return optimize.OptimizeResult(
-                x=obj.best_x, fun=obj.best_f, success=True, nfev=obj.nfev, nit=-1,
-                message=f"CONVERGENCE: every derivative below {GRAD_STOP:g} (rounding floor)")
-        return optimize.OptimizeResult(
+    except _Stalled:
+        res = optimize.OptimizeResult(
             x=obj.best_x, fun=obj.best_f, success=False, nfev=obj.nfev, nit=-1,
             message=f"ABNORMAL: no lower criterion in {STALL_EVALS} evaluations (rounding floor)")
+        return res
 
 
 def run(model: Model, name: str, x0: np.ndarray, bounds) -> optimize.OptimizeResult:
@@ -365,19 +347,17 @@ def restart_search(model: Model, best, bounds, always: bool = False, confirmed: 
     optimum can be a local one when an interior optimum is better.
 
     How many screens: both when ``always`` or when the boundary optimum has not passed the
-    convergence checks of :func:`diagnose`; none when it has (``confirmed``: a numerically
-    zero gradient in every element, bounded ones included, and no negative curvature, so the
-    point is a minimum over all covariance matrices near it -- lme4 stops at such a point
-    without any restart). Evidence for that choice (synthetic trials
-    ``alliance.simulate(scenario_params(s), seed)``, seeds 0-129 of ``default`` and 0-126 of
-    ``null_therapist_slopes``, both screens run on every boundary fit): in 256 stacked
-    two-rater growth fits (all but one on the boundary; the screens cost about 78
-    evaluations, as much as the main run), 66 therapist-rated and 140 patient-rated slope
-    fits on the boundary, neither screen ever reached a criterion lower than the boundary
-    optimum (every screen ended above it). Screen (1), which probes the likelier
-    alternative (an interior optimum next to the boundary one), was kept for confirmed
-    optima until these 462 fits showed it had never changed one; it cost about a quarter
-    of every stacked fit. ``restarts="always"`` still runs both.
+    convergence checks of :func:`diagnose`; only screen (1) when it has (``confirmed``: a
+    numerically zero gradient in every element, bounded ones included, and no negative
+    curvature, so the point is a minimum over all covariance matrices near it). Evidence for
+    that choice (synthetic trials ``alliance.simulate(scenario_params(s), seed)``, seeds
+    0-129 of ``default`` and 0-126 of ``null_therapist_slopes``, both screens run on every
+    boundary fit): in 256 stacked two-rater growth fits (all but one on the boundary; the
+    screens cost about 78 evaluations, as much as the main run), 66 therapist-rated and 140
+    patient-rated slope fits on the boundary, neither screen ever reached a criterion lower
+    than the boundary optimum (every screen ended above it); screen (1) costs about 30 of
+    the 78 evaluations and probes the likelier alternative, an interior
+    optimum next to the boundary one.
     """
     x = np.asarray(best.x, dtype=float)
     at_bound = _diag_mask(model) & (x < BOUNDARY_TOL)
@@ -385,9 +365,9 @@ def restart_search(model: Model, best, bounds, always: bool = False, confirmed: 
         return None, 0
     found = None
     n = 0
-    if confirmed and not always:
-        return None, 0
     starts = list(zip(_starts(model, x, at_bound), (bounds, None)))
+    if confirmed and not always:
+        starts = starts[:1]
     for start, bnds in starts:
         n += 1
         try:
