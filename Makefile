@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 VENDOR_STAMP := .vendor/.installed
 
-.PHONY: book test test-fast setup vendor chromium bench studies clean
+.PHONY: book test test-fast setup vendor chromium bench studies check-studies clean
 
 ## book: build the whole book (every chapter executed) into _build/html
 book: setup vendor
@@ -70,6 +70,12 @@ DRAWS ?=
 JOBS ?= 2
 studies: setup
 	$(BIN)/python -m alliance.cli.make_studies $(if $(DRAWS),--draws $(DRAWS)) --jobs $(JOBS) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
+
+## check-studies: regenerate every frozen study into a temporary folder and compare each draw with the
+## stored row within the optimizer tolerance (tests/compare_studies.py; about 25-35 min on 2 cores).
+## Run it before merging a change of the mixed-model engine: the tests recompute only a few draws.
+check-studies: setup
+	$(BIN)/python tests/compare_studies.py --jobs $(JOBS)
 
 ## bench: time the models (not part of the tests)
 bench: setup

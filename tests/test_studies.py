@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -454,3 +455,24 @@ def test_simulate_command_with_a_scenario(tmp_path, capsys):
                                   check_dtype=False)
     # an unknown scenario is a usage error: one line, exit code 2
     assert main(["simulate", "--scenario", "nope", "--seed", "1", "--out", str(out)]) == 2
+
+
+def test_compare_studies_reports_the_draws_outside_the_tolerance(tmp_path):
+    """``tests/compare_studies.py`` (``make check-studies``): a regenerated chunk equal to the
+    frozen one passes; one whose estimate moved by a whole SE is reported by its draw."""
+    spec = importlib.util.spec_from_file_location("compare_studies",
+                                                  Path(__file__).with_name("compare_studies.py"))
+    cs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cs)
+    chunk = min((frozen.STUDIES_DIR / "findings-default").glob("chunk-*.csv"))
+    same = tmp_path / "same" / "findings-default"
+    same.mkdir(parents=True)
+    (same / chunk.name).write_bytes(chunk.read_bytes())
+    assert cs.compare(tmp_path / "same", frozen.STUDIES_DIR) == []
+    rows = pd.read_csv(chunk)
+    rows.loc[3, "est_g_ther"] += rows.loc[3, "se_g_ther"]
+    moved = tmp_path / "moved" / "findings-default"
+    moved.mkdir(parents=True)
+    rows.to_csv(moved / chunk.name, index=False)
+    bad = cs.compare(tmp_path / "moved", frozen.STUDIES_DIR)
+    assert len(bad) == 1 and f"draw {int(rows.loc[3, 'draw'])}" in bad[0] and "g_ther" in bad[0]
