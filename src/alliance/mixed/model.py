@@ -21,7 +21,7 @@ from scipy.sparse.csgraph import connected_components
 
 from alliance.data.cells import Source, fail, parse_numeric, rows_text
 from alliance.errors import DataError, FitError
-from alliance.mixed.nested import _BATCH_FLOATS, NestedLayout, nesting
+from alliance.mixed.nested import NestedLayout, nesting
 
 __all__ = ["BOUNDARY_TOL", "Model", "RandomTerm", "Term", "check_rank", "prepare"]
 
@@ -385,30 +385,18 @@ class Model:
         if self.nested is None:
             return self._core_blocks(x, want_grad)
         self.nevals += 1
-        try:
-            c = self.nested.core(self, x[None], want_grad)
-        except np.linalg.LinAlgError:
-            return None
+        c = self.nested.core(self, x[None], want_grad)
         return _point(c, 0) if c["ok"][0] else None
 
     def core_batch(self, xs: np.ndarray, want_grad: bool) -> list:
         """:meth:`_core` at each row of ``xs`` (None where not finite): in one pass of the
-        nested layout where memory allows, else point by point."""
+        nested layout (its compiled loop reuses one set of work arrays for every point)."""
         xs = np.atleast_2d(np.asarray(xs, dtype=float))
         if self.nested is None:
             return [self._core_blocks(x, want_grad) for x in xs]
-        step = max(1, int(_BATCH_FLOATS // max(self.nested.point_floats, 1)))
-        out = []
-        for s in range(0, xs.shape[0], step):
-            chunk = xs[s : s + step]
-            try:
-                c = self.nested.core(self, chunk, want_grad)
-            except np.linalg.LinAlgError:
-                out.extend(self._core(x, want_grad) for x in chunk)
-                continue
-            self.nevals += chunk.shape[0]
-            out.extend(_point(c, i) if c["ok"][i] else None for i in range(chunk.shape[0]))
-        return out
+        c = self.nested.core(self, xs, want_grad)
+        self.nevals += xs.shape[0]
+        return [_point(c, i) if c["ok"][i] else None for i in range(xs.shape[0])]
 
     def modes(self, x: np.ndarray) -> list[np.ndarray]:
         """Conditional modes :math:`\\hat b = \\Lambda\\hat u` of every term at ``x``, one
