@@ -110,6 +110,33 @@ def _abt(A, B, out):
 
 
 @njit(cache=_CACHE)
+def _xs(A, Sinv, p, out):
+    """out = A S4 with S4 = [[S^-1, 0], [0, 0]] (the X columns of [X y]): out[:, :p] =
+    A[:, :p] S^-1 and out[:, p] = 0."""
+    n = A.shape[0]
+    for i in range(n):
+        for j in range(p):
+            s = 0.0
+            for k in range(p):
+                s += A[i, k] * Sinv[k, j]
+            out[i, j] = s
+        out[i, p] = 0.0
+
+
+@njit(cache=_CACHE)
+def _abt_p(A, B, p, out):
+    """out = A[:, :p] B[:, :p]' (A's last column is zero)."""
+    n = A.shape[0]
+    r = B.shape[0]
+    for i in range(n):
+        for j in range(r):
+            s = 0.0
+            for k in range(p):
+                s += A[i, k] * B[j, k]
+            out[i, j] = s
+
+
+@njit(cache=_CACHE)
 def _av(A, v, out):
     """out = A v."""
     n, m = A.shape
@@ -254,7 +281,6 @@ def nested_core(X, ntheta, reml, n, yty, x_logdet, level_n, XY_lv, F11, F1X, F12
     Mii = np.zeros((n1, q1, q1))
     Mit = np.zeros((n1, q1, q2))
     Stt = np.zeros((n2, q2, q2))
-    S4 = np.zeros((k1, k1))
     GL1 = np.zeros((q1, q1))
     GL2 = np.zeros((q2, q2))
     Ar1 = np.zeros((q1, q1))
@@ -272,11 +298,11 @@ def nested_core(X, ntheta, reml, n, yty, x_logdet, level_n, XY_lv, F11, F1X, F12
     t21 = np.zeros((q2, q1))
     t2k = np.zeros((q2, k1))
     t1k = np.zeros((q1, k1))
-    Y1 = np.zeros((q1, k1))
     Y2 = np.zeros((q2, k1))
     lMl12 = np.zeros((q1, q2))
     nr = n1 if nrho else 0  # the rho gradient's coefficients, per level
     nr2 = n2 if nrho else 0
+    Y1 = np.zeros((nr if reml else 0, q1, k1))
     Ca11 = np.zeros((nr, q1, q1))
     Cr11 = np.zeros((nr, q1, q1))
     Ca1X = np.zeros((nr, q1, k1))
@@ -464,11 +490,6 @@ def nested_core(X, ntheta, reml, n, yty, x_logdet, level_n, XY_lv, F11, F1X, F12
                 for a in range(q1):
                     for b in range(q1):
                         Mii[i, a, b] -= t1[a, b]
-        S4[:, :] = 0.0
-        if reml:
-            for a in range(p):
-                for b in range(p):
-                    S4[a, b] = Sinv[a, b]
         # ---- the theta gradient
         GL1[:, :] = 0.0
         Ar1[:, :] = 0.0
@@ -517,8 +538,8 @@ def nested_core(X, ntheta, reml, n, yty, x_logdet, level_n, XY_lv, F11, F1X, F12
                     for b in range(q2):
                         GL2[a, b] += t22[a, b]
             if reml:
-                _ab(Gc1, S4, t1x)
-                _abt(t1x, U1[i], t1)
+                _xs(Gc1, Sinv, p, t1x)
+                _abt_p(t1x, U1[i], p, t1)
                 for a in range(q1):
                     for b in range(q1):
                         GL1[a, b] -= t1[a, b]
@@ -534,8 +555,8 @@ def nested_core(X, ntheta, reml, n, yty, x_logdet, level_n, XY_lv, F11, F1X, F12
                     for b in range(q2):
                         Ar2[a, b] += a2[a] * u2[b]
                 if reml:
-                    _ab(Gc2[t], S4, t2k)
-                    _abt(t2k, U2[t], t22)
+                    _xs(Gc2[t], Sinv, p, t2k)
+                    _abt_p(t2k, U2[t], p, t22)
                     for a in range(q2):
                         for b in range(q2):
                             GL2[a, b] -= t22[a, b]
@@ -561,13 +582,13 @@ def nested_core(X, ntheta, reml, n, yty, x_logdet, level_n, XY_lv, F11, F1X, F12
                 for b in range(q1):
                     Cr11[i, a, b] = v1[i, a] * v1[i, b]
             if reml:
-                _ab(V1[i], S4, Y1)
-                _abt(Y1, V1[i], YV1)
+                _xs(V1[i], Sinv, p, Y1[i])
+                _abt_p(Y1[i], V1[i], p, YV1)
                 for a in range(q1):
                     for b in range(q1):
                         Ca11[i, a, b] += YV1[a, b]
                     for b in range(k1):
-                        Ca1X[i, a, b] = -2.0 * Y1[a, b]
+                        Ca1X[i, a, b] = -2.0 * Y1[i, a, b]
         if nested:
             for t in range(n2):
                 _av(V2[t], dvec, v2[t])
@@ -579,8 +600,8 @@ def nested_core(X, ntheta, reml, n, yty, x_logdet, level_n, XY_lv, F11, F1X, F12
                     for b in range(q2):
                         Cr22[t, a, b] = v2[t, a] * v2[t, b]
                 if reml:
-                    _ab(V2[t], S4, Y2)
-                    _abt(Y2, V2[t], YV2)
+                    _xs(V2[t], Sinv, p, Y2)
+                    _abt_p(Y2, V2[t], p, YV2)
                     for a in range(q2):
                         for b in range(q2):
                             Ca22[t, a, b] += YV2[a, b]
@@ -595,8 +616,7 @@ def nested_core(X, ntheta, reml, n, yty, x_logdet, level_n, XY_lv, F11, F1X, F12
                         Ca12[i, a, b] = 2.0 * lMl12[a, b]
                         Cr12[i, a, b] = 2.0 * v1[i, a] * v2[t, b]
                 if reml:
-                    _ab(V1[i], S4, Y1)
-                    _abt(Y1, V2[t], YV12)
+                    _abt_p(Y1[i], V2[t], p, YV12)
                     for a in range(q1):
                         for b in range(q2):
                             Ca12[i, a, b] += 2.0 * YV12[a, b]
