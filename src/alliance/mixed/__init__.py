@@ -45,9 +45,9 @@ and by Woodbury every criterion evaluation needs only sufficient statistics
 (:math:`Z^\top Z`, :math:`Z^\top X`, :math:`Z^\top y` per level, computed once) and
 small Cholesky factorisations. When the random effects are one grouping factor or two
 nested ones (every model of the book), :mod:`alliance.mixed.nested` eliminates them
-level by level (patients, then therapists): a fixed number of batched operations on
-:math:`q \times q` matrices per evaluation, linear in the number of levels, with the
-exact gradient from the selected blocks of :math:`M^{-1}`. Otherwise (crossed
+level by level (patients, then therapists) in one compiled loop over the levels
+(:mod:`alliance.mixed.kernel`, numba) on :math:`q \times q` matrices, linear in the number
+of levels, with the exact gradient from the selected blocks of :math:`M^{-1}`. Otherwise (crossed
 factors) blocks of similar size are padded to a common size and factorised together
 with batched NumPy linear algebra; the exact gradient of the criterion is used by the primary
 optimizer, L-BFGS-B *without* bounds (the criterion is invariant to the sign of a

@@ -16,8 +16,11 @@ costs a few microseconds at 1x and runs the arithmetic at the machine's speed at
 (``cache=True``: numba keeps the machine code beside this file, or in its cache folder when
 this folder is not writable) and then loads in a fraction of a second.
 
-The arithmetic is plain IEEE double precision in a fixed order (no ``fastmath``, no
-threads), so a point gives the same bits on every call and in every process.
+The levels are the last axis of every array (a stack of q x r matrices is an array
+(q, r, levels)), so that each elementary step is a loop over the levels that the compiler
+vectorises; the work arrays are allocated once per model (:func:`work_rows`) and reused by
+every evaluation. The arithmetic is plain IEEE double precision in a fixed order (no
+``fastmath``, no threads), so a point gives the same bits on every call and in every process.
 """
 
 from __future__ import annotations
@@ -27,167 +30,285 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["nested_core"]
+__all__ = ["nested_core", "work_rows"]
 
 _CACHE = True
 
 
+# ---------------------------------------------------------------- stacks of small matrices
+# A stack holds one q x r matrix per level, levels last: S[a, b, i]. Every loop below runs
+# over the levels innermost (contiguous, so the compiler vectorises it).
+
 @njit(cache=_CACHE)
-def _chol(A, q, Lf, logd):
-    """Lower Cholesky factor of the q x q matrix ``A`` into ``Lf`` and the logarithms of
-    its diagonal into ``logd``; False when ``A`` is not positive definite (a pivot <= 0 or
-    not finite)."""
+def _sm(S, M, out):
+    """out_i = S_i M (M one matrix)."""
+    a_, c_, n = S.shape
+    b_ = M.shape[1]
+    for a in range(a_):
+        for b in range(b_):
+            o = out[a, b]
+            o[:] = 0.0
+            for c in range(c_):
+                m = M[c, b]
+                s = S[a, c]
+                for i in range(n):
+                    o[i] += s[i] * m
+
+
+@njit(cache=_CACHE)
+def _ms(M, S, out):
+    """out_i = M S_i."""
+    c_, b_, n = S.shape
+    a_ = M.shape[0]
+    for a in range(a_):
+        for b in range(b_):
+            o = out[a, b]
+            o[:] = 0.0
+            for c in range(c_):
+                m = M[a, c]
+                s = S[c, b]
+                for i in range(n):
+                    o[i] += m * s[i]
+
+
+@njit(cache=_CACHE)
+def _mts(M, S, out):
+    """out_i = M' S_i."""
+    c_, b_, n = S.shape
+    a_ = M.shape[1]
+    for a in range(a_):
+        for b in range(b_):
+            o = out[a, b]
+            o[:] = 0.0
+            for c in range(c_):
+                m = M[c, a]
+                s = S[c, b]
+                for i in range(n):
+                    o[i] += m * s[i]
+
+
+@njit(cache=_CACHE)
+def _ss(A, B, out):
+    """out_i = A_i B_i."""
+    a_, c_, n = A.shape
+    b_ = B.shape[1]
+    for a in range(a_):
+        for b in range(b_):
+            o = out[a, b]
+            o[:] = 0.0
+            for c in range(c_):
+                x = A[a, c]
+                y = B[c, b]
+                for i in range(n):
+                    o[i] += x[i] * y[i]
+
+
+@njit(cache=_CACHE)
+def _sts(A, B, out):
+    """out_i = A_i' B_i."""
+    c_, a_, n = A.shape
+    b_ = B.shape[1]
+    for a in range(a_):
+        for b in range(b_):
+            o = out[a, b]
+            o[:] = 0.0
+            for c in range(c_):
+                x = A[c, a]
+                y = B[c, b]
+                for i in range(n):
+                    o[i] += x[i] * y[i]
+
+
+@njit(cache=_CACHE)
+def _sst(A, B, ncol, out):
+    """out_i = A_i[:, :ncol] B_i[:, :ncol]'."""
+    a_ = A.shape[0]
+    b_ = B.shape[0]
+    n = A.shape[2]
+    for a in range(a_):
+        for b in range(b_):
+            o = out[a, b]
+            o[:] = 0.0
+            for c in range(ncol):
+                x = A[a, c]
+                y = B[b, c]
+                for i in range(n):
+                    o[i] += x[i] * y[i]
+
+
+@njit(cache=_CACHE)
+def _sts_sum(A, B, out):
+    """out += sum_i A_i' B_i."""
+    c_, a_, n = A.shape
+    b_ = B.shape[1]
+    for a in range(a_):
+        for b in range(b_):
+            s = 0.0
+            for c in range(c_):
+                x = A[c, a]
+                y = B[c, b]
+                for i in range(n):
+                    s += x[i] * y[i]
+            out[a, b] += s
+
+
+@njit(cache=_CACHE)
+def _ss_sum(A, B, out, sign):
+    """out += sign * sum_i A_i B_i."""
+    a_, c_, n = A.shape
+    b_ = B.shape[1]
+    for a in range(a_):
+        for b in range(b_):
+            s = 0.0
+            for c in range(c_):
+                x = A[a, c]
+                y = B[c, b]
+                for i in range(n):
+                    s += x[i] * y[i]
+            out[a, b] += sign * s
+
+
+@njit(cache=_CACHE)
+def _sst_sum(A, B, ncol, out, sign):
+    """out += sign * sum_i A_i[:, :ncol] B_i[:, :ncol]'."""
+    a_ = A.shape[0]
+    b_ = B.shape[0]
+    n = A.shape[2]
+    for a in range(a_):
+        for b in range(b_):
+            s = 0.0
+            for c in range(ncol):
+                x = A[a, c]
+                y = B[b, c]
+                for i in range(n):
+                    s += x[i] * y[i]
+            out[a, b] += sign * s
+
+
+@njit(cache=_CACHE)
+def _sp(S, Sinv, p, out):
+    """out_i = S_i [[S^-1, 0], [0, 0]]: the X columns of [X y] times S^-1, the y column 0."""
+    a_, _, n = S.shape
+    for a in range(a_):
+        for b in range(p):
+            o = out[a, b]
+            o[:] = 0.0
+            for c in range(p):
+                m = Sinv[c, b]
+                s = S[a, c]
+                for i in range(n):
+                    o[i] += s[i] * m
+        out[a, p, :] = 0.0
+
+
+@njit(cache=_CACHE)
+def _sv(S, v, out):
+    """out[:, i] = S_i v."""
+    a_, b_, n = S.shape
+    for a in range(a_):
+        o = out[a]
+        o[:] = 0.0
+        for b in range(b_):
+            m = v[b]
+            s = S[a, b]
+            for i in range(n):
+                o[i] += s[i] * m
+
+
+@njit(cache=_CACHE)
+def _chol(A, Lf, Li):
+    """Cholesky factors ``Lf`` of every matrix of the stack ``A``, their inverses ``Li`` and
+    the sum over the stack of log|A_i|; NaN when a matrix is not positive definite."""
+    q, _, n = A.shape
+    logdet = 0.0
     for j in range(q):
-        s = A[j, j]
+        d = Lf[j, j]
+        d[:] = A[j, j]
         for k in range(j):
-            s -= Lf[j, k] * Lf[j, k]
-        if not s > 0.0 or not math.isfinite(s):
-            return False
-        d = math.sqrt(s)
-        Lf[j, j] = d
-        logd[j] = math.log(d)
-        for i in range(j + 1, q):
-            s = A[i, j]
+            x = Lf[j, k]
+            for i in range(n):
+                d[i] -= x[i] * x[i]
+        for i in range(n):
+            if not d[i] > 0.0 or not math.isfinite(d[i]):
+                return np.nan
+        for i in range(n):
+            logdet += math.log(d[i])
+            d[i] = math.sqrt(d[i])
+        for r in range(j + 1, q):
+            o = Lf[r, j]
+            o[:] = A[r, j]
             for k in range(j):
-                s -= Lf[i, k] * Lf[j, k]
-            Lf[i, j] = s / d
-        for i in range(j):
-            Lf[i, j] = 0.0
-    return True
-
-
-@njit(cache=_CACHE)
-def _tri_inv(Lf, q, Li):
-    """Inverse of the lower-triangular ``Lf`` into ``Li`` (lower triangular)."""
+                x = Lf[r, k]
+                y = Lf[j, k]
+                for i in range(n):
+                    o[i] -= x[i] * y[i]
+            for i in range(n):
+                o[i] /= d[i]
+        for r in range(j):
+            Lf[r, j, :] = 0.0
+    # L^-1 column by column: (L^-1)_rj = -(sum_{k=j}^{r-1} L_rk (L^-1)_kj) / L_rr
     for j in range(q):
-        Li[j, j] = 1.0 / Lf[j, j]
-        for i in range(j):
-            Li[i, j] = 0.0
-        for i in range(j + 1, q):
-            s = 0.0
-            for k in range(j, i):
-                s += Lf[i, k] * Li[k, j]
-            Li[i, j] = -s / Lf[i, i]
+        o = Li[j, j]
+        d = Lf[j, j]
+        for i in range(n):
+            o[i] = 1.0 / d[i]
+        for r in range(j):
+            Li[r, j, :] = 0.0
+        for r in range(j + 1, q):
+            o = Li[r, j]
+            o[:] = 0.0
+            for k in range(j, r):
+                x = Lf[r, k]
+                y = Li[k, j]
+                for i in range(n):
+                    o[i] += x[i] * y[i]
+            d = Lf[r, r]
+            for i in range(n):
+                o[i] = -o[i] / d[i]
+    return logdet
 
 
 @njit(cache=_CACHE)
-def _ab(A, B, out):
-    """out = A B."""
-    n, m = A.shape
-    r = B.shape[1]
-    for i in range(n):
-        for j in range(r):
-            s = 0.0
-            for k in range(m):
-                s += A[i, k] * B[k, j]
-            out[i, j] = s
+def _gather(S, parent, out):
+    """out_i = S_parent(i)."""
+    a_, b_, n = out.shape
+    for a in range(a_):
+        for b in range(b_):
+            o = out[a, b]
+            s = S[a, b]
+            for i in range(n):
+                o[i] = s[parent[i]]
 
 
 @njit(cache=_CACHE)
-def _atb(A, B, out):
-    """out = A' B."""
-    m, n = A.shape
-    r = B.shape[1]
-    for i in range(n):
-        for j in range(r):
-            s = 0.0
-            for k in range(m):
-                s += A[k, i] * B[k, j]
-            out[i, j] = s
-
-
-@njit(cache=_CACHE)
-def _abt(A, B, out):
-    """out = A B'."""
-    n, m = A.shape
-    r = B.shape[0]
-    for i in range(n):
-        for j in range(r):
-            s = 0.0
-            for k in range(m):
-                s += A[i, k] * B[j, k]
-            out[i, j] = s
-
-
-@njit(cache=_CACHE)
-def _xs(A, Sinv, p, out):
-    """out = A S4 with S4 = [[S^-1, 0], [0, 0]] (the X columns of [X y]): out[:, :p] =
-    A[:, :p] S^-1 and out[:, p] = 0."""
-    n = A.shape[0]
-    for i in range(n):
-        for j in range(p):
-            s = 0.0
-            for k in range(p):
-                s += A[i, k] * Sinv[k, j]
-            out[i, j] = s
-        out[i, p] = 0.0
-
-
-@njit(cache=_CACHE)
-def _abt_p(A, B, p, out):
-    """out = A[:, :p] B[:, :p]' (A's last column is zero)."""
-    n = A.shape[0]
-    r = B.shape[0]
-    for i in range(n):
-        for j in range(r):
-            s = 0.0
-            for k in range(p):
-                s += A[i, k] * B[j, k]
-            out[i, j] = s
-
-
-@njit(cache=_CACHE)
-def _av(A, v, out):
-    """out = A v."""
-    n, m = A.shape
-    for i in range(n):
-        s = 0.0
-        for k in range(m):
-            s += A[i, k] * v[k]
-        out[i] = s
-
-
-@njit(cache=_CACHE)
-def _inner(A, B):
-    """<A, B> = sum of the elementwise product."""
-    n, m = A.shape
-    s = 0.0
-    for i in range(n):
-        for j in range(m):
-            s += A[i, j] * B[i, j]
-    return s
-
-
-@njit(cache=_CACHE)
-def _quad(u, A, v):
-    """u' A v."""
-    n, m = A.shape
-    s = 0.0
-    for i in range(n):
-        t = 0.0
-        for j in range(m):
-            t += A[i, j] * v[j]
-        s += u[i] * t
-    return s
+def _segsum(S, parent, out, sign):
+    """out_t += sign * sum over the fine levels i of coarse level t of S_i."""
+    a_, b_, n = S.shape
+    for a in range(a_):
+        for b in range(b_):
+            o = out[a, b]
+            s = S[a, b]
+            for i in range(n):
+                o[parent[i]] += sign * s[i]
 
 
 @njit(cache=_CACHE)
 def _weigh(st, w, out):
-    """out = sum_l w_l st[l] for the statistics of every level (st: (L, ...) and out (...),
-    both C-contiguous)."""
+    """out = sum_l w_l st[l] (st: (L, ...), out (...), both C-contiguous)."""
     L = st.shape[0]
     s2 = st.reshape(L, -1)
     o = out.reshape(-1)
-    for e in range(o.size):
-        s = 0.0
-        for l in range(L):
-            s += w[l] * s2[l, e]
-        o[e] = s
+    o[:] = 0.0
+    for l in range(L):
+        wl = w[l]
+        s = s2[l]
+        for e in range(o.size):
+            o[e] += wl * s[e]
 
 
 @njit(cache=_CACHE)
 def _dot(A, B):
-    """sum of the elementwise product of two C-contiguous arrays of one shape."""
+    """Sum of the elementwise product of two C-contiguous arrays of one shape."""
     a = A.reshape(-1)
     b = B.reshape(-1)
     s = 0.0
@@ -197,26 +318,148 @@ def _dot(A, B):
 
 
 @njit(cache=_CACHE)
+def _outer(u, v, scale, out):
+    """out_i = scale * u_i v_i' (u: (a, n), v: (b, n))."""
+    a_, b_, n = out.shape
+    for a in range(a_):
+        for b in range(b_):
+            o = out[a, b]
+            x = u[a]
+            y = v[b]
+            for i in range(n):
+                o[i] = scale * x[i] * y[i]
+
+
+@njit(cache=_CACHE)
+def _outer_d(u, d, scale, out):
+    """out_i = scale * u_i d' (d one vector)."""
+    a_, b_, n = out.shape
+    for a in range(a_):
+        for b in range(b_):
+            o = out[a, b]
+            x = u[a]
+            m = scale * d[b]
+            for i in range(n):
+                o[i] = x[i] * m
+
+
+@njit(cache=_CACHE)
+def _axpy(out, A, scale):
+    """out += scale * A (same shape, C-contiguous)."""
+    o = out.reshape(-1)
+    a = A.reshape(-1)
+    for e in range(o.size):
+        o[e] += scale * a[e]
+
+
+@njit(cache=_CACHE)
+def _take(W, o, a, b):
+    """Rows o .. o + a*b of the work array ``W`` (rows x levels) as an (a, b, levels) stack."""
+    return W[o : o + a * b].reshape((a, b, W.shape[1])), o + a * b
+
+
+@njit(cache=_CACHE)
+def _carve(W1, W2, q1, q2, k1):
+    """The work stacks of :func:`nested_core`, carved from ``W1`` (rows x fine levels) and
+    ``W2`` (rows x coarse levels), and the numbers of rows they take (``W1``/``W2`` with no
+    columns give those numbers: :func:`work_rows`)."""
+    o = 0
+    f11, o = _take(W1, o, q1, q1)
+    f1x, o = _take(W1, o, q1, k1)
+    f12, o = _take(W1, o, q1, q2)
+    P1, o = _take(W1, o, q1, q1)
+    A, o = _take(W1, o, q1, q1)
+    Lf1, o = _take(W1, o, q1, q1)
+    L1i, o = _take(W1, o, q1, q1)
+    T1x, o = _take(W1, o, q1, k1)
+    Ec, o = _take(W1, o, q1, k1)
+    Q12, o = _take(W1, o, q1, q2)
+    T12, o = _take(W1, o, q1, q2)
+    EB, o = _take(W1, o, q1, q2)
+    G22, o = _take(W1, o, q2, q2)
+    G2x, o = _take(W1, o, q2, k1)
+    U1, o = _take(W1, o, q1, k1)
+    V1, o = _take(W1, o, q1, k1)
+    U2p, o = _take(W1, o, q2, k1)
+    V2p, o = _take(W1, o, q2, k1)
+    Mii, o = _take(W1, o, q1, q1)
+    Mit, o = _take(W1, o, q1, q2)
+    AiB, o = _take(W1, o, q1, q2)
+    Stp, o = _take(W1, o, q2, q2)
+    T11, o = _take(W1, o, q1, q1)
+    Gc1, o = _take(W1, o, q1, k1)
+    T21, o = _take(W1, o, q2, q1)
+    Y1, o = _take(W1, o, q1, k1)
+    Ca11, o = _take(W1, o, q1, q1)
+    Cr11, o = _take(W1, o, q1, q1)
+    Ca1X, o = _take(W1, o, q1, k1)
+    Cr1X, o = _take(W1, o, q1, k1)
+    Ca12, o = _take(W1, o, q1, q2)
+    Cr12, o = _take(W1, o, q1, q2)
+    T12b, o = _take(W1, o, q1, q2)
+    vec1 = W1[o : o + 3 * q1 + q2]
+    u1, a1, v1 = vec1[:q1], vec1[q1 : 2 * q1], vec1[2 * q1 : 3 * q1]
+    v2p = vec1[3 * q1 :]
+    o1 = o + 3 * q1 + q2
+    o = 0
+    h22, o = _take(W2, o, q2, q2)
+    h2x, o = _take(W2, o, q2, k1)
+    N2, o = _take(W2, o, q2, q2)
+    D, o = _take(W2, o, q2, q2)
+    Lf2, o = _take(W2, o, q2, q2)
+    L2i, o = _take(W2, o, q2, q2)
+    T2x, o = _take(W2, o, q2, k1)
+    K2, o = _take(W2, o, q2, k1)
+    U2, o = _take(W2, o, q2, k1)
+    V2, o = _take(W2, o, q2, k1)
+    Stt, o = _take(W2, o, q2, q2)
+    Gc2, o = _take(W2, o, q2, k1)
+    Y2, o = _take(W2, o, q2, k1)
+    T2k, o = _take(W2, o, q2, k1)
+    T22, o = _take(W2, o, q2, q2)
+    Ca22, o = _take(W2, o, q2, q2)
+    Cr22, o = _take(W2, o, q2, q2)
+    Ca2X, o = _take(W2, o, q2, k1)
+    Cr2X, o = _take(W2, o, q2, k1)
+    vec2 = W2[o : o + 3 * q2]
+    u2, a2, v2 = vec2[:q2], vec2[q2 : 2 * q2], vec2[2 * q2 :]
+    o2 = o + 3 * q2
+    return ((f11, f1x, f12, P1, A, Lf1, L1i, T1x, Ec, Q12, T12, EB, G22, G2x, U1, V1, U2p, V2p,
+             Mii, Mit, AiB, Stp, T11, Gc1, T21, Y1, Ca11, Cr11, Ca1X, Cr1X, Ca12, Cr12, T12b,
+             h22, h2x, N2, D, Lf2, L2i, T2x, K2, U2, V2, Stt, Gc2, Y2, T2k, T22,
+             Ca22, Cr22, Ca2X, Cr2X),
+            (u1, a1, v1, v2p, u2, a2, v2), o1, o2)
+
+
+def work_rows(q1: int, q2: int, k1: int) -> tuple[int, int]:
+    """Rows of the two work arrays :func:`nested_core` needs (columns: the fine and the
+    coarse levels)."""
+    _, _, o1, o2 = _carve(np.zeros((1 << 20, 0)), np.zeros((1 << 20, 0)), q1, q2, k1)
+    return int(o1), int(o2)
+
+
+@njit(cache=_CACHE)
 def nested_core(X, ntheta, reml, n, yty, x_logdet, level_n, XY_lv, F11, F1X, F12, H22, H2X,
-                parent, pos1, th1, pos2, th2, nested, want_grad, want_modes):  # pragma: no cover
+                parent, pos1, th1, pos2, th2, nested, want_grad, want_modes, W1, W2):
     r"""The criterion's parts at each row of ``X`` (m, npar) (see ``NestedLayout.core``).
 
-    The statistics have a leading axis of residual-variance levels: ``F11`` (L, n1, q1, q1),
-    ``F1X`` (L, n1, q1, k1), ``F12`` (L, n1, q1, q2), ``H22`` (L, n2, q2, q2), ``H2X``
-    (L, n2, q2, k1), ``XY_lv`` (L, k1, k1); ``parent`` (n1,) is the coarse level of each
-    fine level (fine levels of one coarse level consecutive). ``pos``/``th``: the flat
-    positions in Lambda of each term's free elements and their index in theta.
+    The statistics have a leading axis of residual-variance levels and the levels of their
+    factor last: ``F11`` (L, q1, q1, n1), ``F1X`` (L, q1, k1, n1), ``F12`` (L, q1, q2, n1),
+    ``H22`` (L, q2, q2, n2), ``H2X`` (L, q2, k1, n2); ``XY_lv`` (L, k1, k1). ``parent`` (n1,)
+    is the coarse level of each fine level; ``pos``/``th`` the flat positions in Lambda of
+    each term's free elements and their index in theta; ``W1`` (rows, n1) and ``W2`` (rows,
+    n2) the work arrays (:func:`work_rows`; their contents on entry do not matter).
 
     Returns ``dev, r2, logdet, logdetX, ok`` (m,), ``delta`` (m, p), ``XVX`` and ``RX``
     (m, p, p), ``g_a`` and ``g_r2`` (m, npar; zero unless ``want_grad``) and the modes
-    ``v1`` (m, n1, q1), ``v2`` (m, n2, q2) (zero unless ``want_modes``). ``ok`` is False
+    ``v1`` (m, n1, q1), ``v2`` (m, n2, q2) (no rows unless ``want_modes``). ``ok`` is False
     where the criterion is not finite (a matrix that is not positive definite, a residual
-    sum of squares at rounding level); the other outputs of such a point are meaningless.
+    sum of squares at rounding level); the other outputs of such a point mean nothing.
     """
     m, npar = X.shape
-    L, n1, q1, k1 = F1X.shape
-    q2 = H22.shape[2]
-    n2 = H22.shape[1]
+    L, q1, k1, n1 = F1X.shape
+    q2 = H2X.shape[1]
+    n2 = H2X.shape[3]
     p = k1 - 1
     dfr = n - p if reml else n
     nrho = npar - ntheta
@@ -235,97 +478,41 @@ def nested_core(X, ntheta, reml, n, yty, x_logdet, level_n, XY_lv, F11, F1X, F12
     v1o = np.zeros((mm, n1, q1))
     v2o = np.zeros((mm, n2, q2))
 
-    # per-point work arrays, reused
     lam1 = np.zeros((q1, q1))
     lam2 = np.zeros((q2, q2))
+    lam1T = np.zeros((q1, q1))
+    lam2T = np.zeros((q2, q2))
     w = np.ones(L)
     XY = np.zeros((k1, k1))
-    f11 = np.zeros((n1, q1, q1))
-    f1x = np.zeros((n1, q1, k1))
-    f12 = np.zeros((n1, q1, q2))
-    h22 = np.zeros((n2, q2, q2))
-    h2x = np.zeros((n2, q2, k1))
-    P1 = np.zeros((n1, q1, q1))
-    L1i = np.zeros((n1, q1, q1))
-    Ec = np.zeros((n1, q1, k1))
-    Q12 = np.zeros((n1, q1, q2))
-    EB = np.zeros((n1, q1, q2))
-    N2 = np.zeros((n2, q2, q2))
-    L2i = np.zeros((n2, q2, q2))
-    K2 = np.zeros((n2, q2, k1))
-    Ssum = np.zeros((n2, q2, q2))
-    csum = np.zeros((n2, q2, k1))
     quad = np.zeros((k1, k1))
-    A = np.zeros((q1, q1))
-    Lf = np.zeros((q1, q1))
-    ld1 = np.zeros(q1)
-    t1 = np.zeros((q1, q1))
-    t1x = np.zeros((q1, k1))
-    t12 = np.zeros((q1, q2))
-    D = np.zeros((q2, q2))
-    Lf2 = np.zeros((q2, q2))
-    ld2 = np.zeros(q2)
-    t2x = np.zeros((q2, k1))
-    t22 = np.zeros((q2, q2))
     XVXY = np.zeros((k1, k1))
     RXl = np.zeros((p, p))
-    ldx = np.zeros(p)
     RXi = np.zeros((p, p))
     Sinv = np.zeros((p, p))
     dvec = np.zeros(k1)
-    # gradient work arrays
-    U1 = np.zeros((n1, q1, k1))
-    V1 = np.zeros((n1, q1, k1))
-    U2 = np.zeros((n2, q2, k1))
-    V2 = np.zeros((n2, q2, k1))
-    Mii = np.zeros((n1, q1, q1))
-    Mit = np.zeros((n1, q1, q2))
-    Stt = np.zeros((n2, q2, q2))
     GL1 = np.zeros((q1, q1))
     GL2 = np.zeros((q2, q2))
     Ar1 = np.zeros((q1, q1))
     Ar2 = np.zeros((q2, q2))
-    Gc1 = np.zeros((q1, k1))
-    Gc2 = np.zeros((n2, q2, k1))
-    u1 = np.zeros(q1)
-    a1 = np.zeros(q1)
-    u2 = np.zeros(q2)
-    a2 = np.zeros(q2)
-    v1 = np.zeros((n1, q1))
-    v2 = np.zeros((n2, q2))
-    AiB = np.zeros((q1, q2))
-    t12b = np.zeros((q1, q2))
-    t21 = np.zeros((q2, q1))
-    t2k = np.zeros((q2, k1))
-    t1k = np.zeros((q1, k1))
-    Y2 = np.zeros((q2, k1))
-    lMl12 = np.zeros((q1, q2))
-    nr = n1 if nrho else 0  # the rho gradient's coefficients, per level
-    nr2 = n2 if nrho else 0
-    Y1 = np.zeros((nr if reml else 0, q1, k1))
-    Ca11 = np.zeros((nr, q1, q1))
-    Cr11 = np.zeros((nr, q1, q1))
-    Ca1X = np.zeros((nr, q1, k1))
-    Cr1X = np.zeros((nr, q1, k1))
-    Ca12 = np.zeros((nr, q1, q2))
-    Cr12 = np.zeros((nr, q1, q2))
-    Ca22 = np.zeros((nr2, q2, q2))
-    Cr22 = np.zeros((nr2, q2, q2))
-    Ca2X = np.zeros((nr2, q2, k1))
-    Cr2X = np.zeros((nr2, q2, k1))
-    YV1 = np.zeros((q1, q1))
-    YV12 = np.zeros((q1, q2))
-    YV2 = np.zeros((q2, q2))
+    s3, s2, _, _ = _carve(W1, W2, q1, q2, k1)
+    (f11, f1x, f12, P1, A, Lf1, L1i, T1x, Ec, Q12, T12, EB, G22, G2x, U1, V1, U2p, V2p, Mii,
+     Mit, AiB, Stp, T11, Gc1, T21, Y1, Ca11, Cr11, Ca1X, Cr1X, Ca12, Cr12, T12b,
+     h22, h2x, N2, D, Lf2, L2i, T2x, K2, U2, V2, Stt, Gc2, Y2, T2k, T22,
+     Ca22, Cr22, Ca2X, Cr2X) = s3
+    (u1, a1, v1, v2p, u2, a2, v2) = s2
+    if L == 1:  # one residual variance: the statistics themselves
+        f11, f1x, f12, h22, h2x = F11[0], F1X[0], F12[0], H22[0], H2X[0]
 
     for j in range(m):
         # ---- Lambda, the precision weights, the weighted statistics
         lam1[:, :] = 0.0
         for e in range(pos1.size):
             lam1[pos1[e] // q1, pos1[e] % q1] = X[j, th1[e]]
-        if nested:
-            lam2[:, :] = 0.0
-            for e in range(pos2.size):
-                lam2[pos2[e] // q2, pos2[e] % q2] = X[j, th2[e]]
+        lam2[:, :] = 0.0
+        for e in range(pos2.size):
+            lam2[pos2[e] // q2, pos2[e] % q2] = X[j, th2[e]]
+        lam1T[:, :] = lam1.T
+        lam2T[:, :] = lam2.T
         jac = 0.0
         w[0] = 1.0
         for l in range(1, L):
@@ -333,89 +520,79 @@ def nested_core(X, ntheta, reml, n, yty, x_logdet, level_n, XY_lv, F11, F1X, F12
             w[l] = math.exp(-2.0 * rho)
             jac += 2.0 * rho * level_n[l]
         _weigh(XY_lv, w, XY)
-        _weigh(F11, w, f11)
-        _weigh(F1X, w, f1x)
-        _weigh(F12, w, f12)
-        _weigh(H22, w, h22)
-        _weigh(H2X, w, h2x)
-        # ---- fine levels: A_i = I + L1'(Z1'WZ1)L1 and its elimination
-        good = True
-        logdet = jac
-        quad[:, :] = 0.0
-        Ssum[:, :, :] = 0.0
-        csum[:, :, :] = 0.0
-        for i in range(n1):
-            _ab(f11[i], lam1, P1[i])
-            _atb(lam1, P1[i], A)
-            for a in range(q1):
-                A[a, a] += 1.0
-            if not _chol(A, q1, Lf, ld1):
-                good = False
-                break
-            _tri_inv(Lf, q1, L1i[i])
-            for a in range(q1):
-                logdet += 2.0 * ld1[a]
-            _atb(lam1, f1x[i], t1x)
-            _ab(L1i[i], t1x, Ec[i])
-            for a in range(k1):
-                for b in range(k1):
-                    s = 0.0
-                    for r in range(q1):
-                        s += Ec[i, r, a] * Ec[i, r, b]
-                    quad[a, b] += s
-            if nested:
-                t = parent[i]
-                _ab(f12[i], lam2, Q12[i])
-                _atb(lam1, Q12[i], t12)
-                _ab(L1i[i], t12, EB[i])
-                for a in range(q2):
-                    for b in range(q2):
-                        s = 0.0
-                        for r in range(q1):
-                            s += EB[i, r, a] * EB[i, r, b]
-                        Ssum[t, a, b] += s
-                    for b in range(k1):
-                        s = 0.0
-                        for r in range(q1):
-                            s += EB[i, r, a] * Ec[i, r, b]
-                        csum[t, a, b] += s
-        if not good:
+        if L > 1:
+            _weigh(F11, w, f11)
+            _weigh(F1X, w, f1x)
+            _weigh(F12, w, f12)
+            _weigh(H22, w, h22)
+            _weigh(H2X, w, h2x)
+        # ---- fine levels: A_i = I + L1'(Z1'WZ1)L1, c_i, B_i and their elimination
+        _sm(f11, lam1, P1)
+        _mts(lam1, P1, A)
+        for a in range(q1):
+            A[a, a, :] += 1.0
+        ld = _chol(A, Lf1, L1i)
+        if not math.isfinite(ld):
             continue
-        # ---- coarse levels: the Schur complements S_t = D_t - sum_i B A^-1 B'
+        logdet = jac + ld
+        _mts(lam1, f1x, T1x)
+        _ss(L1i, T1x, Ec)  # L^-1 c_i
+        quad[:, :] = 0.0
+        _sts_sum(Ec, Ec, quad)  # sum_i c_i' A_i^-1 c_i
         if nested:
-            for t in range(n2):
-                _ab(h22[t], lam2, N2[t])
-                _atb(lam2, N2[t], D)
-                for a in range(q2):
-                    for b in range(q2):
-                        D[a, b] -= Ssum[t, a, b]
-                    D[a, a] += 1.0
-                _atb(lam2, h2x[t], t2x)
-                for a in range(q2):
-                    for b in range(k1):
-                        t2x[a, b] -= csum[t, a, b]
-                if not _chol(D, q2, Lf2, ld2):
-                    good = False
-                    break
-                _tri_inv(Lf2, q2, L2i[t])
-                for a in range(q2):
-                    logdet += 2.0 * ld2[a]
-                _ab(L2i[t], t2x, K2[t])
-                for a in range(k1):
-                    for b in range(k1):
-                        s = 0.0
-                        for r in range(q2):
-                            s += K2[t, r, a] * K2[t, r, b]
-                        quad[a, b] += s
-            if not good:
+            _sm(f12, lam2, Q12)
+            _mts(lam1, Q12, T12)
+            _ss(L1i, T12, EB)  # L^-1 B_i'
+            _sts(EB, EB, G22)
+            _sts(EB, Ec, G2x)
+            # ---- coarse levels: the Schur complements S_t = D_t - sum_i B A^-1 B'
+            _sm(h22, lam2, N2)
+            _mts(lam2, N2, D)
+            _segsum(G22, parent, D, -1.0)
+            for a in range(q2):
+                D[a, a, :] += 1.0
+            _mts(lam2, h2x, T2x)
+            _segsum(G2x, parent, T2x, -1.0)
+            ld2 = _chol(D, Lf2, L2i)
+            if not math.isfinite(ld2):
                 continue
+            logdet += ld2
+            _ss(L2i, T2x, K2)
+            _sts_sum(K2, K2, quad)
         # ---- the fixed effects
         for a in range(k1):
             for b in range(k1):
                 XVXY[a, b] = XY[a, b] - quad[a, b]
-        if not _chol(XVXY[:p, :p], p, RXl, ldx):
+        good = True
+        ldx = 0.0
+        for a in range(p):  # Cholesky of X'V^-1X
+            s = XVXY[a, a]
+            for k in range(a):
+                s -= RXl[a, k] * RXl[a, k]
+            if not s > 0.0 or not math.isfinite(s):
+                good = False
+                break
+            d = math.sqrt(s)
+            RXl[a, a] = d
+            ldx += math.log(d)
+            for r in range(a + 1, p):
+                s = XVXY[r, a]
+                for k in range(a):
+                    s -= RXl[r, k] * RXl[a, k]
+                RXl[r, a] = s / d
+            for r in range(a):
+                RXl[r, a] = 0.0
+        if not good:
             continue
-        _tri_inv(RXl, p, RXi)
+        for a in range(p):
+            RXi[a, a] = 1.0 / RXl[a, a]
+            for r in range(a):
+                RXi[r, a] = 0.0
+            for r in range(a + 1, p):
+                s = 0.0
+                for k in range(a, r):
+                    s += RXl[r, k] * RXi[k, a]
+                RXi[r, a] = -s / RXl[r, r]
         for a in range(p):  # S^-1 = RX^-T RX^-1
             for b in range(p):
                 s = 0.0
@@ -429,15 +606,9 @@ def nested_core(X, ntheta, reml, n, yty, x_logdet, level_n, XY_lv, F11, F1X, F12
                 s += Sinv[a, b] * XVXY[b, p]
             delta_o[j, a] = s
             r2 -= s * XVXY[a, p]
-        logdetX = 0.0
-        if reml:
-            for a in range(p):
-                logdetX += 2.0 * ldx[a]
-            logdetX += x_logdet
-        for a in range(p):
-            for b in range(p):
-                XVX_o[j, a, b] = XVXY[a, b]
-                RX_o[j, a, b] = RXl[a, b]
+        logdetX = 2.0 * ldx + x_logdet if reml else 0.0
+        XVX_o[j] = XVXY[:p, :p]
+        RX_o[j] = RXl
         r2o[j] = r2
         logdeto[j] = logdet
         logdetXo[j] = logdetX
@@ -453,113 +624,93 @@ def nested_core(X, ntheta, reml, n, yty, x_logdet, level_n, XY_lv, F11, F1X, F12
             dvec[a] = -delta_o[j, a]
         dvec[p] = 1.0
         if nested:
-            for t in range(n2):
-                _atb(L2i[t], K2[t], U2[t])
-                _ab(lam2, U2[t], V2[t])
-        for i in range(n1):
-            if nested:
-                _ab(EB[i], U2[parent[i]], t1k)
-                for a in range(q1):
-                    for b in range(k1):
-                        t1k[a, b] = Ec[i, a, b] - t1k[a, b]
-                _atb(L1i[i], t1k, U1[i])
-            else:
-                _atb(L1i[i], Ec[i], U1[i])
-            _ab(lam1, U1[i], V1[i])
+            _sts(L2i, K2, U2)
+            _ms(lam2, U2, V2)
+            _gather(U2, parent, U2p)
+            _gather(V2, parent, V2p)
+            _ss(EB, U2p, T1x)
+            for a in range(q1):
+                for b in range(k1):
+                    for i in range(n1):
+                        T1x[a, b, i] = Ec[a, b, i] - T1x[a, b, i]
+            _sts(L1i, T1x, U1)
+        else:
+            _sts(L1i, Ec, U1)
+        _ms(lam1, U1, V1)
         if want_modes:
+            _sv(V1, dvec, v1)
             for i in range(n1):
-                _av(V1[i], dvec, v1o[j, i])
+                for a in range(q1):
+                    v1o[j, i, a] = v1[a, i]
             if nested:
+                _sv(V2, dvec, v2)
                 for t in range(n2):
-                    _av(V2[t], dvec, v2o[j, t])
+                    for a in range(q2):
+                        v2o[j, t, a] = v2[a, t]
         if not want_grad:
             continue
         # ---- selected blocks of M^-1
-        for i in range(n1):
-            _atb(L1i[i], L1i[i], Mii[i])  # A^-1
+        _sts(L1i, L1i, Mii)  # A^-1
         if nested:
-            for t in range(n2):
-                _atb(L2i[t], L2i[t], Stt[t])  # S^-1 = (M^-1)_tt
-            for i in range(n1):
-                _atb(L1i[i], EB[i], AiB)  # A^-1 B'
-                _ab(AiB, Stt[parent[i]], t12b)
-                for a in range(q1):
-                    for b in range(q2):
-                        Mit[i, a, b] = -t12b[a, b]  # (M^-1)_it
-                _abt(Mit[i], AiB, t1)  # Mit (A^-1 B')'
-                for a in range(q1):
-                    for b in range(q1):
-                        Mii[i, a, b] -= t1[a, b]
+            _sts(L2i, L2i, Stt)  # S^-1 = (M^-1)_tt
+            _sts(L1i, EB, AiB)  # A^-1 B'
+            _gather(Stt, parent, Stp)
+            _ss(AiB, Stp, Mit)
+            for a in range(q1):
+                for b in range(q2):
+                    for i in range(n1):
+                        Mit[a, b, i] = -Mit[a, b, i]  # (M^-1)_it
+            _sst(Mit, AiB, q2, T11)
+            _axpy(Mii, T11, -1.0)
         # ---- the theta gradient
+        # Z'V^-1 [X y] of each level: Gc1 = F1X - F11 V1 - F12 V2p, Gc2 = H2X - H22 V2 - sum F21 V1
+        _ss(f11, V1, Gc1)
+        for a in range(q1):
+            for b in range(k1):
+                for i in range(n1):
+                    Gc1[a, b, i] = f1x[a, b, i] - Gc1[a, b, i]
         GL1[:, :] = 0.0
         Ar1[:, :] = 0.0
         if nested:
+            _ss(f12, V2p, T1x)
+            _axpy(Gc1, T1x, -1.0)
+            _ss(h22, V2, Gc2)
+            for a in range(q2):
+                for b in range(k1):
+                    for t in range(n2):
+                        Gc2[a, b, t] = h2x[a, b, t] - Gc2[a, b, t]
+            _sts(f12, V1, G2x)
+            _segsum(G2x, parent, Gc2, -1.0)
+        _sv(U1, dvec, u1)
+        _sv(Gc1, dvec, a1)
+        for a in range(q1):
+            for b in range(q1):
+                s = 0.0
+                for i in range(n1):
+                    s += a1[a, i] * u1[b, i]
+                Ar1[a, b] = s
+        _ss_sum(P1, Mii, GL1, 1.0)
+        if nested:
+            _sst_sum(Q12, Mit, q2, GL1, 1.0)
             GL2[:, :] = 0.0
             Ar2[:, :] = 0.0
-            for t in range(n2):
-                _ab(h22[t], V2[t], t2k)
-                for a in range(q2):
-                    for b in range(k1):
-                        Gc2[t, a, b] = h2x[t, a, b] - t2k[a, b]
-        for i in range(n1):
-            # Z'V^-1 [X y] of the fine level
-            _ab(f11[i], V1[i], t1x)
-            for a in range(q1):
-                for b in range(k1):
-                    Gc1[a, b] = f1x[i, a, b] - t1x[a, b]
+            _f21lam(f12, lam1, T21)
+            _ss_sum(T21, Mit, GL2, 1.0)
+            _ss_sum(N2, Stt, GL2, 1.0)
+            _sv(U2, dvec, u2)
+            _sv(Gc2, dvec, a2)
+            for a in range(q2):
+                for b in range(q2):
+                    s = 0.0
+                    for t in range(n2):
+                        s += a2[a, t] * u2[b, t]
+                    Ar2[a, b] = s
+        if reml:
+            _sp(Gc1, Sinv, p, T1x)
+            _sst_sum(T1x, U1, p, GL1, -1.0)
             if nested:
-                t = parent[i]
-                _ab(f12[i], V2[t], t1x)
-                for a in range(q1):
-                    for b in range(k1):
-                        Gc1[a, b] -= t1x[a, b]
-                # Gc2_t -= F21_i V1_i
-                _atb(f12[i], V1[i], t2k)
-                for a in range(q2):
-                    for b in range(k1):
-                        Gc2[t, a, b] -= t2k[a, b]
-            _av(U1[i], dvec, u1)
-            _av(Gc1, dvec, a1)
-            for a in range(q1):
-                for b in range(q1):
-                    Ar1[a, b] += a1[a] * u1[b]
-            _ab(P1[i], Mii[i], t1)
-            for a in range(q1):
-                for b in range(q1):
-                    GL1[a, b] += t1[a, b]
-            if nested:
-                _abt(Q12[i], Mit[i], t1)
-                for a in range(q1):
-                    for b in range(q1):
-                        GL1[a, b] += t1[a, b]
-                _atb(f12[i], lam1, t21)  # F21 lam1
-                _ab(t21, Mit[i], t22)
-                for a in range(q2):
-                    for b in range(q2):
-                        GL2[a, b] += t22[a, b]
-            if reml:
-                _xs(Gc1, Sinv, p, t1x)
-                _abt_p(t1x, U1[i], p, t1)
-                for a in range(q1):
-                    for b in range(q1):
-                        GL1[a, b] -= t1[a, b]
-        if nested:
-            for t in range(n2):
-                _ab(N2[t], Stt[t], t22)
-                for a in range(q2):
-                    for b in range(q2):
-                        GL2[a, b] += t22[a, b]
-                _av(U2[t], dvec, u2)
-                _av(Gc2[t], dvec, a2)
-                for a in range(q2):
-                    for b in range(q2):
-                        Ar2[a, b] += a2[a] * u2[b]
-                if reml:
-                    _xs(Gc2[t], Sinv, p, t2k)
-                    _abt_p(t2k, U2[t], p, t22)
-                    for a in range(q2):
-                        for b in range(q2):
-                            GL2[a, b] -= t22[a, b]
+                _sp(Gc2, Sinv, p, T2k)
+                _sst_sum(T2k, U2, p, GL2, -1.0)
         for e in range(pos1.size):
             g_r2[j, th1[e]] = -2.0 * Ar1[pos1[e] // q1, pos1[e] % q1]
             g_a[j, th1[e]] = 2.0 * GL1[pos1[e] // q1, pos1[e] % q1]
@@ -569,66 +720,82 @@ def nested_core(X, ntheta, reml, n, yty, x_logdet, level_n, XY_lv, F11, F1X, F12
                 g_a[j, th2[e]] = 2.0 * GL2[pos2[e] // q2, pos2[e] % q2]
         if nrho == 0:
             continue
-        # ---- the rho gradient (module docstring of alliance.mixed.nested): per residual
-        # level l, sums over the levels of <coefficient, statistic of level l>; the
-        # coefficients (C*a for log|M| + log|X'V^-1X|, C*r for r2) are built once per point
-        for i in range(n1):
-            _av(V1[i], dvec, v1[i])
-            _ab(lam1, Mii[i], t1)
-            _abt(t1, lam1, Ca11[i])  # Lambda_1 (M^-1)_ii Lambda_1'
+        # ---- the rho gradient (module docstring of alliance.mixed.nested)
+        _sv(V1, dvec, v1)
+        _ms(lam1, Mii, T11)
+        _sm(T11, lam1T, Ca11)  # Lambda_1 (M^-1)_ii Lambda_1'
+        _outer(v1, v1, 1.0, Cr11)
+        _outer_d(v1, dvec, -2.0, Cr1X)
+        if reml:
+            _sp(V1, Sinv, p, Y1)
+            _sst(Y1, V1, p, T11)
+            _axpy(Ca11, T11, 1.0)
+            Ca1X[:, :, :] = Y1
             for a in range(q1):
                 for b in range(k1):
-                    Cr1X[i, a, b] = -2.0 * v1[i, a] * dvec[b]
-                for b in range(q1):
-                    Cr11[i, a, b] = v1[i, a] * v1[i, b]
-            if reml:
-                _xs(V1[i], Sinv, p, Y1[i])
-                _abt_p(Y1[i], V1[i], p, YV1)
-                for a in range(q1):
-                    for b in range(q1):
-                        Ca11[i, a, b] += YV1[a, b]
-                    for b in range(k1):
-                        Ca1X[i, a, b] = -2.0 * Y1[i, a, b]
+                    for i in range(n1):
+                        Ca1X[a, b, i] *= -2.0
         if nested:
-            for t in range(n2):
-                _av(V2[t], dvec, v2[t])
-                _ab(lam2, Stt[t], t22)
-                _abt(t22, lam2, Ca22[t])  # Lambda_2 S_t^-1 Lambda_2'
+            _sv(V2, dvec, v2)
+            _ms(lam2, Stt, T22)
+            _sm(T22, lam2T, Ca22)  # Lambda_2 S_t^-1 Lambda_2'
+            _outer(v2, v2, 1.0, Cr22)
+            _outer_d(v2, dvec, -2.0, Cr2X)
+            if reml:
+                _sp(V2, Sinv, p, Y2)
+                _sst(Y2, V2, p, T22)
+                _axpy(Ca22, T22, 1.0)
+                Ca2X[:, :, :] = Y2
                 for a in range(q2):
                     for b in range(k1):
-                        Cr2X[t, a, b] = -2.0 * v2[t, a] * dvec[b]
-                    for b in range(q2):
-                        Cr22[t, a, b] = v2[t, a] * v2[t, b]
-                if reml:
-                    _xs(V2[t], Sinv, p, Y2)
-                    _abt_p(Y2, V2[t], p, YV2)
-                    for a in range(q2):
-                        for b in range(q2):
-                            Ca22[t, a, b] += YV2[a, b]
-                        for b in range(k1):
-                            Ca2X[t, a, b] = -2.0 * Y2[a, b]
-            for i in range(n1):
-                t = parent[i]
-                _ab(lam1, Mit[i], t12b)
-                _abt(t12b, lam2, lMl12)
-                for a in range(q1):
-                    for b in range(q2):
-                        Ca12[i, a, b] = 2.0 * lMl12[a, b]
-                        Cr12[i, a, b] = 2.0 * v1[i, a] * v2[t, b]
-                if reml:
-                    _abt_p(Y1[i], V2[t], p, YV12)
-                    for a in range(q1):
-                        for b in range(q2):
-                            Ca12[i, a, b] += 2.0 * YV12[a, b]
+                        for t in range(n2):
+                            Ca2X[a, b, t] *= -2.0
+            _ms(lam1, Mit, T12b)
+            _sm(T12b, lam2T, Ca12)
+            for a in range(q2):
+                for i in range(n1):
+                    v2p[a, i] = v2[a, parent[i]]
+            _outer(v1, v2p, 2.0, Cr12)
+            if reml:
+                _sst(Y1, V2p, p, T12b)
+                _axpy(Ca12, T12b, 1.0)
+            for a in range(q1):
+                for b in range(q2):
+                    for i in range(n1):
+                        Ca12[a, b, i] *= 2.0
         for l in range(1, L):
             ga = _dot(Ca11, F11[l]) + _dot(Ca1X, F1X[l])
-            gr = _dot(Cr11, F11[l]) + _dot(Cr1X, F1X[l]) + _quad(dvec, XY_lv[l], dvec)
+            gr = _dot(Cr11, F11[l]) + _dot(Cr1X, F1X[l])
+            s = 0.0
+            for a in range(k1):
+                for b in range(k1):
+                    s += dvec[a] * XY_lv[l, a, b] * dvec[b]
+            gr += s
             if nested:
                 ga += _dot(Ca12, F12[l]) + _dot(Ca22, H22[l]) + _dot(Ca2X, H2X[l])
                 gr += _dot(Cr12, F12[l]) + _dot(Cr22, H22[l]) + _dot(Cr2X, H2X[l])
             if reml:
-                ga += _inner(Sinv, XY_lv[l, :p, :p])
+                s = 0.0
+                for a in range(p):
+                    for b in range(p):
+                        s += Sinv[a, b] * XY_lv[l, a, b]
+                ga += s
             chain = -2.0 * w[l]
             g_a[j, ntheta + l - 1] = chain * ga + 2.0 * level_n[l]
             g_r2[j, ntheta + l - 1] = chain * gr
     return (dev, r2o, logdeto, logdetXo, ok, delta_o, XVX_o, RX_o, g_a, g_r2, v1o, v2o)
+
+
+@njit(cache=_CACHE)
+def _f21lam(F12, lam1, out):
+    """out_i = F12_i' Lambda_1 (q2 x q1)."""
+    q1, q2, n = F12.shape
+    for a in range(q2):
+        for b in range(q1):
+            o = out[a, b]
+            o[:] = 0.0
+            for c in range(q1):
+                m = lam1[c, b]
+                s = F12[c, a]
+                for i in range(n):
+                    o[i] += s[i] * m

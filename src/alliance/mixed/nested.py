@@ -62,7 +62,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from alliance.mixed.kernel import nested_core
+from alliance.mixed.kernel import nested_core, work_rows
 
 __all__ = ["NestedLayout", "nesting"]
 
@@ -164,19 +164,25 @@ class NestedLayout:
             for a in range(q2):
                 za = Z2[:, a] if wrow is None else Z2[:, a] * wrow
                 H_fine[lvl, :, a, :] = np.add.reduceat(za[:, None] * H_rows, seg, axis=0)
-        # per residual level, contiguous: Z1'Z1, Z1'Z2, Z2'Z1, Z1'[X y] per fine level and
-        # Z2'Z2, Z2'[X y] per coarse level
-        self.F11 = np.ascontiguousarray(F_lv[..., :q1])
-        self.F1X = np.ascontiguousarray(F_lv[..., q1 + q2 :])
+        # per residual level, the levels of the factor last (the layout of the compiled loop,
+        # alliance.mixed.kernel): Z1'Z1, Z1'[X y], Z1'Z2 per fine level, Z2'Z2, Z2'[X y] per
+        # coarse level
+        def levels_last(st):
+            return np.ascontiguousarray(np.moveaxis(st, 1, -1))
+
+        self.F11 = levels_last(F_lv[..., :q1])
+        self.F1X = levels_last(F_lv[..., q1 + q2 :])
         if tc is not None:
-            self.F12 = np.ascontiguousarray(F_lv[..., q1 : q1 + q2])
+            self.F12 = levels_last(F_lv[..., q1 : q1 + q2])
             H_lv = np.add.reduceat(H_fine, self.starts, axis=1)  # (L, n2, q2, q2 + k1)
-            self.H22 = np.ascontiguousarray(H_lv[..., :q2])
-            self.H2X = np.ascontiguousarray(H_lv[..., q2:])
+            self.H22 = levels_last(H_lv[..., :q2])
+            self.H2X = levels_last(H_lv[..., q2:])
         else:  # no coarse level: empty statistics of its shapes (one compiled signature)
-            self.F12 = np.zeros((L, n1, q1, 0))
+            self.F12 = np.zeros((L, q1, 0, n1))
             self.H22 = np.zeros((L, 0, 0, 0))
-            self.H2X = np.zeros((L, 0, 0, k1))
+            self.H2X = np.zeros((L, 0, k1, 0))
+        rows1, rows2 = work_rows(q1, q2, k1)
+        self._work = (np.zeros((rows1, n1)), np.zeros((rows2, n2)))
         self.pos1, self.th1 = _tri_positions(tf)
         self.pos2, self.th2 = (_tri_positions(tc) if tc is not None
                                else (np.empty(0, np.intp), np.empty(0, np.intp)))
@@ -198,7 +204,7 @@ class NestedLayout:
             float(model.x_logdet), np.ascontiguousarray(model.level_n, dtype=float),
             np.ascontiguousarray(model.XY_lv, dtype=float), self.F11, self.F1X, self.F12,
             self.H22, self.H2X, self.parent, self.pos1, self.th1, self.pos2, self.th2,
-            self.coarse is not None, bool(want_grad), bool(want_modes))
+            self.coarse is not None, bool(want_grad), bool(want_modes), *self._work)
         out = {"dev": dev, "r2": r2, "delta": delta, "XVX": XVX, "RX": RX, "logdet": logdet,
                "logdetX": logdetX, "dfr": model.n - self.p if model.reml else model.n, "ok": ok}
         if want_modes:
