@@ -39,7 +39,7 @@ _CACHE = True
 # A stack holds one q x r matrix per level, levels last: S[a, b, i]. Every loop below runs
 # over the levels innermost (contiguous, so the compiler vectorises it).
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def _sm(S, M, out):
     """out_i = S_i M (M one matrix)."""
     a_, c_, n = S.shape
@@ -55,7 +55,7 @@ def _sm(S, M, out):
                     o[i] += s[i] * m
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def _ms(M, S, out):
     """out_i = M S_i."""
     c_, b_, n = S.shape
@@ -71,7 +71,7 @@ def _ms(M, S, out):
                     o[i] += m * s[i]
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def _mts(M, S, out):
     """out_i = M' S_i."""
     c_, b_, n = S.shape
@@ -87,7 +87,7 @@ def _mts(M, S, out):
                     o[i] += m * s[i]
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def _ss(A, B, out):
     """out_i = A_i B_i."""
     a_, c_, n = A.shape
@@ -103,7 +103,7 @@ def _ss(A, B, out):
                     o[i] += x[i] * y[i]
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def _sts(A, B, out):
     """out_i = A_i' B_i."""
     c_, a_, n = A.shape
@@ -119,7 +119,7 @@ def _sts(A, B, out):
                     o[i] += x[i] * y[i]
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def _sst(A, B, ncol, out):
     """out_i = A_i[:, :ncol] B_i[:, :ncol]'."""
     a_ = A.shape[0]
@@ -136,7 +136,7 @@ def _sst(A, B, ncol, out):
                     o[i] += x[i] * y[i]
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def _sts_sum(A, B, out):
     """out += sum_i A_i' B_i."""
     c_, a_, n = A.shape
@@ -152,7 +152,7 @@ def _sts_sum(A, B, out):
             out[a, b] += s
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def _ss_sum(A, B, out, sign):
     """out += sign * sum_i A_i B_i."""
     a_, c_, n = A.shape
@@ -168,7 +168,7 @@ def _ss_sum(A, B, out, sign):
             out[a, b] += sign * s
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def _sst_sum(A, B, ncol, out, sign):
     """out += sign * sum_i A_i[:, :ncol] B_i[:, :ncol]'."""
     a_ = A.shape[0]
@@ -185,7 +185,7 @@ def _sst_sum(A, B, ncol, out, sign):
             out[a, b] += sign * s
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def _sp(S, Sinv, p, out):
     """out_i = S_i [[S^-1, 0], [0, 0]]: the X columns of [X y] times S^-1, the y column 0."""
     a_, _, n = S.shape
@@ -201,7 +201,7 @@ def _sp(S, Sinv, p, out):
         out[a, p, :] = 0.0
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def _sv(S, v, out):
     """out[:, i] = S_i v."""
     a_, b_, n = S.shape
@@ -215,7 +215,7 @@ def _sv(S, v, out):
                 o[i] += s[i] * m
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def _chol(A, Lf, Li):
     """Cholesky factors ``Lf`` of every matrix of the stack ``A``, their inverses ``Li`` and
     the sum over the stack of log|A_i|; NaN when a matrix is not positive definite."""
@@ -268,7 +268,7 @@ def _chol(A, Lf, Li):
     return logdet
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def _gather(S, parent, out):
     """out_i = S_parent(i)."""
     a_, b_, n = out.shape
@@ -280,7 +280,7 @@ def _gather(S, parent, out):
                 o[i] = s[parent[i]]
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def _segsum(S, parent, out, sign):
     """out_t += sign * sum over the fine levels i of coarse level t of S_i."""
     a_, b_, n = S.shape
@@ -292,7 +292,7 @@ def _segsum(S, parent, out, sign):
                 o[parent[i]] += sign * s[i]
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def _weigh(st, w, out):
     """out = sum_l w_l st[l] (st: (L, ...), out (...), both C-contiguous)."""
     L = st.shape[0]
@@ -306,7 +306,7 @@ def _weigh(st, w, out):
             o[e] += wl * s[e]
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def _dot(A, B):
     """Sum of the elementwise product of two C-contiguous arrays of one shape."""
     a = A.reshape(-1)
@@ -317,7 +317,7 @@ def _dot(A, B):
     return s
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def _outer(u, v, scale, out):
     """out_i = scale * u_i v_i' (u: (a, n), v: (b, n))."""
     a_, b_, n = out.shape
@@ -330,7 +330,7 @@ def _outer(u, v, scale, out):
                 o[i] = scale * x[i] * y[i]
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def _outer_d(u, d, scale, out):
     """out_i = scale * u_i d' (d one vector)."""
     a_, b_, n = out.shape
@@ -343,7 +343,7 @@ def _outer_d(u, d, scale, out):
                 o[i] = x[i] * m
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def _axpy(out, A, scale):
     """out += scale * A (same shape, C-contiguous)."""
     o = out.reshape(-1)
@@ -352,13 +352,13 @@ def _axpy(out, A, scale):
         o[e] += scale * a[e]
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def _take(W, o, a, b):
     """Rows o .. o + a*b of the work array ``W`` (rows x levels) as an (a, b, levels) stack."""
     return W[o : o + a * b].reshape((a, b, W.shape[1])), o + a * b
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def _carve(W1, W2, q1, q2, k1):
     """The work stacks of :func:`nested_core`, carved from ``W1`` (rows x fine levels) and
     ``W2`` (rows x coarse levels), and the numbers of rows they take (``W1``/``W2`` with no
@@ -438,7 +438,7 @@ def work_rows(q1: int, q2: int, k1: int) -> tuple[int, int]:
     return int(o1), int(o2)
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def nested_core(X, ntheta, reml, n, yty, x_logdet, level_n, XY_lv, F11, F1X, F12, H22, H2X,
                 parent, pos1, th1, pos2, th2, nested, want_grad, want_modes, W1, W2):
     r"""The criterion's parts at each row of ``X`` (m, npar) (see ``NestedLayout.core``).
@@ -786,7 +786,7 @@ def nested_core(X, ntheta, reml, n, yty, x_logdet, level_n, XY_lv, F11, F1X, F12
     return (dev, r2o, logdeto, logdetXo, ok, delta_o, XVX_o, RX_o, g_a, g_r2, v1o, v2o)
 
 
-@njit(cache=_CACHE)
+@njit(cache=_CACHE, error_model="numpy")
 def _f21lam(F12, lam1, out):
     """out_i = F12_i' Lambda_1 (q2 x q1)."""
     q1, q2, n = F12.shape
