@@ -39,6 +39,8 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	# the mixed-model engine's compiled loop (numba): compiled once here (about 20 s) and cached
+	$(BIN)/python -c "from alliance.mixed.kernel import compile_now; compile_now()"
 	touch $(STAMP)
 
 ## vendor: MathJax (typesets the math at build time) and plotly.js (served by the book itself, no CDN);

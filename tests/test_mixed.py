@@ -402,6 +402,28 @@ def test_nested_layout_equals_the_block_layout(rater, therapist_effects, by_rate
             np.testing.assert_allclose(vn, vb, rtol=0, atol=1e-9)
 
 
+def test_the_compiled_loop_has_one_signature_for_every_model():
+    """``make setup`` compiles the nested layout's loop once (``compile_now``); every model,
+    with or without a coarse level, REML or ML, one residual variance or one per rater, calls
+    it with the same argument types, so no process compiles it again (a new signature would
+    cost 20-40 s at a model's first fit). Also: a point at which the criterion is not finite
+    (variances so large that the residual sum of squares is at rounding level) gives None,
+    not numbers."""
+    from alliance.mixed.kernel import compile_now, nested_core
+
+    compile_now()
+    for rater, te, by in [("patient", "none", False), ("therapist", "intercept+slope", False),
+                          ("both", "intercept+slope", True)]:
+        y, Qx, terms, Rx, resid = _growth_model(rater, te, by)
+        for reml in (True, False):
+            m = Model(y, Qx, terms, reml, Rx, resid)
+            assert m.layout == "nested"
+            assert m._core(np.full(m.npar, 0.3), want_grad=True) is not None
+            assert m.modes(np.full(m.npar, 0.3))[0].shape[0] > 0
+            assert m._core(np.full(m.npar, 1e9), want_grad=True) is None
+    assert len(nested_core.signatures) == 1
+
+
 def test_layout_is_chosen_by_the_design():
     y, Qx, terms, Rx, _ = _growth_model("both", "intercept", False)
     assert Model(y, Qx, terms, True, Rx).layout == "nested"

@@ -799,3 +799,21 @@ def _f21lam(F12, lam1, out):
                 s = F12[c, a]
                 for i in range(n):
                     o[i] += s[i] * m
+
+
+def compile_now() -> None:
+    """Compile :func:`nested_core` (or load it from numba's cache) for the one signature every
+    model uses, on a problem of two patients in one therapist. ``make setup`` calls it once,
+    so that no test, chapter or worker process compiles it on its own."""
+    L, q1, q2, k1, n1, n2 = 1, 1, 1, 2, 2, 1
+    F11 = np.ones((L, q1, q1, n1))
+    F1X = np.ones((L, q1, k1, n1))
+    F12 = np.ones((L, q1, q2, n1))
+    H22 = np.full((L, q2, q2, n2), 2.0)
+    H2X = np.full((L, q2, k1, n2), 2.0)
+    XY = np.array([[[4.0, 1.0], [1.0, 3.0]]])
+    r1, r2 = work_rows(q1, q2, k1)
+    pos = np.zeros(1, dtype=np.intp)
+    nested_core(np.full((1, 2), 0.5), 2, True, 4, 3.0, 0.0, np.array([4.0]), XY, F11, F1X, F12,
+                H22, H2X, np.zeros(n1, dtype=np.intp), pos, pos, pos, pos + 1, True, True, True,
+                np.zeros((r1, n1)), np.zeros((r2, n2)))

@@ -60,9 +60,14 @@ patient and therapist) against a quantity of the point.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from alliance.mixed.kernel import nested_core, work_rows
+
+#: Rows of the compiled loop's work arrays for (q1, q2, k1) (a call into numba: kept).
+_work_rows = functools.lru_cache(maxsize=64)(work_rows)
 
 __all__ = ["NestedLayout", "nesting"]
 
@@ -181,7 +186,7 @@ class NestedLayout:
             self.F12 = np.zeros((L, q1, 0, n1))
             self.H22 = np.zeros((L, 0, 0, 0))
             self.H2X = np.zeros((L, 0, k1, 0))
-        rows1, rows2 = work_rows(q1, q2, k1)
+        rows1, rows2 = _work_rows(q1, q2, k1)
         self._work = (np.zeros((rows1, n1)), np.zeros((rows2, n2)))
         self.pos1, self.th1 = _tri_positions(tf)
         self.pos2, self.th2 = (_tri_positions(tc) if tc is not None
