@@ -50,6 +50,11 @@ def _results(rows: pd.DataFrame) -> pd.DataFrame:
 #             and it holds for Wald z tests as well);  |d se| <= K se
 #   df:       a Satterthwaite or Kenward-Roger df is itself estimated; we take its relative
 #             variation over theta's uncertainty to be at most 100%;  |d df| <= K df
+#             (not so near the boundary: there the df can be ill-conditioned, and a draw whose
+#             df changes with the rounding of its data -- 11.3 or 77.6 for power-therapists draw 18
+#             at 60 therapists, the outcome times 1 + 1e-15 -- would fail this bound on another
+#             machine; 9 of the 13,050 stored draws are such, none of them among the draws picked
+#             below; CONTRIBUTING.md says how `make check-studies` reports them)
 #   p:        p = 2 P(T_df > |est / se|) (checked below for every stored row); |t| moves by at most
 #             K (1 + |t|) and df by K df, and p is monotone in both, so p must lie between its values
 #             at the corners of that box.
