@@ -74,7 +74,7 @@ studies: setup
 	$(BIN)/python -m alliance.cli.make_studies $(if $(DRAWS),--draws $(DRAWS)) --jobs $(JOBS) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 ## check-studies: regenerate every frozen study into a temporary folder and compare each draw with the
-## stored row within the optimizer tolerance (tests/compare_studies.py; about 25-35 min on 2 cores).
+## stored row within the optimizer tolerance (tests/compare_studies.py; about 20 min on 2 cores).
 ## Run it before merging a change of the mixed-model engine: the tests recompute only a few draws.
 check-studies: setup
 	$(BIN)/python tests/compare_studies.py --jobs $(JOBS)

@@ -8,7 +8,7 @@ frozen studies in ``data/studies/`` are not touched) and compares each of its dr
 row, within the optimizer tolerance that ``tests/test_studies.py`` derives
 (``_assert_within_optimizer_tolerance``; each chunk is checked whole, draw by draw only when it
 fails). It prints every draw outside it and exits with 1 if there is one. Run it before merging a
-change of the engine (about 25-35 minutes on 2 cores for the draws, a minute for the comparison)::
+change of the engine (about 20 minutes on 2 cores for the draws, a minute for the comparison)::
 
     python tests/compare_studies.py [--jobs 2] [--into DIR]   # regenerate, then compare
     python tests/compare_studies.py --against DIR               # compare a regeneration already made
