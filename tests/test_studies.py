@@ -53,8 +53,9 @@ def _results(rows: pd.DataFrame) -> pd.DataFrame:
 #             (not so near the boundary: there the df can be ill-conditioned, and a draw whose
 #             df changes with the rounding of its data -- 11.3 or 77.6 for power-therapists draw 18
 #             at 60 therapists, the outcome times 1 + 1e-15 -- would fail this bound on another
-#             machine; 9 of the 13,050 stored draws are such, none of them among the draws picked
-#             below; CONTRIBUTING.md says how `make check-studies` reports them)
+#             machine; issue 23's compiled engine moved 10 of the 13,050 draws so, none of them
+#             among the draws picked below; CONTRIBUTING.md says how `make check-studies` reports
+#             them)
 #   p:        p = 2 P(T_df > |est / se|) (checked below for every stored row); |t| moves by at most
 #             K (1 + |t|) and df by K df, and p is monotone in both, so p must lie between its values
 #             at the corners of that box.
