@@ -1,26 +1,27 @@
 r"""The nested layout's criterion, gradient and modes as one compiled loop (numba).
 
 :class:`~alliance.mixed.nested.NestedLayout` holds the sufficient statistics per level;
-:func:`nested_core` runs the block elimination of its module docstring over them, level by
-level, for a batch of parameter points. The algebra is the one written out there and in
-:meth:`NestedLayout._rho_gradient`; here it is a loop over the fine levels (patients) and
-one over the coarse levels (therapists), with the :math:`q \le 4` matrices of one level
-held in a few small arrays.
+:func:`nested_core` runs the block elimination of that module's docstring over them (the
+criterion, its exact gradient in theta and in the residual-variance parameters, and the
+conditional modes) for a batch of parameter points: one pass over the fine levels (patients),
+one over the coarse levels (therapists), and back.
 
-Why compiled: at the book's size an evaluation of the criterion works on arrays of
-117 levels of 2 x 2 matrices, and its cost in NumPy was the 380-odd calls into NumPy per
-evaluation (0.33 ms), not the arithmetic; at 100 times the size NumPy's batched products
-of 2 x 2 and 4 x 4 matrices are a small fraction of the machine's speed. One compiled loop
-costs a few microseconds at 1x and runs the arithmetic at the machine's speed at 100x
-(``benchmarks/bench_peers.py``). The function is compiled once per machine and Python
-(``cache=True``: numba keeps the machine code beside this file, or in its cache folder when
-this folder is not writable) and then loads in a fraction of a second.
+Why compiled: at the book's size an evaluation works on 117 levels of 2 x 2 or 4 x 4
+matrices, and in NumPy its cost was the 380-odd calls into NumPy per evaluation (0.33 ms),
+not the arithmetic. Compiled, an evaluation with its gradient takes 0.03-0.3 ms at that size
+(``benchmarks/bench_peers.py`` times the fits). The function is compiled once per machine
+and Python (``cache=True``: numba keeps the machine code beside this file, or in its cache
+folder when this folder is not writable; ``make setup`` calls :func:`compile_now`) and then
+loads in a fraction of a second.
 
 The levels are the last axis of every array (a stack of q x r matrices is an array
 (q, r, levels)), so that each elementary step is a loop over the levels that the compiler
 vectorises; the work arrays are allocated once per model (:func:`work_rows`) and reused by
-every evaluation. The arithmetic is plain IEEE double precision in a fixed order (no
-``fastmath``, no threads), so a point gives the same bits on every call and in every process.
+every evaluation (allocating them per call page-faulted fresh memory at every evaluation).
+At 100 times the book's size the stacked two-rater model's work arrays (about 90 MB) outgrow
+the processor's cache and an evaluation is bound by memory. The arithmetic is plain IEEE
+double precision in a fixed order (no ``fastmath``, no threads), so a point gives the same
+bits on every call and in every process.
 """
 
 from __future__ import annotations
