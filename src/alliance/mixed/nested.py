@@ -28,9 +28,9 @@ recursions for a two-level tree):
     (M^{-1})_{tt} = S_t^{-1},\quad (M^{-1})_{it} = -A_i^{-1}B_{ti}^\top S_t^{-1},\quad
     (M^{-1})_{ii} = A_i^{-1} - (M^{-1})_{it} B_{ti} A_i^{-1}.
 
-An evaluation is one compiled loop over the levels (:mod:`alliance.mixed.kernel`),
-fine levels first, then coarse ones, with the matrices of one level in small work arrays:
-the cost grows linearly with the number of levels, whatever the cluster sizes, with no
+An evaluation is one compiled pass over the levels (:mod:`alliance.mixed.kernel`), fine
+levels first, then coarse ones, on arrays whose last axis is the levels: the cost grows
+linearly with the number of levels, whatever the cluster sizes, with no
 padding of therapist blocks to a common size (the general layout of
 :class:`~alliance.mixed.model.Model`, whose blocks hold all the patients of a therapist,
 costs :math:`O(\sum_t (n_t q_1 + q_2)^3)`). Several parameter points are evaluated in one
