@@ -339,14 +339,18 @@ def _weigh(st, w, out):
 
 
 @njit(cache=_CACHE, error_model="numpy")
-def _dot(A, B):
-    """Sum of the elementwise product of two C-contiguous arrays of one shape."""
-    a = A.reshape(-1)
+def _dot2(A1, A2, B):
+    """The sums of the elementwise products A1 * B and A2 * B (C-contiguous arrays of one
+    shape), side by side, each in element order."""
+    a1 = A1.reshape(-1)
+    a2 = A2.reshape(-1)
     b = B.reshape(-1)
-    s = 0.0
-    for e in range(a.size):
-        s += a[e] * b[e]
-    return s
+    s1 = 0.0
+    s2 = 0.0
+    for e in range(b.size):
+        s1 += a1[e] * b[e]
+        s2 += a2[e] * b[e]
+    return s1, s2
 
 
 @njit(cache=_CACHE, error_model="numpy")
@@ -787,16 +791,21 @@ def nested_core(X, ntheta, reml, n, yty, x_logdet, level_n, XY_lv, F11, F1X, F12
                     for i in range(n1):
                         Ca12[a, b, i] *= 2.0
         for l in range(1, L):
-            ga = _dot(Ca11, F11[l]) + _dot(Ca1X, F1X[l])
-            gr = _dot(Cr11, F11[l]) + _dot(Cr1X, F1X[l])
+            ga11, gr11 = _dot2(Ca11, Cr11, F11[l])
+            ga1x, gr1x = _dot2(Ca1X, Cr1X, F1X[l])
+            ga = ga11 + ga1x
+            gr = gr11 + gr1x
             s = 0.0
             for a in range(k1):
                 for b in range(k1):
                     s += dvec[a] * XY_lv[l, a, b] * dvec[b]
             gr += s
             if nested:
-                ga += _dot(Ca12, F12[l]) + _dot(Ca22, H22[l]) + _dot(Ca2X, H2X[l])
-                gr += _dot(Cr12, F12[l]) + _dot(Cr22, H22[l]) + _dot(Cr2X, H2X[l])
+                ga12, gr12 = _dot2(Ca12, Cr12, F12[l])
+                ga22, gr22 = _dot2(Ca22, Cr22, H22[l])
+                ga2x, gr2x = _dot2(Ca2X, Cr2X, H2X[l])
+                ga += ga12 + ga22 + ga2x
+                gr += gr12 + gr22 + gr2x
             if reml:
                 s = 0.0
                 for a in range(p):
