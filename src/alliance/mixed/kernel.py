@@ -405,12 +405,12 @@ def _weigh(st, w, out):
     L = st.shape[0]
     s2 = st.reshape(L, -1)
     o = out.reshape(-1)
-    o[:] = 0.0
-    for l in range(L):
-        wl = w[l]
-        s = s2[l]
-        for e in range(o.size):
-            o[e] += wl * s[e]
+    if L == 0:
+        o[:] = 0.0
+    for c in range(0, L, 4):
+        k = min(4, L - c)
+        c1, c2, c3 = min(c + 1, L - 1), min(c + 2, L - 1), min(c + 3, L - 1)
+        _acc_sc(o, s2[c], w[c], s2[c1], w[c1], s2[c2], w[c2], s2[c3], w[c3], k, c == 0)
 
 
 @njit(cache=_CACHE, error_model="numpy")
@@ -832,11 +832,10 @@ def nested_core(X, ntheta, reml, n, yty, x_logdet, level_n, XY_lv, F11, F1X, F12
             _sp(V1, Sinv, p, Y1)
             _sst(Y1, V1, p, T11)
             _axpy(Ca11, T11, 1.0)
-            Ca1X[:, :, :] = Y1
             for a in range(q1):
                 for b in range(k1):
                     for i in range(n1):
-                        Ca1X[a, b, i] *= -2.0
+                        Ca1X[a, b, i] = Y1[a, b, i] * -2.0
         if nested:
             _sv(V2, dvec, v2)
             _ms(lam2, Stt, T22)
@@ -847,11 +846,10 @@ def nested_core(X, ntheta, reml, n, yty, x_logdet, level_n, XY_lv, F11, F1X, F12
                 _sp(V2, Sinv, p, Y2)
                 _sst(Y2, V2, p, T22)
                 _axpy(Ca22, T22, 1.0)
-                Ca2X[:, :, :] = Y2
                 for a in range(q2):
                     for b in range(k1):
                         for t in range(n2):
-                            Ca2X[a, b, t] *= -2.0
+                            Ca2X[a, b, t] = Y2[a, b, t] * -2.0
             _ms(lam1, Mit, T12b)
             _sm(T12b, lam2T, Ca12)
             for a in range(q2):
