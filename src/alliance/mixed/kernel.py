@@ -111,6 +111,46 @@ def _acc_st(o, x0, y0, x1, y1, x2, y2, x3, y3, k, first):
 
 
 @njit(cache=_CACHE, error_model="numpy")
+def _sub_st(o, base, x0, y0, x1, y1, x2, y2, x3, y3, k):
+    """o = base - (x0 y0 + ...) elementwise (k of the four terms, summed as
+    :func:`_acc_st` with ``first``; ``o`` may be ``base``)."""
+    n = o.size
+    if k == 4:
+        for i in range(n):
+            o[i] = base[i] - (((x0[i] * y0[i] + x1[i] * y1[i]) + x2[i] * y2[i]) + x3[i] * y3[i])
+    elif k == 3:
+        for i in range(n):
+            o[i] = base[i] - ((x0[i] * y0[i] + x1[i] * y1[i]) + x2[i] * y2[i])
+    elif k == 2:
+        for i in range(n):
+            o[i] = base[i] - (x0[i] * y0[i] + x1[i] * y1[i])
+    else:
+        for i in range(n):
+            o[i] = base[i] - x0[i] * y0[i]
+
+
+@njit(cache=_CACHE, error_model="numpy")
+def _ss_from(base, A, B, out):
+    """out_i = base_i - A_i B_i (``out`` may be ``base``)."""
+    a_, c_, n = A.shape
+    b_ = B.shape[1]
+    if c_ > 4 or c_ == 0:  # the product first, then the difference
+        _ss(A, B, out)  # out is not base here: see the callers
+        for a in range(a_):
+            for b in range(b_):
+                o = out[a, b]
+                r = base[a, b]
+                for i in range(n):
+                    o[i] = r[i] - o[i]
+        return
+    for a in range(a_):
+        for b in range(b_):
+            c1, c2, c3 = min(1, c_ - 1), min(2, c_ - 1), min(3, c_ - 1)
+            _sub_st(out[a, b], base[a, b], A[a, 0], B[0, b], A[a, c1], B[c1, b], A[a, c2],
+                    B[c2, b], A[a, c3], B[c3, b], c_)
+
+
+@njit(cache=_CACHE, error_model="numpy")
 def _sm(S, M, out):
     """out_i = S_i M (M one matrix)."""
     a_, c_, n = S.shape
@@ -376,15 +416,15 @@ def _chol(A, Lf, Li):
 
 
 @njit(cache=_CACHE, error_model="numpy")
-def _gather(S, parent, out):
-    """out_i = S_parent(i)."""
+def _gather(S, parent, out, sign=1.0):
+    """out_i = sign * S_parent(i)."""
     a_, b_, n = out.shape
     for a in range(a_):
         for b in range(b_):
             o = out[a, b]
             s = S[a, b]
             for i in range(n):
-                o[i] = s[parent[i]]
+                o[i] = sign * s[parent[i]]
 
 
 @njit(cache=_CACHE, error_model="numpy")
@@ -740,11 +780,7 @@ def nested_core(X, ntheta, reml, n, yty, x_logdet, level_n, XY_lv, F11, F1X, F12
             _ms(lam2, U2, V2)
             _gather(U2, parent, U2p)
             _gather(V2, parent, V2p)
-            _ss(EB, U2p, T1x)
-            for a in range(q1):
-                for b in range(k1):
-                    for i in range(n1):
-                        T1x[a, b, i] = Ec[a, b, i] - T1x[a, b, i]
+            _ss_from(Ec, EB, U2p, T1x)  # Ec - EB U2p
             _sts(L1i, T1x, U1)
         else:
             _sts(L1i, Ec, U1)
@@ -766,31 +802,21 @@ def nested_core(X, ntheta, reml, n, yty, x_logdet, level_n, XY_lv, F11, F1X, F12
         if nested:
             _sts(L2i, L2i, Stt)  # S^-1 = (M^-1)_tt
             _sts(L1i, EB, AiB)  # A^-1 B'
-            _gather(Stt, parent, Stp)
+            # (M^-1)_it = -A^-1 B' S^-1, as A^-1 B' times -S^-1 (the same bits: IEEE
+            # rounding is symmetric in sign)
+            _gather(Stt, parent, Stp, -1.0)
             _ss(AiB, Stp, Mit)
-            for a in range(q1):
-                for b in range(q2):
-                    for i in range(n1):
-                        Mit[a, b, i] = -Mit[a, b, i]  # (M^-1)_it
             _sst(Mit, AiB, q2, T11)
             _axpy(Mii, T11, -1.0)
         # ---- the theta gradient
         # Z'V^-1 [X y] of each level: Gc1 = F1X - F11 V1 - F12 V2p, Gc2 = H2X - H22 V2 - sum F21 V1
-        _ss(f11, V1, Gc1)
-        for a in range(q1):
-            for b in range(k1):
-                for i in range(n1):
-                    Gc1[a, b, i] = f1x[a, b, i] - Gc1[a, b, i]
+        _ss_from(f1x, f11, V1, Gc1)
         GL1[:, :] = 0.0
         Ar1[:, :] = 0.0
         if nested:
             _ss(f12, V2p, T1x)
             _axpy(Gc1, T1x, -1.0)
-            _ss(h22, V2, Gc2)
-            for a in range(q2):
-                for b in range(k1):
-                    for t in range(n2):
-                        Gc2[a, b, t] = h2x[a, b, t] - Gc2[a, b, t]
+            _ss_from(h2x, h22, V2, Gc2)
             _sts(f12, V1, G2x)
             _segsum(G2x, parent, Gc2, -1.0)
         _sv(U1, dvec, u1)
