@@ -260,7 +260,7 @@ def _sst(A, B, ncol, out):
 
 @njit(cache=_CACHE, error_model="numpy")
 def _gram_sum(A, T, out):
-    """out += sum_i A_i' A_i (symmetric; ``T`` a work array of at least n x b elements)."""
+    """out += sum_i A_i' A_i (``T`` a work array of at least n x b elements)."""
     c_, b_, n = A.shape
     acc = np.zeros((b_, b_))
     Tt = T.reshape(-1)[: n * b_].reshape((n, b_))
@@ -275,13 +275,11 @@ def _gram_sum(A, T, out):
             for a in range(b_):
                 xa = row[a]
                 ra = acc[a]
-                for b in range(a, b_):
+                for b in range(b_):  # the whole row (vectorised); acc stays symmetric
                     ra[b] += xa * row[b]
     for a in range(b_):
-        for b in range(a, b_):
+        for b in range(b_):
             out[a, b] += acc[a, b]
-            if b != a:
-                out[b, a] += acc[a, b]
 
 
 @njit(cache=_CACHE, error_model="numpy")
