@@ -363,27 +363,29 @@ def test_gradient_matches_finite_differences():
             np.testing.assert_allclose(g, num, rtol=1e-5, atol=1e-5)
 
 
-def _growth_model(rater: str, therapist_effects: str, by_rater: bool):
+def _growth_model(rater: str, therapist_effects: str, by_rater: bool, session: bool = False):
     import alliance
     from alliance.growth import _design, growth_frame
 
     frame, _ = growth_frame(alliance.load_example(), rater)
-    X, random = _design(frame, rater, therapist_effects)
+    X, random = _design(frame, rater, therapist_effects, session)
     y, Xa, _, terms, _ = prepare(frame["y"].to_numpy(), X, random, "t")
     Qx, Rx = np.linalg.qr(Xa)
     resid = (frame["rater"].to_numpy() == "therapist").astype(np.intp) if by_rater else None
     return y, Qx, terms, Rx, resid
 
 
-@pytest.mark.parametrize("rater,therapist_effects,by_rater", [
-    ("patient", "none", False), ("patient", "intercept", False),
-    ("therapist", "intercept+slope", False), ("both", "intercept+slope", True)])
-def test_nested_layout_equals_the_block_layout(rater, therapist_effects, by_rater):
-    """The nested layout (one factor, or two nested ones) and the padded-block layout are two
-    computations of the same criterion: the value, both gradient parts (theta and the
-    variance function's rho), the conditional modes and a batch of points agree to rounding
-    (1e-9 relative: the two sum the same terms in different orders)."""
-    y, Qx, terms, Rx, resid = _growth_model(rater, therapist_effects, by_rater)
+@pytest.mark.parametrize("rater,therapist_effects,by_rater,session", [
+    ("patient", "none", False, False), ("patient", "intercept", False, False),
+    ("therapist", "intercept+slope", False, False), ("both", "intercept+slope", True, False),
+    ("both", "intercept+slope", True, True), ("both", "none", False, True)])
+def test_nested_layout_equals_the_block_layout(rater, therapist_effects, by_rater, session):
+    """The nested layout (one factor, two nested ones, or sessions in patients in
+    therapists, the sessions folded into the patients' blocks) and the padded-block layout
+    are two computations of the same criterion: the value, both gradient parts (theta and
+    the variance function's rho), the conditional modes of every term and a batch of points
+    agree to rounding (1e-9 relative: the two sum the same terms in different orders)."""
+    y, Qx, terms, Rx, resid = _growth_model(rater, therapist_effects, by_rater, session)
     rng = np.random.default_rng(11)
     for reml in (True, False):
         mb = Model(y, Qx, terms, reml, Rx, resid, layout="blocks")

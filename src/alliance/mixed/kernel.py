@@ -837,9 +837,9 @@ def nested_core(X, ntheta, reml, n, yty, x_logdet, level_n, XY_lv, F11, F1X, F12
             if nested:
                 _sp(Gc2, Sinv, p, T2k)
                 _sst_sum(T2k, U2, p, GL2, -1.0)
-        for e in range(pos1.size):
-            g_r2[j, th1[e]] = -2.0 * Ar1[pos1[e] // q1, pos1[e] % q1]
-            g_a[j, th1[e]] = 2.0 * GL1[pos1[e] // q1, pos1[e] % q1]
+        for e in range(pos1.size):  # an inner term's theta has one position per slot: summed
+            g_r2[j, th1[e]] += -2.0 * Ar1[pos1[e] // q1, pos1[e] % q1]
+            g_a[j, th1[e]] += 2.0 * GL1[pos1[e] // q1, pos1[e] % q1]
         if nested:
             for e in range(pos2.size):
                 g_r2[j, th2[e]] = -2.0 * Ar2[pos2[e] // q2, pos2[e] % q2]

@@ -177,8 +177,8 @@ class Model:
         ``X = QR`` and ``x_R`` = R. The REML criterion gets 2 log|det R| added, so that it
         equals the criterion of the original design; ML does not depend on R.
         ``resid`` (optional) holds the residual-variance level (0..L-1) of every row.
-        ``layout``: ``"nested"`` (one grouping factor or two nested ones,
-        :mod:`alliance.mixed.nested`), ``"blocks"`` (any factors: dense padded blocks of
+        ``layout``: ``"nested"`` (one grouping factor, two nested ones, or three nested in a
+        chain, :mod:`alliance.mixed.nested`), ``"blocks"`` (any factors: dense padded blocks of
         connected levels) or ``"auto"`` (nested where it applies)."""
         if layout not in ("auto", "nested", "blocks"):
             raise ValueError(f"layout must be 'auto', 'nested' or 'blocks'; got {layout!r}")
@@ -215,11 +215,12 @@ class Model:
         self.nevals = 0
         nest = nesting(terms) if layout != "blocks" else None
         if layout == "nested" and nest is None:
-            raise ValueError("the nested layout needs one grouping factor or two nested ones")
+            raise ValueError("the nested layout needs one grouping factor, two nested ones or three "
+                             "nested in a chain")
         if nest is not None:
             self.layout = "nested"
             self.nested = NestedLayout(terms, nest[0], nest[1], np.column_stack([X, yt]), lv,
-                                       self.n_levels)
+                                       self.n_levels, inner=nest[2])
             top = terms[nest[1] if nest[1] is not None else nest[0]]
             self.n_blocks = len(top.levels)
             self.row_blocks = top.codes
@@ -410,7 +411,10 @@ class Model:
         out: list[np.ndarray] = [None] * len(self.terms)  # type: ignore[list-item]
         fine = np.empty((nl.n1, nl.q1))
         fine[nl.fine_order] = v1[0]
-        out[nl.fine] = fine
+        out[nl.fine] = fine[:, : nl.qf]
+        if nl.inner is not None:  # the inner term's columns of its fine level's block
+            cols = nl.qf + nl.inner_slot[:, None] * nl.qi + np.arange(nl.qi)
+            out[nl.inner] = fine[nl.inner_owner[:, None], cols]
         if nl.coarse is not None:
             out[nl.coarse] = v2[0]
         return out

@@ -72,29 +72,60 @@ _work_rows = functools.lru_cache(maxsize=64)(work_rows)
 __all__ = ["NestedLayout", "nesting"]
 
 
-def nesting(terms) -> tuple[int, int | None] | None:
-    """``(fine, coarse)`` term indices when the layout applies, else None.
+#: Largest fine-level block (the fine term's columns and an inner term's folded in) the layout
+#: takes: the work arrays grow with its square per fine level, so beyond it the padded-block
+#: layout of :class:`~alliance.mixed.model.Model` is used.
+MAX_FINE_Q = 16
 
-    One term: ``(0, None)``. Two terms: the one whose every level lies inside one level
-    of the other is fine (the one with more levels when both hold, e.g. one patient per
-    therapist throughout). More terms, or crossed factors: None.
+
+def _inside(terms, a: int, b: int) -> bool:
+    """Every level of term ``a`` lies inside one level of term ``b``."""
+    ta, tb = terms[a], terms[b]
+    pair = ta.codes.astype(np.int64) * len(tb.levels) + tb.codes
+    return np.unique(pair).size == len(ta.levels)
+
+
+def nesting(terms) -> tuple[int, int | None, int | None] | None:
+    """``(fine, coarse, inner)`` term indices when the layout applies, else None.
+
+    One term: ``(0, None, None)``. Two terms: the one whose every level lies inside one
+    level of the other is fine (the one with more levels when both hold, e.g. one patient
+    per therapist throughout). Three terms nested in a chain (sessions in patients in
+    therapists): the innermost one is folded into the fine one (:class:`NestedLayout`)
+    when the fine block stays within :data:`MAX_FINE_Q` columns. Otherwise, or with
+    crossed factors: None.
     """
     if len(terms) == 1:
-        return 0, None
-    if len(terms) != 2:
+        return 0, None, None
+    if len(terms) not in (2, 3):
         return None
-    order = sorted((0, 1), key=lambda k: -len(terms[k].levels))
-    for f, c in (order, order[::-1]):
-        tf, tc = terms[f], terms[c]
-        pair = tf.codes.astype(np.int64) * len(tc.levels) + tc.codes
-        if np.unique(pair).size == len(tf.levels):
-            return f, c
-    return None
+    order = sorted(range(len(terms)), key=lambda k: -len(terms[k].levels))
+    if len(terms) == 2:
+        for f, c in (order, order[::-1]):
+            if _inside(terms, f, c):
+                return f, c, None
+        return None
+    i, f, c = order
+    if not (_inside(terms, i, f) and _inside(terms, f, c)):
+        return None
+    slots = np.bincount(_first(terms[i].codes, terms[f].codes, len(terms[i].levels)),
+                        minlength=len(terms[f].levels))
+    if terms[f].q + int(slots.max()) * terms[i].q > MAX_FINE_Q:
+        return None
+    return f, c, i
 
 
-def _tri_positions(term) -> tuple[np.ndarray, np.ndarray]:
-    """Flat positions ``r * q + c`` of a term's free elements of Lambda, and their theta index."""
-    q = term.q
+def _first(codes: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
+    """The owner's code of each of the ``n`` levels given by ``codes`` (rows)."""
+    out = np.empty(n, dtype=np.intp)
+    out[codes] = owner
+    return out
+
+
+def _tri_positions(term, q: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Flat positions ``r * q + c`` of a term's free elements of Lambda (in a block of ``q``
+    columns, default the term's own), and their theta index."""
+    q = term.q if q is None else q
     pos = np.array([r * q + c for r, c in term.template], dtype=np.intp)
     th = np.arange(term.theta_slice.start, term.theta_slice.stop, dtype=np.intp)
     return pos, th
@@ -118,14 +149,37 @@ class NestedLayout:
     """
 
     def __init__(self, terms, fine: int, coarse: int | None, XY: np.ndarray, lv: np.ndarray,
-                 n_levels: int):
-        self.fine, self.coarse = fine, coarse
+                 n_levels: int, inner: int | None = None):
+        self.fine, self.coarse, self.inner = fine, coarse, inner
         tf = terms[fine]
         tc = terms[coarse] if coarse is not None else None
         n, k1 = XY.shape
         self.k1 = k1
         self.p = k1 - 1
-        self.q1 = tf.q
+        self.qf = tf.q
+        Z1f = tf.Z
+        if inner is not None:
+            # An inner term (sessions within patients) folded into the fine one: the k-th
+            # level of the inner term within a fine level gets the columns qf + k*qi ..
+            # qf + (k+1)*qi of that fine level's block, and Lambda_1 repeats the inner term's
+            # Lambda on the diagonal (the same theta), zero elsewhere. Slots of a fine level
+            # with fewer inner levels are columns of zeros: their block of A is the identity
+            # and adds nothing to the criterion, its gradient or the modes of the others.
+            ti = terms[inner]
+            self.qi = ti.q
+            owner = _first(ti.codes, tf.codes, len(ti.levels))  # fine level of each inner
+            order = np.lexsort((np.arange(owner.size), owner))
+            slot = np.empty(owner.size, dtype=np.intp)
+            starts = np.r_[0, np.cumsum(np.bincount(owner, minlength=len(tf.levels)))]
+            slot[order] = np.arange(owner.size) - starts[owner[order]]
+            self.inner_owner, self.inner_slot = owner, slot
+            n_slots = int(slot.max()) + 1
+            Z1f = np.zeros((n, tf.q + n_slots * ti.q))
+            Z1f[:, : tf.q] = tf.Z
+            col = tf.q + slot[ti.codes] * ti.q
+            for j in range(ti.q):
+                Z1f[np.arange(n), col + j] = ti.Z[:, j]
+        self.q1 = Z1f.shape[1]
         self.q2 = tc.q if tc is not None else 0
         self.n_levels = L = n_levels
         n1 = len(tf.levels)
@@ -152,7 +206,7 @@ class NestedLayout:
         fcode = rank[tf.codes]
         rows = np.argsort(fcode, kind="stable")
         seg = np.flatnonzero(np.r_[True, fcode[rows][1:] != fcode[rows][:-1]])
-        Z1 = tf.Z[rows]
+        Z1 = Z1f[rows]
         Z2 = tc.Z[rows] if tc is not None else np.empty((n, 0))
         XYr = XY[rows]
         lvr = lv[rows]
@@ -188,7 +242,12 @@ class NestedLayout:
             self.H2X = np.zeros((L, 0, k1, 0))
         rows1, rows2 = _work_rows(q1, q2, k1)
         self._work = (np.zeros((rows1, n1)), np.zeros((rows2, n2)))
-        self.pos1, self.th1 = _tri_positions(tf)
+        self.pos1, self.th1 = _tri_positions(tf, self.q1)
+        if inner is not None:
+            pi, ti_th = _tri_positions(terms[inner], self.q1)
+            off = np.arange(n_slots) * self.qi + self.qf
+            self.pos1 = np.concatenate([self.pos1, *[pi + o * (self.q1 + 1) for o in off]])
+            self.th1 = np.concatenate([self.th1] + [ti_th] * n_slots)
         self.pos2, self.th2 = (_tri_positions(tc) if tc is not None
                                else (np.empty(0, np.intp), np.empty(0, np.intp)))
 
