@@ -43,8 +43,9 @@ grouping factor form one *block* (connected components; for sessions in
 patients in therapists, a block is a therapist), :math:`V_0` is block diagonal,
 and by Woodbury every criterion evaluation needs only sufficient statistics
 (:math:`Z^\top Z`, :math:`Z^\top X`, :math:`Z^\top y` per level, computed once) and
-small Cholesky factorisations. When the random effects are one grouping factor or two
-nested ones (every model of the book), :mod:`alliance.mixed.nested` eliminates them
+small Cholesky factorisations. When the random effects are one grouping factor, two
+nested ones, or three nested in a chain (every model of the book; a session effect within
+patients is folded into the patients' blocks), :mod:`alliance.mixed.nested` eliminates them
 level by level (patients, then therapists) in one compiled loop over the levels
 (:mod:`alliance.mixed.kernel`, numba) on :math:`q \times q` matrices, linear in the number
 of levels, with the exact gradient from the selected blocks of :math:`M^{-1}`. Otherwise (crossed

@@ -28,6 +28,14 @@ recursions for a two-level tree):
     (M^{-1})_{tt} = S_t^{-1},\quad (M^{-1})_{it} = -A_i^{-1}B_{ti}^\top S_t^{-1},\quad
     (M^{-1})_{ii} = A_i^{-1} - (M^{-1})_{it} B_{ti} A_i^{-1}.
 
+A third factor nested in the fine one (sessions within patients, ``session_effect`` of
+:func:`alliance.growth.fit_growth`) is folded into the fine level's block: a patient's
+random effects become its own and those of its sessions, :math:`\Lambda_1` repeats the
+session term's :math:`\Lambda` on the diagonal (one parameter, its gradient summed over the
+repeats), and a patient with fewer sessions than the most has columns of zeros, whose
+identity block of :math:`A_i` adds nothing. The tree keeps two levels; only :math:`q_1`
+grows (4 + 6 columns for the stacked model of six sessions).
+
 An evaluation is one compiled pass over the levels (:mod:`alliance.mixed.kernel`), fine
 levels first, then coarse ones, on arrays whose last axis is the levels: the cost grows
 linearly with the number of levels, whatever the cluster sizes, with no
