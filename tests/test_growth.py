@@ -443,8 +443,9 @@ def test_type_one_error_and_se_of_the_three_way_test():
     15%, 2.1 Monte Carlo SEs of an SD from 100 draws, 1/sqrt(2 * 99) = 7.1% each; with one
     shared residual variance and no session effect it is about 19% too large, a conservative
     test) and the Satterthwaite test rejects inside the central 99.9% binomial range of 5%.
-    100 draws (about 50 s on two cores; 150 took 80 s) keep the test under a minute; the
-    rejection rate at 800 draws is checked by the patient-rated test above. Only the
+    100 draws take about 25 s on two cores (the session effect folded into the nested layout;
+    about 50 s before, in the padded-block layout); the rejection rate at 800 draws is checked
+    by the patient-rated test above. Only the
     Satterthwaite test is computed (nothing here reads Kenward-Roger or z)."""
     from alliance.draws import run_draws
 
