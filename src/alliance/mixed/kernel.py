@@ -252,82 +252,119 @@ def _sst(A, B, ncol, out):
                         A[a, c3], B[b, c3], k, c == 0)
 
 
-# The sums over the levels below keep one order for every element: first over c, then over the
-# levels i, from 0.0, and only then into ``out``. A single sum is a chain of dependent
-# additions (about four cycles each, and the compiler may not reorder it without fastmath), so
-# the loops run the independent sums of all the elements side by side, each still in that
-# order: the same bits as one sum at a time, several times faster.
+# A sum over the levels (a reduction) is a chain of dependent additions: one at a time it costs
+# the latency of an addition per level, and the compiler may not reorder it (no fastmath). The
+# sums below therefore have a fixed order of their own: the products of one element summed
+# over c into a work row (vectorised, as the products above), then that row in eight
+# interleaved partial sums, level i into partial i mod 8, added pairwise at the end
+# (:func:`_hsum`). The order is written in the code, so a point gives the same bits on every
+# machine and every call.
 
 @njit(cache=_CACHE, error_model="numpy")
-def _gram_sum(A, T, out):
-    """out += sum_i A_i' A_i (``T`` a work array of at least n x b elements)."""
+def _hsum(t):
+    """The sum of the row ``t`` in eight interleaved partial sums, added pairwise."""
+    n = t.size
+    m = n // 8
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    for r in range(m):
+        i = r * 8
+        s0 += t[i]
+        s1 += t[i + 1]
+        s2 += t[i + 2]
+        s3 += t[i + 3]
+        s4 += t[i + 4]
+        s5 += t[i + 5]
+        s6 += t[i + 6]
+        s7 += t[i + 7]
+    for i in range(m * 8, n):
+        s0 += t[i]
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+
+
+@njit(cache=_CACHE, error_model="numpy")
+def _dot8(x, y):
+    """The sum of x * y (rows of one length) in the order of :func:`_hsum`."""
+    n = x.size
+    m = n // 8
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    for r in range(m):
+        i = r * 8
+        s0 += x[i] * y[i]
+        s1 += x[i + 1] * y[i + 1]
+        s2 += x[i + 2] * y[i + 2]
+        s3 += x[i + 3] * y[i + 3]
+        s4 += x[i + 4] * y[i + 4]
+        s5 += x[i + 5] * y[i + 5]
+        s6 += x[i + 6] * y[i + 6]
+        s7 += x[i + 7] * y[i + 7]
+    for i in range(m * 8, n):
+        s0 += x[i] * y[i]
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+
+
+@njit(cache=_CACHE, error_model="numpy")
+def _gram_sum(A, trow, out):
+    """out += sum_i A_i' A_i (``trow`` a work row of at least as many levels)."""
     c_, b_, n = A.shape
-    acc = np.zeros((b_, b_))
-    Tt = T.reshape(-1)[: n * b_].reshape((n, b_))
-    for c in range(c_):
-        Ac = A[c]
-        for b in range(b_):  # the levels first, so each step below runs over a contiguous row
-            x = Ac[b]
-            for i in range(n):
-                Tt[i, b] = x[i]
-        for i in range(n):
-            row = Tt[i]
-            for a in range(b_):
-                xa = row[a]
-                ra = acc[a]
-                for b in range(b_):  # the whole row (vectorised); acc stays symmetric
-                    ra[b] += xa * row[b]
+    if c_ == 0:
+        return
+    t = trow[:n]
     for a in range(b_):
-        for b in range(b_):
-            out[a, b] += acc[a, b]
+        for b in range(a, b_):
+            for c in range(0, c_, 4):
+                k = min(4, c_ - c)
+                c1, c2, c3 = min(c + 1, c_ - 1), min(c + 2, c_ - 1), min(c + 3, c_ - 1)
+                _acc_st(t, A[c, a], A[c, b], A[c1, a], A[c1, b], A[c2, a], A[c2, b],
+                        A[c3, a], A[c3, b], k, c == 0)
+            s = _hsum(t)
+            out[a, b] += s
+            if b != a:
+                out[b, a] += s
 
 
 @njit(cache=_CACHE, error_model="numpy")
-def _ss_sum(A, B, out, sign):
+def _ss_sum(A, B, trow, out, sign):
     """out += sign * sum_i A_i B_i."""
     a_, c_, n = A.shape
     b_ = B.shape[1]
-    acc = np.zeros((a_, b_))
-    for c in range(c_):
-        for i in range(n):
-            for a in range(a_):
-                x = A[a, c, i]
-                for b in range(b_):
-                    acc[a, b] += x * B[c, b, i]
+    if c_ == 0:
+        return
+    t = trow[:n]
     for a in range(a_):
         for b in range(b_):
-            out[a, b] += sign * acc[a, b]
+            for c in range(0, c_, 4):
+                k = min(4, c_ - c)
+                c1, c2, c3 = min(c + 1, c_ - 1), min(c + 2, c_ - 1), min(c + 3, c_ - 1)
+                _acc_st(t, A[a, c], B[c, b], A[a, c1], B[c1, b], A[a, c2], B[c2, b],
+                        A[a, c3], B[c3, b], k, c == 0)
+            out[a, b] += sign * _hsum(t)
 
 
 @njit(cache=_CACHE, error_model="numpy")
-def _sst_sum(A, B, ncol, out, sign):
+def _sst_sum(A, B, ncol, trow, out, sign):
     """out += sign * sum_i A_i[:, :ncol] B_i[:, :ncol]'."""
     a_ = A.shape[0]
     b_ = B.shape[0]
     n = A.shape[2]
-    acc = np.zeros((a_, b_))
-    for c in range(ncol):
-        for i in range(n):
-            for a in range(a_):
-                x = A[a, c, i]
-                for b in range(b_):
-                    acc[a, b] += x * B[b, c, i]
+    if ncol == 0:
+        return
+    t = trow[:n]
     for a in range(a_):
         for b in range(b_):
-            out[a, b] += sign * acc[a, b]
+            for c in range(0, ncol, 4):
+                k = min(4, ncol - c)
+                c1, c2, c3 = min(c + 1, ncol - 1), min(c + 2, ncol - 1), min(c + 3, ncol - 1)
+                _acc_st(t, A[a, c], B[b, c], A[a, c1], B[b, c1], A[a, c2], B[b, c2],
+                        A[a, c3], B[b, c3], k, c == 0)
+            out[a, b] += sign * _hsum(t)
 
 
 @njit(cache=_CACHE, error_model="numpy")
 def _rows_dot(u, v, out):
     """out[a, b] = sum_i u[a, i] v[b, i]."""
-    a_, n = u.shape
-    b_ = v.shape[0]
-    out[:, :] = 0.0
-    for i in range(n):
-        for a in range(a_):
-            x = u[a, i]
-            for b in range(b_):
-                out[a, b] += x * v[b, i]
+    for a in range(u.shape[0]):
+        for b in range(v.shape[0]):
+            out[a, b] = _dot8(u[a], v[b])
 
 
 @njit(cache=_CACHE, error_model="numpy")
@@ -454,16 +491,9 @@ def _weigh(st, w, out):
 @njit(cache=_CACHE, error_model="numpy")
 def _dot2(A1, A2, B):
     """The sums of the elementwise products A1 * B and A2 * B (C-contiguous arrays of one
-    shape), side by side, each in element order."""
-    a1 = A1.reshape(-1)
-    a2 = A2.reshape(-1)
+    shape), each in the order of :func:`_hsum`."""
     b = B.reshape(-1)
-    s1 = 0.0
-    s2 = 0.0
-    for e in range(b.size):
-        s1 += a1[e] * b[e]
-        s2 += a2[e] * b[e]
-    return s1, s2
+    return _dot8(A1.reshape(-1), b), _dot8(A2.reshape(-1), b)
 
 
 @njit(cache=_CACHE, error_model="numpy")
@@ -546,7 +576,7 @@ def _carve(W1, W2, q1, q2, k1):
     Ca12, o = _take(W1, o, q1, q2)
     Cr12, o = _take(W1, o, q1, q2)
     T12b, o = _take(W1, o, q1, q2)
-    Tg, o = _take(W1, o, 1, k1)
+    Tg, o = _take(W1, o, 1, 1)  # a row for the sums over the levels
     vec1 = W1[o : o + 3 * q1 + q2]
     u1, a1, v1 = vec1[:q1], vec1[q1 : 2 * q1], vec1[2 * q1 : 3 * q1]
     v2p = vec1[3 * q1 :]
@@ -650,6 +680,7 @@ def nested_core(X, ntheta, reml, n, yty, x_logdet, level_n, XY_lv, F11, F1X, F12
      h22, h2x, N2, D, Lf2, L2i, T2x, K2, U2, V2, Stt, Gc2, Y2, T2k, T22,
      Ca22, Cr22, Ca2X, Cr2X) = s3
     (u1, a1, v1, v2p, u2, a2, v2) = s2
+    trow = Tg[0, 0]
     if L == 1:  # one residual variance: the statistics themselves
         f11, f1x, f12, h22, h2x = F11[0], F1X[0], F12[0], H22[0], H2X[0]
 
@@ -688,7 +719,7 @@ def nested_core(X, ntheta, reml, n, yty, x_logdet, level_n, XY_lv, F11, F1X, F12
         _mts(lam1, f1x, T1x)
         _ss(L1i, T1x, Ec)  # L^-1 c_i
         quad[:, :] = 0.0
-        _gram_sum(Ec, Tg, quad)  # sum_i c_i' A_i^-1 c_i
+        _gram_sum(Ec, trow, quad)  # sum_i c_i' A_i^-1 c_i
         if nested:
             _sm(f12, lam2, Q12)
             _mts(lam1, Q12, T12)
@@ -708,7 +739,7 @@ def nested_core(X, ntheta, reml, n, yty, x_logdet, level_n, XY_lv, F11, F1X, F12
                 continue
             logdet += ld2
             _ss(L2i, T2x, K2)
-            _gram_sum(K2, Tg, quad)
+            _gram_sum(K2, trow, quad)
         # ---- the fixed effects
         for a in range(k1):
             for b in range(k1):
@@ -820,23 +851,23 @@ def nested_core(X, ntheta, reml, n, yty, x_logdet, level_n, XY_lv, F11, F1X, F12
         _sv(U1, dvec, u1)
         _sv(Gc1, dvec, a1)
         _rows_dot(a1, u1, Ar1)
-        _ss_sum(P1, Mii, GL1, 1.0)
+        _ss_sum(P1, Mii, trow, GL1, 1.0)
         if nested:
-            _sst_sum(Q12, Mit, q2, GL1, 1.0)
+            _sst_sum(Q12, Mit, q2, trow, GL1, 1.0)
             GL2[:, :] = 0.0
             Ar2[:, :] = 0.0
             _f21lam(f12, lam1, T21)
-            _ss_sum(T21, Mit, GL2, 1.0)
-            _ss_sum(N2, Stt, GL2, 1.0)
+            _ss_sum(T21, Mit, trow, GL2, 1.0)
+            _ss_sum(N2, Stt, trow, GL2, 1.0)
             _sv(U2, dvec, u2)
             _sv(Gc2, dvec, a2)
             _rows_dot(a2, u2, Ar2)
         if reml:
             _sp(Gc1, Sinv, p, T1x)
-            _sst_sum(T1x, U1, p, GL1, -1.0)
+            _sst_sum(T1x, U1, p, trow, GL1, -1.0)
             if nested:
                 _sp(Gc2, Sinv, p, T2k)
-                _sst_sum(T2k, U2, p, GL2, -1.0)
+                _sst_sum(T2k, U2, p, trow, GL2, -1.0)
         for e in range(pos1.size):  # an inner term's theta has one position per slot: summed
             g_r2[j, th1[e]] += -2.0 * Ar1[pos1[e] // q1, pos1[e] % q1]
             g_a[j, th1[e]] += 2.0 * GL1[pos1[e] // q1, pos1[e] % q1]
