@@ -404,6 +404,32 @@ def test_nested_layout_equals_the_block_layout(rater, therapist_effects, by_rate
             np.testing.assert_allclose(vn, vb, rtol=0, atol=1e-9)
 
 
+def test_sessions_in_patients_in_therapists_are_folded_into_the_patient_blocks(monkeypatch):
+    """Three factors nested in a chain take the nested layout, the innermost folded into the
+    fine level's block (``nesting`` names fine, coarse, inner); beyond ``MAX_FINE_Q`` columns
+    per fine level, and with crossed factors, the padded-block layout."""
+    from alliance.mixed import nested
+
+    y, Qx, terms, Rx, resid = _growth_model("both", "intercept+slope", True, True)
+    names = [t.name for t in terms]
+    fine, coarse, inner = nested.nesting(terms)
+    assert (names[fine], names[coarse], names[inner]) == ("patient", "therapist", "session")
+    m = Model(y, Qx, terms, True, Rx, resid)
+    assert m.layout == "nested" and m.nested.q1 == terms[fine].q + 6  # six sessions at most
+    # the session term's one parameter sits at six places of Lambda_1
+    assert np.sum(m.nested.th1 == terms[inner].theta_slice.start) == 6
+    monkeypatch.setattr(nested, "MAX_FINE_Q", terms[fine].q + 5)
+    assert nested.nesting(terms) is None
+    assert Model(y, Qx, terms, True, Rx, resid).layout == "blocks"
+    monkeypatch.undo()
+    # crossed: the session factor on its own (session number 1..6 across patients)
+    crossed = terms[inner].__class__(**{**terms[inner].__dict__})
+    codes = np.asarray([int(str(v).split("\r")[-1]) for v in terms[inner].levels])
+    crossed.codes = codes[terms[inner].codes] - 1
+    crossed.levels = crossed.levels[:6]
+    assert nested.nesting([terms[fine], terms[coarse], crossed]) is None
+
+
 def test_the_compiled_loop_has_one_signature_for_every_model():
     """``make setup`` compiles the nested layout's loop once (``compile_now``); every model,
     with or without a coarse level, REML or ML, one residual variance or one per rater, calls
