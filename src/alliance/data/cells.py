@@ -358,6 +358,9 @@ def _parse_identifier(values, column: str, source: Source, *, ids: str = "text",
     s = values if isinstance(values, pd.Series) else pd.Series(values)
     s = s.reset_index(drop=True)
     original = s
+    fast = _plain_ids(s, ids)
+    if fast is not None and (fast[1][0] >= 0).all():  # plain text ids, none missing: no rule
+        return fast                                    # below can object to them
     missing = s.isna().to_numpy()
     if missing.any() and not allow_missing:
         raise fail(source, "identifiers present",
@@ -371,7 +374,6 @@ def _parse_identifier(values, column: str, source: Source, *, ids: str = "text",
         raise _bad(source, column, present, s, rule, "holds dates or times, not ids")
     if pd.api.types.is_complex_dtype(dtype):
         raise _bad(source, column, present, s, rule, "holds complex numbers, not ids")
-    fast = _plain_ids(s, ids)
     if fast is not None:
         return fast
     floats = np.zeros(len(s), dtype=bool)  # whole decimal numbers (1.0): no spelling of their own
