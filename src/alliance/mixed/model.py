@@ -663,16 +663,14 @@ def prepare(y, X, random, source: str):
     for r in random:
         if not isinstance(r, RandomTerm):
             raise TypeError("random must be a list of RandomTerm")
-        g = pd.Series(
-            np.asarray(r.groups, dtype=object)
-            if not isinstance(r.groups, pd.Series)
-            else r.groups.to_numpy(dtype=object)
-        )
+        g_arr = (np.asarray(r.groups, dtype=object) if not isinstance(r.groups, pd.Series)
+                 else r.groups.to_numpy(dtype=object))
+        g = pd.Series(g_arr)
         if g.shape[0] != n:
             raise ValueError(
                 f"groups of random term '{r.name}' has {g.shape[0]} rows but y has {n}"
             )
-        miss = g.isna().to_numpy()
+        miss = pd.isna(g_arr)  # Series.isna's own function, without its Series
         if miss.any():
             raise fail(src, "identifiers present",
                        f"grouping factor '{r.name}' is missing in "
@@ -681,17 +679,17 @@ def prepare(y, X, random, source: str):
             codes, levels = pd.factorize(g, sort=True)
         except TypeError:
             codes, levels = pd.factorize(g.astype(str), sort=True)
-        Zdf = (
-            pd.DataFrame({"Intercept": np.ones(n)})
-            if r.Z is None
-            else _as_frame(r.Z, n, f"Z of random term '{r.name}'", "z")
-        )
-        Za = _numeric(Zdf, f"random-effect ('{r.name}')", src)
+        if r.Z is None:  # a random intercept: a column of ones (no frame to check)
+            Za, zcols = np.ones((n, 1)), ["Intercept"]
+        else:
+            Zdf = _as_frame(r.Z, n, f"Z of random term '{r.name}'", "z")
+            Za = _numeric(Zdf, f"random-effect ('{r.name}')", src)
+            zcols = [str(c) for c in Zdf.columns]
         tmpl = _theta_template(Za.shape[1], r.structure)
         terms.append(
             Term(
                 name=str(r.name),
-                zcols=[str(c) for c in Zdf.columns],
+                zcols=zcols,
                 structure=r.structure,
                 Z=Za,
                 codes=np.asarray(codes, dtype=np.intp),
