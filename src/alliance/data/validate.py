@@ -56,13 +56,18 @@ def _input(data, sep, decimal) -> tuple[pd.DataFrame, Source, str, tuple]:
         src = source_of(data)
         if data.shape[0] == 0:
             raise fail(src, "empty file", "the data frame has no rows")
-        raw = data.copy(deep=True)
+        # a shallow copy: pandas copies on write, and nothing here writes to the cells
+        raw = data.copy(deep=False)
         # what the attrs say is in src and the notes; pandas deep-copies a frame's attrs on
         # every operation, so the private copy goes without them
         raw.attrs = {}
-        raw.columns = [str(c) for c in raw.columns]
+        if not all(type(c) is str for c in raw.columns):
+            raw.columns = [str(c) for c in raw.columns]
         check_names(raw.columns, src)
-        raw = raw.reset_index(drop=True)
+        index = raw.index
+        if not (isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
+                and index.name is None):
+            raw = raw.reset_index(drop=True)
         return raw, src, decimal or ".", tuple(data.attrs.get("source_notes", ()))
     if isinstance(data, (str, os.PathLike)):
         cells, src, fmt = read_text(data, sep=sep, decimal=decimal)
@@ -279,8 +284,17 @@ def read_sessions(source, columns: Mapping[str, str] | None = None, *, numeric: 
             out[col] = parse_numeric(raw[col], col, src, decimal=dec)
         else:
             out[col] = _carry(raw[col], dec)
-    return _finish(pd.DataFrame(out, index=raw.index), src,
+    return _finish(_frame(out, raw.index), src,
                    source.index if isinstance(source, pd.DataFrame) else None, notes)
+
+
+def _frame(columns: dict, index: pd.RangeIndex) -> pd.DataFrame:
+    """The frame of ``columns`` (arrays, or Series on ``index``) on ``index``: a Series of an
+    extension dtype (text ids) enters as its array, the same column without the alignment of
+    indexes that are equal by construction."""
+    return pd.DataFrame({k: (v.array if isinstance(v, pd.Series)
+                             and isinstance(v.dtype, pd.api.extensions.ExtensionDtype) else v)
+                         for k, v in columns.items()}, index=index)
 
 
 def _structure_holds(out, coded: Mapping | None = None) -> bool:
