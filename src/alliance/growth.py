@@ -152,20 +152,21 @@ def growth_frame(data, rater: str = "therapist", *, columns=None) -> tuple[pd.Da
 def _growth_frame(data: pd.DataFrame, rater: str) -> tuple[pd.DataFrame, dict]:
     """:func:`growth_frame` on data already validated by :func:`alliance.read_sessions`."""
     raters = _raters_of(rater)
-    keep_all = [data[RATERS[r]].notna().to_numpy() for r in raters]
+    ratings = [data[RATERS[r]].to_numpy(dtype=float) for r in raters]  # NaN: missing
+    keep_all = [~np.isnan(v) for v in ratings]
     rows = np.concatenate([np.flatnonzero(k) for k in keep_all])
     owner_rows = np.repeat(np.arange(len(raters)), [int(k.sum()) for k in keep_all])
     # one take of the id columns for every rating kept (rater by rater), then the covariates;
-    # the frame built once from its columns
+    # the frame built once from its columns (each column of the data read once)
+    ids = {c: data[c].array for c in ("therapist", "patient", "condition")}
     session = data["session"].to_numpy()
     frame = pd.DataFrame({
-        **{c: data[c].array.take(rows) for c in ("therapist", "patient", "condition")},
+        **{c: a.take(rows) for c, a in ids.items()},
         "session": session[rows],
-        "rater": pd.array(raters, dtype=data["condition"].dtype).take(owner_rows),
-        "y": np.concatenate([data[RATERS[r]].to_numpy(dtype=float)[k]
-                             for r, k in zip(raters, keep_all)]),
+        "rater": pd.array(raters, dtype=ids["condition"].dtype).take(owner_rows),
+        "y": np.concatenate([v[k] for v, k in zip(ratings, keep_all)]),
         "time": session.astype(float)[rows] - 1.0,
-        "training": (data["condition"].to_numpy() == "training")[rows].astype(float),
+        "training": (ids["condition"].to_numpy() == "training")[rows].astype(float),
         "therapist_rater": (np.asarray(raters)[owner_rows] == "therapist").astype(float),
     }, index=pd.RangeIndex(len(rows)))
     if frame.empty:
@@ -178,7 +179,7 @@ def _growth_frame(data: pd.DataFrame, rater: str) -> tuple[pd.DataFrame, dict]:
         log.drop(missing & (owner == k), f"missing:{RATERS[r]}",
                  f"{RATERS[r]} missing (the likelihood uses every available rating; valid if "
                  "missingness is at random)")
-    patients = data["patient"].to_numpy()  # ids are never missing (read_sessions)
+    patients = ids["patient"].to_numpy()  # ids are never missing (read_sessions)
     lost = len(set(patients)) - len(set(patients[rows]))  # kept ones are a subset
     return frame, {**log.info(), "patients_without_ratings": int(lost)}
 

@@ -134,6 +134,15 @@ def moderated_contrasts(terms: dict[str, str], moderator: str | None, levels,
     return L, meta
 
 
+def _as_text(values) -> np.ndarray:
+    """``values`` as an array of their texts (``str`` of each; a missing value as ``"nan"``),
+    as ``Series.astype(str)`` gives them: an object array holding only text already is."""
+    arr = np.asarray(values)
+    if arr.dtype == object and pd.api.types.infer_dtype(arr, skipna=False) == "string":
+        return arr
+    return pd.Series(arr).astype(str).to_numpy()
+
+
 def require_groups_per_level(moderator: str, values, groups: dict, source, what: str) -> None:
     """A categorical moderator's levels each need at least 2 of every group nested in them.
 
@@ -148,14 +157,13 @@ def require_groups_per_level(moderator: str, values, groups: dict, source, what:
     """
     from alliance.errors import FitError
 
-    level = pd.Series(np.asarray(values)).astype(str).to_numpy()
+    level = _as_text(values)
     lcode, labels = pd.factorize(level)
     if not len(labels):
         return
     unit = "arm" if moderator == "condition" else f"level of '{moderator}'"
     for name, ids in groups.items():
-        ids = pd.Series(np.asarray(ids)).astype(str).to_numpy()
-        gcode = pd.factorize(ids)[0]
+        gcode = pd.factorize(_as_text(ids))[0]
         pairs = np.unique(gcode.astype(np.int64) * len(labels) + lcode)  # distinct (group, level)
         if (np.bincount(pairs // len(labels)) > 1).any():
             continue  # crossed with the moderator: not nested, nothing to check

@@ -273,28 +273,29 @@ def _truth_bias_design(data: pd.DataFrame, *, judgment: str = "alliance_therapis
     if not ok.any():
         raise DataError(f"{source}: no row has both '{judgment}' and '{truth}'"
                         + (" and the bias" if B is not None else "") + " [rule: rows to analyse]")
-    d = pd.DataFrame(index=data.index[ok])
-    d["patient"] = data["patient"].to_numpy()[ok]
-    d["therapist"] = data["therapist"].to_numpy()[ok]
+    cols = {}  # the columns, in order: the frame is built once at the end
+    cols["patient"] = data["patient"].to_numpy()[ok]
+    cols["therapist"] = data["therapist"].to_numpy()[ok]
     if moderator is not None:
         mod = data[moderator][ok]
         kind = moderator_kind(mod)
-        d["moderator"] = (mod.to_numpy(dtype=float) if kind == "numeric"
-                          else mod.astype(str).to_numpy())
+        cols["moderator"] = (mod.to_numpy(dtype=float) if kind == "numeric"
+                             else mod.astype(str).to_numpy())
         info["moderator_kind"] = kind
     mt = float(np.mean(T[ok]))
-    d["judgment_c"] = J[ok] - mt
-    d["truth_c"] = T[ok] - mt
-    d["truth_between"], _ = split_within_between(d["truth_c"].to_numpy(), d["patient"].to_numpy())
-    d["truth_within"] = d["truth_c"] - d["truth_between"]
+    cols["judgment_c"] = J[ok] - mt
+    cols["truth_c"] = T[ok] - mt
+    cols["truth_between"], _ = split_within_between(cols["truth_c"], cols["patient"])
+    cols["truth_within"] = cols["truth_c"] - cols["truth_between"]
     if B is not None:
-        d["bias"] = B[ok] - mt
+        cols["bias"] = B[ok] - mt
     if control_session:
         tt = data["session"].to_numpy(dtype=float)
         tm = float(np.mean(tt[ok]))
-        d["session_c"] = tt[ok] - tm
+        cols["session_c"] = tt[ok] - tm
         info["time_mean"] = tm
     info.update(truth_mean=mt, bias_label=bias_label, **log.info())
+    d = pd.DataFrame(cols, index=data.index[ok])
     d.attrs["source"] = source.name
     return d, info
 

@@ -344,11 +344,23 @@ def parse_identifier(values, column: str, source: Source, *, ids: str = "text",
     :data:`MAX_ID_CHARS` characters (a quote left open swallows whole rows into
     one cell). Long ids are shortened in the message.
     """
+    return _parse_identifier(values, column, source, ids=ids, allow_missing=allow_missing)[0]
+
+
+def _parse_identifier(values, column: str, source: Source, *, ids: str = "text",
+                      allow_missing: bool = False) -> tuple[pd.Series, tuple | None]:
+    """:func:`parse_identifier`, and the ids' factorisation ``(codes, distinct ids)`` where
+    its shortcut for plain text ids (:func:`_plain_ids`) gave them (None otherwise): row
+    ``i`` holds the id ``distinct[codes[i]]`` (``codes[i] < 0``: missing), so a caller can
+    group the rows without factorising the column again."""
     if ids not in ID_RULES:
         raise ValueError(f"ids must be one of {ID_RULES}; got {ids!r}")
     s = values if isinstance(values, pd.Series) else pd.Series(values)
     s = s.reset_index(drop=True)
     original = s
+    fast = _plain_ids(s, ids)
+    if fast is not None and (fast[1][0] >= 0).all():  # plain text ids, none missing: no rule
+        return fast                                    # below can object to them
     missing = s.isna().to_numpy()
     if missing.any() and not allow_missing:
         raise fail(source, "identifiers present",
@@ -362,7 +374,6 @@ def parse_identifier(values, column: str, source: Source, *, ids: str = "text",
         raise _bad(source, column, present, s, rule, "holds dates or times, not ids")
     if pd.api.types.is_complex_dtype(dtype):
         raise _bad(source, column, present, s, rule, "holds complex numbers, not ids")
-    fast = _plain_ids(s, ids)
     if fast is not None:
         return fast
     floats = np.zeros(len(s), dtype=bool)  # whole decimal numbers (1.0): no spelling of their own
@@ -428,15 +439,16 @@ def parse_identifier(values, column: str, source: Source, *, ids: str = "text",
     _refuse_spellings(uniq, codes, column, source)
     if not missing.any():
         out = out.astype(str)
-    return out
+    return out, None
 
 
 #: The dtype of an id column without missing cells (text, as ``Series.astype(str)`` makes it).
 _TEXT_DTYPE = pd.Series(["a"], dtype=object).astype(str).dtype
 
 
-def _plain_ids(s: pd.Series, ids: str) -> pd.Series | None:
-    """The ids of a text column whose distinct values no rule can object to, or None.
+def _plain_ids(s: pd.Series, ids: str) -> tuple[pd.Series, tuple] | None:
+    """The ids of a text column whose distinct values no rule can object to, and their
+    factorisation ``(codes, distinct ids)``; or None.
 
     The common case, checked on the distinct values only: every present cell is text,
     and every distinct id is printable ASCII of at most :data:`MAX_ID_CHARS` characters
@@ -465,14 +477,15 @@ def _plain_ids(s: pd.Series, ids: str) -> pd.Series | None:
     if len(numbers) > 1 and _spelling_clash(numbers) is not None:
         return None
     has = codes >= 0
+    coding = (codes, uniq)
     if has.all():
         if dtype == _TEXT_DTYPE:  # already text: the cells are the ids
             out = s.copy(deep=False)
             out.name = None
-            return out
-        return pd.Series(np.asarray(uniq, dtype=object)[codes], dtype=object).astype(str)
+            return out, coding
+        return pd.Series(np.asarray(uniq, dtype=object)[codes], dtype=object).astype(str), coding
     return pd.Series(np.where(has, np.asarray(uniq, dtype=object)[np.where(has, codes, 0)], None),
-                     dtype=object)
+                     dtype=object), coding
 
 
 def _spelling_clash(uniq) -> list | None:

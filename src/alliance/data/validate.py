@@ -25,6 +25,7 @@ from alliance.data.cells import (
     ID_RULES,
     LineMap,
     Source,
+    _parse_identifier,
     fail,
     parse_identifier,
     parse_numeric,
@@ -55,10 +56,18 @@ def _input(data, sep, decimal) -> tuple[pd.DataFrame, Source, str, tuple]:
         src = source_of(data)
         if data.shape[0] == 0:
             raise fail(src, "empty file", "the data frame has no rows")
-        raw = data.copy(deep=True)
-        raw.columns = [str(c) for c in raw.columns]
+        # a shallow copy: pandas copies on write, and nothing here writes to the cells
+        raw = data.copy(deep=False)
+        # what the attrs say is in src and the notes; pandas deep-copies a frame's attrs on
+        # every operation, so the private copy goes without them
+        raw.attrs = {}
+        if not all(type(c) is str for c in raw.columns):
+            raw.columns = [str(c) for c in raw.columns]
         check_names(raw.columns, src)
-        raw = raw.reset_index(drop=True)
+        index = raw.index
+        if not (isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
+                and index.name is None):
+            raw = raw.reset_index(drop=True)
         return raw, src, decimal or ".", tuple(data.attrs.get("source_notes", ()))
     if isinstance(data, (str, os.PathLike)):
         cells, src, fmt = read_text(data, sep=sep, decimal=decimal)
@@ -236,14 +245,19 @@ def read_sessions(source, columns: Mapping[str, str] | None = None, *, numeric: 
                    f"missing column(s) {extra} needed by the analysis; the data have "
                    f"{list(raw.columns)}")
     out = {}  # the columns, in order: the frame is built once at the end
+    coded = {}  # the ids' factorisations where parsing gave them (for the structure check)
 
     for canon in ("therapist", "patient"):
-        out[canon] = parse_identifier(raw[mapping[canon]], mapping[canon], src, ids=ids)
+        out[canon], coded[canon] = _parse_identifier(raw[mapping[canon]], mapping[canon], src,
+                                                     ids=ids)
 
     ccol = mapping["condition"]
-    cond = parse_identifier(raw[ccol], ccol, src)
-    bad = ~cond.isin(CONDITIONS)
-    if bad.any():
+    cond, coded["condition"] = _parse_identifier(raw[ccol], ccol, src)
+    if coded["condition"] is not None and set(coded["condition"][1]) <= set(CONDITIONS):
+        bad = None  # every distinct value is an arm
+    else:
+        bad = ~cond.isin(CONDITIONS)
+    if bad is not None and bad.any():
         seen = ", ".join(shorten(v) for v in cond[bad].unique()[:3])
         raise fail(
             src, "condition is 'training' or 'control'",
@@ -259,7 +273,7 @@ def read_sessions(source, columns: Mapping[str, str] | None = None, *, numeric: 
         _check_range(values, canon, col, src)
         out[canon] = values
 
-    if not _structure_holds(out):  # the common case in NumPy; the messages in pandas below
+    if not _structure_holds(out, coded):  # the common case in NumPy; the messages in pandas below
         _refuse_structure(pd.DataFrame(out, index=raw.index), src)
 
     used = set(mapping.values())
@@ -270,17 +284,33 @@ def read_sessions(source, columns: Mapping[str, str] | None = None, *, numeric: 
             out[col] = parse_numeric(raw[col], col, src, decimal=dec)
         else:
             out[col] = _carry(raw[col], dec)
-    return _finish(pd.DataFrame(out, index=raw.index), src,
+    return _finish(_frame(out, raw.index), src,
                    source.index if isinstance(source, pd.DataFrame) else None, notes)
 
 
-def _structure_holds(out) -> bool:
+def _frame(columns: dict, index: pd.RangeIndex) -> pd.DataFrame:
+    """The frame of ``columns`` (arrays, or Series on ``index``) on ``index``: a Series of an
+    extension dtype (text ids) enters as its array, the same column without the alignment of
+    indexes that are equal by construction."""
+    return pd.DataFrame({k: (v.array if isinstance(v, pd.Series)
+                             and isinstance(v.dtype, pd.api.extensions.ExtensionDtype) else v)
+                         for k, v in columns.items()}, index=index)
+
+
+def _structure_holds(out, coded: Mapping | None = None) -> bool:
     """True when the session data (a DataFrame or a dict of its columns) have one row per
     patient x session, one therapist per patient and one arm per therapist
-    (:func:`_refuse_structure` names what breaks a rule)."""
-    pcode, _ = pd.factorize(np.asarray(out["patient"]), use_na_sentinel=False)
-    tcode, _ = pd.factorize(np.asarray(out["therapist"]), use_na_sentinel=False)
-    ccode, _ = pd.factorize(np.asarray(out["condition"]), use_na_sentinel=False)
+    (:func:`_refuse_structure` names what breaks a rule). ``coded`` may hold, per id column,
+    a factorisation ``(codes, distinct ids)`` of its ids (``_parse_identifier``; None: the
+    column is factorised here): only which rows share an id matters, not the codes' order."""
+
+    def codes_of(col):
+        given = (coded or {}).get(col)
+        if given is not None and (given[0] >= 0).all():
+            return given[0]
+        return pd.factorize(np.asarray(out[col]), use_na_sentinel=False)[0]
+
+    pcode, tcode, ccode = codes_of("patient"), codes_of("therapist"), codes_of("condition")
     session = np.asarray(out["session"])
     key = np.sort(pcode.astype(np.int64) * (int(session.max()) + 1) + session)
     if key.size > 1 and (key[1:] == key[:-1]).any():

@@ -25,6 +25,7 @@ from alliance.mixed.inference import (
     Curvature,
     KenwardRoger,
     Satterthwaite,
+    cho_inverse,
     curvature,
     normalise_ddf,
 )
@@ -847,7 +848,7 @@ def _assemble(problem: _Problem, optimum: _Optimum) -> MixedFit:
     method, source, conf_level, ddf = problem.method, problem.source, problem.conf_level, problem.df
     theta = x[: model.ntheta]
     beta = Rinv @ (model.beta_ols + f["delta"])
-    XVXinv = Rinv @ sla.cho_solve((f["RX"], True), np.eye(p)) @ Rinv.T
+    XVXinv = Rinv @ cho_inverse(f["RX"]) @ Rinv.T
     cov = sigma2 * XVXinv
     cov = (cov + cov.T) / 2
     names_index = pd.Index(xnames)

@@ -77,6 +77,25 @@ def normalise_ddf(ddf) -> str:
     return DDF_METHODS[key]
 
 
+#: LAPACK's Cholesky solve in double precision (the routine ``scipy.linalg.cho_solve`` calls).
+_POTRS = sla.get_lapack_funcs("potrs", (np.zeros((1, 1)),))
+
+
+def cho_inverse(L: np.ndarray) -> np.ndarray:
+    """:math:`(LL^\top)^{-1}` from the lower Cholesky factor ``L``: exactly
+    ``scipy.linalg.cho_solve((L, True), np.eye(len(L)))`` (its checks, its LAPACK call, the
+    same result to the last bit), without the argument handling that costs that function
+    several times the solve of the small matrices of a fit (the curvature calls it twice
+    per parameter)."""
+    L = np.asarray_chkfinite(L)  # cho_solve's check of a non-finite factor, and its message
+    if L.dtype != np.float64 or L.ndim != 2 or L.shape[0] != L.shape[1] or L.shape[0] == 0:
+        return sla.cho_solve((L, True), np.eye(L.shape[0] if L.ndim else 0))
+    x, info = _POTRS(L, np.eye(L.shape[0]), lower=True, overwrite_b=False)
+    if info != 0:
+        raise ValueError(f"illegal value in {-info}th argument of internal potrs")
+    return x
+
+
 def _pinv_eig(H: np.ndarray, tol: float) -> np.ndarray:
     ev, vec = np.linalg.eigh((H + H.T) / 2.0)
     keep = ev > tol
@@ -128,7 +147,7 @@ def curvature(model: Model, x: np.ndarray, Rinv: np.ndarray) -> Curvature:
     p = model.p
 
     def phi_of(c):
-        XVXinv = sla.cho_solve((c["RX"], True), np.eye(p))
+        XVXinv = cho_inverse(c["RX"])
         return Rinv @ XVXinv @ Rinv.T
 
     unscaled0 = phi_of(c0)

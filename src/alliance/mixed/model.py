@@ -667,35 +667,35 @@ def prepare(y, X, random, source: str):
     for r in random:
         if not isinstance(r, RandomTerm):
             raise TypeError("random must be a list of RandomTerm")
-        g = pd.Series(
-            np.asarray(r.groups, dtype=object)
-            if not isinstance(r.groups, pd.Series)
-            else r.groups.to_numpy(dtype=object)
-        )
+        g = (np.asarray(r.groups, dtype=object) if not isinstance(r.groups, pd.Series)
+             else r.groups.to_numpy(dtype=object))
+        if g.ndim != 1:
+            pd.Series(g)  # pandas' own error for groups that are not one column
         if g.shape[0] != n:
             raise ValueError(
                 f"groups of random term '{r.name}' has {g.shape[0]} rows but y has {n}"
             )
-        miss = g.isna().to_numpy()
+        miss = pd.isna(g)
         if miss.any():
             raise fail(src, "identifiers present",
                        f"grouping factor '{r.name}' is missing in "
                        f"{rows_text(np.flatnonzero(miss), src)}")
+        # the array's factorisation is the Series' (which wraps the same levels in an Index)
         try:
             codes, levels = pd.factorize(g, sort=True)
         except TypeError:
-            codes, levels = pd.factorize(g.astype(str), sort=True)
-        Zdf = (
-            pd.DataFrame({"Intercept": np.ones(n)})
-            if r.Z is None
-            else _as_frame(r.Z, n, f"Z of random term '{r.name}'", "z")
-        )
-        Za = _numeric(Zdf, f"random-effect ('{r.name}')", src)
+            codes, levels = pd.factorize(pd.Series(g).astype(str), sort=True)
+        if r.Z is None:  # a random intercept: a column of ones (no frame to check)
+            Za, zcols = np.ones((n, 1)), ["Intercept"]
+        else:
+            Zdf = _as_frame(r.Z, n, f"Z of random term '{r.name}'", "z")
+            Za = _numeric(Zdf, f"random-effect ('{r.name}')", src)
+            zcols = [str(c) for c in Zdf.columns]
         tmpl = _theta_template(Za.shape[1], r.structure)
         terms.append(
             Term(
                 name=str(r.name),
-                zcols=[str(c) for c in Zdf.columns],
+                zcols=zcols,
                 structure=r.structure,
                 Z=Za,
                 codes=np.asarray(codes, dtype=np.intp),

@@ -214,14 +214,14 @@ class NestedLayout:
         fcode = rank[tf.codes]
         rows = np.argsort(fcode, kind="stable")
         seg = np.flatnonzero(np.r_[True, fcode[rows][1:] != fcode[rows][:-1]])
-        Z1 = Z1f[rows]
-        Z2 = tc.Z[rows] if tc is not None else np.empty((n, 0))
-        XYr = XY[rows]
         lvr = lv[rows]
         q1, q2 = self.q1, self.q2
-        right = np.concatenate([Z1, Z2, XYr], axis=1)  # columns of the fine statistics
+        # the columns of the fine statistics, [Z1 Z2 X y], in the rows' internal order
+        right = np.concatenate([Z1f] + ([tc.Z] if tc is not None else []) + [XY], axis=1)[rows]
+        Z1 = right[:, :q1]
+        Z2 = right[:, q1 : q1 + q2]
         F_lv = np.zeros((L, n1, q1, right.shape[1]))
-        H_rows = np.concatenate([Z2, XYr], axis=1)
+        H_rows = right[:, q1:]  # [Z2 X y]
         H_fine = np.zeros((L, n1, q2, q2 + k1))
         for lvl in range(L):
             wrow = (lvr == lvl).astype(float) if L > 1 else None

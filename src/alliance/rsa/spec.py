@@ -284,7 +284,10 @@ def analysis_frame(d, spec: RSASpec, read: dict | None = None) -> tuple[pd.DataF
     kind, levels, coded = None, [], None
     if spec.moderator:  # its kind, its coded values (NaN where missing), its level labels
         m = d[spec.moderator]
-        vals = pd.unique(m.dropna())
+        if m.dtype == text:  # text: its distinct values and every row's from one factorisation
+            mcodes, vals = pd.factorize(m)  # (in order of appearance, as pd.unique)
+        else:
+            mcodes, vals = None, pd.unique(m.dropna())
         if len(vals) == 2 or spec.moderator_levels is not None:
             lv = (list(spec.moderator_levels) if spec.moderator_levels is not None
                   else sorted(vals, key=str))
@@ -293,7 +296,11 @@ def analysis_frame(d, spec: RSASpec, read: dict | None = None) -> tuple[pd.DataF
                            f"moderator '{spec.moderator}' has values {sorted(map(str, vals))}; "
                            f"moderator_levels {lv} must list exactly its two values")
             kind, levels = "binary", [str(v) for v in lv]
-            coded = np.where(m.isna(), np.nan, (m.astype(str) == str(lv[1])).astype(float))
+            if mcodes is not None and len(vals):  # text: each distinct value compared once
+                second = np.array([v == str(lv[1]) for v in vals], dtype=float)
+                coded = np.where(mcodes < 0, np.nan, second[np.maximum(mcodes, 0)])
+            else:
+                coded = np.where(m.isna(), np.nan, (m.astype(str) == str(lv[1])).astype(float))
         elif len(vals) < 2:
             raise fail(source, "moderator varies",
                        f"moderator '{spec.moderator}' takes a single value")
