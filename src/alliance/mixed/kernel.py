@@ -19,12 +19,13 @@ The levels are the last axis of every array (a stack of q x r matrices is an arr
 vectorises; the work arrays are allocated once per model (:func:`work_rows`) and reused by
 every evaluation (allocating them per call page-faulted fresh memory at every evaluation).
 Each step takes up to four terms per pass over the levels (:func:`_acc_sc`), and every sum
-over the levels runs in an order of its own that the compiler can vectorise (:func:`_hsum`),
-not as one chain of dependent additions. At 100 times the book's size the stacked two-rater
-model's work arrays (about 90 MB) outgrow the processor's cache, and an evaluation costs more
-per level than at 10 times (``benchmarks/bench_peers.py``). The arithmetic is plain IEEE double precision in the
-order written here (no ``fastmath``, no threads), so a point gives the same bits on every
-call and in every process.
+over the levels runs in an order of its own (the products into a work row, vectorised, then
+eight interleaved partial sums: :func:`_hsum`), not as one chain of dependent additions. At
+100 times the book's size the stacked two-rater model's work arrays (about 90 MB) outgrow the
+processor's cache, and an evaluation costs more per level than at 10 times
+(``benchmarks/bench_peers.py``). The arithmetic is plain IEEE double precision in the order
+written here (no ``fastmath``, no threads), so a point gives the same bits on every call and
+in every process.
 """
 
 from __future__ import annotations
