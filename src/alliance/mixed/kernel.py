@@ -154,106 +154,104 @@ def _ss_from(base, A, B, out):
                     B[c2, b], A[a, c3], B[c3, b], c_)
 
 
+@njit(cache=_CACHE, error_model="numpy", inline="always")
+def _row(A, mode, r, s, c):
+    """The level row of term ``c`` of a product's element (r, s) from the stack ``A``: A[r, c]
+    (mode 0), A[c, r] (1), A[c, s] (2) or A[s, c] (3)."""
+    if mode == 0:
+        return A[r, c]
+    if mode == 1:
+        return A[c, r]
+    if mode == 2:
+        return A[c, s]
+    return A[s, c]
+
+
+@njit(cache=_CACHE, error_model="numpy", inline="always")
+def _coef(M, mode, r, s, c):
+    """The coefficient of term ``c`` of element (r, s) from the matrix ``M``: M[c, s] (mode 0),
+    M[r, c] (1) or M[c, r] (2)."""
+    if mode == 0:
+        return M[c, s]
+    if mode == 1:
+        return M[r, c]
+    return M[c, r]
+
+
+@njit(cache=_CACHE, error_model="numpy", inline="always")
+def _elem_sc(o, S, smode, M, mmode, cc, r, s):
+    """o = element (r, s) of a stack times a matrix: the sum over c < cc of the level row of S
+    times the coefficient of M (:func:`_row`, :func:`_coef`), four terms per pass."""
+    if cc == 0:
+        o[:] = 0.0
+    for c in range(0, cc, 4):
+        c1, c2, c3 = min(c + 1, cc - 1), min(c + 2, cc - 1), min(c + 3, cc - 1)
+        _acc_sc(o, _row(S, smode, r, s, c), _coef(M, mmode, r, s, c),
+                _row(S, smode, r, s, c1), _coef(M, mmode, r, s, c1),
+                _row(S, smode, r, s, c2), _coef(M, mmode, r, s, c2),
+                _row(S, smode, r, s, c3), _coef(M, mmode, r, s, c3), min(4, cc - c), c == 0)
+
+
+@njit(cache=_CACHE, error_model="numpy", inline="always")
+def _elem_st(o, A, amode, B, bmode, cc, r, s):
+    """o = element (r, s) of a product of two stacks, level by level: the sum over c < cc of
+    the level rows of A and B (:func:`_row`), four terms per pass."""
+    if cc == 0:
+        o[:] = 0.0
+    for c in range(0, cc, 4):
+        c1, c2, c3 = min(c + 1, cc - 1), min(c + 2, cc - 1), min(c + 3, cc - 1)
+        _acc_st(o, _row(A, amode, r, s, c), _row(B, bmode, r, s, c),
+                _row(A, amode, r, s, c1), _row(B, bmode, r, s, c1),
+                _row(A, amode, r, s, c2), _row(B, bmode, r, s, c2),
+                _row(A, amode, r, s, c3), _row(B, bmode, r, s, c3), min(4, cc - c), c == 0)
+
+
 @njit(cache=_CACHE, error_model="numpy")
 def _sm(S, M, out):
     """out_i = S_i M (M one matrix)."""
-    a_, c_, n = S.shape
-    b_ = M.shape[1]
-    for a in range(a_):
-        for b in range(b_):
-            o = out[a, b]
-            if c_ == 0:
-                o[:] = 0.0
-            for c in range(0, c_, 4):
-                k = min(4, c_ - c)
-                c1, c2, c3 = min(c + 1, c_ - 1), min(c + 2, c_ - 1), min(c + 3, c_ - 1)
-                _acc_sc(o, S[a, c], M[c, b], S[a, c1], M[c1, b], S[a, c2], M[c2, b],
-                        S[a, c3], M[c3, b], k, c == 0)
+    for a in range(out.shape[0]):
+        for b in range(out.shape[1]):
+            _elem_sc(out[a, b], S, 0, M, 0, S.shape[1], a, b)
 
 
 @njit(cache=_CACHE, error_model="numpy")
 def _ms(M, S, out):
     """out_i = M S_i."""
-    c_, b_, n = S.shape
-    a_ = M.shape[0]
-    for a in range(a_):
-        for b in range(b_):
-            o = out[a, b]
-            if c_ == 0:
-                o[:] = 0.0
-            for c in range(0, c_, 4):
-                k = min(4, c_ - c)
-                c1, c2, c3 = min(c + 1, c_ - 1), min(c + 2, c_ - 1), min(c + 3, c_ - 1)
-                _acc_sc(o, S[c, b], M[a, c], S[c1, b], M[a, c1], S[c2, b], M[a, c2],
-                        S[c3, b], M[a, c3], k, c == 0)
+    for a in range(out.shape[0]):
+        for b in range(out.shape[1]):
+            _elem_sc(out[a, b], S, 2, M, 1, S.shape[0], a, b)
 
 
 @njit(cache=_CACHE, error_model="numpy")
 def _mts(M, S, out):
     """out_i = M' S_i."""
-    c_, b_, n = S.shape
-    a_ = M.shape[1]
-    for a in range(a_):
-        for b in range(b_):
-            o = out[a, b]
-            if c_ == 0:
-                o[:] = 0.0
-            for c in range(0, c_, 4):
-                k = min(4, c_ - c)
-                c1, c2, c3 = min(c + 1, c_ - 1), min(c + 2, c_ - 1), min(c + 3, c_ - 1)
-                _acc_sc(o, S[c, b], M[c, a], S[c1, b], M[c1, a], S[c2, b], M[c2, a],
-                        S[c3, b], M[c3, a], k, c == 0)
+    for a in range(out.shape[0]):
+        for b in range(out.shape[1]):
+            _elem_sc(out[a, b], S, 2, M, 2, S.shape[0], a, b)
 
 
 @njit(cache=_CACHE, error_model="numpy")
 def _ss(A, B, out):
     """out_i = A_i B_i."""
-    a_, c_, n = A.shape
-    b_ = B.shape[1]
-    for a in range(a_):
-        for b in range(b_):
-            o = out[a, b]
-            if c_ == 0:
-                o[:] = 0.0
-            for c in range(0, c_, 4):
-                k = min(4, c_ - c)
-                c1, c2, c3 = min(c + 1, c_ - 1), min(c + 2, c_ - 1), min(c + 3, c_ - 1)
-                _acc_st(o, A[a, c], B[c, b], A[a, c1], B[c1, b], A[a, c2], B[c2, b],
-                        A[a, c3], B[c3, b], k, c == 0)
+    for a in range(out.shape[0]):
+        for b in range(out.shape[1]):
+            _elem_st(out[a, b], A, 0, B, 2, A.shape[1], a, b)
 
 
 @njit(cache=_CACHE, error_model="numpy")
 def _sts(A, B, out):
     """out_i = A_i' B_i."""
-    c_, a_, n = A.shape
-    b_ = B.shape[1]
-    for a in range(a_):
-        for b in range(b_):
-            o = out[a, b]
-            if c_ == 0:
-                o[:] = 0.0
-            for c in range(0, c_, 4):
-                k = min(4, c_ - c)
-                c1, c2, c3 = min(c + 1, c_ - 1), min(c + 2, c_ - 1), min(c + 3, c_ - 1)
-                _acc_st(o, A[c, a], B[c, b], A[c1, a], B[c1, b], A[c2, a], B[c2, b],
-                        A[c3, a], B[c3, b], k, c == 0)
+    for a in range(out.shape[0]):
+        for b in range(out.shape[1]):
+            _elem_st(out[a, b], A, 1, B, 2, A.shape[0], a, b)
 
 
 @njit(cache=_CACHE, error_model="numpy")
 def _sst(A, B, ncol, out):
     """out_i = A_i[:, :ncol] B_i[:, :ncol]'."""
-    a_ = A.shape[0]
-    b_ = B.shape[0]
-    for a in range(a_):
-        for b in range(b_):
-            o = out[a, b]
-            if ncol == 0:
-                o[:] = 0.0
-            for c in range(0, ncol, 4):
-                k = min(4, ncol - c)
-                c1, c2, c3 = min(c + 1, ncol - 1), min(c + 2, ncol - 1), min(c + 3, ncol - 1)
-                _acc_st(o, A[a, c], B[b, c], A[a, c1], B[b, c1], A[a, c2], B[b, c2],
-                        A[a, c3], B[b, c3], k, c == 0)
+    for a in range(out.shape[0]):
+        for b in range(out.shape[1]):
+            _elem_st(out[a, b], A, 0, B, 3, ncol, a, b)
 
 
 # A sum over the levels (a reduction) is a chain of dependent additions: one at a time it costs
@@ -315,11 +313,7 @@ def _gram_sum(A, trow, out):
     t = trow[:n]
     for a in range(b_):
         for b in range(a, b_):
-            for c in range(0, c_, 4):
-                k = min(4, c_ - c)
-                c1, c2, c3 = min(c + 1, c_ - 1), min(c + 2, c_ - 1), min(c + 3, c_ - 1)
-                _acc_st(t, A[c, a], A[c, b], A[c1, a], A[c1, b], A[c2, a], A[c2, b],
-                        A[c3, a], A[c3, b], k, c == 0)
+            _elem_st(t, A, 1, A, 2, c_, a, b)
             s = _hsum(t)
             out[a, b] += s
             if b != a:
@@ -329,37 +323,24 @@ def _gram_sum(A, trow, out):
 @njit(cache=_CACHE, error_model="numpy")
 def _ss_sum(A, B, trow, out, sign):
     """out += sign * sum_i A_i B_i."""
-    a_, c_, n = A.shape
-    b_ = B.shape[1]
-    if c_ == 0:
+    if A.shape[1] == 0:
         return
-    t = trow[:n]
-    for a in range(a_):
-        for b in range(b_):
-            for c in range(0, c_, 4):
-                k = min(4, c_ - c)
-                c1, c2, c3 = min(c + 1, c_ - 1), min(c + 2, c_ - 1), min(c + 3, c_ - 1)
-                _acc_st(t, A[a, c], B[c, b], A[a, c1], B[c1, b], A[a, c2], B[c2, b],
-                        A[a, c3], B[c3, b], k, c == 0)
+    t = trow[: A.shape[2]]
+    for a in range(out.shape[0]):
+        for b in range(out.shape[1]):
+            _elem_st(t, A, 0, B, 2, A.shape[1], a, b)
             out[a, b] += sign * _hsum(t)
 
 
 @njit(cache=_CACHE, error_model="numpy")
 def _sst_sum(A, B, ncol, trow, out, sign):
     """out += sign * sum_i A_i[:, :ncol] B_i[:, :ncol]'."""
-    a_ = A.shape[0]
-    b_ = B.shape[0]
-    n = A.shape[2]
     if ncol == 0:
         return
-    t = trow[:n]
-    for a in range(a_):
-        for b in range(b_):
-            for c in range(0, ncol, 4):
-                k = min(4, ncol - c)
-                c1, c2, c3 = min(c + 1, ncol - 1), min(c + 2, ncol - 1), min(c + 3, ncol - 1)
-                _acc_st(t, A[a, c], B[b, c], A[a, c1], B[b, c1], A[a, c2], B[b, c2],
-                        A[a, c3], B[b, c3], k, c == 0)
+    t = trow[: A.shape[2]]
+    for a in range(out.shape[0]):
+        for b in range(out.shape[1]):
+            _elem_st(t, A, 0, B, 3, ncol, a, b)
             out[a, b] += sign * _hsum(t)
 
 
@@ -374,31 +355,18 @@ def _rows_dot(u, v, out):
 @njit(cache=_CACHE, error_model="numpy")
 def _sp(S, Sinv, p, out):
     """out_i = S_i [[S^-1, 0], [0, 0]]: the X columns of [X y] times S^-1, the y column 0."""
-    a_ = S.shape[0]
-    for a in range(a_):
+    for a in range(S.shape[0]):
         for b in range(p):
-            o = out[a, b]
-            for c in range(0, p, 4):
-                k = min(4, p - c)
-                c1, c2, c3 = min(c + 1, p - 1), min(c + 2, p - 1), min(c + 3, p - 1)
-                _acc_sc(o, S[a, c], Sinv[c, b], S[a, c1], Sinv[c1, b], S[a, c2], Sinv[c2, b],
-                        S[a, c3], Sinv[c3, b], k, c == 0)
+            _elem_sc(out[a, b], S, 0, Sinv, 0, p, a, b)
         out[a, p, :] = 0.0
 
 
 @njit(cache=_CACHE, error_model="numpy")
 def _sv(S, v, out):
     """out[:, i] = S_i v."""
-    a_, b_, n = S.shape
-    for a in range(a_):
-        o = out[a]
-        if b_ == 0:
-            o[:] = 0.0
-        for c in range(0, b_, 4):
-            k = min(4, b_ - c)
-            c1, c2, c3 = min(c + 1, b_ - 1), min(c + 2, b_ - 1), min(c + 3, b_ - 1)
-            _acc_sc(o, S[a, c], v[c], S[a, c1], v[c1], S[a, c2], v[c2], S[a, c3], v[c3], k,
-                    c == 0)
+    vm = v.reshape((v.size, 1))
+    for a in range(S.shape[0]):
+        _elem_sc(out[a], S, 0, vm, 0, S.shape[1], a, 0)
 
 
 @njit(cache=_CACHE, error_model="numpy")
@@ -953,17 +921,9 @@ def nested_core(X, ntheta, reml, n, yty, x_logdet, level_n, XY_lv, F11, F1X, F12
 @njit(cache=_CACHE, error_model="numpy")
 def _f21lam(F12, lam1, out):
     """out_i = F12_i' Lambda_1 (q2 x q1)."""
-    q1, q2, n = F12.shape
-    for a in range(q2):
-        for b in range(q1):
-            o = out[a, b]
-            if q1 == 0:
-                o[:] = 0.0
-            for c in range(0, q1, 4):
-                k = min(4, q1 - c)
-                c1, c2, c3 = min(c + 1, q1 - 1), min(c + 2, q1 - 1), min(c + 3, q1 - 1)
-                _acc_sc(o, F12[c, a], lam1[c, b], F12[c1, a], lam1[c1, b], F12[c2, a],
-                        lam1[c2, b], F12[c3, a], lam1[c3, b], k, c == 0)
+    for a in range(out.shape[0]):
+        for b in range(out.shape[1]):
+            _elem_sc(out[a, b], F12, 1, lam1, 0, F12.shape[0], a, b)
 
 
 def compile_now() -> None:
