@@ -206,52 +206,56 @@ def _elem_st(o, A, amode, B, bmode, cc, r, s):
                 _row(A, amode, r, s, c3), _row(B, bmode, r, s, c3), min(4, cc - c), c == 0)
 
 
+@njit(cache=_CACHE, error_model="numpy", inline="always")
+def _prod_sc(S, smode, M, mmode, cc, out):
+    """Every element of a stack times a matrix (:func:`_elem_sc`)."""
+    for a in range(out.shape[0]):
+        for b in range(out.shape[1]):
+            _elem_sc(out[a, b], S, smode, M, mmode, cc, a, b)
+
+
+@njit(cache=_CACHE, error_model="numpy", inline="always")
+def _prod_st(A, amode, B, bmode, cc, out):
+    """Every element of a product of two stacks (:func:`_elem_st`)."""
+    for a in range(out.shape[0]):
+        for b in range(out.shape[1]):
+            _elem_st(out[a, b], A, amode, B, bmode, cc, a, b)
+
+
 @njit(cache=_CACHE, error_model="numpy")
 def _sm(S, M, out):
     """out_i = S_i M (M one matrix)."""
-    for a in range(out.shape[0]):
-        for b in range(out.shape[1]):
-            _elem_sc(out[a, b], S, 0, M, 0, S.shape[1], a, b)
+    _prod_sc(S, 0, M, 0, S.shape[1], out)
 
 
 @njit(cache=_CACHE, error_model="numpy")
 def _ms(M, S, out):
     """out_i = M S_i."""
-    for a in range(out.shape[0]):
-        for b in range(out.shape[1]):
-            _elem_sc(out[a, b], S, 2, M, 1, S.shape[0], a, b)
+    _prod_sc(S, 2, M, 1, S.shape[0], out)
 
 
 @njit(cache=_CACHE, error_model="numpy")
 def _mts(M, S, out):
     """out_i = M' S_i."""
-    for a in range(out.shape[0]):
-        for b in range(out.shape[1]):
-            _elem_sc(out[a, b], S, 2, M, 2, S.shape[0], a, b)
+    _prod_sc(S, 2, M, 2, S.shape[0], out)
 
 
 @njit(cache=_CACHE, error_model="numpy")
 def _ss(A, B, out):
     """out_i = A_i B_i."""
-    for a in range(out.shape[0]):
-        for b in range(out.shape[1]):
-            _elem_st(out[a, b], A, 0, B, 2, A.shape[1], a, b)
+    _prod_st(A, 0, B, 2, A.shape[1], out)
 
 
 @njit(cache=_CACHE, error_model="numpy")
 def _sts(A, B, out):
     """out_i = A_i' B_i."""
-    for a in range(out.shape[0]):
-        for b in range(out.shape[1]):
-            _elem_st(out[a, b], A, 1, B, 2, A.shape[0], a, b)
+    _prod_st(A, 1, B, 2, A.shape[0], out)
 
 
 @njit(cache=_CACHE, error_model="numpy")
 def _sst(A, B, ncol, out):
     """out_i = A_i[:, :ncol] B_i[:, :ncol]'."""
-    for a in range(out.shape[0]):
-        for b in range(out.shape[1]):
-            _elem_st(out[a, b], A, 0, B, 3, ncol, a, b)
+    _prod_st(A, 0, B, 3, ncol, out)
 
 
 # A sum over the levels (a reduction) is a chain of dependent additions: one at a time it costs
@@ -921,9 +925,7 @@ def nested_core(X, ntheta, reml, n, yty, x_logdet, level_n, XY_lv, F11, F1X, F12
 @njit(cache=_CACHE, error_model="numpy")
 def _f21lam(F12, lam1, out):
     """out_i = F12_i' Lambda_1 (q2 x q1)."""
-    for a in range(out.shape[0]):
-        for b in range(out.shape[1]):
-            _elem_sc(out[a, b], F12, 1, lam1, 0, F12.shape[0], a, b)
+    _prod_sc(F12, 1, lam1, 0, F12.shape[0], out)
 
 
 def compile_now() -> None:
