@@ -116,15 +116,16 @@ def nesting(terms) -> tuple[int, int | None, int | None] | None:
     i, f, c = order
     if not (_inside(terms, i, f) and _inside(terms, f, c)):
         return None
-    slots = np.bincount(_first(terms[i].codes, terms[f].codes, len(terms[i].levels)),
+    slots = np.bincount(_owner_of(terms[i].codes, terms[f].codes, len(terms[i].levels)),
                         minlength=len(terms[f].levels))
     if terms[f].q + int(slots.max()) * terms[i].q > MAX_FINE_Q:
         return None
     return f, c, i
 
 
-def _first(codes: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
-    """The owner's code of each of the ``n`` levels given by ``codes`` (rows)."""
+def _owner_of(codes: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
+    """For each of the ``n`` levels of a nested term, the code of the level that holds it
+    (``codes`` and ``owner``: the two terms' codes of every row)."""
     out = np.empty(n, dtype=np.intp)
     out[codes] = owner
     return out
@@ -175,7 +176,7 @@ class NestedLayout:
             # and adds nothing to the criterion, its gradient or the modes of the others.
             ti = terms[inner]
             self.qi = ti.q
-            owner = _first(ti.codes, tf.codes, len(ti.levels))  # fine level of each inner
+            owner = _owner_of(ti.codes, tf.codes, len(ti.levels))  # fine level of each inner
             order = np.lexsort((np.arange(owner.size), owner))
             slot = np.empty(owner.size, dtype=np.intp)
             starts = np.r_[0, np.cumsum(np.bincount(owner, minlength=len(tf.levels)))]
@@ -194,8 +195,7 @@ class NestedLayout:
         # fine levels in internal order: sorted by their coarse level (so that the levels of one
         # coarse level are consecutive), then by their own code
         if tc is not None:
-            parent_of_fine = np.empty(n1, dtype=np.intp)
-            parent_of_fine[tf.codes] = tc.codes
+            parent_of_fine = _owner_of(tf.codes, tc.codes, n1)
             fine_order = np.lexsort((np.arange(n1), parent_of_fine))
             n2 = len(tc.levels)
         else:
