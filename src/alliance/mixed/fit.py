@@ -924,7 +924,7 @@ def _assemble(problem: _Problem, optimum: _Optimum) -> MixedFit:
                 rcodes if rcodes is not None else np.zeros(n, dtype=np.intp), resid_var)
     out = MixedFit(
         title=f"Linear mixed model fit by {method}",
-        tables={"fixed": pd.DataFrame(), "variance_components": vc},
+        tables={"fixed": None, "variance_components": vc},  # "fixed" is built last, below
         cov_fixed=cov_df,
         sigma2=float(sigma2),
         loglik=float(loglik),

@@ -199,9 +199,18 @@ class Model:
         self.beta_ols, *_ = np.linalg.lstsq(X, y, rcond=None)
         yt = y - X @ self.beta_ols
         self.yt = yt
-        self.XtX_lv = np.stack([X[lv == k].T @ X[lv == k] for k in range(self.n_levels)])
-        self.Xty_lv = np.stack([X[lv == k].T @ yt[lv == k] for k in range(self.n_levels)])
-        self.yty_lv = np.array([float(yt[lv == k] @ yt[lv == k]) for k in range(self.n_levels)])
+        if self.n_levels == 1 and X.flags.c_contiguous:
+            # the products of the rows selected below, without selecting every row: the same
+            # layout and two distinct buffers (not X'X of one buffer, which NumPy computes by
+            # another BLAS routine), so the same BLAS calls and the same bits
+            self.XtX_lv = (X.T @ X.copy())[None]
+            self.Xty_lv = (X.T @ yt)[None]
+            self.yty_lv = np.array([float(yt @ yt)])
+        else:
+            self.XtX_lv = np.stack([X[lv == k].T @ X[lv == k] for k in range(self.n_levels)])
+            self.Xty_lv = np.stack([X[lv == k].T @ yt[lv == k] for k in range(self.n_levels)])
+            self.yty_lv = np.array([float(yt[lv == k] @ yt[lv == k])
+                                    for k in range(self.n_levels)])
         self.XtX = self.XtX_lv.sum(axis=0)
         self.Xty = self.Xty_lv.sum(axis=0)
         self.yty = float(self.yty_lv.sum())
@@ -675,15 +684,22 @@ def prepare(y, X, random, source: str):
             raise ValueError(
                 f"groups of random term '{r.name}' has {g.shape[0]} rows but y has {n}"
             )
-        miss = pd.isna(g)
-        if miss.any():
-            raise fail(src, "identifiers present",
-                       f"grouping factor '{r.name}' is missing in "
-                       f"{rows_text(np.flatnonzero(miss), src)}")
-        # the array's factorisation is the Series' (which wraps the same levels in an Index)
+        # the array's factorisation is the Series' (which wraps the same levels in an Index);
+        # it codes a missing label -1 (pandas' isna), so the labels are scanned for missing
+        # values only when it has some, or when it cannot sort them
         try:
             codes, levels = pd.factorize(g, sort=True)
         except TypeError:
+            codes = None
+        if codes is None or (codes < 0).any():
+            miss = pd.isna(g)
+            if codes is not None and not miss.any():
+                miss = codes < 0
+            if miss.any():
+                raise fail(src, "identifiers present",
+                           f"grouping factor '{r.name}' is missing in "
+                           f"{rows_text(np.flatnonzero(miss), src)}")
+        if codes is None:
             codes, levels = pd.factorize(pd.Series(g).astype(str), sort=True)
         if r.Z is None:  # a random intercept: a column of ones (no frame to check)
             Za, zcols = np.ones((n, 1)), ["Intercept"]
@@ -712,7 +728,7 @@ def check_rank(X: np.ndarray, names: list[str], source: str) -> None:
     n, p = X.shape
     if n <= p:  # a degenerate fit, not bad data: FitError (exit code 3 on the command line)
         raise FitError(f"{source}: {n} rows cannot estimate {p} fixed effects [rule: n > p]")
-    _Q, R, piv = sla.qr(X, mode="economic", pivoting=True)
+    R, piv = sla.qr(X, mode="r", pivoting=True)  # R only: the same R, without forming Q
     d = np.abs(np.diag(R))
     tol = max(n, p) * np.finfo(float).eps * 100 * (d[0] if d.size else 0.0)
     tol = max(tol, 1e-7 * d[0]) if d.size else tol
