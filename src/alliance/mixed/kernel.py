@@ -35,7 +35,7 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["nested_core", "work_rows"]
+__all__ = ["fine_sums", "nested_core", "work_rows"]
 
 _CACHE = True
 
@@ -1004,9 +1004,119 @@ def _f21lam(F12, lam1, out):
     _prod_sc(F12, 1, lam1, 0, F12.shape[0], out)
 
 
+@njit(cache=_CACHE, error_model="numpy")
+def _pairwise_leaf(a, s, n):
+    """NumPy's pairwise sum of a[s:s + n] for n <= 128: a plain sum from 0.0 below 8 terms,
+    else eight interleaved sums added pairwise, then the remainder."""
+    if n < 8:
+        res = 0.0
+        for i in range(s, s + n):
+            res += a[i]
+        return res
+    r0, r1, r2, r3 = a[s], a[s + 1], a[s + 2], a[s + 3]
+    r4, r5, r6, r7 = a[s + 4], a[s + 5], a[s + 6], a[s + 7]
+    i = 8
+    while i < n - (n % 8):
+        r0 += a[s + i]
+        r1 += a[s + i + 1]
+        r2 += a[s + i + 2]
+        r3 += a[s + i + 3]
+        r4 += a[s + i + 4]
+        r5 += a[s + i + 5]
+        r6 += a[s + i + 6]
+        r7 += a[s + i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[s + i]
+        i += 1
+    return res
+
+
+@njit(cache=_CACHE, error_model="numpy")
+def _pairwise(a, s, n):
+    """NumPy's pairwise sum of a[s:s + n] (``pairwise_sum`` of its add reductions): beyond 128
+    terms the sum of the two halves' (the first a multiple of 8 terms), depth first (an
+    explicit stack: numba's cache does not keep recursive functions)."""
+    if n <= 128:
+        return _pairwise_leaf(a, s, n)
+    ss = np.empty(64, dtype=np.intp)
+    nn = np.empty(64, dtype=np.intp)
+    state = np.zeros(64, dtype=np.intp)
+    vals = np.empty(64)
+    top = 0
+    nv = 0
+    ss[0], nn[0], state[0] = s, n, 0
+    while top >= 0:
+        m = nn[top]
+        if m <= 128:
+            vals[nv] = _pairwise_leaf(a, ss[top], m)
+            nv += 1
+            top -= 1
+            continue
+        h = m // 2
+        h -= h % 8
+        if state[top] == 0:  # the first half
+            state[top] = 1
+            ss[top + 1], nn[top + 1], state[top + 1] = ss[top], h, 0
+            top += 1
+        elif state[top] == 1:  # the second half
+            state[top] = 2
+            ss[top + 1], nn[top + 1], state[top + 1] = ss[top] + h, m - h, 0
+            top += 1
+        else:
+            vals[nv - 2] = vals[nv - 2] + vals[nv - 1]
+            nv -= 1
+            top -= 1
+    return vals[0]
+
+
+@njit(cache=_CACHE, error_model="numpy")
+def fine_sums(M, q1, q2, fcode, lv, L, n1):
+    """The statistics of the fine levels: ``F[l, f, a, :]`` = the sum over the rows r of fine
+    level f of (Z1[r, a] w_l(r)) M[r, :], and ``H[l, f, b, :]`` = the same of Z2[r, b] times
+    ``M[r, q1:]`` (``M`` = [Z1 Z2 X y], ``fcode`` the fine level of each row, ``lv`` its
+    residual level; w_l(r) = 1 if ``lv[r]`` is l, else 0, and no factor at all for one level).
+    Each sum is ``np.add.reduceat``'s over the products of the rows sorted stably by level (the
+    first product plus the pairwise sum of the others), so it has the same bits."""
+    n, W = M.shape
+    k2 = W - q1
+    F = np.zeros((L, n1, q1, W))
+    H = np.zeros((L, n1, q2, k2))
+    start = np.zeros(n1 + 1, dtype=np.intp)
+    for r in range(n):
+        start[fcode[r] + 1] += 1
+    for f in range(n1):
+        start[f + 1] += start[f]
+    at = start[:n1].copy()
+    rows = np.empty(n, dtype=np.intp)
+    for r in range(n):  # each level's rows in their order (a stable counting sort)
+        f = fcode[r]
+        rows[at[f]] = r
+        at[f] += 1
+    buf = np.empty(n)
+    for f in range(n1):
+        s = start[f]
+        m = start[f + 1] - s
+        for l in range(L):
+            for a in range(q1 + q2):
+                for c in range(W if a < q1 else k2):
+                    cc = c if a < q1 else q1 + c
+                    for i in range(m):
+                        r = rows[s + i]
+                        za = M[r, a] if L == 1 else M[r, a] * (1.0 if lv[r] == l else 0.0)
+                        buf[i] = za * M[r, cc]
+                    v = buf[0] if m == 1 else buf[0] + _pairwise(buf, 1, m - 1)
+                    if a < q1:
+                        F[l, f, a, c] = v
+                    else:
+                        H[l, f, a - q1, c] = v
+    return F, H
+
+
 def compile_now() -> None:
-    """Compile :func:`nested_core` (or load it from numba's cache) for the one signature every
-    model uses, on a problem of two patients in one therapist. ``make setup`` calls it once,
+    """Compile :func:`nested_core` and :func:`fine_sums` (or load them from numba's cache) for
+    the one signature every model uses, on a problem of two patients in one therapist. ``make setup`` calls it once,
     so that no test, chapter or worker process compiles it on its own."""
     L, q1, q2, k1, n1, n2 = 1, 1, 1, 2, 2, 1
     F11 = np.ones((L, q1, q1, n1))
@@ -1020,3 +1130,4 @@ def compile_now() -> None:
     nested_core(np.full((1, 2), 0.5), 2, True, 4, 3.0, 0.0, np.array([4.0]), XY, F11, F1X, F12,
                 H22, H2X, np.zeros(n1, dtype=np.intp), pos, pos, pos, pos + 1, True, True, True,
                 np.zeros((r1, n1)), np.zeros((r2, n2)))
+    fine_sums(np.ones((2, 4)), 1, 1, np.zeros(2, dtype=np.intp), np.zeros(2, dtype=np.intp), 1, 1)

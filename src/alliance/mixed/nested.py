@@ -72,7 +72,7 @@ import functools
 
 import numpy as np
 
-from alliance.mixed.kernel import nested_core, work_rows
+from alliance.mixed.kernel import fine_sums, nested_core, work_rows
 
 #: Rows of the compiled loop's work arrays for (q1, q2, k1) (a call into numba: kept).
 _work_rows = functools.lru_cache(maxsize=64)(work_rows)
@@ -209,28 +209,13 @@ class NestedLayout:
         self.parent = parent_of_fine[fine_order]  # coarse level of each internal fine level
         if tc is not None:
             self.starts = np.flatnonzero(np.r_[True, self.parent[1:] != self.parent[:-1]])
-        # rows sorted by internal fine level; every fine level has rows, every coarse level
-        # has fine levels, so no segment of a reduceat is empty
+        # the fine statistics: per fine level, Z1'[Z1 Z2 X y] and Z2'[Z2 X y] (every fine
+        # level has rows, every coarse level has fine levels)
         fcode = rank[tf.codes]
-        rows = np.argsort(fcode, kind="stable")
-        seg = np.flatnonzero(np.r_[True, fcode[rows][1:] != fcode[rows][:-1]])
-        lvr = lv[rows]
         q1, q2 = self.q1, self.q2
-        # the columns of the fine statistics, [Z1 Z2 X y], in the rows' internal order
-        right = np.concatenate([Z1f] + ([tc.Z] if tc is not None else []) + [XY], axis=1)[rows]
-        Z1 = right[:, :q1]
-        Z2 = right[:, q1 : q1 + q2]
-        F_lv = np.zeros((L, n1, q1, right.shape[1]))
-        H_rows = right[:, q1:]  # [Z2 X y]
-        H_fine = np.zeros((L, n1, q2, q2 + k1))
-        for lvl in range(L):
-            wrow = (lvr == lvl).astype(float) if L > 1 else None
-            for a in range(q1):
-                za = Z1[:, a] if wrow is None else Z1[:, a] * wrow
-                F_lv[lvl, :, a, :] = np.add.reduceat(za[:, None] * right, seg, axis=0)
-            for a in range(q2):
-                za = Z2[:, a] if wrow is None else Z2[:, a] * wrow
-                H_fine[lvl, :, a, :] = np.add.reduceat(za[:, None] * H_rows, seg, axis=0)
+        M = np.concatenate([Z1f] + ([tc.Z] if tc is not None else []) + [XY], axis=1)
+        F_lv, H_fine = fine_sums(M, q1, q2, fcode, np.ascontiguousarray(lv, dtype=np.intp), L,
+                                 n1)
         # per residual level, the levels of the factor last (the layout of the compiled loop,
         # alliance.mixed.kernel): Z1'Z1, Z1'[X y], Z1'Z2 per fine level, Z2'Z2, Z2'[X y] per
         # coarse level
