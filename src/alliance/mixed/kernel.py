@@ -1094,30 +1094,47 @@ def fine_sums(M, q1, q2, fcode, lv, L, n1):
         f = fcode[r]
         rows[at[f]] = r
         at[f] += 1
-    buf = np.empty(n)
+    mmax = 0
+    for f in range(n1):
+        mmax = max(mmax, start[f + 1] - start[f])
+    B = np.empty((mmax, W))  # a level's rows
+    za = np.empty(mmax)
+    buf = np.empty(mmax)
     for f in range(n1):
         s = start[f]
         m = start[f + 1] - s
+        for i in range(m):
+            src = M[rows[s + i]]
+            for c in range(W):
+                B[i, c] = src[c]
         for l in range(L):
             for a in range(q1 + q2):
-                for c in range(W if a < q1 else k2):
-                    cc = c if a < q1 else q1 + c
+                for i in range(m):
+                    za[i] = B[i, a] if L == 1 else B[i, a] * (1.0 if lv[rows[s + i]] == l else 0.0)
+                c0 = 0 if a < q1 else q1
+                for c in range(c0, W):
                     for i in range(m):
-                        r = rows[s + i]
-                        za = M[r, a] if L == 1 else M[r, a] * (1.0 if lv[r] == l else 0.0)
-                        buf[i] = za * M[r, cc]
-                    v = buf[0] if m == 1 else buf[0] + _pairwise(buf, 1, m - 1)
+                        buf[i] = za[i] * B[i, c]
+                    v = buf[0]
+                    if 1 < m < 9:  # the pairwise sum of fewer than 8 terms: a plain one from 0.0
+                        t = 0.0
+                        for i in range(1, m):
+                            t += buf[i]
+                        v = v + t
+                    elif m >= 9:
+                        v = v + _pairwise(buf, 1, m - 1)
                     if a < q1:
                         F[l, f, a, c] = v
                     else:
-                        H[l, f, a - q1, c] = v
+                        H[l, f, a - q1, c - q1] = v
     return F, H
 
 
 def compile_now() -> None:
     """Compile :func:`nested_core` and :func:`fine_sums` (or load them from numba's cache) for
-    the one signature every model uses, on a problem of two patients in one therapist. ``make setup`` calls it once,
-    so that no test, chapter or worker process compiles it on its own."""
+    the one signature every model uses, on a problem of two patients in one therapist.
+    ``make setup`` calls it once, so that no test, chapter or worker process compiles it on
+    its own."""
     L, q1, q2, k1, n1, n2 = 1, 1, 1, 2, 2, 1
     F11 = np.ones((L, q1, q1, n1))
     F1X = np.ones((L, q1, k1, n1))
