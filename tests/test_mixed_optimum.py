@@ -205,3 +205,54 @@ def test_boundary_fit_is_exactly_on_the_boundary_and_restarted():
     assert fit.boundary and fit.converged and fit.diagnostics["restarts"] >= 1
     vc = fit.variance_components
     assert vc.loc[(vc["group"] == "subject") & (vc["term1"] == "time"), "variance"].iloc[0] == 0.0
+
+
+def test_the_lbfgsb_driver_is_scipys_run():
+    """``opt.lbfgsb`` drives SciPy's L-BFGS-B step without ``minimize``'s wrappers; it must
+    be the same run: the same evaluations (points and count), iterations, end and result, bit
+    for bit, bounded and unbounded (Example 1 by REML from the identity, Rosenbrock's
+    function), at convergence by either test, at the iteration limit, and when the line search
+    fails (a gradient that points the wrong way)."""
+    from scipy import optimize
+
+    y, X, random = _example1()
+    y_num, Xa, _names, terms, _ = prepare(y, X, random, "ex1")
+    Q, R = np.linalg.qr(Xa)
+    model = Model(y_num, Q, terms, True, R)
+    bounds = opt.bounds_of(terms)
+    x0 = opt.theta0(terms)
+
+    def rosen(x):
+        f = float(np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2))
+        g = np.zeros_like(x)
+        g[:-1] = -400.0 * x[:-1] * (x[1:] - x[:-1] ** 2) - 2.0 * (1.0 - x[:-1])
+        g[1:] += 200.0 * (x[1:] - x[:-1] ** 2)
+        return f, g
+
+    cases = [(lambda x: model.evaluate(x, grad=True), x0, bounds, {}),
+             (lambda x: model.evaluate(x, grad=True), x0, None, {}),
+             (lambda x: model.evaluate(x, grad=True), x0 * 0.3, bounds,
+              {"maxiter": 5, "ftol": 1e-7, "gtol": 1e-3}),
+             (rosen, np.array([-1.2, 1.0, 0.5, 2.0]), [(None, 0.9), (0.0, None), (None, None),
+                                                      (-1.0, 1.0)], {}),
+             (rosen, np.array([-1.2, 1.0, 0.5]), None, {"maxcor": 5}),
+             (lambda x: model.evaluate(x, grad=True), x0, None, {"ftol": 0.0, "gtol": 0.0}),
+             (lambda x: (float(x @ x), -2.0 * x), np.array([1.0, 2.0]), None, {})]
+    for fun, start, bnds, kw in cases:
+        seen_a, seen_b = [], []
+
+        def rec(seen, fun=fun):
+            def f(x):
+                seen.append(np.array(x))
+                return fun(x)
+            return f
+
+        options = {"maxcor": 20, "ftol": 1e-14, "gtol": 1e-8, "maxiter": 2000, **kw}
+        a = opt.lbfgsb(rec(seen_a), start, bnds, **options)
+        b = optimize.minimize(rec(seen_b), start, jac=True, method="L-BFGS-B", bounds=bnds,
+                              options=options)
+        assert len(seen_a) == len(seen_b) == a.nfev == b.nfev
+        assert all(np.array_equal(u, v) for u, v in zip(seen_a, seen_b))
+        assert np.array_equal(a.x, b.x) and a.fun == b.fun and np.array_equal(a.jac, b.jac)
+        assert (a.nit, a.status, a.message, a.success) == (b.nit, b.status, b.message,
+                                                            b.success)

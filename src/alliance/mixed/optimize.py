@@ -148,13 +148,98 @@ class _Objective:
         return f, g
 
 
+try:  # SciPy's L-BFGS-B step (reverse communication), as its own driver calls it
+    from scipy.optimize import _lbfgsb as _lbfgsb_ext
+    from scipy.optimize._lbfgsb_py import status_messages as _STATUS
+    from scipy.optimize._lbfgsb_py import task_messages as _TASK
+
+    _SETULB = _lbfgsb_ext.setulb
+except (ImportError, AttributeError):  # pragma: no cover - another SciPy
+    _SETULB = None
+
+
+def lbfgsb(fun, x0, bounds=None, maxcor=20, ftol=1e-14, gtol=1e-8, maxiter=2000,
+           maxfun=15000, maxls=20) -> optimize.OptimizeResult:
+    """``scipy.optimize.minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=bounds,
+    options=...)``, the same run without its wrappers.
+
+    ``fun(x)`` returns the criterion and its gradient. SciPy's driver (``_minimize_lbfgsb``)
+    wraps ``fun`` in three objects that copy and compare ``x`` at every step; at the book's
+    size that cost about 20 microseconds per evaluation and 0.1 ms per run, as much as a fit's
+    criterion. This is the same loop around the same step (``setulb``): ``fun`` is evaluated
+    at ``x0`` first and then wherever the step asks for a new point (a point asked for again
+    is not re-evaluated), the iterations and evaluations are limited as there, and the result
+    has the same ``x``, ``fun``, ``nfev``, ``nit``, ``status``, ``message`` and ``success``
+    (tests/test_mixed_optimum.py compares the two). With a SciPy whose step this module
+    does not know, it calls ``scipy.optimize.minimize``."""
+    options = {"maxcor": maxcor, "ftol": ftol, "gtol": gtol, "maxiter": maxiter,
+               "maxfun": maxfun, "maxls": maxls}
+    if _SETULB is None:  # pragma: no cover - another SciPy
+        return optimize.minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=bounds,
+                                 options=options)
+    x0 = np.asarray(x0, dtype=np.float64).ravel()
+    n = x0.size
+    nbd = np.zeros(n, np.int32)
+    low = np.zeros(n, np.float64)
+    up = np.zeros(n, np.float64)
+    if bounds is not None:
+        if len(bounds) != n:
+            raise ValueError("length of x0 != length of bounds")
+        lb = np.array([-np.inf if b[0] is None else b[0] for b in bounds], dtype=float)
+        ub = np.array([np.inf if b[1] is None else b[1] for b in bounds], dtype=float)
+        if (lb > ub).any():
+            raise ValueError("L-BFGS-B: a lower bound is greater than an upper bound")
+        x0 = np.clip(x0, lb, ub)
+        fin_l, fin_u = np.isfinite(lb), np.isfinite(ub)
+        low[fin_l], up[fin_u] = lb[fin_l], ub[fin_u]
+        nbd[:] = np.where(fin_l, np.where(fin_u, 2, 1), np.where(fin_u, 3, 0))
+    m = maxcor
+    factr = ftol / np.finfo(float).eps
+    x = np.array(x0, dtype=np.float64)
+    at = x0.copy()  # where fun was last evaluated
+    f, g = fun(np.copy(at))
+    nfev = 1
+    wa = np.zeros(2 * m * n + 5 * n + 11 * m * m + 8 * m, np.float64)
+    iwa = np.zeros(3 * n, dtype=np.int32)
+    task = np.zeros(2, dtype=np.int32)
+    ln_task = np.zeros(2, dtype=np.int32)
+    lsave = np.zeros(4, dtype=np.int32)
+    isave = np.zeros(44, dtype=np.int32)
+    dsave = np.zeros(29, dtype=np.float64)
+    fx = np.array(0.0, dtype=np.float64)
+    gx = np.zeros(n, dtype=np.float64)
+    nit = 0
+    while True:
+        gx = gx.astype(np.float64)
+        _SETULB(m, x, low, up, nbd, fx, gx, factr, gtol, wa, iwa, task, lsave, isave, dsave,
+                maxls, ln_task)
+        if task[0] == 3:  # f and g at x
+            if not np.array_equal(x, at):
+                at = np.array(x, dtype=np.float64)
+                f, g = fun(np.copy(at))
+                nfev += 1
+            fx, gx = f, g
+        elif task[0] == 1:  # a new iteration
+            nit += 1
+            if nit >= maxiter:
+                task[0], task[1] = 5, 504
+            elif nfev > maxfun:
+                task[0], task[1] = 5, 502
+        else:
+            break
+    status = 0 if task[0] == 4 else (1 if nfev > maxfun or nit >= maxiter else 2)
+    return optimize.OptimizeResult(fun=fx, jac=gx, nfev=nfev, njev=nfev, nit=nit,
+                                   status=status,
+                                   message=_STATUS[task[0]] + ": " + _TASK[task[1]], x=x,
+                                   success=(status == 0))
+
+
 def _lbfgsb(model: Model, x0, bounds, options) -> optimize.OptimizeResult:
     """L-BFGS-B with the exact gradient; a run that stalls at the optimum (:class:`_Objective`)
     returns the lowest point seen, marked as a line-search end (see :func:`run`)."""
     obj = _Objective(model)
     try:
-        return optimize.minimize(obj, x0, jac=True, method="L-BFGS-B", bounds=bounds,
-                                 options=options)
+        return lbfgsb(obj, x0, bounds, **options)
     except _Stalled:
         res = optimize.OptimizeResult(
             x=obj.best_x, fun=obj.best_f, success=False, nfev=obj.nfev, nit=-1,
@@ -381,9 +466,8 @@ def restart_search(model: Model, best, bounds, always: bool = False, confirmed: 
     for start, bnds in starts:
         n += 1
         try:
-            cand = optimize.minimize(
-                lambda th: model.evaluate(th, grad=True), start, jac=True, method="L-BFGS-B",
-                bounds=bnds, options={"maxiter": 100, "ftol": 1e-7, "gtol": 1e-3, "maxcor": 20})
+            cand = lbfgsb(lambda th: model.evaluate(th, grad=True), start, bnds, maxiter=100,
+                          ftol=1e-7, gtol=1e-3, maxcor=20)
             cand.x = canonical(model, cand.x)
         except (FloatingPointError, np.linalg.LinAlgError):
             continue
