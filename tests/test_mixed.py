@@ -423,7 +423,7 @@ def test_sessions_in_patients_in_therapists_are_folded_into_the_patient_blocks(m
     assert Model(y, Qx, terms, True, Rx, resid).layout == "blocks"
     monkeypatch.undo()
     # crossed: the session factor on its own (session number 1..6 across patients)
-    crossed = terms[inner].__class__(**{**terms[inner].__dict__})
+    crossed = terms[inner].__class__(**terms[inner].__dict__)
     codes = np.asarray([int(str(v).split("\r")[-1]) for v in terms[inner].levels])
     crossed.codes = codes[terms[inner].codes] - 1
     crossed.levels = crossed.levels[:6]

@@ -207,7 +207,7 @@ def test_boundary_fit_is_exactly_on_the_boundary_and_restarted():
     assert vc.loc[(vc["group"] == "subject") & (vc["term1"] == "time"), "variance"].iloc[0] == 0.0
 
 
-def test_the_lbfgsb_driver_is_scipys_run():
+def test_the_lbfgsb_driver_is_scipys_run(monkeypatch):
     """``opt.lbfgsb`` drives SciPy's L-BFGS-B step without ``minimize``'s wrappers; it must
     be the same run: the same evaluations (points and count), iterations, end and result, bit
     for bit, bounded and unbounded (Example 1 by REML from the identity, Rosenbrock's
@@ -256,3 +256,10 @@ def test_the_lbfgsb_driver_is_scipys_run():
         assert np.array_equal(a.x, b.x) and a.fun == b.fun and np.array_equal(a.jac, b.jac)
         assert (a.nit, a.status, a.message, a.success) == (b.nit, b.status, b.message,
                                                             b.success)
+    # with a SciPy whose step it does not know, the driver is minimize itself
+    fun = lambda x: model.evaluate(x, grad=True)
+    a = opt.lbfgsb(fun, x0, bounds)
+    monkeypatch.setattr(opt, "_SETULB", None)
+    b = opt.lbfgsb(fun, x0, bounds)
+    assert np.array_equal(a.x, b.x) and a.fun == b.fun and a.nfev == b.nfev
+    assert a.message == b.message
