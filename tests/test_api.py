@@ -461,7 +461,8 @@ def test_truth_bias_cross_names_its_group_by_columns(example):
 #: (read, validate, lag, check: the lower layers once), the surface on numbers (design and
 #: fits), the tables (tests, row counts: the lower layers again, never back up).
 _RSA_STAGES = {
-    "rsa.spec.read_table": 0, "rsa.spec.build_lag": 0, "rsa.spec.require_groups_per_level": 0,
+    "rsa.spec.read_table": 0, "rsa.spec.build_lag": 0, "rsa.spec.lag_columns": 0,
+    "rsa.spec.require_groups_per_level": 0, "rsa.spec.require_groups_nested": 0,
     "rsa.spec.check_within_data": 0,
     "rsa.fit.design_matrix": 1, "rsa.fit._lmm": 1, "rsa.fit.ols": 1,
     "rsa.fit.constrained_fits": 1, "rsa.fit.regions_table": 1,

@@ -155,27 +155,38 @@ def require_groups_per_level(moderator: str, values, groups: dict, source, what:
 
     Raises :class:`~alliance.FitError` naming the level, the count and the rule.
     """
-    from alliance.errors import FitError
-
     level = _as_text(values)
     lcode, labels = pd.factorize(level)
     if not len(labels):
         return
-    unit = "arm" if moderator == "condition" else f"level of '{moderator}'"
     for name, ids in groups.items():
-        gcode = pd.factorize(_as_text(ids))[0]
-        pairs = np.unique(gcode.astype(np.int64) * len(labels) + lcode)  # distinct (group, level)
-        if (np.bincount(pairs // len(labels)) > 1).any():
-            continue  # crossed with the moderator: not nested, nothing to check
-        counts = np.bincount(pairs % len(labels), minlength=len(labels))  # groups per level
-        short = [(str(labels[k]), int(counts[k])) for k in range(len(labels)) if counts[k] < 2]
-        if short:
-            lv, n = min(short)  # the first level in sorted order, as a groupby lists them
-            raise FitError(
-                f"{source} ({what}): the {unit} '{lv}' has {n} {name}; an effect that differs "
-                f"between levels of '{moderator}' is tested against the variation between "
-                f"{name}s within a level, which needs at least 2 {name}s per {unit} "
-                f"[rule: at least 2 {name}s per {unit}]")
+        require_groups_nested(moderator, lcode, labels, name, pd.factorize(_as_text(ids))[0],
+                              source, what)
+
+
+def require_groups_nested(moderator: str, lcode: np.ndarray, labels, name: str,
+                          gcode: np.ndarray, source, what: str) -> None:
+    """:func:`require_groups_per_level` for one group, on codes: row ``i`` is in the level
+    ``labels[lcode[i]]`` and the group ``gcode[i]`` (non-negative integers; only which rows
+    share a code matters, so a caller's own factorisation of the ids serves)."""
+    from alliance.errors import FitError
+
+    k = len(labels)
+    seen = np.zeros((int(gcode.max()) + 1) * k, dtype=bool)
+    seen[gcode.astype(np.int64) * k + lcode] = True
+    pairs = np.flatnonzero(seen)  # distinct (group, level), sorted
+    if (np.bincount(pairs // k) > 1).any():
+        return  # crossed with the moderator: not nested, nothing to check
+    counts = np.bincount(pairs % k, minlength=k)  # groups per level
+    short = [(str(labels[j]), int(counts[j])) for j in range(k) if counts[j] < 2]
+    if short:
+        unit = "arm" if moderator == "condition" else f"level of '{moderator}'"
+        lv, n = min(short)  # the first level in sorted order, as a groupby lists them
+        raise FitError(
+            f"{source} ({what}): the {unit} '{lv}' has {n} {name}; an effect that differs "
+            f"between levels of '{moderator}' is tested against the variation between "
+            f"{name}s within a level, which needs at least 2 {name}s per {unit} "
+            f"[rule: at least 2 {name}s per {unit}]")
 
 
 def moderator_kind(values) -> str:

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from alliance.data.cells import fail, source_of
+from alliance.data.cells import Source, fail, source_of
 from alliance.data.lags import lag as build_lag
+from alliance.data.lags import lag_columns
 from alliance.data.lags import split_within_between
 from alliance.data.validate import read_table
-from alliance.moderation import require_groups_per_level
+from alliance.moderation import require_groups_nested, require_groups_per_level
 from alliance.options import check_conf_level, check_method, check_number, check_within_data
 from alliance.rsa.surface import COEF_NAMES
 
@@ -254,29 +255,54 @@ def analysis_frame(d, spec: RSASpec, read: dict | None = None) -> tuple[pd.DataF
     ys = xs.groupby(d[spec.inner]).transform("mean") if spec.y_as_group_mean else d[spec.y]
     drops = []  # (rows of the input left out, identifier, reason), in the order applied
     lag_info = None
+    text = pd.api.types.pandas_dtype(str)
+    id_codes = {}  # text id columns factorised once, for every use below: codes, -1 missing
+    for g in dict.fromkeys(spec.groups + ([spec.lag_unit] if spec.lag is not None else [])):
+        if d[g].dtype == text:
+            id_codes[g] = pd.factorize(d[g].to_numpy(dtype=object))[0]  # a missing id: NaN
     if spec.lag is not None:
-        tmp = pd.DataFrame({"_x": xs.to_numpy(), "_y": ys.to_numpy(), "_z": cols["z"],
-                            "_unit": d[spec.lag_unit], "_time": d[spec.time]}, index=d.index)
-        tmp.attrs["source"] = source.name
-        lagged = build_lag(tmp, ["_x", "_y", "_time"] + (["_z"] if spec.prior_outcome else []),
-                           group="_unit", time="_time", lag=spec.lag,
-                           bridge=["_x", "_y"] if spec.lag_gaps else None)
-        lag_info = dict(lagged.attrs["lag"], group=spec.lag_unit, time=spec.time)
+        xa, ya = xs.to_numpy(), ys.to_numpy()
+        named = {"_x": xa, "_y": ya, "_time": d[spec.time]}
+        if spec.prior_outcome:
+            named["_z"] = cols["z"]
+        if all(isinstance(a.dtype, np.dtype) and a.dtype.kind in "fiu"
+               for a in (xa, ya, *([cols["z"]] if spec.prior_outcome else []))):
+            # the lag builder on the columns themselves (the frame of them it would be given,
+            # named as there, and its source: the data's name and row labels)
+            unit = id_codes.get(spec.lag_unit)
+            bridge = ((lambda: pd.notna(xa) & pd.notna(ya)) if spec.lag_gaps else None)
+            lagged, report = lag_columns(
+                d[spec.lag_unit], d[spec.time], named, spec.lag,
+                Source(source.name, None, source.index), group="_unit", time="_time",
+                bridge=bridge, codes=unit if unit is not None and (unit >= 0).all() else None)
+            xs = np.asarray(lagged[f"_x_lag{spec.lag}"], dtype=float)
+            ys = np.asarray(lagged[f"_y_lag{spec.lag}"], dtype=float)
+            if spec.prior_outcome:
+                cols["prior_outcome"] = np.asarray(lagged[f"_z_lag{spec.lag}"], dtype=float)
+            no_previous = pd.isna(lagged[f"_time_lag{spec.lag}"])
+        else:
+            tmp = pd.DataFrame({"_x": xa, "_y": ya, "_z": cols["z"],
+                                "_unit": d[spec.lag_unit], "_time": d[spec.time]}, index=d.index)
+            tmp.attrs["source"] = source.name
+            lagged = build_lag(tmp, list(named), group="_unit", time="_time", lag=spec.lag,
+                               bridge=["_x", "_y"] if spec.lag_gaps else None)
+            report = lagged.attrs["lag"]
+            xs = lagged[f"_x_lag{spec.lag}"].to_numpy(dtype=float)
+            ys = lagged[f"_y_lag{spec.lag}"].to_numpy(dtype=float)
+            if spec.prior_outcome:
+                cols["prior_outcome"] = lagged[f"_z_lag{spec.lag}"].to_numpy(dtype=float)
+            no_previous = lagged[f"_time_lag{spec.lag}"].isna().to_numpy()
+        lag_info = dict(report, group=spec.lag_unit, time=spec.time)
         lag_info["n_missing_value"] = {k: v for k, v in lag_info["n_missing_value"].items()
                                        if not k.startswith("_time")}
         lag_info["n_valid"] = {k: v for k, v in lag_info["n_valid"].items()
                                if not k.startswith("_time")}
-        xs = lagged[f"_x_lag{spec.lag}"].to_numpy(dtype=float)
-        ys = lagged[f"_y_lag{spec.lag}"].to_numpy(dtype=float)
-        if spec.prior_outcome:
-            cols["prior_outcome"] = lagged[f"_z_lag{spec.lag}"].to_numpy(dtype=float)
-        drops.append((lagged[f"_time_lag{spec.lag}"].isna().to_numpy(), "no_previous_session",
+        drops.append((no_previous, "no_previous_session",
                       "no previous session of the same unit (first session or a gap)"))
     cols["x_raw"] = np.asarray(xs, dtype=float)
     cols["y_raw"] = np.asarray(ys, dtype=float)
     for c in spec.covariates:
         cols[f"cov:{c}"] = d[c].to_numpy()
-    text = pd.api.types.pandas_dtype(str)
     for g in spec.groups:  # ids as text, missing ones missing (text ids already are: as they are)
         ids = d[g]
         cols[f"group:{g}"] = ids.array if ids.dtype == text else ids.astype(str).where(
@@ -285,7 +311,9 @@ def analysis_frame(d, spec: RSASpec, read: dict | None = None) -> tuple[pd.DataF
     if spec.moderator:  # its kind, its coded values (NaN where missing), its level labels
         m = d[spec.moderator]
         if m.dtype == text:  # text: its distinct values and every row's from one factorisation
-            mcodes, vals = pd.factorize(m)  # (in order of appearance, as pd.unique)
+            # (in order of appearance, as pd.unique; its cells as objects: the same codes and
+            # values as the column's own factorize, in half the time)
+            mcodes, vals = pd.factorize(m.to_numpy(dtype=object))
         else:
             mcodes, vals = None, pd.unique(m.dropna())
         if len(vals) == 2 or spec.moderator_levels is not None:
@@ -312,8 +340,11 @@ def analysis_frame(d, spec: RSASpec, read: dict | None = None) -> tuple[pd.DataF
             kind, coded = "continuous", m.to_numpy(dtype=float)
         cols["mod"] = coded
     incomplete = np.zeros(len(d), dtype=bool)
-    for v in cols.values():
-        incomplete |= pd.isna(v) if v.dtype.kind not in "iub" else False
+    for k, v in cols.items():
+        if k.startswith("group:") and k[6:] in id_codes:  # a text id is missing where its code is
+            incomplete |= id_codes[k[6:]] < 0
+        elif v.dtype.kind not in "iub":
+            incomplete |= pd.isna(v)
     drops.append((incomplete, "missing_values",
                   ("a value of the outcome, a predictor, a covariate, a group or the moderator "
                    "missing")))
@@ -325,10 +356,19 @@ def analysis_frame(d, spec: RSASpec, read: dict | None = None) -> tuple[pd.DataF
         raise fail(source, "enough rows", f"only {n} complete rows for the response surface model")
     kept = {k: v[keep] for k, v in cols.items()}
     if kind == "binary" and spec.groups:  # groups nested in the moderator: at least 2 per level
-        labels = np.asarray(levels, dtype=object)[kept["mod"].astype(int)]
-        require_groups_per_level(spec.moderator, labels,
-                                 {g: kept[f"group:{g}"] for g in spec.groups}, source,
-                                 "response surface")
+        # on codes: each row's level (the levels' texts in order of appearance, as the rule
+        # factorises them) and each group's ids factorised above (only which rows share one
+        # matters)
+        mcode, seen = pd.factorize(kept["mod"].astype(int))
+        lcode, labels = pd.factorize(np.asarray(levels, dtype=object)[seen])
+        lcode = lcode[mcode]
+        for g in spec.groups:
+            if g in id_codes:
+                require_groups_nested(spec.moderator, lcode, labels, g, id_codes[g][keep], source,
+                                      "response surface")
+            else:
+                require_groups_per_level(spec.moderator, np.asarray(labels, dtype=object)[lcode],
+                                         {g: kept[f"group:{g}"]}, source, "response surface")
     if kind == "continuous" and spec.at is not None:  # 1e308 overflows; far out extrapolates
         spec.at = check_within_data(spec.at, coded[np.isfinite(coded)], "at",
                                     f"the moderator '{spec.moderator}'")
