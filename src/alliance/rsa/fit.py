@@ -748,13 +748,14 @@ def _surface_numbers(beta, cov, levels: dict, kind, fit, names: list) -> dict:
     coefficients; z, df = inf, for the others; None: z for all)."""
     SL = SURFACE_L.to_numpy()
     out = {}
+    parts = []  # each level's quantities and Jacobian (the difference's are theirs)
     for lab, M in levels.items():
         est, J = _surface_cov(beta, cov, M)
+        parts.append((est, J))
         out[lab] = (est, J @ cov @ J.T, _linear_df(fit, names, SL @ M))
     if kind == "binary":
         (_, M0), (_, M1) = levels.items()
-        e0, J0 = _surface_cov(beta, cov, M0)
-        e1, J1 = _surface_cov(beta, cov, M1)
+        (e0, J0), (e1, J1) = parts
         Jd = J1 - J0
         out[_difference(levels)] = (e1 - e0, Jd @ cov @ Jd.T, _linear_df(fit, names, SL @ (M1 - M0)))
     return out

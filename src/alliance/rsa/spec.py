@@ -237,8 +237,15 @@ def analysis_frame(d, spec: RSASpec, read: dict | None = None) -> tuple[pd.DataF
     if read is not None:
         d = read_table(d, **read)
     source = source_of(d)
+    taken = {}  # each column taken from the frame once (each take copies the frame's attrs)
+
+    def col(name):
+        if name not in taken:
+            taken[name] = d[name]
+        return taken[name]
+
     not_numbers = [c for c in spec.numeric_columns() if c in d.columns and not (
-        pd.api.types.is_numeric_dtype(d[c].dtype) and not pd.api.types.is_bool_dtype(d[c].dtype))]
+        pd.api.types.is_numeric_dtype(col(c).dtype) and not pd.api.types.is_bool_dtype(col(c).dtype))]
     if not_numbers:
         raise fail(source, "numeric column",
                    f"column(s) {not_numbers} do not hold numbers; read the data with "
@@ -250,19 +257,19 @@ def analysis_frame(d, spec: RSASpec, read: dict | None = None) -> tuple[pd.DataF
                    f"missing column(s) {missing}; the data have {list(d.columns)}")
     # The columns of every input row as arrays, in the frame's order; one DataFrame of the
     # complete rows at the end (group columns keep their pandas array: text ids stay text).
-    cols = {"z": d[spec.outcome].to_numpy()}
-    xs = d[spec.x]
-    ys = xs.groupby(d[spec.inner]).transform("mean") if spec.y_as_group_mean else d[spec.y]
+    cols = {"z": col(spec.outcome).to_numpy()}
+    xs = col(spec.x)
+    ys = xs.groupby(col(spec.inner)).transform("mean") if spec.y_as_group_mean else col(spec.y)
     drops = []  # (rows of the input left out, identifier, reason), in the order applied
     lag_info = None
     text = pd.api.types.pandas_dtype(str)
     id_codes = {}  # text id columns factorised once, for every use below: codes, -1 missing
     for g in dict.fromkeys(spec.groups + ([spec.lag_unit] if spec.lag is not None else [])):
-        if d[g].dtype == text:
-            id_codes[g] = pd.factorize(d[g].to_numpy(dtype=object))[0]  # a missing id: NaN
+        if col(g).dtype == text:
+            id_codes[g] = pd.factorize(col(g).to_numpy(dtype=object))[0]  # a missing id: NaN
     if spec.lag is not None:
         xa, ya = xs.to_numpy(), ys.to_numpy()
-        named = {"_x": xa, "_y": ya, "_time": d[spec.time]}
+        named = {"_x": xa, "_y": ya, "_time": col(spec.time)}
         if spec.prior_outcome:
             named["_z"] = cols["z"]
         if all(isinstance(a.dtype, np.dtype) and a.dtype.kind in "fiu"
@@ -272,7 +279,7 @@ def analysis_frame(d, spec: RSASpec, read: dict | None = None) -> tuple[pd.DataF
             unit = id_codes.get(spec.lag_unit)
             bridge = ((lambda: pd.notna(xa) & pd.notna(ya)) if spec.lag_gaps else None)
             lagged, report = lag_columns(
-                d[spec.lag_unit], d[spec.time], named, spec.lag,
+                col(spec.lag_unit), col(spec.time), named, spec.lag,
                 Source(source.name, None, source.index), group="_unit", time="_time",
                 bridge=bridge, codes=unit if unit is not None and (unit >= 0).all() else None)
             xs = np.asarray(lagged[f"_x_lag{spec.lag}"], dtype=float)
@@ -282,7 +289,7 @@ def analysis_frame(d, spec: RSASpec, read: dict | None = None) -> tuple[pd.DataF
             no_previous = pd.isna(lagged[f"_time_lag{spec.lag}"])
         else:
             tmp = pd.DataFrame({"_x": xa, "_y": ya, "_z": cols["z"],
-                                "_unit": d[spec.lag_unit], "_time": d[spec.time]}, index=d.index)
+                                "_unit": col(spec.lag_unit), "_time": col(spec.time)}, index=d.index)
             tmp.attrs["source"] = source.name
             lagged = build_lag(tmp, list(named), group="_unit", time="_time", lag=spec.lag,
                                bridge=["_x", "_y"] if spec.lag_gaps else None)
@@ -302,14 +309,14 @@ def analysis_frame(d, spec: RSASpec, read: dict | None = None) -> tuple[pd.DataF
     cols["x_raw"] = np.asarray(xs, dtype=float)
     cols["y_raw"] = np.asarray(ys, dtype=float)
     for c in spec.covariates:
-        cols[f"cov:{c}"] = d[c].to_numpy()
+        cols[f"cov:{c}"] = col(c).to_numpy()
     for g in spec.groups:  # ids as text, missing ones missing (text ids already are: as they are)
-        ids = d[g]
+        ids = col(g)
         cols[f"group:{g}"] = ids.array if ids.dtype == text else ids.astype(str).where(
             ids.notna()).array
     kind, levels, coded = None, [], None
     if spec.moderator:  # its kind, its coded values (NaN where missing), its level labels
-        m = d[spec.moderator]
+        m = col(spec.moderator)
         if m.dtype == text:  # text: its distinct values and every row's from one factorisation
             # (in order of appearance, as pd.unique; its cells as objects: the same codes and
             # values as the column's own factorize, in half the time)
