@@ -568,3 +568,14 @@ def test_analysis_frame_lags_the_columns_as_the_lag_builder_lags_a_frame(monkeyp
     assert [(k, r, list(b)) for b, k, r in got_info["drops"]] == [
         (k, r, list(b)) for b, k, r in want_info["drops"]]
     assert got_info["lag_report"]["n_no_previous"] > 0
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.0, True])
+def test_a_lag_that_is_not_a_positive_integer_is_refused_at_the_door(bad):
+    from alliance.findings import LAGGED_SURFACE
+    from alliance.rsa.fit import rsa_spec
+    from alliance.rsa.spec import analysis_frame
+
+    spec = rsa_spec(LAGGED_SURFACE, lag=bad)
+    with pytest.raises(ValueError, match="lag must be a positive integer"):
+        analysis_frame(alliance.read_sessions(alliance.load_example()), spec)

@@ -109,9 +109,7 @@ def lag(
     >>> out.attrs["lag"]["n_gap"], out.attrs["lag"]["n_first"]
     (1, 2)
     """
-    if isinstance(lag, (bool, np.bool_)) or not isinstance(lag, (int, np.integer)) or lag < 1:
-        raise ValueError(f"lag must be a positive integer; got {lag!r}")
-    lag = int(lag)
+    lag = _check_lag(lag)
     cols = [columns] if isinstance(columns, str) else list(columns)
     if not cols:
         raise ValueError("columns must name at least one column")
@@ -141,6 +139,7 @@ def lag_columns(groups: pd.Series, times: pd.Series, columns: dict, lag: int, so
     may give ``groups`` factorised by :func:`group_codes` (the caller's, reused). ``lag`` is a
     positive int; ``group``, ``time`` and ``source`` name things in the report and errors.
     """
+    lag = _check_lag(lag)
     g = groups.reset_index(drop=True)
     if codes is None:
         codes = group_codes(g)  # the groups as integers (ids equal as pandas compares them)
@@ -205,6 +204,12 @@ def lag_columns(groups: pd.Series, times: pd.Series, columns: dict, lag: int, so
         **({} if n_bridged is None else {"n_bridged": n_bridged}),
     }
     return lagged_columns, report
+
+
+def _check_lag(lag) -> int:
+    if isinstance(lag, (bool, np.bool_)) or not isinstance(lag, (int, np.integer)) or lag < 1:
+        raise ValueError(f"lag must be a positive integer; got {lag!r}")
+    return int(lag)
 
 
 def group_codes(g: pd.Series) -> np.ndarray | None:
