@@ -243,9 +243,16 @@ def _count_at_least(owner: np.ndarray, member: np.ndarray | None, k: int) -> int
     if member is None:
         return int(np.count_nonzero(np.bincount(owner)))
     width = int(member.max()) + 1
-    pairs = np.sort(owner.astype(np.int64) * width + member)
-    pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]  # distinct pairs
-    counts = np.bincount(pairs // width)
+    key = owner.astype(np.int64) * width + member
+    size = (int(owner.max()) + 1) * width
+    if size <= 8 * key.size + 4096:  # few (owner, member) cells: mark each pair in a table
+        seen = np.zeros(size, dtype=bool)
+        seen[key] = True
+        counts = np.count_nonzero(seen.reshape(-1, width), axis=1)
+    else:
+        pairs = np.sort(key)
+        pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]  # distinct pairs
+        counts = np.bincount(pairs // width)
     return int((counts >= k).sum())
 
 
@@ -345,7 +352,7 @@ class GrowthResult(Result):
 
     def sessions(self) -> list[int]:
         """Sessions spanned by the data used (first to last)."""
-        s = self.frame["session"]
+        s = self.frame["session"].to_numpy()
         return list(range(int(s.min()), int(s.max()) + 1))
 
     def trajectories(self) -> pd.DataFrame:
@@ -374,13 +381,15 @@ class GrowthResult(Result):
         tab.insert(0, "rater", [k[0] for k in keys])
         return tab
 
-    def _G(self, group: str) -> tuple[list[str], np.ndarray] | None:
-        vc = self.tables["variance_components"]
-        sel = vc["group"].to_numpy() == group
+    def _G(self, group: str, columns: tuple | None = None) -> tuple[list[str], np.ndarray] | None:
+        """``group``'s random-effect names and covariance matrix (None: no such group);
+        ``columns``: :meth:`_vc_columns`, when several groups are read."""
+        groups, term1, term2, variance = self._vc_columns() if columns is None else columns
+        sel = groups == group
         if not sel.any():
             return None
-        t1, t2 = vc["term1"].to_numpy()[sel], vc["term2"].to_numpy()[sel]
-        var = vc["variance"].to_numpy(dtype=float)[sel]
+        t1, t2 = term1[sel], term2[sel]
+        var = variance[sel]
         diag = pd.isna(t2)
         names = list(t1[diag])
         G = np.diag(var[diag])
@@ -388,6 +397,12 @@ class GrowthResult(Result):
             i, j = names.index(a), names.index(b)
             G[i, j] = G[j, i] = float(v)
         return names, G
+
+    def _vc_columns(self) -> tuple:
+        """The variance components' group, term1, term2 and variance columns, as arrays."""
+        vc = self.tables["variance_components"]
+        return (vc["group"].to_numpy(), vc["term1"].to_numpy(), vc["term2"].to_numpy(),
+                vc["variance"].to_numpy(dtype=float))
 
     def marginal_sd(self, rater: str | None = None, session: int | None = None) -> float:
         """Model-implied SD of one rating at a session (default: the last), within arm.
@@ -413,8 +428,9 @@ class GrowthResult(Result):
         var = float(self.fit.sigma2 if rv is None else rv[rater])
         coords = ({**coords, "Intercept": coords.get("Intercept", 1.0)} if self.rater == "both"
                   else coords)
+        columns = self._vc_columns()
         for group in ("patient", "therapist", "session"):
-            g = self._G(group)
+            g = self._G(group, columns)
             if g is None:
                 continue
             names, G = g

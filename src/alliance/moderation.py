@@ -64,10 +64,10 @@ def add_moderator(X: pd.DataFrame, base, values, moderator: str, levels) -> pd.D
     levels : sequence of str
         Levels, reference first.
     """
-    values = np.asarray(values).astype(str)
+    is_level = _level_test(values)
     cols = {}
     for lv in levels[1:]:
-        ind = (values == str(lv)).astype(float)
+        ind = is_level(str(lv)).astype(float)
         name = indicator_name(moderator, lv)
         cols[name] = ind
         for b in base:
@@ -78,6 +78,19 @@ def add_moderator(X: pd.DataFrame, base, values, moderator: str, levels) -> pd.D
             out[name] = col
         return out
     return pd.concat([X, pd.DataFrame(cols, index=X.index)], axis=1)  # one new block
+
+
+def _level_test(values):
+    """``lambda level: np.asarray(values).astype(str) == level``: each row's moderator text
+    compared with a level's. Text cells (none missing) are compared once per distinct value
+    (factorised) instead of converting every cell to a fixed-width string."""
+    arr = np.asarray(values)
+    if arr.dtype == object:
+        codes, uniq = pd.factorize(arr)
+        if (codes >= 0).all() and all(type(u) is str and "\x00" not in u for u in uniq):
+            return lambda level: np.array([u == level for u in uniq], dtype=bool)[codes]
+    text = arr.astype(str)
+    return lambda level: text == level
 
 
 def moderated_contrasts(terms: dict[str, str], moderator: str | None, levels,
@@ -197,9 +210,8 @@ def moderator_kind(values) -> str:
     years of marriage as categories would give one indicator per distinct value.
     """
     s = pd.Series(values)
-    present = s.dropna()
     if (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
-            and present.nunique() > 2):
+            and s.dropna().nunique() > 2):  # (the present values only when they can decide)
         return "numeric"
     return "categorical"
 

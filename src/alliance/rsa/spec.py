@@ -363,12 +363,13 @@ def analysis_frame(d, spec: RSASpec, read: dict | None = None) -> tuple[pd.DataF
         raise fail(source, "enough rows", f"only {n} complete rows for the response surface model")
     kept = {k: v[keep] for k, v in cols.items()}
     if kind == "binary" and spec.groups:  # groups nested in the moderator: at least 2 per level
-        # on codes: each row's level (the levels' texts in order of appearance, as the rule
-        # factorises them) and each group's ids factorised above (only which rows share one
-        # matters)
-        mcode, seen = pd.factorize(kept["mod"].astype(int))
+        # on codes: each row's level (the texts of the levels present, factorised as the rule
+        # factorises them) and each group's ids factorised above (only which rows share a
+        # code matters, not the codes' order)
+        mod = kept["mod"].astype(int)  # 0 or 1: the level of each row
+        seen = np.flatnonzero(np.bincount(mod, minlength=2))  # the levels present
         lcode, labels = pd.factorize(np.asarray(levels, dtype=object)[seen])
-        lcode = lcode[mcode]
+        lcode = lcode[np.searchsorted(seen, mod)]
         for g in spec.groups:
             if g in id_codes:
                 require_groups_nested(spec.moderator, lcode, labels, g, id_codes[g][keep], source,
