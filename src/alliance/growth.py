@@ -61,7 +61,7 @@ import numpy as np
 import pandas as pd
 
 from alliance.data.cells import fail
-from alliance.data.validate import read_sessions
+from alliance.data.validate import _read_sessions_coded, read_sessions
 from alliance.errors import AllianceWarning, FitError
 from alliance.mixed import DDF_LABEL, MixedFit, RandomTerm, fit_lmm
 from alliance.options import check_conf_level, check_df, check_method
@@ -151,6 +151,11 @@ def growth_frame(data, rater: str = "therapist", *, columns=None) -> tuple[pd.Da
 
 def _growth_frame(data: pd.DataFrame, rater: str) -> tuple[pd.DataFrame, dict]:
     """:func:`growth_frame` on data already validated by :func:`alliance.read_sessions`."""
+    return _growth_rows(data, rater)[:2]
+
+
+def _growth_rows(data: pd.DataFrame, rater: str) -> tuple[pd.DataFrame, dict, np.ndarray]:
+    """:func:`_growth_frame`, and the row of ``data`` each row of the frame comes from."""
     raters = _raters_of(rater)
     ratings = [data[RATERS[r]].to_numpy(dtype=float) for r in raters]  # NaN: missing
     keep_all = [~np.isnan(v) for v in ratings]
@@ -181,10 +186,11 @@ def _growth_frame(data: pd.DataFrame, rater: str) -> tuple[pd.DataFrame, dict]:
                  "missingness is at random)")
     patients = ids["patient"].to_numpy()  # ids are never missing (read_sessions)
     lost = len(set(patients)) - len(set(patients[rows]))  # kept ones are a subset
-    return frame, {**log.info(), "patients_without_ratings": int(lost)}
+    return frame, {**log.info(), "patients_without_ratings": int(lost)}, rows
 
 
-def check_design(frame: pd.DataFrame, therapist_effects: str, source) -> None:
+def check_design(frame: pd.DataFrame, therapist_effects: str, source, *,
+                 codes: dict | None = None) -> None:
     """The minimum design a growth model needs, checked before it is fitted (per rater and arm).
 
     * with therapist effects (``"intercept"``, ``"intercept+slope"``): at least two
@@ -199,12 +205,14 @@ def check_design(frame: pd.DataFrame, therapist_effects: str, source) -> None:
 
     Raises :class:`~alliance.FitError` naming the arm, the count and the rule (a fit
     of such a design gives degrees of freedom near zero and p near 1, which look
-    like a result).
+    like a result). ``codes`` may give the ``patient`` and ``therapist`` of each row
+    factorised already (non-negative integers; only which rows share one matters).
     """
+    codes = codes or {}
     rater = frame["rater"].to_numpy()
     arm = frame["condition"].to_numpy()
-    patient = pd.factorize(frame["patient"].to_numpy())[0]
-    therapist = pd.factorize(frame["therapist"].to_numpy())[0]
+    patient, therapist = (codes[c] if c in codes else pd.factorize(frame[c].to_numpy())[0]
+                          for c in ("patient", "therapist"))
     session = pd.factorize(frame["session"].to_numpy())[0]
     for r in pd.unique(rater):
         of_rater = rater == r
@@ -619,17 +627,19 @@ def fit_growth(
     method = _check_args(rater, therapist_effects, method, residual)  # options before the data
     check_conf_level(conf_level)
     check_df(df, method=method)
-    return _fit_growth(read_sessions(data, columns), rater, method=method,
-                       therapist_effects=therapist_effects, conf_level=conf_level, df=df,
-                       residual=residual, session_effect=session_effect)
+    data, codes = _read_sessions_coded(data, columns)
+    return _fit_growth(data, rater, method=method, therapist_effects=therapist_effects,
+                       conf_level=conf_level, df=df, residual=residual,
+                       session_effect=session_effect, codes=codes)
 
 
 def _fit_growth(data: pd.DataFrame, rater: str = "therapist", *, method: str = "REML",
                 therapist_effects: str = "intercept+slope", conf_level: float = 0.95,
                 df: str = "satterthwaite", residual: str = "rater",
-                session_effect: bool = False) -> GrowthResult:
+                session_effect: bool = False, codes: dict | None = None) -> GrowthResult:
     """:func:`fit_growth` on data already validated by :func:`alliance.read_sessions` (the
-    door of every public analysis): callers that validated once call this."""
+    door of every public analysis): callers that validated once call this (``codes``: the
+    ids' factorisations that validation made, when the caller has them)."""
     method = _check_args(rater, therapist_effects, method, residual)
     conf_level = check_conf_level(conf_level)
     df = check_df(df, method=method)
@@ -637,14 +647,16 @@ def _fit_growth(data: pd.DataFrame, rater: str = "therapist", *, method: str = "
         raise ValueError("session_effect needs both raters (rater='both'): with one rating per "
                          "session a session effect is the residual")
     source = data.attrs["source"]
-    frame, dropped = _growth_frame(data, rater)
+    frame, dropped, rows = _growth_rows(data, rater)
     by_rater = rater == "both" and residual == "rater"
     arms = set(frame["condition"].to_numpy())
     if arms != {"training", "control"}:
         raise fail(source, "both arms present",
                    f"the growth model compares arms but the rated rows hold only {sorted(arms)}")
     what = "both raters stacked" if rater == "both" else f"{RATER_LABEL[rater]} alliance"
-    check_design(frame, therapist_effects, f"{source} (growth, {what})")
+    given = {c: v[0][rows] for c, v in (codes or {}).items()
+             if c in ("patient", "therapist") and v is not None and len(v[0]) == len(data)}
+    check_design(frame, therapist_effects, f"{source} (growth, {what})", codes=given)
     X, random = _design(frame, rater, therapist_effects, session_effect)
     fit = fit_lmm(
         frame["y"].to_numpy(),

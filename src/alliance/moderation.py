@@ -181,7 +181,8 @@ def require_groups_nested(moderator: str, lcode: np.ndarray, labels, name: str,
                           gcode: np.ndarray, source, what: str) -> None:
     """:func:`require_groups_per_level` for one group, on codes: row ``i`` is in the level
     ``labels[lcode[i]]`` and the group ``gcode[i]`` (non-negative integers; only which rows
-    share a code matters, so a caller's own factorisation of the ids serves)."""
+    share a code matters, so a caller's own factorisation of the ids serves, and a level of
+    ``labels`` that no row is in is not one of the levels checked)."""
     from alliance.errors import FitError
 
     k = len(labels)
@@ -191,7 +192,7 @@ def require_groups_nested(moderator: str, lcode: np.ndarray, labels, name: str,
     if (np.bincount(pairs // k) > 1).any():
         return  # crossed with the moderator: not nested, nothing to check
     counts = np.bincount(pairs % k, minlength=k)  # groups per level
-    short = [(str(labels[j]), int(counts[j])) for j in range(k) if counts[j] < 2]
+    short = [(str(labels[j]), int(counts[j])) for j in range(k) if 0 < counts[j] < 2]
     if short:
         unit = "arm" if moderator == "condition" else f"level of '{moderator}'"
         lv, n = min(short)  # the first level in sorted order, as a groupby lists them

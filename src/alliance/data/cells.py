@@ -207,6 +207,8 @@ def parse_numeric(values, column: str, source: Source, *, decimal: str = ".") ->
     if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
         return _raise_all(s, column, source, "holds dates or durations, not numbers")
     if pd.api.types.is_numeric_dtype(dtype):
+        if isinstance(dtype, np.dtype) and dtype.kind in "iu":  # NumPy integers: none missing
+            return s.to_numpy(dtype=float)  # (and all finite)
         out = s.to_numpy(dtype=float, na_value=np.nan)
         return _finite(out, s, column, source)
     # object, string or categorical: cell by cell, text parsed strictly

@@ -300,7 +300,20 @@ def _previous_observed(keys: pd.DataFrame, ok: np.ndarray, lag: int) -> np.ndarr
     return out
 
 
-def split_within_between(values, patient) -> tuple[np.ndarray, np.ndarray]:
+def _dense(codes: np.ndarray) -> np.ndarray:
+    """Integer codes renumbered 0, 1, ... in the order of their values (-1 stays -1)."""
+    codes = np.asarray(codes)
+    ok = codes >= 0
+    if not ok.any():
+        return np.full(codes.shape, -1, dtype=np.intp)
+    present = np.zeros(int(codes.max()) + 1, dtype=bool)
+    present[codes[ok]] = True
+    number = np.cumsum(present) - 1
+    return np.where(ok, number[np.maximum(codes, 0)], -1)
+
+
+def split_within_between(values, patient, codes: np.ndarray | None = None
+                         ) -> tuple[np.ndarray, np.ndarray]:
     """Each patient's own mean of ``values`` (NaN ignored) and the deviation from it.
 
     ``values`` are one rating per row, ``patient`` the patient of each row. The
@@ -308,12 +321,14 @@ def split_within_between(values, patient) -> tuple[np.ndarray, np.ndarray]:
     rows given (every available session, whatever else is missing in the row).
     Returns ``(patient_mean, values - patient_mean)`` row by row; a patient
     without any value gets NaN. ``values`` may also be an (n, k) array of k columns,
-    split column by column in one pass (the same numbers as k calls).
+    split column by column in one pass (the same numbers as k calls). ``codes``: the
+    patients already factorised by the caller (one integer per row, -1 for no id; only which
+    rows share a code matters), used instead of factorising ``patient``.
     """
     v = np.asarray(values, dtype=float)
     # grouped on integer codes (pandas' compensated group sums: the same bits as a groupby
     # transform on the ids, without pandas' label lookup of an array key); no id: NaN
-    codes = pd.factorize(np.asarray(patient))[0]
+    codes = pd.factorize(np.asarray(patient))[0] if codes is None else _dense(codes)
     has = codes >= 0
     pm = np.full(v.shape, np.nan)
     if has.any():

@@ -389,8 +389,8 @@ def rsa_spec(spec: RSASpec | str | None = None, x: str | None = None, y: str | N
     return RSASpec(**{**fields, **options})
 
 
-def _fit_rsa(data, spec: RSASpec, *, df: str = "satterthwaite", read: dict | None = None
-             ) -> RSAResult:
+def _fit_rsa(data, spec: RSASpec, *, df: str = "satterthwaite", read: dict | None = None,
+             codes: dict | None = None) -> RSAResult:
     """:func:`fit_rsa` behind its door, the options checked (``spec``): ``data`` validated (by
     :func:`alliance.read_table`, or session data by :func:`alliance.read_sessions`), or, with
     ``read`` (:func:`alliance.read_table`'s options), read here.
@@ -399,9 +399,10 @@ def _fit_rsa(data, spec: RSASpec, *, df: str = "satterthwaite", read: dict | Non
     data, once), the surface on numbers (design, fits, a1-a5 and the other quantities with
     their covariances), and the tables (:func:`_tables`: every test, the rows). The
     congruence checklist, the verdict and the model family's tables are made when first read
-    (:class:`RSAResult`).
+    (:class:`RSAResult`). ``codes``: the ids' factorisations made by the validation of
+    ``data`` (:func:`alliance.data.validate._read_sessions_coded`), if the caller has them.
     """
-    f, frame_info = analysis_frame(data, spec, read)
+    f, frame_info = analysis_frame(data, spec, read, codes=codes)
     source = f.attrs["source"]
     kind, mod_levels = frame_info["moderator_kind"], frame_info["moderator_levels"]
     drops = list(frame_info["drops"])

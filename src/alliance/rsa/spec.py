@@ -208,7 +208,8 @@ class RSASpec:
         return list(dict.fromkeys(cols + ([self.moderator] if self.moderator else [])))
 
 
-def analysis_frame(d, spec: RSASpec, read: dict | None = None) -> tuple[pd.DataFrame, dict]:
+def analysis_frame(d, spec: RSASpec, read: dict | None = None, *,
+                   codes: dict | None = None) -> tuple[pd.DataFrame, dict]:
     """The rows a surface is fitted on, with the centred polynomial terms: the door of a fit.
 
     Every check of the data is here, in one pass through the lower layers: with
@@ -219,6 +220,9 @@ def analysis_frame(d, spec: RSASpec, read: dict | None = None) -> tuple[pd.DataF
     predictors (the one lag builder), the moderator (binary: two values, or the two
     ``moderator_levels``; else numeric), the complete rows, at least 2 groups per
     level of a binary moderator, and ``at`` and a numeric ``center`` near the data.
+    ``codes``: the id columns' factorisations that validating ``d`` made
+    (:func:`alliance.data.validate._read_sessions_coded`), used instead of factorising
+    them again.
 
     Returns
     -------
@@ -236,6 +240,7 @@ def analysis_frame(d, spec: RSASpec, read: dict | None = None) -> tuple[pd.DataF
     """
     if read is not None:
         d = read_table(d, **read)
+        codes = None
     source = source_of(d)
     taken = {}  # each column taken from the frame once (each take copies the frame's attrs)
 
@@ -263,10 +268,12 @@ def analysis_frame(d, spec: RSASpec, read: dict | None = None) -> tuple[pd.DataF
     drops = []  # (rows of the input left out, identifier, reason), in the order applied
     lag_info = None
     text = pd.api.types.pandas_dtype(str)
+    given = {k: v for k, v in (codes or {}).items() if v is not None and len(v[0]) == len(d)}
     id_codes = {}  # text id columns factorised once, for every use below: codes, -1 missing
     for g in dict.fromkeys(spec.groups + ([spec.lag_unit] if spec.lag is not None else [])):
-        if col(g).dtype == text:
-            id_codes[g] = pd.factorize(col(g).to_numpy(dtype=object))[0]  # a missing id: NaN
+        if col(g).dtype == text:  # (validation's factorisation of the column, if given)
+            id_codes[g] = (given[g][0] if g in given else
+                           pd.factorize(col(g).to_numpy(dtype=object))[0])  # a missing id: NaN
     if spec.lag is not None:
         xa, ya = xs.to_numpy(), ys.to_numpy()
         named = {"_x": xa, "_y": ya, "_time": col(spec.time)}
@@ -320,7 +327,8 @@ def analysis_frame(d, spec: RSASpec, read: dict | None = None) -> tuple[pd.DataF
         if m.dtype == text:  # text: its distinct values and every row's from one factorisation
             # (in order of appearance, as pd.unique; its cells as objects: the same codes and
             # values as the column's own factorize, in half the time)
-            mcodes, vals = pd.factorize(m.to_numpy(dtype=object))
+            mcodes, vals = (given[spec.moderator] if spec.moderator in given else
+                            pd.factorize(m.to_numpy(dtype=object)))
         else:
             mcodes, vals = None, pd.unique(m.dropna())
         if len(vals) == 2 or spec.moderator_levels is not None:
