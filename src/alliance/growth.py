@@ -154,8 +154,10 @@ def _growth_frame(data: pd.DataFrame, rater: str) -> tuple[pd.DataFrame, dict]:
     return _growth_rows(data, rater)[:2]
 
 
-def _growth_rows(data: pd.DataFrame, rater: str) -> tuple[pd.DataFrame, dict, np.ndarray]:
-    """:func:`_growth_frame`, and the row of ``data`` each row of the frame comes from."""
+def _growth_rows(data: pd.DataFrame, rater: str, patients: tuple | None = None
+                 ) -> tuple[pd.DataFrame, dict, np.ndarray]:
+    """:func:`_growth_frame`, and the row of ``data`` each row of the frame comes from;
+    ``patients``: the patient ids factorised by validation (``(codes, distinct ids)``)."""
     raters = _raters_of(rater)
     ratings = [data[RATERS[r]].to_numpy(dtype=float) for r in raters]  # NaN: missing
     keep_all = [~np.isnan(v) for v in ratings]
@@ -184,8 +186,12 @@ def _growth_rows(data: pd.DataFrame, rater: str) -> tuple[pd.DataFrame, dict, np
         log.drop(missing & (owner == k), f"missing:{RATERS[r]}",
                  f"{RATERS[r]} missing (the likelihood uses every available rating; valid if "
                  "missingness is at random)")
-    patients = ids["patient"].to_numpy()  # ids are never missing (read_sessions)
-    lost = len(set(patients)) - len(set(patients[rows]))  # kept ones are a subset
+    if patients is not None and len(patients[0]) == len(data):  # distinct codes: distinct ids
+        n_ids = len(patients[1])
+        lost = n_ids - np.count_nonzero(np.bincount(patients[0][rows], minlength=n_ids))
+    else:
+        patients = ids["patient"].to_numpy()  # ids are never missing (read_sessions)
+        lost = len(set(patients)) - len(set(patients[rows]))  # kept ones are a subset
     return frame, {**log.info(), "patients_without_ratings": int(lost)}, rows
 
 
@@ -647,7 +653,7 @@ def _fit_growth(data: pd.DataFrame, rater: str = "therapist", *, method: str = "
         raise ValueError("session_effect needs both raters (rater='both'): with one rating per "
                          "session a session effect is the residual")
     source = data.attrs["source"]
-    frame, dropped, rows = _growth_rows(data, rater)
+    frame, dropped, rows = _growth_rows(data, rater, (codes or {}).get("patient"))
     by_rater = rater == "both" and residual == "rater"
     arms = set(frame["condition"].to_numpy())
     if arms != {"training", "control"}:

@@ -407,7 +407,7 @@ def _fit_rsa(data, spec: RSASpec, *, df: str = "satterthwaite", read: dict | Non
     kind, mod_levels = frame_info["moderator_kind"], frame_info["moderator_levels"]
     drops = list(frame_info["drops"])
     notes = list(frame_info["warnings"])
-    X, mod_term = design_matrix(f, spec, kind, mod_levels)
+    X, mod_term = design_matrix(f, spec, kind, mod_levels, codes=frame_info["group_codes"])
     outlier_rows = []
     if spec.outliers:  # Bollen & Jackman (1980), as the RSA package by default: refit without them
         f, X, out = drop_outliers(f, X, spec, kind, mod_levels, frame_info["rows_input"])

@@ -236,7 +236,9 @@ def analysis_frame(d, spec: RSASpec, read: dict | None = None, *,
         ``center_x``, ``center_y``, ``moderator_kind``, ``moderator_levels``,
         ``lag_report``, ``rows_input`` and ``drops``: the rows left out, in the order
         the rules were applied, as ``(rows of the input, identifier, reason)`` (the
-        fit counts them with :class:`alliance.results.RowLog`); ``warnings`` (a list).
+        fit counts them with :class:`alliance.results.RowLog`); ``warnings`` (a list);
+        ``group_codes``: the text group columns of the frame factorised (``group -> codes``,
+        for :func:`design_matrix`).
     """
     if read is not None:
         d = read_table(d, **read)
@@ -412,14 +414,18 @@ def analysis_frame(d, spec: RSASpec, read: dict | None = None, *,
     f = pd.DataFrame(kept)
     f.attrs["source"] = source.name
     info = {"center_x": cx, "center_y": cy, "moderator_kind": kind, "moderator_levels": levels,
-            "lag_report": lag_info, "warnings": notes, "rows_input": len(d), "drops": drops}
+            "lag_report": lag_info, "warnings": notes, "rows_input": len(d), "drops": drops,
+            "group_codes": {g: c[keep] for g, c in id_codes.items() if g in spec.groups}}
     return f, info
 
 
-def design_matrix(f: pd.DataFrame, spec: RSASpec, kind: str | None, levels) -> tuple[pd.DataFrame, str | None]:
+def design_matrix(f: pd.DataFrame, spec: RSASpec, kind: str | None, levels, *,
+                  codes: dict | None = None) -> tuple[pd.DataFrame, str | None]:
     """Fixed-effect design: intercept, the five terms, moderator and its products, covariates.
 
     Returns the design and the moderator's column name (``None`` without a moderator).
+    ``codes``: the frame's group columns factorised (``group_codes`` of
+    :func:`analysis_frame`, for this very frame), used for the level-2 means.
     """
     n = len(f)
     cols = {"Intercept": np.ones(n)}  # the columns, in order; one DataFrame at the end
@@ -446,7 +452,10 @@ def design_matrix(f: pd.DataFrame, spec: RSASpec, kind: str | None, levels) -> t
         # every level's a1..a5 are then within-group, none borrows between-group association
         # from another level (the same a1..a5 as centring the five terms at the group's means).
         group = f[f"group:{spec.inner}"].to_numpy()
-        means = split_within_between(np.column_stack([values[t] for t in COEF_NAMES]), group)[0]
+        given = (codes or {}).get(spec.inner)
+        means = split_within_between(np.column_stack([values[t] for t in COEF_NAMES]), group,
+                                     codes=given if given is not None and len(given) == n
+                                     else None)[0]
         for j, t in enumerate(COEF_NAMES):
             cols[f"mean_{t}"] = means[:, j]
         if kind:
