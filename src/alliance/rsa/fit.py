@@ -36,7 +36,7 @@ from alliance.rsa.surface import (
     COEF_NAMES,
     QUANTITIES,
     SURFACE_L,
-    _surface_cov,
+    _surface_covs,
     congruence_checklist,
     covariate_means,
     far_point_flags,
@@ -749,10 +749,9 @@ def _surface_numbers(beta, cov, levels: dict, kind, fit, names: list) -> dict:
     coefficients; z, df = inf, for the others; None: z for all)."""
     SL = SURFACE_L.to_numpy()
     out = {}
-    parts = []  # each level's quantities and Jacobian (the difference's are theirs)
-    for lab, M in levels.items():
-        est, J = _surface_cov(beta, cov, M)
-        parts.append((est, J))
+    # each level's quantities and Jacobian, in one batch (the difference's are theirs)
+    parts = _surface_covs(beta, list(levels.values()))
+    for (lab, M), (est, J) in zip(levels.items(), parts):
         out[lab] = (est, J @ cov @ J.T, _linear_df(fit, names, SL @ M))
     if kind == "binary":
         (_, M0), (_, M1) = levels.items()
