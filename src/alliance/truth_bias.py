@@ -234,6 +234,10 @@ def _check_design(judgment, truth, bias, control_session) -> None:
         raise ValueError("judgment and truth must be different columns")
 
 
+#: pandas' text dtype (``str``): ids and labels as :func:`alliance.read_sessions` gives them.
+_TEXT = pd.api.types.pandas_dtype(str)
+
+
 def _truth_bias_design(data: pd.DataFrame, *, judgment: str = "alliance_therapist",
                        truth: str = "alliance_patient", bias: str | None = None,
                        moderator: str | None = "condition",
@@ -284,28 +288,37 @@ def _design_rows(data: pd.DataFrame, *, judgment: str = "alliance_therapist",
                      f"no {judgment} in the previous session of the same patient")
         else:
             log.drop(np.isnan(B), f"missing:{bias}", f"{bias} missing")
+    given = {k: v for k, v in (codes or {}).items() if v is not None and len(v[0]) == len(data)}
     if moderator is not None:
-        log.drop(data[moderator].isna().to_numpy(), f"missing:{moderator}", f"{moderator} missing")
+        m = data[moderator]
+        # text: missing where validation's factorisation has no code for it
+        missing = (given[moderator][0] < 0 if m.dtype == _TEXT and moderator in given
+                   else m.isna().to_numpy())
+        log.drop(missing, f"missing:{moderator}", f"{moderator} missing")
     ok = log.keep
     if not ok.any():
         raise DataError(f"{source}: no row has both '{judgment}' and '{truth}'"
                         + (" and the bias" if B is not None else "") + " [rule: rows to analyse]")
     cols = {}  # the columns, in order: the frame is built once at the end
-    cols["patient"] = data["patient"].to_numpy()[ok]
-    cols["therapist"] = data["therapist"].to_numpy()[ok]
+    # text columns keep their text array (the frame would infer it again from the objects)
+    for c in ("patient", "therapist"):
+        cols[c] = data[c].array[ok] if data[c].dtype == _TEXT else data[c].to_numpy()[ok]
     if moderator is not None:
-        mod = data[moderator][ok]
-        kind = moderator_kind(mod)
-        cols["moderator"] = (mod.to_numpy(dtype=float) if kind == "numeric"
-                             else mod.astype(str).to_numpy())
+        if m.dtype == _TEXT:  # text is categorical, its texts the levels
+            kind = "categorical"
+            cols["moderator"] = m.array[ok]
+        else:
+            mod = m[ok]
+            kind = moderator_kind(mod)
+            cols["moderator"] = (mod.to_numpy(dtype=float) if kind == "numeric"
+                                 else mod.astype(str).to_numpy())
         info["moderator_kind"] = kind
     mt = float(np.mean(T[ok]))
     cols["judgment_c"] = J[ok] - mt
     cols["truth_c"] = T[ok] - mt
-    given = (codes or {}).get("patient")
     cols["truth_between"], _ = split_within_between(
         cols["truth_c"], cols["patient"],
-        codes=None if given is None or len(given[0]) != len(ok) else given[0][ok])
+        codes=given["patient"][0][ok] if "patient" in given else None)
     cols["truth_within"] = cols["truth_c"] - cols["truth_between"]
     if B is not None:
         cols["bias"] = B[ok] - mt
