@@ -644,3 +644,17 @@ def test_a_levels_indicator_is_the_text_comparison(values):
     test = _level_test(values)
     for level in ("training", "control", "1", "nan", "None"):
         np.testing.assert_array_equal(test(level), np.asarray(values).astype(str) == level)
+
+
+@pytest.mark.parametrize("values", [
+    pd.Series(["training", "control", "training"], dtype="str"),
+    pd.Series(["b", None, "a", "b"], dtype="str"),
+    pd.Series(["b", None, "a", "b"], dtype=object),
+    pd.Series([1, 0, 1]),
+])
+def test_moderator_levels_of_text_are_those_of_its_objects(values):
+    """A text column's levels read off its own array are the levels of its cells as objects."""
+    from alliance.moderation import moderator_levels
+
+    assert (moderator_levels(values, "m", "src")
+            == moderator_levels(values.to_numpy(dtype=object).tolist(), "m", "src"))

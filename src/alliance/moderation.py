@@ -267,6 +267,10 @@ def numeric_moderated_contrasts(terms: dict[str, str], moderator: str, at, cente
     return L, meta
 
 
+#: pandas' text dtype (``str``).
+_TEXT = pd.api.types.pandas_dtype(str)
+
+
 def moderator_levels(values, moderator: str, source, what: str = "an effect",
                      reference_order=ARMS) -> list[str]:
     """Levels of a categorical moderator, reference first (``control`` for the arms).
@@ -277,7 +281,9 @@ def moderator_levels(values, moderator: str, source, what: str = "an effect",
     """
     from alliance.errors import DataError
 
-    present = [str(v) for v in pd.unique(pd.Series(values).astype(str))]
+    text = (values if isinstance(values, pd.Series) and values.dtype == _TEXT  # text already
+            else pd.Series(values).astype(str))
+    present = [str(v) for v in pd.unique(text.to_numpy(dtype=object))]
     if set(present) <= set(reference_order):
         levels = [c for c in reference_order if c in present]
     else:
