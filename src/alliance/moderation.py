@@ -344,13 +344,20 @@ def contrast_table(fit, terms: dict[str, str], moderator: str | None, levels=Non
     coefficients summed). ``fit`` is a :class:`~alliance.mixed.MixedFit`;
     ``terms`` maps each effect's label onto its design column.
     """
+    names = fit.tables["fixed"]["term"]  # the fitted terms (fit.coef's labels)
     if numeric is not None:
         L, meta = numeric_moderated_contrasts(terms, moderator, numeric["at"], numeric["center"],
-                                              fit.coef.index)
+                                              names)
     else:
-        L, meta = moderated_contrasts(terms, moderator, levels, fit.coef.index)
+        L, meta = moderated_contrasts(terms, moderator, levels, names)
     tab = fit.contrast(L)
-    tab["term"] = [m[0] for m in meta]
-    tab.insert(1, "level", [m[1] for m in meta])
-    tab["combination"] = [m[2] for m in meta]
-    return tab
+    if not meta:
+        tab["term"] = []
+        tab.insert(1, "level", [])
+        tab["combination"] = []
+        return tab
+    # the test columns under the effect's label and level, the combination last: one frame
+    out = {"term": [m[0] for m in meta], "level": [m[1] for m in meta]}
+    out.update({c: tab[c].to_numpy() for c in tab.columns if c != "term"})
+    out["combination"] = [m[2] for m in meta]
+    return pd.DataFrame(out, index=tab.index)
