@@ -154,10 +154,11 @@ def _growth_frame(data: pd.DataFrame, rater: str) -> tuple[pd.DataFrame, dict]:
     return _growth_rows(data, rater)[:2]
 
 
-def _growth_rows(data: pd.DataFrame, rater: str, patients: tuple | None = None
+def _growth_rows(data: pd.DataFrame, rater: str, codes: dict | None = None
                  ) -> tuple[pd.DataFrame, dict, np.ndarray]:
     """:func:`_growth_frame`, and the row of ``data`` each row of the frame comes from;
-    ``patients``: the patient ids factorised by validation (``(codes, distinct ids)``)."""
+    ``codes``: the ids factorised by validation (``name -> (codes, distinct ids)``)."""
+    codes = {k: v for k, v in (codes or {}).items() if v is not None and len(v[0]) == len(data)}
     raters = _raters_of(rater)
     ratings = [data[RATERS[r]].to_numpy(dtype=float) for r in raters]  # NaN: missing
     keep_all = [~np.isnan(v) for v in ratings]
@@ -173,7 +174,7 @@ def _growth_rows(data: pd.DataFrame, rater: str, patients: tuple | None = None
         "rater": pd.array(raters, dtype=ids["condition"].dtype).take(owner_rows),
         "y": np.concatenate([v[k] for v, k in zip(ratings, keep_all)]),
         "time": session.astype(float)[rows] - 1.0,
-        "training": (ids["condition"].to_numpy() == "training")[rows].astype(float),
+        "training": _is_training(ids["condition"], codes.get("condition"))[rows].astype(float),
         "therapist_rater": (np.asarray(raters)[owner_rows] == "therapist").astype(float),
     }, index=pd.RangeIndex(len(rows)))
     if frame.empty:
@@ -186,13 +187,22 @@ def _growth_rows(data: pd.DataFrame, rater: str, patients: tuple | None = None
         log.drop(missing & (owner == k), f"missing:{RATERS[r]}",
                  f"{RATERS[r]} missing (the likelihood uses every available rating; valid if "
                  "missingness is at random)")
-    if patients is not None and len(patients[0]) == len(data):  # distinct codes: distinct ids
-        n_ids = len(patients[1])
-        lost = n_ids - np.count_nonzero(np.bincount(patients[0][rows], minlength=n_ids))
+    if "patient" in codes:  # distinct codes: distinct ids
+        pcodes, distinct = codes["patient"]
+        lost = len(distinct) - np.count_nonzero(np.bincount(pcodes[rows], minlength=len(distinct)))
     else:
         patients = ids["patient"].to_numpy()  # ids are never missing (read_sessions)
         lost = len(set(patients)) - len(set(patients[rows]))  # kept ones are a subset
     return frame, {**log.info(), "patients_without_ratings": int(lost)}, rows
+
+
+def _is_training(condition, coded: tuple | None) -> np.ndarray:
+    """Each row's arm is ``"training"``: on validation's codes of the arms when given (each
+    distinct arm compared once), else cell by cell."""
+    if coded is None:
+        return condition.to_numpy() == "training"
+    codes, distinct = coded  # (a code -1, no arm: the False appended)
+    return np.array([a == "training" for a in distinct] + [False], dtype=bool)[codes]
 
 
 def check_design(frame: pd.DataFrame, therapist_effects: str, source, *,
@@ -653,7 +663,7 @@ def _fit_growth(data: pd.DataFrame, rater: str = "therapist", *, method: str = "
         raise ValueError("session_effect needs both raters (rater='both'): with one rating per "
                          "session a session effect is the residual")
     source = data.attrs["source"]
-    frame, dropped, rows = _growth_rows(data, rater, (codes or {}).get("patient"))
+    frame, dropped, rows = _growth_rows(data, rater, codes)
     by_rater = rater == "both" and residual == "rater"
     arms = set(frame["condition"].to_numpy())
     if arms != {"training", "control"}:
