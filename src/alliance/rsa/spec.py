@@ -19,8 +19,7 @@ import pandas as pd
 
 from alliance.data.cells import Source, fail, source_of
 from alliance.data.lags import lag as build_lag
-from alliance.data.lags import lag_columns
-from alliance.data.lags import split_within_between
+from alliance.data.lags import lag_columns, split_within_between
 from alliance.data.validate import read_table
 from alliance.moderation import require_groups_nested, require_groups_per_level
 from alliance.options import check_conf_level, check_method, check_number, check_within_data
