@@ -575,7 +575,8 @@ def _fit_truth_bias(data: pd.DataFrame, *, judgment: str = "alliance_therapist",
     zcols = ["Intercept", "truth_within"] if truth_slope else ["Intercept"]
     Z = pd.DataFrame({"Intercept": 1.0, "truth_within": d["truth_within"].to_numpy()},
                      index=d.index)
-    random = [RandomTerm("patient", d["patient"].to_numpy(), Z[zcols])]
+    random = [RandomTerm("patient", d["patient"].to_numpy(),
+                         Z if zcols == list(Z.columns) else Z[zcols])]  # (all of Z: no copy)
     if opts["therapist_effects"] == "intercept":
         random.append(RandomTerm("therapist", d["therapist"].to_numpy()))
     elif opts["therapist_effects"] == "intercept+slope":
