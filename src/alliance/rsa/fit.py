@@ -558,9 +558,9 @@ def _tables(estimates: list, coefficients: tuple, more: dict, kind, spec: RSASpe
                           np.broadcast_to(np.asarray(d, dtype=float), (k,))
                           for k, (_, _, _, _, d) in zip(sizes, estimates)])
     surface = wald_table(est, np.diag(var), [t for _, _, _, terms, _ in estimates for t in terms],
-                         spec.conf_level, df=dfs)
-    if kind:
-        surface.insert(0, "level", np.repeat([lab for lab, *_ in estimates], sizes))
+                         spec.conf_level, df=dfs,
+                         first={"level": np.repeat([lab for lab, *_ in estimates], sizes)}
+                         if kind else None)
     beta, cov, names, dfs = coefficients
     tables = {"estimates": surface,
               # a constrained model (and an OLS fit): Wald z, no test of a value it fixes
