@@ -60,7 +60,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from alliance.data.cells import fail
+from alliance.data.cells import MAX_SESSION, fail
 from alliance.data.validate import _read_sessions_coded, read_sessions
 from alliance.errors import AllianceWarning, FitError
 from alliance.mixed import DDF_LABEL, MixedFit, RandomTerm, fit_lmm
@@ -229,7 +229,10 @@ def check_design(frame: pd.DataFrame, therapist_effects: str, source, *,
     arm = frame["condition"].to_numpy()
     patient, therapist = (codes[c] if c in codes else pd.factorize(frame[c].to_numpy())[0]
                           for c in ("patient", "therapist"))
-    session = pd.factorize(frame["session"].to_numpy())[0]
+    session = frame["session"].to_numpy()  # whole sessions from 1 (validated) serve as codes
+    if not (session.dtype.kind in "iu" and session.size and 0 <= session.min()
+            and session.max() <= MAX_SESSION):
+        session = pd.factorize(session)[0]
     for r in pd.unique(rater):
         of_rater = rater == r
         who = f"{r} ratings"
