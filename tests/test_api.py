@@ -461,7 +461,8 @@ def test_truth_bias_cross_names_its_group_by_columns(example):
 #: (read, validate, lag, check: the lower layers once), the surface on numbers (design and
 #: fits), the tables (tests, row counts: the lower layers again, never back up).
 _RSA_STAGES = {
-    "rsa.spec.read_table": 0, "rsa.spec.build_lag": 0, "rsa.spec.require_groups_per_level": 0,
+    "rsa.spec.read_table": 0, "rsa.spec.build_lag": 0, "rsa.spec.lag_columns": 0,
+    "rsa.spec.require_groups_per_level": 0, "rsa.spec.require_groups_nested": 0,
     "rsa.spec.check_within_data": 0,
     "rsa.fit.design_matrix": 1, "rsa.fit._lmm": 1, "rsa.fit.ols": 1,
     "rsa.fit.constrained_fits": 1, "rsa.fit.regions_table": 1,
@@ -504,3 +505,60 @@ def test_rsa_data_go_down_once_then_up_once_then_down(example, monkeypatch, opti
     assert {0, 1, 2} <= set(stages), done
     res.tables["verdict"]  # made when read, after the fit
     assert list(res.tables)[:3] == ["estimates", "coefficients", "checklist"]
+
+
+# --------------------------------------------------------------------------- the door's codes
+
+
+def _door_cases():
+    from alliance.findings import _lagged_surface, lagged_surface
+    from alliance.growth import _fit_growth, fit_growth
+    from alliance.truth_bias import _fit_truth_bias, fit_truth_bias
+
+    return {
+        "growth": (lambda d: fit_growth(d, "both", therapist_effects="intercept+slope"),
+                   lambda v: _fit_growth(v, "both", therapist_effects="intercept+slope")),
+        "growth_patient": (lambda d: fit_growth(d, "patient", therapist_effects="intercept"),
+                           lambda v: _fit_growth(v, "patient", therapist_effects="intercept")),
+        "truth_bias": (fit_truth_bias, _fit_truth_bias),
+        "rsa_within": (lambda d: lagged_surface(d, level2_means=True),
+                       lambda v: _lagged_surface(v, level2_means=True)),
+    }
+
+
+def _patchy(example: pd.DataFrame) -> pd.DataFrame:
+    """The example with some patients' ratings all missing (ids that the analyses' rows no
+    longer hold) and its rows out of order under row labels."""
+    d = example.copy()
+    gone = d["patient"].isin(d["patient"].drop_duplicates().iloc[[3, 40, 90]])
+    d.loc[gone, ["alliance_patient", "alliance_therapist"]] = float("nan")
+    d = d.sample(frac=1.0, random_state=4)
+    d.index = [f"r{i}" for i in range(len(d))]
+    return d
+
+
+@pytest.mark.filterwarnings("ignore::alliance.AllianceWarning")
+@pytest.mark.parametrize("name", ["growth", "growth_patient", "truth_bias", "rsa_within"])
+def test_the_doors_codes_give_the_fit_of_the_ids_themselves(example, name):
+    """A public door hands the id codes its validation made to the fit behind it; the fit
+    of the validated data without them (each id factorised where it is used) is the same
+    result, on data whose kept rows miss some patients."""
+    public, private = _door_cases()[name]
+    d = _patchy(example)
+    got, want = public(d), private(alliance.read_sessions(d))
+    for key in want.tables:
+        pd.testing.assert_frame_equal(got.tables[key], want.tables[key], check_exact=True)
+    assert got.info == want.info
+
+
+@pytest.mark.parametrize("name", ["growth", "truth_bias", "rsa_within"])
+def test_the_doors_codes_refuse_one_therapist_per_arm_as_the_ids_do(example, name):
+    public, private = _door_cases()[name]
+    caseload = example.groupby(["condition", "therapist"])["patient"].nunique()
+    keep = [caseload["training"].idxmax(), caseload["control"].idxmax()]
+    d = example[example["therapist"].isin(keep)].reset_index(drop=True)
+    with pytest.raises(alliance.FitError) as got:
+        public(d)
+    with pytest.raises(alliance.FitError) as want:
+        private(alliance.read_sessions(d))
+    assert str(got.value) == str(want.value) and "at least 2" in str(got.value)

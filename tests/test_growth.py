@@ -625,3 +625,18 @@ def test_patient_without_ratings_warns(data):
     assert res.info["patients_without_ratings"] == 1
     assert res.n_groups["patient"] == data["patient"].nunique() - 1
     assert any("no patient rating" in w for w in res.warnings)
+
+
+@pytest.mark.parametrize("wide", [False, True])
+def test_count_at_least_counts_distinct_members(wide):
+    """Owners with at least k distinct members, by the table of pairs (few cells) and by
+    sorting (many): as counting the distinct pairs with Python sets."""
+    from alliance.growth import _count_at_least
+
+    rng = np.random.default_rng(5)
+    owner = rng.integers(0, 30, 400)
+    member = rng.integers(0, 5_000 if wide else 12, 400)
+    for k in (1, 2, 3, 20):
+        pairs = set(zip(owner.tolist(), member.tolist()))
+        want = sum(1 for o in set(owner.tolist()) if sum(p[0] == o for p in pairs) >= k)
+        assert _count_at_least(owner, member, k) == want

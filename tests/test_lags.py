@@ -165,3 +165,18 @@ def test_against_the_rule_written_row_by_row(seed):
         rep = out.attrs["lag"]
         assert (rep["n_first"], rep["n_gap"]) == (n_first, n_gap)
         assert rep["n_no_previous"] == n_first + n_gap
+
+
+@pytest.mark.parametrize("times", [[1, 2, 3], [1.5, 2.5, 3.5], [1, 2, 4_000_000_000]])
+def test_repeats_refused_by_both_lookups(times):
+    """Whole times in a small range are looked up in a table, others by a sorted search:
+    both find the same earlier rows and name the same repeated rows."""
+    d = pd.DataFrame({"patient": ["a", "b", "a", "a", "b"],
+                      "session": [times[0], times[0], times[1], times[2], times[1]],
+                      "x": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    got = lag(d, "x", lag=1)["x_lag1"].tolist()
+    want = [np.nan, np.nan, 1.0, 3.0 if times[2] - times[1] == 1 else np.nan, 2.0]
+    assert [None if np.isnan(v) else v for v in got] == [None if np.isnan(v) else v for v in want]
+    d.loc[3, "session"] = times[0]  # a's first time twice: rows 1 and 4
+    with pytest.raises(DataError, match=r"data rows 1, 4 repeat a patient x session"):
+        lag(d, "x")

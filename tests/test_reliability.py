@@ -140,14 +140,24 @@ def test_overflowing_or_invalid_session_is_refused(tmp_path, capsys, session):
     (lambda s: s.astype(float).where(s.index != 0, 1e20), "session is a positive integer"),
     (lambda s: s.astype("uint64").where(s.index != 0, np.uint64(2**64 - 1)),
      "session is a positive integer"),
+    (lambda s: s.where(s.index != 0, 0), "session is a positive integer"),  # int64: range only
+    (lambda s: s.where(s.index != 3, 100_001).astype("int32"), "session is a positive integer"),
     (lambda s: pd.to_datetime("2024-01-01") + pd.to_timedelta(s, "D"), "numeric column"),
     (lambda s: s + 0j, "real numbers"),
     (lambda s: s.astype(object).where(s.index != 0, 1 + 1j), "real numbers"),
 ])
 def test_session_cells_of_a_dataframe_that_are_not_integers_are_refused(cells, rule):
     d = alliance.load_example()
+    assert d["session"].dtype == np.int64
     with pytest.raises(DataError, match=rf"column 'session'.*\[rule: {rule}\]"):
         alliance.read_sessions(d.assign(session=cells(d["session"])))
+
+
+@pytest.mark.parametrize("dtype", ["int64", "int32", "uint16", "float64", "str"])
+def test_sessions_of_any_integer_dtype_are_read_as_int64(dtype):
+    d = alliance.load_example()
+    got = alliance.read_sessions(d.assign(session=d["session"].astype(dtype)))["session"]
+    assert got.dtype == np.int64 and got.tolist() == d["session"].tolist()
 
 
 @pytest.mark.parametrize(("cell", "what"), [

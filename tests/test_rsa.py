@@ -532,3 +532,50 @@ def test_figures_and_kernel_free_view():
     assert f'data-rsa-interactive="{view.div_id}"' in html and "updatemenus" in html
     widget = explorer(res.b("1"))
     assert len(widget.children) == 1
+
+
+@pytest.mark.parametrize("options", [{}, {"lag_gaps": True}, {"prior_outcome": True},
+                                     {"lag": 2}, {"level2_means": True}])
+def test_analysis_frame_lags_the_columns_as_the_lag_builder_lags_a_frame(monkeypatch, options):
+    """The door lags its columns with ``lag_columns`` (no frame of them built): the very
+    frame, row counts and lag report as :func:`alliance.data.lags.lag` on that frame, on
+    data with missing ratings, rows out of order and row labels."""
+    import alliance.rsa.spec as spec_module
+    from alliance.data.lags import lag
+    from alliance.findings import LAGGED_SURFACE
+    from alliance.rsa.fit import rsa_spec
+
+    rng = np.random.default_rng(3)
+    d = alliance.load_example().sample(frac=1.0, random_state=2)
+    d.index = rng.permutation(len(d)) * 3 + 7
+    d.loc[d.index[rng.random(len(d)) < 0.1], "alliance_therapist"] = np.nan
+    d.loc[d.index[rng.random(len(d)) < 0.1], "wellbeing"] = np.nan
+    data = alliance.read_sessions(d)
+    spec = rsa_spec(LAGGED_SURFACE, **options)
+    got, got_info = spec_module.analysis_frame(data, spec)
+
+    def via_frame(groups, times, columns, k, source, *, group, time, bridge=None, codes=None):
+        tmp = pd.DataFrame({**columns, group: groups, time: times}, index=groups.index)
+        tmp.attrs["source"] = source.name
+        out = lag(tmp, list(columns), group=group, time=time, lag=k,
+                  bridge=["_x", "_y"] if bridge is not None else None)
+        return {c: out[c].to_numpy() for c in out.columns}, out.attrs["lag"]
+
+    monkeypatch.setattr(spec_module, "lag_columns", via_frame)
+    want, want_info = spec_module.analysis_frame(data, spec)
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert got_info["lag_report"] == want_info["lag_report"]
+    assert [(k, r, list(b)) for b, k, r in got_info["drops"]] == [
+        (k, r, list(b)) for b, k, r in want_info["drops"]]
+    assert got_info["lag_report"]["n_no_previous"] > 0
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.0, True])
+def test_a_lag_that_is_not_a_positive_integer_is_refused_at_the_door(bad):
+    from alliance.findings import LAGGED_SURFACE
+    from alliance.rsa.fit import rsa_spec
+    from alliance.rsa.spec import analysis_frame
+
+    spec = rsa_spec(LAGGED_SURFACE, lag=bad)
+    with pytest.raises(ValueError, match="lag must be a positive integer"):
+        analysis_frame(alliance.read_sessions(alliance.load_example()), spec)

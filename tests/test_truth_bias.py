@@ -626,3 +626,35 @@ def test_type_one_error_of_the_temporal_congruence_difference():
         assert lo <= rate <= hi, (m, rate)
     e = res["estimate"]
     assert abs(e.mean()) < 3 * e.std(ddof=1) / np.sqrt(n)
+
+
+@pytest.mark.parametrize("values", [
+    ["control", "training", "training"],
+    pd.Series(["control", "training", "training"], dtype="str"),
+    np.array(["control", None, "training"], dtype=object),
+    np.array(["training\x00", "training", "control"], dtype=object),
+    np.array([0, 1, 1]),
+    np.array([0.0, np.nan, 1.0], dtype=object),
+])
+def test_a_levels_indicator_is_the_text_comparison(values):
+    """Each row's moderator compared with a level as its text (``astype(str)``), whether the
+    distinct values are compared once (text cells) or every cell converted (anything else)."""
+    from alliance.moderation import _level_test
+
+    test = _level_test(values)
+    for level in ("training", "control", "1", "nan", "None"):
+        np.testing.assert_array_equal(test(level), np.asarray(values).astype(str) == level)
+
+
+@pytest.mark.parametrize("values", [
+    pd.Series(["training", "control", "training"], dtype="str"),
+    pd.Series(["b", None, "a", "b"], dtype="str"),
+    pd.Series(["b", None, "a", "b"], dtype=object),
+    pd.Series([1, 0, 1]),
+])
+def test_moderator_levels_of_text_are_those_of_its_objects(values):
+    """A text column's levels read off its own array are the levels of its cells as objects."""
+    from alliance.moderation import moderator_levels
+
+    assert (moderator_levels(values, "m", "src")
+            == moderator_levels(values.to_numpy(dtype=object).tolist(), "m", "src"))

@@ -42,7 +42,7 @@ from scipy import stats
 
 from alliance.data.example import example_path
 from alliance.data.lags import split_within_between
-from alliance.data.validate import read_sessions
+from alliance.data.validate import _read_sessions_coded, read_sessions
 from alliance.draws.rates import StudyResult, rate
 from alliance.draws.runner import run_draws
 from alliance.errors import AllianceWarning
@@ -184,15 +184,16 @@ def lagged_surface(data, conf_level: float = 0.95, *, columns=None, method: str 
     of chapter 5 and the multiverse fit it. ``data`` is session data, validated by
     :func:`alliance.read_sessions` (``columns`` maps your column names).
     """
-    return _lagged_surface(read_sessions(data, columns), conf_level, method=method, df=df,
-                           **options)
+    data, codes = _read_sessions_coded(data, columns)
+    return _lagged_surface(data, conf_level, method=method, df=df, codes=codes, **options)
 
 
 def _lagged_surface(data, conf_level: float = 0.95, *, method: str = "ML",
-                    df: str = "satterthwaite", **options):
-    """:func:`lagged_surface` on session data already validated by :func:`alliance.read_sessions`."""
+                    df: str = "satterthwaite", codes: dict | None = None, **options):
+    """:func:`lagged_surface` on session data already validated by :func:`alliance.read_sessions`
+    (``codes``: the ids' factorisations that validation made, when the caller has them)."""
     spec = rsa_spec(LAGGED_SURFACE, method=method, conf_level=conf_level, **options)
-    return _fit_rsa(data, spec, df=df)
+    return _fit_rsa(data, spec, df=df, codes=codes)
 
 
 def _rsa_within(data, conf_level):

@@ -60,8 +60,8 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from alliance.data.cells import fail
-from alliance.data.validate import read_sessions
+from alliance.data.cells import MAX_SESSION, fail
+from alliance.data.validate import _read_sessions_coded, read_sessions
 from alliance.errors import AllianceWarning, FitError
 from alliance.mixed import DDF_LABEL, MixedFit, RandomTerm, fit_lmm
 from alliance.options import check_conf_level, check_df, check_method
@@ -151,6 +151,14 @@ def growth_frame(data, rater: str = "therapist", *, columns=None) -> tuple[pd.Da
 
 def _growth_frame(data: pd.DataFrame, rater: str) -> tuple[pd.DataFrame, dict]:
     """:func:`growth_frame` on data already validated by :func:`alliance.read_sessions`."""
+    return _growth_rows(data, rater)[:2]
+
+
+def _growth_rows(data: pd.DataFrame, rater: str, codes: dict | None = None
+                 ) -> tuple[pd.DataFrame, dict, np.ndarray]:
+    """:func:`_growth_frame`, and the row of ``data`` each row of the frame comes from;
+    ``codes``: the ids factorised by validation (``name -> (codes, distinct ids)``)."""
+    codes = {k: v for k, v in (codes or {}).items() if v is not None and len(v[0]) == len(data)}
     raters = _raters_of(rater)
     ratings = [data[RATERS[r]].to_numpy(dtype=float) for r in raters]  # NaN: missing
     keep_all = [~np.isnan(v) for v in ratings]
@@ -166,7 +174,7 @@ def _growth_frame(data: pd.DataFrame, rater: str) -> tuple[pd.DataFrame, dict]:
         "rater": pd.array(raters, dtype=ids["condition"].dtype).take(owner_rows),
         "y": np.concatenate([v[k] for v, k in zip(ratings, keep_all)]),
         "time": session.astype(float)[rows] - 1.0,
-        "training": (ids["condition"].to_numpy() == "training")[rows].astype(float),
+        "training": _is_training(ids["condition"], codes.get("condition"))[rows].astype(float),
         "therapist_rater": (np.asarray(raters)[owner_rows] == "therapist").astype(float),
     }, index=pd.RangeIndex(len(rows)))
     if frame.empty:
@@ -179,12 +187,26 @@ def _growth_frame(data: pd.DataFrame, rater: str) -> tuple[pd.DataFrame, dict]:
         log.drop(missing & (owner == k), f"missing:{RATERS[r]}",
                  f"{RATERS[r]} missing (the likelihood uses every available rating; valid if "
                  "missingness is at random)")
-    patients = ids["patient"].to_numpy()  # ids are never missing (read_sessions)
-    lost = len(set(patients)) - len(set(patients[rows]))  # kept ones are a subset
-    return frame, {**log.info(), "patients_without_ratings": int(lost)}
+    if "patient" in codes:  # distinct codes: distinct ids
+        pcodes, distinct = codes["patient"]
+        lost = len(distinct) - np.count_nonzero(np.bincount(pcodes[rows], minlength=len(distinct)))
+    else:
+        patients = ids["patient"].to_numpy()  # ids are never missing (read_sessions)
+        lost = len(set(patients)) - len(set(patients[rows]))  # kept ones are a subset
+    return frame, {**log.info(), "patients_without_ratings": int(lost)}, rows
 
 
-def check_design(frame: pd.DataFrame, therapist_effects: str, source) -> None:
+def _is_training(condition, coded: tuple | None) -> np.ndarray:
+    """Each row's arm is ``"training"``: on validation's codes of the arms when given (each
+    distinct arm compared once), else cell by cell."""
+    if coded is None:
+        return condition.to_numpy() == "training"
+    codes, distinct = coded  # (a code -1, no arm: the False appended)
+    return np.array([a == "training" for a in distinct] + [False], dtype=bool)[codes]
+
+
+def check_design(frame: pd.DataFrame, therapist_effects: str, source, *,
+                 codes: dict | None = None) -> None:
     """The minimum design a growth model needs, checked before it is fitted (per rater and arm).
 
     * with therapist effects (``"intercept"``, ``"intercept+slope"``): at least two
@@ -199,13 +221,18 @@ def check_design(frame: pd.DataFrame, therapist_effects: str, source) -> None:
 
     Raises :class:`~alliance.FitError` naming the arm, the count and the rule (a fit
     of such a design gives degrees of freedom near zero and p near 1, which look
-    like a result).
+    like a result). ``codes`` may give the ``patient`` and ``therapist`` of each row
+    factorised already (non-negative integers; only which rows share one matters).
     """
+    codes = codes or {}
     rater = frame["rater"].to_numpy()
     arm = frame["condition"].to_numpy()
-    patient = pd.factorize(frame["patient"].to_numpy())[0]
-    therapist = pd.factorize(frame["therapist"].to_numpy())[0]
-    session = pd.factorize(frame["session"].to_numpy())[0]
+    patient, therapist = (codes[c] if c in codes else pd.factorize(frame[c].to_numpy())[0]
+                          for c in ("patient", "therapist"))
+    session = frame["session"].to_numpy()  # whole sessions from 1 (validated) serve as codes
+    if not (session.dtype.kind in "iu" and session.size and 0 <= session.min()
+            and session.max() <= MAX_SESSION):
+        session = pd.factorize(session)[0]
     for r in pd.unique(rater):
         of_rater = rater == r
         who = f"{r} ratings"
@@ -243,9 +270,16 @@ def _count_at_least(owner: np.ndarray, member: np.ndarray | None, k: int) -> int
     if member is None:
         return int(np.count_nonzero(np.bincount(owner)))
     width = int(member.max()) + 1
-    pairs = np.sort(owner.astype(np.int64) * width + member)
-    pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]  # distinct pairs
-    counts = np.bincount(pairs // width)
+    key = owner.astype(np.int64) * width + member
+    size = (int(owner.max()) + 1) * width
+    if size <= 8 * key.size + 4096:  # few (owner, member) cells: mark each pair in a table
+        seen = np.zeros(size, dtype=bool)
+        seen[key] = True
+        counts = np.count_nonzero(seen.reshape(-1, width), axis=1)
+    else:
+        pairs = np.sort(key)
+        pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]  # distinct pairs
+        counts = np.bincount(pairs // width)
     return int((counts >= k).sum())
 
 
@@ -345,7 +379,7 @@ class GrowthResult(Result):
 
     def sessions(self) -> list[int]:
         """Sessions spanned by the data used (first to last)."""
-        s = self.frame["session"]
+        s = self.frame["session"].to_numpy()
         return list(range(int(s.min()), int(s.max()) + 1))
 
     def trajectories(self) -> pd.DataFrame:
@@ -374,13 +408,15 @@ class GrowthResult(Result):
         tab.insert(0, "rater", [k[0] for k in keys])
         return tab
 
-    def _G(self, group: str) -> tuple[list[str], np.ndarray] | None:
-        vc = self.tables["variance_components"]
-        sel = vc["group"].to_numpy() == group
+    def _G(self, group: str, columns: tuple | None = None) -> tuple[list[str], np.ndarray] | None:
+        """``group``'s random-effect names and covariance matrix (None: no such group);
+        ``columns``: :meth:`_vc_columns`, when several groups are read."""
+        groups, term1, term2, variance = self._vc_columns() if columns is None else columns
+        sel = groups == group
         if not sel.any():
             return None
-        t1, t2 = vc["term1"].to_numpy()[sel], vc["term2"].to_numpy()[sel]
-        var = vc["variance"].to_numpy(dtype=float)[sel]
+        t1, t2 = term1[sel], term2[sel]
+        var = variance[sel]
         diag = pd.isna(t2)
         names = list(t1[diag])
         G = np.diag(var[diag])
@@ -388,6 +424,12 @@ class GrowthResult(Result):
             i, j = names.index(a), names.index(b)
             G[i, j] = G[j, i] = float(v)
         return names, G
+
+    def _vc_columns(self) -> tuple:
+        """The variance components' group, term1, term2 and variance columns, as arrays."""
+        vc = self.tables["variance_components"]
+        return (vc["group"].to_numpy(), vc["term1"].to_numpy(), vc["term2"].to_numpy(),
+                vc["variance"].to_numpy(dtype=float))
 
     def marginal_sd(self, rater: str | None = None, session: int | None = None) -> float:
         """Model-implied SD of one rating at a session (default: the last), within arm.
@@ -413,8 +455,9 @@ class GrowthResult(Result):
         var = float(self.fit.sigma2 if rv is None else rv[rater])
         coords = ({**coords, "Intercept": coords.get("Intercept", 1.0)} if self.rater == "both"
                   else coords)
+        columns = self._vc_columns()
         for group in ("patient", "therapist", "session"):
-            g = self._G(group)
+            g = self._G(group, columns)
             if g is None:
                 continue
             names, G = g
@@ -603,17 +646,19 @@ def fit_growth(
     method = _check_args(rater, therapist_effects, method, residual)  # options before the data
     check_conf_level(conf_level)
     check_df(df, method=method)
-    return _fit_growth(read_sessions(data, columns), rater, method=method,
-                       therapist_effects=therapist_effects, conf_level=conf_level, df=df,
-                       residual=residual, session_effect=session_effect)
+    data, codes = _read_sessions_coded(data, columns)
+    return _fit_growth(data, rater, method=method, therapist_effects=therapist_effects,
+                       conf_level=conf_level, df=df, residual=residual,
+                       session_effect=session_effect, codes=codes)
 
 
 def _fit_growth(data: pd.DataFrame, rater: str = "therapist", *, method: str = "REML",
                 therapist_effects: str = "intercept+slope", conf_level: float = 0.95,
                 df: str = "satterthwaite", residual: str = "rater",
-                session_effect: bool = False) -> GrowthResult:
+                session_effect: bool = False, codes: dict | None = None) -> GrowthResult:
     """:func:`fit_growth` on data already validated by :func:`alliance.read_sessions` (the
-    door of every public analysis): callers that validated once call this."""
+    door of every public analysis): callers that validated once call this (``codes``: the
+    ids' factorisations that validation made, when the caller has them)."""
     method = _check_args(rater, therapist_effects, method, residual)
     conf_level = check_conf_level(conf_level)
     df = check_df(df, method=method)
@@ -621,14 +666,16 @@ def _fit_growth(data: pd.DataFrame, rater: str = "therapist", *, method: str = "
         raise ValueError("session_effect needs both raters (rater='both'): with one rating per "
                          "session a session effect is the residual")
     source = data.attrs["source"]
-    frame, dropped = _growth_frame(data, rater)
+    frame, dropped, rows = _growth_rows(data, rater, codes)
     by_rater = rater == "both" and residual == "rater"
     arms = set(frame["condition"].to_numpy())
     if arms != {"training", "control"}:
         raise fail(source, "both arms present",
                    f"the growth model compares arms but the rated rows hold only {sorted(arms)}")
     what = "both raters stacked" if rater == "both" else f"{RATER_LABEL[rater]} alliance"
-    check_design(frame, therapist_effects, f"{source} (growth, {what})")
+    given = {c: v[0][rows] for c, v in (codes or {}).items()
+             if c in ("patient", "therapist") and v is not None and len(v[0]) == len(data)}
+    check_design(frame, therapist_effects, f"{source} (growth, {what})", codes=given)
     X, random = _design(frame, rater, therapist_effects, session_effect)
     fit = fit_lmm(
         frame["y"].to_numpy(),

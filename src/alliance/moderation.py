@@ -64,10 +64,10 @@ def add_moderator(X: pd.DataFrame, base, values, moderator: str, levels) -> pd.D
     levels : sequence of str
         Levels, reference first.
     """
-    values = np.asarray(values).astype(str)
+    is_level = _level_test(values)
     cols = {}
     for lv in levels[1:]:
-        ind = (values == str(lv)).astype(float)
+        ind = is_level(str(lv)).astype(float)
         name = indicator_name(moderator, lv)
         cols[name] = ind
         for b in base:
@@ -78,6 +78,19 @@ def add_moderator(X: pd.DataFrame, base, values, moderator: str, levels) -> pd.D
             out[name] = col
         return out
     return pd.concat([X, pd.DataFrame(cols, index=X.index)], axis=1)  # one new block
+
+
+def _level_test(values):
+    """``lambda level: np.asarray(values).astype(str) == level``: each row's moderator text
+    compared with a level's. Text cells (none missing) are compared once per distinct value
+    (factorised) instead of converting every cell to a fixed-width string."""
+    arr = np.asarray(values)
+    if arr.dtype == object:
+        codes, uniq = pd.factorize(arr)
+        if (codes >= 0).all() and all(type(u) is str and "\x00" not in u for u in uniq):
+            return lambda level: np.array([u == level for u in uniq], dtype=bool)[codes]
+    text = arr.astype(str)
+    return lambda level: text == level
 
 
 def moderated_contrasts(terms: dict[str, str], moderator: str | None, levels,
@@ -155,27 +168,39 @@ def require_groups_per_level(moderator: str, values, groups: dict, source, what:
 
     Raises :class:`~alliance.FitError` naming the level, the count and the rule.
     """
-    from alliance.errors import FitError
-
     level = _as_text(values)
     lcode, labels = pd.factorize(level)
     if not len(labels):
         return
-    unit = "arm" if moderator == "condition" else f"level of '{moderator}'"
     for name, ids in groups.items():
-        gcode = pd.factorize(_as_text(ids))[0]
-        pairs = np.unique(gcode.astype(np.int64) * len(labels) + lcode)  # distinct (group, level)
-        if (np.bincount(pairs // len(labels)) > 1).any():
-            continue  # crossed with the moderator: not nested, nothing to check
-        counts = np.bincount(pairs % len(labels), minlength=len(labels))  # groups per level
-        short = [(str(labels[k]), int(counts[k])) for k in range(len(labels)) if counts[k] < 2]
-        if short:
-            lv, n = min(short)  # the first level in sorted order, as a groupby lists them
-            raise FitError(
-                f"{source} ({what}): the {unit} '{lv}' has {n} {name}; an effect that differs "
-                f"between levels of '{moderator}' is tested against the variation between "
-                f"{name}s within a level, which needs at least 2 {name}s per {unit} "
-                f"[rule: at least 2 {name}s per {unit}]")
+        require_groups_nested(moderator, lcode, labels, name, pd.factorize(_as_text(ids))[0],
+                              source, what)
+
+
+def require_groups_nested(moderator: str, lcode: np.ndarray, labels, name: str,
+                          gcode: np.ndarray, source, what: str) -> None:
+    """:func:`require_groups_per_level` for one group, on codes: row ``i`` is in the level
+    ``labels[lcode[i]]`` and the group ``gcode[i]`` (non-negative integers; only which rows
+    share a code matters, so a caller's own factorisation of the ids serves, and a level of
+    ``labels`` that no row is in is not one of the levels checked)."""
+    from alliance.errors import FitError
+
+    k = len(labels)
+    seen = np.zeros((int(gcode.max()) + 1) * k, dtype=bool)
+    seen[gcode.astype(np.int64) * k + lcode] = True
+    pairs = np.flatnonzero(seen)  # distinct (group, level), sorted
+    if (np.bincount(pairs // k) > 1).any():
+        return  # crossed with the moderator: not nested, nothing to check
+    counts = np.bincount(pairs % k, minlength=k)  # groups per level
+    short = [(str(labels[j]), int(counts[j])) for j in range(k) if 0 < counts[j] < 2]
+    if short:
+        unit = "arm" if moderator == "condition" else f"level of '{moderator}'"
+        lv, n = min(short)  # the first level in sorted order, as a groupby lists them
+        raise FitError(
+            f"{source} ({what}): the {unit} '{lv}' has {n} {name}; an effect that differs "
+            f"between levels of '{moderator}' is tested against the variation between "
+            f"{name}s within a level, which needs at least 2 {name}s per {unit} "
+            f"[rule: at least 2 {name}s per {unit}]")
 
 
 def moderator_kind(values) -> str:
@@ -186,9 +211,8 @@ def moderator_kind(values) -> str:
     years of marriage as categories would give one indicator per distinct value.
     """
     s = pd.Series(values)
-    present = s.dropna()
     if (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
-            and present.nunique() > 2):
+            and s.dropna().nunique() > 2):  # (the present values only when they can decide)
         return "numeric"
     return "categorical"
 
@@ -243,6 +267,10 @@ def numeric_moderated_contrasts(terms: dict[str, str], moderator: str, at, cente
     return L, meta
 
 
+#: pandas' text dtype (``str``).
+_TEXT = pd.api.types.pandas_dtype(str)
+
+
 def moderator_levels(values, moderator: str, source, what: str = "an effect",
                      reference_order=ARMS) -> list[str]:
     """Levels of a categorical moderator, reference first (``control`` for the arms).
@@ -253,7 +281,9 @@ def moderator_levels(values, moderator: str, source, what: str = "an effect",
     """
     from alliance.errors import DataError
 
-    present = [str(v) for v in pd.unique(pd.Series(values).astype(str))]
+    text = (values if isinstance(values, pd.Series) and values.dtype == _TEXT  # text already
+            else pd.Series(values).astype(str))
+    present = [str(v) for v in pd.unique(text.to_numpy(dtype=object))]
     if set(present) <= set(reference_order):
         levels = [c for c in reference_order if c in present]
     else:
@@ -314,13 +344,20 @@ def contrast_table(fit, terms: dict[str, str], moderator: str | None, levels=Non
     coefficients summed). ``fit`` is a :class:`~alliance.mixed.MixedFit`;
     ``terms`` maps each effect's label onto its design column.
     """
+    names = fit.tables["fixed"]["term"]  # the fitted terms (fit.coef's labels)
     if numeric is not None:
         L, meta = numeric_moderated_contrasts(terms, moderator, numeric["at"], numeric["center"],
-                                              fit.coef.index)
+                                              names)
     else:
-        L, meta = moderated_contrasts(terms, moderator, levels, fit.coef.index)
+        L, meta = moderated_contrasts(terms, moderator, levels, names)
     tab = fit.contrast(L)
-    tab["term"] = [m[0] for m in meta]
-    tab.insert(1, "level", [m[1] for m in meta])
-    tab["combination"] = [m[2] for m in meta]
-    return tab
+    if not meta:
+        tab["term"] = []
+        tab.insert(1, "level", [])
+        tab["combination"] = []
+        return tab
+    # the test columns under the effect's label and level, the combination last: one frame
+    out = {"term": [m[0] for m in meta], "level": [m[1] for m in meta]}
+    out.update({c: tab[c].to_numpy() for c in tab.columns if c != "term"})
+    out["combination"] = [m[2] for m in meta]
+    return pd.DataFrame(out, index=tab.index)

@@ -311,7 +311,7 @@ def _t_ppf(q, nu) -> np.ndarray:
 
 
 def wald_table(est, cov, names, conf_level: float = 0.95, df=None, *,
-               constrained: bool = False) -> pd.DataFrame:
+               constrained: bool = False, first: dict | None = None) -> pd.DataFrame:
     """Tidy table of Wald tests from estimates and their covariance matrix.
 
     Columns ``term``, ``estimate``, ``se`` (square root of the diagonal of
@@ -324,6 +324,7 @@ def wald_table(est, cov, names, conf_level: float = 0.95, df=None, *,
     package turns estimates into tests. ``constrained``: estimates of a constrained
     model, where a value the constraints fix has a standard error of (numerically) 0,
     at most 1e-10 times the largest estimate (at least 1): no statistic and no p there.
+    ``first``: columns to put before ``term`` (name -> one value per row, e.g. a ``level``).
 
     Examples
     --------
@@ -347,7 +348,7 @@ def wald_table(est, cov, names, conf_level: float = 0.95, df=None, *,
         fixed = np.where(np.isnan(se), np.inf, se) <= 1e-10 * scale
         stat, p = np.where(fixed, np.nan, stat), np.where(fixed, np.nan, p)
     return pd.DataFrame({
-        "term": list(names), "estimate": est, "se": se, "statistic": stat, "df": nu, "p": p,
+        **(first or {}), "term": list(names), "estimate": est, "se": se, "statistic": stat, "df": nu, "p": p,
         "ci_low": est - crit * se, "ci_high": est + crit * se,
     })
 

@@ -39,7 +39,12 @@ import pandas as pd
 
 from alliance.data.cells import fail, source_of
 from alliance.data.lags import lag, lag_name, split_within_between
-from alliance.data.validate import check_same_scale, read_sessions, read_table
+from alliance.data.validate import (
+    _read_sessions_coded,
+    check_same_scale,
+    read_sessions,
+    read_table,
+)
 from alliance.errors import DataError
 from alliance.mixed import DDF_LABEL, MixedFit, RandomTerm, fit_lmm
 from alliance.moderation import (
@@ -47,6 +52,7 @@ from alliance.moderation import (
     difference_label,
     moderate,
     moderator_kind,
+    require_groups_nested,
     require_groups_per_level,
 )
 from alliance.options import check_conf_level, check_df, check_method
@@ -228,12 +234,27 @@ def _check_design(judgment, truth, bias, control_session) -> None:
         raise ValueError("judgment and truth must be different columns")
 
 
+#: pandas' text dtype (``str``): ids and labels as :func:`alliance.read_sessions` gives them.
+_TEXT = pd.api.types.pandas_dtype(str)
+
+
 def _truth_bias_design(data: pd.DataFrame, *, judgment: str = "alliance_therapist",
                        truth: str = "alliance_patient", bias: str | None = None,
                        moderator: str | None = "condition",
                        control_session: bool = True) -> tuple[pd.DataFrame, dict]:
     """:func:`truth_bias_design` on data already validated by :func:`alliance.read_sessions`
     (with the judgment, truth and a bias column as numbers: nothing is parsed here)."""
+    return _design_rows(data, judgment=judgment, truth=truth, bias=bias, moderator=moderator,
+                        control_session=control_session)[:2]
+
+
+def _design_rows(data: pd.DataFrame, *, judgment: str = "alliance_therapist",
+                 truth: str = "alliance_patient", bias: str | None = None,
+                 moderator: str | None = "condition", control_session: bool = True,
+                 codes: dict | None = None) -> tuple[pd.DataFrame, dict, np.ndarray]:
+    """:func:`_truth_bias_design`, and which rows of ``data`` the design holds (a mask);
+    ``codes``: the ids' factorisations made by validating ``data``
+    (:func:`alliance.data.validate._read_sessions_coded`), if the caller has them."""
     _check_design(judgment, truth, bias, control_session)
     anchoring = bias == "anchoring"
     source = source_of(data)
@@ -267,25 +288,37 @@ def _truth_bias_design(data: pd.DataFrame, *, judgment: str = "alliance_therapis
                      f"no {judgment} in the previous session of the same patient")
         else:
             log.drop(np.isnan(B), f"missing:{bias}", f"{bias} missing")
+    given = {k: v for k, v in (codes or {}).items() if v is not None and len(v[0]) == len(data)}
     if moderator is not None:
-        log.drop(data[moderator].isna().to_numpy(), f"missing:{moderator}", f"{moderator} missing")
+        m = data[moderator]
+        # text: missing where validation's factorisation has no code for it
+        missing = (given[moderator][0] < 0 if m.dtype == _TEXT and moderator in given
+                   else m.isna().to_numpy())
+        log.drop(missing, f"missing:{moderator}", f"{moderator} missing")
     ok = log.keep
     if not ok.any():
         raise DataError(f"{source}: no row has both '{judgment}' and '{truth}'"
                         + (" and the bias" if B is not None else "") + " [rule: rows to analyse]")
     cols = {}  # the columns, in order: the frame is built once at the end
-    cols["patient"] = data["patient"].to_numpy()[ok]
-    cols["therapist"] = data["therapist"].to_numpy()[ok]
+    # text columns keep their text array (the frame would infer it again from the objects)
+    for c in ("patient", "therapist"):
+        cols[c] = data[c].array[ok] if data[c].dtype == _TEXT else data[c].to_numpy()[ok]
     if moderator is not None:
-        mod = data[moderator][ok]
-        kind = moderator_kind(mod)
-        cols["moderator"] = (mod.to_numpy(dtype=float) if kind == "numeric"
-                             else mod.astype(str).to_numpy())
+        if m.dtype == _TEXT:  # text is categorical, its texts the levels
+            kind = "categorical"
+            cols["moderator"] = m.array[ok]
+        else:
+            mod = m[ok]
+            kind = moderator_kind(mod)
+            cols["moderator"] = (mod.to_numpy(dtype=float) if kind == "numeric"
+                                 else mod.astype(str).to_numpy())
         info["moderator_kind"] = kind
     mt = float(np.mean(T[ok]))
     cols["judgment_c"] = J[ok] - mt
     cols["truth_c"] = T[ok] - mt
-    cols["truth_between"], _ = split_within_between(cols["truth_c"], cols["patient"])
+    cols["truth_between"], _ = split_within_between(
+        cols["truth_c"], cols["patient"],
+        codes=given["patient"][0][ok] if "patient" in given else None)
     cols["truth_within"] = cols["truth_c"] - cols["truth_between"]
     if B is not None:
         cols["bias"] = B[ok] - mt
@@ -297,7 +330,7 @@ def _truth_bias_design(data: pd.DataFrame, *, judgment: str = "alliance_therapis
     info.update(truth_mean=mt, bias_label=bias_label, **log.info())
     d = pd.DataFrame(cols, index=data.index[ok])
     d.attrs["source"] = source.name
-    return d, info
+    return d, info, ok
 
 
 # --------------------------------------------------------------------------- repeated model
@@ -489,10 +522,10 @@ def fit_truth_bias(
                        df=df)
     _check_design(judgment, truth, bias, control_session)  # options before the data
     need = _numeric(judgment, truth, bias)
-    data = read_sessions(data, columns, numeric=need, require=need)
+    data, codes = _read_sessions_coded(data, columns, numeric=need, require=need)
     return _fit_truth_bias(data, judgment=judgment, truth=truth, bias=bias, moderator=moderator,
                            truth_slope=truth_slope, control_session=control_session,
-                           moderator_at=moderator_at, **options)
+                           moderator_at=moderator_at, codes=codes, **options)
 
 
 def _options(*, therapist_effects: str = "intercept", method: str = "REML",
@@ -511,13 +544,14 @@ def _fit_truth_bias(data: pd.DataFrame, *, judgment: str = "alliance_therapist",
                     moderator: str | None = "condition", therapist_effects: str = "intercept",
                     truth_slope: bool = True, method: str = "REML", conf_level: float = 0.95,
                     control_session: bool = True, df: str = "satterthwaite",
-                    moderator_at=None) -> TruthBiasResult:
+                    moderator_at=None, codes: dict | None = None) -> TruthBiasResult:
     """:func:`fit_truth_bias` on data already validated by :func:`alliance.read_sessions` (the
-    door of every public analysis): callers that validated once call this."""
+    door of every public analysis): callers that validated once call this (``codes``: the
+    ids' factorisations that validation made, when the caller has them)."""
     opts = _options(therapist_effects=therapist_effects, method=method, conf_level=conf_level,
                     df=df)
-    d, info = _truth_bias_design(data, judgment=judgment, truth=truth, bias=bias,
-                                 moderator=moderator, control_session=control_session)
+    d, info, ok = _design_rows(data, judgment=judgment, truth=truth, bias=bias,
+                               moderator=moderator, control_session=control_session, codes=codes)
     source = d.attrs["source"]
     base = (["truth_within", "truth_between"] + (["bias"] if "bias" in d else [])
             + (["session_c"] if control_session else []))
@@ -526,14 +560,23 @@ def _fit_truth_bias(data: pd.DataFrame, *, judgment: str = "alliance_therapist",
     X, levels, numeric = moderate(X, base, d["moderator"] if moderator else None, moderator,
                                   source, moderator_at, "a force")
     if levels is not None:  # the minimum design: 2 therapists (patients) per arm
-        nested = {"patient": d["patient"]}
-        if opts["therapist_effects"] != "none":
-            nested["therapist"] = d["therapist"]
-        require_groups_per_level(moderator, d["moderator"], nested, source, "truth and bias")
+        nested = ["patient"] + (["therapist"] if opts["therapist_effects"] != "none" else [])
+        given = {k: v for k, v in (codes or {}).items() if v is not None and len(v[0]) == len(ok)}
+        if moderator in given and all(g in given for g in nested):
+            # on the codes validation made (the kept rows'): the same partition of the rows
+            # into levels and groups as the ids' texts
+            lcode, labels = given[moderator][0][ok], given[moderator][1]
+            for g in nested:
+                require_groups_nested(moderator, lcode, labels, g, given[g][0][ok], source,
+                                      "truth and bias")
+        else:
+            require_groups_per_level(moderator, d["moderator"], {g: d[g] for g in nested},
+                                     source, "truth and bias")
     zcols = ["Intercept", "truth_within"] if truth_slope else ["Intercept"]
     Z = pd.DataFrame({"Intercept": 1.0, "truth_within": d["truth_within"].to_numpy()},
                      index=d.index)
-    random = [RandomTerm("patient", d["patient"].to_numpy(), Z[zcols])]
+    random = [RandomTerm("patient", d["patient"].to_numpy(),
+                         Z if zcols == list(Z.columns) else Z[zcols])]  # (all of Z: no copy)
     if opts["therapist_effects"] == "intercept":
         random.append(RandomTerm("therapist", d["therapist"].to_numpy()))
     elif opts["therapist_effects"] == "intercept+slope":

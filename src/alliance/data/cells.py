@@ -178,6 +178,15 @@ def _bad(source: Source, column: str, mask: np.ndarray, values: pd.Series, rule:
                               f"{_hold(len(pos))} {_examples(values, mask)}")
 
 
+def _positional(s: pd.Series) -> pd.Series:
+    """``s.reset_index(drop=True)``: ``s`` itself when its index is positions 0..n-1 already
+    (read-only callers: nothing here writes to ``s``)."""
+    index = s.index
+    if type(index) is pd.RangeIndex and index.start == 0 and index.step == 1 and index.name is None:
+        return s
+    return s.reset_index(drop=True)
+
+
 def parse_numeric(values, column: str, source: Source, *, decimal: str = ".") -> np.ndarray:
     """One column as floats (missing cells as NaN); anything else that is not a real number is an error.
 
@@ -188,8 +197,7 @@ def parse_numeric(values, column: str, source: Source, *, decimal: str = ".") ->
     rows: booleans, infinities, complex numbers, dates, and any other text
     (``"abc"``, ``"4,5"`` with a decimal point, ``"1.234,5"``).
     """
-    s = values if isinstance(values, pd.Series) else pd.Series(values)
-    s = s.reset_index(drop=True)
+    s = _positional(values if isinstance(values, pd.Series) else pd.Series(values))
     dtype = s.dtype
     if pd.api.types.is_bool_dtype(dtype):
         return _raise_all(s, column, source, "holds booleans (True/False), not numbers")
@@ -199,6 +207,8 @@ def parse_numeric(values, column: str, source: Source, *, decimal: str = ".") ->
     if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
         return _raise_all(s, column, source, "holds dates or durations, not numbers")
     if pd.api.types.is_numeric_dtype(dtype):
+        if isinstance(dtype, np.dtype) and dtype.kind in "iu":  # NumPy integers: none missing
+            return s.to_numpy(dtype=float)  # (and all finite)
         out = s.to_numpy(dtype=float, na_value=np.nan)
         return _finite(out, s, column, source)
     # object, string or categorical: cell by cell, text parsed strictly
@@ -355,8 +365,7 @@ def _parse_identifier(values, column: str, source: Source, *, ids: str = "text",
     group the rows without factorising the column again."""
     if ids not in ID_RULES:
         raise ValueError(f"ids must be one of {ID_RULES}; got {ids!r}")
-    s = values if isinstance(values, pd.Series) else pd.Series(values)
-    s = s.reset_index(drop=True)
+    s = _positional(values if isinstance(values, pd.Series) else pd.Series(values))
     original = s
     fast = _plain_ids(s, ids)
     if fast is not None and (fast[1][0] >= 0).all():  # plain text ids, none missing: no rule
@@ -516,8 +525,11 @@ def _refuse_spellings(uniq: pd.Series, codes: np.ndarray, column: str, source: S
 
 def parse_session(values, column: str, source: Source, *, decimal: str = ".") -> np.ndarray:
     """Session numbers as int64: present, whole, from 1 to :data:`MAX_SESSION`."""
-    s = values if isinstance(values, pd.Series) else pd.Series(values)
-    s = s.reset_index(drop=True)
+    s = _positional(values if isinstance(values, pd.Series) else pd.Series(values))
+    if isinstance(s.dtype, np.dtype) and s.dtype.kind in "iu":  # whole numbers: their range only
+        v = s.to_numpy()
+        if not ((v < 1) | (v > MAX_SESSION)).any():
+            return v.astype("int64")  # a copy, as the general path's
     t = parse_numeric(s, column, source, decimal=decimal)
     miss = np.isnan(t)
     if miss.any():

@@ -109,9 +109,7 @@ def lag(
     >>> out.attrs["lag"]["n_gap"], out.attrs["lag"]["n_first"]
     (1, 2)
     """
-    if isinstance(lag, (bool, np.bool_)) or not isinstance(lag, (int, np.integer)) or lag < 1:
-        raise ValueError(f"lag must be a positive integer; got {lag!r}")
-    lag = int(lag)
+    lag = _check_lag(lag)
     cols = [columns] if isinstance(columns, str) else list(columns)
     if not cols:
         raise ValueError("columns must name at least one column")
@@ -121,60 +119,65 @@ def lag(
         raise fail(source, "required columns present",
                    f"missing column(s) {missing} needed to build lags; the data have "
                    f"{list(data.columns)}")
-    g = data[group].reset_index(drop=True)
-    bad = np.flatnonzero(g.isna().to_numpy())
-    if bad.size:
+    ok = (lambda: data[list(bridge)].notna().all(axis=1).to_numpy()) if bridge is not None else None
+    lagged, report = lag_columns(data[group], data[time], {c: data[c] for c in cols}, lag,
+                                 source, group=group, time=time, bridge=ok)
+    out = pd.DataFrame(lagged, index=data.index)
+    out.attrs["lag"] = report
+    return out
+
+
+def lag_columns(groups: pd.Series, times: pd.Series, columns: dict, lag: int, source, *,
+                group: str, time: str, bridge=None, codes: np.ndarray | None = None
+                ) -> tuple[dict, dict]:
+    """:func:`lag` on columns already taken from a frame: ``{lag_name(name, lag): lagged
+    values}`` and the report (``out.attrs["lag"]`` of :func:`lag`).
+
+    ``groups`` and ``times`` are the group and time columns (Series), ``columns`` maps each
+    name to lag to its column (a Series, or a NumPy array of numbers) in the same row order;
+    ``bridge`` (a callable) gives the rows whose bridge columns are all observed; ``codes``
+    may give ``groups`` factorised by :func:`group_codes` (the caller's, reused). ``lag`` is a
+    positive int; ``group``, ``time`` and ``source`` name things in the report and errors.
+    """
+    lag = _check_lag(lag)
+    g = groups.reset_index(drop=True)
+    if codes is None:
+        codes = group_codes(g)  # the groups as integers (ids equal as pandas compares them)
+    if codes is None:
+        bad = np.flatnonzero(g.isna().to_numpy())
         raise fail(source, "identifiers present", f"column '{group}' is empty in {rows_text(bad, source)}")
-    t = pd.Series(parse_numeric(data[time], time, source))
-    bad = np.flatnonzero(~np.isfinite(t.to_numpy()))
+    t = parse_numeric(times, time, source)
+    bad = np.flatnonzero(~np.isfinite(t))
     if bad.size:
         raise fail(source, "time present", f"column '{time}' is missing in {rows_text(bad, source)}")
-    codes = pd.factorize(g)[0]  # the groups as integers (ids equal as pandas compares them)
-    tv = t.to_numpy()
-    # Each row's key (group, time) and the key it looks up, (group, time - lag), as one integer:
-    # the times and the looked-up times share one table of distinct values (exact float equality,
-    # as a join on the values), so a lagged row is found only at exactly time - lag.
-    times, where = np.unique(np.concatenate([tv, tv - lag]), return_inverse=True)
+    tv = t
     n = len(tv)
-    key = codes.astype(np.int64) * len(times) + where[:n]
-    wanted = codes.astype(np.int64) * len(times) + where[n:]
-    order = np.argsort(key, kind="stable")
-    sorted_key = key[order]
-    same = sorted_key[1:] == sorted_key[:-1]
-    if same.any():
-        dup = np.zeros(n, dtype=bool)
-        dup[order[1:][same]] = True
-        dup[order[:-1][same]] = True
-        raise fail(source, f"unique {group} x {time}",
-                   f"{rows_text(np.flatnonzero(dup), source)} repeat a {group} x {time} "
-                   f"combination; a lag needs one row per {group} and {time}")
-    at = np.minimum(np.searchsorted(sorted_key, wanted), max(n - 1, 0))
-    found = sorted_key[at] == wanted if n else np.zeros(0, dtype=bool)
-    matched = np.where(found, order[at], np.nan) if n else np.zeros(0)
+    prev = _earlier_row(codes, tv, lag)  # each row's row at time - lag of its group (-1: none)
+    if prev is None:  # two rows of one group at one time: the rows named
+        _refuse_repeats(codes, tv, source, group, time)
     n_bridged = None
     if bridge is not None:
-        strict = matched
-        ok = data[list(bridge)].notna().all(axis=1).to_numpy()
-        matched = _previous_observed(pd.DataFrame({"_g": g, "_t": t}), ok, lag)
+        strict = np.where(prev >= 0, prev, np.nan)
+        matched = _previous_observed(pd.DataFrame({"_g": g, "_t": pd.Series(t)}), bridge(), lag)
         n_bridged = int(np.sum(~np.isnan(matched) & ~(matched == strict)))
-    has_prev = ~np.isnan(matched)
-    pos = np.where(has_prev, matched, 0).astype(np.intp)
+        prev = np.where(np.isnan(matched), -1, matched).astype(np.intp)
+    has_prev = prev >= 0
+    pos = np.where(has_prev, prev, 0)
 
     lagged_columns = {}
     n_missing_value = {}
     n_valid = {}
     all_prev = bool(has_prev.all())
-    for c in cols:
+    for c, col in columns.items():
         name = lag_name(c, lag)
-        col = data[c]
         if isinstance(col.dtype, np.dtype) and col.dtype.kind in "fiu":  # plain numbers: NumPy
-            vals = col.to_numpy()[pos]
+            vals = np.asarray(col)[pos]
             if not all_prev:
                 if vals.dtype.kind != "f":  # an integer column with missing lags becomes float
                     vals = vals.astype(float)
                 vals[~has_prev] = np.nan
             isna = np.isnan(vals) if vals.dtype.kind == "f" else np.zeros(n, dtype=bool)
-        else:  # any other dtype: pandas' own missing value for it
+        else:  # any other dtype (a Series): pandas' own missing value for it
             lagged = col.reset_index(drop=True).iloc[pos].reset_index(drop=True)
             lagged = lagged.where(pd.Series(has_prev))
             if not all_prev and pd.api.types.is_integer_dtype(col.dtype):
@@ -184,16 +187,15 @@ def lag(
         lagged_columns[name] = vals
         n_missing_value[name] = int(np.sum(isna & has_prev))
         n_valid[name] = int(np.sum(~isna))
-    out = pd.DataFrame(lagged_columns, index=data.index)
     first_time = np.full(codes.max() + 1 if n else 0, np.inf)
     np.minimum.at(first_time, codes, tv)  # each group's first time
     no_prev = ~has_prev
     is_first = no_prev & (tv - lag < first_time[codes])
-    out.attrs["lag"] = {
+    report = {
         "lag": lag,
         "group": group,
         "time": time,
-        "n_rows": len(data),
+        "n_rows": n,
         "n_no_previous": int(no_prev.sum()),
         "n_first": int(is_first.sum()),
         "n_gap": int((no_prev & ~is_first).sum()),
@@ -201,7 +203,84 @@ def lag(
         "n_valid": n_valid,
         **({} if n_bridged is None else {"n_bridged": n_bridged}),
     }
-    return out
+    return lagged_columns, report
+
+
+def _check_lag(lag) -> int:
+    if isinstance(lag, (bool, np.bool_)) or not isinstance(lag, (int, np.integer)) or lag < 1:
+        raise ValueError(f"lag must be a positive integer; got {lag!r}")
+    return int(lag)
+
+
+def group_codes(g: pd.Series) -> np.ndarray | None:
+    """``pd.factorize(g)[0]`` (codes in order of appearance), or None if a group is missing.
+
+    A column of text ids (pandas' ``str`` dtype) is factorised on its cells as an object
+    array: the same codes, half the time of the extension array's route."""
+    if g.dtype == _TEXT and isinstance(g.array.dtype, pd.StringDtype) \
+            and g.array.dtype.storage == "python":
+        codes = pd.factorize(g.to_numpy(dtype=object))[0]  # a missing text id is NaN: -1
+        return None if (codes < 0).any() else codes
+    if g.isna().to_numpy().any():
+        return None
+    return pd.factorize(g)[0]
+
+
+#: pandas' text dtype (``str``), as validated ids have it.
+_TEXT = pd.api.types.pandas_dtype(str)
+
+
+
+def _earlier_row(codes: np.ndarray, tv: np.ndarray, lag: int) -> np.ndarray | None:
+    """Each row's row of the same group at exactly ``time - lag`` (-1 where there is none),
+    or None when two rows of one group share a time.
+
+    Each row's key (group, time) and the key it looks up, (group, time - lag), as one
+    integer. Whole-number times in a small range index a table of every (group, time)
+    directly; any other times share one table of distinct values with the looked-up
+    times (exact float equality, as a join on the values), found by a sorted search.
+    """
+    n = len(tv)
+    if n == 0:
+        return np.zeros(0, dtype=np.intp)
+    n_groups = int(codes.max()) + 1
+    low, high = float(tv.min()), float(tv.max())
+    width = high - low + lag + 1  # times low - lag .. high
+    if (max(abs(low), abs(high)) < 2.0 ** 52 and n_groups * width <= 8 * n + 4096
+            and np.array_equal(tv, np.floor(tv))):
+        width = int(width)
+        base = codes.astype(np.int64) * width
+        key = base + (tv - (low - lag)).astype(np.int64)
+        table = np.full(n_groups * width, -1, dtype=np.intp)
+        rows = np.arange(n, dtype=np.intp)
+        table[key] = rows
+        if (table[key] != rows).any():  # a key written twice: one of its rows lost
+            return None
+        return table[key - lag]
+    times, where = np.unique(np.concatenate([tv, tv - lag]), return_inverse=True)
+    key = codes.astype(np.int64) * len(times) + where[:n]
+    wanted = codes.astype(np.int64) * len(times) + where[n:]
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    if (sorted_key[1:] == sorted_key[:-1]).any():
+        return None
+    at = np.minimum(np.searchsorted(sorted_key, wanted), n - 1)
+    return np.where(sorted_key[at] == wanted, order[at], -1)
+
+
+def _refuse_repeats(codes: np.ndarray, tv: np.ndarray, source, group: str, time: str) -> None:
+    """The error naming every row whose (group, time) another row repeats."""
+    times, where = np.unique(tv, return_inverse=True)
+    key = codes.astype(np.int64) * len(times) + where
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    same = sorted_key[1:] == sorted_key[:-1]
+    dup = np.zeros(len(tv), dtype=bool)
+    dup[order[1:][same]] = True
+    dup[order[:-1][same]] = True
+    raise fail(source, f"unique {group} x {time}",
+               f"{rows_text(np.flatnonzero(dup), source)} repeat a {group} x {time} "
+               f"combination; a lag needs one row per {group} and {time}")
 
 
 def _previous_observed(keys: pd.DataFrame, ok: np.ndarray, lag: int) -> np.ndarray:
@@ -221,7 +300,20 @@ def _previous_observed(keys: pd.DataFrame, ok: np.ndarray, lag: int) -> np.ndarr
     return out
 
 
-def split_within_between(values, patient) -> tuple[np.ndarray, np.ndarray]:
+def _dense(codes: np.ndarray) -> np.ndarray:
+    """Integer codes renumbered 0, 1, ... in the order of their values (-1 stays -1)."""
+    codes = np.asarray(codes)
+    ok = codes >= 0
+    if not ok.any():
+        return np.full(codes.shape, -1, dtype=np.intp)
+    present = np.zeros(int(codes.max()) + 1, dtype=bool)
+    present[codes[ok]] = True
+    number = np.cumsum(present) - 1
+    return np.where(ok, number[np.maximum(codes, 0)], -1)
+
+
+def split_within_between(values, patient, codes: np.ndarray | None = None
+                         ) -> tuple[np.ndarray, np.ndarray]:
     """Each patient's own mean of ``values`` (NaN ignored) and the deviation from it.
 
     ``values`` are one rating per row, ``patient`` the patient of each row. The
@@ -229,12 +321,14 @@ def split_within_between(values, patient) -> tuple[np.ndarray, np.ndarray]:
     rows given (every available session, whatever else is missing in the row).
     Returns ``(patient_mean, values - patient_mean)`` row by row; a patient
     without any value gets NaN. ``values`` may also be an (n, k) array of k columns,
-    split column by column in one pass (the same numbers as k calls).
+    split column by column in one pass (the same numbers as k calls). ``codes``: the
+    patients already factorised by the caller (one integer per row, -1 for no id; only which
+    rows share a code matters), used instead of factorising ``patient``.
     """
     v = np.asarray(values, dtype=float)
     # grouped on integer codes (pandas' compensated group sums: the same bits as a groupby
     # transform on the ids, without pandas' label lookup of an array key); no id: NaN
-    codes = pd.factorize(np.asarray(patient))[0]
+    codes = pd.factorize(np.asarray(patient))[0] if codes is None else _dense(codes)
     has = codes >= 0
     pm = np.full(v.shape, np.nan)
     if has.any():

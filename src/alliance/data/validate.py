@@ -49,9 +49,10 @@ __all__ = [
 ]
 
 
-def _input(data, sep, decimal) -> tuple[pd.DataFrame, Source, str, tuple]:
+def _input(data, sep, decimal, stacklevel: int = 4) -> tuple[pd.DataFrame, Source, str, tuple]:
     """A file's text cells or a copy of a DataFrame (positional index), with its Source,
-    decimal mark and notes (things worth checking that break no rule)."""
+    decimal mark and notes (things worth checking that break no rule); ``stacklevel``: the
+    notes' warnings name the caller of the public function that reads the data."""
     if isinstance(data, pd.DataFrame):
         src = source_of(data)
         if data.shape[0] == 0:
@@ -72,7 +73,7 @@ def _input(data, sep, decimal) -> tuple[pd.DataFrame, Source, str, tuple]:
     if isinstance(data, (str, os.PathLike)):
         cells, src, fmt = read_text(data, sep=sep, decimal=decimal)
         for note in fmt["notes"]:  # every command reading the file says so, not only validate
-            warnings.warn(f"{src.name}: {note}", AllianceWarning, stacklevel=4)
+            warnings.warn(f"{src.name}: {note}", AllianceWarning, stacklevel=stacklevel)
         return cells, src, fmt["decimal"], tuple(fmt["notes"])
     raise TypeError(f"data must be a file path or a pandas DataFrame; got {type(data).__name__}")
 
@@ -230,6 +231,28 @@ def read_sessions(source, columns: Mapping[str, str] | None = None, *, numeric: 
     ['therapist', 'patient', 'condition', 'session', 'alliance_patient',
      'alliance_therapist', 'wellbeing']
     """
+    return _read_sessions(source, columns, numeric, require, sep, decimal, ids)[0]
+
+
+def _read_sessions_coded(source, columns: Mapping[str, str] | None = None, *,
+                         numeric: Iterable[str] = (), require: Iterable[str] = (),
+                         sep: str | None = None, decimal: str | None = None,
+                         ids: str = "text") -> tuple[pd.DataFrame, dict]:
+    """:func:`read_sessions`, and the factorisations of the id columns that validating them
+    made: ``{"therapist" | "patient" | "condition": (codes, distinct ids) or None}`` (row
+    ``i`` holds ``distinct[codes[i]]``, in order of first appearance, as ``pd.factorize``
+    gives them; None where the ids took the general path).
+
+    For the public analyses' doors, which hand the codes to their own fit with the frame
+    they describe, in the same call (never kept beyond it), so that the ids are not
+    factorised again behind the door.
+    """
+    return _read_sessions(source, columns, numeric, require, sep, decimal, ids)
+
+
+def _read_sessions(source, columns, numeric, require, sep, decimal, ids):
+    """The body of :func:`read_sessions` (and of :func:`_read_sessions_coded`): the frame and
+    the ids' factorisations."""
     _check_ids(ids)
     columns = check_columns_mapping(columns)
     numeric = [c for c in dict.fromkeys(numeric) if c is not None]
@@ -237,7 +260,7 @@ def read_sessions(source, columns: Mapping[str, str] | None = None, *, numeric: 
     for c in numeric:
         if c in ("therapist", "patient", "condition"):
             raise ValueError(f"numeric=: {c!r} is an id column of the session data, not a number")
-    raw, src, dec, notes = _input(source, sep, decimal)
+    raw, src, dec, notes = _input(source, sep, decimal, stacklevel=5)
     mapping = _resolve_columns(columns, list(raw.columns), src)
     extra = [c for c in require if c not in mapping and c not in raw.columns]
     if extra:
@@ -285,7 +308,7 @@ def read_sessions(source, columns: Mapping[str, str] | None = None, *, numeric: 
         else:
             out[col] = _carry(raw[col], dec)
     return _finish(_frame(out, raw.index), src,
-                   source.index if isinstance(source, pd.DataFrame) else None, notes)
+                   source.index if isinstance(source, pd.DataFrame) else None, notes), coded
 
 
 def _frame(columns: dict, index: pd.RangeIndex) -> pd.DataFrame:
@@ -312,9 +335,18 @@ def _structure_holds(out, coded: Mapping | None = None) -> bool:
 
     pcode, tcode, ccode = codes_of("patient"), codes_of("therapist"), codes_of("condition")
     session = np.asarray(out["session"])
-    key = np.sort(pcode.astype(np.int64) * (int(session.max()) + 1) + session)
-    if key.size > 1 and (key[1:] == key[:-1]).any():
-        return False
+    width = int(session.max()) + 1
+    key = pcode.astype(np.int64) * width + session
+    size = (int(pcode.max()) + 1) * width
+    if size <= 8 * key.size + 4096:  # patient x session cells few: mark each key in a table
+        seen = np.zeros(size, dtype=bool)
+        seen[key] = True
+        if np.count_nonzero(seen) < key.size:
+            return False
+    else:
+        key = np.sort(key)
+        if key.size > 1 and (key[1:] == key[:-1]).any():
+            return False
     for owner, member in ((pcode, tcode), (tcode, ccode)):
         first = np.empty(owner.max() + 1, dtype=np.intp)
         first[owner[::-1]] = member[::-1]  # the first member of each owner

@@ -36,7 +36,7 @@ from alliance.rsa.surface import (
     COEF_NAMES,
     QUANTITIES,
     SURFACE_L,
-    _surface_cov,
+    _surface_covs,
     congruence_checklist,
     covariate_means,
     far_point_flags,
@@ -389,8 +389,8 @@ def rsa_spec(spec: RSASpec | str | None = None, x: str | None = None, y: str | N
     return RSASpec(**{**fields, **options})
 
 
-def _fit_rsa(data, spec: RSASpec, *, df: str = "satterthwaite", read: dict | None = None
-             ) -> RSAResult:
+def _fit_rsa(data, spec: RSASpec, *, df: str = "satterthwaite", read: dict | None = None,
+             codes: dict | None = None) -> RSAResult:
     """:func:`fit_rsa` behind its door, the options checked (``spec``): ``data`` validated (by
     :func:`alliance.read_table`, or session data by :func:`alliance.read_sessions`), or, with
     ``read`` (:func:`alliance.read_table`'s options), read here.
@@ -399,14 +399,15 @@ def _fit_rsa(data, spec: RSASpec, *, df: str = "satterthwaite", read: dict | Non
     data, once), the surface on numbers (design, fits, a1-a5 and the other quantities with
     their covariances), and the tables (:func:`_tables`: every test, the rows). The
     congruence checklist, the verdict and the model family's tables are made when first read
-    (:class:`RSAResult`).
+    (:class:`RSAResult`). ``codes``: the ids' factorisations made by the validation of
+    ``data`` (:func:`alliance.data.validate._read_sessions_coded`), if the caller has them.
     """
-    f, frame_info = analysis_frame(data, spec, read)
+    f, frame_info = analysis_frame(data, spec, read, codes=codes)
     source = f.attrs["source"]
     kind, mod_levels = frame_info["moderator_kind"], frame_info["moderator_levels"]
     drops = list(frame_info["drops"])
     notes = list(frame_info["warnings"])
-    X, mod_term = design_matrix(f, spec, kind, mod_levels)
+    X, mod_term = design_matrix(f, spec, kind, mod_levels, codes=frame_info["group_codes"])
     outlier_rows = []
     if spec.outliers:  # Bollen & Jackman (1980), as the RSA package by default: refit without them
         f, X, out = drop_outliers(f, X, spec, kind, mod_levels, frame_info["rows_input"])
@@ -557,9 +558,9 @@ def _tables(estimates: list, coefficients: tuple, more: dict, kind, spec: RSASpe
                           np.broadcast_to(np.asarray(d, dtype=float), (k,))
                           for k, (_, _, _, _, d) in zip(sizes, estimates)])
     surface = wald_table(est, np.diag(var), [t for _, _, _, terms, _ in estimates for t in terms],
-                         spec.conf_level, df=dfs)
-    if kind:
-        surface.insert(0, "level", np.repeat([lab for lab, *_ in estimates], sizes))
+                         spec.conf_level, df=dfs,
+                         first={"level": np.repeat([lab for lab, *_ in estimates], sizes)}
+                         if kind else None)
     beta, cov, names, dfs = coefficients
     tables = {"estimates": surface,
               # a constrained model (and an OLS fit): Wald z, no test of a value it fixes
@@ -748,13 +749,13 @@ def _surface_numbers(beta, cov, levels: dict, kind, fit, names: list) -> dict:
     coefficients; z, df = inf, for the others; None: z for all)."""
     SL = SURFACE_L.to_numpy()
     out = {}
-    for lab, M in levels.items():
-        est, J = _surface_cov(beta, cov, M)
+    # each level's quantities and Jacobian, in one batch (the difference's are theirs)
+    parts = _surface_covs(beta, list(levels.values()))
+    for (lab, M), (est, J) in zip(levels.items(), parts):
         out[lab] = (est, J @ cov @ J.T, _linear_df(fit, names, SL @ M))
     if kind == "binary":
         (_, M0), (_, M1) = levels.items()
-        e0, J0 = _surface_cov(beta, cov, M0)
-        e1, J1 = _surface_cov(beta, cov, M1)
+        (e0, J0), (e1, J1) = parts
         Jd = J1 - J0
         out[_difference(levels)] = (e1 - e0, Jd @ cov @ Jd.T, _linear_df(fit, names, SL @ (M1 - M0)))
     return out

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from alliance.data.cells import fail, source_of
+from alliance.data.cells import Source, fail, source_of
 from alliance.data.lags import lag as build_lag
-from alliance.data.lags import split_within_between
+from alliance.data.lags import lag_columns, split_within_between
 from alliance.data.validate import read_table
-from alliance.moderation import require_groups_per_level
+from alliance.moderation import require_groups_nested, require_groups_per_level
 from alliance.options import check_conf_level, check_method, check_number, check_within_data
 from alliance.rsa.surface import COEF_NAMES
 
@@ -207,7 +207,8 @@ class RSASpec:
         return list(dict.fromkeys(cols + ([self.moderator] if self.moderator else [])))
 
 
-def analysis_frame(d, spec: RSASpec, read: dict | None = None) -> tuple[pd.DataFrame, dict]:
+def analysis_frame(d, spec: RSASpec, read: dict | None = None, *,
+                   codes: dict | None = None) -> tuple[pd.DataFrame, dict]:
     """The rows a surface is fitted on, with the centred polynomial terms: the door of a fit.
 
     Every check of the data is here, in one pass through the lower layers: with
@@ -218,6 +219,9 @@ def analysis_frame(d, spec: RSASpec, read: dict | None = None) -> tuple[pd.DataF
     predictors (the one lag builder), the moderator (binary: two values, or the two
     ``moderator_levels``; else numeric), the complete rows, at least 2 groups per
     level of a binary moderator, and ``at`` and a numeric ``center`` near the data.
+    ``codes``: the id columns' factorisations that validating ``d`` made
+    (:func:`alliance.data.validate._read_sessions_coded`), used instead of factorising
+    them again.
 
     Returns
     -------
@@ -231,13 +235,23 @@ def analysis_frame(d, spec: RSASpec, read: dict | None = None) -> tuple[pd.DataF
         ``center_x``, ``center_y``, ``moderator_kind``, ``moderator_levels``,
         ``lag_report``, ``rows_input`` and ``drops``: the rows left out, in the order
         the rules were applied, as ``(rows of the input, identifier, reason)`` (the
-        fit counts them with :class:`alliance.results.RowLog`); ``warnings`` (a list).
+        fit counts them with :class:`alliance.results.RowLog`); ``warnings`` (a list);
+        ``group_codes``: the text group columns of the frame factorised (``group -> codes``,
+        for :func:`design_matrix`).
     """
     if read is not None:
         d = read_table(d, **read)
+        codes = None
     source = source_of(d)
+    taken = {}  # each column taken from the frame once (each take copies the frame's attrs)
+
+    def col(name):
+        if name not in taken:
+            taken[name] = d[name]
+        return taken[name]
+
     not_numbers = [c for c in spec.numeric_columns() if c in d.columns and not (
-        pd.api.types.is_numeric_dtype(d[c].dtype) and not pd.api.types.is_bool_dtype(d[c].dtype))]
+        pd.api.types.is_numeric_dtype(col(c).dtype) and not pd.api.types.is_bool_dtype(col(c).dtype))]
     if not_numbers:
         raise fail(source, "numeric column",
                    f"column(s) {not_numbers} do not hold numbers; read the data with "
@@ -249,43 +263,73 @@ def analysis_frame(d, spec: RSASpec, read: dict | None = None) -> tuple[pd.DataF
                    f"missing column(s) {missing}; the data have {list(d.columns)}")
     # The columns of every input row as arrays, in the frame's order; one DataFrame of the
     # complete rows at the end (group columns keep their pandas array: text ids stay text).
-    cols = {"z": d[spec.outcome].to_numpy()}
-    xs = d[spec.x]
-    ys = xs.groupby(d[spec.inner]).transform("mean") if spec.y_as_group_mean else d[spec.y]
+    cols = {"z": col(spec.outcome).to_numpy()}
+    xs = col(spec.x)
+    ys = xs.groupby(col(spec.inner)).transform("mean") if spec.y_as_group_mean else col(spec.y)
     drops = []  # (rows of the input left out, identifier, reason), in the order applied
     lag_info = None
+    text = pd.api.types.pandas_dtype(str)
+    given = {k: v for k, v in (codes or {}).items() if v is not None and len(v[0]) == len(d)}
+    id_codes = {}  # text id columns factorised once, for every use below: codes, -1 missing
+    for g in dict.fromkeys(spec.groups + ([spec.lag_unit] if spec.lag is not None else [])):
+        if col(g).dtype == text:  # (validation's factorisation of the column, if given)
+            id_codes[g] = (given[g][0] if g in given else
+                           pd.factorize(col(g).to_numpy(dtype=object))[0])  # a missing id: NaN
     if spec.lag is not None:
-        tmp = pd.DataFrame({"_x": xs.to_numpy(), "_y": ys.to_numpy(), "_z": cols["z"],
-                            "_unit": d[spec.lag_unit], "_time": d[spec.time]}, index=d.index)
-        tmp.attrs["source"] = source.name
-        lagged = build_lag(tmp, ["_x", "_y", "_time"] + (["_z"] if spec.prior_outcome else []),
-                           group="_unit", time="_time", lag=spec.lag,
-                           bridge=["_x", "_y"] if spec.lag_gaps else None)
-        lag_info = dict(lagged.attrs["lag"], group=spec.lag_unit, time=spec.time)
+        xa, ya = xs.to_numpy(), ys.to_numpy()
+        named = {"_x": xa, "_y": ya, "_time": col(spec.time)}
+        if spec.prior_outcome:
+            named["_z"] = cols["z"]
+        if all(isinstance(a.dtype, np.dtype) and a.dtype.kind in "fiu"
+               for a in (xa, ya, *([cols["z"]] if spec.prior_outcome else []))):
+            # the lag builder on the columns themselves (the frame of them it would be given,
+            # named as there, and its source: the data's name and row labels)
+            unit = id_codes.get(spec.lag_unit)
+            bridge = ((lambda: pd.notna(xa) & pd.notna(ya)) if spec.lag_gaps else None)
+            lagged, report = lag_columns(
+                col(spec.lag_unit), col(spec.time), named, spec.lag,
+                Source(source.name, None, source.index), group="_unit", time="_time",
+                bridge=bridge, codes=unit if unit is not None and (unit >= 0).all() else None)
+            xs = np.asarray(lagged[f"_x_lag{spec.lag}"], dtype=float)
+            ys = np.asarray(lagged[f"_y_lag{spec.lag}"], dtype=float)
+            if spec.prior_outcome:
+                cols["prior_outcome"] = np.asarray(lagged[f"_z_lag{spec.lag}"], dtype=float)
+            no_previous = pd.isna(lagged[f"_time_lag{spec.lag}"])
+        else:
+            tmp = pd.DataFrame({"_x": xa, "_y": ya, "_z": cols["z"],
+                                "_unit": col(spec.lag_unit), "_time": col(spec.time)}, index=d.index)
+            tmp.attrs["source"] = source.name
+            lagged = build_lag(tmp, list(named), group="_unit", time="_time", lag=spec.lag,
+                               bridge=["_x", "_y"] if spec.lag_gaps else None)
+            report = lagged.attrs["lag"]
+            xs = lagged[f"_x_lag{spec.lag}"].to_numpy(dtype=float)
+            ys = lagged[f"_y_lag{spec.lag}"].to_numpy(dtype=float)
+            if spec.prior_outcome:
+                cols["prior_outcome"] = lagged[f"_z_lag{spec.lag}"].to_numpy(dtype=float)
+            no_previous = lagged[f"_time_lag{spec.lag}"].isna().to_numpy()
+        lag_info = dict(report, group=spec.lag_unit, time=spec.time)
         lag_info["n_missing_value"] = {k: v for k, v in lag_info["n_missing_value"].items()
                                        if not k.startswith("_time")}
         lag_info["n_valid"] = {k: v for k, v in lag_info["n_valid"].items()
                                if not k.startswith("_time")}
-        xs = lagged[f"_x_lag{spec.lag}"].to_numpy(dtype=float)
-        ys = lagged[f"_y_lag{spec.lag}"].to_numpy(dtype=float)
-        if spec.prior_outcome:
-            cols["prior_outcome"] = lagged[f"_z_lag{spec.lag}"].to_numpy(dtype=float)
-        drops.append((lagged[f"_time_lag{spec.lag}"].isna().to_numpy(), "no_previous_session",
+        drops.append((no_previous, "no_previous_session",
                       "no previous session of the same unit (first session or a gap)"))
     cols["x_raw"] = np.asarray(xs, dtype=float)
     cols["y_raw"] = np.asarray(ys, dtype=float)
     for c in spec.covariates:
-        cols[f"cov:{c}"] = d[c].to_numpy()
-    text = pd.api.types.pandas_dtype(str)
+        cols[f"cov:{c}"] = col(c).to_numpy()
     for g in spec.groups:  # ids as text, missing ones missing (text ids already are: as they are)
-        ids = d[g]
+        ids = col(g)
         cols[f"group:{g}"] = ids.array if ids.dtype == text else ids.astype(str).where(
             ids.notna()).array
     kind, levels, coded = None, [], None
     if spec.moderator:  # its kind, its coded values (NaN where missing), its level labels
-        m = d[spec.moderator]
+        m = col(spec.moderator)
         if m.dtype == text:  # text: its distinct values and every row's from one factorisation
-            mcodes, vals = pd.factorize(m)  # (in order of appearance, as pd.unique)
+            # (in order of appearance, as pd.unique; its cells as objects: the same codes and
+            # values as the column's own factorize, in half the time)
+            mcodes, vals = (given[spec.moderator] if spec.moderator in given else
+                            pd.factorize(m.to_numpy(dtype=object)))
         else:
             mcodes, vals = None, pd.unique(m.dropna())
         if len(vals) == 2 or spec.moderator_levels is not None:
@@ -312,8 +356,11 @@ def analysis_frame(d, spec: RSASpec, read: dict | None = None) -> tuple[pd.DataF
             kind, coded = "continuous", m.to_numpy(dtype=float)
         cols["mod"] = coded
     incomplete = np.zeros(len(d), dtype=bool)
-    for v in cols.values():
-        incomplete |= pd.isna(v) if v.dtype.kind not in "iub" else False
+    for k, v in cols.items():
+        if k.startswith("group:") and k[6:] in id_codes:  # a text id is missing where its code is
+            incomplete |= id_codes[k[6:]] < 0
+        elif v.dtype.kind not in "iub":
+            incomplete |= pd.isna(v)
     drops.append((incomplete, "missing_values",
                   ("a value of the outcome, a predictor, a covariate, a group or the moderator "
                    "missing")))
@@ -325,10 +372,20 @@ def analysis_frame(d, spec: RSASpec, read: dict | None = None) -> tuple[pd.DataF
         raise fail(source, "enough rows", f"only {n} complete rows for the response surface model")
     kept = {k: v[keep] for k, v in cols.items()}
     if kind == "binary" and spec.groups:  # groups nested in the moderator: at least 2 per level
-        labels = np.asarray(levels, dtype=object)[kept["mod"].astype(int)]
-        require_groups_per_level(spec.moderator, labels,
-                                 {g: kept[f"group:{g}"] for g in spec.groups}, source,
-                                 "response surface")
+        # on codes: each row's level (the texts of the levels present, factorised as the rule
+        # factorises them) and each group's ids factorised above (only which rows share a
+        # code matters, not the codes' order)
+        mod = kept["mod"].astype(int)  # 0 or 1: the level of each row
+        seen = np.flatnonzero(np.bincount(mod, minlength=2))  # the levels present
+        lcode, labels = pd.factorize(np.asarray(levels, dtype=object)[seen])
+        lcode = lcode[np.searchsorted(seen, mod)]
+        for g in spec.groups:
+            if g in id_codes:
+                require_groups_nested(spec.moderator, lcode, labels, g, id_codes[g][keep], source,
+                                      "response surface")
+            else:
+                require_groups_per_level(spec.moderator, np.asarray(labels, dtype=object)[lcode],
+                                         {g: kept[f"group:{g}"]}, source, "response surface")
     if kind == "continuous" and spec.at is not None:  # 1e308 overflows; far out extrapolates
         spec.at = check_within_data(spec.at, coded[np.isfinite(coded)], "at",
                                     f"the moderator '{spec.moderator}'")
@@ -356,14 +413,18 @@ def analysis_frame(d, spec: RSASpec, read: dict | None = None) -> tuple[pd.DataF
     f = pd.DataFrame(kept)
     f.attrs["source"] = source.name
     info = {"center_x": cx, "center_y": cy, "moderator_kind": kind, "moderator_levels": levels,
-            "lag_report": lag_info, "warnings": notes, "rows_input": len(d), "drops": drops}
+            "lag_report": lag_info, "warnings": notes, "rows_input": len(d), "drops": drops,
+            "group_codes": {g: c[keep] for g, c in id_codes.items() if g in spec.groups}}
     return f, info
 
 
-def design_matrix(f: pd.DataFrame, spec: RSASpec, kind: str | None, levels) -> tuple[pd.DataFrame, str | None]:
+def design_matrix(f: pd.DataFrame, spec: RSASpec, kind: str | None, levels, *,
+                  codes: dict | None = None) -> tuple[pd.DataFrame, str | None]:
     """Fixed-effect design: intercept, the five terms, moderator and its products, covariates.
 
     Returns the design and the moderator's column name (``None`` without a moderator).
+    ``codes``: the frame's group columns factorised (``group_codes`` of
+    :func:`analysis_frame`, for this very frame), used for the level-2 means.
     """
     n = len(f)
     cols = {"Intercept": np.ones(n)}  # the columns, in order; one DataFrame at the end
@@ -390,7 +451,10 @@ def design_matrix(f: pd.DataFrame, spec: RSASpec, kind: str | None, levels) -> t
         # every level's a1..a5 are then within-group, none borrows between-group association
         # from another level (the same a1..a5 as centring the five terms at the group's means).
         group = f[f"group:{spec.inner}"].to_numpy()
-        means = split_within_between(np.column_stack([values[t] for t in COEF_NAMES]), group)[0]
+        given = (codes or {}).get(spec.inner)
+        means = split_within_between(np.column_stack([values[t] for t in COEF_NAMES]), group,
+                                     codes=given if given is not None and len(given) == n
+                                     else None)[0]
         for j, t in enumerate(COEF_NAMES):
             cols[f"mean_{t}"] = means[:, j]
         if kind:

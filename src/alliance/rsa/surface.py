@@ -146,18 +146,29 @@ def _quantities(B: np.ndarray) -> np.ndarray:
 def _values_and_jacobian(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`surface_quantities` of ``b`` and their Jacobian (quantities x 5) by central
     differences (relative step 1e-6), all 11 evaluations at once (:func:`_quantities`)."""
-    b = np.asarray(b, dtype=float)
-    steps = [1e-6 * max(1.0, abs(b[j])) for j in range(5)]
-    B = np.repeat(b[None, :], 11, axis=0)
-    for j, h in enumerate(steps):
-        B[1 + 2 * j, j] += h
-        B[2 + 2 * j, j] -= h
+    return _values_and_jacobians([b])[0]
+
+
+def _values_and_jacobians(bs) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`_values_and_jacobian` of each of ``bs``, every evaluation in one
+    :func:`_quantities` call (row by row: the same numbers as one call per ``b``)."""
+    bs = [np.asarray(b, dtype=float) for b in bs]
+    steps = [[1e-6 * max(1.0, abs(b[j])) for j in range(5)] for b in bs]
+    B = np.repeat(np.array(bs), 11, axis=0)
+    for i, hs in enumerate(steps):
+        for j, h in enumerate(hs):
+            B[11 * i + 1 + 2 * j, j] += h
+            B[11 * i + 2 + 2 * j, j] -= h
     Q = _quantities(B)
-    J = np.empty((len(QUANTITIES), 5))
-    for j, h in enumerate(steps):
-        J[:, j] = (Q[1 + 2 * j] - Q[2 + 2 * j]) / (2.0 * h)
-    J[:5] = SURFACE_L.to_numpy()  # exact for the linear ones
-    return Q[0], J
+    out = []
+    for i, hs in enumerate(steps):
+        Qi = Q[11 * i:11 * (i + 1)]
+        J = np.empty((len(QUANTITIES), 5))
+        for j, h in enumerate(hs):
+            J[:, j] = (Qi[1 + 2 * j] - Qi[2 + 2 * j]) / (2.0 * h)
+        J[:5] = SURFACE_L.to_numpy()  # exact for the linear ones
+        out.append((Qi[0], J))
+    return out
 
 
 def _jacobian(b: np.ndarray) -> np.ndarray:
@@ -263,10 +274,10 @@ def surface_parameters(
     return tab
 
 
-def _surface_cov(beta: np.ndarray, V: np.ndarray, M: np.ndarray):
-    """Quantities of b = M beta and their covariance (full beta, V)."""
-    est, J = _values_and_jacobian(M @ beta)
-    return est, J @ M
+def _surface_covs(beta: np.ndarray, Ms) -> list:
+    """Per matrix M of ``Ms``: the quantities of b = M beta and their Jacobian in beta (the
+    covariance is J V J'), every matrix's evaluations in one batch."""
+    return [(est, J @ M) for (est, J), M in zip(_values_and_jacobians([M @ beta for M in Ms]), Ms)]
 
 
 def congruence_checklist(surface: pd.DataFrame) -> pd.DataFrame:
