@@ -723,28 +723,3 @@ def test_statsmodels_cross_check_fixed_effects():
         )
     ours = fitted("sleepstudy").estimates.set_index("term")["estimate"].to_numpy()
     np.testing.assert_allclose(ours, res.fe_params.to_numpy(), rtol=1e-4)
-
-
-def test_grouping_factors_coded_already_give_the_same_terms():
-    """A grouping factor handed over as a ``pd.Categorical`` of sorted text labels (the codes a
-    caller's validation made) is taken as coded: the same codes and levels as factorising its
-    labels, unused categories dropped; unsorted or non-text categories, or missing labels, go
-    the general way (which names the rows of a missing label)."""
-    from alliance.mixed.model import prepare
-
-    rng = np.random.default_rng(3)
-    labels = np.array([f"P{k:03d}" for k in rng.integers(0, 40, 300)], dtype=object)
-    y = rng.normal(size=300)
-    X = pd.DataFrame({"Intercept": 1.0, "x": rng.normal(size=300)})
-    cats = sorted({*labels, "P999", "A000"})  # two categories no row uses
-    cases = [pd.Categorical(labels, categories=cats), pd.Series(pd.Categorical(labels)),
-             pd.Categorical(labels, categories=cats[::-1]),  # unsorted: factorised
-             pd.Categorical(labels.astype(str))]
-    _, _, _, (want,), _ = prepare(y, X, [RandomTerm("patient", labels, X)], "s")
-    for groups in cases:
-        _, _, _, (got,), _ = prepare(y, X, [RandomTerm("patient", groups, X)], "s")
-        assert np.array_equal(got.codes, want.codes) and got.codes.dtype == want.codes.dtype
-        assert got.levels.equals(want.levels) and got.levels.dtype == want.levels.dtype
-    gaps = pd.Categorical(np.where(np.arange(300) == 7, None, labels), categories=cats)
-    with pytest.raises(DataError, match="row 8"):
-        prepare(y, X, [RandomTerm("patient", gaps, X)], "s")

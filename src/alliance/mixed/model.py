@@ -685,12 +685,6 @@ def prepare(y, X, random, source: str):
     for r in random:
         if not isinstance(r, RandomTerm):
             raise TypeError("random must be a list of RandomTerm")
-        coded = _sorted_codes(r.groups, n)
-        if coded is not None:  # factorised already, in sorted order: the same codes and levels
-            codes, levels = coded
-            terms.append(_term(r, codes, levels, n, start, src))
-            start += len(terms[-1].template)
-            continue
         g = (np.asarray(r.groups, dtype=object) if not isinstance(r.groups, pd.Series)
              else r.groups.to_numpy(dtype=object))
         if g.ndim != 1:
@@ -716,55 +710,27 @@ def prepare(y, X, random, source: str):
                            f"{rows_text(np.flatnonzero(miss), src)}")
         if codes is None:
             codes, levels = pd.factorize(pd.Series(g).astype(str), sort=True)
-        terms.append(_term(r, codes, levels, n, start, src))
-        start += len(terms[-1].template)
+        if r.Z is None:  # a random intercept: a column of ones (no frame to check)
+            Za, zcols = np.ones((n, 1)), ["Intercept"]
+        else:
+            Zdf = _as_frame(r.Z, n, f"Z of random term '{r.name}'", "z")
+            Za = _numeric(Zdf, f"random-effect ('{r.name}')", src)
+            zcols = [str(c) for c in Zdf.columns]
+        tmpl = _theta_template(Za.shape[1], r.structure)
+        terms.append(
+            Term(
+                name=str(r.name),
+                zcols=zcols,
+                structure=r.structure,
+                Z=Za,
+                codes=np.asarray(codes, dtype=np.intp),
+                levels=pd.Index(levels),
+                template=tmpl,
+                theta_slice=slice(start, start + len(tmpl)),
+            )
+        )
+        start += len(tmpl)
     return y_num, Xa, xnames, terms, index
-
-
-def _sorted_codes(groups, n: int):
-    """``(codes, levels)`` of a grouping factor given as a ``pd.Categorical`` (or a Series of
-    one) of text labels in sorted order, none missing: the codes and levels
-    ``pd.factorize(labels, sort=True)`` gives, without hashing every label again (unused
-    categories are dropped, as factorising the labels would). None for anything else, which
-    :func:`prepare` factorises."""
-    if isinstance(groups, pd.Series) and isinstance(groups.dtype, pd.CategoricalDtype):
-        groups = groups.array
-    if not isinstance(groups, pd.Categorical) or len(groups) != n:
-        return None
-    cats = groups.categories
-    if cats.inferred_type != "string" or not cats.is_monotonic_increasing:
-        return None
-    codes = np.asarray(groups.codes, dtype=np.intp)
-    if codes.size == 0 or codes.min() < 0:
-        return None  # missing labels: the general path names their rows
-    used = np.bincount(codes, minlength=len(cats)) > 0
-    labels = np.asarray(cats, dtype=object)
-    if not used.all():
-        codes = (np.cumsum(used) - 1)[codes]
-        labels = labels[used]
-    return codes, labels
-
-
-def _term(r: RandomTerm, codes, levels, n: int, start: int, src) -> Term:
-    """The :class:`Term` of a random term whose grouping factor is coded (codes 0..K-1 of the
-    sorted ``levels``)."""
-    if r.Z is None:  # a random intercept: a column of ones (no frame to check)
-        Za, zcols = np.ones((n, 1)), ["Intercept"]
-    else:
-        Zdf = _as_frame(r.Z, n, f"Z of random term '{r.name}'", "z")
-        Za = _numeric(Zdf, f"random-effect ('{r.name}')", src)
-        zcols = [str(c) for c in Zdf.columns]
-    tmpl = _theta_template(Za.shape[1], r.structure)
-    return Term(
-        name=str(r.name),
-        zcols=zcols,
-        structure=r.structure,
-        Z=Za,
-        codes=np.asarray(codes, dtype=np.intp),
-        levels=pd.Index(levels),
-        template=tmpl,
-        theta_slice=slice(start, start + len(tmpl)),
-    )
 
 
 def check_rank(X: np.ndarray, names: list[str], source: str) -> None:
