@@ -309,3 +309,18 @@ def test_structure_check_in_numpy_agrees(change):
                 "both arms": "each therapist is in one arm"}[change]
         with pytest.raises(DataError, match=rule):
             _refuse_structure(d, Source("<t>"))
+
+
+def test_distinct_pairs_by_table_and_by_sort_equal_numpys_unique():
+    """The distinct (owner, member) pairs that the structure checks count: marked in a table
+    when the possible pairs are few, sorted when they are many; either way np.unique's."""
+    from alliance.data.cells import distinct_pairs
+
+    rng = np.random.default_rng(11)
+    for n_owner, n_member, n in ((30, 6, 500), (5000, 900, 400)):  # a table, then a sort
+        owner, member = rng.integers(0, n_owner, n), rng.integers(0, n_member, n)
+        pairs, width = distinct_pairs(owner, member)
+        assert width == member.max() + 1
+        assert np.array_equal(pairs, np.unique(owner.astype(np.int64) * width + member))
+    pairs, width = distinct_pairs(np.array([2, 0, 2]), np.array([1, 1, 1]), 4)
+    assert width == 4 and pairs.tolist() == [1, 9]

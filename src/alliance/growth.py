@@ -60,7 +60,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from alliance.data.cells import MAX_SESSION, fail
+from alliance.data.cells import MAX_SESSION, distinct_pairs, fail
 from alliance.data.validate import _read_sessions_coded, read_sessions
 from alliance.errors import AllianceWarning, FitError
 from alliance.mixed import DDF_LABEL, MixedFit, RandomTerm, fit_lmm
@@ -269,18 +269,8 @@ def _count_at_least(owner: np.ndarray, member: np.ndarray | None, k: int) -> int
         return 0
     if member is None:
         return int(np.count_nonzero(np.bincount(owner)))
-    width = int(member.max()) + 1
-    key = owner.astype(np.int64) * width + member
-    size = (int(owner.max()) + 1) * width
-    if size <= 8 * key.size + 4096:  # few (owner, member) cells: mark each pair in a table
-        seen = np.zeros(size, dtype=bool)
-        seen[key] = True
-        counts = np.count_nonzero(seen.reshape(-1, width), axis=1)
-    else:
-        pairs = np.sort(key)
-        pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]  # distinct pairs
-        counts = np.bincount(pairs // width)
-    return int((counts >= k).sum())
+    pairs, width = distinct_pairs(owner, member)
+    return int((np.bincount(pairs // width) >= k).sum())
 
 
 def _design(frame: pd.DataFrame, rater: str, therapist_effects: str,

@@ -34,6 +34,7 @@ __all__ = [
     "MISSING_TOKENS",
     "LineMap",
     "Source",
+    "distinct_pairs",
     "fail",
     "parse_identifier",
     "parse_numeric",
@@ -540,3 +541,18 @@ def parse_session(values, column: str, source: Source, *, decimal: str = ".") ->
         raise _bad(source, column, bad, s, "session is a positive integer",
                    f"must hold whole numbers 1, 2, ... (at most {MAX_SESSION:,})")
     return t.astype("int64")
+
+
+def distinct_pairs(owner: np.ndarray, member: np.ndarray, width: int | None = None):
+    """The distinct (owner, member) pairs of two arrays of non-negative integer codes, as sorted
+    keys ``owner * width + member`` (``width`` above every member code: ``member.max() + 1``
+    unless given), and ``width``. Few possible pairs are marked in a table, many sorted."""
+    width = int(member.max()) + 1 if width is None else int(width)
+    key = owner.astype(np.int64) * width + member
+    size = (int(owner.max()) + 1) * width
+    if size <= 8 * key.size + 4096:
+        seen = np.zeros(size, dtype=bool)
+        seen[key] = True
+        return np.flatnonzero(seen), width
+    key = np.sort(key)
+    return key[np.concatenate(([True], key[1:] != key[:-1]))], width

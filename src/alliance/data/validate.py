@@ -26,6 +26,7 @@ from alliance.data.cells import (
     LineMap,
     Source,
     _parse_identifier,
+    distinct_pairs,
     fail,
     parse_identifier,
     parse_numeric,
@@ -335,18 +336,8 @@ def _structure_holds(out, coded: Mapping | None = None) -> bool:
 
     pcode, tcode, ccode = codes_of("patient"), codes_of("therapist"), codes_of("condition")
     session = np.asarray(out["session"])
-    width = int(session.max()) + 1
-    key = pcode.astype(np.int64) * width + session
-    size = (int(pcode.max()) + 1) * width
-    if size <= 8 * key.size + 4096:  # patient x session cells few: mark each key in a table
-        seen = np.zeros(size, dtype=bool)
-        seen[key] = True
-        if np.count_nonzero(seen) < key.size:
-            return False
-    else:
-        key = np.sort(key)
-        if key.size > 1 and (key[1:] == key[:-1]).any():
-            return False
+    if distinct_pairs(pcode, session)[0].size < session.size:  # a patient x session twice
+        return False
     for owner, member in ((pcode, tcode), (tcode, ccode)):
         first = np.empty(owner.max() + 1, dtype=np.intp)
         first[owner[::-1]] = member[::-1]  # the first member of each owner
