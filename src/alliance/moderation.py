@@ -183,11 +183,14 @@ def require_groups_nested(moderator: str, lcode: np.ndarray, labels, name: str,
     ``labels[lcode[i]]`` and the group ``gcode[i]`` (non-negative integers; only which rows
     share a code matters, so a caller's own factorisation of the ids serves, and a level of
     ``labels`` that no row is in is not one of the levels checked)."""
-    from alliance.data.cells import distinct_pairs
     from alliance.errors import FitError
 
     k = len(labels)
-    pairs, _ = distinct_pairs(gcode, lcode, k)  # distinct (group, level), sorted
+    # distinct (group, level) pairs, sorted (as alliance.data.cells.distinct_pairs, which this
+    # layer does not import: the levels are few, so a table always serves)
+    seen = np.zeros((int(gcode.max()) + 1) * k, dtype=bool)
+    seen[gcode.astype(np.int64) * k + lcode] = True
+    pairs = np.flatnonzero(seen)
     if (np.bincount(pairs // k) > 1).any():
         return  # crossed with the moderator: not nested, nothing to check
     counts = np.bincount(pairs % k, minlength=k)  # groups per level

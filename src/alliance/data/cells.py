@@ -546,7 +546,9 @@ def parse_session(values, column: str, source: Source, *, decimal: str = ".") ->
 def distinct_pairs(owner: np.ndarray, member: np.ndarray, width: int | None = None):
     """The distinct (owner, member) pairs of two arrays of non-negative integer codes, as sorted
     keys ``owner * width + member`` (``width`` above every member code: ``member.max() + 1``
-    unless given), and ``width``. Few possible pairs are marked in a table, many sorted."""
+    unless given), and ``width``. Few possible pairs are marked in a table, many sorted.
+    (``alliance.moderation.require_groups_nested`` keeps its own table: it may not import
+    this layer.)"""
     width = int(member.max()) + 1 if width is None else int(width)
     key = owner.astype(np.int64) * width + member
     size = (int(owner.max()) + 1) * width
