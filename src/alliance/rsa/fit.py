@@ -431,7 +431,7 @@ def _fit_rsa(data, spec: RSASpec, *, df: str = "satterthwaite", read: dict | Non
         for c in caught:
             if not issubclass(c.category, AllianceWarning):  # pragma: no cover - others untouched
                 warnings.warn_explicit(c.message, c.category, c.filename, c.lineno)
-        beta = fit.coef.to_numpy()
+        beta = fit.tables["fixed"]["estimate"].to_numpy()  # fit.coef's values, no Series made
         V = fit.vcov()
         cov = (V.to_numpy().copy(order="K") if list(V.index) == names  # the design's order
                else V.loc[names, names].to_numpy())
@@ -461,7 +461,7 @@ def _fit_rsa(data, spec: RSASpec, *, df: str = "satterthwaite", read: dict | Non
         checked = (beta, cov, None)
     if "full" in fam and spec.model != "full":
         checked = (fam["full"].beta.to_numpy(), fam["full"].cov.to_numpy(), df_fit)
-    beta_s = pd.Series(beta, index=names)
+    beta_s = pd.Series(beta, index=X.columns)  # (the design's labels: names, as an Index once)
     cov_means = covariate_means(X, mod_term)
     levels, intercepts, base, inter = _levels(beta_s, X, kind, mod_term, mod_levels, f, spec,
                                               cov_means)
@@ -521,7 +521,7 @@ def _fit_rsa(data, spec: RSASpec, *, df: str = "satterthwaite", read: dict | Non
              + (f", moderated by {spec.moderator}" if spec.moderator else ""))
     return RSAResult(
         title=title, tables=tables, n_obs=len(f), n_groups=n_groups, converged=converged,
-        warnings=notes, info=info, beta=beta_s, cov=pd.DataFrame(cov, index=names, columns=names),
+        warnings=notes, info=info, beta=beta_s, cov=pd.DataFrame(cov, index=X.columns, columns=X.columns),
         levels=levels, cubic_levels=cubic_levels, frame=f, fit=fit, spec=spec,
         _later={"kind": kind, "checked": checked, "fits": fam, "X": X, "z": z,
                 "mod_term": mod_term, "names": names},
@@ -735,11 +735,12 @@ def _df_of(fit, names: list, L) -> np.ndarray:
 
 
 def _linear_df(fit, names: list, L5: np.ndarray) -> np.ndarray | None:
-    """Degrees of freedom of a1-a5 (rows of ``L5`` on beta); inf for the nonlinear quantities."""
+    """Degrees of freedom of a1-a5 of each block of 5 rows of ``L5`` (on beta), one row of
+    :data:`QUANTITIES` per block: inf for the nonlinear quantities."""
     if fit is None:
         return None
-    out = np.full(len(QUANTITIES), np.inf)
-    out[:5] = _df_of(fit, names, L5)
+    out = np.full((len(L5) // 5, len(QUANTITIES)), np.inf)
+    out[:, :5] = _df_of(fit, names, L5).reshape(-1, 5)
     return out
 
 
@@ -752,13 +753,16 @@ def _surface_numbers(beta, cov, levels: dict, kind, fit, names: list) -> dict:
     # each level's quantities and Jacobian, in one batch (the difference's are theirs)
     parts = _surface_covs(beta, list(levels.values()))
     for (lab, M), (est, J) in zip(levels.items(), parts):
-        out[lab] = (est, J @ cov @ J.T, _linear_df(fit, names, SL @ M))
+        out[lab] = (est, J @ cov @ J.T, SL @ M)
     if kind == "binary":
         (_, M0), (_, M1) = levels.items()
         (e0, J0), (e1, J1) = parts
         Jd = J1 - J0
-        out[_difference(levels)] = (e1 - e0, Jd @ cov @ Jd.T, _linear_df(fit, names, SL @ (M1 - M0)))
-    return out
+        out[_difference(levels)] = (e1 - e0, Jd @ cov @ Jd.T, SL @ (M1 - M0))
+    # every block's a1-a5 in one call of the df machinery (each row's df is its own)
+    dfs = _linear_df(fit, names, np.vstack([L5 for _, _, L5 in out.values()]))
+    return {lab: (est, V, None if dfs is None else dfs[i])
+            for i, (lab, (est, V, _)) in enumerate(out.items())}
 
 
 def _command(source, *, read: dict, method: str = "ML", conf_level: float = 0.95,
