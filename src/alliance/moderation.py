@@ -64,6 +64,18 @@ def add_moderator(X: pd.DataFrame, base, values, moderator: str, levels) -> pd.D
     levels : sequence of str
         Levels, reference first.
     """
+    cols = _moderator_columns(X, base, values, moderator, levels)
+    if not set(cols).isdisjoint(X.columns):  # a column replaced in place: as X.copy() did
+        out = X.copy()
+        for name, col in cols.items():
+            out[name] = col
+        return out
+    return pd.concat([X, pd.DataFrame(cols, index=X.index)], axis=1)  # one new block
+
+
+def _moderator_columns(X, base, values, moderator: str, levels) -> dict:
+    """:func:`add_moderator`'s new columns, ``{name: values}`` in order (``X``: a DataFrame
+    or a dict of its columns)."""
     is_level = _level_test(values)
     cols = {}
     for lv in levels[1:]:
@@ -71,13 +83,17 @@ def add_moderator(X: pd.DataFrame, base, values, moderator: str, levels) -> pd.D
         name = indicator_name(moderator, lv)
         cols[name] = ind
         for b in base:
-            cols[f"{b}:{name}"] = X[b].to_numpy() * ind
-    if not set(cols).isdisjoint(X.columns):  # a column replaced in place: as X.copy() did
-        out = X.copy()
-        for name, col in cols.items():
-            out[name] = col
-        return out
-    return pd.concat([X, pd.DataFrame(cols, index=X.index)], axis=1)  # one new block
+            cols[f"{b}:{name}"] = np.asarray(X[b]) * ind
+    return cols
+
+
+def _numeric_moderator_columns(X, base, g: np.ndarray, moderator: str) -> dict:
+    """:func:`add_numeric_moderator`'s new columns, ``{name: values}`` in order (``g``
+    centred already; ``X``: a DataFrame or a dict of its columns)."""
+    cols = {moderator: g}
+    for b in base:
+        cols[f"{b}:{moderator}"] = np.asarray(X[b]) * g
+    return cols
 
 
 def _level_test(values):
@@ -229,9 +245,8 @@ def add_numeric_moderator(X: pd.DataFrame, base, values, moderator: str,
     """
     g = np.asarray(values, dtype=float) - float(center)
     out = X.copy()
-    out[moderator] = g
-    for b in base:
-        out[f"{b}:{moderator}"] = X[b].to_numpy() * g
+    for name, col in _numeric_moderator_columns(X, base, g, moderator).items():
+        out[name] = col
     return out
 
 
@@ -298,8 +313,9 @@ def moderator_levels(values, moderator: str, source, what: str = "an effect",
     return levels
 
 
-def moderate(X: pd.DataFrame, base, values, moderator: str | None, source, at=None,
-             what: str = "an effect") -> tuple[pd.DataFrame, list | None, dict | None]:
+def moderate(X: pd.DataFrame | dict, base, values, moderator: str | None, source, at=None,
+             what: str = "an effect", *, index=None
+             ) -> tuple[pd.DataFrame, list | None, dict | None]:
     """The design ``X`` with a moderator's columns: the one path of every moderated analysis.
 
     A categorical moderator (:func:`moderator_kind`) adds one indicator per
@@ -307,6 +323,9 @@ def moderate(X: pd.DataFrame, base, values, moderator: str | None, source, at=No
     (:func:`add_moderator`); a numeric one the centred moderator and its products
     (:func:`add_numeric_moderator`), with pick points ``at`` (default mean - SD, mean,
     mean + SD; values must lie near the data). ``moderator=None`` leaves ``X`` as it is.
+    ``X`` may also be the design's columns (a dict, name -> values, with the rows' ``index``):
+    the design is then made once, with the moderator's columns (the same frame as from
+    the DataFrame of those columns).
 
     Returns
     -------
@@ -316,8 +335,9 @@ def moderate(X: pd.DataFrame, base, values, moderator: str | None, source, at=No
     """
     from alliance.options import check_within_data
 
+    columns = isinstance(X, dict)
     if moderator is None:
-        return X, None, None
+        return (pd.DataFrame(X, index=index) if columns else X), None, None
     if moderator_kind(values) == "numeric":
         g = np.asarray(values, dtype=float)
         center = float(np.mean(g))
@@ -327,12 +347,17 @@ def moderate(X: pd.DataFrame, base, values, moderator: str | None, source, at=No
             raise ValueError(f"moderator_at must be finite values of '{moderator}'; got {at!r}")
         if at is not None:  # finite and near the data: 1e308 overflows, far out extrapolates
             pick = check_within_data(pick, g, "moderator_at", f"'{moderator}'")
-        X = add_numeric_moderator(X, base, g, moderator, center)
+        X = (pd.DataFrame({**X, **_numeric_moderator_columns(X, base, g - center, moderator)},
+                          index=index)  # (a column of X replaced in place, as X.copy() does)
+             if columns else add_numeric_moderator(X, base, g, moderator, center))
         return X, None, {"center": center, "sd": sd, "at": [float(a) for a in pick]}
     if at is not None:
         raise ValueError(f"moderator_at applies to a numeric moderator; '{moderator}' is "
                          "categorical")
     levels = moderator_levels(values, moderator, source, what=what)
+    if columns:  # one frame of the design's and the moderator's columns
+        return (pd.DataFrame({**X, **_moderator_columns(X, base, values, moderator, levels)},
+                             index=index), levels, None)
     return add_moderator(X, base, values, moderator, levels), levels, None
 
 

@@ -555,10 +555,9 @@ def _fit_truth_bias(data: pd.DataFrame, *, judgment: str = "alliance_therapist",
     source = d.attrs["source"]
     base = (["truth_within", "truth_between"] + (["bias"] if "bias" in d else [])
             + (["session_c"] if control_session else []))
-    X = pd.DataFrame({"Intercept": np.ones(len(d)), **{b: d[b].to_numpy() for b in base}},
-                     index=d.index)
+    X = {"Intercept": np.ones(len(d)), **{b: d[b].to_numpy() for b in base}}  # one frame below
     X, levels, numeric = moderate(X, base, d["moderator"] if moderator else None, moderator,
-                                  source, moderator_at, "a force")
+                                  source, moderator_at, "a force", index=d.index)
     if levels is not None:  # the minimum design: 2 therapists (patients) per arm
         nested = ["patient"] + (["therapist"] if opts["therapist_effects"] != "none" else [])
         given = {k: v for k, v in (codes or {}).items() if v is not None and len(v[0]) == len(ok)}
