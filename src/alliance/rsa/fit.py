@@ -407,14 +407,17 @@ def _fit_rsa(data, spec: RSASpec, *, df: str = "satterthwaite", read: dict | Non
     kind, mod_levels = frame_info["moderator_kind"], frame_info["moderator_levels"]
     drops = list(frame_info["drops"])
     notes = list(frame_info["warnings"])
-    X, mod_term = design_matrix(f, spec, kind, mod_levels, codes=frame_info["group_codes"])
+    arrays = frame_info["columns"]  # f's columns as arrays (none taken from f again)
+    X, mod_term = design_matrix(f, spec, kind, mod_levels, codes=frame_info["group_codes"],
+                                columns=arrays)
     outlier_rows = []
     if spec.outliers:  # Bollen & Jackman (1980), as the RSA package by default: refit without them
         f, X, out = drop_outliers(f, X, spec, kind, mod_levels, frame_info["rows_input"])
+        arrays = {c: f[c].to_numpy() for c in ("z", "x", "y")}  # the rows kept
         outlier_rows = out["outlier_rows"]
         drops += [out["drop"]] if out["drop"] else []
         notes += [out["warning"]] if out["warning"] else []
-    z = f["z"].to_numpy()
+    z = arrays["z"]
     names = list(X.columns)
     fit, vc, n_groups = None, None, {}
     if not spec.groups:
@@ -468,7 +471,7 @@ def _fit_rsa(data, spec: RSASpec, *, df: str = "satterthwaite", read: dict | Non
     cubic_levels = _cubic_levels(X, levels, mod_term) if spec.cubic else {}
     surface = _surface_numbers(beta, cov, levels, kind, df_main, names)
     unidentified = far_point_flags({lab: _point(est, V) for lab, (est, V, _) in surface.items()},
-                                   f["x"], f["y"])  # issue 15
+                                   arrays["x"], arrays["y"])  # issue 15
     notes = list(dict.fromkeys(notes + unidentified))
     weights = intercept_weights(X, levels, mod_term, cov_means)
     estimates = []  # (level, estimates, covariance, names, df): each level's quantities and b0

@@ -237,7 +237,8 @@ def analysis_frame(d, spec: RSASpec, read: dict | None = None, *,
         the rules were applied, as ``(rows of the input, identifier, reason)`` (the
         fit counts them with :class:`alliance.results.RowLog`); ``warnings`` (a list);
         ``group_codes``: the text group columns of the frame factorised (``group -> codes``,
-        for :func:`design_matrix`).
+        for :func:`design_matrix`); ``columns``: the frame's columns as arrays (the same
+        values, read without taking them from the frame again).
     """
     if read is not None:
         d = read_table(d, **read)
@@ -414,22 +415,28 @@ def analysis_frame(d, spec: RSASpec, read: dict | None = None, *,
     f.attrs["source"] = source.name
     info = {"center_x": cx, "center_y": cy, "moderator_kind": kind, "moderator_levels": levels,
             "lag_report": lag_info, "warnings": notes, "rows_input": len(d), "drops": drops,
-            "group_codes": {g: c[keep] for g, c in id_codes.items() if g in spec.groups}}
+            "group_codes": {g: c[keep] for g, c in id_codes.items() if g in spec.groups},
+            "columns": kept}
     return f, info
 
 
 def design_matrix(f: pd.DataFrame, spec: RSASpec, kind: str | None, levels, *,
-                  codes: dict | None = None) -> tuple[pd.DataFrame, str | None]:
+                  codes: dict | None = None, columns: dict | None = None
+                  ) -> tuple[pd.DataFrame, str | None]:
     """Fixed-effect design: intercept, the five terms, moderator and its products, covariates.
 
     Returns the design and the moderator's column name (``None`` without a moderator).
     ``codes``: the frame's group columns factorised (``group_codes`` of
-    :func:`analysis_frame`, for this very frame), used for the level-2 means.
+    :func:`analysis_frame`, for this very frame), used for the level-2 means; ``columns``:
+    the frame's columns as arrays (``columns`` of :func:`analysis_frame`, for this very
+    frame), read instead of the frame's.
     """
     n = len(f)
+    column = ((lambda c: f[c].to_numpy()) if columns is None else
+              (lambda c: np.asarray(columns[c])))
     cols = {"Intercept": np.ones(n)}  # the columns, in order; one DataFrame at the end
     terms = COEF_NAMES + (CUBIC_NAMES if spec.cubic else ())
-    values = {t: f[t].to_numpy() for t in terms}
+    values = {t: column(t) for t in terms}
     cols.update(values)
     mod_term = None
     if kind == "binary":
@@ -437,20 +444,20 @@ def design_matrix(f: pd.DataFrame, spec: RSASpec, kind: str | None, levels, *,
     elif kind == "continuous":
         mod_term = spec.moderator
     if kind:
-        mod = f["mod"].to_numpy()
+        mod = column("mod")
         cols[mod_term] = mod
         for t in terms:
             cols[f"{t}:{mod_term}"] = values[t] * mod
     for c in spec.covariates:
         name = c if c not in cols else f"cov:{c}"
-        cols[name] = f[f"cov:{c}"].to_numpy()
+        cols[name] = column(f"cov:{c}")
     if spec.prior_outcome:
-        cols[f"{spec.outcome}_lag{spec.lag}"] = f["prior_outcome"].to_numpy()
+        cols[f"{spec.outcome}_lag{spec.lag}"] = column("prior_outcome")
     if spec.level2_means:
         # Each group's means of the five terms, and (with a moderator) their products with it:
         # every level's a1..a5 are then within-group, none borrows between-group association
         # from another level (the same a1..a5 as centring the five terms at the group's means).
-        group = f[f"group:{spec.inner}"].to_numpy()
+        group = column(f"group:{spec.inner}")
         given = (codes or {}).get(spec.inner)
         means = split_within_between(np.column_stack([values[t] for t in COEF_NAMES]), group,
                                      codes=given if given is not None and len(given) == n
