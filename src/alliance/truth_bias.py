@@ -251,8 +251,9 @@ def _truth_bias_design(data: pd.DataFrame, *, judgment: str = "alliance_therapis
 def _design_rows(data: pd.DataFrame, *, judgment: str = "alliance_therapist",
                  truth: str = "alliance_patient", bias: str | None = None,
                  moderator: str | None = "condition", control_session: bool = True,
-                 codes: dict | None = None) -> tuple[pd.DataFrame, dict, np.ndarray]:
-    """:func:`_truth_bias_design`, and which rows of ``data`` the design holds (a mask);
+                 codes: dict | None = None) -> tuple[pd.DataFrame, dict, np.ndarray, dict]:
+    """:func:`_truth_bias_design`, which rows of ``data`` the design holds (a mask) and the
+    design's columns as arrays (the same values, read without taking them from the frame);
     ``codes``: the ids' factorisations made by validating ``data``
     (:func:`alliance.data.validate._read_sessions_coded`), if the caller has them."""
     _check_design(judgment, truth, bias, control_session)
@@ -330,7 +331,7 @@ def _design_rows(data: pd.DataFrame, *, judgment: str = "alliance_therapist",
     info.update(truth_mean=mt, bias_label=bias_label, **log.info())
     d = pd.DataFrame(cols, index=data.index[ok])
     d.attrs["source"] = source.name
-    return d, info, ok
+    return d, info, ok, cols
 
 
 # --------------------------------------------------------------------------- repeated model
@@ -550,12 +551,13 @@ def _fit_truth_bias(data: pd.DataFrame, *, judgment: str = "alliance_therapist",
     ids' factorisations that validation made, when the caller has them)."""
     opts = _options(therapist_effects=therapist_effects, method=method, conf_level=conf_level,
                     df=df)
-    d, info, ok = _design_rows(data, judgment=judgment, truth=truth, bias=bias,
-                               moderator=moderator, control_session=control_session, codes=codes)
+    d, info, ok, cols = _design_rows(data, judgment=judgment, truth=truth, bias=bias,
+                                     moderator=moderator, control_session=control_session,
+                                     codes=codes)  # (cols: d's columns as arrays)
     source = d.attrs["source"]
     base = (["truth_within", "truth_between"] + (["bias"] if "bias" in d else [])
             + (["session_c"] if control_session else []))
-    X = {"Intercept": np.ones(len(d)), **{b: d[b].to_numpy() for b in base}}  # one frame below
+    X = {"Intercept": np.ones(len(d)), **{b: cols[b] for b in base}}  # one frame below
     X, levels, numeric = moderate(X, base, d["moderator"] if moderator else None, moderator,
                                   source, moderator_at, "a force", index=d.index)
     if levels is not None:  # the minimum design: 2 therapists (patients) per arm
@@ -572,15 +574,14 @@ def _fit_truth_bias(data: pd.DataFrame, *, judgment: str = "alliance_therapist",
             require_groups_per_level(moderator, d["moderator"], {g: d[g] for g in nested},
                                      source, "truth and bias")
     zcols = ["Intercept", "truth_within"] if truth_slope else ["Intercept"]
-    Z = pd.DataFrame({"Intercept": 1.0, "truth_within": d["truth_within"].to_numpy()},
-                     index=d.index)
-    random = [RandomTerm("patient", d["patient"].to_numpy(),
+    Z = pd.DataFrame({"Intercept": 1.0, "truth_within": cols["truth_within"]}, index=d.index)
+    random = [RandomTerm("patient", np.asarray(cols["patient"]),
                          Z if zcols == list(Z.columns) else Z[zcols])]  # (all of Z: no copy)
     if opts["therapist_effects"] == "intercept":
-        random.append(RandomTerm("therapist", d["therapist"].to_numpy()))
+        random.append(RandomTerm("therapist", np.asarray(cols["therapist"])))
     elif opts["therapist_effects"] == "intercept+slope":
-        random.append(RandomTerm("therapist", d["therapist"].to_numpy(), Z))
-    fit = fit_lmm(d["judgment_c"].to_numpy(), X, random, method=opts["method"], source=source,
+        random.append(RandomTerm("therapist", np.asarray(cols["therapist"]), Z))
+    fit = fit_lmm(cols["judgment_c"], X, random, method=opts["method"], source=source,
                   conf_level=opts["conf_level"], df=opts["df"])
     forces = contrast_table(fit, FORCES, moderator, levels, numeric)
     check_tests(forces, source, "truth and bias")
