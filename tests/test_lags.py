@@ -180,3 +180,38 @@ def test_repeats_refused_by_both_lookups(times):
     d.loc[3, "session"] = times[0]  # a's first time twice: rows 1 and 4
     with pytest.raises(DataError, match=r"data rows 1, 4 repeat a patient x session"):
         lag(d, "x")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_group_means_equal_pandas_groupby_mean(seed):
+    """group_means gives pandas' groupby mean to the last bit: groups in sorted order or
+    not, with missing and infinite values or not, one to five columns, a single group."""
+    from alliance.data.lags import group_means
+
+    rng = np.random.default_rng(seed)
+    for trial in range(200):
+        n = int(rng.integers(1, 300))
+        n_groups = 1 if trial % 10 == 0 else int(rng.integers(1, max(2, n // int(rng.integers(1, 30)))))
+        codes = pd.factorize(rng.integers(0, n_groups, n))[0]
+        if trial % 2:  # each group's rows one run, in order (as a patient's sessions)
+            codes = pd.factorize(np.sort(codes))[0]
+        shape = [(n,), (n, 1), (n, 5)][trial % 3]
+        v = rng.normal(size=shape) * 10.0 ** rng.integers(-8, 9, size=shape) + 1e3 * (trial % 5)
+        if trial % 4 == 0:
+            v[rng.random(shape) < 0.2] = np.nan
+        if trial % 9 == 0:
+            v.flat[rng.integers(0, v.size)] = np.inf
+        frame = pd.Series(v) if v.ndim == 1 else pd.DataFrame(v)
+        expected = frame.groupby(codes).mean().to_numpy()
+        got = group_means(v, codes)
+        assert got.shape == expected.shape
+        if trial % 2 == 0:  # unsorted groups: pandas' own route
+            assert np.array_equal(got, expected, equal_nan=True), (seed, trial)
+        else:  # reduceat, as pandas >= 3.1 sums sorted groups (older pandas: a compensated
+            # sum): the same values summed in another order differ by at most n eps sum|v|
+            size = np.bincount(codes).reshape((-1,) + (1,) * (v.ndim - 1))
+            scale = np.abs(frame).groupby(codes).sum().to_numpy() / size
+            tol = 4 * np.finfo(float).eps * n * scale
+            with np.errstate(invalid="ignore"):  # an infinite mean: equal, not subtracted
+                close = (np.abs(got - expected) <= tol) | (got == expected)
+            assert close.all(), (seed, trial)
