@@ -362,8 +362,9 @@ def covariate_columns(names: Sequence[str], mod_term: str | None) -> list[str]:
 
 
 def covariate_means(X: pd.DataFrame, mod_term: str | None) -> dict:
-    """The mean of every covariate column of the design (:func:`covariate_columns`)."""
-    return {c: float(X[c].mean()) for c in covariate_columns(list(X.columns), mod_term)}
+    """The mean of every covariate column of the design (:func:`covariate_columns`; a design's
+    columns are complete: NumPy's mean, the same number as pandas' without its per-call cost)."""
+    return {c: float(np.mean(X[c].to_numpy())) for c in covariate_columns(list(X.columns), mod_term)}
 
 
 def intercept_weights(X: pd.DataFrame, levels: Mapping, mod_term: str | None,
