@@ -140,7 +140,7 @@ def lag_columns(groups: pd.Series, times: pd.Series, columns: dict, lag: int, so
     positive int; ``group``, ``time`` and ``source`` name things in the report and errors.
     """
     lag = _check_lag(lag)
-    g = groups.reset_index(drop=True)
+    g = groups.reset_index(drop=True) if codes is None or bridge is not None else None
     if codes is None:
         codes = group_codes(g)  # the groups as integers (ids equal as pandas compares them)
     if codes is None:
