@@ -413,7 +413,7 @@ def _fit_rsa(data, spec: RSASpec, *, df: str = "satterthwaite", read: dict | Non
     outlier_rows = []
     if spec.outliers:  # Bollen & Jackman (1980), as the RSA package by default: refit without them
         f, X, out = drop_outliers(f, X, spec, kind, mod_levels, frame_info["rows_input"])
-        arrays = {c: f[c].to_numpy() for c in ("z", "x", "y")}  # the rows kept
+        arrays = {c: f[c].to_numpy() for c in f.columns}  # the rows kept
         outlier_rows = out["outlier_rows"]
         drops += [out["drop"]] if out["drop"] else []
         notes += [out["warning"]] if out["warning"] else []
@@ -428,7 +428,7 @@ def _fit_rsa(data, spec: RSASpec, *, df: str = "satterthwaite", read: dict | Non
         converged = True
         fitter = ols_fitter(z, spec.se, source, saturated=X.to_numpy())
     else:
-        terms = random_terms(f, X, spec)
+        terms = random_terms(arrays, X, spec)
         fit, caught = _lmm(z, X, terms, spec, source, df)
         notes += [str(c.message) for c in caught if issubclass(c.category, AllianceWarning)]
         for c in caught:

@@ -75,14 +75,15 @@ def lmm_fitter(z: np.ndarray, terms, method: str, source: str = "<DataFrame>",
     return fit
 
 
-def random_terms(f: pd.DataFrame, X: pd.DataFrame, spec) -> list[RandomTerm]:
+def random_terms(f: pd.DataFrame | dict, X: pd.DataFrame, spec) -> list[RandomTerm]:
     """The random terms of a multilevel surface (``spec``, an RSASpec; ``f``, its analysis
-    frame; ``X``, its design): a random intercept per group; with ``random="full"`` the five slopes for the innermost;
-    with ``outer_random`` "full"/"diagonal" the five slopes for the outermost."""
+    frame, or its columns as arrays; ``X``, its design): a random intercept per group; with
+    ``random="full"`` the five slopes for the innermost; with ``outer_random``
+    "full"/"diagonal" the five slopes for the outermost."""
     outer_random = spec.outer_random
     terms = []
     for k, g in enumerate(spec.groups):
-        labels = f[f"group:{g}"].to_numpy()
+        labels = np.asarray(f[f"group:{g}"])
         if g == spec.inner and spec.random == "full":
             terms.append(RandomTerm(g, labels, X[["Intercept", *COEF_NAMES]]))
         elif k == 0 and outer_random != "intercept":
