@@ -330,9 +330,12 @@ def split_within_between(values, patient, codes: np.ndarray | None = None
     # transform on the ids, without pandas' label lookup of an array key); no id: NaN
     codes = pd.factorize(np.asarray(patient))[0] if codes is None else _dense(codes)
     has = codes >= 0
-    pm = np.full(v.shape, np.nan)
-    if has.any():
-        pm[has] = group_means(v[has], codes[has])[codes[has]]
+    if has.all():  # every row has its patient: no rows to leave out
+        pm = np.take(group_means(v, codes), codes, axis=0)
+    else:
+        pm = np.full(v.shape, np.nan)
+        if has.any():
+            pm[has] = group_means(v[has], codes[has])[codes[has]]
     return pm, v - pm
 
 
