@@ -73,10 +73,10 @@ def add_moderator(X: pd.DataFrame, base, values, moderator: str, levels) -> pd.D
     return pd.concat([X, pd.DataFrame(cols, index=X.index)], axis=1)  # one new block
 
 
-def _moderator_columns(X, base, values, moderator: str, levels) -> dict:
+def _moderator_columns(X, base, values, moderator: str, levels, codes=None) -> dict:
     """:func:`add_moderator`'s new columns, ``{name: values}`` in order (``X``: a DataFrame
-    or a dict of its columns)."""
-    is_level = _level_test(values)
+    or a dict of its columns; ``codes``: ``values`` factorised, see :func:`_level_test`)."""
+    is_level = _level_test(values, codes)
     cols = {}
     for lv in levels[1:]:
         ind = is_level(str(lv)).astype(float)
@@ -96,16 +96,17 @@ def _numeric_moderator_columns(X, base, g: np.ndarray, moderator: str) -> dict:
     return cols
 
 
-def _level_test(values):
+def _level_test(values, codes=None):
     """``lambda level: np.asarray(values).astype(str) == level``: each row's moderator text
     compared with a level's. Text cells (none missing) are compared once per distinct value
-    (factorised) instead of converting every cell to a fixed-width string."""
-    arr = np.asarray(values)
-    if arr.dtype == object:
-        codes, uniq = pd.factorize(arr)
+    (factorised; ``codes``: the caller's factorisation of ``values``, ``(codes, distinct)``
+    as ``pd.factorize`` gives it) instead of converting every cell to a fixed-width string."""
+    arr = np.asarray(values) if codes is None else None
+    if codes is not None or arr.dtype == object:
+        codes, uniq = pd.factorize(arr) if codes is None else codes
         if (codes >= 0).all() and all(type(u) is str and "\x00" not in u for u in uniq):
             return lambda level: np.array([u == level for u in uniq], dtype=bool)[codes]
-    text = arr.astype(str)
+    text = np.asarray(values).astype(str)
     return lambda level: text == level
 
 
@@ -289,18 +290,20 @@ _TEXT = pd.api.types.pandas_dtype(str)
 
 
 def moderator_levels(values, moderator: str, source, what: str = "an effect",
-                     reference_order=ARMS) -> list[str]:
+                     reference_order=ARMS, *, present=None) -> list[str]:
     """Levels of a categorical moderator, reference first (``control`` for the arms).
 
     Levels that are all among ``reference_order`` keep that order; any others are
     sorted. A single level raises :class:`~alliance.DataError` (an effect cannot
-    differ between levels of a moderator with one level).
+    differ between levels of a moderator with one level). ``present``: the distinct
+    texts of ``values``, if the caller has them (``values`` are then not read).
     """
     from alliance.errors import DataError
 
-    text = (values if isinstance(values, pd.Series) and values.dtype == _TEXT  # text already
-            else pd.Series(values).astype(str))
-    present = [str(v) for v in pd.unique(text.to_numpy(dtype=object))]
+    if present is None:
+        text = (values if isinstance(values, pd.Series) and values.dtype == _TEXT  # text
+                else pd.Series(values).astype(str))
+        present = [str(v) for v in pd.unique(text.to_numpy(dtype=object))]
     if set(present) <= set(reference_order):
         levels = [c for c in reference_order if c in present]
     else:
@@ -314,7 +317,7 @@ def moderator_levels(values, moderator: str, source, what: str = "an effect",
 
 
 def moderate(X: pd.DataFrame | dict, base, values, moderator: str | None, source, at=None,
-             what: str = "an effect", *, index=None
+             what: str = "an effect", *, index=None, codes=None
              ) -> tuple[pd.DataFrame, list | None, dict | None]:
     """The design ``X`` with a moderator's columns: the one path of every moderated analysis.
 
@@ -325,7 +328,9 @@ def moderate(X: pd.DataFrame | dict, base, values, moderator: str | None, source
     mean + SD; values must lie near the data). ``moderator=None`` leaves ``X`` as it is.
     ``X`` may also be the design's columns (a dict, name -> values, with the rows' ``index``):
     the design is then made once, with the moderator's columns (the same frame as from
-    the DataFrame of those columns).
+    the DataFrame of those columns). ``codes``: a text moderator's ``values`` factorised by
+    the caller, ``(codes, distinct)`` as ``pd.factorize`` gives them (every row a code), used
+    instead of factorising them again.
 
     Returns
     -------
@@ -354,10 +359,12 @@ def moderate(X: pd.DataFrame | dict, base, values, moderator: str | None, source
     if at is not None:
         raise ValueError(f"moderator_at applies to a numeric moderator; '{moderator}' is "
                          "categorical")
-    levels = moderator_levels(values, moderator, source, what=what)
+    present = None if codes is None else [  # the distinct texts of the rows, from their codes
+        str(codes[1][j]) for j in np.flatnonzero(np.bincount(codes[0], minlength=len(codes[1])))]
+    levels = moderator_levels(values, moderator, source, what=what, present=present)
     if columns:  # one frame of the design's and the moderator's columns
-        return (pd.DataFrame({**X, **_moderator_columns(X, base, values, moderator, levels)},
-                             index=index), levels, None)
+        return (pd.DataFrame({**X, **_moderator_columns(X, base, values, moderator, levels,
+                                                        codes)}, index=index), levels, None)
     return add_moderator(X, base, values, moderator, levels), levels, None
 
 

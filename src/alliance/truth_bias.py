@@ -558,11 +558,15 @@ def _fit_truth_bias(data: pd.DataFrame, *, judgment: str = "alliance_therapist",
     base = (["truth_within", "truth_between"] + (["bias"] if "bias" in d else [])
             + (["session_c"] if control_session else []))
     X = {"Intercept": np.ones(len(d)), **{b: cols[b] for b in base}}  # one frame below
-    X, levels, numeric = moderate(X, base, d["moderator"] if moderator else None, moderator,
-                                  source, moderator_at, "a force", index=d.index)
+    given = {k: v for k, v in (codes or {}).items() if v is not None and len(v[0]) == len(ok)}
+    mod_values = d["moderator"] if moderator else None
+    mod_codes = None  # a text moderator as validation factorised it (the design's rows)
+    if moderator in given and mod_values.dtype == _TEXT:
+        mod_codes = (given[moderator][0][ok], given[moderator][1])
+    X, levels, numeric = moderate(X, base, mod_values, moderator, source, moderator_at,
+                                  "a force", index=d.index, codes=mod_codes)
     if levels is not None:  # the minimum design: 2 therapists (patients) per arm
         nested = ["patient"] + (["therapist"] if opts["therapist_effects"] != "none" else [])
-        given = {k: v for k, v in (codes or {}).items() if v is not None and len(v[0]) == len(ok)}
         if moderator in given and all(g in given for g in nested):
             # on the codes validation made (the kept rows'): the same partition of the rows
             # into levels and groups as the ids' texts
