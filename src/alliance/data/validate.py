@@ -40,6 +40,7 @@ from alliance.data.schema import CANONICAL_COLUMNS, CONDITIONS, INSTRUMENTS, RAT
 from alliance.errors import AllianceWarning, DataError
 from alliance.moderation import moderator_levels
 from alliance.options import check_columns_mapping
+from alliance.results import columns_frame
 
 __all__ = [
     "check_same_scale",
@@ -316,9 +317,9 @@ def _frame(columns: dict, index: pd.RangeIndex) -> pd.DataFrame:
     """The frame of ``columns`` (arrays, or Series on ``index``) on ``index``: a Series of an
     extension dtype (text ids) enters as its array, the same column without the alignment of
     indexes that are equal by construction."""
-    return pd.DataFrame({k: (v.array if isinstance(v, pd.Series)
-                             and isinstance(v.dtype, pd.api.extensions.ExtensionDtype) else v)
-                         for k, v in columns.items()}, index=index)
+    return columns_frame({k: (v.array if isinstance(v, pd.Series)
+                              and isinstance(v.dtype, pd.api.extensions.ExtensionDtype) else v)
+                          for k, v in columns.items()}, index=index)
 
 
 def _structure_holds(out, coded: Mapping | None = None) -> bool:

@@ -42,7 +42,7 @@ from alliance.mixed.optimize import (
     run,
     theta0,
 )
-from alliance.results import Result, wald_table
+from alliance.results import Result, columns_frame, wald_table
 
 __all__ = ["DDF_LABEL", "MixedFit", "fit_lmm", "lrt"]
 
@@ -892,8 +892,8 @@ def _assemble(problem: _Problem, optimum: _Optimum) -> MixedFit:
                                        name="residual_variance")
     # built once from its columns (the same dtypes as from the rows, at a fraction of the cost)
     vc_cols = ("group", "term1", "term2", "variance", "sd", "corr")
-    vc = pd.DataFrame({c: ([r[c] for r in rows] if c in ("group", "term1", "term2")
-                           else np.array([r[c] for r in rows], dtype=float)) for c in vc_cols})
+    vc = columns_frame({c: ([r[c] for r in rows] if c in ("group", "term1", "term2")
+                            else np.array([r[c] for r in rows], dtype=float)) for c in vc_cols})
 
     boundary = bool(boundary_terms)
     if boundary:

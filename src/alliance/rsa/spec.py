@@ -23,6 +23,7 @@ from alliance.data.lags import lag_columns, split_within_between
 from alliance.data.validate import read_table
 from alliance.moderation import require_groups_nested, require_groups_per_level
 from alliance.options import check_conf_level, check_method, check_number, check_within_data
+from alliance.results import columns_frame
 from alliance.rsa.surface import COEF_NAMES
 
 CUBIC_NAMES = ("x3", "x2y", "xy2", "y3")
@@ -411,7 +412,7 @@ def analysis_frame(d, spec: RSASpec, read: dict | None = None, *,
     if spec.cubic:
         kept.update(x3=x ** 3, x2y=x ** 2 * y, xy2=x * y ** 2, y3=y ** 3)
     kept["input_row"] = np.flatnonzero(keep)
-    f = pd.DataFrame(kept)
+    f = columns_frame(kept)
     f.attrs["source"] = source.name
     info = {"center_x": cx, "center_y": cy, "moderator_kind": kind, "moderator_levels": levels,
             "lag_report": lag_info, "warnings": notes, "rows_input": len(d), "drops": drops,
@@ -467,5 +468,5 @@ def design_matrix(f: pd.DataFrame, spec: RSASpec, kind: str | None, levels, *,
         if kind:
             for t in COEF_NAMES:
                 cols[f"mean_{t}:{mod_term}"] = cols[f"mean_{t}"] * mod
-    X = pd.DataFrame(cols)
+    X = columns_frame(cols)
     return X, mod_term
