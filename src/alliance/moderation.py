@@ -23,6 +23,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from alliance.results import columns_frame
+
 __all__ = ["ARMS", "add_moderator", "add_numeric_moderator", "contrast_table", "difference_label",
            "indicator_name", "moderate", "moderated_contrasts", "moderator_kind",
            "moderator_levels", "numeric_moderated_contrasts", "require_groups_per_level"]
@@ -342,7 +344,7 @@ def moderate(X: pd.DataFrame | dict, base, values, moderator: str | None, source
 
     columns = isinstance(X, dict)
     if moderator is None:
-        return (pd.DataFrame(X, index=index) if columns else X), None, None
+        return (columns_frame(X, index=index) if columns else X), None, None
     if moderator_kind(values) == "numeric":
         g = np.asarray(values, dtype=float)
         center = float(np.mean(g))
@@ -352,8 +354,8 @@ def moderate(X: pd.DataFrame | dict, base, values, moderator: str | None, source
             raise ValueError(f"moderator_at must be finite values of '{moderator}'; got {at!r}")
         if at is not None:  # finite and near the data: 1e308 overflows, far out extrapolates
             pick = check_within_data(pick, g, "moderator_at", f"'{moderator}'")
-        X = (pd.DataFrame({**X, **_numeric_moderator_columns(X, base, g - center, moderator)},
-                          index=index)  # (a column of X replaced in place, as X.copy() does)
+        X = (columns_frame({**X, **_numeric_moderator_columns(X, base, g - center, moderator)},
+                           index=index)  # (a column of X replaced in place, as X.copy() does)
              if columns else add_numeric_moderator(X, base, g, moderator, center))
         return X, None, {"center": center, "sd": sd, "at": [float(a) for a in pick]}
     if at is not None:
@@ -363,8 +365,8 @@ def moderate(X: pd.DataFrame | dict, base, values, moderator: str | None, source
         str(codes[1][j]) for j in np.flatnonzero(np.bincount(codes[0], minlength=len(codes[1])))]
     levels = moderator_levels(values, moderator, source, what=what, present=present)
     if columns:  # one frame of the design's and the moderator's columns
-        return (pd.DataFrame({**X, **_moderator_columns(X, base, values, moderator, levels,
-                                                        codes)}, index=index), levels, None)
+        return (columns_frame({**X, **_moderator_columns(X, base, values, moderator, levels,
+                                                         codes)}, index=index), levels, None)
     return add_moderator(X, base, values, moderator, levels), levels, None
 
 

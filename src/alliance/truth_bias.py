@@ -57,7 +57,7 @@ from alliance.moderation import (
 )
 from alliance.options import check_conf_level, check_df, check_method
 from alliance.registry import Analysis, Figure, KeyEstimate, Option, Section
-from alliance.results import Result, RowLog, check_tests, format_table
+from alliance.results import Result, RowLog, check_tests, columns_frame, format_table
 
 __all__ = [
     "FORCES",
@@ -329,7 +329,7 @@ def _design_rows(data: pd.DataFrame, *, judgment: str = "alliance_therapist",
         cols["session_c"] = tt[ok] - tm
         info["time_mean"] = tm
     info.update(truth_mean=mt, bias_label=bias_label, **log.info())
-    d = pd.DataFrame(cols, index=data.index[ok])
+    d = columns_frame(cols, index=data.index[ok])
     d.attrs["source"] = source.name
     return d, info, ok, cols
 
