@@ -159,7 +159,7 @@ class MixedFit(Result):
     def fixed_effects(self, ddf: str | None = None) -> pd.DataFrame:
         """The fixed-effects table under another method (``"z"``, ``"satterthwaite"``,
         ``"kenward-roger"``); ``tables["fixed"]`` holds the fit's own ``ddf``."""
-        names = list(self.cov_fixed.index)
+        names = self.cov_fixed.index.tolist()
         inf = self.inference(ddf)
         eye = np.eye(len(names))
         df = None if inf is None else inf.df(eye)
@@ -173,10 +173,10 @@ class MixedFit(Result):
         ``L``, as :meth:`_L` gives them, built in NumPy for the usual inputs: a dict of dicts
         of numbers, or a DataFrame of numbers whose columns are the terms in order. Anything
         else (and every error) goes through :meth:`_L`."""
-        names = list(self.cov_fixed.index)
+        names = self.cov_fixed.index.tolist()
         try:
             if isinstance(L, pd.DataFrame):
-                if (list(L.columns) == names and L.shape[0] > 0
+                if (L.columns.tolist() == names and L.shape[0] > 0
                         and all(dt.kind in "fi" for dt in L.dtypes)):
                     M = L.to_numpy(dtype=float, copy=True)
                     M[np.isnan(M)] = 0.0

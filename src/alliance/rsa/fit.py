@@ -418,7 +418,7 @@ def _fit_rsa(data, spec: RSASpec, *, df: str = "satterthwaite", read: dict | Non
         drops += [out["drop"]] if out["drop"] else []
         notes += [out["warning"]] if out["warning"] else []
     z = arrays["z"]
-    names = list(X.columns)
+    names = X.columns.tolist()
     fit, vc, n_groups = None, None, {}
     if not spec.groups:
         o = ols(z, X.to_numpy(), spec.se, source)
@@ -436,7 +436,7 @@ def _fit_rsa(data, spec: RSASpec, *, df: str = "satterthwaite", read: dict | Non
                 warnings.warn_explicit(c.message, c.category, c.filename, c.lineno)
         beta = fit.tables["fixed"]["estimate"].to_numpy()  # fit.coef's values, no Series made
         V = fit.vcov()
-        cov = (V.to_numpy().copy(order="K") if list(V.index) == names  # the design's order
+        cov = (V.to_numpy().copy(order="K") if V.index.tolist() == names  # the design's order
                else V.loc[names, names].to_numpy())
         info_fit = {"estimator": f"linear mixed model by {spec.method} (alliance.mixed.fit_lmm), "
                                  f"GLS covariance, {DDF_LABEL[fit.ddf]} for linear quantities",
@@ -668,7 +668,7 @@ def _cubic_levels(X: pd.DataFrame, levels: dict, mod_term: str | None) -> dict:
     A level's moderator value is read off its b1 row (the weight of ``x:moderator``); the
     difference of a binary moderator is the block of the products alone.
     """
-    names = list(X.columns)
+    names = X.columns.tolist()
     idx = {nm: i for i, nm in enumerate(names)}
     cbase = np.zeros((4, len(names)))
     cinter = np.zeros((4, len(names)))
@@ -699,7 +699,7 @@ def _levels(beta_s: pd.Series, X: pd.DataFrame, kind, mod_term, mod_levels, f, s
             cov_means: dict):
     """Per level: the matrix M with b = M beta, and the surface intercept (covariates at their
     means, ``cov_means``: :func:`~alliance.rsa.surface.covariate_means`)."""
-    names = list(X.columns)
+    names = X.columns.tolist()
     p = len(names)
     idx = {nm: i for i, nm in enumerate(names)}
     base = np.zeros((5, p))
@@ -732,7 +732,7 @@ def _levels(beta_s: pd.Series, X: pd.DataFrame, kind, mod_term, mod_levels, f, s
 
 def _df_of(fit, names: list, L) -> np.ndarray:
     """Degrees of freedom of the linear combinations ``L`` (rows on ``names``) of a mixed fit."""
-    if list(fit.cov_fixed.index) != names:  # pragma: no cover - the design is the fit's
+    if fit.cov_fixed.index.tolist() != names:  # pragma: no cover - the design is the fit's
         return fit.df_of(pd.DataFrame(np.atleast_2d(L), columns=names)).to_numpy()
     return fit.df_of_array(L)
 

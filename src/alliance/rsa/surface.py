@@ -364,14 +364,14 @@ def covariate_columns(names: Sequence[str], mod_term: str | None) -> list[str]:
 def covariate_means(X: pd.DataFrame, mod_term: str | None) -> dict:
     """The mean of every covariate column of the design (:func:`covariate_columns`; a design's
     columns are complete: NumPy's mean, the same number as pandas' without its per-call cost)."""
-    return {c: float(np.mean(X[c].to_numpy())) for c in covariate_columns(list(X.columns), mod_term)}
+    return {c: float(np.mean(X[c].to_numpy())) for c in covariate_columns(X.columns.tolist(), mod_term)}
 
 
 def intercept_weights(X: pd.DataFrame, levels: Mapping, mod_term: str | None,
                       means: Mapping | None = None) -> dict:
     """Per level, the weights l with b0 = l beta (covariates at their means, the level's moderator
     value); ``means``: :func:`covariate_means` of ``X`` if already computed."""
-    names = list(X.columns)
+    names = X.columns.tolist()
     idx = {n: i for i, n in enumerate(names)}
     means = covariate_means(X, mod_term) if means is None else means
     out = {}
