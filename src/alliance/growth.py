@@ -66,7 +66,7 @@ from alliance.errors import AllianceWarning, FitError
 from alliance.mixed import DDF_LABEL, MixedFit, RandomTerm, fit_lmm
 from alliance.options import check_conf_level, check_df, check_method
 from alliance.registry import Analysis, Figure, KeyEstimate, Option, Section
-from alliance.results import Result, RowLog, check_tests
+from alliance.results import Result, RowLog, check_tests, columns_frame
 
 __all__ = [
     "RATERS",
@@ -168,7 +168,7 @@ def _growth_rows(data: pd.DataFrame, rater: str, codes: dict | None = None
     # the frame built once from its columns (each column of the data read once)
     ids = {c: data[c].array for c in ("therapist", "patient", "condition")}
     session = data["session"].to_numpy()
-    frame = pd.DataFrame({
+    frame = columns_frame({
         **{c: a.take(rows) for c, a in ids.items()},
         "session": session[rows],
         "rater": pd.array(raters, dtype=ids["condition"].dtype).take(owner_rows),
@@ -280,14 +280,14 @@ def _design(frame: pd.DataFrame, rater: str, therapist_effects: str,
     one = np.ones(len(frame))
     idx = frame.index
     if rater != "both":
-        X = pd.DataFrame({"Intercept": one, "training": a, "time": t, "time:training": t * a},
-                         index=idx)
-        Zp = pd.DataFrame({"Intercept": one, "time": t}, index=idx)
-        Zt = (pd.DataFrame({"Intercept": one}, index=idx) if therapist_effects == "intercept"
+        X = columns_frame({"Intercept": one, "training": a, "time": t, "time:training": t * a},
+                          index=idx)
+        Zp = columns_frame({"Intercept": one, "time": t}, index=idx)
+        Zt = (columns_frame({"Intercept": one}, index=idx) if therapist_effects == "intercept"
               else Zp if therapist_effects == "intercept+slope" else None)
     else:
         r = frame["therapist_rater"].to_numpy()
-        X = pd.DataFrame(
+        X = columns_frame(
             {
                 "Intercept": one,
                 "therapist_rater": r,
@@ -298,21 +298,21 @@ def _design(frame: pd.DataFrame, rater: str, therapist_effects: str,
                 "time:training": t * a,
                 "time:training:therapist_rater": t * a * r,
             },
-            index=frame.index,
+            index=idx,
         )
-        Zp = pd.DataFrame(
+        pr = 1.0 - r
+        Zp = columns_frame(
             {
-                "patient_rater": 1.0 - r,
+                "patient_rater": pr,
                 "therapist_rater": r,
-                "time:patient_rater": t * (1.0 - r),
+                "time:patient_rater": t * pr,
                 "time:therapist_rater": t * r,
             },
-            index=frame.index,
+            index=idx,
         )
-        Zt = {
-            "intercept": Zp[["patient_rater", "therapist_rater"]],
-            "intercept+slope": Zp,
-        }.get(therapist_effects)
+        Zt = (columns_frame({"patient_rater": pr, "therapist_rater": r}, index=idx)
+              if therapist_effects == "intercept"
+              else Zp if therapist_effects == "intercept+slope" else None)
     random = [RandomTerm("patient", frame["patient"].to_numpy(), Zp)]
     if Zt is not None:
         random.append(RandomTerm("therapist", frame["therapist"].to_numpy(), Zt))
