@@ -166,11 +166,14 @@ def _table_id(frame: pd.DataFrame, caption) -> str:
 
 
 #: CSS added to great_tables' own (scoped to the table): numbers never break, text wraps
-#: at a readable width, the table sits at the left of the column.
+#: at a readable width, the table sits at the left of the column. The narrowest text column
+#: (6em) lets the widest table (the report's evidence behind the verdicts, 15 columns) fit a
+#: 1366-px screen in the widest common fallback font too (DejaVu Sans, where Arial and its
+#: metric twins are not installed: at 7em it overflowed by 13 px there).
 _EXTRA_CSS = (
     "#{id} .gt_table {{ margin-left: 0; font-variant-numeric: tabular-nums; }}"
     " #{id} td.gt_right {{ white-space: nowrap; }}"
-    " #{id} td.gt_left {{ white-space: normal; min-width: 7em; max-width: 40em;"
+    " #{id} td.gt_left {{ white-space: normal; min-width: 6em; max-width: 40em;"
     " overflow-wrap: anywhere; }}"
     " #{id} .gt_col_heading {{ white-space: normal; overflow-x: visible; min-width: 4em; }}"
     " #{id} .gt_heading {{ white-space: normal; }}"
