@@ -72,7 +72,7 @@ import functools
 
 import numpy as np
 
-from alliance.mixed.kernel import fine_sums, nested_core, work_rows
+from alliance.mixed.kernel import ensure_compiled, fine_sums, nested_core, work_rows
 
 #: Rows of the compiled loop's work arrays for (q1, q2, k1) (a call into numba: kept).
 _work_rows = functools.lru_cache(maxsize=64)(work_rows)
@@ -159,6 +159,7 @@ class NestedLayout:
 
     def __init__(self, terms, fine: int, coarse: int | None, XY: np.ndarray, lv: np.ndarray,
                  n_levels: int, inner: int | None = None):
+        ensure_compiled()
         self.fine, self.coarse, self.inner = fine, coarse, inner
         tf = terms[fine]
         tc = terms[coarse] if coarse is not None else None
