@@ -723,3 +723,37 @@ def test_statsmodels_cross_check_fixed_effects():
         )
     ours = fitted("sleepstudy").estimates.set_index("term")["estimate"].to_numpy()
     np.testing.assert_allclose(ours, res.fe_params.to_numpy(), rtol=1e-4)
+
+
+@pytest.mark.parametrize("case", ["unsorted", "unused", "numbers", "mixed", "missing", "series"])
+def test_categorical_groups_give_the_levels_of_their_labels(case):
+    """A categorical grouping factor is read from its codes (issue 23): the same codes and
+    levels as factorising its labels, whatever the order of its categories and with
+    categories no row uses; mixed-type categories and missing labels take the labels' path
+    (its sort, its message)."""
+    rng = np.random.default_rng(7)
+    labels = np.array([f"p{k:02d}" for k in rng.permutation(30)], dtype=object)
+    cats = pd.Index(list(labels) + (["zz-unused", "a-unused"] if case == "unused" else []),
+                    dtype=object)
+    if case == "numbers":
+        cats = pd.Index(rng.permutation(30) * 7 - 50)
+    if case == "mixed":
+        cats = pd.Index(["b", 3, "a", 1] + [f"q{k}" for k in range(26)], dtype=object)
+    codes = rng.integers(0, 30, 200)
+    codes[:30] = np.arange(30)
+    if case == "missing":
+        codes[17] = -1
+    cat = pd.Categorical.from_codes(codes, categories=cats)
+    groups = pd.Series(cat) if case == "series" else cat
+    y = rng.normal(size=200)
+    X = pd.DataFrame({"Intercept": np.ones(200)})
+    labels_of = np.asarray(cat, dtype=object)
+    if case == "missing":
+        with pytest.raises(DataError, match=r"grouping factor 'g' is missing in data row 18"):
+            prepare(y, X, [RandomTerm("g", groups)], "s")
+        return
+    got = prepare(y, X, [RandomTerm("g", groups)], "s")[3][0]
+    want = prepare(y, X, [RandomTerm("g", labels_of)], "s")[3][0]
+    assert np.array_equal(got.codes, want.codes)
+    assert got.levels.equals(want.levels) and got.levels.dtype == want.levels.dtype
+    assert list(got.levels) == sorted(set(labels_of), key=lambda v: (str(type(v)), v)) or case == "mixed"

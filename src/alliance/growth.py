@@ -274,7 +274,11 @@ def _count_at_least(owner: np.ndarray, member: np.ndarray | None, k: int) -> int
 
 
 def _design(frame: pd.DataFrame, rater: str, therapist_effects: str,
-            session_effect: bool = False):
+            session_effect: bool = False, groups: dict | None = None):
+    """The fixed-effect design and the random terms of a growth model on ``frame``;
+    ``groups``: the patient and therapist of every row as categoricals (validation's
+    factorisation of the ids), else read from ``frame``."""
+    groups = groups or {}
     t = frame["time"].to_numpy()
     a = frame["training"].to_numpy()
     one = np.ones(len(frame))
@@ -313,9 +317,12 @@ def _design(frame: pd.DataFrame, rater: str, therapist_effects: str,
         Zt = (columns_frame({"patient_rater": pr, "therapist_rater": r}, index=idx)
               if therapist_effects == "intercept"
               else Zp if therapist_effects == "intercept+slope" else None)
-    random = [RandomTerm("patient", frame["patient"].to_numpy(), Zp)]
+    def ids(c):
+        return groups[c] if c in groups else frame[c].to_numpy()
+
+    random = [RandomTerm("patient", ids("patient"), Zp)]
     if Zt is not None:
-        random.append(RandomTerm("therapist", frame["therapist"].to_numpy(), Zt))
+        random.append(RandomTerm("therapist", ids("therapist"), Zt))
     if session_effect:
         ids = frame["patient"].astype(str) + "\r" + frame["session"].astype(str)
         random.append(RandomTerm("session", ids.to_numpy()))
@@ -666,7 +673,10 @@ def _fit_growth(data: pd.DataFrame, rater: str = "therapist", *, method: str = "
     given = {c: v[0][rows] for c, v in (codes or {}).items()
              if c in ("patient", "therapist") and v is not None and len(v[0]) == len(data)}
     check_design(frame, therapist_effects, f"{source} (growth, {what})", codes=given)
-    X, random = _design(frame, rater, therapist_effects, session_effect)
+    # the patients and therapists as validation coded them (read from their codes by the fit)
+    cats = {c: pd.Categorical.from_codes(given[c], categories=pd.Index(codes[c][1], dtype=object))
+            for c in given}
+    X, random = _design(frame, rater, therapist_effects, session_effect, cats)
     fit = fit_lmm(
         frame["y"].to_numpy(),
         X,

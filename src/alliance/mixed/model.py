@@ -46,7 +46,9 @@ class RandomTerm:
     name : str
         Name of the grouping factor (e.g. ``"patient"``), used in output tables.
     groups : array-like, shape (n,)
-        Group label of every row (any hashable labels; NaN/None not allowed).
+        Group label of every row (any hashable labels; NaN/None not allowed). A
+        ``pd.Categorical`` (or a Series of that dtype) is read from its codes, without
+        hashing its labels again: the same levels, faster for thousands of rows.
     Z : pandas.DataFrame or array-like, shape (n, q), optional
         Random-effect covariates; column names label the coefficients. ``None``
         means a random intercept only (one column ``"Intercept"`` of ones).
@@ -685,6 +687,12 @@ def prepare(y, X, random, source: str):
     for r in random:
         if not isinstance(r, RandomTerm):
             raise TypeError("random must be a list of RandomTerm")
+        coded = _category_codes(r.groups, n)
+        if coded is not None:  # a categorical: its codes, ordered as the labels sort
+            codes, levels = coded
+            terms.append(_term(r, codes, levels, n, src, start))
+            start += len(terms[-1].template)
+            continue
         g = (np.asarray(r.groups, dtype=object) if not isinstance(r.groups, pd.Series)
              else r.groups.to_numpy(dtype=object))
         if g.ndim != 1:
@@ -710,27 +718,53 @@ def prepare(y, X, random, source: str):
                            f"{rows_text(np.flatnonzero(miss), src)}")
         if codes is None:
             codes, levels = pd.factorize(pd.Series(g).astype(str), sort=True)
-        if r.Z is None:  # a random intercept: a column of ones (no frame to check)
-            Za, zcols = np.ones((n, 1)), ["Intercept"]
-        else:
-            Zdf = _as_frame(r.Z, n, f"Z of random term '{r.name}'", "z")
-            Za = _numeric(Zdf, f"random-effect ('{r.name}')", src)
-            zcols = [str(c) for c in Zdf.columns]
-        tmpl = _theta_template(Za.shape[1], r.structure)
-        terms.append(
-            Term(
-                name=str(r.name),
-                zcols=zcols,
-                structure=r.structure,
-                Z=Za,
-                codes=np.asarray(codes, dtype=np.intp),
-                levels=pd.Index(levels),
-                template=tmpl,
-                theta_slice=slice(start, start + len(tmpl)),
-            )
-        )
-        start += len(tmpl)
+        terms.append(_term(r, codes, levels, n, src, start))
+        start += len(terms[-1].template)
     return y_num, Xa, xnames, terms, index
+
+
+def _term(r: RandomTerm, codes, levels, n: int, src, start: int) -> Term:
+    """The :class:`Term` of a random term whose grouping factor is coded (``codes`` into
+    ``levels``), its parameters from position ``start`` of theta."""
+    if r.Z is None:  # a random intercept: a column of ones (no frame to check)
+        Za, zcols = np.ones((n, 1)), ["Intercept"]
+    else:
+        Zdf = _as_frame(r.Z, n, f"Z of random term '{r.name}'", "z")
+        Za = _numeric(Zdf, f"random-effect ('{r.name}')", src)
+        zcols = [str(c) for c in Zdf.columns]
+    tmpl = _theta_template(Za.shape[1], r.structure)
+    return Term(name=str(r.name), zcols=zcols, structure=r.structure, Z=Za,
+                codes=np.asarray(codes, dtype=np.intp), levels=pd.Index(levels), template=tmpl,
+                theta_slice=slice(start, start + len(tmpl)))
+
+
+def _category_codes(groups, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """``pd.factorize(labels, sort=True)`` of a categorical grouping factor (a
+    ``pd.Categorical`` or a Series of that dtype) from its integer codes, without hashing
+    its labels again: the categories sorted (as ``factorize`` sorts the labels), the codes
+    mapped to their ranks, and the categories no row uses left out. The same codes and
+    levels, at a fraction of the cost for thousands of rows (``tests/test_mixed.py``
+    compares them). None (the labels are factorised) for anything else: another type, a
+    length other than ``n`` (its error comes from there), a missing label (its message
+    too), or categories that do not sort (mixed types)."""
+    cat = groups.array if isinstance(groups, pd.Series) else groups
+    if not isinstance(cat, pd.Categorical) or len(cat) != n or n == 0:
+        return None
+    codes = np.asarray(cat.codes, dtype=np.intp)
+    labels = np.asarray(cat.categories, dtype=object)
+    if codes.min() < 0 or labels.size == 0:
+        return None
+    try:
+        order = np.argsort(labels, kind="stable")
+    except TypeError:
+        return None
+    rank = np.empty(labels.size, dtype=np.intp)
+    rank[order] = np.arange(labels.size)
+    codes = rank[codes]
+    used = np.bincount(codes, minlength=labels.size) > 0
+    if not used.all():
+        codes = (np.cumsum(used) - 1)[codes]
+    return codes, labels[order][used]
 
 
 def check_rank(X: np.ndarray, names: list[str], source: str) -> None:
