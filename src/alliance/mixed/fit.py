@@ -236,13 +236,20 @@ class MixedFit(Result):
         test: ``"satterthwaite"`` or ``"kenward-roger"`` t with their degrees of
         freedom, or ``"z"``.
         """
+        index, est, cov, df = self._contrast_parts(L, ddf)
+        return wald_table(est, cov, list(index), self.conf_level, df=df)
+
+    def _contrast_parts(self, L, ddf: str | None = None) -> tuple:
+        """What :meth:`contrast` tests: the labels, the estimates ``L β``, their covariance and
+        degrees of freedom (for :func:`alliance.moderation.contrast_table`, which labels the
+        rows itself)."""
         index, Lm = self._L_matrix(L)
         beta = self._beta if self._beta is not None else self.coef.to_numpy()
         est = Lm @ beta
         inf = self.inference(ddf)
         df = np.full(len(Lm), np.inf) if inf is None else inf.df(Lm)
         cov = Lm @ self._vcov_array(inf) @ Lm.T
-        return wald_table(est, cov, list(index), self.conf_level, df=df)
+        return index, est, cov, df
 
     def compare_tests(self, L, methods=("z", "satterthwaite", "kenward-roger")) -> pd.DataFrame:
         """The linear combinations ``L β`` under several tests, one row per (combination, method).
