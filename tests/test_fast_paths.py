@@ -128,8 +128,7 @@ def test_t_distribution_one_branch_is_both_branches(kind):
 def test_contrast_table_is_the_fits_contrast_relabelled(example, moderator):
     """One frame of the labels and the tests: the table of ``fit.contrast`` with the effect's
     label, its level and its combination set in place (the general path)."""
-    from alliance.moderation import (contrast_table, moderated_contrasts,
-                                     numeric_moderated_contrasts)
+    from alliance.moderation import contrast_table, moderated_contrasts, numeric_moderated_contrasts
     from alliance.truth_bias import FORCES, fit_truth_bias
 
     res = fit_truth_bias(example, moderator=moderator)
@@ -147,3 +146,24 @@ def test_contrast_table_is_the_fits_contrast_relabelled(example, moderator):
     fast = contrast_table(fit, FORCES, moderator, info["levels"], info["moderator_numeric"])
     _same(fast, ref)
     _same(res.tables["estimates"], ref)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_triangular_inverse_is_solve_triangular(order):
+    from scipy import linalg as sla
+
+    from alliance.mixed.inference import triangular_inverse
+
+    rng = np.random.default_rng(5)
+    R = np.linalg.qr(rng.normal(size=(40, 7)) * [1, 1e3, 1e-3, 5, 1, 1, 100])[1]
+    R = np.asarray(R, order=order)
+    assert np.array_equal(triangular_inverse(R), sla.solve_triangular(R, np.eye(7)))
+    singular = R.copy()
+    singular[3, 3] = 0.0
+    for bad, error in ((singular, np.linalg.LinAlgError), (np.where(R == R[0, 0], np.nan, R),
+                                                            ValueError)):
+        with pytest.raises(error) as ref:
+            sla.solve_triangular(bad, np.eye(7))
+        with pytest.raises(error) as fast:
+            triangular_inverse(bad)
+        assert str(fast.value) == str(ref.value)

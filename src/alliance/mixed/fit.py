@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import linalg as sla
 from scipy import stats
 from threadpoolctl import ThreadpoolController
 
@@ -28,6 +27,7 @@ from alliance.mixed.inference import (
     cho_inverse,
     curvature,
     normalise_ddf,
+    triangular_inverse,
 )
 from alliance.mixed.model import BOUNDARY_TOL, Model, RandomTerm, check_rank, prepare
 from alliance.mixed.optimize import (
@@ -673,7 +673,7 @@ def fit_lmm(
     if restarts not in RESTARTS:
         raise ValueError(f"restarts must be one of {RESTARTS}; got {restarts!r}")
     y_num, Xa, xnames, terms, index = prepare(y, X, random, source)
-    n, p = Xa.shape
+    n = Xa.shape[0]
     check_rank(Xa, xnames, source)
     for t in terms:
         if len(t.levels) < 2:
@@ -726,7 +726,7 @@ def fit_lmm(
             f"fit needed a fallback optimizer: {'; '.join(failures)}; reported fit from "
             f"{res.optimizer}"
         )
-    Rinv = sla.solve_triangular(model.x_R, np.eye(p))
+    Rinv = triangular_inverse(model.x_R)
     curv, diag = _diagnose(model, res, Rinv)
     n_restarts = 0
     if restarts != "never":
