@@ -167,3 +167,38 @@ def test_triangular_inverse_is_solve_triangular(order):
         with pytest.raises(error) as fast:
             triangular_inverse(bad)
         assert str(fast.value) == str(ref.value)
+
+
+def _satterthwaite_sums(inf, L) -> np.ndarray:
+    """:meth:`Satterthwaite.df` by its general sums (the path every other ``L`` takes)."""
+    var = np.einsum("kp,pq,kq->k", L, inf.phi, L)
+    g = np.einsum("kp,vpq,kq->kv", L, inf.dphi, L)
+    denom = np.einsum("kv,vw,kw->k", g, inf.cov_varpar, g)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = 2.0 * var**2 / denom
+    out = np.where(var > 0, out, np.nan)
+    return np.where(np.isfinite(out) | np.isnan(out), out, np.inf)
+
+
+@pytest.mark.filterwarnings("ignore::alliance.AllianceWarning")  # a boundary fit: still a fit
+@pytest.mark.parametrize("model", ["truth_bias", "rsa", "rsa_within", "growth"])
+def test_satterthwaite_df_of_each_coefficient_is_the_general_sum(example, model):
+    from alliance.findings import lagged_surface
+    from alliance.growth import fit_growth
+    from alliance.truth_bias import fit_truth_bias
+
+    fit = {"truth_bias": lambda: fit_truth_bias(example, therapist_effects="intercept"),
+           "rsa": lambda: lagged_surface(example),
+           "rsa_within": lambda: lagged_surface(example, level2_means=True),
+           "growth": lambda: fit_growth(example, "both")}[model]().fit
+    inf = fit.inference("satterthwaite")
+    p = len(fit._beta)
+    for L in (np.eye(p), np.asfortranarray(np.eye(p))):
+        assert inf._identity(np.asarray(L))
+        assert np.array_equal(inf.df(L), _satterthwaite_sums(inf, L), equal_nan=True)
+    L = np.eye(p)
+    L[0, 1] = 1.0  # not the identity: the sums themselves
+    assert not inf._identity(L)
+    assert np.array_equal(inf.df(L), _satterthwaite_sums(inf, L), equal_nan=True)
+    assert np.array_equal(fit.tables["fixed"]["df"].to_numpy(), _satterthwaite_sums(inf, np.eye(p)),
+                          equal_nan=True)
