@@ -274,10 +274,10 @@ def _read_sessions(source, columns, numeric, require, sep, decimal, ids):
 
     for canon in ("therapist", "patient"):
         out[canon], coded[canon] = _parse_identifier(raw[mapping[canon]], mapping[canon], src,
-                                                     ids=ids)
+                                                     ids=ids, as_array=True)
 
     ccol = mapping["condition"]
-    cond, coded["condition"] = _parse_identifier(raw[ccol], ccol, src)
+    cond, coded["condition"] = _parse_identifier(raw[ccol], ccol, src, as_array=True)
     if coded["condition"] is not None and set(coded["condition"][1]) <= set(CONDITIONS):
         bad = None  # every distinct value is an arm
     else:
