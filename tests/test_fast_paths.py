@@ -202,3 +202,15 @@ def test_satterthwaite_df_of_each_coefficient_is_the_general_sum(example, model)
     assert np.array_equal(inf.df(L), _satterthwaite_sums(inf, L), equal_nan=True)
     assert np.array_equal(fit.tables["fixed"]["df"].to_numpy(), _satterthwaite_sums(inf, np.eye(p)),
                           equal_nan=True)
+
+
+@pytest.mark.parametrize("names", [NAMES, ("a", "b"), [1, 2, 3], ["a", 1], []],
+                         ids=["text", "tuple", "numbers", "mixed", "none"])
+def test_labels_index_is_the_index_of_the_labels(names):
+    from alliance.results import labels_index
+
+    fast, ref = labels_index(names), pd.Index(list(names))
+    assert type(fast) is type(ref) and fast.dtype == ref.dtype and fast.equals(ref)
+    assert fast.name is None
+    fast.name = "named"  # each caller's own Index
+    assert labels_index(names).name is None

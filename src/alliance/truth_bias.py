@@ -581,7 +581,8 @@ def _fit_truth_bias(data: pd.DataFrame, *, judgment: str = "alliance_therapist",
             require_groups_per_level(moderator, d["moderator"], {g: d[g] for g in nested},
                                      source, "truth and bias")
     zcols = ["Intercept", "truth_within"] if truth_slope else ["Intercept"]
-    Z = pd.DataFrame({"Intercept": 1.0, "truth_within": cols["truth_within"]}, index=d.index)
+    Z = columns_frame({"Intercept": np.ones(len(d)), "truth_within": cols["truth_within"]},
+                      index=d.index)
     random = [RandomTerm("patient", np.asarray(cols["patient"]),
                          Z if zcols == list(Z.columns) else Z[zcols])]  # (all of Z: no copy)
     if opts["therapist_effects"] == "intercept":

@@ -42,7 +42,7 @@ from alliance.mixed.optimize import (
     run,
     theta0,
 )
-from alliance.results import Result, columns_frame, wald_table
+from alliance.results import Result, columns_frame, labels_index, wald_table
 
 __all__ = ["DDF_LABEL", "MixedFit", "fit_lmm", "lrt"]
 
@@ -858,7 +858,7 @@ def _assemble(problem: _Problem, optimum: _Optimum) -> MixedFit:
     XVXinv = Rinv @ cho_inverse(f["RX"]) @ Rinv.T
     cov = sigma2 * XVXinv
     cov = (cov + cov.T) / 2
-    names_index = pd.Index(xnames)
+    names_index = labels_index(xnames)
     cov_df = pd.DataFrame(cov, index=names_index, columns=names_index)
 
     # variance components
