@@ -231,7 +231,7 @@ def moderator_kind(values) -> str:
     A numeric moderator enters linearly (:func:`add_numeric_moderator`); treating, say,
     years of marriage as categories would give one indicator per distinct value.
     """
-    s = pd.Series(values)
+    s = values if isinstance(values, pd.Series) else pd.Series(values)  # (read only)
     if (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
             and s.dropna().nunique() > 2):  # (the present values only when they can decide)
         return "numeric"
