@@ -10,9 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from alliance import load_example
 from alliance.results import columns_frame
 
 NAMES = [f"t{i}" for i in range(13)]
+
+
+@pytest.fixture(scope="module")
+def example() -> pd.DataFrame:
+    return load_example()
 RNG = np.random.default_rng(7)
 
 
@@ -84,3 +90,127 @@ def test_columns_frame_copies_its_columns():
     other = columns_frame({"x": values, "t": text})
     other.columns.name = "named"
     assert columns_frame({"x": values, "t": text}).columns.name is None
+
+
+def _t_both_branches(x, nu, tail: bool) -> np.ndarray:
+    """The Student t of :mod:`alliance.results` evaluated on both branches, one picked per
+    element (the general path)."""
+    from scipy import special
+
+    x, nu = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(nu, dtype=float))
+    inf = np.isinf(nu)
+    with np.errstate(invalid="ignore"):
+        if tail:
+            out = np.where(inf, special.ndtr(-x), special.stdtr(np.where(inf, 1.0, nu), -x))
+        else:
+            out = np.where(inf, special.ndtri(x), special.stdtrit(np.where(inf, 1.0, nu), x))
+    return np.where(nu > 0, out, np.nan)
+
+
+@pytest.mark.parametrize("kind", ["finite", "infinite", "mixed"])
+def test_t_distribution_one_branch_is_both_branches(kind):
+    from alliance.results import _t_ppf, _t_sf
+
+    rng = np.random.default_rng(3)
+    nu = {"finite": rng.uniform(0.5, 80.0, 40), "infinite": np.full(40, np.inf),
+          "mixed": np.r_[rng.uniform(0.5, 80.0, 30), np.full(5, np.inf),
+                         [0.0, -1.0, np.nan, 1e-9, 3.0]]}[kind]
+    x = rng.normal(scale=3.0, size=nu.size)
+    x[:2] = [np.nan, np.inf]
+    assert np.array_equal(_t_sf(x, nu), _t_both_branches(x, nu, True), equal_nan=True)
+    for q in (0.975, np.full(nu.size, 0.9)):
+        got = _t_ppf(q, nu)
+        assert got.shape == nu.shape
+        assert np.array_equal(got, _t_both_branches(q, nu, False), equal_nan=True)
+
+
+@pytest.mark.parametrize("moderator", [None, "condition", "patient_age"])
+def test_contrast_table_is_the_fits_contrast_relabelled(example, moderator):
+    """One frame of the labels and the tests: the table of ``fit.contrast`` with the effect's
+    label, its level and its combination set in place (the general path)."""
+    from alliance.moderation import contrast_table, moderated_contrasts, numeric_moderated_contrasts
+    from alliance.truth_bias import FORCES, fit_truth_bias
+
+    res = fit_truth_bias(example, moderator=moderator)
+    fit, info = res.fit, res.info
+    names = fit.tables["fixed"]["term"]
+    if info["moderator_numeric"] is not None:
+        num = info["moderator_numeric"]
+        L, meta = numeric_moderated_contrasts(FORCES, moderator, num["at"], num["center"], names)
+    else:
+        L, meta = moderated_contrasts(FORCES, moderator, info["levels"], names)
+    ref = fit.contrast(L)
+    ref["term"] = [m[0] for m in meta]
+    ref.insert(1, "level", [m[1] for m in meta])
+    ref["combination"] = [m[2] for m in meta]
+    fast = contrast_table(fit, FORCES, moderator, info["levels"], info["moderator_numeric"])
+    _same(fast, ref)
+    _same(res.tables["estimates"], ref)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_triangular_inverse_is_solve_triangular(order):
+    from scipy import linalg as sla
+
+    from alliance.mixed.inference import triangular_inverse
+
+    rng = np.random.default_rng(5)
+    R = np.linalg.qr(rng.normal(size=(40, 7)) * [1, 1e3, 1e-3, 5, 1, 1, 100])[1]
+    R = np.asarray(R, order=order)
+    assert np.array_equal(triangular_inverse(R), sla.solve_triangular(R, np.eye(7)))
+    singular = R.copy()
+    singular[3, 3] = 0.0
+    for bad, error in ((singular, np.linalg.LinAlgError), (np.where(R == R[0, 0], np.nan, R),
+                                                            ValueError)):
+        with pytest.raises(error) as ref:
+            sla.solve_triangular(bad, np.eye(7))
+        with pytest.raises(error) as fast:
+            triangular_inverse(bad)
+        assert str(fast.value) == str(ref.value)
+
+
+def _satterthwaite_sums(inf, L) -> np.ndarray:
+    """:meth:`Satterthwaite.df` by its general sums (the path every other ``L`` takes)."""
+    var = np.einsum("kp,pq,kq->k", L, inf.phi, L)
+    g = np.einsum("kp,vpq,kq->kv", L, inf.dphi, L)
+    denom = np.einsum("kv,vw,kw->k", g, inf.cov_varpar, g)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = 2.0 * var**2 / denom
+    out = np.where(var > 0, out, np.nan)
+    return np.where(np.isfinite(out) | np.isnan(out), out, np.inf)
+
+
+@pytest.mark.filterwarnings("ignore::alliance.AllianceWarning")  # a boundary fit: still a fit
+@pytest.mark.parametrize("model", ["truth_bias", "rsa", "rsa_within", "growth"])
+def test_satterthwaite_df_of_each_coefficient_is_the_general_sum(example, model):
+    from alliance.findings import lagged_surface
+    from alliance.growth import fit_growth
+    from alliance.truth_bias import fit_truth_bias
+
+    fit = {"truth_bias": lambda: fit_truth_bias(example, therapist_effects="intercept"),
+           "rsa": lambda: lagged_surface(example),
+           "rsa_within": lambda: lagged_surface(example, level2_means=True),
+           "growth": lambda: fit_growth(example, "both")}[model]().fit
+    inf = fit.inference("satterthwaite")
+    p = len(fit._beta)
+    for L in (np.eye(p), np.asfortranarray(np.eye(p))):
+        assert inf._identity(np.asarray(L))
+        assert np.array_equal(inf.df(L), _satterthwaite_sums(inf, L), equal_nan=True)
+    L = np.eye(p)
+    L[0, 1] = 1.0  # not the identity: the sums themselves
+    assert not inf._identity(L)
+    assert np.array_equal(inf.df(L), _satterthwaite_sums(inf, L), equal_nan=True)
+    assert np.array_equal(fit.tables["fixed"]["df"].to_numpy(), _satterthwaite_sums(inf, np.eye(p)),
+                          equal_nan=True)
+
+
+@pytest.mark.parametrize("names", [NAMES, ("a", "b"), [1, 2, 3], ["a", 1], []],
+                         ids=["text", "tuple", "numbers", "mixed", "none"])
+def test_labels_index_is_the_index_of_the_labels(names):
+    from alliance.results import labels_index
+
+    fast, ref = labels_index(names), pd.Index(list(names))
+    assert type(fast) is type(ref) and fast.dtype == ref.dtype and fast.equals(ref)
+    assert fast.name is None
+    fast.name = "named"  # each caller's own Index
+    assert labels_index(names).name is None

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from alliance.results import columns_frame
+from alliance.results import columns_frame, wald_columns
 
 __all__ = ["ARMS", "add_moderator", "add_numeric_moderator", "contrast_table", "difference_label",
            "indicator_name", "moderate", "moderated_contrasts", "moderator_kind",
@@ -231,7 +231,7 @@ def moderator_kind(values) -> str:
     A numeric moderator enters linearly (:func:`add_numeric_moderator`); treating, say,
     years of marriage as categories would give one indicator per distinct value.
     """
-    s = pd.Series(values)
+    s = values if isinstance(values, pd.Series) else pd.Series(values)  # (read only)
     if (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
             and s.dropna().nunique() > 2):  # (the present values only when they can decide)
         return "numeric"
@@ -386,10 +386,9 @@ def contrast_table(fit, terms: dict[str, str], moderator: str | None, levels=Non
                                               names)
     else:
         L, meta = moderated_contrasts(terms, moderator, levels, names)
-    tab = fit.contrast(L)
-    # the test columns under the effect's label and level, the combination last (the table's
-    # own frame, its columns set in place: a third of the time of a new frame of them)
-    tab["term"] = [m[0] for m in meta]
-    tab.insert(1, "level", [m[1] for m in meta])
-    tab["combination"] = [m[2] for m in meta]
-    return tab
+    # fit.contrast(L)'s test columns under the effect's label and level, the combination
+    # last: one frame of them
+    _, est, cov, df = fit._contrast_parts(L)
+    return columns_frame({"term": [m[0] for m in meta], "level": [m[1] for m in meta],
+                          **wald_columns(est, cov, fit.conf_level, df=df),
+                          "combination": [m[2] for m in meta]})

@@ -38,7 +38,9 @@ __all__ = [
     "check_tests",
     "columns_frame",
     "format_table",
+    "labels_index",
     "records",
+    "wald_columns",
     "wald_table",
 ]
 
@@ -310,15 +312,27 @@ def columns_frame(columns: dict, index=None) -> pd.DataFrame:
     used as it is, as the constructor uses it; else positions 0..n-1). The data are copied,
     as the constructor copies them. Anything else (a Series, an object array, a scalar, another
     missing value among texts, an index that is not a pandas Index, pandas without text
-    inference) is handed to ``pd.DataFrame`` itself.
+    inference or with text stored by pyarrow) is handed to ``pd.DataFrame`` itself.
     """
-    text = pd.api.types.pandas_dtype(str)
-    fast = _blocks_of(columns, index, text) if isinstance(text, pd.StringDtype) else None
+    text = pd.api.types.pandas_dtype(str)  # (text in Python objects: pandas without pyarrow)
+    fast = (_blocks_of(columns, index, text)
+            if isinstance(text, pd.StringDtype) and text.storage == "python" else None)
     if fast is None:
         return pd.DataFrame(columns, index=index)
     blocks, n = fast
     return _from_blocks(blocks, index=pd.RangeIndex(n) if index is None else index,
                         columns=_column_index(tuple(columns), text).copy())
+
+
+def labels_index(names) -> pd.Index:
+    """``pd.Index(list(names))`` for labels that are all text (a table's terms): the Index
+    made once per distinct list of labels and copied for each caller (an Index's name can be
+    set), half the time of inferring its dtype again; any other labels: ``pd.Index``."""
+    names = tuple(names)
+    text = pd.api.types.pandas_dtype(str)
+    if names and isinstance(text, pd.StringDtype) and all(type(n) is str for n in names):
+        return _column_index(names, text).copy()
+    return pd.Index(list(names))
 
 
 @functools.lru_cache(maxsize=256)
@@ -389,20 +403,32 @@ def _blocks_of(columns: dict, index, text):
 def _t_sf(x, nu) -> np.ndarray:
     """Upper tail of Student's t with ``nu`` degrees of freedom (the normal where ``nu`` is
     infinite; NaN where ``nu`` is not positive): ``scipy.stats.t.sf`` without its
-    per-call argument handling (the same special functions, equal to the last bit)."""
-    x, nu = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(nu, dtype=float))
+    per-call argument handling (the same special functions, equal to the last bit).
+    Where every ``nu`` is finite, or every one infinite, only that branch is evaluated
+    (elementwise functions, broadcast: the same values as picking them from both)."""
+    x, nu = np.asarray(x, dtype=float), np.asarray(nu, dtype=float)
     inf = np.isinf(nu)
     with np.errstate(invalid="ignore"):
-        out = np.where(inf, special.ndtr(-x), special.stdtr(np.where(inf, 1.0, nu), -x))
+        if not inf.any():
+            out = special.stdtr(nu, -x)
+        elif inf.all():
+            out = special.ndtr(-x)
+        else:
+            out = np.where(inf, special.ndtr(-x), special.stdtr(np.where(inf, 1.0, nu), -x))
     return np.where(nu > 0, out, np.nan)
 
 
 def _t_ppf(q, nu) -> np.ndarray:
     """Quantile of Student's t (as :func:`_t_sf`: ``scipy.stats.t.ppf``'s values)."""
-    q, nu = np.broadcast_arrays(np.asarray(q, dtype=float), np.asarray(nu, dtype=float))
+    q, nu = np.asarray(q, dtype=float), np.asarray(nu, dtype=float)
     inf = np.isinf(nu)
     with np.errstate(invalid="ignore"):
-        out = np.where(inf, special.ndtri(q), special.stdtrit(np.where(inf, 1.0, nu), q))
+        if not inf.any():
+            out = special.stdtrit(nu, q)
+        elif inf.all():
+            out = special.ndtri(q)
+        else:
+            out = np.where(inf, special.ndtri(q), special.stdtrit(np.where(inf, 1.0, nu), q))
     return np.where(nu > 0, out, np.nan)
 
 
@@ -428,6 +454,15 @@ def wald_table(est, cov, names, conf_level: float = 0.95, df=None, *,
     >>> round(float(t["p"].iloc[0]), 4), round(float(wald_table([1.0], [[0.25]], ["b"])["p"].iloc[0]), 4)
     (0.0734, 0.0455)
     """
+    tests = wald_columns(est, cov, conf_level, df, constrained=constrained)
+    return columns_frame({**(first or {}), "term": list(names), **tests})
+
+
+def wald_columns(est, cov, conf_level: float = 0.95, df=None, *,
+                 constrained: bool = False) -> dict:
+    """The test columns of :func:`wald_table` (``estimate`` to ``ci_high``, name -> array), for
+    a caller that puts its own columns around them in one frame
+    (:func:`alliance.moderation.contrast_table`)."""
     conf_level = check_conf_level(conf_level)
     est = np.asarray(est, dtype=float)
     cov = np.atleast_2d(np.asarray(cov, dtype=float))
@@ -443,10 +478,8 @@ def wald_table(est, cov, names, conf_level: float = 0.95, df=None, *,
         scale = max(1.0, float(np.nanmax(np.abs(est))))
         fixed = np.where(np.isnan(se), np.inf, se) <= 1e-10 * scale
         stat, p = np.where(fixed, np.nan, stat), np.where(fixed, np.nan, p)
-    return columns_frame({
-        **(first or {}), "term": list(names), "estimate": est, "se": se, "statistic": stat, "df": nu, "p": p,
-        "ci_low": est - crit * se, "ci_high": est + crit * se,
-    })
+    return {"estimate": est, "se": se, "statistic": stat, "df": nu, "p": p,
+            "ci_low": est - crit * se, "ci_high": est + crit * se}
 
 
 #: Fewest degrees of freedom a reported t test may have. A design that cannot identify a

@@ -301,13 +301,16 @@ def _design_rows(data: pd.DataFrame, *, judgment: str = "alliance_therapist",
         raise DataError(f"{source}: no row has both '{judgment}' and '{truth}'"
                         + (" and the bias" if B is not None else "") + " [rule: rows to analyse]")
     cols = {}  # the columns, in order: the frame is built once at the end
+    every = bool(ok.all())  # every row kept: the columns copied whole (the same arrays)
     # text columns keep their text array (the frame would infer it again from the objects)
     for c in ("patient", "therapist"):
-        cols[c] = data[c].array[ok] if data[c].dtype == _TEXT else data[c].to_numpy()[ok]
+        ids = data[c]
+        a = ids.array if ids.dtype == _TEXT else ids.to_numpy()
+        cols[c] = a.copy() if every else a[ok]
     if moderator is not None:
         if m.dtype == _TEXT:  # text is categorical, its texts the levels
             kind = "categorical"
-            cols["moderator"] = m.array[ok]
+            cols["moderator"] = m.array.copy() if every else m.array[ok]
         else:
             mod = m[ok]
             kind = moderator_kind(mod)
@@ -578,7 +581,8 @@ def _fit_truth_bias(data: pd.DataFrame, *, judgment: str = "alliance_therapist",
             require_groups_per_level(moderator, d["moderator"], {g: d[g] for g in nested},
                                      source, "truth and bias")
     zcols = ["Intercept", "truth_within"] if truth_slope else ["Intercept"]
-    Z = pd.DataFrame({"Intercept": 1.0, "truth_within": cols["truth_within"]}, index=d.index)
+    Z = columns_frame({"Intercept": np.ones(len(d)), "truth_within": cols["truth_within"]},
+                      index=d.index)
     random = [RandomTerm("patient", np.asarray(cols["patient"]),
                          Z if zcols == list(Z.columns) else Z[zcols])]  # (all of Z: no copy)
     if opts["therapist_effects"] == "intercept":

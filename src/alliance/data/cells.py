@@ -359,16 +359,19 @@ def parse_identifier(values, column: str, source: Source, *, ids: str = "text",
 
 
 def _parse_identifier(values, column: str, source: Source, *, ids: str = "text",
-                      allow_missing: bool = False) -> tuple[pd.Series, tuple | None]:
+                      allow_missing: bool = False, as_array: bool = False
+                      ) -> tuple[pd.Series, tuple | None]:
     """:func:`parse_identifier`, and the ids' factorisation ``(codes, distinct ids)`` where
     its shortcut for plain text ids (:func:`_plain_ids`) gave them (None otherwise): row
     ``i`` holds the id ``distinct[codes[i]]`` (``codes[i] < 0``: missing), so a caller can
-    group the rows without factorising the column again."""
+    group the rows without factorising the column again. ``as_array``: a column of text ids
+    that are the cells themselves is given as its text array (``values.array``, not a copy:
+    for a caller that copies it into a frame) instead of a Series of it."""
     if ids not in ID_RULES:
         raise ValueError(f"ids must be one of {ID_RULES}; got {ids!r}")
     s = _positional(values if isinstance(values, pd.Series) else pd.Series(values))
     original = s
-    fast = _plain_ids(s, ids)
+    fast = _plain_ids(s, ids, as_array=as_array)
     if fast is not None and (fast[1][0] >= 0).all():  # plain text ids, none missing: no rule
         return fast                                    # below can object to them
     missing = s.isna().to_numpy()
@@ -456,7 +459,8 @@ def _parse_identifier(values, column: str, source: Source, *, ids: str = "text",
 _TEXT_DTYPE = pd.Series(["a"], dtype=object).astype(str).dtype
 
 
-def _plain_ids(s: pd.Series, ids: str) -> tuple[pd.Series, tuple] | None:
+def _plain_ids(s: pd.Series, ids: str, *, as_array: bool = False
+               ) -> tuple[pd.Series, tuple] | None:
     """The ids of a text column whose distinct values no rule can object to, and their
     factorisation ``(codes, distinct ids)``; or None.
 
@@ -466,7 +470,8 @@ def _plain_ids(s: pd.Series, ids: str) -> tuple[pd.Series, tuple] | None:
     character or over-long id can be among them). The ids are then the cells themselves;
     one number written two ways is still refused (:func:`_refuse_spellings`). Any other
     column (``None``) takes the general path of :func:`parse_identifier`, which gives the
-    same ids for these columns and the messages for all others.
+    same ids for these columns and the messages for all others. ``as_array``: see
+    :func:`_parse_identifier`.
     """
     dtype = s.dtype
     if ids != "text" or isinstance(dtype, pd.CategoricalDtype):
@@ -490,6 +495,8 @@ def _plain_ids(s: pd.Series, ids: str) -> tuple[pd.Series, tuple] | None:
     coding = (codes, uniq)
     if has.all():
         if dtype == _TEXT_DTYPE:  # already text: the cells are the ids
+            if as_array:
+                return s.array, coding
             out = s.copy(deep=False)
             out.name = None
             return out, coding

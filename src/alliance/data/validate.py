@@ -64,9 +64,9 @@ def _input(data, sep, decimal, stacklevel: int = 4) -> tuple[pd.DataFrame, Sourc
         # what the attrs say is in src and the notes; pandas deep-copies a frame's attrs on
         # every operation, so the private copy goes without them
         raw.attrs = {}
-        if not all(type(c) is str for c in raw.columns):
+        if not all(type(c) is str for c in raw.columns.tolist()):
             raw.columns = [str(c) for c in raw.columns]
-        check_names(raw.columns, src)
+        check_names(raw.columns.tolist(), src)
         index = raw.index
         if not (isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
                 and index.name is None):
@@ -263,7 +263,7 @@ def _read_sessions(source, columns, numeric, require, sep, decimal, ids):
         if c in ("therapist", "patient", "condition"):
             raise ValueError(f"numeric=: {c!r} is an id column of the session data, not a number")
     raw, src, dec, notes = _input(source, sep, decimal, stacklevel=5)
-    mapping = _resolve_columns(columns, list(raw.columns), src)
+    mapping = _resolve_columns(columns, raw.columns.tolist(), src)
     extra = [c for c in require if c not in mapping and c not in raw.columns]
     if extra:
         raise fail(src, "required columns present",
@@ -274,10 +274,10 @@ def _read_sessions(source, columns, numeric, require, sep, decimal, ids):
 
     for canon in ("therapist", "patient"):
         out[canon], coded[canon] = _parse_identifier(raw[mapping[canon]], mapping[canon], src,
-                                                     ids=ids)
+                                                     ids=ids, as_array=True)
 
     ccol = mapping["condition"]
-    cond, coded["condition"] = _parse_identifier(raw[ccol], ccol, src)
+    cond, coded["condition"] = _parse_identifier(raw[ccol], ccol, src, as_array=True)
     if coded["condition"] is not None and set(coded["condition"][1]) <= set(CONDITIONS):
         bad = None  # every distinct value is an arm
     else:
@@ -302,7 +302,7 @@ def _read_sessions(source, columns, numeric, require, sep, decimal, ids):
         _refuse_structure(pd.DataFrame(out, index=raw.index), src)
 
     used = set(mapping.values())
-    for col in raw.columns:
+    for col in raw.columns.tolist():
         if col in used:
             continue
         if col in numeric:

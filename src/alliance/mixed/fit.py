@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import linalg as sla
 from scipy import stats
 from threadpoolctl import ThreadpoolController
 
@@ -28,6 +27,7 @@ from alliance.mixed.inference import (
     cho_inverse,
     curvature,
     normalise_ddf,
+    triangular_inverse,
 )
 from alliance.mixed.model import BOUNDARY_TOL, Model, RandomTerm, check_rank, prepare
 from alliance.mixed.optimize import (
@@ -42,7 +42,7 @@ from alliance.mixed.optimize import (
     run,
     theta0,
 )
-from alliance.results import Result, columns_frame, wald_table
+from alliance.results import Result, columns_frame, labels_index, wald_table
 
 __all__ = ["DDF_LABEL", "MixedFit", "fit_lmm", "lrt"]
 
@@ -236,13 +236,20 @@ class MixedFit(Result):
         test: ``"satterthwaite"`` or ``"kenward-roger"`` t with their degrees of
         freedom, or ``"z"``.
         """
+        index, est, cov, df = self._contrast_parts(L, ddf)
+        return wald_table(est, cov, list(index), self.conf_level, df=df)
+
+    def _contrast_parts(self, L, ddf: str | None = None) -> tuple:
+        """What :meth:`contrast` tests: the labels, the estimates ``L β``, their covariance and
+        degrees of freedom (for :func:`alliance.moderation.contrast_table`, which labels the
+        rows itself)."""
         index, Lm = self._L_matrix(L)
         beta = self._beta if self._beta is not None else self.coef.to_numpy()
         est = Lm @ beta
         inf = self.inference(ddf)
         df = np.full(len(Lm), np.inf) if inf is None else inf.df(Lm)
         cov = Lm @ self._vcov_array(inf) @ Lm.T
-        return wald_table(est, cov, list(index), self.conf_level, df=df)
+        return index, est, cov, df
 
     def compare_tests(self, L, methods=("z", "satterthwaite", "kenward-roger")) -> pd.DataFrame:
         """The linear combinations ``L β`` under several tests, one row per (combination, method).
@@ -666,7 +673,7 @@ def fit_lmm(
     if restarts not in RESTARTS:
         raise ValueError(f"restarts must be one of {RESTARTS}; got {restarts!r}")
     y_num, Xa, xnames, terms, index = prepare(y, X, random, source)
-    n, p = Xa.shape
+    n = Xa.shape[0]
     check_rank(Xa, xnames, source)
     for t in terms:
         if len(t.levels) < 2:
@@ -719,7 +726,7 @@ def fit_lmm(
             f"fit needed a fallback optimizer: {'; '.join(failures)}; reported fit from "
             f"{res.optimizer}"
         )
-    Rinv = sla.solve_triangular(model.x_R, np.eye(p))
+    Rinv = triangular_inverse(model.x_R)
     curv, diag = _diagnose(model, res, Rinv)
     n_restarts = 0
     if restarts != "never":
@@ -851,7 +858,7 @@ def _assemble(problem: _Problem, optimum: _Optimum) -> MixedFit:
     XVXinv = Rinv @ cho_inverse(f["RX"]) @ Rinv.T
     cov = sigma2 * XVXinv
     cov = (cov + cov.T) / 2
-    names_index = pd.Index(xnames)
+    names_index = labels_index(xnames)
     cov_df = pd.DataFrame(cov, index=names_index, columns=names_index)
 
     # variance components
