@@ -713,7 +713,11 @@ def nested_core(X, ntheta, reml, n, yty, x_logdet, level_n, XY_lv, F11, F1X, F12
     ``H22`` (L, q2, q2, n2), ``H2X`` (L, q2, k1, n2); ``XY_lv`` (L, k1, k1). ``parent`` (n1,)
     is the coarse level of each fine level; ``pos``/``th`` the flat positions in Lambda of
     each term's free elements and their index in theta; ``W1`` (rows, n1) and ``W2`` (rows,
-    n2) the work arrays (:func:`work_rows`; their contents on entry do not matter).
+    n2) the work arrays (:func:`work_rows`), zero when created and then reused as they are
+    left: every stack is written before it is read, except the REML parts of the rho
+    gradient (``Ca1X``, ``Ca2X``), which a model fitted by ML never writes and reads as the
+    zeros they were created with (with work arrays of NaN the stacked model by ML fails
+    ``test_nested_layout_equals_the_block_layout``).
 
     Returns ``dev, r2, logdet, logdetX, ok`` (m,), ``delta`` (m, p), ``XVX`` and ``RX``
     (m, p, p), ``g_a`` and ``g_r2`` (m, npar; zero unless ``want_grad``) and the modes
