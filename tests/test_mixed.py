@@ -757,3 +757,29 @@ def test_categorical_groups_give_the_levels_of_their_labels(case):
     assert np.array_equal(got.codes, want.codes)
     assert got.levels.equals(want.levels) and got.levels.dtype == want.levels.dtype
     assert list(got.levels) == sorted(set(labels_of), key=lambda v: (str(type(v)), v)) or case == "mixed"
+
+
+def test_rank_check_with_the_fits_R_decides_as_the_pivoted_check():
+    """check_rank with the R of the fit's unpivoted QR (issue 23: one factorisation
+    fewer per fit) refuses exactly the designs the pivoted factorisation refuses, with the
+    same message: designs with a column that is another combination plus noise from 1e-13
+    to 1e-2 of its size, around the rule's bound (1e-7), on several scales."""
+    from alliance.mixed.model import check_rank
+
+    rng = np.random.default_rng(3)
+    decided = {True: 0, False: 0}
+    for noise in 10.0 ** np.arange(-13.0, -1.0, 0.5):
+        for scale in (1e-3, 1.0, 1e4):
+            X = np.column_stack([np.ones(80), rng.normal(size=(80, 3)) * scale])
+            X = np.column_stack([X, X[:, 1] - 2.0 * X[:, 2] + noise * scale * rng.normal(size=80)])
+            names = [f"x{j}" for j in range(X.shape[1])]
+            outcomes = []
+            for R in (None, np.linalg.qr(X)[1]):
+                try:
+                    check_rank(X, names, "s", R=R)
+                    outcomes.append(None)
+                except FitError as exc:
+                    outcomes.append(str(exc))
+            assert outcomes[0] == outcomes[1], (noise, scale)
+            decided[outcomes[0] is None] += 1
+    assert decided[True] and decided[False]  # both decisions among the cases

@@ -674,7 +674,10 @@ def fit_lmm(
         raise ValueError(f"restarts must be one of {RESTARTS}; got {restarts!r}")
     y_num, Xa, xnames, terms, index = prepare(y, X, random, source)
     n = Xa.shape[0]
-    check_rank(Xa, xnames, source)
+    # The criterion is evaluated on the orthonormal Q of X = QR (see below); its R also
+    # clears the rank check of a well-conditioned design (check_rank)
+    Qx, Rx = np.linalg.qr(Xa)
+    check_rank(Xa, xnames, source, R=Rx)
     for t in terms:
         if len(t.levels) < 2:
             # lme4's check.nlev.gtr.1: the variance among the levels of a factor with one
@@ -697,7 +700,6 @@ def fit_lmm(
     # or nearly collinear columns (covariates near 100 next to centred ones). ML is
     # invariant to X -> Q; REML changes by the constant 2 log|det R|, added back; beta
     # and its covariance are mapped back below.
-    Qx, Rx = np.linalg.qr(Xa)
     model = Model(y_num, Qx, terms, reml=(method == "REML"), x_R=Rx, resid=rcodes)
     # The residual of y after projecting on X, relative to y itself (not to its spread,
     # which is 0 for a constant outcome: then only rounding noise is left, and a

@@ -767,10 +767,27 @@ def _category_codes(groups, n: int) -> tuple[np.ndarray, np.ndarray] | None:
     return codes, labels[order][used]
 
 
-def check_rank(X: np.ndarray, names: list[str], source: str) -> None:
+def check_rank(X: np.ndarray, names: list[str], source: str, R: np.ndarray | None = None) -> None:
+    """Refuse a design whose columns are (numerically) linearly dependent, naming them.
+
+    The rule: the diagonal of a column-pivoted QR factorisation, every element above
+    ``max(max(n, p) * eps * 100, 1e-7)`` times the first. ``R`` (optional): the R factor of an
+    unpivoted QR of ``X`` (the fit's). When the smallest singular value of ``R`` (that of
+    ``X``) exceeds twice that bound, the pivoted factorisation's diagonal exceeds it too (no
+    element of it is below the smallest singular value, up to rounding of order 1e-10 of
+    the first), so the design passes without it; otherwise the pivoted factorisation decides,
+    as without ``R``.
+    """
     n, p = X.shape
     if n <= p:  # a degenerate fit, not bad data: FitError (exit code 3 on the command line)
         raise FitError(f"{source}: {n} rows cannot estimate {p} fixed effects [rule: n > p]")
+    if R is not None and p:
+        d0 = math.sqrt(float(np.max(np.einsum("ij,ij->j", X, X))))  # the pivoted R's first
+        bound = max(max(n, p) * np.finfo(float).eps * 100 * d0, 1e-7 * d0)
+        with np.errstate(all="ignore"):
+            smallest = np.linalg.svd(R, compute_uv=False)[-1]
+        if np.isfinite(smallest) and smallest > 2.0 * bound:
+            return
     R, piv = sla.qr(X, mode="r", pivoting=True)  # R only: the same R, without forming Q
     d = np.abs(np.diag(R))
     tol = max(n, p) * np.finfo(float).eps * 100 * (d[0] if d.size else 0.0)
