@@ -155,8 +155,9 @@ def _growth_frame(data: pd.DataFrame, rater: str) -> tuple[pd.DataFrame, dict]:
 
 
 def _growth_rows(data: pd.DataFrame, rater: str, codes: dict | None = None
-                 ) -> tuple[pd.DataFrame, dict, np.ndarray]:
-    """:func:`_growth_frame`, and the row of ``data`` each row of the frame comes from;
+                 ) -> tuple[pd.DataFrame, dict, np.ndarray, dict]:
+    """:func:`_growth_frame`, the row of ``data`` each row of the frame comes from, and the
+    frame's columns as the arrays it was built from (its values, without reading them back);
     ``codes``: the ids factorised by validation (``name -> (codes, distinct ids)``)."""
     codes = {k: v for k, v in (codes or {}).items() if v is not None and len(v[0]) == len(data)}
     raters = _raters_of(rater)
@@ -168,7 +169,7 @@ def _growth_rows(data: pd.DataFrame, rater: str, codes: dict | None = None
     # the frame built once from its columns (each column of the data read once)
     ids = {c: data[c].array for c in ("therapist", "patient", "condition")}
     session = data["session"].to_numpy()
-    frame = columns_frame({
+    columns = {
         **{c: a.take(rows) for c, a in ids.items()},
         "session": session[rows],
         "rater": pd.array(raters, dtype=ids["condition"].dtype).take(owner_rows),
@@ -176,7 +177,8 @@ def _growth_rows(data: pd.DataFrame, rater: str, codes: dict | None = None
         "time": session.astype(float)[rows] - 1.0,
         "training": _is_training(ids["condition"], codes.get("condition"))[rows].astype(float),
         "therapist_rater": (np.asarray(raters)[owner_rows] == "therapist").astype(float),
-    }, index=pd.RangeIndex(len(rows)))
+    }
+    frame = columns_frame(columns, index=pd.RangeIndex(len(rows)))  # copies the columns
     if frame.empty:
         raise fail(data.attrs.get("source", "<DataFrame>"), "ratings to model",
                    f"no non-missing {'/'.join(RATERS[r] for r in raters)} rating to model")
@@ -193,7 +195,7 @@ def _growth_rows(data: pd.DataFrame, rater: str, codes: dict | None = None
     else:
         patients = ids["patient"].to_numpy()  # ids are never missing (read_sessions)
         lost = len(set(patients)) - len(set(patients[rows]))  # kept ones are a subset
-    return frame, {**log.info(), "patients_without_ratings": int(lost)}, rows
+    return frame, {**log.info(), "patients_without_ratings": int(lost)}, rows, columns
 
 
 def _is_training(condition, coded: tuple | None) -> np.ndarray:
@@ -206,7 +208,7 @@ def _is_training(condition, coded: tuple | None) -> np.ndarray:
 
 
 def check_design(frame: pd.DataFrame, therapist_effects: str, source, *,
-                 codes: dict | None = None) -> None:
+                 codes: dict | None = None, columns: dict | None = None) -> None:
     """The minimum design a growth model needs, checked before it is fitted (per rater and arm).
 
     * with therapist effects (``"intercept"``, ``"intercept+slope"``): at least two
@@ -222,14 +224,16 @@ def check_design(frame: pd.DataFrame, therapist_effects: str, source, *,
     Raises :class:`~alliance.FitError` naming the arm, the count and the rule (a fit
     of such a design gives degrees of freedom near zero and p near 1, which look
     like a result). ``codes`` may give the ``patient`` and ``therapist`` of each row
-    factorised already (non-negative integers; only which rows share one matters).
+    factorised already (non-negative integers; only which rows share one matters), and
+    ``columns`` the frame's ``rater``, ``condition`` and ``session`` columns as arrays.
     """
     codes = codes or {}
-    rater = frame["rater"].to_numpy()
-    arm = frame["condition"].to_numpy()
+    columns = columns or frame
+    rater = np.asarray(columns["rater"], dtype=object)
+    arm = np.asarray(columns["condition"], dtype=object)
     patient, therapist = (codes[c] if c in codes else pd.factorize(frame[c].to_numpy())[0]
                           for c in ("patient", "therapist"))
-    session = frame["session"].to_numpy()  # whole sessions from 1 (validated) serve as codes
+    session = np.asarray(columns["session"])  # whole sessions from 1 (validated) serve as codes
     if not (session.dtype.kind in "iu" and session.size and 0 <= session.min()
             and session.max() <= MAX_SESSION):
         session = pd.factorize(session)[0]
@@ -274,13 +278,16 @@ def _count_at_least(owner: np.ndarray, member: np.ndarray | None, k: int) -> int
 
 
 def _design(frame: pd.DataFrame, rater: str, therapist_effects: str,
-            session_effect: bool = False, groups: dict | None = None):
+            session_effect: bool = False, groups: dict | None = None,
+            columns: dict | None = None):
     """The fixed-effect design and the random terms of a growth model on ``frame``;
     ``groups``: the patient and therapist of every row as categoricals (validation's
-    factorisation of the ids), else read from ``frame``."""
+    factorisation of the ids), else read from ``frame``; ``columns``: the frame's columns
+    as arrays (:func:`_growth_rows`), else read from it."""
     groups = groups or {}
-    t = frame["time"].to_numpy()
-    a = frame["training"].to_numpy()
+    columns = columns or frame
+    t = np.asarray(columns["time"])
+    a = np.asarray(columns["training"])
     one = np.ones(len(frame))
     idx = frame.index
     if rater != "both":
@@ -290,7 +297,7 @@ def _design(frame: pd.DataFrame, rater: str, therapist_effects: str,
         Zt = (columns_frame({"Intercept": one}, index=idx) if therapist_effects == "intercept"
               else Zp if therapist_effects == "intercept+slope" else None)
     else:
-        r = frame["therapist_rater"].to_numpy()
+        r = np.asarray(columns["therapist_rater"])
         X = columns_frame(
             {
                 "Intercept": one,
@@ -663,29 +670,30 @@ def _fit_growth(data: pd.DataFrame, rater: str = "therapist", *, method: str = "
         raise ValueError("session_effect needs both raters (rater='both'): with one rating per "
                          "session a session effect is the residual")
     source = data.attrs["source"]
-    frame, dropped, rows = _growth_rows(data, rater, codes)
+    frame, dropped, rows, columns = _growth_rows(data, rater, codes)
     by_rater = rater == "both" and residual == "rater"
-    arms = set(frame["condition"].to_numpy())
+    arms = set(np.asarray(columns["condition"], dtype=object))
     if arms != {"training", "control"}:
         raise fail(source, "both arms present",
                    f"the growth model compares arms but the rated rows hold only {sorted(arms)}")
     what = "both raters stacked" if rater == "both" else f"{RATER_LABEL[rater]} alliance"
     given = {c: v[0][rows] for c, v in (codes or {}).items()
              if c in ("patient", "therapist") and v is not None and len(v[0]) == len(data)}
-    check_design(frame, therapist_effects, f"{source} (growth, {what})", codes=given)
+    check_design(frame, therapist_effects, f"{source} (growth, {what})", codes=given,
+                 columns=columns)
     # the patients and therapists as validation coded them (read from their codes by the fit)
     cats = {c: pd.Categorical.from_codes(given[c], categories=pd.Index(codes[c][1], dtype=object))
             for c in given}
-    X, random = _design(frame, rater, therapist_effects, session_effect, cats)
+    X, random = _design(frame, rater, therapist_effects, session_effect, cats, columns)
     fit = fit_lmm(
-        frame["y"].to_numpy(),
+        columns["y"],
         X,
         random,
         method=method,
         source=f"{source} (growth, {what})",
         conf_level=conf_level,
         df=df,
-        residual_groups=frame["rater"].to_numpy() if by_rater else None,
+        residual_groups=np.asarray(columns["rater"], dtype=object) if by_rater else None,
     )
     check_tests(fit.estimates, source, f"growth, {what}")
     fixed = fit.estimates.copy()
