@@ -863,12 +863,13 @@ def nested_core(X, ntheta, reml, n, yty, x_logdet, level_n, XY_lv, F11, F1X, F12
                 for k in range(a, r):
                     s += RXl[r, k] * RXi[k, a]
                 RXi[r, a] = -s / RXl[r, r]
-        for a in range(p):  # S^-1 = RX^-T RX^-1
-            for b in range(p):
+        for a in range(p):  # S^-1 = RX^-T RX^-1, one triangle (the products commute: the
+            for b in range(a, p):  # other element is the same sum, bit for bit)
                 s = 0.0
-                for r in range(max(a, b), p):
+                for r in range(b, p):
                     s += RXi[r, a] * RXi[r, b]
                 Sinv[a, b] = s
+                Sinv[b, a] = s
         r2 = XVXY[p, p]
         for a in range(p):
             s = 0.0
