@@ -25,7 +25,8 @@ call with its ten-odd array arguments per row of a step, and at the book's size 
 levels) those calls, not the arithmetic, were most of an evaluation (issue 23: 28.6 -> 21.4 us
 for the patient-rated growth model, 61 -> 42 us for the raw lagged surface, 284 -> 184 us for
 the stacked model; unchanged at 100 times that size). Inlining moves no operation, so the
-bits are the same; the first compilation takes a few seconds more.
+bits are the same; the first compilation takes longer (36 -> 55 s on an AMD EPYC with AVX-512, once:
+``make setup`` compiles it).
 Each step takes up to four terms per pass over the levels (:func:`_acc_sc`), and every sum
 over the levels runs in an order of its own (the products into a work row, vectorised, then
 eight interleaved partial sums: :func:`_hsum`), not as one chain of dependent additions. At
