@@ -242,3 +242,16 @@ def test_covariate_means_of_the_design_columns_are_those_of_the_design(example, 
     fast, ref = covariate_means(X, mod_term, columns=cols), covariate_means(X, mod_term)
     assert list(fast) == list(ref) and len(ref) >= 1
     assert all(type(fast[c]) is float and fast[c].hex() == ref[c].hex() for c in ref)
+
+
+@pytest.mark.parametrize("dtype", ["b1", "i1", "i8", "u2", "f2", "f4", "f8", "c16", "O", "U3",
+                                   "S2", "M8[ns]", "m8[ns]", "V8", "Int64", "Float64",
+                                   "boolean", "category", "str"])
+def test_holds_numbers_by_kind_is_pandas_rule(dtype):
+    """The surface's door reads a NumPy dtype by its kind: the answer of pandas' rule
+    (numeric, not boolean) for every kind; other dtypes go to pandas' rule itself."""
+    from alliance.rsa.spec import _holds_numbers
+
+    dt = pd.api.types.pandas_dtype(dtype)
+    assert _holds_numbers(dt) == (pd.api.types.is_numeric_dtype(dt)
+                                  and not pd.api.types.is_bool_dtype(dt))

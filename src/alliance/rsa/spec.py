@@ -208,6 +208,15 @@ class RSASpec:
         return list(dict.fromkeys(cols + ([self.moderator] if self.moderator else [])))
 
 
+def _holds_numbers(dtype) -> bool:
+    """Whether a column of ``dtype`` holds numbers (pandas' numeric dtypes but booleans); a
+    NumPy dtype read by its kind (integers, floats, complex: the same answer, without
+    pandas' per-call cost)."""
+    if isinstance(dtype, np.dtype):
+        return dtype.kind in "iufc"
+    return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+
+
 def analysis_frame(d, spec: RSASpec, read: dict | None = None, *,
                    codes: dict | None = None) -> tuple[pd.DataFrame, dict]:
     """The rows a surface is fitted on, with the centred polynomial terms: the door of a fit.
@@ -252,8 +261,8 @@ def analysis_frame(d, spec: RSASpec, read: dict | None = None, *,
             taken[name] = d[name]
         return taken[name]
 
-    not_numbers = [c for c in spec.numeric_columns() if c in d.columns and not (
-        pd.api.types.is_numeric_dtype(col(c).dtype) and not pd.api.types.is_bool_dtype(col(c).dtype))]
+    not_numbers = [c for c in spec.numeric_columns()
+                   if c in d.columns and not _holds_numbers(col(c).dtype)]
     if not_numbers:
         raise fail(source, "numeric column",
                    f"column(s) {not_numbers} do not hold numbers; read the data with "
@@ -361,6 +370,8 @@ def analysis_frame(d, spec: RSASpec, read: dict | None = None, *,
     for k, v in cols.items():
         if k.startswith("group:") and k[6:] in id_codes:  # a text id is missing where its code is
             incomplete |= id_codes[k[6:]] < 0
+        elif type(v) is np.ndarray and v.dtype.kind == "f":  # (pd.isna of floats: np.isnan)
+            incomplete |= np.isnan(v)
         elif v.dtype.kind not in "iub":
             incomplete |= pd.isna(v)
     drops.append((incomplete, "missing_values",
