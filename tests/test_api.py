@@ -464,7 +464,7 @@ _RSA_STAGES = {
     "rsa.spec.read_table": 0, "rsa.spec.build_lag": 0, "rsa.spec.lag_columns": 0,
     "rsa.spec.require_groups_per_level": 0, "rsa.spec.require_groups_nested": 0,
     "rsa.spec.check_within_data": 0,
-    "rsa.fit.design_matrix": 1, "rsa.fit._lmm": 1, "rsa.fit.ols": 1,
+    "rsa.fit.design_columns": 1, "rsa.fit._lmm": 1, "rsa.fit.ols": 1,
     "rsa.fit.constrained_fits": 1, "rsa.fit.regions_table": 1,
     "rsa.fit.wald_table": 2, "rsa.fit.check_tests": 2, "rsa.fit.RowLog": 2,
 }

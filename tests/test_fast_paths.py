@@ -212,3 +212,44 @@ def test_labels_index_is_the_index_of_the_labels(names):
     assert fast.name is None
     fast.name = "named"  # each caller's own Index
     assert labels_index(names).name is None
+
+
+@pytest.mark.parametrize("options", [
+    {"level2_means": True},  # the five group means: columns of an (n, 5) array
+    {},  # the book's surface: one covariate (an integer column)
+    {"moderator": None, "level2_means": True, "covariates": ("session", "therapist_experience")},
+])
+def test_covariate_means_of_the_design_columns_are_those_of_the_design(example, options):
+    """The covariate means read off the arrays a design is made of (:func:`design_columns`)
+    are those of the design's own columns, to the last bit."""
+    from alliance.data.validate import _read_sessions_coded
+    from alliance.findings import LAGGED_SURFACE
+    from alliance.rsa import rsa_spec
+    from alliance.rsa.spec import analysis_frame, design_columns, design_matrix
+    from alliance.rsa.surface import covariate_means
+
+    data, codes = _read_sessions_coded(example, None)
+    spec = rsa_spec(LAGGED_SURFACE, **options)
+    f, info = analysis_frame(data, spec, codes=codes)
+    args = (f, spec, info["moderator_kind"], info["moderator_levels"])
+    kw = {"codes": info["group_codes"], "columns": info["columns"]}
+    cols, mod_term = design_columns(*args, **kw)
+    X, mod_term2 = design_matrix(*args, **kw)
+    _same(columns_frame(cols), X)
+    assert mod_term == mod_term2
+    fast, ref = covariate_means(X, mod_term, columns=cols), covariate_means(X, mod_term)
+    assert list(fast) == list(ref) and len(ref) >= 1
+    assert all(type(fast[c]) is float and fast[c].hex() == ref[c].hex() for c in ref)
+
+
+@pytest.mark.parametrize("dtype", ["b1", "i1", "i8", "u2", "f2", "f4", "f8", "c16", "O", "U3",
+                                   "S2", "M8[ns]", "m8[ns]", "V8", "Int64", "Float64",
+                                   "boolean", "category", "str"])
+def test_holds_numbers_by_kind_is_pandas_rule(dtype):
+    """The surface's door reads a NumPy dtype by its kind: the answer of pandas' rule
+    (numeric, not boolean) for every kind; other dtypes go to pandas' rule itself."""
+    from alliance.rsa.spec import _holds_numbers
+
+    dt = pd.api.types.pandas_dtype(dtype)
+    assert _holds_numbers(dt) == (pd.api.types.is_numeric_dtype(dt)
+                                  and not pd.api.types.is_bool_dtype(dt))

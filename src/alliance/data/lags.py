@@ -351,8 +351,13 @@ def group_means(v: np.ndarray, codes: np.ndarray) -> np.ndarray:
     """
     n = len(codes)
     if n and (codes[1:] >= codes[:-1]).all() and not np.isnan(v).any():
-        starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
-        sizes = np.diff(starts, append=n).astype(float)
+        first = np.empty(n, dtype=bool)  # the first row of each run
+        first[0] = True
+        np.not_equal(codes[1:], codes[:-1], out=first[1:])
+        starts = np.flatnonzero(first)
+        sizes = np.empty(len(starts))  # each run's length, as a float
+        np.subtract(starts[1:], starts[:-1], out=sizes[:-1], casting="unsafe")
+        sizes[-1] = n - starts[-1]
         sums = np.add.reduceat(v, starts, axis=0)
         return sums / (sizes if v.ndim == 1 else sizes[:, None])
     frame = pd.Series(v) if v.ndim == 1 else pd.DataFrame(v)

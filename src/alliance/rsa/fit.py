@@ -23,7 +23,7 @@ from alliance.errors import AllianceWarning
 from alliance.mixed import DDF_LABEL, fit_lmm
 from alliance.moderation import difference_label
 from alliance.options import check_df
-from alliance.results import Result, RowLog, Tables, check_tests, wald_table
+from alliance.results import Result, RowLog, Tables, check_tests, columns_frame, wald_table
 from alliance.rsa.cubic import CUBIC_QUANTITIES, CUBIC_TERMS, cubic_level_numbers, cubic_numbers
 from alliance.rsa.family import family_tables
 from alliance.rsa.fitters import lmm_fitter, ols_fitter, random_terms
@@ -31,7 +31,7 @@ from alliance.rsa.models import MODELS, constrained_fits
 from alliance.rsa.ols import ROBUST_SE, ols
 from alliance.rsa.outliers import drop_outliers
 from alliance.rsa.regions import regions_of_significance, regions_table
-from alliance.rsa.spec import RSASpec, analysis_frame, design_matrix
+from alliance.rsa.spec import RSASpec, analysis_frame, design_columns
 from alliance.rsa.surface import (
     COEF_NAMES,
     QUANTITIES,
@@ -408,13 +408,15 @@ def _fit_rsa(data, spec: RSASpec, *, df: str = "satterthwaite", read: dict | Non
     drops = list(frame_info["drops"])
     notes = list(frame_info["warnings"])
     arrays = frame_info["columns"]  # f's columns as arrays (none taken from f again)
-    X, mod_term = design_matrix(f, spec, kind, mod_levels, codes=frame_info["group_codes"],
-                                columns=arrays)
+    design, mod_term = design_columns(f, spec, kind, mod_levels, codes=frame_info["group_codes"],
+                                      columns=arrays)
+    X = columns_frame(design)
     outlier_rows = []
     if spec.outliers:  # Bollen & Jackman (1980), as the RSA package by default: refit without them
         f, X, out = drop_outliers(f, X, spec, kind, mod_levels, frame_info["rows_input"])
         arrays = {c: f[c].to_numpy() for c in f.columns}  # the rows kept
         outlier_rows = out["outlier_rows"]
+        design = None  # (the design's columns: those of the rows kept, read from X)
         drops += [out["drop"]] if out["drop"] else []
         notes += [out["warning"]] if out["warning"] else []
     z = arrays["z"]
@@ -465,7 +467,7 @@ def _fit_rsa(data, spec: RSASpec, *, df: str = "satterthwaite", read: dict | Non
     if "full" in fam and spec.model != "full":
         checked = (fam["full"].beta.to_numpy(), fam["full"].cov.to_numpy(), df_fit)
     beta_s = pd.Series(beta, index=X.columns)  # (the design's labels: names, as an Index once)
-    cov_means = covariate_means(X, mod_term)
+    cov_means = covariate_means(X, mod_term, columns=design)
     levels, intercepts, base, inter = _levels(beta_s, X, kind, mod_term, mod_levels, f, spec,
                                               cov_means)
     cubic_levels = _cubic_levels(X, levels, mod_term) if spec.cubic else {}
@@ -710,7 +712,8 @@ def _levels(beta_s: pd.Series, X: pd.DataFrame, kind, mod_term, mod_levels, f, s
         inter = np.zeros((5, p))
         for r, t in enumerate(COEF_NAMES):
             inter[r, idx[f"{t}:{mod_term}"]] = 1.0
-    b0 = float(beta_s["Intercept"] + sum(beta_s[k] * v for k, v in cov_means.items()))
+    b = beta_s.to_numpy()  # (each coefficient read by its position: the same numbers)
+    b0 = float(b[idx["Intercept"]] + sum(b[idx[k]] * v for k, v in cov_means.items()))
     levels: dict[str, np.ndarray] = {}
     intercepts: dict[str, float] = {}
     if kind is None:
@@ -718,7 +721,7 @@ def _levels(beta_s: pd.Series, X: pd.DataFrame, kind, mod_term, mod_levels, f, s
     elif kind == "binary":
         levels[mod_levels[0]], intercepts[mod_levels[0]] = base, b0
         levels[mod_levels[1]] = base + inter
-        intercepts[mod_levels[1]] = b0 + float(beta_s[mod_term])
+        intercepts[mod_levels[1]] = b0 + float(b[idx[mod_term]])
     else:
         gv = f["mod"].to_numpy()
         at = spec.at if spec.at is not None else [gv.mean() - gv.std(ddof=1), gv.mean(),
@@ -726,7 +729,7 @@ def _levels(beta_s: pd.Series, X: pd.DataFrame, kind, mod_term, mod_levels, f, s
         for a in at:
             lab = f"{spec.moderator}={float(a):g}"
             levels[lab] = base + float(a) * inter
-            intercepts[lab] = b0 + float(a) * float(beta_s[mod_term])
+            intercepts[lab] = b0 + float(a) * float(b[idx[mod_term]])
     return levels, intercepts, base, inter
 
 

@@ -208,6 +208,15 @@ class RSASpec:
         return list(dict.fromkeys(cols + ([self.moderator] if self.moderator else [])))
 
 
+def _holds_numbers(dtype) -> bool:
+    """Whether a column of ``dtype`` holds numbers (pandas' numeric dtypes but booleans); a
+    NumPy dtype read by its kind (integers, floats, complex: the same answer, without
+    pandas' per-call cost)."""
+    if isinstance(dtype, np.dtype):
+        return dtype.kind in "iufc"
+    return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+
+
 def analysis_frame(d, spec: RSASpec, read: dict | None = None, *,
                    codes: dict | None = None) -> tuple[pd.DataFrame, dict]:
     """The rows a surface is fitted on, with the centred polynomial terms: the door of a fit.
@@ -252,8 +261,8 @@ def analysis_frame(d, spec: RSASpec, read: dict | None = None, *,
             taken[name] = d[name]
         return taken[name]
 
-    not_numbers = [c for c in spec.numeric_columns() if c in d.columns and not (
-        pd.api.types.is_numeric_dtype(col(c).dtype) and not pd.api.types.is_bool_dtype(col(c).dtype))]
+    not_numbers = [c for c in spec.numeric_columns()
+                   if c in d.columns and not _holds_numbers(col(c).dtype)]
     if not_numbers:
         raise fail(source, "numeric column",
                    f"column(s) {not_numbers} do not hold numbers; read the data with "
@@ -361,6 +370,8 @@ def analysis_frame(d, spec: RSASpec, read: dict | None = None, *,
     for k, v in cols.items():
         if k.startswith("group:") and k[6:] in id_codes:  # a text id is missing where its code is
             incomplete |= id_codes[k[6:]] < 0
+        elif type(v) is np.ndarray and v.dtype.kind == "f":  # (pd.isna of floats: np.isnan)
+            incomplete |= np.isnan(v)
         elif v.dtype.kind not in "iub":
             incomplete |= pd.isna(v)
     drops.append((incomplete, "missing_values",
@@ -379,8 +390,11 @@ def analysis_frame(d, spec: RSASpec, read: dict | None = None, *,
         # code matters, not the codes' order)
         mod = kept["mod"].astype(int)  # 0 or 1: the level of each row
         seen = np.flatnonzero(np.bincount(mod, minlength=2))  # the levels present
-        lcode, labels = pd.factorize(np.asarray(levels, dtype=object)[seen])
-        lcode = lcode[np.searchsorted(seen, mod)]
+        # (pd.factorize of the texts of the levels present, which are distinct: rows with
+        # both levels hold two values, the second of moderator_levels and another; so the
+        # codes 0, 1, ... in order and the texts themselves)
+        labels = np.asarray(levels, dtype=object)[seen]
+        lcode = np.searchsorted(seen, mod)
         for g in spec.groups:
             if g in id_codes:
                 require_groups_nested(spec.moderator, lcode, labels, g, id_codes[g][keep], source,
@@ -432,6 +446,16 @@ def design_matrix(f: pd.DataFrame, spec: RSASpec, kind: str | None, levels, *,
     the frame's columns as arrays (``columns`` of :func:`analysis_frame`, for this very
     frame), read instead of the frame's.
     """
+    cols, mod_term = design_columns(f, spec, kind, levels, codes=codes, columns=columns)
+    return columns_frame(cols), mod_term
+
+
+def design_columns(f: pd.DataFrame, spec: RSASpec, kind: str | None, levels, *,
+                   codes: dict | None = None, columns: dict | None = None
+                   ) -> tuple[dict, str | None]:
+    """:func:`design_matrix`'s columns before they become a frame: ``{name: 1-D array}`` in
+    the design's order (the values and dtype of the design's columns), and the moderator's column name; for a caller that reads the design's columns as arrays
+    too (the same arguments as :func:`design_matrix`)."""
     n = len(f)
     column = ((lambda c: f[c].to_numpy()) if columns is None else
               (lambda c: np.asarray(columns[c])))
@@ -468,5 +492,4 @@ def design_matrix(f: pd.DataFrame, spec: RSASpec, kind: str | None, levels, *,
         if kind:
             for t in COEF_NAMES:
                 cols[f"mean_{t}:{mod_term}"] = cols[f"mean_{t}"] * mod
-    X = columns_frame(cols)
-    return X, mod_term
+    return cols, mod_term

@@ -361,10 +361,16 @@ def covariate_columns(names: Sequence[str], mod_term: str | None) -> list[str]:
     return [n for n in names if n != "Intercept" and n not in poly and n != mod_term and ":" not in n]
 
 
-def covariate_means(X: pd.DataFrame, mod_term: str | None) -> dict:
+def covariate_means(X: pd.DataFrame, mod_term: str | None, *, columns: dict | None = None) -> dict:
     """The mean of every covariate column of the design (:func:`covariate_columns`; a design's
-    columns are complete: NumPy's mean, the same number as pandas' without its per-call cost)."""
-    return {c: float(np.mean(X[c].to_numpy())) for c in covariate_columns(X.columns.tolist(), mod_term)}
+    columns are complete: NumPy's mean, the same number as pandas' without its per-call cost).
+    ``columns``: the arrays ``X`` was made of (name -> 1-D array of the column's values and
+    dtype, :func:`alliance.rsa.spec.design_columns`), read instead of taking each column from
+    ``X`` (contiguous, as a column of ``X`` is: the same sum, so the same mean)."""
+    names = covariate_columns(X.columns.tolist(), mod_term)
+    if columns is None:
+        return {c: float(np.mean(X[c].to_numpy())) for c in names}
+    return {c: float(np.mean(np.ascontiguousarray(columns[c]))) for c in names}
 
 
 def intercept_weights(X: pd.DataFrame, levels: Mapping, mod_term: str | None,
