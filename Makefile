@@ -39,7 +39,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
-	# the mixed-model engine's compiled loop (numba): compiled once here (about 20 s) and cached
+	# the mixed-model engine's compiled loop (numba): compiled once here (about a minute) and cached
 	$(BIN)/python -c "from alliance.mixed.kernel import compile_now; compile_now()"
 	touch $(STAMP)
 
